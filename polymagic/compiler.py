@@ -1,0 +1,217 @@
+"""Compiling an operation into a build: the resolved component, its run and rendered Dockerfiles.
+
+The steps follow Polyaxon's compiler for a job: resolve the component reference, merge params
+and ``-P`` overrides, check them against the component's inputs, apply ``runPatch`` with the
+patch strategy, resolve templates against params, connections and globals, validate the
+result, and render every ``dockerfile`` init. Pure: the only files read are a ``pathRef``
+component, relative to the operation's directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from polymagic.dockerfile import RenderedDockerfile, render_dockerfile
+from polymagic.errors import SpecError
+from polymagic.hub import hub_component
+from polymagic.loader import LineMap, Loaded, load_component, load_operation, validate_model
+from polymagic.models import (
+    Component,
+    ConnectionCatalog,
+    DockerfileInit,
+    JobRun,
+    Operation,
+    PatchStrategy,
+    Termination,
+)
+from polymagic.params import ResolvedParam, merge_overrides, parse_overrides, resolve_params
+from polymagic.patch import patch_run
+from polymagic.templating import render_value, resolve_run
+
+__all__ = ["ARTIFACTS_PATH", "CONTEXT_PATH", "CompiledBuild", "compile_operation"]
+
+CONTEXT_PATH = "/plx-context"
+ARTIFACTS_PATH = "/plx-context/artifacts"
+
+
+@dataclass(frozen=True)
+class CompiledBuild:
+    """Everything polymagic knows about a build before it touches a cluster."""
+
+    operation: Operation
+    component: Component
+    """The resolved component: the referenced one with ``run`` patched and templates resolved."""
+    source_component: Component
+    """The referenced component as written (hub, file or inline), before any patch."""
+    params: Mapping[str, ResolvedParam]
+    connections: ConnectionCatalog
+    dockerfiles: tuple[RenderedDockerfile, ...]
+    warnings: tuple[str, ...] = ()
+    missing_connections: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        """The build's name: the operation's, else the component's, else ``build``."""
+        return self.operation.name or self.component.name or "build"
+
+    @property
+    def run(self) -> JobRun:
+        """The resolved job run."""
+        return self.component.run
+
+    @property
+    def run_dict(self) -> dict[str, Any]:
+        """The resolved run as Polyaxon writes it (camelCase; empty-string args kept)."""
+        return self.component.run.to_polyaxon()
+
+    @property
+    def destination(self) -> str | None:
+        """The value of the ``destination`` param, if the component has one."""
+        param = self.params.get("destination")
+        return None if param is None or param.value is None else str(param.value)
+
+    @property
+    def timeout(self) -> int | None:
+        """``termination.timeout`` in seconds, if set as a number."""
+        term = self.operation.termination or self.component.termination
+        if isinstance(term, Termination) and isinstance(term.timeout, int):
+            return term.timeout
+        return None
+
+
+def _referenced_component(loaded: Loaded[Operation]) -> Loaded[Component]:
+    op = loaded.model
+    if op.hub_ref is not None:
+        return hub_component(op.hub_ref)
+    if op.path_ref is not None:
+        path = Path(op.path_ref).expanduser()
+        if not path.is_absolute() and loaded.base_dir is not None:
+            path = loaded.base_dir / path
+        try:
+            return load_component(path)
+        except SpecError as exc:
+            if exc.source is None:
+                raise SpecError(exc.message, path=exc.path, source=str(path)) from exc
+            raise
+    if op.component is not None:
+        return Loaded(op.component, loaded.lines.nested(("component",)), (), loaded.base_dir)
+    raise SpecError("the operation names no component: set `hubRef`, `pathRef` or `component`")
+
+
+def _template_context(
+    op: Operation,
+    params: Mapping[str, ResolvedParam],
+    connections: ConnectionCatalog,
+    run: Mapping[str, Any],
+) -> dict[str, Any]:
+    context: dict[str, Any] = {name: param.display for name, param in params.items()}
+    context["params"] = {name: param.context() for name, param in params.items() if param.requested}
+    context["params"]["as_args"] = [p.as_arg for p in params.values() if p.requested and p.as_arg]
+    context["globals"] = {
+        "context_path": CONTEXT_PATH,
+        "artifacts_path": ARTIFACTS_PATH,
+        "name": op.name,
+        "namespace": op.namespace,
+        "iteration": None,
+        "store_path": "",
+    }
+    names = run.get("connections") if isinstance(run.get("connections"), list) else []
+    context["connections"] = {}
+    for name in names or []:
+        connection = connections.get(str(name))
+        if connection is not None:
+            context["connections"][name] = dict(connection.schema_ or {})
+    context["init"] = {}
+    for init in run.get("init") or []:
+        name = init.get("connection") if isinstance(init, dict) else None
+        if name and connections.get(name) is not None:
+            context["init"][name] = dict(connections.get(name).schema_ or {})  # type: ignore[union-attr]
+    return context
+
+
+def compile_operation(
+    source: str | Path | Mapping[str, Any] | Operation,
+    *,
+    params: Sequence[str] | Mapping[str, Any] = (),
+    connections: ConnectionCatalog | None = None,
+) -> CompiledBuild:
+    """Compile an operation (YAML text, a path, a dict or a model) into a ``CompiledBuild``.
+
+    ``params`` are ``-P`` overrides, as ``name=value`` strings or a mapping; they replace a
+    param's value and keep its connection.
+    """
+    loaded = Loaded(source, LineMap()) if isinstance(source, Operation) else load_operation(source)
+    op = loaded.model
+    catalog = connections or ConnectionCatalog()
+    referenced = _referenced_component(loaded)
+    component = referenced.model
+    warnings = [*loaded.warnings, *referenced.warnings]
+
+    overrides = parse_overrides(params) if not isinstance(params, Mapping) else dict(params)
+    resolved = resolve_params(component, merge_overrides(op.params, overrides))
+
+    run = component.run.to_polyaxon()
+    if op.run_patch is not None:
+        patch = op.run_patch.to_polyaxon()
+        patch.pop("kind", None)
+        run = patch_run(run, patch, op.patch_strategy or PatchStrategy.POST_MERGE)
+
+    # Polyaxon resolves the connection names first, then the whole run with them in context.
+    base_context = _template_context(op, resolved, catalog, {})
+    if "connections" in run:
+        run["connections"] = render_value(run["connections"], base_context, "run.connections")
+    context = _template_context(op, resolved, catalog, run)
+    resolved_run = validate_model(JobRun, resolve_run(run, context), prefix=("run",))
+
+    missing = tuple(
+        name for name in _connection_names(resolved_run) if catalog.get(name) is None
+    )
+    for name in missing:
+        warnings.append(
+            f"connection `{name}` is not in the connections catalog: the build gets no registry"
+            " URL or credentials from it (see `polymagic render --help` for where connections come from)"
+        )
+    resolved_component = component.model_copy(
+        update={
+            "run": resolved_run,
+            "name": op.name or component.name,
+            "description": op.description or component.description,
+            "tags": op.tags or component.tags,
+        }
+    )
+    return CompiledBuild(
+        operation=op,
+        component=resolved_component,
+        source_component=component,
+        params=resolved,
+        connections=catalog,
+        dockerfiles=_render_dockerfiles(resolved_run),
+        warnings=tuple(warnings),
+        missing_connections=missing,
+    )
+
+
+def _connection_names(run: JobRun) -> list[str]:
+    return list(run.connections) if isinstance(run.connections, list) else []
+
+
+def _render_dockerfiles(run: JobRun) -> tuple[RenderedDockerfile, ...]:
+    rendered = []
+    for index, init in enumerate(run.init if isinstance(run.init, list) else []):
+        if isinstance(init.dockerfile, DockerfileInit):
+            rendered.append(
+                RenderedDockerfile(
+                    filename=init.dockerfile.dockerfile_name,
+                    text=render_dockerfile(init.dockerfile),
+                    init_index=index,
+                    context_path=init.path or ARTIFACTS_PATH,
+                )
+            )
+        elif isinstance(init.dockerfile, str):
+            raise SpecError(
+                "the dockerfile init did not resolve to a mapping", path=f"run.init[{index}].dockerfile"
+            )
+    return tuple(rendered)

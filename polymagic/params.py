@@ -1,0 +1,214 @@
+"""Params: ``-P name=value`` parsing, merging into an operation's params, and checking values
+against the component's declared inputs and outputs.
+
+Values are converted the way Polyaxon converts them (``"false"`` for a bool, a JSON number
+for an int, ``image`` references validated) so templates see the same values. Pure.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import StrictStr, TypeAdapter, ValidationError
+
+from polymagic.errors import ParamError
+from polymagic.models import Component, IOSpec, Param, is_ref, validate_image
+
+__all__ = ["ResolvedParam", "merge_overrides", "parse_overrides", "resolve_params"]
+
+
+@dataclass(frozen=True)
+class ResolvedParam:
+    """A param after validation: its typed value plus what templates see of it."""
+
+    name: str
+    value: Any
+    type: str | None
+    connection: str | None
+    is_flag: bool
+    is_list: bool
+    requested: bool = True
+
+    @property
+    def display(self) -> Any:
+        """What ``{{ name }}`` renders: ``--name`` or nothing for a flag, text for a str."""
+        if self.is_flag:
+            return f"--{self.name}" if self.value else ""
+        if self.type == "str":
+            if self.is_list:
+                return [_to_text(item) for item in (self.value or [])]
+            return _to_text(self.value)
+        return self.value
+
+    @property
+    def as_str(self) -> str | None:
+        shown = self.display
+        return None if shown is None else _to_text(shown)
+
+    @property
+    def as_arg(self) -> str:
+        if self.is_flag:
+            return f"--{self.name}" if self.value else ""
+        return f"--{self.name}={self.as_str}" if self.value is not None else ""
+
+    def context(self) -> dict[str, Any]:
+        """The ``params.<name>`` mapping templates can read."""
+        return {
+            "connection": self.connection,
+            "value": self.display if self.type == "str" else self.value,
+            "type": self.type,
+            "as_str": self.as_str,
+            "as_arg": self.as_arg,
+        }
+
+
+def _to_text(value: Any) -> Any:
+    # Numbers and containers are shown as JSON (``true``, ``1.5``, ``[1, 2]``), None stays None.
+    if value is None:
+        return None
+    if isinstance(value, (int, float, Mapping, list, tuple, set)):
+        if isinstance(value, set):
+            value = sorted(value, key=str)
+        return json.dumps(value, separators=(",", ":"), default=str)
+    return str(value)
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, str]:
+    """``["a=1", "b=x=y"]`` → ``{"a": "1", "b": "x=y"}``; a bad or repeated item is an error."""
+    parsed: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ParamError(f"Invalid format for -P parameter: '{item}'. Use -P name=value.")
+        if name in parsed:
+            raise ParamError(f"Repeated parameter: '{name}'")
+        parsed[name] = value
+    return parsed
+
+
+def merge_overrides(params: Mapping[str, Param] | None, overrides: Mapping[str, Any]) -> dict[str, Param]:
+    """The operation's params with override values; only ``value`` changes, ``connection`` stays."""
+    merged = dict(params or {})
+    for name, value in overrides.items():
+        current = merged.get(name)
+        merged[name] = current.model_copy(update={"value": value}) if current else Param(value=value)
+    return merged
+
+
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "int": TypeAdapter(int),
+    "float": TypeAdapter(float),
+    "bool": TypeAdapter(bool),
+    "dict": TypeAdapter(dict[str, Any]),
+    "list": TypeAdapter(list[Any]),
+    "path": TypeAdapter(StrictStr),
+    "uuid": TypeAdapter(StrictStr),
+}
+# Types whose string values Polyaxon first reads as JSON (``"3"`` → 3, ``"[1]"`` → [1]).
+_JSON_TYPES = {"int", "float", "dict", "list"}
+
+
+def _convert(io: IOSpec, value: Any) -> Any:
+    kind = io.type or "any"
+    if io.is_list:
+        items = _load_json(value) if isinstance(value, str) else value
+        if not isinstance(items, list):
+            raise ValueError("expected a list")
+        return [_convert_one(kind, item) for item in items]
+    return _convert_one(kind, value)
+
+
+def _load_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"`{text}` is not valid JSON") from exc
+
+
+def _convert_one(kind: str, value: Any) -> Any:
+    if kind in ("any", "Any"):
+        return value
+    if kind == "str":
+        if isinstance(value, bool):
+            return json.dumps(value)
+        if isinstance(value, (int, float, dict, list, tuple)):
+            return json.dumps(value, separators=(",", ":"))
+        if not isinstance(value, str):
+            raise ValueError("expected a string")
+        return value
+    if kind == "image":
+        return validate_image(value)
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        return value  # other Polyaxon types (uri, s3, gcs, ...) are passed through unchanged
+    if kind in _JSON_TYPES and isinstance(value, str):
+        value = _load_json(value)
+    return adapter.validate_python(value)
+
+
+def _describe(io: IOSpec) -> str:
+    kind = io.type or "any"
+    return f"a list of {kind}" if io.is_list else {"bool": "true or false", "int": "an integer"}.get(
+        kind, f"a value of type `{kind}`"
+    )
+
+
+def _validated(io: IOSpec, param: Param) -> Any:
+    if param.value is None or is_ref(param.value) or param.ref:
+        return param.value
+    try:
+        return _convert(io, param.value)
+    except (ValueError, ValidationError, TypeError) as exc:
+        reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise ParamError(
+            f"param `{io.name}` got `{param.value}`: expected {_describe(io)} ({reason})",
+            path=f"params.{io.name}",
+        ) from exc
+
+
+def resolve_params(component: Component, params: Mapping[str, Param]) -> dict[str, ResolvedParam]:
+    """Check params against the component's inputs/outputs and type their values.
+
+    Unlike Polyaxon, which keeps an undeclared param as extra context, polymagic treats one as
+    an error: in a build it is almost always a typo, and the closest declared name is offered.
+    """
+    declared = {io.name: io for io in component.io()}
+    for name in params:
+        if name not in declared and params[name].context_only is not True:
+            close = difflib.get_close_matches(name, list(declared), n=1, cutoff=0.6)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            known = ", ".join(f"`{n}`" for n in declared) or "none"
+            raise ParamError(
+                f"unknown param `{name}`{hint} (the component `{component.name}` declares: {known})",
+                path=f"params.{name}",
+            )
+    resolved: dict[str, ResolvedParam] = {}
+    outputs = {io.name for io in component.outputs or []}
+    for io in component.io():
+        param = params.get(io.name)
+        if param is None:
+            if not io.is_optional and io.name not in outputs:
+                raise ParamError(
+                    f"param `{io.name}` is required by the component `{component.name}`: set it under"
+                    f" `params:` or pass -P {io.name}=...",
+                    path=f"params.{io.name}",
+                )
+            value, connection = io.value, io.connection
+        else:
+            value, connection = _validated(io, param), param.connection
+        resolved[io.name] = ResolvedParam(
+            name=io.name,
+            value=value,
+            type=io.type,
+            connection=connection,
+            is_flag=bool(io.is_flag),
+            is_list=bool(io.is_list),
+        )
+    for name, param in params.items():
+        if name not in resolved:
+            resolved[name] = ResolvedParam(name, param.value, None, param.connection, False, False)
+    return resolved
