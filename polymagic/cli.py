@@ -1,0 +1,181 @@
+"""The ``polymagic`` command line: argument parsing, output formats and exit codes.
+
+Glue only: every command calls the same functions the notebook uses. Data goes to stdout,
+warnings and errors to stderr; bad input exits with status 2 and a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from polymagic import __version__
+from polymagic.compiler import CompiledBuild, compile_operation
+from polymagic.config import CONNECTIONS_ENV, find_connections, user_config_dir
+from polymagic.errors import PolymagicError, SpecError
+from polymagic.lint import Finding, lint_dockerfile
+from polymagic.manifests import BuildManifests, build_manifests
+from polymagic.models import DockerfileInit
+from polymagic.yamltext import dump_yaml, dump_yaml_all
+
+__all__ = ["main"]
+
+EXIT_BAD_INPUT = 2
+
+
+def _connections_help() -> str:
+    return (
+        "connections come from, in order: --connections FILE; $"
+        f"{CONNECTIONS_ENV} (a file path or the YAML list itself); "
+        f"{user_config_dir() / 'connections.yaml'}; else none"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="polymagic",
+        description="Render and build Polyaxon build operations (dockerfile init + kaniko) on Kubernetes.",
+    )
+    parser.add_argument("--version", action="version", version=f"polymagic {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    render = commands.add_parser(
+        "render",
+        help="show the Dockerfile, the compiled component and the Kubernetes objects",
+        description="Compile an operation and print what polymagic would submit. " + _connections_help(),
+    )
+    render.add_argument("file", metavar="FILE", help="the operation YAML file ('-' for stdin)")
+    _add_spec_options(render)
+    render.add_argument("--only", choices=("dockerfile", "component", "manifests"), help="print one part only")
+    render.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml", help="output format")
+    render.add_argument("--lint", action="store_true", help="also print lint findings (to stderr)")
+    render.add_argument("--context", metavar="DIR", help="build context folder for the COPY checks (default: the file's folder)")
+    return parser
+
+
+def _add_spec_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-P", dest="params", action="append", default=[], metavar="NAME=VALUE",
+        help="override a param's value (repeatable)",
+    )
+    parser.add_argument("--connections", metavar="FILE", help="connections catalog (YAML list)")
+    parser.add_argument("--namespace", default="default", help="namespace written into the manifests")
+    parser.add_argument("--executor-image", metavar="IMAGE", help="run this Kaniko executor image instead of the component's")
+
+
+def _read_source(file: str) -> str | Path:
+    if file == "-":
+        return sys.stdin.read()
+    path = Path(file)
+    if not path.is_file():
+        raise SpecError(f"file not found: {file}")
+    return path
+
+
+def _compile(args: argparse.Namespace) -> tuple[CompiledBuild, BuildManifests | None, list[str]]:
+    source = find_connections(args.connections)
+    build = compile_operation(_read_source(args.file), params=args.params, connections=source.catalog)
+    warnings = list(build.warnings)
+    manifests = None
+    if args.only in (None, "manifests"):
+        manifests = build_manifests(build, namespace=args.namespace, executor_image=args.executor_image)
+        warnings += manifests.warnings
+    return build, manifests, warnings
+
+
+def compiled_component(build: CompiledBuild) -> dict[str, Any]:
+    """The compiled component as Polyaxon writes it, with each input's resolved value."""
+    data = build.component.to_polyaxon()
+    for section in ("inputs", "outputs"):
+        for io in data.get(section, []):
+            param = build.params.get(io["name"])
+            if param is not None and param.value is not None:
+                io["value"] = param.value
+                if param.connection:
+                    io["connection"] = param.connection
+    return data
+
+
+def _dump(data: Any, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(data, indent=2) + "\n"
+    return dump_yaml(data)
+
+
+def _lint(build: CompiledBuild, context: Path) -> list[Finding]:
+    findings: list[Finding] = []
+    inits = build.run.init if isinstance(build.run.init, list) else []
+    for rendered in build.dockerfiles:
+        spec = inits[rendered.init_index].dockerfile
+        if isinstance(spec, DockerfileInit):
+            findings += lint_dockerfile(spec, rendered.text, context_dir=context)
+    return findings
+
+
+def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    build, manifests, warnings = _compile(args)
+    for warning in warnings:
+        err.write(f"polymagic: warning: {warning}\n")
+    if args.lint:
+        base = Path(args.context) if args.context else (Path(args.file).parent if args.file != "-" else Path.cwd())
+        for finding in _lint(build, base):
+            err.write(f"polymagic: lint: {build.dockerfiles[0].filename}: {finding}\n")
+    if args.only == "dockerfile":
+        if not build.dockerfiles:
+            raise SpecError("the operation has no `dockerfile` init to render", path="runPatch.init")
+        out.write(build.dockerfiles[0].text)
+        return 0
+    if args.only == "component":
+        out.write(_dump(compiled_component(build), args.output))
+        return 0
+    objects = manifests.objects() if manifests else []
+    if args.only == "manifests":
+        if args.output == "json":
+            out.write(_dump(objects, "json"))
+        else:
+            out.write(dump_yaml_all(objects))
+        return 0
+    _render_all(build, objects, args.output, out)
+    return 0
+
+
+def _render_all(build: CompiledBuild, objects: list[dict[str, Any]], fmt: str, out: TextIO) -> None:
+    if fmt == "json":
+        out.write(_dump({
+            "dockerfiles": [
+                {"path": f"{d.context_path}/{d.filename}", "init": d.init_index, "text": d.text}
+                for d in build.dockerfiles
+            ],
+            "component": compiled_component(build),
+            "manifests": objects,
+        }, "json"))
+        return
+    for d in build.dockerfiles:
+        out.write(f"# ---- Dockerfile: {d.context_path}/{d.filename} (run.init[{d.init_index}]) ----\n")
+        out.write(d.text)
+    out.write(f"# ---- Component: {build.component.name} (compiled) ----\n")
+    out.write(_dump(compiled_component(build), "yaml"))
+    out.write("# ---- Kubernetes objects ----\n")
+    out.write(dump_yaml_all(objects))
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "render":
+            return _render(args, out, err)
+    except PolymagicError as exc:
+        err.write(f"polymagic: error: {exc}\n")
+        return EXIT_BAD_INPUT
+    return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

