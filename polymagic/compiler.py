@@ -162,7 +162,9 @@ def compile_operation(
     # Polyaxon resolves the connection names first, then the whole run with them in context.
     base_context = _template_context(op, resolved, catalog, {})
     if "connections" in run:
-        run["connections"] = render_value(run["connections"], base_context, "run.connections")
+        written = run["connections"]
+        run["connections"] = render_value(written, base_context, "run.connections")
+        _check_connection_names(written, run["connections"])
     context = _template_context(op, resolved, catalog, run)
     resolved_run = validate_model(JobRun, resolve_run(run, context), prefix=("run",))
 
@@ -215,3 +217,17 @@ def _render_dockerfiles(run: JobRun) -> tuple[RenderedDockerfile, ...]:
                 "the dockerfile init did not resolve to a mapping", path=f"run.init[{index}].dockerfile"
             )
     return tuple(rendered)
+
+
+def _check_connection_names(written: Any, resolved: Any) -> None:
+    # Polyaxon fails here with a bare type error on `connections: [None]`; say what is missing.
+    if not isinstance(resolved, list) or not isinstance(written, list):
+        return
+    for index, (template, name) in enumerate(zip(written, resolved)):
+        if name is None or name == "":
+            raise SpecError(
+                f"`{template}` resolved to nothing: give the param a connection, e.g."
+                " `destination: {value: org/image, connection: my-registry}`"
+                " (and add `my-registry` to your connections catalog)",
+                path=f"run.connections[{index}]",
+            )

@@ -102,7 +102,7 @@ def dockerfile_instructions(text: str) -> list[str]:
         if not pending and (not line or line.startswith("#")):
             continue
         if line.endswith("\\"):
-            pending += line[:-1] + " "
+            pending += line[:-1].rstrip() + " "
             continue
         steps.append((pending + line).strip())
         pending = ""

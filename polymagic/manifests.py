@@ -302,6 +302,13 @@ _CONTAINER_PASSTHROUGH = (
 )
 
 
+def _env_var(item: Mapping[str, Any]) -> dict[str, Any]:
+    value = item.get("value")
+    if value is None or isinstance(value, str):
+        return dict(item)
+    return {**item, "value": str(value)}
+
+
 def build_manifests(
     build: CompiledBuild,
     *,
@@ -368,8 +375,10 @@ def build_manifests(
     for key in _CONTAINER_PASSTHROUGH:
         if key in source:
             pod_container[key] = source[key]
-    if conn_env:
-        pod_container["env"] = [*pod_container.get("env", []), *conn_env]
+    env = [*pod_container.get("env", []), *conn_env]
+    if env:
+        # Polyaxon reads env values back as literals (1, True); Kubernetes only takes strings.
+        pod_container["env"] = [_env_var(item) for item in env]
     if conn_env_from:
         pod_container["envFrom"] = [*pod_container.get("envFrom", []), *conn_env_from]
     pod_container["volumeMounts"] = [*source.get("volumeMounts", []), *context_mounts, *conn_mounts]

@@ -1,0 +1,138 @@
+"""The command line: outputs, formats, exit codes and the error contract."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from polymagic.cli import main
+from tests.conftest import CONFORMANCE, REGISTRY, SEED
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def op_file(tmp_path: Path) -> Path:
+    path = tmp_path / "op.yaml"
+    path.write_text(SEED)
+    return path
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Path:
+    path = tmp_path / "connections.yaml"
+    path.write_text(yaml.safe_dump(REGISTRY))
+    return path
+
+
+def test_only_dockerfile_prints_exactly_the_text(op_file: Path) -> None:
+    code, out, _ = run("render", str(op_file), "--only", "dockerfile")
+    assert code == 0
+    assert out == (CONFORMANCE / "dockerfile" / "quick-start.Dockerfile").read_text()
+
+
+def test_only_component_json_is_the_compiled_component(op_file: Path, catalog: Path) -> None:
+    code, out, err = run("render", str(op_file), "--only", "component", "-o", "json", "--connections", str(catalog))
+    assert code == 0, err
+    component = json.loads(out)
+    assert component["kind"] == "component"
+    assert component["run"]["container"]["args"][3] == "registry.example.com/org/polyaxon/polyaxon-quick-start"
+    assert component["run"]["init"][0]["dockerfile"]["langEnv"] == "en_US.UTF-8"
+    destination = next(io for io in component["outputs"] if io["name"] == "destination")
+    assert destination["value"] == "polyaxon/polyaxon-quick-start"
+
+
+def test_only_manifests_prints_configmap_then_pod(op_file: Path, catalog: Path) -> None:
+    code, out, _ = run("render", str(op_file), "--only", "manifests", "--connections", str(catalog), "--namespace", "ml")
+    assert code == 0
+    docs = list(yaml.safe_load_all(out))
+    assert [d["kind"] for d in docs] == ["ConfigMap", "Pod"]
+    assert {d["metadata"]["namespace"] for d in docs} == {"ml"}
+    assert docs[0]["data"]["Dockerfile"] == (CONFORMANCE / "dockerfile" / "quick-start.Dockerfile").read_text()
+
+
+def test_without_only_prints_all_three_labelled(op_file: Path) -> None:
+    code, out, err = run("render", str(op_file))
+    assert code == 0
+    assert "# ---- Dockerfile:" in out
+    assert "# ---- Component: build (compiled) ----" in out
+    assert "# ---- Kubernetes objects ----" in out
+    assert "docker-connection" in err  # the missing connection is a warning, on stderr
+
+
+def test_json_without_only_has_all_parts(op_file: Path) -> None:
+    code, out, _ = run("render", str(op_file), "-o", "json")
+    data = json.loads(out)
+    assert code == 0
+    assert set(data) == {"dockerfiles", "component", "manifests"}
+
+
+def test_params_override(op_file: Path) -> None:
+    code, out, _ = run("render", str(op_file), "--only", "component", "-o", "json", "-P", "cache=false", "-P", "destination=x/y:1")
+    args = json.loads(out)["run"]["container"]["args"]
+    assert code == 0
+    assert args[3] == "x/y:1"
+    assert args[4] == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-P", "cache=maybe"], "param `cache`"),
+        (["-P", "oops"], "Invalid format for -P parameter"),
+        (["--connections", "/nonexistent.yaml"], "file not found"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(op_file: Path, argv: list[str], message: str) -> None:
+    code, out, err = run("render", str(op_file), *argv)
+    assert code == 2
+    assert out == ""
+    lines = [line for line in err.splitlines() if line.startswith("polymagic: error:")]
+    assert len(lines) == 1
+    assert message in lines[0]
+
+
+def test_broken_file_reports_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(SEED.replace("langEnv", "langenv"))
+    code, _, err = run("render", str(path))
+    assert code == 2
+    assert err.strip() == (
+        f"polymagic: error: {path}, line 14: runPatch.init[0].dockerfile.langenv: "
+        "unknown field `langenv`; did you mean `langEnv`?"
+    )
+
+
+def test_lint_goes_to_stderr_and_keeps_stdout_identical(op_file: Path) -> None:
+    plain = run("render", str(op_file), "--only", "dockerfile")
+    linted = run("render", str(op_file), "--only", "dockerfile", "--lint")
+    assert linted[1] == plain[1]
+    assert "PM004" in linted[2]
+    assert "lint:" in linted[2]
+
+
+def test_connections_from_environment(op_file: Path, catalog: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLYMAGIC_CONNECTIONS", str(catalog))
+    _, out, err = run("render", str(op_file), "--only", "component", "-o", "json")
+    assert "registry.example.com/org/" in json.loads(out)["run"]["container"]["args"][3]
+    assert "not in the connections catalog" not in err
+
+
+@pytest.mark.parametrize("entry", [["-m", "polymagic"], ["-c", "from polymagic.cli import main; raise SystemExit(main())"]])
+def test_module_entry_point_and_exit_code(op_file: Path, entry: list[str]) -> None:
+    done = subprocess.run([sys.executable, *entry, "render", str(op_file), "--only", "dockerfile"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    assert done.stdout.startswith("\nFROM tensorflow/tensorflow:2.0.1-py3\n")
+    bad = subprocess.run([sys.executable, "-m", "polymagic", "render", str(op_file), "-P", "x"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1
