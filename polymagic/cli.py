@@ -46,25 +46,44 @@ def _parser() -> argparse.ArgumentParser:
     render = commands.add_parser(
         "render",
         help="show the Dockerfile, the compiled component and the Kubernetes objects",
-        description="Compile an operation and print what polymagic would submit. " + _connections_help(),
+        description="Compile an operation and print what polymagic would submit. "
+        + _connections_help(),
     )
     render.add_argument("file", metavar="FILE", help="the operation YAML file ('-' for stdin)")
     _add_spec_options(render)
-    render.add_argument("--only", choices=("dockerfile", "component", "manifests"), help="print one part only")
-    render.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml", help="output format")
+    render.add_argument(
+        "--only", choices=("dockerfile", "component", "manifests"), help="print one part only"
+    )
+    render.add_argument(
+        "-o", "--output", choices=("yaml", "json"), default="yaml", help="output format"
+    )
     render.add_argument("--lint", action="store_true", help="also print lint findings (to stderr)")
-    render.add_argument("--context", metavar="DIR", help="build context folder for the COPY checks (default: the file's folder)")
+    render.add_argument(
+        "--context",
+        metavar="DIR",
+        help="build context folder for the COPY checks (default: the file's folder)",
+    )
     return parser
 
 
 def _add_spec_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-P", dest="params", action="append", default=[], metavar="NAME=VALUE",
+        "-P",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="override a param's value (repeatable)",
     )
     parser.add_argument("--connections", metavar="FILE", help="connections catalog (YAML list)")
-    parser.add_argument("--namespace", default="default", help="namespace written into the manifests")
-    parser.add_argument("--executor-image", metavar="IMAGE", help="run this Kaniko executor image instead of the component's")
+    parser.add_argument(
+        "--namespace", default="default", help="namespace written into the manifests"
+    )
+    parser.add_argument(
+        "--executor-image",
+        metavar="IMAGE",
+        help="run this Kaniko executor image instead of the component's",
+    )
 
 
 def _read_source(file: str) -> str | Path:
@@ -78,11 +97,15 @@ def _read_source(file: str) -> str | Path:
 
 def _compile(args: argparse.Namespace) -> tuple[CompiledBuild, BuildManifests | None, list[str]]:
     source = find_connections(args.connections)
-    build = compile_operation(_read_source(args.file), params=args.params, connections=source.catalog)
+    build = compile_operation(
+        _read_source(args.file), params=args.params, connections=source.catalog
+    )
     warnings = list(build.warnings)
     manifests = None
     if args.only in (None, "manifests"):
-        manifests = build_manifests(build, namespace=args.namespace, executor_image=args.executor_image)
+        manifests = build_manifests(
+            build, namespace=args.namespace, executor_image=args.executor_image
+        )
         warnings += manifests.warnings
     return build, manifests, warnings
 
@@ -121,12 +144,18 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for warning in warnings:
         err.write(f"polymagic: warning: {warning}\n")
     if args.lint:
-        base = Path(args.context) if args.context else (Path(args.file).parent if args.file != "-" else Path.cwd())
+        base = (
+            Path(args.context)
+            if args.context
+            else (Path(args.file).parent if args.file != "-" else Path.cwd())
+        )
         for finding in _lint(build, base):
             err.write(f"polymagic: lint: {build.dockerfiles[0].filename}: {finding}\n")
     if args.only == "dockerfile":
         if not build.dockerfiles:
-            raise SpecError("the operation has no `dockerfile` init to render", path="runPatch.init")
+            raise SpecError(
+                "the operation has no `dockerfile` init to render", path="runPatch.init"
+            )
         out.write(build.dockerfiles[0].text)
         return 0
     if args.only == "component":
@@ -145,17 +174,28 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _render_all(build: CompiledBuild, objects: list[dict[str, Any]], fmt: str, out: TextIO) -> None:
     if fmt == "json":
-        out.write(_dump({
-            "dockerfiles": [
-                {"path": f"{d.context_path}/{d.filename}", "init": d.init_index, "text": d.text}
-                for d in build.dockerfiles
-            ],
-            "component": compiled_component(build),
-            "manifests": objects,
-        }, "json"))
+        out.write(
+            _dump(
+                {
+                    "dockerfiles": [
+                        {
+                            "path": f"{d.context_path}/{d.filename}",
+                            "init": d.init_index,
+                            "text": d.text,
+                        }
+                        for d in build.dockerfiles
+                    ],
+                    "component": compiled_component(build),
+                    "manifests": objects,
+                },
+                "json",
+            )
+        )
         return
     for d in build.dockerfiles:
-        out.write(f"# ---- Dockerfile: {d.context_path}/{d.filename} (run.init[{d.init_index}]) ----\n")
+        out.write(
+            f"# ---- Dockerfile: {d.context_path}/{d.filename} (run.init[{d.init_index}]) ----\n"
+        )
         out.write(d.text)
     out.write(f"# ---- Component: {build.component.name} (compiled) ----\n")
     out.write(_dump(compiled_component(build), "yaml"))
@@ -163,7 +203,9 @@ def _render_all(build: CompiledBuild, objects: list[dict[str, Any]], fmt: str, o
     out.write(dump_yaml_all(objects))
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     """Run the command line; returns the exit status."""
     out = out or sys.stdout
     err = err or sys.stderr

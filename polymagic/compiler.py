@@ -168,9 +168,7 @@ def compile_operation(
     context = _template_context(op, resolved, catalog, run)
     resolved_run = validate_model(JobRun, resolve_run(run, context), prefix=("run",))
 
-    missing = tuple(
-        name for name in _connection_names(resolved_run) if catalog.get(name) is None
-    )
+    missing = tuple(name for name in _connection_names(resolved_run) if catalog.get(name) is None)
     for name in missing:
         warnings.append(
             f"connection `{name}` is not in the connections catalog: the build gets no registry"
@@ -214,7 +212,8 @@ def _render_dockerfiles(run: JobRun) -> tuple[RenderedDockerfile, ...]:
             )
         elif isinstance(init.dockerfile, str):
             raise SpecError(
-                "the dockerfile init did not resolve to a mapping", path=f"run.init[{index}].dockerfile"
+                "the dockerfile init did not resolve to a mapping",
+                path=f"run.init[{index}].dockerfile",
             )
     return tuple(rendered)
 
@@ -223,7 +222,7 @@ def _check_connection_names(written: Any, resolved: Any) -> None:
     # Polyaxon fails here with a bare type error on `connections: [None]`; say what is missing.
     if not isinstance(resolved, list) or not isinstance(written, list):
         return
-    for index, (template, name) in enumerate(zip(written, resolved)):
+    for index, (template, name) in enumerate(zip(written, resolved, strict=False)):
         if name is None or name == "":
             raise SpecError(
                 f"`{template}` resolved to nothing: give the param a connection, e.g."

@@ -44,7 +44,9 @@ def find_connections(explicit: str | Path | None = None) -> ConnectionsSource:
     if from_env:
         if from_env.startswith(("[", "-", "{")) or "\n" in from_env:
             return ConnectionsSource(load_connections(from_env), f"${CONNECTIONS_ENV}")
-        return ConnectionsSource(load_connections(Path(from_env)), f"${CONNECTIONS_ENV} ({from_env})")
+        return ConnectionsSource(
+            load_connections(Path(from_env)), f"${CONNECTIONS_ENV} ({from_env})"
+        )
     user_file = user_config_dir() / "connections.yaml"
     if user_file.is_file():
         return ConnectionsSource(load_connections(user_file), f"file {user_file}")

@@ -74,9 +74,7 @@ def render_dockerfile(spec: DockerfileInit) -> str:
     if spec.shell:
         out.append(f"\nENV SHELL {spec.shell}\n")
     out += [f'ENV PATH="${{PATH}}:{_text(step)}"\n' for step in _as_list(spec.path)]
-    out += [
-        f"ENV {_text(_item(pair, 0))} {_text(_item(pair, 1))}\n" for pair in _as_list(spec.env)
-    ]
+    out += [f"ENV {_text(_item(pair, 0))} {_text(_item(pair, 1))}\n" for pair in _as_list(spec.env)]
     out.append(f"WORKDIR {spec.workdir}\n\n")
     out += _copies(spec.copy_, spec.workdir)
     out += [f"RUN {_text(step)}\n" for step in _as_list(spec.run)]

@@ -106,7 +106,9 @@ class ClusterConfigError(ClusterError):
 class ApiError(ClusterError):
     """Raised when the API server answers with an error; keeps its HTTP status and reason."""
 
-    def __init__(self, message: str, *, status: int | None = None, reason: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, reason: str | None = None
+    ) -> None:
         self.status = status
         self.reason = reason
         super().__init__(message)

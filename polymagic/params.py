@@ -90,12 +90,16 @@ def parse_overrides(items: Iterable[str]) -> dict[str, str]:
     return parsed
 
 
-def merge_overrides(params: Mapping[str, Param] | None, overrides: Mapping[str, Any]) -> dict[str, Param]:
+def merge_overrides(
+    params: Mapping[str, Param] | None, overrides: Mapping[str, Any]
+) -> dict[str, Param]:
     """The operation's params with override values; only ``value`` changes, ``connection`` stays."""
     merged = dict(params or {})
     for name, value in overrides.items():
         current = merged.get(name)
-        merged[name] = current.model_copy(update={"value": value}) if current else Param(value=value)
+        merged[name] = (
+            current.model_copy(update={"value": value}) if current else Param(value=value)
+        )
     return merged
 
 
@@ -152,8 +156,10 @@ def _convert_one(kind: str, value: Any) -> Any:
 
 def _describe(io: IOSpec) -> str:
     kind = io.type or "any"
-    return f"a list of {kind}" if io.is_list else {"bool": "true or false", "int": "an integer"}.get(
-        kind, f"a value of type `{kind}`"
+    return (
+        f"a list of {kind}"
+        if io.is_list
+        else {"bool": "true or false", "int": "an integer"}.get(kind, f"a value of type `{kind}`")
     )
 
 

@@ -27,10 +27,14 @@ def patch_run(
     base: Mapping[str, Any], patch: Mapping[str, Any], strategy: PatchStrategy | None = None
 ) -> dict[str, Any]:
     """``base`` with ``patch`` merged in by ``strategy`` (default post_merge)."""
-    return _patch_schema(copy.deepcopy(dict(base)), copy.deepcopy(dict(patch)), strategy or PatchStrategy.POST_MERGE)
+    return _patch_schema(
+        copy.deepcopy(dict(base)), copy.deepcopy(dict(patch)), strategy or PatchStrategy.POST_MERGE
+    )
 
 
-def _patch_schema(base: dict[str, Any], patch: dict[str, Any], strategy: PatchStrategy) -> dict[str, Any]:
+def _patch_schema(
+    base: dict[str, Any], patch: dict[str, Any], strategy: PatchStrategy
+) -> dict[str, Any]:
     for key, value in patch.items():
         current = base.get(key)
         if current is None:
@@ -63,7 +67,9 @@ def _patch_object_list(current: Any, value: Any, strategy: PatchStrategy) -> Any
     return _merge(current, value, strategy)
 
 
-def _patch_object(current: dict[str, Any], value: dict[str, Any], strategy: PatchStrategy) -> dict[str, Any]:
+def _patch_object(
+    current: dict[str, Any], value: dict[str, Any], strategy: PatchStrategy
+) -> dict[str, Any]:
     for key, item in value.items():
         if item is None:
             continue

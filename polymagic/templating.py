@@ -31,8 +31,15 @@ def _render(text: str, context: Mapping[str, Any], where: str) -> str:
         return text
     try:
         return _ENV.from_string(text).render(**context)
-    except (jinja2.TemplateError, ValueError, TypeError, ArithmeticError, AttributeError,
-            LookupError, RecursionError) as exc:
+    except (
+        jinja2.TemplateError,
+        ValueError,
+        TypeError,
+        ArithmeticError,
+        AttributeError,
+        LookupError,
+        RecursionError,
+    ) as exc:
         raise SpecError(
             f"cannot resolve the template `{text}`: {exc}. Check that every name it uses is a"
             " param, `params.<name>`, `connections[...]` or `globals.<key>`",
@@ -48,7 +55,9 @@ def render_value(value: Any, context: Mapping[str, Any], where: str = "", depth:
         out: dict[Any, Any] = {}
         for key, item in value.items():
             new_key = render_value(key, context, where, depth)
-            out[new_key] = render_value(item, context, f"{where}.{key}" if where else str(key), depth)
+            out[new_key] = render_value(
+                item, context, f"{where}.{key}" if where else str(key), depth
+            )
         return out
     if isinstance(value, list):
         return [render_value(item, context, f"{where}[{i}]", depth) for i, item in enumerate(value)]
@@ -81,7 +90,11 @@ def _mark_container_text(run: dict[str, Any]) -> None:
     if isinstance(run.get("sidecars"), list):
         containers.extend(run["sidecars"])
     if isinstance(run.get("init"), list):
-        containers.extend(i["container"] for i in run["init"] if isinstance(i, dict) and isinstance(i.get("container"), dict))
+        containers.extend(
+            i["container"]
+            for i in run["init"]
+            if isinstance(i, dict) and isinstance(i.get("container"), dict)
+        )
     for container in containers:
         if not isinstance(container, dict):
             continue

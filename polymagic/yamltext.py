@@ -29,4 +29,6 @@ def dump_yaml(data: Any) -> str:
 
 def dump_yaml_all(documents: Iterable[Any]) -> str:
     """Several YAML documents separated by ``---``."""
-    return yaml.dump_all(list(documents), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
+    return yaml.dump_all(
+        list(documents), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120
+    )

@@ -42,23 +42,40 @@ def test_only_dockerfile_prints_exactly_the_text(op_file: Path) -> None:
 
 
 def test_only_component_json_is_the_compiled_component(op_file: Path, catalog: Path) -> None:
-    code, out, err = run("render", str(op_file), "--only", "component", "-o", "json", "--connections", str(catalog))
+    code, out, err = run(
+        "render", str(op_file), "--only", "component", "-o", "json", "--connections", str(catalog)
+    )
     assert code == 0, err
     component = json.loads(out)
     assert component["kind"] == "component"
-    assert component["run"]["container"]["args"][3] == "registry.example.com/org/polyaxon/polyaxon-quick-start"
+    assert (
+        component["run"]["container"]["args"][3]
+        == "registry.example.com/org/polyaxon/polyaxon-quick-start"
+    )
     assert component["run"]["init"][0]["dockerfile"]["langEnv"] == "en_US.UTF-8"
     destination = next(io for io in component["outputs"] if io["name"] == "destination")
     assert destination["value"] == "polyaxon/polyaxon-quick-start"
 
 
 def test_only_manifests_prints_configmap_then_pod(op_file: Path, catalog: Path) -> None:
-    code, out, _ = run("render", str(op_file), "--only", "manifests", "--connections", str(catalog), "--namespace", "ml")
+    code, out, _ = run(
+        "render",
+        str(op_file),
+        "--only",
+        "manifests",
+        "--connections",
+        str(catalog),
+        "--namespace",
+        "ml",
+    )
     assert code == 0
     docs = list(yaml.safe_load_all(out))
     assert [d["kind"] for d in docs] == ["ConfigMap", "Pod"]
     assert {d["metadata"]["namespace"] for d in docs} == {"ml"}
-    assert docs[0]["data"]["Dockerfile"] == (CONFORMANCE / "dockerfile" / "quick-start.Dockerfile").read_text()
+    assert (
+        docs[0]["data"]["Dockerfile"]
+        == (CONFORMANCE / "dockerfile" / "quick-start.Dockerfile").read_text()
+    )
 
 
 def test_without_only_prints_all_three_labelled(op_file: Path) -> None:
@@ -78,7 +95,18 @@ def test_json_without_only_has_all_parts(op_file: Path) -> None:
 
 
 def test_params_override(op_file: Path) -> None:
-    code, out, _ = run("render", str(op_file), "--only", "component", "-o", "json", "-P", "cache=false", "-P", "destination=x/y:1")
+    code, out, _ = run(
+        "render",
+        str(op_file),
+        "--only",
+        "component",
+        "-o",
+        "json",
+        "-P",
+        "cache=false",
+        "-P",
+        "destination=x/y:1",
+    )
     args = json.loads(out)["run"]["container"]["args"]
     assert code == 0
     assert args[3] == "x/y:1"
@@ -121,18 +149,33 @@ def test_lint_goes_to_stderr_and_keeps_stdout_identical(op_file: Path) -> None:
     assert "lint:" in linted[2]
 
 
-def test_connections_from_environment(op_file: Path, catalog: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connections_from_environment(
+    op_file: Path, catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("POLYMAGIC_CONNECTIONS", str(catalog))
     _, out, err = run("render", str(op_file), "--only", "component", "-o", "json")
     assert "registry.example.com/org/" in json.loads(out)["run"]["container"]["args"][3]
     assert "not in the connections catalog" not in err
 
 
-@pytest.mark.parametrize("entry", [["-m", "polymagic"], ["-c", "from polymagic.cli import main; raise SystemExit(main())"]])
+@pytest.mark.parametrize(
+    "entry",
+    [["-m", "polymagic"], ["-c", "from polymagic.cli import main; raise SystemExit(main())"]],
+)
 def test_module_entry_point_and_exit_code(op_file: Path, entry: list[str]) -> None:
-    done = subprocess.run([sys.executable, *entry, "render", str(op_file), "--only", "dockerfile"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, *entry, "render", str(op_file), "--only", "dockerfile"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0
     assert done.stdout.startswith("\nFROM tensorflow/tensorflow:2.0.1-py3\n")
-    bad = subprocess.run([sys.executable, "-m", "polymagic", "render", str(op_file), "-P", "x"], capture_output=True, text=True, check=False)
+    bad = subprocess.run(
+        [sys.executable, "-m", "polymagic", "render", str(op_file), "-P", "x"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1

@@ -29,16 +29,26 @@ def test_golden_run_matches_polyaxon(name: str) -> None:
     assert build.run_dict == json.loads((case / "expected.json").read_text())
 
 
-def _args(op: str = SEED, params: list[str] | None = None, connections: list[dict[str, object]] | None = None) -> list[str]:
-    build = compile_operation(op, params=params or [], connections=load_connections(connections or []))
+def _args(
+    op: str = SEED,
+    params: list[str] | None = None,
+    connections: list[dict[str, object]] | None = None,
+) -> list[str]:
+    build = compile_operation(
+        op, params=params or [], connections=load_connections(connections or [])
+    )
     container = build.run_dict["container"]
     return list(container["args"])
 
 
 def test_seed_with_registry_url_resolves_the_documented_args() -> None:
     assert _args(connections=REGISTRY) == [
-        "-c", "/plx-context/artifacts", "-d",
-        "registry.example.com/org/polyaxon/polyaxon-quick-start", "--cache", "--cache-ttl=1h",
+        "-c",
+        "/plx-context/artifacts",
+        "-d",
+        "registry.example.com/org/polyaxon/polyaxon-quick-start",
+        "--cache",
+        "--cache-ttl=1h",
     ]
 
 
@@ -49,7 +59,10 @@ def test_seed_without_catalog_uses_the_bare_destination_and_warns() -> None:
     assert any("docker-connection" in w for w in build.warnings)
 
 
-@pytest.mark.parametrize(("value", "flag"), [("false", ""), ("0", ""), ("off", ""), ("true", "--cache"), ("yes", "--cache")])
+@pytest.mark.parametrize(
+    ("value", "flag"),
+    [("false", ""), ("0", ""), ("off", ""), ("true", "--cache"), ("yes", "--cache")],
+)
 def test_bool_flag_override(value: str, flag: str) -> None:
     assert _args(params=[f"cache={value}"])[4] == flag
 
@@ -77,7 +90,9 @@ def test_bad_params_name_the_param(params: list[str], message: str) -> None:
 
 def test_missing_required_input_is_named() -> None:
     component = {
-        "kind": "component", "name": "needs", "inputs": [{"name": "lr", "type": "float"}],
+        "kind": "component",
+        "name": "needs",
+        "inputs": [{"name": "lr", "type": "float"}],
         "run": {"kind": "job", "container": {"image": "x:1"}},
     }
     with pytest.raises(ParamError, match="param `lr` is required"):
@@ -98,7 +113,9 @@ def test_hub_versions_resolve_to_the_same_run(ref: str) -> None:
     assert compile_operation(op).run_dict == compile_operation(SEED).run_dict
 
 
-@pytest.mark.parametrize(("ref", "message"), [("kaniko:9", "no such version"), ("buildah", "not bundled")])
+@pytest.mark.parametrize(
+    ("ref", "message"), [("kaniko:9", "no such version"), ("buildah", "not bundled")]
+)
 def test_unknown_hub_components_are_clear(ref: str, message: str) -> None:
     op = yaml.safe_load(SEED)
     op["hubRef"] = ref
@@ -120,7 +137,9 @@ def test_path_ref_is_relative_to_the_operation_file(tmp_path: Path) -> None:
 def test_inline_component_compiles() -> None:
     op = yaml.safe_load(SEED)
     del op["hubRef"]
-    op["component"] = yaml.safe_load((Path(__file__).parent.parent / "polymagic" / "hub" / "kaniko-1.2.yaml").read_text())
+    op["component"] = yaml.safe_load(
+        (Path(__file__).parent.parent / "polymagic" / "hub" / "kaniko-1.2.yaml").read_text()
+    )
     assert compile_operation(op).run_dict == compile_operation(SEED).run_dict
 
 

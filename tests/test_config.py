@@ -23,7 +23,9 @@ def test_nothing_configured_gives_an_empty_catalog() -> None:
     assert source.origin == "none configured"
 
 
-def test_precedence_explicit_then_env_then_user_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precedence_explicit_then_env_then_user_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     user = tmp_path / "config" / "polymagic" / "connections.yaml"
     user.parent.mkdir(parents=True)
     user.write_text(CATALOG % "user")

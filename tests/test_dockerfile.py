@@ -47,15 +47,38 @@ def test_polyaxon_rejections_are_rejected_with_a_field_path(body: dict[str, obje
             "# Drop root user and use Polyaxon user\n"
             "RUN groupadd -g 2 -r polyaxon && useradd -r -m -g polyaxon -u 1 polyaxon\nCOPY . /code\n",
         ),
-        ({"image": "a:1", "env": {"B": True, "F": 1.5}, "shell": ""}, "\nFROM a:1\n\nENV B True\nENV F 1.5\nWORKDIR /code\n\n"),
-        ({"image": "a:1", "env": [["K", "v", "x"]], "shell": ""}, "\nFROM a:1\n\nENV K v\nWORKDIR /code\n\n"),
-        ({"image": "a:1", "copy": [["a", "b", "c"]], "shell": ""}, "\nFROM a:1\n\nWORKDIR /code\n\nCOPY a b\n"),
-        ({"image": "a:1", "uid": 0, "gid": 5, "run": [], "shell": ""}, "\nFROM a:1\n\nWORKDIR /code\n\n"),
+        (
+            {"image": "a:1", "env": {"B": True, "F": 1.5}, "shell": ""},
+            "\nFROM a:1\n\nENV B True\nENV F 1.5\nWORKDIR /code\n\n",
+        ),
+        (
+            {"image": "a:1", "env": [["K", "v", "x"]], "shell": ""},
+            "\nFROM a:1\n\nENV K v\nWORKDIR /code\n\n",
+        ),
+        (
+            {"image": "a:1", "copy": [["a", "b", "c"]], "shell": ""},
+            "\nFROM a:1\n\nWORKDIR /code\n\nCOPY a b\n",
+        ),
+        (
+            {"image": "a:1", "uid": 0, "gid": 5, "run": [], "shell": ""},
+            "\nFROM a:1\n\nWORKDIR /code\n\n",
+        ),
         ({"image": "a:1", "filename": "Other", "shell": ""}, "\nFROM a:1\n\nWORKDIR /code\n\n"),
-        ({"image": "a:1", "env": {"EMPTY": ""}, "shell": ""}, "\nFROM a:1\n\nENV EMPTY \nWORKDIR /code\n\n"),
+        (
+            {"image": "a:1", "env": {"EMPTY": ""}, "shell": ""},
+            "\nFROM a:1\n\nENV EMPTY \nWORKDIR /code\n\n",
+        ),
     ],
-    ids=["lang-no-shell", "user-and-workdir-path", "env-str-of-values", "env-extra-items-ignored",
-         "copy-extra-items-ignored", "uid-zero-is-unset", "filename-does-not-change-text", "empty-env-value"],
+    ids=[
+        "lang-no-shell",
+        "user-and-workdir-path",
+        "env-str-of-values",
+        "env-extra-items-ignored",
+        "copy-extra-items-ignored",
+        "uid-zero-is-unset",
+        "filename-does-not-change-text",
+        "empty-env-value",
+    ],
 )
 def test_reference_examples(body: dict[str, object], text: str) -> None:
     assert render_dockerfile(load_dockerfile_init(body)) == text
@@ -79,7 +102,7 @@ def test_image_validation_matches_polyaxon(image: str, ok: bool) -> None:
     if ok:
         assert load_dockerfile_init({"image": image}).image == image
     else:
-        with pytest.raises(SpecError, match="(?i)image"):
+        with pytest.raises(SpecError, match=r"(?i)image"):
             load_dockerfile_init({"image": image})
 
 
@@ -95,7 +118,9 @@ def test_mistyped_key_gets_the_closest_field() -> None:
 
 
 def test_instructions_skip_comments_and_blank_lines() -> None:
-    text = render_dockerfile(load_dockerfile_init({"image": "a:1", "run": ["x"], "uid": 1, "gid": 1}))
+    text = render_dockerfile(
+        load_dockerfile_init({"image": "a:1", "run": ["x"], "uid": 1, "gid": 1})
+    )
     steps = dockerfile_instructions(text)
     assert steps[0] == "FROM a:1"
     assert steps[-1].startswith("RUN groupadd")

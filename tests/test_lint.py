@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from polymagic.dockerfile import render_dockerfile
-from polymagic.lint import Severity, copy_source_findings, hadolint_findings, lint_dockerfile, polyaxon_findings
+from polymagic.lint import (
+    Severity,
+    copy_source_findings,
+    hadolint_findings,
+    lint_dockerfile,
+    polyaxon_findings,
+)
 from polymagic.loader import load_dockerfile_init
 
 
@@ -48,7 +54,13 @@ def test_copy_sources_checked_against_the_context(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("x\n")
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "a.py").write_text("")
-    spec = load_dockerfile_init({"image": "a:1", "copy": ["requirements.txt", ["src/*.py", "/app"], "missing.txt"], "workdirPath": "gone"})
+    spec = load_dockerfile_init(
+        {
+            "image": "a:1",
+            "copy": ["requirements.txt", ["src/*.py", "/app"], "missing.txt"],
+            "workdirPath": "gone",
+        }
+    )
     found = copy_source_findings(spec, render_dockerfile(spec), tmp_path)
     assert [f.message.split("`")[1] for f in found] == ["missing.txt", "gone"]
     assert all(f.severity is Severity.ERROR for f in found)

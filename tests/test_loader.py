@@ -64,7 +64,16 @@ def test_yaml_syntax_error_has_a_line() -> None:
         ("kind: operation\nhubRef: kaniko\npatchStrategy: merge\n", "patchStrategy"),
         ("kind: operation\nhubRef: kaniko\nname: 'bad name!'\n", "not a valid name"),
     ],
-    ids=["empty", "list", "component-kind", "no-kind", "two-refs", "shortcut", "bad-strategy", "bad-name"],
+    ids=[
+        "empty",
+        "list",
+        "component-kind",
+        "no-kind",
+        "two-refs",
+        "shortcut",
+        "bad-strategy",
+        "bad-name",
+    ],
 )
 def test_invalid_operations_give_one_message(text: str, message: str) -> None:
     with pytest.raises(SpecError, match=message) as caught:
@@ -74,11 +83,15 @@ def test_invalid_operations_give_one_message(text: str, message: str) -> None:
 
 def test_server_side_fields_are_accepted_and_named() -> None:
     loaded = load_operation(SEED + "queue: gpus\nmatrix: {kind: grid}\nschedule: {kind: cron}\n")
-    assert loaded.warnings == ("ignored (they need a Polyaxon server): `queue`, `schedule`, `matrix`",)
+    assert loaded.warnings == (
+        "ignored (they need a Polyaxon server): `queue`, `schedule`, `matrix`",
+    )
 
 
 def test_version_two_warns() -> None:
-    assert any("version" in w for w in load_operation(SEED.replace("version: 1", "version: 2.1")).warnings)
+    assert any(
+        "version" in w for w in load_operation(SEED.replace("version: 1", "version: 2.1")).warnings
+    )
 
 
 def test_params_short_and_full_forms() -> None:
@@ -93,20 +106,36 @@ def test_params_short_and_full_forms() -> None:
 
 
 def test_file_and_git_inits_are_validated() -> None:
-    text = SEED.replace("  - dockerfile:", "  - file: {content: 'x', filename: a.sh, chmod: '+x'}\n  - git: {url: https://x/y.git, revision: main}\n  - dockerfile:")
+    text = SEED.replace(
+        "  - dockerfile:",
+        "  - file: {content: 'x', filename: a.sh, chmod: '+x'}\n  - git: {url: https://x/y.git, revision: main}\n  - dockerfile:",
+    )
     inits = load_operation(text).model.run_patch.init  # type: ignore[union-attr]
     assert isinstance(inits, list)
     assert inits[0].file is not None
     assert inits[1].git is not None
     with pytest.raises(SpecError, match=r"runPatch.init\[0\].file.content: field required"):
-        load_operation(SEED.replace("  - dockerfile:", "  - file: {filename: a.sh}\n  - dockerfile:"))
+        load_operation(
+            SEED.replace("  - dockerfile:", "  - file: {filename: a.sh}\n  - dockerfile:")
+        )
 
 
 def test_connections_catalog_forms(tmp_path: Path) -> None:
     text = "- name: reg\n  kind: registry\n  schema: {url: r.io}\n  secret: {name: s, mountPath: /kaniko/.docker}\n"
     (tmp_path / "c.yaml").write_text(text)
     listed = load_connections(tmp_path / "c.yaml")
-    wrapped = load_connections({"connections": [{"name": "reg", "kind": "registry", "schema": {"url": "r.io"}, "secret": {"name": "s", "mountPath": "/kaniko/.docker"}}]})
+    wrapped = load_connections(
+        {
+            "connections": [
+                {
+                    "name": "reg",
+                    "kind": "registry",
+                    "schema": {"url": "r.io"},
+                    "secret": {"name": "s", "mountPath": "/kaniko/.docker"},
+                }
+            ]
+        }
+    )
     assert listed == wrapped
     assert listed.get("reg") is not None
     assert listed.names() == ["reg"]

@@ -37,7 +37,11 @@ def test_post_merge_is_the_default() -> None:
     run = patch_run(BASE, PATCH)
     assert run["init"] == [GIT, DOCKERFILE]
     container = run["container"]
-    assert (container["image"], container["command"], container["args"]) == ("img:2", ["sh"], ["a", "b", "c"])
+    assert (container["image"], container["command"], container["args"]) == (
+        "img:2",
+        ["sh"],
+        ["a", "b", "c"],
+    )
     assert container["env"] == [X, Y]
     assert container["resources"] == {"requests": {"cpu": 1}, "limits": {"cpu": 2}}
 
@@ -46,7 +50,11 @@ def test_pre_merge_puts_the_patch_first_and_keeps_base_values() -> None:
     run = patch_run(BASE, PATCH, PatchStrategy.PRE_MERGE)
     assert run["init"] == [DOCKERFILE, GIT]
     container = run["container"]
-    assert (container["image"], container["args"], container["env"]) == ("img:1", ["c", "a", "b"], [Y, X])
+    assert (container["image"], container["args"], container["env"]) == (
+        "img:1",
+        ["c", "a", "b"],
+        [Y, X],
+    )
 
 
 def test_replace_keeps_container_attributes_the_patch_does_not_name() -> None:
@@ -60,7 +68,11 @@ def test_replace_keeps_container_attributes_the_patch_does_not_name() -> None:
 
 def test_isnull_fills_only_empty_fields() -> None:
     assert patch_run(BASE, PATCH, PatchStrategy.ISNULL) == BASE
-    filled = patch_run({"kind": "job", "container": {"image": "a"}}, {"init": [DOCKERFILE], "container": {"image": "b", "args": ["x"]}}, PatchStrategy.ISNULL)
+    filled = patch_run(
+        {"kind": "job", "container": {"image": "a"}},
+        {"init": [DOCKERFILE], "container": {"image": "b", "args": ["x"]}},
+        PatchStrategy.ISNULL,
+    )
     assert filled["init"] == [DOCKERFILE]
     assert filled["container"] == {"image": "a", "args": ["x"]}
 
@@ -82,4 +94,8 @@ def test_environment_is_patched_field_by_field() -> None:
         {"environment": {"labels": {"a": "1"}, "nodeSelector": {"n": "1"}}},
         {"environment": {"labels": {"b": "2"}, "serviceAccountName": "sa"}},
     )
-    assert run["environment"] == {"labels": {"a": "1", "b": "2"}, "nodeSelector": {"n": "1"}, "serviceAccountName": "sa"}
+    assert run["environment"] == {
+        "labels": {"a": "1", "b": "2"},
+        "nodeSelector": {"n": "1"},
+        "serviceAccountName": "sa",
+    }
