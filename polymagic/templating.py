@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,11 +27,17 @@ class _ContainerText(str):
     """An item of a container's command/args: rendered once and kept as text."""
 
 
+@functools.lru_cache(maxsize=512)
+def _template(text: str) -> jinja2.Template:
+    # Compiling a template costs far more than rendering it; components repeat the same ones.
+    return _ENV.from_string(str(text))
+
+
 def _render(text: str, context: Mapping[str, Any], where: str) -> str:
     if "{{" not in text and "{%" not in text:
         return text
     try:
-        return _ENV.from_string(text).render(**context)
+        return _template(text).render(**context)
     except (
         jinja2.TemplateError,
         ValueError,

@@ -6,6 +6,7 @@ needs as versioned YAML files inside the package. Reads package data only.
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 
 from polymagic.errors import SpecError
@@ -25,8 +26,12 @@ def hub_versions() -> dict[str, list[str]]:
     return {name: sorted(versions) for name, versions in _CATALOG.items()}
 
 
+@functools.lru_cache(maxsize=32)
 def hub_component(ref: str) -> Loaded[Component]:
-    """The component for a ``hubRef`` such as ``kaniko``, ``kaniko:latest`` or ``kaniko:1.2``."""
+    """The component for a ``hubRef`` such as ``kaniko``, ``kaniko:latest`` or ``kaniko:1.2``.
+
+    Cached: the result is immutable (frozen models), so every build can share it.
+    """
     name, _, version = ref.partition(":")
     owner, slash, short = name.rpartition("/")
     if slash and owner in ("polyaxon", ""):
