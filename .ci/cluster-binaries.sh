@@ -17,15 +17,19 @@ BINARIES=(kube-apiserver kube-scheduler kube-controller-manager)
 DEB_SRC_FILE=/etc/apt/sources.list.d/polymagic-deb-src.sources
 APT_PACKAGES=(golang-go etcd-server etcd-client make rsync openssl)
 export DEBIAN_FRONTEND=noninteractive
+export HOME="${HOME:-/root}"   # go needs one; unset in some bare CI shells
 
 log() { printf '[cluster-binaries] %s\n' "$*"; }
 
-have_everything() {
+have_kube_binaries() {
     local name
     for name in "${BINARIES[@]}"; do
         [[ -x "$KUBE_BIN/$name" ]] || return 1
     done
-    command -v etcd >/dev/null 2>&1
+}
+
+have_everything() {
+    have_kube_binaries && command -v etcd >/dev/null 2>&1
 }
 
 report_and_exit() {
@@ -68,7 +72,7 @@ install_build_dependencies() {
 fetch_source() {
     local work="$1"
     log "downloading the kubernetes source package into $work" >&2
-    (cd "$work" && apt-get source --download-only kubernetes >&2)
+    (cd "$work" && apt-get -o APT::Sandbox::User=root source --download-only kubernetes >&2)
     local tarball
     tarball="$(find "$work" -maxdepth 1 -name 'kubernetes_*.orig.tar.*' | head -n 1)"
     [[ -n "$tarball" ]] || { log "no kubernetes_*.orig.tar.* downloaded" >&2; exit 1; }
@@ -108,14 +112,19 @@ main() {
     if have_everything; then   # another run finished while we waited
         report_and_exit
     fi
+    if have_kube_binaries; then   # e.g. a CI cache restored KUBE_BIN on a fresh machine
+        log "apt-get install etcd-server etcd-client (the Kubernetes binaries are cached)"
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends etcd-server etcd-client
+        report_and_exit
+    fi
     add_deb_src_entries
     install_build_dependencies
-    local work
-    work="$(mktemp -d "$CACHE_ROOT/kube-build.XXXXXX")"
+    WORK_DIR="$(mktemp -d "$CACHE_ROOT/kube-build.XXXXXX")"
     # The build tree is ~2 GB: always remove it, also on failure.
-    trap 'log "removing build tree $work"; rm -rf "$work"' EXIT
+    trap 'log "removing build tree $WORK_DIR"; rm -rf "$WORK_DIR"' EXIT
     local started=$SECONDS tree
-    tree="$(fetch_source "$work")"
+    tree="$(fetch_source "$WORK_DIR")"
     build_and_install "$tree"
     log "built in $((SECONDS - started)) s"
     have_everything || { log "etcd is still not on PATH" >&2; exit 1; }

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-# (real-cluster fixtures are added here once tests/cluster/fixtures.py lands)
+from tests.cluster.fixtures import *  # noqa: F403  (the real-cluster fixtures)
 
 CONFORMANCE = Path(__file__).parent / "conformance"
 

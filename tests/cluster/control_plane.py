@@ -22,8 +22,10 @@ Deliberate differences from a production cluster:
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import datetime
+import functools
 import ipaddress
 import json
 import os
@@ -32,6 +34,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -40,6 +43,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -65,6 +69,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BINARIES_SCRIPT = REPO_ROOT / ".ci" / "cluster-binaries.sh"
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/24"
 LOCALHOST = "127.0.0.1"
+# Alpha in 1.20: without it `ttlSecondsAfterFinished` on Jobs is silently dropped.
+FEATURE_GATES = "TTLAfterFinished=true"
 
 
 class ControlPlaneError(RuntimeError):
@@ -111,14 +117,16 @@ def ensure_binaries(kube_bin: Path | None = None, script: Path = BINARIES_SCRIPT
     env = dict(os.environ)
     if kube_bin is not None:
         env["KUBE_BIN"] = str(kube_bin)
-    result = subprocess.run(
-        ["bash", str(script)], env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False,
-    )
+    tail: collections.deque[str] = collections.deque(maxlen=40)
+    with subprocess.Popen(["bash", str(script)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as build:
+        assert build.stdout is not None
+        for line in build.stdout:  # progress goes to stderr (visible with -s, captured otherwise)
+            sys.stderr.write(line)
+            tail.append(line.rstrip("\n"))
     found = KubeBinaries.locate(kube_bin)
-    if result.returncode != 0 or found is None:
-        tail = "\n".join(result.stdout.splitlines()[-40:])
-        raise ControlPlaneError(f"{script} failed (exit {result.returncode}):\n{tail}")
+    if build.returncode != 0 or found is None:
+        raise ControlPlaneError(f"{script} failed (exit {build.returncode}):\n" + "\n".join(tail))
     return found
 
 
@@ -455,8 +463,8 @@ class ControlPlane:
 
         Afterwards a watch that resumes from an older resourceVersion gets 410 Gone.
         """
-        header = self._etcd_post("/v3/kv/range", {"key": base64.b64encode(b"\0").decode(), "limit": 1})
-        revision = int(header["header"]["revision"])
+        answer = self._etcd_post("/v3/kv/range", {"key": base64.b64encode(b"\0").decode(), "limit": 1})
+        revision = int(answer["header"]["revision"])
         self._etcd_post("/v3/kv/compaction", {"revision": str(revision), "physical": True})
         return revision
 
@@ -522,6 +530,7 @@ class ControlPlane:
             f"--tls-cert-file={self._cert_file}",
             f"--tls-private-key-file={self._key_file}",
             f"--token-auth-file={self._token_file}",
+            f"--client-ca-file={self.ca_file}",  # also publishes extension-apiserver-authentication
             "--authorization-mode=RBAC",
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={self._sa_key}",
@@ -530,6 +539,7 @@ class ControlPlane:
             "--kubelet-preferred-address-types=InternalIP,Hostname",
             f"--watch-cache={'true' if self.watch_cache else 'false'}",
             "--profiling=false",
+            f"--feature-gates={FEATURE_GATES}",
         ])
         _wait_until("kube-apiserver /readyz", self._apiserver_ready, [apiserver], self.startup_timeout)
 
@@ -561,13 +571,14 @@ class ControlPlane:
             f"--root-ca-file={self.ca_file}",
             "--use-service-account-credentials=false",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            f"--feature-gates={FEATURE_GATES}",
         ])
 
     def _wait_controllers_ready(self) -> None:
         everything = list(self._processes.values())
         for name, port in (("kube-scheduler", self._ports.scheduler),
                            ("kube-controller-manager", self._ports.controller_manager)):
-            _wait_until(f"{name} /healthz", lambda p=port: self._https_ok(p, "/healthz"),
+            _wait_until(f"{name} /healthz", functools.partial(self._https_ok, port, "/healthz"),
                         everything, self.startup_timeout)
         # The service-account and token controllers are running once `default` has a token.
         _wait_until("the default ServiceAccount token in namespace default",
@@ -578,16 +589,17 @@ class ControlPlane:
     def _etcd_healthy(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.etcd_url}/health", timeout=2) as response:
-                return json.loads(response.read()).get("health") == "true"
+                return bool(json.loads(response.read()).get("health") == "true")
         except (OSError, ValueError):
             return False
 
-    def _etcd_post(self, path: str, body: dict[str, object]) -> dict[str, object]:
+    def _etcd_post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(
             f"{self.etcd_url}{path}", data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"}, method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
 
     def _api_get(self, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
         context = ssl.create_default_context(cafile=str(self.ca_file))
@@ -613,7 +625,7 @@ class ControlPlane:
         try:
             with urllib.request.urlopen(f"https://{LOCALHOST}:{port}{path}", timeout=2,
                                         context=context) as response:
-                return response.status == 200
+                return bool(response.status == 200)
         except OSError:
             return False
 

@@ -1,0 +1,812 @@
+"""Running a build on a cluster: preflight, submit, follow, outcome, cancel and cleanup.
+
+``start_build`` checks and submits; ``BuildSession.events()`` follows the pod with one watch
+(resumed after a dropped connection or a 410) and its log, yielding ``ProgressEvent``s;
+``build_image`` does both and returns a ``BuildResult``. Whatever happens — success, failure,
+a deadline, an interrupt — what polymagic created is deleted unless ``keep`` was asked for.
+Talks to Kubernetes only through the ``Cluster`` it is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from polymagic.cluster import Cluster, WatchExpired
+from polymagic.compiler import CompiledBuild
+from polymagic.dockerfile import dockerfile_instructions
+from polymagic.errors import (
+    ApiError,
+    BuildCancelled,
+    BuildFailed,
+    BuildTimeout,
+    ClusterError,
+    PreflightError,
+)
+from polymagic.manifests import (
+    CONTAINER_NAME,
+    LABEL_BUILD,
+    LABEL_MANAGED_BY,
+    BuildManifests,
+    SecretShape,
+    build_manifests,
+)
+from polymagic.progress import EventKind, KanikoLogParser, ProgressEvent
+
+__all__ = [
+    "BuildOptions",
+    "BuildResult",
+    "BuildSession",
+    "BuildStatus",
+    "attach_build",
+    "build_image",
+    "cancel_build",
+    "find_builds",
+    "start_build",
+]
+
+JsonDict = dict[str, Any]
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# Waiting reasons that will not fix themselves; the build fails after the grace period.
+_STUCK_REASONS = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "ErrImageNeverPull",
+}
+_STUCK_EVENTS = {"FailedMount", "FailedAttachVolume", "FailedScheduling", "FailedCreatePodSandBox"}
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How a build is run and watched. Times are in seconds."""
+
+    namespace: str | None = None
+    executor_image: str | None = None
+    keep: bool = False
+    """Leave the pod and ConfigMap on the cluster afterwards (for debugging)."""
+    timeout: float = 3600.0
+    """Overall deadline, from submission to the result."""
+    start_timeout: float = 600.0
+    """Deadline for the pod to start running (slow clusters pull and schedule slowly)."""
+    stuck_grace: float = 30.0
+    """How long a pod may sit in a state that does not fix itself (ImagePullBackOff,
+    FailedMount, Unschedulable) before the build fails."""
+    log_idle_timeout: float | None = None
+    """Fail when the executor prints nothing for this long (None: no such deadline)."""
+    log_tail: int = 200
+    watch_timeout: int = 5
+    """Server-side timeout of each watch request; bounds how late a deadline is noticed."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """A successful build: the pushed image and how it was made."""
+
+    name: str
+    namespace: str
+    image: str
+    """The pushed reference with its digest: ``registry/repo[:tag]@sha256:...``."""
+    digest: str
+    tags: tuple[str, ...]
+    duration: float
+    pod_name: str
+    spec_hash: str
+    executor_image: str
+    log_tail: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return self.image
+
+
+@dataclass
+class BuildStatus:
+    """What a build's pod says about it, for ``status`` and ``list``."""
+
+    name: str
+    namespace: str
+    phase: str
+    detail: str
+    created: str
+    destinations: tuple[str, ...] = ()
+    digest: str | None = None
+
+
+def _destination_reference(destination: str, digest: str) -> str:
+    return f"{destination}@{digest}"
+
+
+def _container_status(pod: JsonDict) -> JsonDict:
+    for status in pod.get("status", {}).get("containerStatuses") or []:
+        if status.get("name") == CONTAINER_NAME:
+            return dict(status)
+    return {}
+
+
+def _condition(pod: JsonDict, kind: str) -> JsonDict:
+    for condition in pod.get("status", {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return dict(condition)
+    return {}
+
+
+def _fix_for(reason: str, message: str, manifests: BuildManifests) -> str:
+    if reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"):
+        image = manifests.pod["spec"]["containers"][0]["image"]
+        return (
+            f"the executor image `{image}` cannot be pulled: check its name, or choose another"
+            " with --executor-image / the executor_image setting (a private image also needs"
+            " environment.imagePullSecrets)"
+        )
+    if reason in ("FailedMount", "FailedAttachVolume"):
+        missing = re.search(r'secret "([^"]+)" not found', message)
+        if missing:
+            return (
+                f"secret `{missing.group(1)}` not found in namespace `{manifests.namespace}`: create it"
+                f" with `kubectl -n {manifests.namespace} create secret docker-registry {missing.group(1)}"
+                " --docker-server=... --docker-username=... --docker-password=...`, or fix the"
+                " connection's secret name"
+            )
+        return "a volume of the build pod cannot be mounted: check the connection's secret and configMap"
+    if reason in ("FailedScheduling", "Unschedulable"):
+        return (
+            "no node can run the build pod: check environment.nodeSelector, tolerations and the"
+            " container's resources against the cluster's nodes"
+        )
+    if reason == "CreateContainerConfigError":
+        return (
+            "the container's configuration refers to something missing (a secret or config map key)"
+        )
+    return "see the events below"
+
+
+class BuildSession:
+    """One submitted build: follow it with ``events()``, stop it with ``cancel()``."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        manifests: BuildManifests,
+        options: BuildOptions,
+        *,
+        created: bool = True,
+        resource_version: str | None = None,
+        started: float | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.manifests = manifests
+        self.options = options
+        self.name = manifests.name
+        self.namespace = manifests.namespace
+        self.started = started or time.monotonic()
+        self.result: BuildResult | None = None
+        self.error: Exception | None = None
+        self.parser = KanikoLogParser(manifests.steps, tail=options.log_tail)
+        self._created = created
+        self._resource_version = resource_version
+        self._cancelled = threading.Event()
+        self._cleaned = False
+        self._lock = threading.Lock()
+
+    # -- control -------------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop the build: delete what it created (with a fresh connection) and mark it cancelled."""
+        self._cancelled.set()
+        self.cleanup(force=True)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def cleanup(self, force: bool = False) -> None:
+        """Delete the pod and ConfigMap unless ``keep`` (``force`` deletes anyway).
+
+        Safe from any thread; a second caller waits until the first one has finished, so
+        "cancelled" is only ever reported once nothing is left behind.
+        """
+        with self._lock:
+            if self._cleaned or (self.options.keep and not force):
+                return
+            fresh = self.cluster.fresh()
+            try:
+                fresh.delete_pod(self.namespace, self.name)
+                fresh.delete_config_map(self.namespace, self.name)
+            finally:
+                fresh.close()
+            self._cleaned = True
+
+    # -- following ---------------------------------------------------------------------------
+
+    def events(self) -> Iterator[ProgressEvent]:
+        """Progress until the build ends; the last event is SUCCEEDED, FAILED or CANCELLED.
+
+        On failure the matching exception is stored in ``error`` and raised after the FAILED
+        event; ``result`` holds the BuildResult after SUCCEEDED.
+        """
+        try:
+            yield from self._follow()
+        except KeyboardInterrupt:
+            self.cancel()
+            self.error = BuildCancelled(
+                f"build `{self.name}` cancelled; its pod and ConfigMap were deleted"
+            )
+            yield ProgressEvent(EventKind.CANCELLED, str(self.error))
+            raise self.error from None
+        except (BuildFailed, BuildTimeout, ClusterError) as exc:
+            if self.cancelled:
+                self.cleanup(force=True)
+                self.error = BuildCancelled(
+                    f"build `{self.name}` cancelled; its pod and ConfigMap were deleted"
+                )
+                yield ProgressEvent(EventKind.CANCELLED, str(self.error))
+                raise self.error from exc
+            self.error = exc
+            with contextlib.suppress(ClusterError):
+                self.cleanup()
+            yield ProgressEvent(EventKind.FAILED, str(exc))
+            raise
+        finally:
+            if self.result is None and self.error is None:
+                # The consumer stopped listening (closed generator): leave nothing behind.
+                with contextlib.suppress(ClusterError):
+                    self.cleanup()
+        with contextlib.suppress(ClusterError):
+            self.cleanup()
+        if self.result is not None:  # _follow returns only after setting it, or raises
+            yield ProgressEvent(EventKind.SUCCEEDED, self.result.image, digest=self.result.digest)
+
+    def _deadline(self, what: str, limit: float, since: float) -> None:
+        if time.monotonic() - since > limit:
+            raise BuildTimeout(f"build `{self.name}` hit the {what} deadline ({limit:.0f}s)")
+
+    def _check_overall(self) -> None:
+        if self.cancelled:
+            raise BuildFailed("cancelled")
+        self._deadline("overall", self.options.timeout, self.started)
+
+    def _follow(self) -> Iterator[ProgressEvent]:
+        state = _PodState()
+        pod = yield from self._until_running(state)
+        if not _is_terminated(pod):
+            yield from self._stream_logs(follow=True)
+            pod = yield from self._until_terminated(state)
+        else:
+            yield from self._stream_logs(follow=False)
+        yield from self._finish(pod)
+
+    def _watch(self) -> Iterator[JsonDict]:
+        """Pod states from one watch, resumed after drops and 410s; yields after each timeout too."""
+        while True:
+            self._check_overall()
+            try:
+                for kind, pod in self.cluster.watch_pod(
+                    self.namespace, self.name, self._resource_version, self.options.watch_timeout
+                ):
+                    version = pod.get("metadata", {}).get("resourceVersion")
+                    if version:
+                        self._resource_version = version
+                    if kind == "DELETED":
+                        raise BuildFailed(
+                            f"the build pod `{self.name}` was deleted by someone else before it finished"
+                        )
+                    yield pod
+            except WatchExpired:
+                # Too old to resume: read the pod as it is now and watch from its version.
+                pod = self._read_pod_retrying()
+                self._resource_version = pod.get("metadata", {}).get("resourceVersion")
+                yield pod
+                continue
+            except ApiError as exc:
+                if exc.status is not None and exc.status < 500 and exc.status != 429:
+                    raise
+                self._pause()
+                continue
+            except ClusterError:
+                self._pause()  # connection dropped or API server restarting: resume the watch
+                continue
+            yield {}  # the watch timed out server-side: a chance to check deadlines and events
+
+    def _pause(self) -> None:
+        if self._cancelled.wait(1.0):
+            raise BuildFailed("cancelled")
+
+    def _read_pod_retrying(self) -> JsonDict:
+        while True:
+            self._check_overall()
+            try:
+                return self.cluster.read_pod(self.namespace, self.name)
+            except ApiError as exc:
+                if exc.status == 404:
+                    raise BuildFailed(f"the build pod `{self.name}` disappeared") from exc
+                if exc.status is not None and exc.status < 500:
+                    raise
+            except ClusterError:
+                pass
+            self._pause()
+
+    def _until_running(self, state: _PodState) -> Generator[ProgressEvent, None, JsonDict]:
+        pod = self._read_pod_retrying()
+        if not self._resource_version:
+            self._resource_version = pod.get("metadata", {}).get("resourceVersion")
+        yield from state.progress(pod)
+        for update in self._watch():
+            if _is_running(pod) or _is_terminated(pod):
+                break
+            self._check_pending(pod, state)
+            pod = update or pod
+            yield from state.progress(pod)
+        return pod
+
+    def _until_terminated(self, state: _PodState) -> Generator[ProgressEvent, None, JsonDict]:
+        pod = self._read_pod_retrying()
+        for update in self._watch():
+            if _is_terminated(pod):
+                break
+            pod = update or pod
+            yield from state.progress(pod)
+        return pod
+
+    def _check_pending(self, pod: JsonDict, state: _PodState) -> None:
+        self._deadline("pod start", self.options.start_timeout, self.started)
+        waiting = _container_status(pod).get("state", {}).get("waiting") or {}
+        reason = waiting.get("reason") or ""
+        message = waiting.get("message") or ""
+        scheduled = _condition(pod, "PodScheduled")
+        if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+            reason, message = "Unschedulable", scheduled.get("message") or ""
+        if reason not in _STUCK_REASONS and reason != "Unschedulable":
+            events = self._pod_events()
+            warning = next(
+                (
+                    e
+                    for e in reversed(events)
+                    if e.get("reason") in _STUCK_EVENTS and e.get("type") == "Warning"
+                ),
+                None,
+            )
+            if warning is None:
+                state.stuck_since = None
+                return
+            reason, message = str(warning.get("reason")), str(warning.get("message") or "")
+        # ErrImagePull and ImagePullBackOff alternate: one problem, one clock.
+        group = "image pull" if "Image" in reason else reason
+        if state.stuck_since is None or state.stuck_reason != group:
+            state.stuck_since, state.stuck_reason = time.monotonic(), group
+        grace = 0.0 if reason == "InvalidImageName" else self.options.stuck_grace
+        if time.monotonic() - state.stuck_since >= grace:
+            events = self._pod_events()
+            lines = [f"{e.get('type')} {e.get('reason')}: {e.get('message')}" for e in events[-8:]]
+            detail = "; ".join(lines) if lines else "no events"
+            raise BuildFailed(
+                f"build `{self.name}` could not start: the pod is stuck in {reason}"
+                f" ({message.strip() or 'no message'}). {_fix_for(reason, message, self.manifests)}."
+                f" Events: {detail}"
+            )
+
+    def _pod_events(self) -> list[JsonDict]:
+        try:
+            return self.cluster.pod_events(self.namespace, self.name)
+        except ClusterError:
+            return []
+
+    def _stream_logs(self, follow: bool) -> Iterator[ProgressEvent]:
+        """The executor's log through a bounded queue filled by a reader thread, so deadlines
+        and cancel are noticed even while the log is silent."""
+        lines: queue.Queue[str | BaseException | None] = queue.Queue(maxsize=1000)
+        done = threading.Event()
+        reader = threading.Thread(
+            target=self._read_log,
+            args=(lines, follow, done),
+            name=f"polymagic-log-{self.name}",
+            daemon=True,
+        )
+        reader.start()
+        last_line = time.monotonic()
+        try:
+            while True:
+                self._check_overall()
+                try:
+                    item = lines.get(timeout=0.5)
+                except queue.Empty:
+                    if self.options.log_idle_timeout is not None:
+                        self._deadline("log idle", self.options.log_idle_timeout, last_line)
+                    continue
+                if item is None:
+                    return
+                if isinstance(item, ClusterError):
+                    # The log could not be read; the pod's final state still decides the outcome.
+                    yield ProgressEvent(
+                        EventKind.WARNING, f"the build log could not be read: {item}"
+                    )
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                last_line = time.monotonic()
+                yield from self.parser.feed(item)
+        finally:
+            done.set()
+
+    def _read_log(
+        self, lines: queue.Queue[str | BaseException | None], follow: bool, done: threading.Event
+    ) -> None:
+        seen = 0
+
+        def hand_over(item: str | BaseException | None) -> bool:
+            # A bounded queue keeps memory flat; stop when the consumer has gone away.
+            while not done.is_set():
+                try:
+                    lines.put(item, timeout=0.5)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        try:
+            for attempt in range(30):
+                if self.cancelled:
+                    break
+                try:
+                    index = 0
+                    for line in self.cluster.pod_log(
+                        self.namespace, self.name, CONTAINER_NAME, follow=follow
+                    ):
+                        index += 1
+                        if index <= seen:
+                            continue  # resumed after a drop: skip what was already delivered
+                        seen = index
+                        if not hand_over(line):
+                            return
+                    break
+                except ClusterError as exc:
+                    permanent = (
+                        isinstance(exc, ApiError)
+                        and exc.status is not None
+                        and exc.status < 500
+                        and exc.status != 429
+                    )
+                    if permanent or self.cancelled or attempt == 29:
+                        hand_over(exc)
+                        return
+                    time.sleep(1.0)
+        except Exception as exc:  # noqa: BLE001  (handed to the consuming thread, which raises it)
+            hand_over(exc)
+        finally:
+            hand_over(None)
+
+    def _finish(self, pod: JsonDict) -> Iterator[ProgressEvent]:
+        terminated = _container_status(pod).get("state", {}).get("terminated") or {}
+        code = terminated.get("exitCode")
+        message = str(terminated.get("message") or "")
+        tail = tuple(self.parser.tail)
+        if code == 0:
+            found = _DIGEST.search(message)
+            if not found:
+                raise BuildFailed(
+                    f"build `{self.name}`: the executor exited 0 but reported no image digest"
+                    " (its termination message is empty), so the push cannot be confirmed"
+                )
+            digest = found.group(0)
+            destination = (
+                self.manifests.destinations[0] if self.manifests.destinations else self.name
+            )
+            self.result = BuildResult(
+                name=self.name,
+                namespace=self.namespace,
+                image=_destination_reference(destination, digest),
+                digest=digest,
+                tags=self.manifests.destinations,
+                duration=time.monotonic() - self.started,
+                pod_name=self.name,
+                spec_hash=self.manifests.spec_hash,
+                executor_image=self.manifests.pod["spec"]["containers"][0]["image"],
+                log_tail=tail,
+            )
+            if self.parser.digest is None:
+                yield ProgressEvent(EventKind.PUSHED, self.result.image, digest=digest)
+            return
+        reason = pod.get("status", {}).get("reason") or terminated.get("reason") or "Error"
+        error_line = (
+            self.parser.error_line or _last_error_line(message) or "no error line in the log"
+        )
+        last = "\n".join(tail[-15:])
+        raise BuildFailed(
+            f"build `{self.name}` failed: the executor exited with code {code} ({reason}): {error_line}"
+            + (f"\nlast log lines:\n{last}" if last else "")
+        )
+
+
+def _last_error_line(message: str) -> str | None:
+    for line in reversed(message.splitlines()):
+        clean = line.strip()
+        if clean.lower().startswith("error") or "error" in clean.lower():
+            return clean
+    return None
+
+
+def _is_running(pod: JsonDict) -> bool:
+    return bool(_container_status(pod).get("state", {}).get("running"))
+
+
+def _is_terminated(pod: JsonDict) -> bool:
+    if _container_status(pod).get("state", {}).get("terminated"):
+        return True
+    return pod.get("status", {}).get("phase") in ("Succeeded", "Failed") and bool(
+        _container_status(pod)
+    )
+
+
+@dataclass
+class _PodState:
+    """What has been reported already, so each phase is announced once."""
+
+    announced: set[str] = field(default_factory=set)
+    stuck_since: float | None = None
+    stuck_reason: str | None = None
+
+    def progress(self, pod: JsonDict) -> Iterator[ProgressEvent]:
+        if not pod:
+            return
+        if (
+            "scheduled" not in self.announced
+            and _condition(pod, "PodScheduled").get("status") == "True"
+        ):
+            self.announced.add("scheduled")
+            node = pod.get("spec", {}).get("nodeName") or "a node"
+            yield ProgressEvent(EventKind.SCHEDULED, f"on {node}")
+        status = _container_status(pod)
+        waiting = status.get("state", {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason and f"waiting:{reason}" not in self.announced:
+            self.announced.add(f"waiting:{reason}")
+            kind = (
+                EventKind.PULLING_EXECUTOR if reason == "ContainerCreating" else EventKind.WAITING
+            )
+            text = reason if kind is EventKind.WAITING else f"{status.get('image', '')}"
+            if waiting.get("message"):
+                text += f": {waiting['message']}"
+            yield ProgressEvent(kind, text)
+        if status.get("state", {}).get("running") and "started" not in self.announced:
+            self.announced.add("started")
+            yield ProgressEvent(EventKind.STARTED, status.get("image", ""))
+
+
+# -- preflight and submission ---------------------------------------------------------------
+
+_PERMISSIONS: tuple[tuple[str, str, str], ...] = (
+    ("create", "pods", ""),
+    ("create", "configmaps", ""),
+    ("get", "pods", "log"),
+    ("list", "events", ""),
+    ("watch", "pods", ""),
+    ("delete", "pods", ""),
+    ("delete", "configmaps", ""),
+)
+
+
+def _secret_shapes(
+    cluster: Cluster, namespace: str, secrets: Sequence[str]
+) -> dict[str, SecretShape]:
+    shapes: dict[str, SecretShape] = {}
+    for secret in secrets:
+        try:
+            kind = cluster.read_secret_type(namespace, secret)
+        except ApiError as exc:
+            if exc.status == 404:
+                raise PreflightError(
+                    f"secret `{secret}` not found in namespace `{namespace}`: create it with"
+                    f" `kubectl -n {namespace} create secret docker-registry {secret} --docker-server=..."
+                    " --docker-username=... --docker-password=...` (or a generic secret with a"
+                    " config.json key), or fix the connection's secret name"
+                ) from exc
+            if exc.status == 403:
+                continue  # may not read secrets: the pod's mount will tell
+            raise
+        if kind == "kubernetes.io/dockerconfigjson":
+            shapes[secret] = SecretShape.DOCKERCONFIGJSON
+    return shapes
+
+
+def preflight(cluster: Cluster, build: CompiledBuild, namespace: str) -> dict[str, SecretShape]:
+    """Check everything that can be checked before creating anything; returns secret shapes."""
+    try:
+        cluster.read_namespace(namespace)
+    except ApiError as exc:
+        if exc.status == 404:
+            raise PreflightError(
+                f"namespace `{namespace}` does not exist: create it (`kubectl create namespace"
+                f" {namespace}`) or choose another with --namespace"
+            ) from exc
+        if exc.status != 403:
+            raise
+    missing = [
+        f"{verb} {resource}{'/' + sub if sub else ''}"
+        for verb, resource, sub in _PERMISSIONS
+        if not cluster.can_i(verb, resource, namespace, sub)
+    ]
+    if missing:
+        raise PreflightError(
+            f"you may not run builds in namespace `{namespace}`: missing permission to "
+            + ", ".join(missing)
+            + ". Ask a cluster admin for a Role with these rules bound to your user or service account"
+        )
+    secrets: list[str] = []
+    for name in build.run.connections if isinstance(build.run.connections, list) else []:
+        connection = build.connections.get(name)
+        if connection is not None and connection.secret is not None:
+            secrets.append(connection.secret.name)
+    return _secret_shapes(cluster, namespace, secrets)
+
+
+def _submit(cluster: Cluster, manifests: BuildManifests) -> str | None:
+    """Create the ConfigMap, then the Pod, then make the Pod own the ConfigMap."""
+    namespace = manifests.namespace
+    try:
+        cluster.create_config_map(namespace, manifests.config_map)
+    except ApiError as exc:
+        if exc.status == 409:
+            raise PreflightError(
+                f"a build named `{manifests.name}` (the same spec) already exists in `{namespace}`:"
+                f" follow it with `polymagic logs {manifests.name}` or remove it with"
+                f" `polymagic cancel {manifests.name}`"
+            ) from exc
+        raise
+    try:
+        pod = cluster.create_pod(namespace, manifests.pod)
+        owner = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": manifests.name,
+            "uid": pod["metadata"]["uid"],
+        }
+        cluster.patch_config_map(
+            namespace, manifests.name, {"metadata": {"ownerReferences": [owner]}}
+        )
+    except BaseException:
+        with contextlib.suppress(ClusterError):
+            fresh = cluster.fresh()
+            fresh.delete_pod(namespace, manifests.name)
+            fresh.delete_config_map(namespace, manifests.name)
+            fresh.close()
+        raise
+    version = pod.get("metadata", {}).get("resourceVersion")
+    return str(version) if version else None
+
+
+def start_build(
+    cluster: Cluster, build: CompiledBuild, options: BuildOptions | None = None
+) -> BuildSession:
+    """Preflight, then submit; the returned session follows the build."""
+    options = options or BuildOptions()
+    namespace = options.namespace or cluster.namespace
+    started = time.monotonic()
+    shapes = preflight(cluster, build, namespace)
+    manifests = build_manifests(
+        build, namespace=namespace, executor_image=options.executor_image, secret_shapes=shapes
+    )
+    version = _submit(cluster, manifests)
+    return BuildSession(
+        cluster,
+        manifests,
+        replace(options, namespace=namespace),
+        resource_version=version,
+        started=started,
+    )
+
+
+def build_image(
+    cluster: Cluster,
+    build: CompiledBuild,
+    options: BuildOptions | None = None,
+    on_event: Callable[[ProgressEvent], None] | None = None,
+) -> BuildResult:
+    """Build and push; returns the result or raises BuildFailed / BuildTimeout / BuildCancelled."""
+    session = start_build(cluster, build, options)
+    try:
+        for event in session.events():
+            if on_event is not None:
+                on_event(event)
+    except KeyboardInterrupt:
+        session.cancel()
+        raise BuildCancelled(
+            f"build `{session.name}` cancelled; its pod and ConfigMap were deleted"
+        ) from None
+    if session.result is None:  # events() raises on every other ending
+        raise BuildFailed(f"build `{session.name}` ended without a result")
+    return session.result
+
+
+# -- finding builds again ---------------------------------------------------------------------
+
+
+def _status_of(pod: JsonDict) -> BuildStatus:
+    meta = pod.get("metadata", {})
+    status = _container_status(pod)
+    state = status.get("state", {})
+    phase = pod.get("status", {}).get("phase") or "Unknown"
+    detail = ""
+    digest = None
+    if state.get("waiting"):
+        detail = str(state["waiting"].get("reason") or "")
+    elif state.get("running"):
+        detail = "building"
+    elif state.get("terminated"):
+        terminated = state["terminated"]
+        found = _DIGEST.search(str(terminated.get("message") or ""))
+        digest = found.group(0) if found and terminated.get("exitCode") == 0 else None
+        detail = f"exit code {terminated.get('exitCode')}"
+    annotations = meta.get("annotations") or {}
+    try:
+        destinations = tuple(json.loads(annotations.get("polymagic/destinations", "[]")))
+    except ValueError:
+        destinations = ()
+    return BuildStatus(
+        name=str(meta.get("name")),
+        namespace=str(meta.get("namespace")),
+        phase=str(phase),
+        detail=detail,
+        created=str(meta.get("creationTimestamp") or ""),
+        destinations=destinations,
+        digest=digest,
+    )
+
+
+def find_builds(
+    cluster: Cluster, namespace: str | None = None, name: str | None = None
+) -> list[BuildStatus]:
+    """polymagic's builds (found by label) in ``namespace`` (None: every namespace)."""
+    selector = f"{LABEL_MANAGED_BY}=polymagic"
+    if name:
+        selector += f",{LABEL_BUILD}={name}"
+    return [_status_of(pod) for pod in cluster.list_pods(namespace, selector)]
+
+
+def attach_build(
+    cluster: Cluster, name: str, namespace: str | None = None, options: BuildOptions | None = None
+) -> BuildSession:
+    """A session for a build started elsewhere (another process), to follow or cancel it."""
+    namespace = namespace or cluster.namespace
+    pod = cluster.read_pod(namespace, name)
+    if (pod.get("metadata", {}).get("labels") or {}).get(LABEL_MANAGED_BY) != "polymagic":
+        raise PreflightError(f"pod `{name}` in `{namespace}` is not a polymagic build")
+    try:
+        config_map = cluster.read_config_map(namespace, name)
+        data = config_map.get("data") or {}
+    except ApiError:
+        data = {}
+    args = pod["spec"]["containers"][0].get("args") or []
+    dockerfile_name = next(
+        (a.split("=", 1)[1] for a in args if a.startswith("--dockerfile=")), "Dockerfile"
+    )
+    steps = tuple(dockerfile_instructions(str(data.get(dockerfile_name, ""))))
+    annotations = pod.get("metadata", {}).get("annotations") or {}
+    status = _status_of(pod)
+    manifests = BuildManifests(
+        name=name,
+        namespace=namespace,
+        spec_hash=str(annotations.get("polymagic/spec-hash", "")),
+        config_map={},
+        pod=pod,
+        secrets=(),
+        steps=steps,
+        destinations=status.destinations,
+    )
+    options = replace(options or BuildOptions(), namespace=namespace, keep=True)
+    return BuildSession(cluster, manifests, options, created=False)
+
+
+def cancel_build(cluster: Cluster, name: str, namespace: str | None = None) -> bool:
+    """Delete a build's pod and ConfigMap; False if there was nothing to delete."""
+    namespace = namespace or cluster.namespace
+    pod = cluster.delete_pod(namespace, name)
+    config_map = cluster.delete_config_map(namespace, name)
+    return pod or config_map

@@ -1,0 +1,168 @@
+"""Building against the real kube-apiserver, with the simulated kubelet playing Kaniko."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from polymagic.builder import BuildOptions, build_image, cancel_build, find_builds, start_build
+from polymagic.cluster import Cluster, connect
+from polymagic.compiler import compile_operation
+from polymagic.errors import BuildCancelled, BuildFailed, PreflightError
+from polymagic.loader import load_connections
+from polymagic.manifests import LABEL_MANAGED_BY
+from polymagic.progress import EventKind, ProgressEvent
+from tests.cluster.simulated_node import Scenario, SimulatedNode
+from tests.conftest import SEED
+
+pytestmark = pytest.mark.cluster
+
+CATALOG = [
+    {
+        "name": "docker-connection",
+        "kind": "registry",
+        "schema": {"url": "registry.example.com/org"},
+        "secret": {"name": "regcred", "mountPath": "/kaniko/.docker"},
+    }
+]
+FAST = BuildOptions(timeout=120, start_timeout=60, stuck_grace=3, watch_timeout=2)
+
+
+@pytest.fixture
+def cluster(admin_kubeconfig: Path, namespace: str, sim_node: SimulatedNode) -> Iterator[Cluster]:
+    connected = connect(admin_kubeconfig, namespace=namespace)
+    yield connected
+    connected.close()
+
+
+def _secret(cluster: Cluster, name: str = "regcred", docker_registry: bool = True) -> None:
+    config = base64.b64encode(
+        json.dumps({"auths": {"registry.example.com": {"auth": "eDp5"}}}).encode()
+    ).decode()
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name},
+        "type": "kubernetes.io/dockerconfigjson" if docker_registry else "Opaque",
+        "data": {".dockerconfigjson" if docker_registry else "config.json": config},
+    }
+    cluster.core.create_namespaced_secret(cluster.namespace, body)
+
+
+def _build(seed: str = SEED, params: list[str] | None = None):  # type: ignore[no-untyped-def]
+    return compile_operation(seed, params=params or [], connections=load_connections(CATALOG))
+
+
+def _leftovers(cluster: Cluster) -> list[str]:
+    selector = f"{LABEL_MANAGED_BY}=polymagic"
+    pods = cluster.list_pods(cluster.namespace, selector)
+    maps = cluster.list_config_maps(cluster.namespace, selector)
+    alive = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    return [f"pod/{p['metadata']['name']}" for p in alive] + [
+        f"configmap/{m['metadata']['name']}" for m in maps
+    ]
+
+
+def test_success_reports_steps_and_the_digest(cluster: Cluster) -> None:
+    _secret(cluster)
+    events: list[ProgressEvent] = []
+    result = build_image(cluster, _build(), FAST, on_event=events.append)
+    kinds = [e.kind for e in events]
+    assert kinds[-1] is EventKind.SUCCEEDED
+    assert EventKind.SCHEDULED in kinds
+    assert EventKind.RETRIEVING_BASE in kinds
+    steps = [e for e in events if e.kind is EventKind.STEP]
+    assert [(s.step, s.total) for s in steps] == [(i, 6) for i in range(1, 7)]
+    assert steps[-1].instruction == "RUN pip3 install --no-cache-dir -U polyaxon"
+    assert result.image.startswith("registry.example.com/org/polyaxon/polyaxon-quick-start@sha256:")
+    assert result.digest in result.image
+    assert not any("\x1b[" in e.message for e in events)
+    assert _leftovers(cluster) == []
+
+
+def test_run_failure_carries_exit_code_and_kaniko_error(
+    cluster: Cluster, sim_node: SimulatedNode
+) -> None:
+    _secret(cluster)
+    sim_node.set_scenario(cluster.namespace, Scenario.RUN_FAILS)
+    with pytest.raises(BuildFailed) as caught:
+        build_image(cluster, _build(), FAST)
+    message = str(caught.value)
+    assert "exited with code 1" in message
+    assert "error building image: error building stage" in message
+    assert _leftovers(cluster) == []
+
+
+def test_image_pull_failure_fails_fast_with_a_fix(
+    cluster: Cluster, sim_node: SimulatedNode
+) -> None:
+    _secret(cluster)
+    sim_node.set_scenario(cluster.namespace, Scenario.IMAGE_PULL_FAILS)
+    started = time.monotonic()
+    with pytest.raises(BuildFailed, match="cannot be pulled") as caught:
+        build_image(cluster, _build(), FAST)
+    assert time.monotonic() - started < 30
+    assert "ImagePullBackOff" in str(caught.value) or "ErrImagePull" in str(caught.value)
+    assert _leftovers(cluster) == []
+
+
+def test_missing_secret_is_caught_by_preflight(cluster: Cluster) -> None:
+    with pytest.raises(PreflightError, match="secret `regcred` not found in namespace"):
+        start_build(cluster, _build(), FAST)
+    assert _leftovers(cluster) == []
+
+
+def test_interrupt_mid_build_deletes_everything(cluster: Cluster, sim_node: SimulatedNode) -> None:
+    _secret(cluster)
+    sim_node.set_scenario(cluster.namespace, Scenario.SUCCESS, hold_running=True)
+    session = start_build(cluster, _build(), FAST)
+    seen: list[EventKind] = []
+    with pytest.raises(BuildCancelled):
+        for event in session.events():
+            seen.append(event.kind)
+            if event.kind is EventKind.STEP and event.step == 3:
+                threading.Thread(target=session.cancel).start()
+    assert EventKind.CANCELLED in seen
+    assert _leftovers(cluster) == []
+
+
+def test_find_and_cancel_by_name_from_a_new_connection(
+    cluster: Cluster, sim_node: SimulatedNode, admin_kubeconfig: Path
+) -> None:
+    _secret(cluster)
+    sim_node.set_scenario(cluster.namespace, Scenario.SUCCESS, hold_running=True)
+    session = start_build(cluster, _build(), FAST)
+    other = connect(admin_kubeconfig, namespace=cluster.namespace)
+    try:
+        found = find_builds(other, cluster.namespace)
+        assert [b.name for b in found] == [session.name]
+        assert cancel_build(other, session.name) is True
+    finally:
+        other.close()
+    deadline = time.monotonic() + 20
+    while _leftovers(cluster) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _leftovers(cluster) == []
+
+
+def test_manifests_are_accepted_by_the_real_apiserver(cluster: Cluster) -> None:
+    op = yaml.safe_load(SEED)
+    op["runPatch"]["init"][0]["dockerfile"]["filename"] = "Dockerfile.gpu"
+    op["termination"] = {"timeout": 900}
+    op["runPatch"]["environment"] = {"nodeSelector": {"pool": "build"}, "labels": {"team": "ml"}}
+    _secret(cluster)
+    session = start_build(cluster, _build(yaml.safe_dump(op)), FAST)
+    pod = cluster.read_pod(cluster.namespace, session.name)
+    assert pod["spec"]["activeDeadlineSeconds"] == 900
+    assert "--dockerfile=Dockerfile.gpu" in pod["spec"]["containers"][0]["args"]
+    config_map = cluster.read_config_map(cluster.namespace, session.name)
+    assert config_map["metadata"]["ownerReferences"][0]["uid"] == pod["metadata"]["uid"]
+    session.cancel()
+    assert _leftovers(cluster) == []
