@@ -478,7 +478,7 @@ class BuildSession:
                         hand_over(exc)
                         return
                     time.sleep(1.0)
-        except Exception as exc:  # noqa: BLE001  (handed to the consuming thread, which raises it)
+        except Exception as exc:
             hand_over(exc)
         finally:
             hand_over(None)

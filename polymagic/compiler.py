@@ -9,6 +9,7 @@ component, relative to the operation's directory.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,8 @@ class CompiledBuild:
     dockerfiles: tuple[RenderedDockerfile, ...]
     warnings: tuple[str, ...] = ()
     missing_connections: tuple[str, ...] = field(default=())
+    termination: Termination | None = None
+    """``termination`` with its templates resolved."""
 
     @property
     def name(self) -> str:
@@ -76,8 +79,8 @@ class CompiledBuild:
     @property
     def timeout(self) -> int | None:
         """``termination.timeout`` in seconds, if set as a number."""
-        term = self.operation.termination or self.component.termination
-        if isinstance(term, Termination) and isinstance(term.timeout, int):
+        term = self.termination
+        if term is not None and isinstance(term.timeout, int) and term.timeout > 0:
             return term.timeout
         return None
 
@@ -102,34 +105,41 @@ def _referenced_component(loaded: Loaded[Operation]) -> Loaded[Component]:
 
 
 def _template_context(
-    op: Operation,
+    names: tuple[str, str | None],
     params: Mapping[str, ResolvedParam],
     connections: ConnectionCatalog,
     run: Mapping[str, Any],
 ) -> dict[str, Any]:
+    """What ``{{ ... }}`` can read: params by name, ``params.<name>``, globals, connections."""
+    run_name, namespace = names
     context: dict[str, Any] = {name: param.display for name, param in params.items()}
     context["params"] = {name: param.context() for name, param in params.items() if param.requested}
     context["params"]["as_args"] = [p.as_arg for p in params.values() if p.requested and p.as_arg]
     context["globals"] = {
         "context_path": CONTEXT_PATH,
         "artifacts_path": ARTIFACTS_PATH,
-        "name": op.name,
-        "namespace": op.namespace,
+        "name": run_name,
+        "namespace": namespace,
         "iteration": None,
         "store_path": "",
     }
-    names = run.get("connections") if isinstance(run.get("connections"), list) else []
-    context["connections"] = {}
-    for name in names or []:
-        connection = connections.get(str(name))
-        if connection is not None:
-            context["connections"][name] = dict(connection.schema_ or {})
-    context["init"] = {}
-    for init in run.get("init") or []:
-        name = init.get("connection") if isinstance(init, dict) else None
-        if name and connections.get(name) is not None:
-            context["init"][name] = dict(connections.get(name).schema_ or {})  # type: ignore[union-attr]
+    listed = run.get("connections") if isinstance(run.get("connections"), list) else []
+    context["connections"] = _schemas(connections, listed or [])
+    inits = run.get("init") if isinstance(run.get("init"), list) else []
+    context["init"] = _schemas(
+        connections, [i.get("connection") for i in inits or [] if isinstance(i, dict)]
+    )
     return context
+
+
+def _schemas(catalog: ConnectionCatalog, names: Sequence[Any]) -> dict[str, Any]:
+    """``{name: schema}`` for the named connections that the catalog has."""
+    found: dict[str, Any] = {}
+    for name in names:
+        connection = catalog.get(str(name)) if name else None
+        if connection is not None:
+            found[str(name)] = dict(connection.schema_ or {})
+    return found
 
 
 def compile_operation(
@@ -137,11 +147,12 @@ def compile_operation(
     *,
     params: Sequence[str] | Mapping[str, Any] = (),
     connections: ConnectionCatalog | None = None,
+    namespace: str | None = None,
 ) -> CompiledBuild:
     """Compile an operation (YAML text, a path, a dict or a model) into a ``CompiledBuild``.
 
     ``params`` are ``-P`` overrides, as ``name=value`` strings or a mapping; they replace a
-    param's value and keep its connection.
+    param's value and keep its connection. ``namespace`` is what ``globals.namespace`` reads.
     """
     loaded = Loaded(source, LineMap()) if isinstance(source, Operation) else load_operation(source)
     op = loaded.model
@@ -151,7 +162,14 @@ def compile_operation(
     warnings = [*loaded.warnings, *referenced.warnings]
 
     overrides = parse_overrides(params) if not isinstance(params, Mapping) else dict(params)
+    if loaded.params_as_written is not None and loaded.params_as_written != op.params:
+        # Polyaxon checks the params as written (a YAML date is no image), then compiles the
+        # stored JSON form (where an infinite float has become null).
+        resolve_params(component, merge_overrides(loaded.params_as_written, overrides))
     resolved = resolve_params(component, merge_overrides(op.params, overrides))
+    names = (op.name or component.name or "build", namespace or op.namespace or "default")
+    resolved = _resolve_param_templates(names, resolved, catalog)
+    _check_destination_connections(resolved, catalog)
 
     run = component.run.to_polyaxon()
     if op.run_patch is not None:
@@ -160,13 +178,17 @@ def compile_operation(
         run = patch_run(run, patch, op.patch_strategy or PatchStrategy.POST_MERGE)
 
     # Polyaxon resolves the connection names first, then the whole run with them in context.
-    base_context = _template_context(op, resolved, catalog, {})
+    base_context = _template_context(names, resolved, catalog, {})
     if "connections" in run:
         written = run["connections"]
         run["connections"] = render_value(written, base_context, "run.connections")
         _check_connection_names(written, run["connections"])
-    context = _template_context(op, resolved, catalog, run)
+    init_params = [p.init_entry() for p in resolved.values() if p.to_init]
+    if any(init_params):
+        run["init"] = [*(i for i in init_params if i), *(run.get("init") or [])]
+    context = _template_context(names, resolved, catalog, run)
     resolved_run = validate_model(JobRun, resolve_run(run, context), prefix=("run",))
+    termination = _resolve_termination(op.termination or component.termination, context)
 
     missing = tuple(name for name in _connection_names(resolved_run) if catalog.get(name) is None)
     for name in missing:
@@ -191,6 +213,7 @@ def compile_operation(
         dockerfiles=_render_dockerfiles(resolved_run),
         warnings=tuple(warnings),
         missing_connections=missing,
+        termination=termination,
     )
 
 
@@ -230,3 +253,43 @@ def _check_connection_names(written: Any, resolved: Any) -> None:
                 " (and add `my-registry` to your connections catalog)",
                 path=f"run.connections[{index}]",
             )
+
+
+def _resolve_param_templates(
+    names: tuple[str, str | None], params: dict[str, ResolvedParam], catalog: ConnectionCatalog
+) -> dict[str, ResolvedParam]:
+    """Param values that are themselves templates, rendered against the other params and
+    globals, as Polyaxon does before it substitutes them."""
+    context = _template_context(names, params, catalog, {})
+    out = dict(params)
+    for name, param in params.items():
+        if isinstance(param.value, str) and ("{{" in param.value or "{%" in param.value):
+            value = render_value(param.value, context, f"params.{name}")
+            out[name] = dataclasses.replace(param, value=value)
+    return out
+
+
+def _check_destination_connections(
+    params: Mapping[str, ResolvedParam], catalog: ConnectionCatalog
+) -> None:
+    for param in params.values():
+        if param.type != "image" or not param.connection:
+            continue
+        connection = catalog.get(param.connection)
+        if connection is not None and connection.kind != "registry":
+            raise SpecError(
+                f"param `{param.name}` pushes through connection `{connection.name}`, which is a"
+                f" `{connection.kind}` connection: an image destination needs a `registry` connection",
+                path=f"params.{param.name}.connection",
+            )
+
+
+def _resolve_termination(
+    termination: Termination | str | None, context: Mapping[str, Any]
+) -> Termination | None:
+    if termination is None:
+        return None
+    data = termination if isinstance(termination, str) else termination.to_polyaxon()
+    return validate_model(
+        Termination, render_value(data, context, "termination"), prefix=("termination",)
+    )

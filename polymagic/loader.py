@@ -27,6 +27,7 @@ from polymagic.models import (
     DockerfileInit,
     Operation,
 )
+from polymagic.values import normalise_document
 
 __all__ = [
     "LineMap",
@@ -74,6 +75,8 @@ class Loaded(typing.Generic[M]):
     lines: LineMap
     warnings: tuple[str, ...] = ()
     base_dir: Path | None = None
+    params_as_written: Mapping[str, Any] | None = None
+    """An operation's params before JSON normalisation: Polyaxon type-checks these."""
 
 
 # -- YAML ---------------------------------------------------------------------------------
@@ -318,6 +321,10 @@ def load_operation(source: str | Path | Mapping[str, Any]) -> Loaded[Operation]:
                 source=lines.source,
             )
     operation = validate_model(Operation, data, lines)
+    # Polyaxon checks params as written, then compiles the document as it stores it (JSON):
+    # dates become text, non-finite floats null; over-large integers are refused either way.
+    as_written = operation
+    operation = validate_model(Operation, normalise_document(data), lines)
     warnings = []
     ignored = operation.server_side_fields()
     if ignored:
@@ -334,7 +341,7 @@ def load_operation(source: str | Path | Mapping[str, Any]) -> Loaded[Operation]:
             line=lines.line_of((key,)),
             source=lines.source,
         )
-    return Loaded(operation, lines, tuple(warnings), base)
+    return Loaded(operation, lines, tuple(warnings), base, as_written.params)
 
 
 def load_component(source: str | Path | Mapping[str, Any]) -> Loaded[Component]:

@@ -93,7 +93,7 @@ def _pod_args(build: CompiledBuild, container: Container) -> tuple[list[str], li
     """The executor's arguments in the pod, and warnings about what was adjusted."""
     warnings: list[str] = []
     # Polyaxon drops arguments that rendered to nothing (e.g. `{{ cache }}` when false).
-    args = [a for a in container.args or [] if a != ""]
+    args = [a for a in container.args or [] if a]
     args, fixed = _strip_destination_scheme(args)
     if fixed:
         warnings.append(
@@ -398,6 +398,8 @@ def build_manifests(
     for key in _CONTAINER_PASSTHROUGH:
         if key in source:
             pod_container[key] = source[key]
+    if "command" in pod_container:
+        pod_container["command"] = [c for c in pod_container["command"] if c]
     env = [*pod_container.get("env", []), *conn_env]
     if env:
         # Polyaxon reads env values back as literals (1, True); Kubernetes only takes strings.

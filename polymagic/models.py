@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -92,6 +93,27 @@ _PICK_INT = Discriminator(_value_or_template)
 _MAP = Tag("<map>")
 _REF = Tag("<ref>")
 _VAL = Tag("<value>")
+
+
+def _generic_str(value: Any) -> str:
+    # Polyaxon's GenericStr: numbers and containers become JSON text, None is refused.
+    from polymagic.values import to_text
+
+    if value is None:
+        raise ValueError("Input should be a valid string")
+    text = to_text(value)
+    return str(text)
+
+
+GenericStr = Annotated[Any, BeforeValidator(_generic_str)]
+"""A string, or a number/list/mapping that Polyaxon turns into its JSON text."""
+
+
+def _str_list(value: Any) -> Any:
+    # Polyaxon reads a comma-separated string where it expects a list of strings (e.g. tags).
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
 
 def validate_image(image: object) -> str:
@@ -220,6 +242,41 @@ class Init(PolyModel):
     path: StrictStr | None = None
     container: Annotated[Annotated[Container, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
 
+    @model_validator(mode="after")
+    def _one_initializer(self) -> Init:
+        kinds = [self.artifacts, self.paths, self.git, self.file, self.dockerfile]
+        if sum(kind is not None for kind in kinds) > 1:
+            raise ValueError("Only one of artifacts, paths, git, file, or dockerfile can be set")
+        return self
+
+
+_VOLUME_SOURCES = frozenset(
+    {
+        "awsElasticBlockStore", "azureDisk", "azureFile", "cephfs", "cinder", "configMap", "csi",
+        "downwardAPI", "emptyDir", "ephemeral", "fc", "flexVolume", "flocker", "gcePersistentDisk",
+        "gitRepo", "glusterfs", "hostPath", "image", "iscsi", "nfs", "persistentVolumeClaim",
+        "photonPersistentDisk", "portworxVolume", "projected", "quobyte", "rbd", "scaleIO", "secret",
+        "storageos", "vsphereVolume",
+    }
+)  # fmt: skip
+
+
+def _volume(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError("a volume is a mapping with a `name` and one volume source")
+    if not isinstance(value.get("name"), str) or not value.get("name"):
+        raise ValueError("Invalid value for name, must not be None")
+    unknown = sorted(set(value) - _VOLUME_SOURCES - {"name"})
+    if unknown:
+        raise ValueError(
+            f"unknown volume field `{unknown[0]}` (a volume has `name` and a source such as emptyDir, configMap, secret, persistentVolumeClaim)"
+        )
+    return value
+
+
+Volume = Annotated[dict[str, Any], BeforeValidator(_volume)]
+"""A Kubernetes volume: a name and one source."""
+
 
 # -- the job run ----------------------------------------------------------------------------
 
@@ -230,8 +287,9 @@ class Container(PolyModel):
     name: StrictStr | None = None
     image: StrictStr | None = None
     image_pull_policy: StrictStr | None = Field(default=None, alias="imagePullPolicy")
-    command: list[StrictStr] | None = None
-    args: list[StrictStr] | None = None
+    # An item whose template rendered ``None`` stays as null, as in Polyaxon; the pod drops it.
+    command: list[StrictStr | None] | None = None
+    args: list[StrictStr | None] | None = None
     working_dir: StrictStr | None = Field(default=None, alias="workingDir")
     env: list[dict[str, Any]] | None = None
     env_from: list[dict[str, Any]] | None = Field(default=None, alias="envFrom")
@@ -258,9 +316,9 @@ class Container(PolyModel):
 class Environment(PolyModel):
     """``run.environment``: pod-level settings."""
 
-    labels: dict[StrictStr, Any] | None = None
-    annotations: dict[StrictStr, Any] | None = None
-    node_selector: dict[StrictStr, Any] | None = Field(default=None, alias="nodeSelector")
+    labels: dict[StrictStr, GenericStr] | None = None
+    annotations: dict[StrictStr, GenericStr] | None = None
+    node_selector: dict[StrictStr, GenericStr] | None = Field(default=None, alias="nodeSelector")
     affinity: dict[str, Any] | None = None
     tolerations: list[dict[str, Any]] | None = None
     node_name: StrictStr | None = Field(default=None, alias="nodeName")
@@ -290,14 +348,19 @@ class JobRun(PolyModel):
     connections: (
         Annotated[Annotated[list[StrictStr], _VAL] | Annotated[RefStr, _REF], _PICK] | None
     ) = None
-    volumes: (
-        Annotated[Annotated[list[dict[str, Any]], _VAL] | Annotated[RefStr, _REF], _PICK] | None
-    ) = None
+    volumes: Annotated[Annotated[list[Volume], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
     init: Annotated[Annotated[list[Init], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
     sidecars: (
         Annotated[Annotated[list[Container], _VAL] | Annotated[RefStr, _REF], _PICK] | None
     ) = None
     container: Annotated[Annotated[Container, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
+
+    def to_polyaxon(self) -> dict[str, Any]:
+        """As Polyaxon writes a job run: an empty ``init`` list is left out."""
+        data = super().to_polyaxon()
+        if data.get("init") == []:
+            del data["init"]
+        return data
 
 
 class JobRunPatch(JobRun):
@@ -440,7 +503,7 @@ class _Document(PolyModel):
     version: float | None = None
     name: Annotated[StrictStr, AfterValidator(lambda v: _check_name(v))] | None = None
     description: StrictStr | None = None
-    tags: list[StrictStr] | None = None
+    tags: Annotated[list[StrictStr], BeforeValidator(_str_list)] | None = None
     namespace: StrictStr | None = None
     termination: Annotated[Annotated[Termination, _VAL] | Annotated[RefStr, _REF], _PICK] | None = (
         None

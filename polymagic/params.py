@@ -17,6 +17,7 @@ from pydantic import StrictStr, TypeAdapter, ValidationError
 
 from polymagic.errors import ParamError
 from polymagic.models import Component, IOSpec, Param, is_ref, validate_image
+from polymagic.values import to_text
 
 __all__ = ["ResolvedParam", "merge_overrides", "parse_overrides", "resolve_params"]
 
@@ -32,6 +33,7 @@ class ResolvedParam:
     is_flag: bool
     is_list: bool
     requested: bool = True
+    to_init: bool = False
 
     @property
     def display(self) -> Any:
@@ -40,20 +42,29 @@ class ResolvedParam:
             return f"--{self.name}" if self.value else ""
         if self.type == "str":
             if self.is_list:
-                return [_to_text(item) for item in (self.value or [])]
-            return _to_text(self.value)
+                return [to_text(item) for item in (self.value or [])]
+            return to_text(self.value)
         return self.value
 
     @property
     def as_str(self) -> str | None:
         shown = self.display
-        return None if shown is None else _to_text(shown)
+        return None if shown is None else to_text(shown)
 
     @property
     def as_arg(self) -> str:
         if self.is_flag:
             return f"--{self.name}" if self.value else ""
         return f"--{self.name}={self.as_str}" if self.value is not None else ""
+
+    def init_entry(self) -> dict[str, Any] | None:
+        """The init entry Polyaxon prepends for a ``toInit`` param (its connection, or its value
+        for initializer types), or None when it cannot make one."""
+        if self.connection:
+            return {"connection": self.connection}
+        if self.type in ("git", "dockerfile", "file", "artifacts") and self.value is not None:
+            return {self.type: self.value}
+        return None
 
     def context(self) -> dict[str, Any]:
         """The ``params.<name>`` mapping templates can read."""
@@ -64,17 +75,6 @@ class ResolvedParam:
             "as_str": self.as_str,
             "as_arg": self.as_arg,
         }
-
-
-def _to_text(value: Any) -> Any:
-    # Numbers and containers are shown as JSON (``true``, ``1.5``, ``[1, 2]``), None stays None.
-    if value is None:
-        return None
-    if isinstance(value, (int, float, Mapping, list, tuple, set)):
-        if isinstance(value, set):
-            value = sorted(value, key=str)
-        return json.dumps(value, separators=(",", ":"), default=str)
-    return str(value)
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, str]:
@@ -137,15 +137,10 @@ def _convert_one(kind: str, value: Any) -> Any:
     if kind in ("any", "Any"):
         return value
     if kind == "str":
-        if isinstance(value, bool):
-            return json.dumps(value)
-        if isinstance(value, (int, float, dict, list, tuple)):
-            return json.dumps(value, separators=(",", ":"))
-        if not isinstance(value, str):
-            raise ValueError("expected a string")
-        return value
+        return to_text(value)
     if kind == "image":
-        return validate_image(value)
+        # Polyaxon still reads the legacy object form ``{name: org/image:tag}``.
+        return validate_image(value.get("name") if isinstance(value, dict) else value)
     adapter = _ADAPTERS.get(kind)
     if adapter is None:
         return value  # other Polyaxon types (uri, s3, gcs, ...) are passed through unchanged
@@ -196,14 +191,23 @@ def resolve_params(component: Component, params: Mapping[str, Param]) -> dict[st
     outputs = {io.name for io in component.outputs or []}
     for io in component.io():
         param = params.get(io.name)
-        if param is None:
-            if not io.is_optional and io.name not in outputs:
-                raise ParamError(
-                    f"param `{io.name}` is required by the component `{component.name}`: set it under"
-                    f" `params:` or pass -P {io.name}=...",
-                    path=f"params.{io.name}",
-                )
-            value, connection = io.value, io.connection
+        if param is None and not io.is_optional and io.name not in outputs:
+            raise ParamError(
+                f"param `{io.name}` is required by the component `{component.name}`: set it under"
+                f" `params:` or pass -P {io.name}=...",
+                path=f"params.{io.name}",
+            )
+        if param is not None and param.value is None and not io.is_optional and not param.ref:
+            raise ParamError(
+                f"param `{io.name}` has no value: give it one under `params:` or with -P {io.name}=...",
+                path=f"params.{io.name}",
+            )
+        if param is None or param.value is None:
+            # No value given: the input's default applies (the param's connection still counts).
+            value = io.value
+            connection = (
+                param.connection if param is not None and param.connection else io.connection
+            )
         else:
             value, connection = _validated(io, param), param.connection
         resolved[io.name] = ResolvedParam(
@@ -213,6 +217,9 @@ def resolve_params(component: Component, params: Mapping[str, Param]) -> dict[st
             connection=connection,
             is_flag=bool(io.is_flag),
             is_list=bool(io.is_list),
+            to_init=bool(
+                param.to_init if param is not None and param.to_init is not None else io.to_init
+            ),
         )
     for name, param in params.items():
         if name not in resolved:

@@ -185,3 +185,17 @@ def test_termination_timeout_is_read() -> None:
     op = yaml.safe_load(SEED)
     op["termination"] = {"timeout": 600}
     assert compile_operation(op).timeout == 600
+
+
+@pytest.mark.parametrize(
+    "container",
+    [{"args": "--no-push"}, {"command": "/kaniko/executor"}, {"args": [1, True]}],
+    ids=["args-string", "command-string", "args-not-strings"],
+)
+def test_container_lists_are_stricter_than_polyaxon(container: dict[str, object]) -> None:
+    # Polyaxon keeps these (a bare args string is even split into characters); a build
+    # would then run with nonsense arguments, so polymagic refuses them up front.
+    op = yaml.safe_load(SEED)
+    op["runPatch"]["container"] = container
+    with pytest.raises(SpecError, match=r"runPatch\.container\.(args|command)"):
+        compile_operation(op)

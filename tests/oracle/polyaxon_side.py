@@ -33,6 +33,7 @@ import os
 import sys
 import tempfile
 import types
+from collections.abc import Callable
 from typing import Any
 
 OWNER_NAME = "polymagic"
@@ -96,7 +97,7 @@ def _install_offline_hub() -> None:
     def get_public_registry(cls: type) -> None:
         return None
 
-    replacements = {
+    replacements: dict[str, Callable[..., Any]] = {
         "read_from_custom_hub": read_from_custom_hub,
         "get_public_registry": get_public_registry,
     }

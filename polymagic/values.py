@@ -1,0 +1,102 @@
+"""Polyaxon's value conventions, reproduced: how values become text, and how an operation
+document is normalised before it is compiled.
+
+Polyaxon stores documents as JSON (through orjson) before compiling them, and turns numbers,
+lists and mappings into text as JSON. The same inputs must give the same text here, so this
+module writes floats and dates exactly as that JSON does. Pure.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from polymagic.errors import SpecError
+
+__all__ = ["json_text", "normalise_document", "to_text"]
+
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def _float_text(value: float) -> str:
+    text = repr(value)
+    if "e" not in text:
+        return text
+    mantissa, exponent_text = text.split("e")
+    exponent = int(exponent_text)
+    if exponent == -5:
+        # JSON writes 1e-05 as 0.00001 (Python's repr switches to exponents one step earlier).
+        sign = "-" if mantissa.startswith("-") else ""
+        return f"{sign}0.0000{mantissa.lstrip('-').replace('.', '')}"
+    return f"{mantissa}e{'+' if exponent > 0 else '-'}{abs(exponent)}"
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON as Polyaxon writes it (``true``, ``1e-7``, ``[1,2]``, UTF-8 kept)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "null" if not math.isfinite(value) else _float_text(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Mapping):
+        return (
+            "{"
+            + ",".join(
+                f"{json.dumps(str(k), ensure_ascii=False)}:{json_text(v)}" for k, v in value.items()
+            )
+            + "}"
+        )
+    if isinstance(value, (list, tuple, set)):
+        items = sorted(value, key=str) if isinstance(value, set) else value
+        return "[" + ",".join(json_text(v) for v in items) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return json.dumps(_iso(value))
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def to_text(value: Any) -> Any:
+    """A value as Polyaxon shows it in text: JSON for numbers and containers, None kept."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float, Mapping, list, tuple, set)):
+        return json_text(value)
+    return str(value)
+
+
+def _iso(value: datetime.date) -> str:
+    if isinstance(value, datetime.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+        return moment.isoformat()
+    return value.isoformat()
+
+
+def normalise_document(value: Any, path: str = "") -> Any:
+    """The document as Polyaxon has it after storing it as JSON: dates as ISO text (naive
+    times as UTC), non-finite floats as null; integers beyond 64 bits are refused."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise SpecError(
+                f"the number {value} is too large: Polyaxon documents hold 64-bit integers (quote it to make it text)",
+                path=path or None,
+            )
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return _iso(value)
+    if isinstance(value, Mapping):
+        return {
+            normalise_document(k, path): normalise_document(v, f"{path}.{k}" if path else str(k))
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [normalise_document(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
