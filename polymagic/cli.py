@@ -7,6 +7,8 @@ warnings and errors to stderr; bad input exits with status 2 and a one-line mess
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import json
 import sys
 from collections.abc import Sequence
@@ -63,10 +65,77 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="build context folder for the COPY checks (default: the file's folder)",
     )
+
+    build = commands.add_parser(
+        "build",
+        help="build and push the image on Kubernetes, following it until the digest",
+        description=(
+            "Compile, check, submit and follow a build. The kubeconfig comes from $KUBECONFIG"
+            " (else ~/.kube/config, else the in-cluster service account). Progress and logs go"
+            " to stderr; on success the last line on stdout is the pushed image@digest. "
+            + _connections_help()
+        ),
+    )
+    build.add_argument("file", metavar="FILE", help="the operation YAML file ('-' for stdin)")
+    _add_spec_options(build, namespace_default=None)
+    build.add_argument(
+        "--dry-run", action="store_true", help="show what would be submitted; submit nothing"
+    )
+    build.add_argument(
+        "--keep", action="store_true", help="leave the pod and ConfigMap on the cluster afterwards"
+    )
+    build.add_argument("--quiet", action="store_true", help="no executor log lines, progress only")
+    build.add_argument(
+        "--timeout", type=float, default=3600, metavar="S", help="overall deadline (default 3600)"
+    )
+    build.add_argument(
+        "--start-timeout",
+        type=float,
+        default=600,
+        metavar="S",
+        help="deadline for the pod to start (default 600)",
+    )
+    build.add_argument(
+        "--stuck-grace",
+        type=float,
+        default=30,
+        metavar="S",
+        help="fail a pod stuck in ImagePullBackOff/FailedMount/Unschedulable after this (default 30)",
+    )
+    build.add_argument(
+        "--log-idle-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="fail when the executor prints nothing for this long",
+    )
+    build.add_argument("--context", metavar="DIR", help=argparse.SUPPRESS)
+
+    for name, text in (
+        ("status", "show a build's state"),
+        ("logs", "print a build's executor log"),
+        ("cancel", "stop a build and delete its pod and ConfigMap"),
+    ):
+        command = commands.add_parser(
+            name, help=text, description=text + " (by build name, from any process)"
+        )
+        command.add_argument("name", metavar="NAME", help="the build name (see `polymagic list`)")
+        command.add_argument("--namespace", help="namespace (default: the kubeconfig context's)")
+        if name == "logs":
+            command.add_argument(
+                "-f", "--follow", action="store_true", help="keep printing until the build ends"
+            )
+    listing = commands.add_parser(
+        "list", help="list polymagic builds", description="List polymagic builds (found by label)."
+    )
+    listing.add_argument("--namespace", help="namespace (default: the kubeconfig context's)")
+    listing.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
     return parser
 
 
-def _add_spec_options(parser: argparse.ArgumentParser) -> None:
+def _add_spec_options(
+    parser: argparse.ArgumentParser, namespace_default: str | None = "default"
+) -> None:
     parser.add_argument(
         "-P",
         dest="params",
@@ -172,6 +241,14 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def render_everything(
+    build: CompiledBuild, namespace: str, executor_image: str | None, out: TextIO
+) -> None:
+    """Dockerfile(s), compiled component and Kubernetes objects, labelled, as YAML."""
+    manifests = build_manifests(build, namespace=namespace, executor_image=executor_image)
+    _render_all(build, manifests.objects(), "yaml", out)
+
+
 def _render_all(build: CompiledBuild, objects: list[dict[str, Any]], fmt: str, out: TextIO) -> None:
     if fmt == "json":
         out.write(
@@ -213,10 +290,21 @@ def main(
     try:
         if args.command == "render":
             return _render(args, out, err)
+        from polymagic import cli_cluster
+
+        return cli_cluster.run(args, out, err)
     except PolymagicError as exc:
-        err.write(f"polymagic: error: {exc}\n")
+        err.write(f"polymagic: error: {_one_line(exc)}\n")
         return EXIT_BAD_INPUT
-    return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # The reader went away (`polymagic render ... | head`): stop quietly, like other tools.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (flushing at exit must not fail)
+        return 0
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from polymagic.builder import BuildOptions, build_image, cancel_build, find_builds, start_build
-from polymagic.cluster import Cluster, connect
+from polymagic.cluster import Cluster, WatchExpired, connect
 from polymagic.compiler import compile_operation
 from polymagic.errors import BuildCancelled, BuildFailed, PreflightError
 from polymagic.loader import load_connections
@@ -165,4 +165,163 @@ def test_manifests_are_accepted_by_the_real_apiserver(cluster: Cluster) -> None:
     config_map = cluster.read_config_map(cluster.namespace, session.name)
     assert config_map["metadata"]["ownerReferences"][0]["uid"] == pod["metadata"]["uid"]
     session.cancel()
+    assert _leftovers(cluster) == []
+
+
+def test_rbac_forbidden_user_gets_one_actionable_message(
+    user_kubeconfig: Path, namespace: str, sim_node: SimulatedNode
+) -> None:
+    alice = connect(user_kubeconfig, namespace=namespace)
+    try:
+        with pytest.raises(PreflightError, match="may not run builds") as caught:
+            start_build(alice, _build(), FAST)
+        assert "create pods" in str(caught.value)
+    finally:
+        alice.close()
+
+
+def _grant_builder_rights(cluster: Cluster, user: str = "alice") -> None:
+    """A Role with what a build needs, but not reading secrets."""
+    rbac = client_module().RbacAuthorizationV1Api(cluster.api_client)
+    rules = [
+        {
+            "apiGroups": [""],
+            "resources": ["pods", "configmaps"],
+            "verbs": ["create", "get", "list", "watch", "delete", "patch"],
+        },
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
+    ]
+    rbac.create_namespaced_role(
+        cluster.namespace, {"metadata": {"name": "builder"}, "rules": rules}
+    )
+    rbac.create_namespaced_role_binding(
+        cluster.namespace,
+        {
+            "metadata": {"name": "builder"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "builder"},
+            "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
+        },
+    )
+
+
+def client_module():  # type: ignore[no-untyped-def]
+    from kubernetes import client
+
+    return client
+
+
+def test_missing_secret_seen_as_failed_mount_when_secrets_are_unreadable(
+    cluster: Cluster, user_kubeconfig: Path
+) -> None:
+    _grant_builder_rights(cluster)
+    alice = connect(user_kubeconfig, namespace=cluster.namespace)
+    try:
+        with pytest.raises(BuildFailed) as caught:
+            build_image(alice, _build(), FAST)
+    finally:
+        alice.close()
+    message = str(caught.value)
+    assert "FailedMount" in message
+    assert "secret `regcred` not found" in message
+    assert _leftovers(cluster) == []
+
+
+def test_unschedulable_pod_fails_with_the_reason(cluster: Cluster) -> None:
+    _secret(cluster)
+    op = yaml.safe_load(SEED)
+    op["runPatch"]["environment"] = {"nodeSelector": {"pool": "nowhere"}}
+    with pytest.raises(BuildFailed, match="no node can run the build pod") as caught:
+        build_image(cluster, _build(yaml.safe_dump(op)), FAST)
+    assert "Unschedulable" in str(caught.value) or "FailedScheduling" in str(caught.value)
+    assert _leftovers(cluster) == []
+
+
+def test_slow_start_then_success(cluster: Cluster, sim_node: SimulatedNode) -> None:
+    _secret(cluster)
+    sim_node.set_scenario(cluster.namespace, Scenario.SLOW_START, seconds=4)
+    assert "@sha256:" in build_image(cluster, _build(), FAST).image
+    assert _leftovers(cluster) == []
+
+
+def test_flood_of_log_lines_keeps_a_bounded_tail(cluster: Cluster, sim_node: SimulatedNode) -> None:
+    _secret(cluster)
+    sim_node.set_scenario(cluster.namespace, Scenario.FLOOD, lines=20000)
+    session = start_build(cluster, _build(), FAST)
+    kinds = [e.kind for e in session.events()]
+    assert kinds[-1] is EventKind.SUCCEEDED
+    assert session.parser.lines > 20000
+    assert len(session.parser.tail) == FAST.log_tail
+    assert session.result is not None
+    assert session.result.log_tail[-1].startswith("INFO[")
+    assert _leftovers(cluster) == []
+
+
+def test_apiserver_killed_and_restarted_mid_build(
+    cluster: Cluster, sim_node: SimulatedNode, control_plane
+) -> None:  # type: ignore[no-untyped-def]
+    _secret(cluster)
+    sim_node.set_scenario(cluster.namespace, Scenario.SUCCESS, hold_running=True)
+    session = start_build(cluster, _build(), FAST)
+    restarted = threading.Event()
+
+    def restart_then_release() -> None:
+        control_plane.restart_apiserver()
+        restarted.set()
+        time.sleep(1)
+        sim_node.release(cluster.namespace)
+
+    events = []
+    for event in session.events():
+        events.append(event)
+        if event.kind is EventKind.STEP and event.step == 2 and not restarted.is_set():
+            threading.Thread(target=restart_then_release, daemon=True).start()
+    assert restarted.is_set()
+    assert events[-1].kind is EventKind.SUCCEEDED
+    steps = [e.step for e in events if e.kind is EventKind.STEP]
+    assert steps == sorted(set(steps))  # no step lost or repeated across the restart
+    assert session.result is not None and "@sha256:" in session.result.image
+    assert _leftovers(cluster) == []
+
+
+class _CountingCluster(Cluster):
+    """The real client, counting the 410 Gone answers the real server gives to watches."""
+
+    expired = 0
+
+    def watch_pod(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            yield from super().watch_pod(*args, **kwargs)
+        except WatchExpired:
+            type(self).expired += 1
+            raise
+
+
+def test_watch_expiry_is_resumed_without_losing_the_outcome(
+    cluster: Cluster, sim_node: SimulatedNode, control_plane
+) -> None:  # type: ignore[no-untyped-def]
+    _secret(cluster)
+    sim_node.set_scenario(cluster.namespace, Scenario.SLOW_START, seconds=8)
+    counting = _CountingCluster(
+        cluster.api_client, cluster.namespace, cluster.server, cluster.source
+    )
+    session = start_build(counting, _build(), FAST)
+
+    def compact_repeatedly() -> None:
+        # Bump the revision past the pod's, then compact, a few times while the pod waits:
+        # a watch resumed from the pod's version after that gets 410 Gone from the server.
+        for index in range(8):
+            cluster.core.create_namespaced_config_map(
+                cluster.namespace, {"metadata": {"name": f"bump-{index}"}}
+            )
+            control_plane.compact_etcd()
+            time.sleep(0.7)
+
+    compactor = threading.Thread(target=compact_repeatedly, daemon=True)
+    for event in session.events():
+        if event.kind is EventKind.PULLING_EXECUTOR and compactor.ident is None:
+            compactor.start()
+    compactor.join()
+    assert _CountingCluster.expired >= 1
+    assert session.result is not None and "@sha256:" in session.result.image
     assert _leftovers(cluster) == []

@@ -1,0 +1,200 @@
+"""The cluster commands of the command line: ``build``, ``status``, ``logs``, ``cancel``, ``list``.
+
+Kept apart from ``cli`` so that ``polymagic render`` never imports the Kubernetes client.
+Exit codes: 0 success; 1 the build or the cluster failed; 2 bad input; 3 not submitted
+because no cluster is configured; 130 cancelled (Ctrl-C or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from polymagic.builder import (
+    BuildOptions,
+    attach_build,
+    build_image,
+    cancel_build,
+    find_builds,
+)
+from polymagic.cluster import Cluster, connect
+from polymagic.compiler import compile_operation
+from polymagic.config import find_connections
+from polymagic.errors import (
+    BuildCancelled,
+    BuildError,
+    ClusterConfigError,
+    ClusterError,
+    SpecError,
+)
+from polymagic.manifests import CONTAINER_NAME
+from polymagic.progress import strip_ansi
+from polymagic.terminal import TerminalProgress
+
+__all__ = ["run"]
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_NO_CLUSTER = 3
+EXIT_CANCELLED = 130
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+@contextmanager
+def _sigterm_cancels() -> Iterator[None]:
+    """SIGTERM (e.g. a CI job being stopped) cancels like Ctrl-C, so cleanup runs."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from polymagic.cli import render_everything
+
+    source = find_connections(args.connections)
+    text_or_path: str | Path = sys.stdin.read() if args.file == "-" else Path(args.file)
+    if isinstance(text_or_path, Path) and not text_or_path.is_file():
+        raise SpecError(f"file not found: {args.file}")
+    build = compile_operation(
+        text_or_path, params=args.params, connections=source.catalog, namespace=args.namespace
+    )
+    for warning in build.warnings:
+        err.write(f"polymagic: warning: {warning}\n")
+    if args.dry_run:
+        render_everything(build, args.namespace or "default", args.executor_image, out)
+        return 0
+    try:
+        cluster = connect(namespace=args.namespace)
+    except ClusterConfigError as exc:
+        render_everything(build, args.namespace or "default", args.executor_image, out)
+        err.write(f"polymagic: not submitted: {exc}\n")
+        err.write(
+            "polymagic: above is everything polymagic would submit; then run `polymagic build` again\n"
+        )
+        return EXIT_NO_CLUSTER
+    options = BuildOptions(
+        namespace=args.namespace,
+        executor_image=args.executor_image,
+        keep=args.keep,
+        timeout=args.timeout,
+        start_timeout=args.start_timeout,
+        stuck_grace=args.stuck_grace,
+        log_idle_timeout=args.log_idle_timeout,
+    )
+    progress = TerminalProgress(err, show_logs=not args.quiet)
+    err.write(
+        f"polymagic: building `{build.name}` in namespace `{options.namespace or cluster.namespace}` ({cluster.source})\n"
+    )
+    try:
+        with _sigterm_cancels():
+            result = build_image(cluster, build, options, on_event=progress.on_event)
+    except BuildCancelled as exc:
+        err.write(f"polymagic: {_one_line(exc)}\n")
+        return EXIT_CANCELLED
+    except (BuildError, ClusterError) as exc:
+        err.write(f"polymagic: error: {exc}\n")
+        return EXIT_FAILED
+    finally:
+        cluster.close()
+    err.write(
+        f"polymagic: built in {result.duration:.0f}s (spec {result.spec_hash[:12]}, executor {result.executor_image})\n"
+    )
+    out.write(result.image + "\n")
+    return 0
+
+
+def _with_cluster(args: argparse.Namespace) -> Cluster:
+    return connect(namespace=getattr(args, "namespace", None))
+
+
+def _status(args: argparse.Namespace, cluster: Cluster, out: TextIO, err: TextIO) -> int:
+    found = find_builds(cluster, args.namespace or cluster.namespace, args.name)
+    if not found:
+        err.write(
+            f"polymagic: error: no build named `{args.name}` in namespace `{args.namespace or cluster.namespace}`\n"
+        )
+        return EXIT_FAILED
+    status = found[0]
+    out.write(
+        f"name:         {status.name}\nnamespace:    {status.namespace}\nphase:        {status.phase}\n"
+    )
+    out.write(f"detail:       {status.detail}\ncreated:      {status.created}\n")
+    out.write(f"destinations: {', '.join(status.destinations) or '-'}\n")
+    if status.digest:
+        out.write(f"digest:       {status.digest}\n")
+    return 0
+
+
+def _logs(args: argparse.Namespace, cluster: Cluster, out: TextIO) -> int:
+    namespace = args.namespace or cluster.namespace
+    if args.follow:
+        session = attach_build(cluster, args.name, namespace)
+        for event in session.events():
+            if event.kind.value == "log":
+                out.write(event.message + "\n")
+                out.flush()
+        return 0
+    for line in cluster.pod_log(namespace, args.name, CONTAINER_NAME, follow=False):
+        out.write(strip_ansi(line) + "\n")
+    return 0
+
+
+def _cancel(args: argparse.Namespace, cluster: Cluster, out: TextIO, err: TextIO) -> int:
+    namespace = args.namespace or cluster.namespace
+    if not cancel_build(cluster, args.name, namespace):
+        err.write(f"polymagic: error: no build named `{args.name}` in namespace `{namespace}`\n")
+        return EXIT_FAILED
+    out.write(f"cancelled build `{args.name}` in `{namespace}` (pod and ConfigMap deleted)\n")
+    return 0
+
+
+def _list(args: argparse.Namespace, cluster: Cluster, out: TextIO) -> int:
+    namespace = None if args.all_namespaces else (args.namespace or cluster.namespace)
+    builds = find_builds(cluster, namespace)
+    out.write(f"{'NAMESPACE':<20} {'NAME':<32} {'PHASE':<10} {'DETAIL':<22} DESTINATION\n")
+    for b in sorted(builds, key=lambda b: b.created):
+        out.write(
+            f"{b.namespace:<20} {b.name:<32} {b.phase:<10} {b.detail:<22} {', '.join(b.destinations)}\n"
+        )
+    return 0
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run one cluster command; returns the exit status."""
+    if args.command == "build":
+        return _build(args, out, err)
+    try:
+        cluster = _with_cluster(args)
+    except ClusterConfigError as exc:
+        err.write(f"polymagic: error: {exc}\n")
+        return EXIT_NO_CLUSTER
+    try:
+        if args.command == "status":
+            return _status(args, cluster, out, err)
+        if args.command == "logs":
+            return _logs(args, cluster, out)
+        if args.command == "cancel":
+            return _cancel(args, cluster, out, err)
+        return _list(args, cluster, out)
+    except (ClusterError, BuildError) as exc:
+        err.write(f"polymagic: error: {_one_line(exc)}\n")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_CANCELLED
+    finally:
+        cluster.close()
