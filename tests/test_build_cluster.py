@@ -280,7 +280,8 @@ def test_apiserver_killed_and_restarted_mid_build(
     assert events[-1].kind is EventKind.SUCCEEDED
     steps = [e.step for e in events if e.kind is EventKind.STEP]
     assert steps == sorted(set(steps))  # no step lost or repeated across the restart
-    assert session.result is not None and "@sha256:" in session.result.image
+    assert session.result is not None
+    assert "@sha256:" in session.result.image
     assert _leftovers(cluster) == []
 
 
@@ -323,5 +324,6 @@ def test_watch_expiry_is_resumed_without_losing_the_outcome(
             compactor.start()
     compactor.join()
     assert _CountingCluster.expired >= 1
-    assert session.result is not None and "@sha256:" in session.result.image
+    assert session.result is not None
+    assert "@sha256:" in session.result.image
     assert _leftovers(cluster) == []

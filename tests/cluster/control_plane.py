@@ -29,6 +29,7 @@ import functools
 import ipaddress
 import json
 import os
+import queue
 import secrets
 import signal
 import socket
@@ -36,14 +37,16 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -69,6 +72,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BINARIES_SCRIPT = REPO_ROOT / ".ci" / "cluster-binaries.sh"
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/24"
 LOCALHOST = "127.0.0.1"
+T = TypeVar("T")
 # Alpha in 1.20: without it `ttlSecondsAfterFinished` on Jobs is silently dropped.
 FEATURE_GATES = "TTLAfterFinished=true"
 
@@ -118,8 +122,14 @@ def ensure_binaries(kube_bin: Path | None = None, script: Path = BINARIES_SCRIPT
     if kube_bin is not None:
         env["KUBE_BIN"] = str(kube_bin)
     tail: collections.deque[str] = collections.deque(maxlen=40)
-    with subprocess.Popen(["bash", str(script)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True) as build:
+    with subprocess.Popen(
+        ["bash", str(script)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as build:
         assert build.stdout is not None
         for line in build.stdout:  # progress goes to stderr (visible with -s, captured otherwise)
             sys.stderr.write(line)
@@ -162,11 +172,13 @@ def _new_key() -> rsa.RSAPrivateKey:
 
 
 def _write_key(key: rsa.RSAPrivateKey, path: Path) -> None:
-    path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ))
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
     path.chmod(0o600)
 
 
@@ -174,7 +186,9 @@ def _write_cert(cert: x509.Certificate, path: Path) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def _cert_builder(subject: str, issuer: str, public_key: rsa.RSAPublicKey) -> x509.CertificateBuilder:
+def _cert_builder(
+    subject: str, issuer: str, public_key: rsa.RSAPublicKey
+) -> x509.CertificateBuilder:
     now = datetime.datetime.now(datetime.timezone.utc)
     return (
         x509.CertificateBuilder()
@@ -193,7 +207,9 @@ def _server_extensions(builder: x509.CertificateBuilder) -> x509.CertificateBuil
     return (
         builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
     )
 
 
@@ -214,10 +230,15 @@ def write_ca_and_server_cert(directory: Path) -> tuple[Path, Path, Path]:
         _server_extensions(_cert_builder(LOCALHOST, "polymagic-test-ca", server_key.public_key()))
         .add_extension(_key_usage(cert_sign=False), critical=True)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
         .sign(ca_key, hashes.SHA256())
     )
-    ca_file, cert_file, key_file = directory / "ca.crt", directory / "server.crt", directory / "server.key"
+    ca_file, cert_file, key_file = (
+        directory / "ca.crt",
+        directory / "server.crt",
+        directory / "server.key",
+    )
     _write_cert(ca_cert, ca_file)
     _write_cert(server_cert, cert_file)
     _write_key(server_key, key_file)
@@ -240,9 +261,15 @@ def write_self_signed_cert(directory: Path, stem: str) -> tuple[Path, Path]:
 
 def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
     return x509.KeyUsage(
-        digital_signature=True, content_commitment=False, key_encipherment=not cert_sign,
-        data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign, crl_sign=cert_sign,
-        encipher_only=False, decipher_only=False,
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=not cert_sign,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
     )
 
 
@@ -264,11 +291,19 @@ def write_kubeconfig(path: Path, server_url: str, ca_file: Path, user: TokenUser
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "polymagic-test",
-                      "cluster": {"server": server_url, "certificate-authority": str(ca_file)}}],
+        "clusters": [
+            {
+                "name": "polymagic-test",
+                "cluster": {"server": server_url, "certificate-authority": str(ca_file)},
+            }
+        ],
         "users": [{"name": user.name, "user": {"token": user.token}}],
-        "contexts": [{"name": user.name,
-                      "context": {"cluster": "polymagic-test", "user": user.name, "namespace": "default"}}],
+        "contexts": [
+            {
+                "name": user.name,
+                "context": {"cluster": "polymagic-test", "user": user.name, "namespace": "default"},
+            }
+        ],
         "current-context": user.name,
     }
     path.write_text(json.dumps(config, indent=2) + "\n")
@@ -278,15 +313,61 @@ def write_kubeconfig(path: Path, server_url: str, ca_file: Path, user: TokenUser
 
 # --------------------------------------------------------------------------- processes
 
+
 def _with_parent_death_signal(argv: Sequence[str]) -> list[str]:
     """Prefix ``argv`` with ``setpriv --pdeathsig KILL`` when available.
 
-    The kernel then SIGKILLs the child if the thread that started it dies (e.g. the
-    test process is killed hard), so no orphan survives a crashed test run.  This
-    avoids ``preexec_fn``, which is unsafe once the test process has threads.
+    The kernel then SIGKILLs the child when the thread that forked it exits, so no
+    orphan survives a test process killed hard.  Children are therefore forked only
+    by :class:`_ProcessStarter`'s thread, which lives as long as the test process.
+    (This also avoids ``preexec_fn``, which is unsafe once the process has threads.)
     """
     setpriv = _which("setpriv")
     return [str(setpriv), "--pdeathsig", "KILL", "--", *argv] if setpriv else list(argv)
+
+
+class _ProcessStarter:
+    """One daemon thread, alive as long as the test process, that forks every child.
+
+    Linux delivers the parent-death signal when the forking *thread* exits: a process
+    started from a short-lived thread (say, a test calling ``restart_apiserver()`` from
+    a helper thread) would be killed as soon as that thread ends.
+    """
+
+    _instance: _ProcessStarter | None = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._serve, name="polymagic-process-starter", daemon=True
+        )
+        self._thread.start()
+
+    @classmethod
+    def shared(cls) -> _ProcessStarter:
+        with cls._instance_lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def call(self, job: Callable[[], T]) -> T:
+        """Run ``job`` on the starter thread and return its result (or raise its error)."""
+        if threading.current_thread() is self._thread:
+            return job()
+        future: Future[T] = Future()
+        self._jobs.put((job, future))
+        return future.result()
+
+    def _serve(self) -> None:
+        while True:
+            job, future = self._jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(job())
+            except BaseException as error:  # handed to the caller
+                future.set_exception(error)
 
 
 class ManagedProcess:
@@ -306,11 +387,19 @@ class ManagedProcess:
         if self.alive():
             raise ControlPlaneError(f"{self.name} is already running (pid {self.pid})")
         with open(self.log_path, "ab") as log:
-            log.write(f"\n==== {time.strftime('%H:%M:%S')} starting: {' '.join(self.argv)}\n".encode())
+            log.write(
+                f"\n==== {time.strftime('%H:%M:%S')} starting: {' '.join(self.argv)}\n".encode()
+            )
             log.flush()
-            self._popen = subprocess.Popen(
-                _with_parent_death_signal(self.argv), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+            argv = _with_parent_death_signal(self.argv)
+            self._popen = _ProcessStarter.shared().call(
+                lambda: subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             )
 
     def alive(self) -> bool:
@@ -365,7 +454,8 @@ def _wait_until(
             if not process.alive():
                 raise ControlPlaneError(
                     f"{process.name} exited with {process.exit_code()} while waiting for {what}; "
-                    f"log {process.log_path}:\n{process.log_tail()}")
+                    f"log {process.log_path}:\n{process.log_tail()}"
+                )
         if ready():
             return
         if time.monotonic() > deadline:
@@ -412,9 +502,12 @@ class ControlPlane:
         self.etcd_url = f"http://{LOCALHOST}:{self._ports.etcd_client}"
         self.admin = TokenUser(ADMIN_USER, secrets.token_hex(16), ("system:masters",))
         self.user = TokenUser(UNPRIVILEGED_USER, secrets.token_hex(16))
-        self._scheduler_user = TokenUser("polymagic-kube-scheduler", secrets.token_hex(16), ("system:masters",))
-        self._manager_user = TokenUser("polymagic-kube-controller-manager", secrets.token_hex(16),
-                                       ("system:masters",))
+        self._scheduler_user = TokenUser(
+            "polymagic-kube-scheduler", secrets.token_hex(16), ("system:masters",)
+        )
+        self._manager_user = TokenUser(
+            "polymagic-kube-controller-manager", secrets.token_hex(16), ("system:masters",)
+        )
         self.ca_file = self.workdir / "ca.crt"
         self.admin_kubeconfig = self.workdir / "admin.kubeconfig"
         self.user_kubeconfig = self.workdir / "user.kubeconfig"
@@ -425,8 +518,12 @@ class ControlPlane:
     def __enter__(self) -> ControlPlane:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def start(self) -> ControlPlane:
@@ -451,19 +548,26 @@ class ControlPlane:
             process.stop()
 
     def restart_apiserver(self) -> None:
-        """Kill the apiserver (SIGKILL, like a crash), start it with the same flags and port, wait ready."""
+        """Kill the apiserver (SIGKILL, like a crash), start it with the same flags and port, wait ready.
+
+        Safe to call from any thread.
+        """
         apiserver = self._processes["kube-apiserver"]
         apiserver.kill()
         self._wait_port_free(self._ports.apiserver)
         apiserver.start()
-        _wait_until("kube-apiserver /readyz", self._apiserver_ready, [apiserver], self.startup_timeout)
+        _wait_until(
+            "kube-apiserver /readyz", self._apiserver_ready, [apiserver], self.startup_timeout
+        )
 
     def compact_etcd(self) -> int:
         """Compact etcd to its current revision (physically); returns that revision.
 
         Afterwards a watch that resumes from an older resourceVersion gets 410 Gone.
         """
-        answer = self._etcd_post("/v3/kv/range", {"key": base64.b64encode(b"\0").decode(), "limit": 1})
+        answer = self._etcd_post(
+            "/v3/kv/range", {"key": base64.b64encode(b"\0").decode(), "limit": 1}
+        )
         revision = int(answer["header"]["revision"])
         self._etcd_post("/v3/kv/compaction", {"revision": str(revision), "physical": True})
         return revision
@@ -492,9 +596,17 @@ class ControlPlane:
         write_kubeconfig(self.admin_kubeconfig, self.server_url, self.ca_file, self.admin)
         write_kubeconfig(self.user_kubeconfig, self.server_url, self.ca_file, self.user)
         self._scheduler_kubeconfig = write_kubeconfig(
-            self.workdir / "scheduler.kubeconfig", self.server_url, self.ca_file, self._scheduler_user)
+            self.workdir / "scheduler.kubeconfig",
+            self.server_url,
+            self.ca_file,
+            self._scheduler_user,
+        )
         self._manager_kubeconfig = write_kubeconfig(
-            self.workdir / "controller-manager.kubeconfig", self.server_url, self.ca_file, self._manager_user)
+            self.workdir / "controller-manager.kubeconfig",
+            self.server_url,
+            self.ca_file,
+            self._manager_user,
+        )
 
     # -- processes
 
@@ -506,42 +618,50 @@ class ControlPlane:
 
     def _start_etcd(self) -> None:
         peer = f"http://{LOCALHOST}:{self._ports.etcd_peer}"
-        etcd = self._launch("etcd", [
-            str(self.binaries.etcd),
-            "--name=default",
-            f"--data-dir={self.workdir / 'etcd-data'}",
-            f"--listen-client-urls={self.etcd_url}",
-            f"--advertise-client-urls={self.etcd_url}",
-            f"--listen-peer-urls={peer}",
-            f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster=default={peer}",
-        ])
+        etcd = self._launch(
+            "etcd",
+            [
+                str(self.binaries.etcd),
+                "--name=default",
+                f"--data-dir={self.workdir / 'etcd-data'}",
+                f"--listen-client-urls={self.etcd_url}",
+                f"--advertise-client-urls={self.etcd_url}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=default={peer}",
+            ],
+        )
         _wait_until("etcd /health", self._etcd_healthy, [etcd], self.startup_timeout)
 
     def _start_apiserver(self) -> None:
-        apiserver = self._launch("kube-apiserver", [
-            str(self.binaries.apiserver),
-            f"--etcd-servers={self.etcd_url}",
-            f"--bind-address={LOCALHOST}",
-            f"--advertise-address={LOCALHOST}",
-            f"--secure-port={self._ports.apiserver}",
-            "--endpoint-reconciler-type=none",
-            f"--cert-dir={self.workdir / 'apiserver-certs'}",
-            f"--tls-cert-file={self._cert_file}",
-            f"--tls-private-key-file={self._key_file}",
-            f"--token-auth-file={self._token_file}",
-            f"--client-ca-file={self.ca_file}",  # also publishes extension-apiserver-authentication
-            "--authorization-mode=RBAC",
-            "--service-account-issuer=https://kubernetes.default.svc",
-            f"--service-account-key-file={self._sa_key}",
-            f"--service-account-signing-key-file={self._sa_key}",
-            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-            "--kubelet-preferred-address-types=InternalIP,Hostname",
-            f"--watch-cache={'true' if self.watch_cache else 'false'}",
-            "--profiling=false",
-            f"--feature-gates={FEATURE_GATES}",
-        ])
-        _wait_until("kube-apiserver /readyz", self._apiserver_ready, [apiserver], self.startup_timeout)
+        apiserver = self._launch(
+            "kube-apiserver",
+            [
+                str(self.binaries.apiserver),
+                f"--etcd-servers={self.etcd_url}",
+                f"--bind-address={LOCALHOST}",
+                f"--advertise-address={LOCALHOST}",
+                f"--secure-port={self._ports.apiserver}",
+                "--endpoint-reconciler-type=none",
+                f"--cert-dir={self.workdir / 'apiserver-certs'}",
+                f"--tls-cert-file={self._cert_file}",
+                f"--tls-private-key-file={self._key_file}",
+                f"--token-auth-file={self._token_file}",
+                f"--client-ca-file={self.ca_file}",  # also publishes extension-apiserver-authentication
+                "--authorization-mode=RBAC",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                f"--service-account-key-file={self._sa_key}",
+                f"--service-account-signing-key-file={self._sa_key}",
+                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
+                f"--watch-cache={'true' if self.watch_cache else 'false'}",
+                "--profiling=false",
+                f"--feature-gates={FEATURE_GATES}",
+            ],
+        )
+        _wait_until(
+            "kube-apiserver /readyz", self._apiserver_ready, [apiserver], self.startup_timeout
+        )
 
     def _component_flags(self, name: str, kubeconfig: Path, port: int) -> list[str]:
         return [
@@ -557,32 +677,53 @@ class ControlPlane:
         ]
 
     def _start_scheduler(self) -> None:
-        self._launch("kube-scheduler", [
-            str(self.binaries.scheduler),
-            *self._component_flags("kube-scheduler", self._scheduler_kubeconfig, self._ports.scheduler),
-        ])
+        self._launch(
+            "kube-scheduler",
+            [
+                str(self.binaries.scheduler),
+                *self._component_flags(
+                    "kube-scheduler", self._scheduler_kubeconfig, self._ports.scheduler
+                ),
+            ],
+        )
 
     def _start_controller_manager(self) -> None:
-        self._launch("kube-controller-manager", [
-            str(self.binaries.controller_manager),
-            *self._component_flags(
-                "kube-controller-manager", self._manager_kubeconfig, self._ports.controller_manager),
-            f"--service-account-private-key-file={self._sa_key}",
-            f"--root-ca-file={self.ca_file}",
-            "--use-service-account-credentials=false",
-            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-            f"--feature-gates={FEATURE_GATES}",
-        ])
+        self._launch(
+            "kube-controller-manager",
+            [
+                str(self.binaries.controller_manager),
+                *self._component_flags(
+                    "kube-controller-manager",
+                    self._manager_kubeconfig,
+                    self._ports.controller_manager,
+                ),
+                f"--service-account-private-key-file={self._sa_key}",
+                f"--root-ca-file={self.ca_file}",
+                "--use-service-account-credentials=false",
+                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                f"--feature-gates={FEATURE_GATES}",
+            ],
+        )
 
     def _wait_controllers_ready(self) -> None:
         everything = list(self._processes.values())
-        for name, port in (("kube-scheduler", self._ports.scheduler),
-                           ("kube-controller-manager", self._ports.controller_manager)):
-            _wait_until(f"{name} /healthz", functools.partial(self._https_ok, port, "/healthz"),
-                        everything, self.startup_timeout)
+        for name, port in (
+            ("kube-scheduler", self._ports.scheduler),
+            ("kube-controller-manager", self._ports.controller_manager),
+        ):
+            _wait_until(
+                f"{name} /healthz",
+                functools.partial(self._https_ok, port, "/healthz"),
+                everything,
+                self.startup_timeout,
+            )
         # The service-account and token controllers are running once `default` has a token.
-        _wait_until("the default ServiceAccount token in namespace default",
-                    self._default_service_account_ready, everything, self.startup_timeout)
+        _wait_until(
+            "the default ServiceAccount token in namespace default",
+            self._default_service_account_ready,
+            everything,
+            self.startup_timeout,
+        )
 
     # -- probes
 
@@ -595,8 +736,11 @@ class ControlPlane:
 
     def _etcd_post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(
-            f"{self.etcd_url}{path}", data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"}, method="POST")
+            f"{self.etcd_url}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             answer: dict[str, Any] = json.loads(response.read())
             return answer
@@ -604,7 +748,8 @@ class ControlPlane:
     def _api_get(self, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
         context = ssl.create_default_context(cafile=str(self.ca_file))
         request = urllib.request.Request(
-            f"{self.server_url}{path}", headers={"Authorization": f"Bearer {self.admin.token}"})
+            f"{self.server_url}{path}", headers={"Authorization": f"Bearer {self.admin.token}"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
                 return response.status, response.read()
@@ -623,8 +768,9 @@ class ControlPlane:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE  # the components' self-generated serving certs
         try:
-            with urllib.request.urlopen(f"https://{LOCALHOST}:{port}{path}", timeout=2,
-                                        context=context) as response:
+            with urllib.request.urlopen(
+                f"https://{LOCALHOST}:{port}{path}", timeout=2, context=context
+            ) as response:
                 return bool(response.status == 200)
         except OSError:
             return False

@@ -71,7 +71,11 @@ def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> It
     """A fresh namespace named after the test, ready for pods; deleted (not awaited) afterwards."""
     name = _namespace_name(request.node.name)
     api = _AdminApi(control_plane)
-    api.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    api.call(
+        "POST",
+        "/api/v1/namespaces",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+    )
     try:
         _wait_default_service_account(api, name)
         yield name
@@ -93,7 +97,9 @@ def _wait_default_service_account(api: _AdminApi, namespace: str, timeout: float
         if account and account.get("secrets"):
             return
         time.sleep(0.1)
-    raise TimeoutError(f"no token for the default ServiceAccount of {namespace} after {timeout:.0f}s")
+    raise TimeoutError(
+        f"no token for the default ServiceAccount of {namespace} after {timeout:.0f}s"
+    )
 
 
 class _AdminApi:
@@ -103,12 +109,22 @@ class _AdminApi:
         self._plane = plane
         self._context = ssl.create_default_context(cafile=str(plane.ca_file))
 
-    def call(self, method: str, path: str, body: dict[str, object] | None = None,
-             allow: tuple[int, ...] = ()) -> dict[str, object] | None:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, object] | None = None,
+        allow: tuple[int, ...] = (),
+    ) -> dict[str, object] | None:
         request = urllib.request.Request(
-            self._plane.server_url + path, method=method,
+            self._plane.server_url + path,
+            method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self._plane.admin.token}", "Content-Type": "application/json"})
+            headers={
+                "Authorization": f"Bearer {self._plane.admin.token}",
+                "Content-Type": "application/json",
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=10, context=self._context) as response:
                 answer: dict[str, object] = json.loads(response.read() or b"{}")

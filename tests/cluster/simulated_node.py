@@ -88,10 +88,14 @@ T = TypeVar("T")
 KUBELET_VERSION = "v1.20.2"
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 KANIKO_WORKDIR = "/workspace"
-FATAL_RUN_ERROR = ("error building image: error building stage: failed to execute command: "
-                   "waiting for process to exit: exit status {code}")
-NO_DOCKERFILE_ERROR = ("error resolving dockerfile path: please provide a valid path to a Dockerfile "
-                       "within the build context with --dockerfile")
+FATAL_RUN_ERROR = (
+    "error building image: error building stage: failed to execute command: "
+    "waiting for process to exit: exit status {code}"
+)
+NO_DOCKERFILE_ERROR = (
+    "error resolving dockerfile path: please provide a valid path to a Dockerfile "
+    "within the build context with --dockerfile"
+)
 NO_DESTINATION_ERROR = "you must provide --destination, or use --no-push"
 
 
@@ -111,7 +115,8 @@ class Scenario(enum.Enum):
     """Like SUCCESS; names the intent.  The FailedMount behaviour for a missing secret is
     always on (as on a real kubelet): the pod waits in ContainerCreating until it exists."""
     SLOW_START = "slow-start"
-    """ContainerCreating for ``seconds``, then like SUCCESS."""
+    """A slow executor image pull: ContainerCreating for ``seconds`` between the ``Pulling``
+    and ``Pulled`` events, then like SUCCESS."""
     FLOOD = "flood"
     """Like SUCCESS, but the first RUN prints ``lines`` output lines as fast as possible."""
 
@@ -193,15 +198,32 @@ def parse_dockerfile(text: str) -> list[Instruction]:
 
 
 _VALUE_FLAGS = {
-    "c": "context", "context": "context", "f": "dockerfile", "dockerfile": "dockerfile",
-    "d": "destination", "destination": "destination", "cache-repo": "cache-repo",
-    "digest-file": "digest-file", "image-name-with-digest-file": "image-name-with-digest-file",
-    "log-format": "log-format", "context-sub-path": "context-sub-path",
-    "v": "verbosity", "verbosity": "verbosity", "cache-ttl": "cache-ttl", "build-arg": "build-arg",
-    "target": "target", "snapshot-mode": "snapshot-mode", "tar-path": "tar-path",
-    "insecure-registry": "insecure-registry", "skip-tls-verify-registry": "skip-tls-verify-registry",
-    "registry-mirror": "registry-mirror", "cache-dir": "cache-dir", "label": "label",
-    "kaniko-dir": "kaniko-dir", "customPlatform": "customPlatform", "custom-platform": "custom-platform",
+    "c": "context",
+    "context": "context",
+    "f": "dockerfile",
+    "dockerfile": "dockerfile",
+    "d": "destination",
+    "destination": "destination",
+    "cache-repo": "cache-repo",
+    "digest-file": "digest-file",
+    "image-name-with-digest-file": "image-name-with-digest-file",
+    "log-format": "log-format",
+    "context-sub-path": "context-sub-path",
+    "v": "verbosity",
+    "verbosity": "verbosity",
+    "cache-ttl": "cache-ttl",
+    "build-arg": "build-arg",
+    "target": "target",
+    "snapshot-mode": "snapshot-mode",
+    "tar-path": "tar-path",
+    "insecure-registry": "insecure-registry",
+    "skip-tls-verify-registry": "skip-tls-verify-registry",
+    "registry-mirror": "registry-mirror",
+    "cache-dir": "cache-dir",
+    "label": "label",
+    "kaniko-dir": "kaniko-dir",
+    "customPlatform": "customPlatform",
+    "custom-platform": "custom-platform",
 }
 
 
@@ -295,12 +317,21 @@ def full_image_reference(reference: str) -> str:
         reference = reference if "/" in reference else f"library/{reference}"
         reference = f"docker.io/{reference}"
     name = reference.split("@", 1)[0]
-    return reference if (":" in name.rsplit("/", 1)[-1] or "@" in reference) else f"{reference}:latest"
+    return (
+        reference if (":" in name.rsplit("/", 1)[-1] or "@" in reference) else f"{reference}:latest"
+    )
 
 
 _LEVEL_COLORS = {"DEBU": 37, "TRAC": 37, "INFO": 36, "WARN": 33, "ERRO": 31, "FATA": 31, "PANI": 31}
-_LEVEL_NAMES = {"DEBU": "debug", "TRAC": "trace", "INFO": "info", "WARN": "warning",
-                "ERRO": "error", "FATA": "fatal", "PANI": "panic"}
+_LEVEL_NAMES = {
+    "DEBU": "debug",
+    "TRAC": "trace",
+    "INFO": "info",
+    "WARN": "warning",
+    "ERRO": "error",
+    "FATA": "fatal",
+    "PANI": "panic",
+}
 
 
 @dataclass(frozen=True)
@@ -320,8 +351,11 @@ def format_kaniko_line(line: KanikoLine, args: KanikoArgs, started: float, now: 
     """Render like the executor's logrus formatter for ``--log-format`` (color/text/json)."""
     if line.level is None:
         return line.text
-    stamp = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).isoformat(
-        timespec="seconds").replace("+00:00", "Z")
+    stamp = (
+        datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z")
+    )
     if args.log_format == "json":
         record = {"level": _LEVEL_NAMES[line.level], "msg": line.text, "time": stamp}
         return json.dumps(record, separators=(",", ":"))
@@ -368,8 +402,21 @@ def _command_output(command: str) -> list[str]:
 
 
 _REQUIREMENT_NAME = re.compile(r"[<>=~!\[;]")
-_PIP_VALUE_OPTIONS = {"-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url",
-                      "-f", "--find-links", "-t", "--target", "--prefix", "--root"}
+_PIP_VALUE_OPTIONS = {
+    "-r",
+    "--requirement",
+    "-c",
+    "--constraint",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "-t",
+    "--target",
+    "--prefix",
+    "--root",
+}
 
 
 def _pip_packages(words: list[str]) -> list[str]:
@@ -389,13 +436,22 @@ def _segment_output(words: list[str]) -> list[str]:
     if program.startswith("pip") or (program.startswith("python") and "pip" in words[1:3]):
         if "install" not in words:
             return []
-        packages = _pip_packages(words[words.index("install") + 1:])
+        packages = _pip_packages(words[words.index("install") + 1 :])
         if not packages:
-            return ["Requirement already satisfied: pip in /usr/local/lib/python3/site-packages (23.0.1)"]
+            return [
+                "Requirement already satisfied: pip in /usr/local/lib/python3/site-packages (23.0.1)"
+            ]
         installed = " ".join(f"{_REQUIREMENT_NAME.split(p)[0]}-1.0.0" for p in packages)
-        return [*(f"Collecting {p}" for p in packages), f"Successfully installed {installed}".rstrip()]
+        return [
+            *(f"Collecting {p}" for p in packages),
+            f"Successfully installed {installed}".rstrip(),
+        ]
     if program in ("apt-get", "apt"):
-        return ["Reading package lists...", "Building dependency tree...", "Reading state information..."]
+        return [
+            "Reading package lists...",
+            "Building dependency tree...",
+            "Reading state information...",
+        ]
     if program == "echo":
         return [" ".join(words[1:])]
     return []
@@ -409,8 +465,9 @@ class KanikoRun:
     are known up front.
     """
 
-    def __init__(self, args: KanikoArgs, dockerfile: str | None, scenario: Scenario,
-                 options: ScenarioOptions) -> None:
+    def __init__(
+        self, args: KanikoArgs, dockerfile: str | None, scenario: Scenario, options: ScenarioOptions
+    ) -> None:
         self.args = args
         self.dockerfile = dockerfile
         self.scenario = scenario
@@ -483,21 +540,26 @@ class KanikoRun:
             yield Hold()
         yield from self._push()
 
-    def _stage_start(self, instruction: Instruction, stage: int, index: int) -> Iterator[KanikoLine]:
+    def _stage_start(
+        self, instruction: Instruction, stage: int, index: int
+    ) -> Iterator[KanikoLine]:
         words = [w for w in instruction.arguments.split() if not w.startswith("--platform")]
         image = words[0] if words else "scratch"
         if stage == 0:
             yield KanikoLine("INFO", f"Retrieving image manifest {image}")
-            yield KanikoLine("INFO", f"Retrieving image {image} from registry {image_registry(image)}")
+            yield KanikoLine(
+                "INFO", f"Retrieving image {image} from registry {image_registry(image)}"
+            )
             yield KanikoLine("INFO", "Built cross stage deps: map[]")
         yield KanikoLine("INFO", f"Retrieving image manifest {image}")
         yield KanikoLine("INFO", "Returning cached image manifest")
         yield KanikoLine("INFO", "Executing 0 build triggers")
         yield KanikoLine("INFO", f"Building stage '{image}' [idx: '{stage}', base-idx: '-1']")
-        first_run = next((ins for ins in self.instructions[index + 1:] if ins.keyword in ("RUN", "FROM")),
-                         None)
+        first_run = next(
+            (ins for ins in self.instructions[index + 1 :] if ins.keyword in ("RUN", "FROM")), None
+        )
         if self.args.cache:
-            for ins in self.instructions[index + 1:]:
+            for ins in self.instructions[index + 1 :]:
                 if ins.keyword == "FROM":
                     break
                 if ins.keyword == "RUN":
@@ -528,14 +590,19 @@ class KanikoRun:
         if instruction.keyword == "WORKDIR":
             yield KanikoLine("INFO", "Cmd: workdir")
             yield KanikoLine("INFO", f"Changed working directory to {instruction.arguments}")
-            yield KanikoLine("INFO", f"Creating directory {instruction.arguments} with uid -1 and gid -1")
+            yield KanikoLine(
+                "INFO", f"Creating directory {instruction.arguments} with uid -1 and gid -1"
+            )
             yield KanikoLine("INFO", "Taking snapshot of files...")
         elif instruction.keyword in ("COPY", "ADD"):
             yield KanikoLine("INFO", "Taking snapshot of files...")
 
     def _cache_key(self, instruction: Instruction) -> str:
         repo = self.args.cache_repo or (
-            f"{image_repository(self.args.destinations[0])}/cache" if self.args.destinations else "cache")
+            f"{image_repository(self.args.destinations[0])}/cache"
+            if self.args.destinations
+            else "cache"
+        )
         return f"{repo}:{hashlib.sha256(instruction.original.encode()).hexdigest()}"
 
     def _push(self) -> Iterator[KanikoLine]:
@@ -582,19 +649,36 @@ class KubeHttp:
         self.server = cluster["server"].rstrip("/")
         ca_args: dict[str, Any] = {}
         if "certificate-authority-data" in cluster:
-            ca_args["ca_cert_data"] = base64.b64decode(cluster["certificate-authority-data"]).decode()
+            ca_args["ca_cert_data"] = base64.b64decode(
+                cluster["certificate-authority-data"]
+            ).decode()
         else:
             ca_args["ca_certs"] = cluster["certificate-authority"]
         self._headers = {"Authorization": f"Bearer {user['token']}", "Accept": "application/json"}
-        self._pool = urllib3.PoolManager(maxsize=32, cert_reqs="CERT_REQUIRED", retries=False, **ca_args)
+        self._pool = urllib3.PoolManager(
+            maxsize=32, cert_reqs="CERT_REQUIRED", retries=False, **ca_args
+        )
 
-    def request(self, method: str, path: str, body: JsonDict | None = None, *,
-                content_type: str = "application/json", timeout: float = 10.0) -> JsonDict:
-        headers = dict(self._headers, **({"Content-Type": content_type} if body is not None else {}))
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: JsonDict | None = None,
+        *,
+        content_type: str = "application/json",
+        timeout: float = 10.0,
+    ) -> JsonDict:
+        headers = dict(
+            self._headers, **({"Content-Type": content_type} if body is not None else {})
+        )
         try:
             response = self._pool.request(
-                method, self.server + path, body=None if body is None else json.dumps(body),
-                headers=headers, timeout=urllib3.Timeout(connect=3.0, read=timeout))
+                method,
+                self.server + path,
+                body=None if body is None else json.dumps(body),
+                headers=headers,
+                timeout=urllib3.Timeout(connect=3.0, read=timeout),
+            )
         except urllib3.exceptions.HTTPError as error:
             raise ApiUnavailable(f"{method} {path}: {error}") from error
         text = response.data.decode(errors="replace")
@@ -605,8 +689,12 @@ class KubeHttp:
     def stream(self, path: str, read_timeout: float) -> urllib3.BaseHTTPResponse:
         try:
             response = self._pool.request(
-                "GET", self.server + path, headers=self._headers, preload_content=False,
-                timeout=urllib3.Timeout(connect=3.0, read=read_timeout))
+                "GET",
+                self.server + path,
+                headers=self._headers,
+                preload_content=False,
+                timeout=urllib3.Timeout(connect=3.0, read=read_timeout),
+            )
         except urllib3.exceptions.HTTPError as error:
             raise ApiUnavailable(f"GET {path}: {error}") from error
         if response.status != 200:
@@ -684,8 +772,13 @@ class ContainerRuntime:
 
     def status(self) -> JsonDict:
         status: JsonDict = {
-            "name": self.name, "image": self.image, "restartCount": 0, "lastState": {},
-            "ready": False, "started": False, "imageID": "",
+            "name": self.name,
+            "image": self.image,
+            "restartCount": 0,
+            "lastState": {},
+            "ready": False,
+            "started": False,
+            "imageID": "",
         }
         if self.container_id:
             status["containerID"] = self.container_id
@@ -698,16 +791,19 @@ class ContainerRuntime:
                 waiting["message"] = self.waiting_message
             status["state"] = {"waiting": waiting}
         else:
-            status.update(ready=True, started=True, state={"running": {"startedAt": self.started_at}})
+            status.update(
+                ready=True, started=True, state={"running": {"startedAt": self.started_at}}
+            )
         return status
 
     def log_refusal(self, pod: str) -> str | None:
         """The kubelet's error while the container has not started, else None."""
         if self.terminated is not None or self.waiting_reason is None:
             return None
-        reason = {"ErrImagePull": "image can't be pulled",
-                  "ImagePullBackOff": "trying and failing to pull image"}.get(
-            self.waiting_reason, self.waiting_reason)
+        reason = {
+            "ErrImagePull": "image can't be pulled",
+            "ImagePullBackOff": "trying and failing to pull image",
+        }.get(self.waiting_reason, self.waiting_reason)
         return f'container "{self.name}" in pod "{pod}" is waiting to start: {reason}'
 
 
@@ -795,10 +891,15 @@ class _KubeletRequestHandler(BaseHTTPRequestHandler):
     def _serve_logs(self, namespace: str, pod: str, container: str, query: dict[str, str]) -> None:
         runtime = self.server.node.container_runtime(namespace, pod, container)
         if runtime is None:
-            self._error(400, f'container "{container}" in pod "{pod}" is waiting to start: ContainerCreating')
+            self._error(
+                400,
+                f'container "{container}" in pod "{pod}" is waiting to start: ContainerCreating',
+            )
             return
         if query.get("previous") == "true":
-            self._error(400, f'previous terminated container "{container}" in pod "{pod}" not found')
+            self._error(
+                400, f'previous terminated container "{container}" in pod "{pod}" not found'
+            )
             return
         refusal = runtime.log_refusal(pod)
         if refusal is not None:
@@ -807,20 +908,32 @@ class _KubeletRequestHandler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.end_headers()
-        self._stream(runtime.log, follow=query.get("follow") == "true",
-                     tail=int(query["tailLines"]) if "tailLines" in query else None,
-                     timestamps=query.get("timestamps") == "true",
-                     limit=int(query["limitBytes"]) if "limitBytes" in query else None)
+        self._stream(
+            runtime.log,
+            follow=query.get("follow") == "true",
+            tail=int(query["tailLines"]) if "tailLines" in query else None,
+            timestamps=query.get("timestamps") == "true",
+            limit=int(query["limitBytes"]) if "limitBytes" in query else None,
+        )
 
-    def _stream(self, log: ContainerLog, *, follow: bool, tail: int | None, timestamps: bool,
-                limit: int | None) -> None:
+    def _stream(
+        self,
+        log: ContainerLog,
+        *,
+        follow: bool,
+        tail: int | None,
+        timestamps: bool,
+        limit: int | None,
+    ) -> None:
         index = max(len(log) - tail, 0) if tail is not None else 0
         sent = 0
         node = self.server.node
         while not node.stopping:
             lines, closed = log.read_from(index, wait=0.5 if follow else 0)
             index += len(lines)
-            chunk = "".join(f"{stamp} {text}\n" if timestamps else f"{text}\n" for stamp, text in lines)
+            chunk = "".join(
+                f"{stamp} {text}\n" if timestamps else f"{text}\n" for stamp, text in lines
+            )
             data = chunk.encode()
             if limit is not None:
                 data = data[: max(limit - sent, 0)]
@@ -828,7 +941,11 @@ class _KubeletRequestHandler(BaseHTTPRequestHandler):
                 self.wfile.write(data)
                 self.wfile.flush()
                 sent += len(data)
-            if not follow or (closed and index >= len(log)) or (limit is not None and sent >= limit):
+            if (
+                not follow
+                or (closed and index >= len(log))
+                or (limit is not None and sent >= limit)
+            ):
                 return
 
     def _error(self, status: int, message: str) -> None:
@@ -852,7 +969,9 @@ class EventRecorder:
         self._known: dict[tuple[str, str, str, str, str], tuple[str, int]] = {}
         self._lock = threading.Lock()
 
-    def record(self, pod: JsonDict, container: str | None, event_type: str, reason: str, message: str) -> None:
+    def record(
+        self, pod: JsonDict, container: str | None, event_type: str, reason: str, message: str
+    ) -> None:
         meta = pod["metadata"]
         key = (meta["uid"], container or "", event_type, reason, message)
         with self._lock:
@@ -861,8 +980,12 @@ class EventRecorder:
         path = f"/api/v1/namespaces/{_quote(meta['namespace'])}/events"
         if count:
             try:
-                self._api.request("PATCH", f"{path}/{_quote(name)}", {"count": count + 1, "lastTimestamp": _now()},
-                                  content_type="application/strategic-merge-patch+json")
+                self._api.request(
+                    "PATCH",
+                    f"{path}/{_quote(name)}",
+                    {"count": count + 1, "lastTimestamp": _now()},
+                    content_type="application/strategic-merge-patch+json",
+                )
                 return
             except KubeApiError as error:
                 if error.status != 404:  # expired or deleted: start over, like client-go's recorder
@@ -870,17 +993,33 @@ class EventRecorder:
             with self._lock:
                 name = f"{meta['name']}.{secrets.token_hex(8)}"
                 self._known[key] = (name, 1)
-        involved = {"kind": "Pod", "apiVersion": "v1", "namespace": meta["namespace"], "name": meta["name"],
-                    "uid": meta["uid"], "resourceVersion": meta.get("resourceVersion", "")}
+        involved = {
+            "kind": "Pod",
+            "apiVersion": "v1",
+            "namespace": meta["namespace"],
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "resourceVersion": meta.get("resourceVersion", ""),
+        }
         if container:
             involved["fieldPath"] = f"spec.containers{{{container}}}"
-        self._api.request("POST", path, {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": name, "namespace": meta["namespace"]},
-            "involvedObject": involved, "reason": reason, "message": message, "type": event_type,
-            "source": {"component": "kubelet", "host": self._node},
-            "firstTimestamp": _now(), "lastTimestamp": _now(), "count": 1,
-        })
+        self._api.request(
+            "POST",
+            path,
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": name, "namespace": meta["namespace"]},
+                "involvedObject": involved,
+                "reason": reason,
+                "message": message,
+                "type": event_type,
+                "source": {"component": "kubelet", "host": self._node},
+                "firstTimestamp": _now(),
+                "lastTimestamp": _now(),
+                "count": 1,
+            },
+        )
 
 
 # =========================================================================== pod driver
@@ -907,7 +1046,9 @@ class PodRuntime:
         self.finished = threading.Event()
         self.containers = seen.containers
         for container in pod["spec"]["containers"]:
-            self.containers[container["name"]] = ContainerRuntime(container["name"], container["image"])
+            self.containers[container["name"]] = ContainerRuntime(
+                container["name"], container["image"]
+            )
         self._status_lock = threading.Lock()
         self._phase = "Pending"
         self._started = _now()
@@ -938,7 +1079,9 @@ class PodRuntime:
     def event(self, container: str | None, event_type: str, reason: str, message: str) -> None:
         """Record a kubelet event; like a kubelet's, best effort (e.g. a terminating namespace refuses it)."""
         with contextlib.suppress(KubeApiError, ApiUnavailable):
-            self.node.call(lambda: self.node.events.record(self.pod, container, event_type, reason, message))
+            self.node.call(
+                lambda: self.node.events.record(self.pod, container, event_type, reason, message)
+            )
 
     def publish_status(self, phase: str | None = None) -> None:
         """Patch ``pods/status`` with the current container states."""
@@ -948,8 +1091,11 @@ class PodRuntime:
             body = {"status": self._status_body()}
         path = f"/api/v1/namespaces/{_quote(self.namespace)}/pods/{_quote(self.name)}/status"
         try:
-            self.node.call(lambda: self.node.api.request(
-                "PATCH", path, body, content_type="application/strategic-merge-patch+json"))
+            self.node.call(
+                lambda: self.node.api.request(
+                    "PATCH", path, body, content_type="application/strategic-merge-patch+json"
+                )
+            )
         except KubeApiError as error:
             if error.status == 404:
                 raise _PodGone from error
@@ -963,18 +1109,33 @@ class PodRuntime:
         unready = [s["name"] for s in statuses if not s["ready"]]
         if self._ready[0] != all_ready:
             self._ready = (all_ready, _now())
-        ready_condition: JsonDict = {"type": "Ready", "status": "True" if all_ready else "False",
-                                     "lastProbeTime": None, "lastTransitionTime": self._ready[1]}
+        ready_condition: JsonDict = {
+            "type": "Ready",
+            "status": "True" if all_ready else "False",
+            "lastProbeTime": None,
+            "lastTransitionTime": self._ready[1],
+        }
         if not all_ready:
             ready_condition.update(
                 reason="PodCompleted" if terminal else "ContainersNotReady",
-                message="" if terminal else f"containers with unready status: [{' '.join(unready)}]")
+                message=""
+                if terminal
+                else f"containers with unready status: [{' '.join(unready)}]",
+            )
         containers_ready = dict(ready_condition, type="ContainersReady")
         body: JsonDict = {
-            "phase": self._phase, "hostIP": LOCALHOST, "startTime": self._started,
+            "phase": self._phase,
+            "hostIP": LOCALHOST,
+            "startTime": self._started,
             "conditions": [
-                {"type": "Initialized", "status": "True", "lastProbeTime": None, "lastTransitionTime": self._started},
-                ready_condition, containers_ready,
+                {
+                    "type": "Initialized",
+                    "status": "True",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": self._started,
+                },
+                ready_condition,
+                containers_ready,
             ],
             "containerStatuses": statuses,
         }
@@ -990,10 +1151,23 @@ class PodRuntime:
 
 
 def _completed_init_status(container: JsonDict, when: str) -> JsonDict:
-    return {"name": container["name"], "image": container["image"], "imageID": _image_id(container["image"]),
-            "containerID": f"containerd://{secrets.token_hex(32)}", "ready": True, "restartCount": 0,
-            "lastState": {}, "state": {"terminated": {"exitCode": 0, "reason": "Completed",
-                                                      "startedAt": when, "finishedAt": when}}}
+    return {
+        "name": container["name"],
+        "image": container["image"],
+        "imageID": _image_id(container["image"]),
+        "containerID": f"containerd://{secrets.token_hex(32)}",
+        "ready": True,
+        "restartCount": 0,
+        "lastState": {},
+        "state": {
+            "terminated": {
+                "exitCode": 0,
+                "reason": "Completed",
+                "startedAt": when,
+                "finishedAt": when,
+            }
+        },
+    }
 
 
 class PodDriver:
@@ -1025,22 +1199,28 @@ class PodDriver:
         runtime = self.runtime
         runtime.publish_status("Pending")
         self._mount_volumes()
-        if self.scenario is Scenario.SLOW_START:
-            runtime.sleep(self.options.seconds)
         for container in runtime.pod["spec"]["containers"]:
             self._pull_and_start(container)
         runtime.assign_pod_ip()
         runtime.publish_status("Running")
-        builds = [threading.Thread(target=self._build_guarded, args=(c,), daemon=True,
-                                   name=f"build-{runtime.name}-{c['name']}")
-                  for c in runtime.pod["spec"]["containers"]]
+        builds = [
+            threading.Thread(
+                target=self._build_guarded,
+                args=(c,),
+                daemon=True,
+                name=f"build-{runtime.name}-{c['name']}",
+            )
+            for c in runtime.pod["spec"]["containers"]
+        ]
         for thread in builds:
             thread.start()
         for thread in builds:
             thread.join()
         if runtime.deletion_requested.is_set() or self.node.stopping:
             raise _Interrupted
-        failed = any(c.terminated and c.terminated["exitCode"] != 0 for c in runtime.containers.values())
+        failed = any(
+            c.terminated and c.terminated["exitCode"] != 0 for c in runtime.containers.values()
+        )
         runtime.publish_status("Failed" if failed else "Succeeded")
         if runtime.deletion_requested.is_set():
             raise _Interrupted
@@ -1048,7 +1228,11 @@ class PodDriver:
     def _mount_volumes(self) -> None:
         """Read ConfigMap volumes; report FailedMount (repeatedly) while a secret/ConfigMap is missing."""
         while True:
-            missing = [m for m in (self._mount(v) for v in self.runtime.pod["spec"].get("volumes") or []) if m]
+            missing = [
+                m
+                for m in (self._mount(v) for v in self.runtime.pod["spec"].get("volumes") or [])
+                if m
+            ]
             if not missing:
                 return
             for message in missing:
@@ -1057,15 +1241,23 @@ class PodDriver:
 
     def _mount(self, volume: JsonDict) -> str | None:
         """None when the volume can be set up, else kubelet's FailedMount message."""
-        for kind, key, resource in (("secret", "secretName", "secrets"), ("configmap", "name", "configmaps")):
+        for kind, key, resource in (
+            ("secret", "secretName", "secrets"),
+            ("configmap", "name", "configmaps"),
+        ):
             source = volume.get("secret" if kind == "secret" else "configMap")
             if not source:
                 continue
             name = source.get(key, "")
             obj = self.node.get_namespaced(resource, self.runtime.namespace, name)
             if obj is None:
-                return None if source.get("optional") else (
-                    f'MountVolume.SetUp failed for volume "{volume["name"]}" : {kind} "{name}" not found')
+                return (
+                    None
+                    if source.get("optional")
+                    else (
+                        f'MountVolume.SetUp failed for volume "{volume["name"]}" : {kind} "{name}" not found'
+                    )
+                )
             if kind == "configmap":
                 self.runtime.seen.configmaps[name] = dict(obj.get("data") or {})
         return None
@@ -1073,11 +1265,13 @@ class PodDriver:
     def _pull_and_start(self, container: JsonDict) -> None:
         name, image = container["name"], container["image"]
         runtime = self.runtime
+        pulling = time.monotonic()
         runtime.event(name, "Normal", "Pulling", f'Pulling image "{image}"')
-        runtime.sleep(0.05)
+        runtime.sleep(self.options.seconds if self.scenario is Scenario.SLOW_START else 0.05)
         if self.scenario is Scenario.IMAGE_PULL_FAILS:
             self._fail_pulling_forever(name, image)
-        runtime.event(name, "Normal", "Pulled", f'Successfully pulled image "{image}" in 1.048803613s')
+        took = f"{time.monotonic() - pulling:.9f}s"
+        runtime.event(name, "Normal", "Pulled", f'Successfully pulled image "{image}" in {took}')
         runtime.containers[name].container_id = f"containerd://{secrets.token_hex(32)}"
         runtime.event(name, "Normal", "Created", f"Created container {name}")
         runtime.event(name, "Normal", "Started", f"Started container {name}")
@@ -1090,9 +1284,11 @@ class PodDriver:
         full = full_image_reference(image)
         host = full.split("/", 1)[0].replace("docker.io", "registry-1.docker.io")
         repo, _, tag = full.split("/", 1)[1].rpartition(":")
-        error = (f'rpc error: code = Unknown desc = failed to pull and unpack image "{full}": '
-                 f'failed to resolve reference "{full}": failed to do request: '
-                 f'Head "https://{host}/v2/{repo}/manifests/{tag}": dial tcp: lookup {host}: no such host')
+        error = (
+            f'rpc error: code = Unknown desc = failed to pull and unpack image "{full}": '
+            f'failed to resolve reference "{full}": failed to do request: '
+            f'Head "https://{host}/v2/{repo}/manifests/{tag}": dial tcp: lookup {host}: no such host'
+        )
         while True:
             runtime.event(name, "Warning", "Failed", f'Failed to pull image "{image}": {error}')
             runtime.event(name, "Warning", "Failed", "Error: ErrImagePull")
@@ -1147,12 +1343,18 @@ class PodDriver:
     def _terminate(self, container: JsonDict, state: ContainerRuntime, run: KanikoRun) -> None:
         path = container.get("terminationMessagePath") or DEFAULT_TERMINATION_MESSAGE_PATH
         message = run.termination_file(path)
-        if not message and run.exit_code != 0 and \
-                container.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+        if (
+            not message
+            and run.exit_code != 0
+            and container.get("terminationMessagePolicy") == "FallbackToLogsOnError"
+        ):
             message = "\n".join(state.log.lines()[-80:])[-2048:]
         terminated: JsonDict = {
-            "exitCode": run.exit_code, "reason": "Completed" if run.exit_code == 0 else "Error",
-            "startedAt": state.started_at, "finishedAt": _now(), "containerID": state.container_id,
+            "exitCode": run.exit_code,
+            "reason": "Completed" if run.exit_code == 0 else "Error",
+            "startedAt": state.started_at,
+            "finishedAt": _now(),
+            "containerID": state.container_id,
         }
         if message:
             terminated["message"] = message
@@ -1162,14 +1364,19 @@ class PodDriver:
 
     def _find_dockerfile(self, container: JsonDict, args: KanikoArgs) -> str | None:
         files = self._configmap_files(container)
-        candidates = [posixpath.normpath(posixpath.join(KANIKO_WORKDIR, args.dockerfile)),
-                      posixpath.normpath(posixpath.join(args.context_dir(), args.dockerfile))]
+        candidates = [
+            posixpath.normpath(posixpath.join(KANIKO_WORKDIR, args.dockerfile)),
+            posixpath.normpath(posixpath.join(args.context_dir(), args.dockerfile)),
+        ]
         return next((files[c] for c in candidates if c in files), None)
 
     def _configmap_files(self, container: JsonDict) -> dict[str, str]:
         """Absolute path → content of every file the container sees from ConfigMap volumes."""
-        volumes = {v["name"]: v["configMap"] for v in self.runtime.pod["spec"].get("volumes") or []
-                   if v.get("configMap")}
+        volumes = {
+            v["name"]: v["configMap"]
+            for v in self.runtime.pod["spec"].get("volumes") or []
+            if v.get("configMap")
+        }
         files: dict[str, str] = {}
         for mount in container.get("volumeMounts") or []:
             source = volumes.get(mount["name"])
@@ -1185,7 +1392,9 @@ class PodDriver:
                     if sub_path == item["path"]:
                         files[posixpath.normpath(mount["mountPath"])] = data[item["key"]]
                     continue
-                files[posixpath.normpath(posixpath.join(mount["mountPath"], item["path"]))] = data[item["key"]]
+                files[posixpath.normpath(posixpath.join(mount["mountPath"], item["path"]))] = data[
+                    item["key"]
+                ]
         return files
 
     def _finish_deletion_if_requested(self) -> None:
@@ -1195,8 +1404,13 @@ class PodDriver:
             return
         for state in runtime.containers.values():
             if state.terminated is None and state.waiting_reason is None:
-                state.terminated = {"exitCode": 143, "reason": "Error", "startedAt": state.started_at,
-                                    "finishedAt": _now(), "containerID": state.container_id}
+                state.terminated = {
+                    "exitCode": 143,
+                    "reason": "Error",
+                    "startedAt": state.started_at,
+                    "finishedAt": _now(),
+                    "containerID": state.container_id,
+                }
                 runtime.seen.exit_codes[state.name] = 143
             state.log.close()
         if any(s.terminated for s in runtime.containers.values()):
@@ -1214,8 +1428,14 @@ class SimulatedNode:
     ``kubeconfig`` must grant node-like rights (the control plane's admin one does).
     """
 
-    def __init__(self, kubeconfig: Path, name: str = "polymagic-node", *,
-                 heartbeat_period: float = 5.0, api_retry_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        name: str = "polymagic-node",
+        *,
+        heartbeat_period: float = 5.0,
+        api_retry_timeout: float = 120.0,
+    ) -> None:
         self.name = name
         self.api = KubeHttp(Path(kubeconfig))
         self.events = EventRecorder(self.api, name)
@@ -1279,7 +1499,9 @@ class SimulatedNode:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def set_scenario(self, namespace: str, scenario: Scenario = Scenario.SUCCESS, **options: Any) -> None:
+    def set_scenario(
+        self, namespace: str, scenario: Scenario = Scenario.SUCCESS, **options: Any
+    ) -> None:
         """Choose what pods created from now on in ``namespace`` do (default SUCCESS)."""
         config = _scenario_options(scenario, options)
         with self._lock:
@@ -1288,8 +1510,11 @@ class SimulatedNode:
     def release(self, namespace: str, pod: str | None = None) -> int:
         """Let held pods (``hold_running=True``) of ``namespace`` (or just ``pod``) finish; returns how many."""
         with self._lock:
-            runtimes = [r for r in self._by_uid.values()
-                        if r.namespace == namespace and (pod is None or r.name == pod)]
+            runtimes = [
+                r
+                for r in self._by_uid.values()
+                if r.namespace == namespace and (pod is None or r.name == pod)
+            ]
         for runtime in runtimes:
             runtime.released.set()
         return len(runtimes)
@@ -1304,7 +1529,10 @@ class SimulatedNode:
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
-                seen = next((p for p in reversed(self._seen) if (p.namespace, p.name) == (namespace, name)), None)
+                seen = next(
+                    (p for p in reversed(self._seen) if (p.namespace, p.name) == (namespace, name)),
+                    None,
+                )
             if seen is not None:
                 return seen
             if time.monotonic() > deadline:
@@ -1317,7 +1545,9 @@ class SimulatedNode:
 
     # -- used by drivers and the server
 
-    def container_runtime(self, namespace: str, pod: str, container: str) -> ContainerRuntime | None:
+    def container_runtime(
+        self, namespace: str, pod: str, container: str
+    ) -> ContainerRuntime | None:
         with self._lock:
             runtime = self._by_name.get((namespace, pod))
         return runtime.containers.get(container) if runtime else None
@@ -1347,8 +1577,11 @@ class SimulatedNode:
     def get_namespaced(self, resource: str, namespace: str, name: str) -> JsonDict | None:
         """GET a namespaced object (None when 404), retried while the apiserver is down."""
         try:
-            return self.call(lambda: self.api.request(
-                "GET", f"/api/v1/namespaces/{_quote(namespace)}/{resource}/{_quote(name)}"))
+            return self.call(
+                lambda: self.api.request(
+                    "GET", f"/api/v1/namespaces/{_quote(namespace)}/{resource}/{_quote(name)}"
+                )
+            )
         except KubeApiError as error:
             if error.status == 404:
                 return None
@@ -1356,11 +1589,18 @@ class SimulatedNode:
 
     def delete_pod_now(self, namespace: str, name: str, uid: str) -> None:
         """Finish a deletion like a kubelet: delete with grace period 0 (UID precondition)."""
-        body = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
-                "preconditions": {"uid": uid}}
+        body = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "gracePeriodSeconds": 0,
+            "preconditions": {"uid": uid},
+        }
         try:
-            self.call(lambda: self.api.request(
-                "DELETE", f"/api/v1/namespaces/{_quote(namespace)}/pods/{_quote(name)}", body))
+            self.call(
+                lambda: self.api.request(
+                    "DELETE", f"/api/v1/namespaces/{_quote(namespace)}/pods/{_quote(name)}", body
+                )
+            )
         except KubeApiError as error:
             if error.status not in (404, 409):
                 raise
@@ -1382,33 +1622,72 @@ class SimulatedNode:
         now = _now()
         since = self._conditions_since or now
         conditions = [
-            ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+            (
+                "MemoryPressure",
+                "False",
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+            ),
             ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-            ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            (
+                "PIDPressure",
+                "False",
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available",
+            ),
             ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
         ]
         resources = {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"}
         return {
-            "capacity": resources, "allocatable": resources,
-            "conditions": [{"type": t, "status": s, "reason": r, "message": m,
-                            "lastHeartbeatTime": now, "lastTransitionTime": since}
-                           for t, s, r, m in conditions],
-            "addresses": [{"type": "InternalIP", "address": LOCALHOST}, {"type": "Hostname", "address": self.name}],
+            "capacity": resources,
+            "allocatable": resources,
+            "conditions": [
+                {
+                    "type": t,
+                    "status": s,
+                    "reason": r,
+                    "message": m,
+                    "lastHeartbeatTime": now,
+                    "lastTransitionTime": since,
+                }
+                for t, s, r, m in conditions
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": LOCALHOST},
+                {"type": "Hostname", "address": self.name},
+            ],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": self.port}},
             "nodeInfo": {
-                "machineID": "", "systemUUID": "", "bootID": "", "kernelVersion": "simulated",
-                "osImage": "polymagic simulated node", "containerRuntimeVersion": "containerd://1.4.13",
-                "kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": KUBELET_VERSION,
-                "operatingSystem": "linux", "architecture": "amd64",
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
+                "kernelVersion": "simulated",
+                "osImage": "polymagic simulated node",
+                "containerRuntimeVersion": "containerd://1.4.13",
+                "kubeletVersion": KUBELET_VERSION,
+                "kubeProxyVersion": KUBELET_VERSION,
+                "operatingSystem": "linux",
+                "architecture": "amd64",
             },
         }
 
     def _register(self) -> None:
-        labels = {"kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux",
-                  "kubernetes.io/arch": "amd64", "polymagic.test/simulated": "true"}
+        labels = {
+            "kubernetes.io/hostname": self.name,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+            "polymagic.test/simulated": "true",
+        }
         try:
-            self.api.request("POST", "/api/v1/nodes",
-                             {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.name, "labels": labels}})
+            self.api.request(
+                "POST",
+                "/api/v1/nodes",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {"name": self.name, "labels": labels},
+                },
+            )
         except KubeApiError as error:
             if error.status != 409:
                 raise
@@ -1417,19 +1696,27 @@ class SimulatedNode:
 
     def _post_node_status(self) -> None:
         # conditions merge by type; addresses are replaced as a whole by a merge patch
-        self.api.request("PATCH", f"/api/v1/nodes/{_quote(self.name)}/status", {"status": self._node_status()},
-                         content_type="application/strategic-merge-patch+json")
+        self.api.request(
+            "PATCH",
+            f"/api/v1/nodes/{_quote(self.name)}/status",
+            {"status": self._node_status()},
+            content_type="application/strategic-merge-patch+json",
+        )
 
     def _wait_schedulable(self, timeout: float = 20.0) -> None:
         """Wait for the node lifecycle controller to lift the not-ready taint (else lift it ourselves)."""
         deadline = time.monotonic() + timeout
         path = f"/api/v1/nodes/{_quote(self.name)}"
         while time.monotonic() < deadline:
-            taints = self.call(lambda: self.api.request("GET", path)).get("spec", {}).get("taints") or []
+            taints = (
+                self.call(lambda: self.api.request("GET", path)).get("spec", {}).get("taints") or []
+            )
             if not any(t.get("key", "").startswith("node.kubernetes.io/not-ready") for t in taints):
                 return
             time.sleep(0.2)
-        self.api.request("PATCH", path, {"spec": {"taints": None}}, content_type="application/merge-patch+json")
+        self.api.request(
+            "PATCH", path, {"spec": {"taints": None}}, content_type="application/merge-patch+json"
+        )
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(self.heartbeat_period):
@@ -1455,7 +1742,13 @@ class SimulatedNode:
                 delay = 0.1
             except WatchGone:
                 resource_version = None
-            except (ApiUnavailable, KubeApiError, urllib3.exceptions.HTTPError, OSError, ValueError):
+            except (
+                ApiUnavailable,
+                KubeApiError,
+                urllib3.exceptions.HTTPError,
+                OSError,
+                ValueError,
+            ):
                 if self.stopping:
                     return
                 self._stop.wait(delay)
@@ -1481,8 +1774,10 @@ class SimulatedNode:
         return str(listing["metadata"]["resourceVersion"])
 
     def _watch_once(self, resource_version: str) -> str:
-        path = (f"{self._pods_path()}&watch=true&allowWatchBookmarks=true&timeoutSeconds=60"
-                f"&resourceVersion={urllib.parse.quote(resource_version)}")
+        path = (
+            f"{self._pods_path()}&watch=true&allowWatchBookmarks=true&timeoutSeconds=60"
+            f"&resourceVersion={urllib.parse.quote(resource_version)}"
+        )
         response = self.api.stream(path, read_timeout=90)
         self._watch_response = response
         if self.stopping:  # stop() may have looked for the response just before it existed
@@ -1534,7 +1829,9 @@ class SimulatedNode:
     def _adopt(self, pod: JsonDict) -> None:
         meta = pod["metadata"]
         with self._lock:
-            scenario, options = self._scenarios.get(meta["namespace"], (Scenario.SUCCESS, ScenarioOptions()))
+            scenario, options = self._scenarios.get(
+                meta["namespace"], (Scenario.SUCCESS, ScenarioOptions())
+            )
             seen = SeenPod(meta["namespace"], meta["name"], meta["uid"], scenario, options, pod)
             runtime = PodRuntime(self, pod, seen)
             self._by_uid[runtime.uid] = runtime
@@ -1578,4 +1875,3 @@ def _shutdown_response(response: urllib3.BaseHTTPResponse) -> None:
             response.close()
     except Exception:  # best effort while stopping
         pass
-

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,9 +38,11 @@ from tests.cluster.simulated_node import (
 
 
 def _fixtures_come_from_a_conftest() -> bool:
-    return any(Path(getattr(module, "__file__", None) or "x").name == "conftest.py"
-               and getattr(module, "control_plane", None) is fixtures.control_plane
-               for module in list(sys.modules.values()))
+    return any(
+        Path(getattr(module, "__file__", None) or "x").name == "conftest.py"
+        and getattr(module, "control_plane", None) is fixtures.control_plane
+        for module in list(sys.modules.values())
+    )
 
 
 # The fixtures are meant to be imported by tests/conftest.py; only when no conftest
@@ -97,7 +100,9 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0) ->
         time.sleep(0.1)
 
 
-def build_pod(name: str, *, args: list[str] | None = None, secret: str | None = None) -> dict[str, Any]:
+def build_pod(
+    name: str, *, args: list[str] | None = None, secret: str | None = None
+) -> dict[str, Any]:
     """A Kaniko pod reading its Dockerfile from the ConfigMap ``<name>-context`` at /workspace."""
     volumes: list[dict[str, Any]] = [{"name": "context", "configMap": {"name": f"{name}-context"}}]
     mounts: list[dict[str, Any]] = [{"name": "context", "mountPath": "/workspace"}]
@@ -105,33 +110,56 @@ def build_pod(name: str, *, args: list[str] | None = None, secret: str | None = 
         volumes.append({"name": "docker-config", "secret": {"secretName": secret}})
         mounts.append({"name": "docker-config", "mountPath": "/kaniko/.docker", "readOnly": True})
     return {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
         "spec": {
             "restartPolicy": "Never",
-            "containers": [{
-                "name": "kaniko", "image": KANIKO_IMAGE,
-                "args": args or ["--dockerfile=Dockerfile", "--context=dir:///workspace",
-                                 f"--destination={DESTINATION}", "--digest-file=/dev/termination-log"],
-                "volumeMounts": mounts,
-            }],
+            "containers": [
+                {
+                    "name": "kaniko",
+                    "image": KANIKO_IMAGE,
+                    "args": args
+                    or [
+                        "--dockerfile=Dockerfile",
+                        "--context=dir:///workspace",
+                        f"--destination={DESTINATION}",
+                        "--digest-file=/dev/termination-log",
+                    ],
+                    "volumeMounts": mounts,
+                }
+            ],
             "volumes": volumes,
         },
     }
 
 
-def create_build(core: client.CoreV1Api, namespace: str, name: str, dockerfile: str = DOCKERFILE,
-                 **pod_options: Any) -> client.V1Pod:
-    core.create_namespaced_config_map(namespace, {
-        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{name}-context"},
-        "data": {"Dockerfile": dockerfile}})
+def create_build(
+    core: client.CoreV1Api,
+    namespace: str,
+    name: str,
+    dockerfile: str = DOCKERFILE,
+    **pod_options: Any,
+) -> client.V1Pod:
+    core.create_namespaced_config_map(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"{name}-context"},
+            "data": {"Dockerfile": dockerfile},
+        },
+    )
     return core.create_namespaced_pod(namespace, build_pod(name, **pod_options))
 
 
-def wait_phase(core: client.CoreV1Api, namespace: str, name: str, *phases: str,
-               timeout: float = 30.0) -> client.V1Pod:
+def wait_phase(
+    core: client.CoreV1Api, namespace: str, name: str, *phases: str, timeout: float = 30.0
+) -> client.V1Pod:
     def probe() -> client.V1Pod | None:
         pod = core.read_namespaced_pod(name, namespace)
         return pod if pod.status.phase in phases else None
+
     return wait_for(f"pod {name} in phase {phases}", probe, timeout)
 
 
@@ -141,8 +169,14 @@ def terminated_state(pod: client.V1Pod) -> client.V1ContainerStateTerminated:
 
 def follow_log(core: client.CoreV1Api, namespace: str, name: str) -> Iterator[str]:
     """The pod's log lines, streamed through the apiserver as they are written."""
-    response = core.read_namespaced_pod_log(name, namespace, container="kaniko", follow=True,
-                                            _preload_content=False, _request_timeout=(5, 30))
+    response = core.read_namespaced_pod_log(
+        name,
+        namespace,
+        container="kaniko",
+        follow=True,
+        _preload_content=False,
+        _request_timeout=(5, 30),
+    )
     try:
         buffer = b""
         for chunk in response.stream(amt=None, decode_content=False):
@@ -175,7 +209,8 @@ def log_error(core: client.CoreV1Api, namespace: str, name: str) -> tuple[int, s
 
 @pytest.mark.cluster
 def test_kaniko_pod_is_scheduled_runs_streams_colored_logs_and_succeeds(
-        core: client.CoreV1Api, node: SimulatedNode, namespace: str) -> None:
+    core: client.CoreV1Api, node: SimulatedNode, namespace: str
+) -> None:
     node.set_scenario(namespace, Scenario.SUCCESS, hold_running=True, heartbeat_interval=0.2)
     created = create_build(core, namespace, "build")
 
@@ -189,18 +224,34 @@ def test_kaniko_pod_is_scheduled_runs_streams_colored_logs_and_succeeds(
             pytest.fail("the pod to release was not found")
     done = wait_phase(core, namespace, "build", "Succeeded")
 
-    assert lines[0] == "\x1b[36mINFO\x1b[0m[0000] " + "Retrieving image manifest python:3.11-slim".ljust(44) + " "
+    assert (
+        lines[0]
+        == "\x1b[36mINFO\x1b[0m[0000] "
+        + "Retrieving image manifest python:3.11-slim".ljust(44)
+        + " "
+    )
     messages = info_messages(lines)
     echoed = [m for m in messages if m.split(" ")[0] in ("ENV", "WORKDIR", "COPY", "RUN")]
-    assert echoed == ["ENV LC_ALL en_US.UTF-8", "WORKDIR /code", "COPY requirements.txt /code",
-                      "RUN pip install --no-cache-dir -U polyaxon", "RUN echo built"]
+    assert echoed == [
+        "ENV LC_ALL en_US.UTF-8",
+        "WORKDIR /code",
+        "COPY requirements.txt /code",
+        "RUN pip install --no-cache-dir -U polyaxon",
+        "RUN echo built",
+    ]
     first_run = messages.index("RUN pip install --no-cache-dir -U polyaxon")
-    assert messages[first_run + 3:first_run + 6] == [
-        "Cmd: /bin/sh", "Args: [-c pip install --no-cache-dir -U polyaxon]",
-        "Running: [/bin/sh -c pip install --no-cache-dir -U polyaxon]"]
-    assert "Collecting polyaxon" in lines and "built" in lines  # unprefixed RUN output
+    assert messages[first_run + 3 : first_run + 6] == [
+        "Cmd: /bin/sh",
+        "Args: [-c pip install --no-cache-dir -U polyaxon]",
+        "Running: [/bin/sh -c pip install --no-cache-dir -U polyaxon]",
+    ]
+    assert "Collecting polyaxon" in lines  # unprefixed RUN output
+    assert "built" in lines
     digest = kaniko_digest(DOCKERFILE, [DESTINATION])
-    assert messages[-2:] == [f"Pushing image to {DESTINATION}", f"Pushed registry.example.com/org/app@{digest}"]
+    assert messages[-2:] == [
+        f"Pushing image to {DESTINATION}",
+        f"Pushed registry.example.com/org/app@{digest}",
+    ]
 
     terminated = terminated_state(done)
     assert (terminated.exit_code, terminated.reason, terminated.message) == (0, "Completed", digest)
@@ -217,13 +268,16 @@ def test_kaniko_pod_is_scheduled_runs_streams_colored_logs_and_succeeds(
     assert "Scheduled" in {e.reason for e in events}
     kubelet = [e for e in events if e.source and e.source.component == "kubelet"]
     assert {e.reason for e in kubelet} == {"Pulling", "Pulled", "Created", "Started"}
-    assert all(e.involved_object.uid == created.metadata.uid and e.type == "Normal" for e in kubelet)
+    assert all(
+        e.involved_object.uid == created.metadata.uid and e.type == "Normal" for e in kubelet
+    )
     assert f'Pulling image "{KANIKO_IMAGE}"' in {e.message for e in kubelet}
 
 
 @pytest.mark.cluster
 def test_log_endpoint_honours_tail_lines_and_timestamps(
-        core: client.CoreV1Api, node: SimulatedNode, namespace: str) -> None:
+    core: client.CoreV1Api, node: SimulatedNode, namespace: str
+) -> None:
     create_build(core, namespace, "build")
     wait_phase(core, namespace, "build", "Succeeded")
 
@@ -240,7 +294,8 @@ def test_log_endpoint_honours_tail_lines_and_timestamps(
 
 @pytest.mark.cluster
 def test_run_fails_scenario_exits_1_with_kanikos_error_line(
-        core: client.CoreV1Api, node: SimulatedNode, namespace: str) -> None:
+    core: client.CoreV1Api, node: SimulatedNode, namespace: str
+) -> None:
     node.set_scenario(namespace, Scenario.RUN_FAILS, step=2)
     create_build(core, namespace, "build")
 
@@ -256,7 +311,8 @@ def test_run_fails_scenario_exits_1_with_kanikos_error_line(
 
 @pytest.mark.cluster
 def test_image_pull_fails_scenario_reports_waiting_reasons_and_events(
-        core: client.CoreV1Api, node: SimulatedNode, namespace: str) -> None:
+    core: client.CoreV1Api, node: SimulatedNode, namespace: str
+) -> None:
     node.set_scenario(namespace, Scenario.IMAGE_PULL_FAILS, retry_interval=0.3)
     create_build(core, namespace, "build")
 
@@ -276,26 +332,51 @@ def test_image_pull_fails_scenario_reports_waiting_reasons_and_events(
     pod = core.read_namespaced_pod("build", namespace)
     assert pod.status.phase == "Pending"
     events = events_of(core, namespace, "build")
-    pull_failures = [e for e in events if e.reason == "Failed" and e.type == "Warning"
-                     and e.message.startswith(f'Failed to pull image "{KANIKO_IMAGE}": rpc error: ')]
+    pull_failures = [
+        e
+        for e in events
+        if e.reason == "Failed"
+        and e.type == "Warning"
+        and e.message.startswith(f'Failed to pull image "{KANIKO_IMAGE}": rpc error: ')
+    ]
     assert pull_failures
-    assert any(e.reason == "BackOff" and e.message == f'Back-off pulling image "{KANIKO_IMAGE}"' for e in events)
+    assert any(
+        e.reason == "BackOff" and e.message == f'Back-off pulling image "{KANIKO_IMAGE}"'
+        for e in events
+    )
     assert any(e.reason == "Failed" and e.message == "Error: ImagePullBackOff" for e in events)
     assert log_error(core, namespace, "build") in {
         (400, 'container "kaniko" in pod "build" is waiting to start: image can\'t be pulled'),
-        (400, 'container "kaniko" in pod "build" is waiting to start: trying and failing to pull image')}
+        (
+            400,
+            'container "kaniko" in pod "build" is waiting to start: trying and failing to pull image',
+        ),
+    }
 
 
 @pytest.mark.cluster
 def test_missing_secret_gives_failed_mount_until_the_secret_exists(
-        core: client.CoreV1Api, node: SimulatedNode, namespace: str) -> None:
+    core: client.CoreV1Api, node: SimulatedNode, namespace: str
+) -> None:
     node.set_scenario(namespace, Scenario.MISSING_SECRET, retry_interval=0.3)
     create_build(core, namespace, "build", secret="docker-config")
-    message = 'MountVolume.SetUp failed for volume "docker-config" : secret "docker-config" not found'
+    message = (
+        'MountVolume.SetUp failed for volume "docker-config" : secret "docker-config" not found'
+    )
 
     def repeated_failed_mount() -> client.CoreV1Event | None:
-        return next((e for e in events_of(core, namespace, "build") if e.reason == "FailedMount"
-                     and e.type == "Warning" and e.message == message and e.count >= 2), None)
+        return next(
+            (
+                e
+                for e in events_of(core, namespace, "build")
+                if e.reason == "FailedMount"
+                and e.type == "Warning"
+                and e.message == message
+                and e.count >= 2
+            ),
+            None,
+        )
+
     event = wait_for("a repeated FailedMount event", repeated_failed_mount)
 
     assert event.source.component == "kubelet"
@@ -303,32 +384,51 @@ def test_missing_secret_gives_failed_mount_until_the_secret_exists(
     assert pod.status.phase == "Pending"
     assert pod.status.container_statuses[0].state.waiting.reason == "ContainerCreating"
     assert log_error(core, namespace, "build") == (
-        400, 'container "kaniko" in pod "build" is waiting to start: ContainerCreating')
+        400,
+        'container "kaniko" in pod "build" is waiting to start: ContainerCreating',
+    )
 
-    core.create_namespaced_secret(namespace, {"apiVersion": "v1", "kind": "Secret",
-                                              "metadata": {"name": "docker-config"},
-                                              "stringData": {"config.json": "{}"}})
+    core.create_namespaced_secret(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "docker-config"},
+            "stringData": {"config.json": "{}"},
+        },
+    )
     wait_phase(core, namespace, "build", "Succeeded")
 
 
 @pytest.mark.cluster
-def test_slow_start_stays_container_creating_then_succeeds(
-        core: client.CoreV1Api, node: SimulatedNode, namespace: str) -> None:
+def test_slow_start_is_a_slow_image_pull_then_succeeds(
+    core: client.CoreV1Api, node: SimulatedNode, namespace: str
+) -> None:
     node.set_scenario(namespace, Scenario.SLOW_START, seconds=3.0)
     started = time.monotonic()
     create_build(core, namespace, "build")
 
-    wait_for("the node to pick the pod up", lambda: core.read_namespaced_pod(
-        "build", namespace).status.container_statuses)
+    def reasons() -> set[str]:
+        return {e.reason for e in events_of(core, namespace, "build")}
+
+    wait_for("the Pulling event", lambda: "Pulling" in reasons())
+    assert "Pulled" not in reasons()
     assert log_error(core, namespace, "build") == (
-        400, 'container "kaniko" in pod "build" is waiting to start: ContainerCreating')
+        400,
+        'container "kaniko" in pod "build" is waiting to start: ContainerCreating',
+    )
     wait_phase(core, namespace, "build", "Succeeded")
     assert time.monotonic() - started >= 3.0
+    pulled = next(e for e in events_of(core, namespace, "build") if e.reason == "Pulled")
+    assert re.fullmatch(
+        rf'Successfully pulled image "{re.escape(KANIKO_IMAGE)}" in 3\.\d{{9}}s', pulled.message
+    )
 
 
 @pytest.mark.cluster
 def test_flood_streams_thousands_of_lines_through_the_apiserver(
-        core: client.CoreV1Api, node: SimulatedNode, namespace: str) -> None:
+    core: client.CoreV1Api, node: SimulatedNode, namespace: str
+) -> None:
     node.set_scenario(namespace, Scenario.FLOOD, lines=3000)
     create_build(core, namespace, "build")
     wait_phase(core, namespace, "build", "Running", "Succeeded")
@@ -346,7 +446,9 @@ def test_flood_streams_thousands_of_lines_through_the_apiserver(
 
 
 @pytest.mark.cluster
-def test_unprivileged_user_is_forbidden_to_create_pods(user_kubeconfig: Path, namespace: str) -> None:
+def test_unprivileged_user_is_forbidden_to_create_pods(
+    user_kubeconfig: Path, namespace: str
+) -> None:
     alice = client.CoreV1Api(config.new_client_from_config(config_file=str(user_kubeconfig)))
 
     with pytest.raises(ApiException) as caught:
@@ -354,18 +456,22 @@ def test_unprivileged_user_is_forbidden_to_create_pods(user_kubeconfig: Path, na
 
     assert caught.value.status == 403
     assert json.loads(caught.value.body)["message"].startswith(
-        'pods is forbidden: User "alice" cannot create resource "pods" in API group "" in the namespace ')
+        'pods is forbidden: User "alice" cannot create resource "pods" in API group "" in the namespace '
+    )
 
 
 @pytest.mark.cluster
 def test_node_and_pods_survive_an_apiserver_restart(
-        core: client.CoreV1Api, control_plane: ControlPlane, node: SimulatedNode, namespace: str) -> None:
+    core: client.CoreV1Api, control_plane: ControlPlane, node: SimulatedNode, namespace: str
+) -> None:
     node.set_scenario(namespace, Scenario.SUCCESS, hold_running=True, heartbeat_interval=0.2)
     create_build(core, namespace, "before")
     wait_phase(core, namespace, "before", "Running")
 
     restarted_at = time.time()
-    control_plane.restart_apiserver()
+    helper = threading.Thread(target=control_plane.restart_apiserver)  # as tests do mid-stream
+    helper.start()
+    helper.join()
     node.release(namespace, "before")
 
     wait_phase(core, namespace, "before", "Succeeded")
@@ -376,33 +482,52 @@ def test_node_and_pods_survive_an_apiserver_restart(
     def fresh_heartbeat() -> bool:
         ready = next(c for c in core.read_node(node.name).status.conditions if c.type == "Ready")
         return ready.status == "True" and ready.last_heartbeat_time.timestamp() >= int(restarted_at)
+
     wait_for("a Ready heartbeat after the restart", fresh_heartbeat)
+    # Started from a thread that has ended, the new apiserver must still be alive.
+    assert control_plane.processes["kube-apiserver"].alive()
 
 
 @pytest.mark.cluster
 def test_compact_etcd_makes_a_watch_from_an_old_resource_version_gone(
-        core: client.CoreV1Api, control_plane: ControlPlane, namespace: str) -> None:
-    created = core.create_namespaced_config_map(namespace, {
-        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "counter"}, "data": {"n": "0"}})
+    core: client.CoreV1Api, control_plane: ControlPlane, namespace: str
+) -> None:
+    created = core.create_namespaced_config_map(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "counter"},
+            "data": {"n": "0"},
+        },
+    )
     for n in range(1, 4):
         core.patch_namespaced_config_map("counter", namespace, {"data": {"n": str(n)}})
 
     control_plane.compact_etcd()
 
     with pytest.raises(ApiException) as caught:
-        for _ in watch.Watch().stream(core.list_namespaced_config_map, namespace,
-                                      resource_version=created.metadata.resource_version, timeout_seconds=5):
+        for _ in watch.Watch().stream(
+            core.list_namespaced_config_map,
+            namespace,
+            resource_version=created.metadata.resource_version,
+            timeout_seconds=5,
+        ):
             pass
     assert caught.value.status == 410
 
 
 @pytest.mark.cluster
-def test_deleting_a_running_pod_removes_it(core: client.CoreV1Api, node: SimulatedNode, namespace: str) -> None:
+def test_deleting_a_running_pod_removes_it(
+    core: client.CoreV1Api, node: SimulatedNode, namespace: str
+) -> None:
     node.set_scenario(namespace, Scenario.SUCCESS, hold_running=True)
     create_build(core, namespace, "build")
     wait_phase(core, namespace, "build", "Running")
 
-    core.delete_namespaced_pod("build", namespace)  # default grace period: the "kubelet" finishes it
+    core.delete_namespaced_pod(
+        "build", namespace
+    )  # default grace period: the "kubelet" finishes it
 
     def gone() -> bool:
         try:
@@ -410,17 +535,26 @@ def test_deleting_a_running_pod_removes_it(core: client.CoreV1Api, node: Simulat
         except ApiException as error:
             return error.status == 404
         return False
+
     wait_for("the pod to disappear", gone, timeout=15)
     assert node.seen_pod(namespace, "build").exit_codes == {"kaniko": 143}
 
 
 @pytest.mark.cluster
-def test_owned_objects_are_garbage_collected(core: client.CoreV1Api, node: SimulatedNode, namespace: str) -> None:
+def test_owned_objects_are_garbage_collected(
+    core: client.CoreV1Api, node: SimulatedNode, namespace: str
+) -> None:
     pod = create_build(core, namespace, "build")
     owner = {"apiVersion": "v1", "kind": "Pod", "name": "build", "uid": pod.metadata.uid}
-    core.create_namespaced_config_map(namespace, {
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "owned", "ownerReferences": [owner]}, "data": {}})
+    core.create_namespaced_config_map(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "owned", "ownerReferences": [owner]},
+            "data": {},
+        },
+    )
     wait_phase(core, namespace, "build", "Succeeded")
 
     core.delete_namespaced_pod("build", namespace)
@@ -428,6 +562,7 @@ def test_owned_objects_are_garbage_collected(core: client.CoreV1Api, node: Simul
     def collected() -> bool:
         names = {c.metadata.name for c in core.list_namespaced_config_map(namespace).items}
         return "owned" not in names
+
     wait_for("the garbage collector to delete the owned ConfigMap", collected)
 
 
@@ -442,9 +577,13 @@ def test_startup_failure_raises_with_the_log_tail_and_stops_what_it_started(tmp_
     broken = tmp_path / "kube-apiserver"
     broken.write_text("#!/bin/sh\necho 'simulated apiserver failure' >&2\nexit 3\n")
     broken.chmod(0o755)
-    plane = ControlPlane(dataclasses.replace(ensure_binaries(), apiserver=broken), tmp_path / "plane")
+    plane = ControlPlane(
+        dataclasses.replace(ensure_binaries(), apiserver=broken), tmp_path / "plane"
+    )
 
-    with pytest.raises(ControlPlaneError, match=r"kube-apiserver exited with 3(.|\n)*simulated apiserver failure"):
+    with pytest.raises(
+        ControlPlaneError, match=r"kube-apiserver exited with 3(.|\n)*simulated apiserver failure"
+    ):
         plane.start()
 
     assert set(plane.processes) == {"etcd", "kube-apiserver"}
@@ -457,22 +596,47 @@ def test_startup_failure_raises_with_the_log_tail_and_stops_what_it_started(tmp_
 def test_dockerfile_parsing_skips_comments_and_joins_continuations() -> None:
     text = "\n# syntax comment\nFROM a AS b\n\nRUN x && \\\n    y\nENV A B\n"
 
-    assert [i.original for i in parse_dockerfile(text)] == ["FROM a AS b", "RUN x &&     y", "ENV A B"]
+    assert [i.original for i in parse_dockerfile(text)] == [
+        "FROM a AS b",
+        "RUN x &&     y",
+        "ENV A B",
+    ]
 
 
 def test_executor_args_are_parsed_like_pflag() -> None:
-    args = KanikoArgs.parse(["-c", "/ctx", "-f", "sub/Dockerfile", "-d", "r/a:1", "--destination=r/b",
-                             "--cache", "--no-push=false", "", "--digest-file", "/dev/termination-log"])
+    args = KanikoArgs.parse(
+        [
+            "-c",
+            "/ctx",
+            "-f",
+            "sub/Dockerfile",
+            "-d",
+            "r/a:1",
+            "--destination=r/b",
+            "--cache",
+            "--no-push=false",
+            "",
+            "--digest-file",
+            "/dev/termination-log",
+        ]
+    )
 
-    assert (args.context, args.dockerfile, args.destinations) == ("/ctx", "sub/Dockerfile", ("r/a:1", "r/b"))
+    assert (args.context, args.dockerfile, args.destinations) == (
+        "/ctx",
+        "sub/Dockerfile",
+        ("r/a:1", "r/b"),
+    )
     assert (args.cache, args.no_push, args.digest_file) == (True, False, "/dev/termination-log")
 
 
-@pytest.mark.parametrize(("log_format", "expected"), [
-    ("color", "\x1b[31mERRO\x1b[0m[0012] " + "boom".ljust(44) + " "),
-    ("text", 'time="1970-01-01T00:00:13Z" level=error msg=boom'),
-    ("json", '{"level":"error","msg":"boom","time":"1970-01-01T00:00:13Z"}'),
-])
+@pytest.mark.parametrize(
+    ("log_format", "expected"),
+    [
+        ("color", "\x1b[31mERRO\x1b[0m[0012] " + "boom".ljust(44) + " "),
+        ("text", 'time="1970-01-01T00:00:13Z" level=error msg=boom'),
+        ("json", '{"level":"error","msg":"boom","time":"1970-01-01T00:00:13Z"}'),
+    ],
+)
 def test_log_line_formats(log_format: str, expected: str) -> None:
     args = KanikoArgs(log_format=log_format)
 
