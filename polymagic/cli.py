@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path

@@ -21,6 +21,8 @@ This module owns the wording of those messages; it imports nothing from the rest
 
 from __future__ import annotations
 
+import unicodedata
+
 __all__ = [
     "ApiError",
     "BuildCancelled",
@@ -36,7 +38,23 @@ __all__ = [
     "SpecError",
     "UnsupportedError",
     "YamlSyntaxError",
+    "one_line",
 ]
+
+
+_LINE_BREAKS = {"\x85", "\u2028", "\u2029"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and control characters escaped, so a message that quotes user
+    input stays on one line."""
+    out = []
+    for char in text:
+        if char in _LINE_BREAKS or unicodedata.category(char) == "Cc":
+            out.append(repr(char)[1:-1])
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 class PolymagicError(Exception):
@@ -76,7 +94,7 @@ class SpecError(PolymagicError):
             where.append(f"line {self.line}")
         prefix = f"{', '.join(where)}: " if where else ""
         field = f"{self.path}: " if self.path else ""
-        return f"{prefix}{field}{self.message}"
+        return one_line(f"{prefix}{field}{self.message}")
 
 
 class YamlSyntaxError(SpecError):

@@ -27,7 +27,7 @@ from polymagic.models import (
     DockerfileInit,
     Operation,
 )
-from polymagic.values import normalise_document
+from polymagic.values import DocumentValueError, normalise_document
 
 __all__ = [
     "LineMap",
@@ -40,7 +40,7 @@ __all__ = [
     "validate_model",
 ]
 
-Path_ = tuple[str | int, ...]
+Path_ = tuple[Any, ...]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -83,46 +83,87 @@ class Loaded(typing.Generic[M]):
 
 
 # libyaml's loader when PyYAML was built with it (same results, several times faster).
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml recurses in C on nested flow collections and can crash the process on absurd
+# nesting; such texts go to the pure-Python loader, which fails cleanly instead.
+_MAX_FLOW_OPENERS = 500
+
+
+def _loader_for(text: str) -> type[yaml.SafeLoader]:
+    if text.count("[") + text.count("{") > _MAX_FLOW_OPENERS:
+        return yaml.SafeLoader
+    return _FAST_LOADER
+
+
+def _line_in(text: str, zero_based: int) -> int:
+    # libyaml reports the end of the input one line past the last one; keep it on the text.
+    last = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+    return min(zero_based + 1, last)
 
 
 def parse_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
     """Parse one YAML document into plain data plus where each part of it starts."""
     # Polyaxon reads YAML with PyYAML's safe loader, so scalars (``yes``, ``1.0``, dates) resolve alike.
-    loader = _SafeLoader(text)
+    loader = _loader_for(text)(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+        lines: dict[Path_, int] = {}
+        if node is not None:
+            _index_lines(node, loader, text, lines)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
+        line = _line_in(text, mark.line) if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
         raise YamlSyntaxError(f"YAML syntax error: {problem}", line=line, source=source) from exc
-    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+    except yaml.reader.ReaderError as exc:
+        line = _line_in(text, text.count("\n", 0, exc.position))
+        shown = f" (character #x{exc.character:04x})" if isinstance(exc.character, int) else ""
+        raise YamlSyntaxError(
+            f"YAML syntax error: {exc.reason}{shown}", line=line, source=source
+        ) from exc
+    except RecursionError as exc:
+        raise YamlSyntaxError(
+            "YAML syntax error: the document is nested too deeply", source=source
+        ) from exc
+    except (yaml.YAMLError, ValueError, TypeError) as exc:
         raise YamlSyntaxError(f"YAML syntax error: {exc}", source=source) from exc
     finally:
         loader.dispose()
-    lines: dict[Path_, int] = {}
-    if node is not None:
-        _index_lines(node, (), lines, set())
     return data, LineMap(lines, source)
 
 
-def _index_lines(node: yaml.Node, path: Path_, out: dict[Path_, int], seen: set[int]) -> None:
-    # Aliases point at nodes already indexed; following them again could loop forever.
-    if id(node) in seen:
-        return
-    seen.add(id(node))
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                key = key_node.value
-                out[path + (key,)] = key_node.start_mark.line + 1  # noqa: RUF005 (3.10 syntax)
-                _index_lines(value_node, (*path, key), out, seen)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _index_lines(item, (*path, index), out, seen)
+def _key_of(node: yaml.ScalarNode, loader: yaml.SafeLoader) -> Any:
+    # Keys as the document's data has them (``1:`` is the int 1), so error paths line up.
+    try:
+        key = loader.construct_object(node)
+    except (yaml.YAMLError, ValueError, TypeError):
+        return node.value
+    return key if isinstance(key, (str, int, float, bool)) or key is None else node.value
+
+
+def _index_lines(
+    root: yaml.Node, loader: yaml.SafeLoader, text: str, out: dict[Path_, int]
+) -> None:
+    """Record the line of every key and item; iterative, and each node once (aliases repeat)."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, Path_]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        out.setdefault(path, _line_in(text, node.start_mark.line))
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = _key_of(key_node, loader)
+                    out[path + (key,)] = _line_in(text, key_node.start_mark.line)  # noqa: RUF005
+                    if key is None:  # pydantic names a null key "None"
+                        out[path + ("None",)] = out[path + (key,)]  # noqa: RUF005
+                    stack.append((value_node, path + (key,)))  # noqa: RUF005
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, path + (index,)) for index, item in enumerate(node.value))  # noqa: RUF005
 
 
 def _read_text(path: Path) -> str:
@@ -130,7 +171,7 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise SpecError(f"file not found: {path}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise SpecError(f"cannot read {path}: {exc}") from exc
 
 
@@ -239,6 +280,8 @@ def _message(error: Any, model: type[BaseModel], path: Path_) -> str:
         return f"unknown field `{name}`; valid fields here: {listed}"
     if kind == "missing":
         return "field required"
+    if kind == "invalid_key":
+        return f"`{error.get('input')}` cannot be a key here: keys must be text (quote it)"
     text = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         if text.startswith(prefix):
@@ -255,7 +298,7 @@ def spec_error(
     seen: dict[Path_, str] = {}
     for error in exc.errors():
         loc = tuple(error["loc"])
-        if error["type"] == "extra_forbidden" and loc:
+        if error["type"] in ("extra_forbidden", "invalid_key") and loc:
             # The unknown key is not a field, so the walk would drop it: keep it by hand.
             path = (*_walk(model, loc[:-1])[0], loc[-1])
         else:
@@ -320,11 +363,21 @@ def load_operation(source: str | Path | Mapping[str, Any]) -> Loaded[Operation]:
                 line=lines.line_of((key,)),
                 source=lines.source,
             )
+    try:
+        # First, so that self-referencing anchors and absurd values fail with a line number.
+        stored = normalise_document(data)
+    except DocumentValueError as exc:
+        raise SpecError(
+            exc.message,
+            path=format_path(exc.where) or None,
+            line=lines.line_of(exc.where),
+            source=lines.source,
+        ) from exc
     operation = validate_model(Operation, data, lines)
     # Polyaxon checks params as written, then compiles the document as it stores it (JSON):
     # dates become text, non-finite floats null; over-large integers are refused either way.
     as_written = operation
-    operation = validate_model(Operation, normalise_document(data), lines)
+    operation = validate_model(Operation, stored, lines)
     warnings = []
     ignored = operation.server_side_fields()
     if ignored:
@@ -393,6 +446,7 @@ def _load_connections(source: str | Path | list[Any] | Mapping[str, Any]) -> Con
     if not isinstance(data, list):
         raise ConnectionsError(
             "a connections catalog is a list of connections (name, kind, schema, secret, ...)",
+            line=lines.line_of(()),
             source=lines.source,
         )
     for index, item in enumerate(data):

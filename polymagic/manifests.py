@@ -106,6 +106,16 @@ def _pod_args(build: CompiledBuild, container: Container) -> tuple[list[str], li
         and not _has_flag(args, "--dockerfile", "-f")
     ):
         args.append(f"--dockerfile={dockerfile.filename}")
+    context = _flag_value(args, "-c", "--context")
+    if (
+        dockerfile is not None
+        and context is not None
+        and context.rstrip("/") != dockerfile.context_path.rstrip("/")
+    ):
+        warnings.append(
+            f"the Dockerfile is written to {dockerfile.context_path} but the executor reads its context"
+            f" from {context}: set the init's `path` to match, or pass -P context={dockerfile.context_path}"
+        )
     if not _has_flag(args, "--digest-file"):
         args.append(f"--digest-file={DIGEST_FILE}")
     else:
@@ -113,6 +123,17 @@ def _pod_args(build: CompiledBuild, container: Container) -> tuple[list[str], li
             "the args already set --digest-file, so polymagic may not be able to read the pushed digest"
         )
     return args, warnings
+
+
+def _flag_value(args: list[str], *names: str) -> str | None:
+    """The value of the first ``-x value`` / ``--xx=value`` flag among ``names``."""
+    for index, arg in enumerate(args):
+        for name in names:
+            if arg == name and index + 1 < len(args):
+                return args[index + 1]
+            if arg.startswith(f"{name}="):
+                return arg.split("=", 1)[1]
+    return None
 
 
 def _has_flag(args: list[str], *names: str) -> bool:
@@ -237,7 +258,7 @@ def _connection_wiring(
         if connection.config_map is not None:
             ref = connection.config_map
             if ref.mount_path:
-                volume = _dns_label(f"conn-{connection.name}-cm", 63)
+                volume = _volume_name(connection.name, "cm")
                 source: dict[str, Any] = {"name": ref.name}
                 if ref.items:
                     source["items"] = [{"key": k, "path": k} for k in ref.items]
@@ -247,6 +268,13 @@ def _connection_wiring(
                 env_from.append({"configMapRef": {"name": ref.name}})
         env.extend(connection.env or [])
     return volumes, mounts, env_from, env, secrets
+
+
+def _volume_name(connection: str, kind: str) -> str:
+    # Connection names may differ only in characters a volume name cannot hold (a_b, a-b), or
+    # beyond its length: a short hash of the real name keeps the volumes apart.
+    digest = hashlib.sha256(connection.encode("utf-8")).hexdigest()[:8]
+    return f"conn-{_dns_label(connection, 40)}-{digest}-{kind}"
 
 
 def _wire_secret(
@@ -270,7 +298,7 @@ def _wire_secret(
         source["items"] = [{"key": k, "path": k} for k in ref.items]
     if ref.default_mode is not None:
         source["defaultMode"] = ref.default_mode
-    volume = _dns_label(f"conn-{connection.name}-secret", 63)
+    volume = _volume_name(connection.name, "secret")
     volumes.append({"name": volume, "secret": source})
     mounts.append({"name": volume, "mountPath": ref.mount_path, "readOnly": True})
 

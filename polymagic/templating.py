@@ -14,12 +14,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import jinja2
+import jinja2.sandbox
 
 from polymagic.errors import SpecError
 
 __all__ = ["render_value", "resolve_run"]
 
-_ENV = jinja2.Environment(autoescape=False)
+# Sandboxed: a shared operation file must not reach Python internals through a template.
+_ENV = jinja2.sandbox.SandboxedEnvironment(autoescape=False)
 _MAX_DEPTH = 20
 
 
@@ -40,6 +42,8 @@ def _render(text: str, context: Mapping[str, Any], where: str) -> str:
         return _template(text).render(**context)
     except (
         jinja2.TemplateError,
+        MemoryError,
+        OverflowError,
         ValueError,
         TypeError,
         ArithmeticError,

@@ -14,9 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from polymagic.errors import SpecError
-
-__all__ = ["json_text", "normalise_document", "to_text"]
+__all__ = ["DocumentValueError", "json_text", "normalise_document", "to_text"]
 
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
@@ -76,27 +74,58 @@ def _iso(value: datetime.date) -> str:
     return value.isoformat()
 
 
-def normalise_document(value: Any, path: str = "") -> Any:
+class DocumentValueError(ValueError):
+    """Raised by ``normalise_document`` for a value no JSON document can hold; ``where`` is its
+    location (keys and indexes) so the caller can name the line."""
+
+    def __init__(self, message: str, where: tuple[str | int, ...]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+
+
+_MAX_DEPTH = 64
+_KEY_TYPES = (str, int, float, bool, type(None))
+
+
+def normalise_document(
+    value: Any, where: tuple[str | int, ...] = (), _active: frozenset[int] = frozenset()
+) -> Any:
     """The document as Polyaxon has it after storing it as JSON: dates as ISO text (naive
-    times as UTC), non-finite floats as null; integers beyond 64 bits are refused."""
+    times as UTC), non-finite floats as null. Refused: integers beyond 64 bits, values JSON
+    cannot hold (binary, sets, objects), self-referencing anchors and absurd nesting."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):
         if not _INT_MIN <= value <= _INT_MAX:
-            raise SpecError(
-                f"the number {value} is too large: Polyaxon documents hold 64-bit integers (quote it to make it text)",
-                path=path or None,
+            digits = str(value) if len(str(value)) <= 30 else f"{str(value)[:27]}..."
+            raise DocumentValueError(
+                f"the number {digits} is out of range: Polyaxon documents hold 64-bit integers (quote it to make it text)",
+                where,
             )
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, (datetime.date, datetime.datetime)):
         return _iso(value)
+    if not isinstance(value, (Mapping, list, tuple)):
+        raise DocumentValueError(
+            f"a {type(value).__name__} value cannot be part of an operation", where
+        )
+    if id(value) in _active:
+        raise DocumentValueError(
+            "a YAML anchor refers to itself; Polyaxon documents must be trees", where
+        )
+    if len(where) > _MAX_DEPTH:
+        raise DocumentValueError(
+            f"the document is nested more than {_MAX_DEPTH} levels deep", where
+        )
+    active = _active | {id(value)}
     if isinstance(value, Mapping):
-        return {
-            normalise_document(k, path): normalise_document(v, f"{path}.{k}" if path else str(k))
-            for k, v in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [normalise_document(v, f"{path}[{i}]") for i, v in enumerate(value)]
-    return value
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, _KEY_TYPES):
+                raise DocumentValueError(f"a {type(key).__name__} cannot be a key", where)
+            out[key] = normalise_document(item, (*where, str(key)), active)
+        return out
+    return [normalise_document(item, (*where, index), active) for index, item in enumerate(value)]
