@@ -339,21 +339,26 @@ class BuildSession:
         if not self._resource_version:
             self._resource_version = pod.get("metadata", {}).get("resourceVersion")
         yield from state.progress(pod)
+        if _is_running(pod) or _is_terminated(pod):
+            return pod
+        self._check_pending(pod, state)
         for update in self._watch():
-            if _is_running(pod) or _is_terminated(pod):
-                break
-            self._check_pending(pod, state)
             pod = update or pod
             yield from state.progress(pod)
+            if _is_running(pod) or _is_terminated(pod):
+                return pod
+            self._check_pending(pod, state)
         return pod
 
     def _until_terminated(self, state: _PodState) -> Generator[ProgressEvent, None, JsonDict]:
         pod = self._read_pod_retrying()
+        if _is_terminated(pod):
+            return pod
         for update in self._watch():
-            if _is_terminated(pod):
-                break
             pod = update or pod
             yield from state.progress(pod)
+            if _is_terminated(pod):
+                return pod
         return pod
 
     def _check_pending(self, pod: JsonDict, state: _PodState) -> None:

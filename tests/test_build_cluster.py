@@ -124,11 +124,15 @@ def test_interrupt_mid_build_deletes_everything(cluster: Cluster, sim_node: Simu
     sim_node.set_scenario(cluster.namespace, Scenario.SUCCESS, hold_running=True)
     session = start_build(cluster, _build(), FAST)
     seen: list[EventKind] = []
-    with pytest.raises(BuildCancelled):
+
+    def follow_and_cancel_at_step_3() -> None:
         for event in session.events():
             seen.append(event.kind)
             if event.kind is EventKind.STEP and event.step == 3:
                 threading.Thread(target=session.cancel).start()
+
+    with pytest.raises(BuildCancelled):
+        follow_and_cancel_at_step_3()
     assert EventKind.CANCELLED in seen
     assert _leftovers(cluster) == []
 
