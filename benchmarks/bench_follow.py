@@ -78,37 +78,34 @@ def bench_cluster(builds: int) -> None:
     with (
         tempfile.TemporaryDirectory() as workdir,
         ControlPlane(ensure_binaries(), Path(workdir)) as plane,
+        SimulatedNode(plane.admin_kubeconfig),
     ):
-        with SimulatedNode(plane.admin_kubeconfig) as node:
-            cluster = connect(plane.admin_kubeconfig, namespace="bench")
-            core = client.CoreV1Api(cluster.api_client)
-            core.create_namespace({"metadata": {"name": "bench"}})
-            _wait_for_service_account(core)
-            auth = base64.b64encode(json.dumps({"auths": {}}).encode()).decode()
-            core.create_namespaced_secret(
-                "bench",
-                {
-                    "metadata": {"name": "regcred"},
-                    "type": "kubernetes.io/dockerconfigjson",
-                    "data": {".dockerconfigjson": auth},
-                },
+        cluster = connect(plane.admin_kubeconfig, namespace="bench")
+        core = client.CoreV1Api(cluster.api_client)
+        core.create_namespace({"metadata": {"name": "bench"}})
+        _wait_for_service_account(core)
+        auth = base64.b64encode(json.dumps({"auths": {}}).encode()).decode()
+        core.create_namespaced_secret(
+            "bench",
+            {
+                "metadata": {"name": "regcred"},
+                "type": "kubernetes.io/dockerconfigjson",
+                "data": {".dockerconfigjson": auth},
+            },
+        )
+        latencies = []
+        for index in range(builds):
+            build = compile_operation(
+                operation, params=[f"destination=polyaxon/bench:{index}"], connections=catalog
             )
-            latencies = []
-            for index in range(builds):
-                build = compile_operation(
-                    operation, params=[f"destination=polyaxon/bench:{index}"], connections=catalog
-                )
-                seen: dict[str, float] = {}
-                watcher = threading.Thread(
-                    target=_watch_termination, args=(core, seen), daemon=True
-                )
-                watcher.start()
-                build_image(cluster, build, BuildOptions(namespace="bench"))
-                returned = time.monotonic()
-                watcher.join(timeout=10)
-                latencies.append(returned - seen["terminated"])
-            del node
-            cluster.close()
+            seen: dict[str, float] = {}
+            watcher = threading.Thread(target=_watch_termination, args=(core, seen), daemon=True)
+            watcher.start()
+            build_image(cluster, build, BuildOptions(namespace="bench"))
+            returned = time.monotonic()
+            watcher.join(timeout=10)
+            latencies.append(returned - seen["terminated"])
+        cluster.close()
     print(
         f"termination visible on the API -> result returned: median {statistics.median(latencies) * 1000:.0f} ms,"
         f" max {max(latencies) * 1000:.0f} ms over {len(latencies)} builds"
