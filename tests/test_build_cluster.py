@@ -173,7 +173,7 @@ def test_manifests_are_accepted_by_the_real_apiserver(cluster: Cluster) -> None:
 
 
 def test_rbac_forbidden_user_gets_one_actionable_message(
-    user_kubeconfig: Path, namespace: str, sim_node: SimulatedNode
+    user_kubeconfig: Path, admin_kubeconfig: Path, namespace: str, sim_node: SimulatedNode
 ) -> None:
     alice = connect(user_kubeconfig, namespace=namespace)
     try:
@@ -182,6 +182,11 @@ def test_rbac_forbidden_user_gets_one_actionable_message(
         assert "create pods" in str(caught.value)
     finally:
         alice.close()
+    admin = connect(admin_kubeconfig, namespace=namespace)
+    try:
+        assert _leftovers(admin) == []
+    finally:
+        admin.close()
 
 
 def _grant_builder_rights(cluster: Cluster, user: str = "alice") -> None:

@@ -50,6 +50,14 @@ def _polymagic(
     )
 
 
+def _assert_clean(kubeconfig: Path, namespace: str) -> None:
+    cluster = connect(kubeconfig, namespace=namespace)
+    try:
+        assert _leftovers(cluster) == []
+    finally:
+        cluster.close()
+
+
 @pytest.fixture
 def with_secret(admin_kubeconfig: Path, namespace: str, sim_node: SimulatedNode) -> str:
     cluster = connect(admin_kubeconfig, namespace=namespace)
@@ -78,6 +86,7 @@ def test_build_prints_the_pushed_reference_last(
     assert last.endswith(pod.digest or "missing")
     assert "step 6/6: RUN pip3 install --no-cache-dir -U polyaxon" in done.stderr
     assert "\x1b[" not in done.stderr
+    _assert_clean(admin_kubeconfig, with_secret)
 
 
 def test_run_failure_exit_code_and_reason(
@@ -99,6 +108,7 @@ def test_run_failure_exit_code_and_reason(
     assert "exited with code 1" in done.stderr
     assert "error building image" in done.stderr
     assert "@sha256:" not in done.stdout
+    _assert_clean(admin_kubeconfig, with_secret)
 
 
 def test_missing_secret_names_the_secret(
@@ -110,6 +120,7 @@ def test_missing_secret_names_the_secret(
     )
     assert done.returncode == 1
     assert "secret `regcred` not found in namespace" in done.stderr
+    _assert_clean(admin_kubeconfig, namespace)
 
 
 def test_image_pull_backoff_fails_within_a_minute_by_default(
@@ -132,6 +143,7 @@ def test_image_pull_backoff_fails_within_a_minute_by_default(
     assert done.returncode == 1
     assert re.search("ErrImagePull|ImagePullBackOff", done.stderr)
     assert "gcr.io/kaniko-project/executor:latest" in done.stderr
+    _assert_clean(admin_kubeconfig, with_secret)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
@@ -169,11 +181,7 @@ def test_signal_cancels_and_cleans_up(
     _, rest = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "cancelled" in rest
-    cluster = connect(admin_kubeconfig, namespace=with_secret)
-    try:
-        assert _leftovers(cluster) == []
-    finally:
-        cluster.close()
+    _assert_clean(admin_kubeconfig, with_secret)
 
 
 def test_status_list_logs_cancel_by_name(
