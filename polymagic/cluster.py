@@ -320,11 +320,18 @@ def connect(
 ) -> Cluster:
     """Log in: the given kubeconfig, else ``$KUBECONFIG`` / ``~/.kube/config``, else in-cluster."""
     configuration = client.Configuration()
-    path = str(kubeconfig) if kubeconfig else None
+    # Resolved here, not by the client: it reads $KUBECONFIG once, when it is first imported.
     candidates = [p for p in (os.environ.get("KUBECONFIG") or "").split(os.pathsep) if p]
     default = Path.home() / ".kube" / "config"
-    has_file = bool(path) or any(Path(p).is_file() for p in candidates) or default.is_file()
-    if has_file:
+    if kubeconfig:
+        path: str | None = str(kubeconfig)
+    elif any(Path(p).is_file() for p in candidates):
+        path = os.pathsep.join(p for p in candidates if Path(p).is_file())
+    elif default.is_file():
+        path = str(default)
+    else:
+        path = None
+    if path is not None:
         try:
             config.load_kube_config(
                 config_file=path,
@@ -332,14 +339,13 @@ def connect(
                 client_configuration=configuration,
                 persist_config=False,
             )
+            contexts, active = config.list_kube_config_contexts(config_file=path)
         except (ConfigException, OSError, ValueError, TypeError) as exc:
-            where = path or os.environ.get("KUBECONFIG") or str(default)
-            raise ClusterConfigError(f"cannot use the kubeconfig {where}: {exc}") from exc
-        contexts, active = config.list_kube_config_contexts(config_file=path)
+            raise ClusterConfigError(f"cannot use the kubeconfig {path}: {exc}") from exc
         if context:
             active = next((c for c in contexts if c.get("name") == context), active)
         default_ns = (active or {}).get("context", {}).get("namespace") or "default"
-        source = f"kubeconfig {path or os.environ.get('KUBECONFIG') or default}"
+        source = f"kubeconfig {path}"
     elif os.environ.get("KUBERNETES_SERVICE_HOST"):
         try:
             config.load_incluster_config(client_configuration=configuration)
