@@ -19,8 +19,10 @@ __all__ = [
     "build_manifests",
     "compile_operation",
     "load_connections",
+    "load_ipython_extension",
     "load_operation",
     "render_dockerfile",
+    "unload_ipython_extension",
 ]
 
 if TYPE_CHECKING:
@@ -40,6 +42,21 @@ _LAZY = {
     "BuildManifests": "polymagic.manifests",
     "build_manifests": "polymagic.manifests",
 }
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext polymagic``: register ``%%polybuild`` and ``%polybuild`` (no cluster client
+    is imported until a build runs)."""
+    from polymagic.notebook.magics import PolyBuildMagics
+
+    ipython.register_magics(PolyBuildMagics(shell=ipython))
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext polymagic``: remove the magics again."""
+    for kind in ("line", "cell"):
+        ipython.magics_manager.magics[kind].pop("polybuild", None)
+    ipython.configurables[:] = [c for c in ipython.configurables if type(c).__name__ != "PolyBuildMagics"]
 
 
 def __getattr__(name: str) -> Any:

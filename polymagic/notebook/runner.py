@@ -1,0 +1,108 @@
+"""Running a build for the notebook: the same preflight, submit and follow as the CLI, wired to
+the progress widget, in the foreground or in a background thread.
+
+Shared by ``%%polybuild`` and the build form. Widgets are updated through the progress widget's
+thread-safe ``on_event``; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from IPython.display import DisplayHandle, display
+
+from polymagic.builder import BuildOptions, BuildResult, BuildSession, start_build
+from polymagic.cluster import Cluster
+from polymagic.compiler import CompiledBuild
+from polymagic.errors import BuildCancelled, BuildError, ClusterError
+from polymagic.notebook.progress_widget import BuildProgress
+from polymagic.notebook.views import BuildRecord
+
+__all__ = ["NotebookBuild", "run_notebook_build"]
+
+
+@dataclass
+class NotebookBuild:
+    """A build started from the notebook: its session, widget and (once done) result."""
+
+    session: BuildSession
+    progress: BuildProgress
+    record: DisplayHandle | None
+    thread: threading.Thread | None = None
+    result: BuildResult | None = None
+    error: Exception | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def follow(self, on_done: Callable[[NotebookBuild], None] | None = None) -> None:
+        """Feed the session's events to the widget until the build ends."""
+        try:
+            for event in self.session.events():
+                self.progress.on_event(event)
+            self.result = self.session.result
+            if self.result is not None:
+                self.progress.finish_success(self.result)
+                if self.record is not None:
+                    self.record.update(BuildRecord.from_result(self.result))
+        except KeyboardInterrupt:
+            self.session.cancel()
+            self.error = BuildCancelled(f"build `{self.session.name}` cancelled; its pod and ConfigMap were deleted")
+            self.progress.finish_cancelled(str(self.error))
+        except BuildCancelled as exc:
+            self.error = exc
+            self.progress.finish_cancelled(str(exc))
+        except (BuildError, ClusterError) as exc:
+            self.error = exc
+            self.progress.finish_failure(str(exc), log_tail=list(self.session.parser.tail)[-30:])
+        finally:
+            self.done.set()
+            if on_done is not None:
+                on_done(self)
+
+
+def run_notebook_build(
+    cluster: Cluster,
+    build: CompiledBuild,
+    options: BuildOptions,
+    *,
+    background: bool = False,
+    on_start: Callable[[NotebookBuild], None] | None = None,
+    on_done: Callable[[NotebookBuild], None] | None = None,
+) -> NotebookBuild:
+    """Preflight and submit ``build``, show its progress widget, and follow it.
+
+    In the foreground this returns when the build has ended (raising its error); with
+    ``background`` it returns at once and a daemon thread keeps the widget up to date.
+    """
+    session = start_build(cluster, build, options)
+    progress = BuildProgress(session.name, len(session.parser.steps))
+    progress.set_cancel(session.cancel)
+    display(progress)
+    # A placeholder whose content is replaced by the build record when the build succeeds, so
+    # a background build can still leave its record in the cell's output.
+    record = display(_Pending(session.name), display_id=True)
+    running = NotebookBuild(session, progress, record if isinstance(record, DisplayHandle) else None)
+    if on_start is not None:
+        on_start(running)
+    if background:
+        running.thread = threading.Thread(
+            target=running.follow, args=(on_done,), name=f"polymagic-{session.name}", daemon=True
+        )
+        running.thread.start()
+        return running
+    running.follow(on_done)
+    if running.error is not None:
+        raise running.error
+    return running
+
+
+class _Pending:
+    """What the record's place shows until the build has a result."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/plain": f"build `{self.name}`: no image yet"}

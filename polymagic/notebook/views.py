@@ -1,0 +1,298 @@
+"""Value objects that show a build's parts in any frontend: the rendered Dockerfile with its lint
+findings, the compiled component with what ``runPatch`` changed, the Kubernetes objects, and the
+record of a finished build.
+
+Each view has ``__repr__`` (its text form, for terminals) and ``_repr_mimebundle_`` returning
+``text/plain`` and ``text/html``. The HTML uses inline styles only and no JavaScript, so it
+survives nbconvert, static HTML and untrusted notebooks; everything user-controlled is escaped
+(Pygments escapes the code it highlights, ``html.escape`` the rest). Views hold data and format
+it; they compute nothing about the build themselves.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
+from pygments.lexers.configs import DockerLexer
+from pygments.lexers.data import YamlLexer
+from pygments.styles.default import DefaultStyle
+
+from polymagic import __version__
+from polymagic.lint import Finding, Severity
+from polymagic.yamltext import dump_yaml, dump_yaml_all
+
+if TYPE_CHECKING:
+    from polymagic.builder import BuildResult
+
+__all__ = ["BUILD_MIMETYPE", "BuildRecord", "ComponentView", "DockerfileView", "ManifestsView"]
+
+BUILD_MIMETYPE = "application/vnd.polymagic.build+json"
+"""The mimetype of a ``BuildRecord`` in a cell's output (its fields as JSON)."""
+
+MimeBundle = dict[str, Any]
+
+_BOX = "font-family:monospace;font-size:90%;color:#222;background:#f8f8f8;padding:4px 6px;"
+_SEVERITY_COLOURS = {
+    Severity.ERROR: "#b00020",
+    Severity.WARNING: "#9a6700",
+    Severity.INFO: "#0550ae",
+}
+_DIFF_COLOURS = {"+": "#e6ffec", "-": "#ffebe9", "@": "#ddf4ff"}
+
+
+class _Style(DefaultStyle):
+    """Pygments' default colours with dim line numbers (readable in light and dark themes,
+    because the code box sets its own background)."""
+
+    line_number_color = "#999999"
+    line_number_background_color = "transparent"
+
+
+def _highlighted(text: str, lexer: Lexer, marked: Sequence[int] = ()) -> str:
+    """``text`` as inline-styled HTML with line numbers; ``marked`` lines are highlighted."""
+    formatter = HtmlFormatter(
+        noclasses=True, linenos="inline", style=_Style, hl_lines=list(marked), wrapcode=False
+    )
+    return f'<div style="{_BOX}">{highlight(text, lexer, formatter)}</div>'
+
+
+def _pre(text: str) -> str:
+    return f'<pre style="{_BOX}margin:0;white-space:pre-wrap">{html.escape(text)}</pre>'
+
+
+def _title(text: str) -> str:
+    return f"<div><strong>{html.escape(text)}</strong></div>"
+
+
+def _yaml_lexer() -> Lexer:
+    return YamlLexer(stripnl=False)
+
+
+class _View:
+    """A text form (``__repr__``) and an HTML form, together in the mimebundle."""
+
+    def plain(self) -> str:
+        """The text form (also ``repr``)."""
+        raise NotImplementedError
+
+    def html(self) -> str:
+        """The HTML form: inline styles, no scripts, user text escaped."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.plain()
+
+    def _repr_mimebundle_(
+        self, include: Sequence[str] | None = None, exclude: Sequence[str] | None = None
+    ) -> MimeBundle:
+        return {"text/plain": self.plain(), "text/html": self.html()}
+
+
+class DockerfileView(_View):
+    """A rendered Dockerfile, highlighted, with its lint findings; ``.text`` is exact."""
+
+    def __init__(
+        self,
+        text: str,
+        filename: str = "Dockerfile",
+        findings: Sequence[Finding] = (),
+        title: str | None = None,
+    ) -> None:
+        self.text = text
+        """The Dockerfile exactly as rendered."""
+        self.filename = filename
+        self.findings = tuple(findings)
+        self.title = title or filename
+
+    def plain(self) -> str:
+        # The Dockerfile is kept byte for byte (Polyaxon's leading empty line included).
+        text = f"# {self.title}\n{self.text}"
+        if not self.findings:
+            return text
+        lines = [f"lint findings ({len(self.findings)}):", *(str(f) for f in self.findings)]
+        return text + ("" if text.endswith("\n") else "\n") + "\n" + "\n".join(lines)
+
+    def html(self) -> str:
+        # stripnl=False: Polyaxon's Dockerfile starts with an empty line, and line numbers
+        # must match the findings'.
+        marked = sorted({f.line for f in self.findings if f.line})
+        code = _highlighted(self.text, DockerLexer(stripnl=False), marked)
+        return _title(self.title) + code + self._findings_html()
+
+    def _findings_html(self) -> str:
+        if not self.findings:
+            return '<div style="color:#1a7f37">no lint findings</div>'
+        items = []
+        for finding in self.findings:
+            colour = _SEVERITY_COLOURS.get(finding.severity, "#222")
+            where = f"line {finding.line}" if finding.line else "—"
+            items.append(
+                f'<li><span style="color:{colour};font-weight:bold">'
+                f"{html.escape(finding.severity.value)}</span> {where}: "
+                f"<code>{html.escape(finding.code)}</code> {html.escape(finding.message)}</li>"
+            )
+        return f'<ul style="margin:4px 0">{"".join(items)}</ul>'
+
+
+class ComponentView(_View):
+    """The compiled component as YAML, and a diff showing what ``runPatch`` changed."""
+
+    def __init__(
+        self,
+        compiled: Mapping[str, Any],
+        source: Mapping[str, Any],
+        title: str = "compiled component",
+    ) -> None:
+        self.compiled = dict(compiled)
+        self.source = dict(source)
+        self.title = title
+        self.yaml = dump_yaml(self.compiled)
+        self.diff = list(
+            difflib.unified_diff(
+                dump_yaml(self.source).splitlines(),
+                self.yaml.splitlines(),
+                fromfile="component as written",
+                tofile="compiled (runPatch and params applied)",
+                lineterm="",
+            )
+        )
+
+    def plain(self) -> str:
+        changes = "\n".join(self.diff) if self.diff else "(runPatch changed nothing)"
+        return f"# {self.title}\n{self.yaml.rstrip()}\n\n# what changed\n{changes}"
+
+    def html(self) -> str:
+        return (
+            _title(self.title)
+            + f"<details open><summary>what changed ({self._counts()})</summary>"
+            + self._diff_html()
+            + "</details><details open><summary>YAML</summary>"
+            + _highlighted(self.yaml, _yaml_lexer())
+            + "</details>"
+        )
+
+    def _counts(self) -> str:
+        added = sum(1 for line in self.diff if line.startswith("+") and not line.startswith("+++"))
+        removed = sum(
+            1 for line in self.diff if line.startswith("-") and not line.startswith("---")
+        )
+        return f"+{added} -{removed}"
+
+    def _diff_html(self) -> str:
+        if not self.diff:
+            return "<div>runPatch changed nothing</div>"
+        rows = []
+        for line in self.diff:
+            colour = _DIFF_COLOURS.get(line[:1], "transparent")
+            if line.startswith(("+++", "---")):
+                colour = "transparent"
+            rows.append(
+                f'<div style="background:{colour};white-space:pre">{html.escape(line) or " "}</div>'
+            )
+        return f'<div style="{_BOX}">{"".join(rows)}</div>'
+
+
+class ManifestsView(_View):
+    """The Kubernetes objects polymagic creates, one collapsible YAML section each."""
+
+    def __init__(self, objects: Sequence[Mapping[str, Any]]) -> None:
+        self.objects = [dict(obj) for obj in objects]
+
+    def plain(self) -> str:
+        return dump_yaml_all(self.objects).rstrip("\n")
+
+    def html(self) -> str:
+        sections = []
+        for obj in self.objects:
+            meta = obj.get("metadata") or {}
+            label = f"{obj.get('kind', 'object')} {meta.get('name', '')}".strip()
+            sections.append(
+                f"<details><summary>{html.escape(label)}</summary>"
+                f"{_highlighted(dump_yaml(obj), _yaml_lexer())}</details>"
+            )
+        return "".join(sections) or "<div>no objects</div>"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    """What a finished build made, embedded in the cell output so a shared notebook shows it."""
+
+    name: str
+    namespace: str
+    spec_hash: str
+    image: str
+    digest: str
+    executor_image: str
+    duration: float
+    destinations: tuple[str, ...] = ()
+    polymagic_version: str = __version__
+    finished_at: str = field(default_factory=_now)
+
+    @classmethod
+    def from_result(cls, result: BuildResult) -> BuildRecord:
+        """The record of a successful build, finished now."""
+        return cls(
+            name=result.name,
+            namespace=result.namespace,
+            spec_hash=result.spec_hash,
+            image=result.image,
+            digest=result.digest,
+            executor_image=result.executor_image,
+            duration=round(result.duration, 3),
+            destinations=tuple(result.tags),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields as JSON-ready values (the ``BUILD_MIMETYPE`` payload)."""
+        data = asdict(self)
+        data["destinations"] = list(self.destinations)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BuildRecord:
+        """The record back from its ``BUILD_MIMETYPE`` payload."""
+        values = dict(data)
+        values["destinations"] = tuple(values.get("destinations") or ())
+        return cls(**values)
+
+    def __repr__(self) -> str:
+        return (
+            f"built {self.image} (spec {self.spec_hash[:12]}, executor {self.executor_image},"
+            f" {self.duration:.0f} s)"
+        )
+
+    def _repr_mimebundle_(
+        self, include: Sequence[str] | None = None, exclude: Sequence[str] | None = None
+    ) -> MimeBundle:
+        return {BUILD_MIMETYPE: self.to_json(), "text/plain": repr(self), "text/html": self.html()}
+
+    def html(self) -> str:
+        """A small table of the record."""
+        rows = [
+            ("image", self.image),
+            ("destinations", ", ".join(self.destinations)),
+            ("build", f"{self.namespace}/{self.name}"),
+            ("spec hash", self.spec_hash),
+            ("executor", self.executor_image),
+            ("duration", f"{self.duration:.1f} s"),
+            ("finished", self.finished_at),
+            ("polymagic", self.polymagic_version),
+        ]
+        body = "".join(
+            f'<tr><th style="text-align:left;padding-right:1em">{key}</th>'
+            f'<td style="text-align:left"><code>{html.escape(value)}</code></td></tr>'
+            for key, value in rows
+        )
+        return f"<table>{body}</table>"

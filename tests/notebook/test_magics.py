@@ -1,0 +1,184 @@
+"""The magics in a real IPython shell: arguments, views, errors, settings, eject, --out."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+from polymagic.errors import SpecError
+from tests.conftest import SEED
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    # No cluster, no user config: each test starts from nothing it did not set up itself.
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    for name in list(os.environ):
+        if name.startswith("POLYMAGIC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "polymagic")
+    yield ip
+    ip.run_line_magic("unload_ext", "polymagic")
+    InteractiveShell.clear_instance()
+
+
+def run(shell: InteractiveShell, code: str) -> tuple[Any, Any]:
+    with capture_output() as captured:
+        result = shell.run_cell(code)
+    return result, captured
+
+
+def mimetypes(captured: Any) -> list[dict[str, Any]]:
+    return [output.data for output in captured.outputs]
+
+
+def test_loading_does_not_import_the_kubernetes_client() -> None:
+    code = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "shell.run_line_magic('load_ext', 'polymagic')\n"
+        "assert 'polybuild' in shell.magics_manager.magics['cell']\n"
+        "assert 'polybuild' in shell.magics_manager.magics['line']\n"
+        "print(sorted(m for m in ('kubernetes', 'polymagic.cluster', 'polymagic.compiler') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_dry_run_shows_every_view_with_text_and_html(shell: InteractiveShell) -> None:
+    result, captured = run(shell, "%%polybuild --dry-run\n" + SEED)
+    assert result.success, captured.stdout
+    outputs = mimetypes(captured)
+    texts = [o["text/plain"] for o in outputs]
+    assert any("FROM tensorflow/tensorflow:2.0.1-py3" in t for t in texts)
+    assert any("gcr.io/kaniko-project/executor:latest" in t and "run:" in t for t in texts)
+    assert any("kind: Pod" in t for t in texts)
+    assert all("text/html" in o for o in outputs)
+    assert any(
+        "docker-connection" in t for t in texts
+    )  # the unknown connection is a visible warning
+
+
+def test_show_selects_views(shell: InteractiveShell) -> None:
+    _, captured = run(shell, "%%polybuild --dry-run --show dockerfile\n" + SEED)
+    texts = [o["text/plain"] for o in mimetypes(captured)]
+    assert any("FROM tensorflow" in t for t in texts)
+    assert not any("kind: Pod" in t for t in texts)
+
+
+def test_out_binds_the_compiled_build_and_params_expand_notebook_variables(
+    shell: InteractiveShell,
+) -> None:
+    shell.user_ns["tag"] = "team/app:7"
+    result, captured = run(
+        shell,
+        "%%polybuild --dry-run --show none --out compiled -P destination={tag} -P cache=false\n"
+        + SEED,
+    )
+    assert result.success, captured.stdout
+    build = shell.user_ns["compiled"]
+    assert build.destination == "team/app:7"
+    assert "" in build.run_dict["container"]["args"]
+
+
+def test_spec_errors_show_one_clean_message(shell: InteractiveShell) -> None:
+    result, captured = run(shell, "%%polybuild --dry-run\n" + SEED.replace("langEnv", "langenv"))
+    assert not result.success
+    assert (
+        "line 14: runPatch.init[0].dockerfile.langenv: unknown field `langenv`; did you mean `langEnv`?"
+        in captured.stdout
+    )
+    assert "Traceback" not in captured.stdout
+
+
+def test_without_a_cluster_the_build_says_how_to_configure_one(shell: InteractiveShell) -> None:
+    result, captured = run(shell, "%%polybuild\n" + SEED)
+    assert not result.success
+    assert "ClusterConfigError: no Kubernetes cluster is configured" in captured.stdout
+    assert any("FROM tensorflow" in o["text/plain"] for o in mimetypes(captured))
+    assert "Traceback" not in captured.stdout
+
+
+@pytest.mark.parametrize(
+    ("what", "start"),
+    [
+        ("dockerfile", "%%writefile Dockerfile\n\nFROM tensorflow"),
+        ("component", "%%writefile build.yaml\n"),
+    ],
+)
+def test_eject_puts_text_into_a_new_cell(shell: InteractiveShell, what: str, start: str) -> None:
+    run(shell, f"%%polybuild --dry-run --show none --eject {what}\n" + SEED)
+    # A terminal shell keeps the next input here; a kernel sends it to the frontend as a payload.
+    assert shell.rl_next_input.startswith(start)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("timeout = -1", "positive number of seconds"),
+        ("show = 'dockerfile,logs'", "unknown view `logs`"),
+    ],
+)
+def test_bad_settings_are_clear_errors(
+    shell: InteractiveShell, setting: str, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    run(shell, f"%config PolyBuildMagics.{setting}")
+    # %config reports a refused value through IPython's log (shown in the notebook).
+    assert message in caplog.text
+    magics = next(c for c in shell.configurables if type(c).__name__ == "PolyBuildMagics")
+    assert (magics.timeout, magics.show) == (3600.0, "dockerfile,component,manifests")
+
+
+def test_settings_from_pyproject_then_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from polymagic.notebook.settings import find_defaults
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.polymagic]\nnamespace = "ml"\ntimeout = 120\nexecutor-image = "ghcr.io/x/kaniko:1"\n'
+    )
+    (tmp_path / "sub").mkdir()
+    found = find_defaults(tmp_path / "sub", environ={"POLYMAGIC_NAMESPACE": "override"})
+    assert found == {
+        "namespace": "override",
+        "timeout": 120.0,
+        "executor_image": "ghcr.io/x/kaniko:1",
+    }
+    (tmp_path / "pyproject.toml").write_text("[tool.polymagic]\ntimout = 1\n")
+    with pytest.raises(SpecError, match="no setting `timout`"):
+        find_defaults(tmp_path, environ={})
+    (tmp_path / "pyproject.toml").write_text("[tool.polymagic]\n")
+    with pytest.raises(
+        SpecError, match=r"\$POLYMAGIC_TIMEOUT is `soon`: expected a positive number"
+    ):
+        find_defaults(tmp_path, environ={"POLYMAGIC_TIMEOUT": "soon"})
+
+
+def test_config_changes_the_magics_settings(shell: InteractiveShell) -> None:
+    run(shell, "%config PolyBuildMagics.namespace = 'team-a'")
+    magics = next(c for c in shell.configurables if type(c).__name__ == "PolyBuildMagics")
+    assert magics.namespace == "team-a"
+
+
+def test_line_magic_usage_error(shell: InteractiveShell) -> None:
+    result, captured = run(shell, "%polybuild frobnicate")
+    assert not result.success
+    assert "usage: %polybuild status|logs|cancel|list|form" in captured.stdout

@@ -1,0 +1,148 @@
+"""The magics building on the real test cluster: the widget's final states, --out, the Stop
+button of a background build, and the line magics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+from polymagic.cluster import connect
+from polymagic.notebook.progress_widget import Outcome
+from tests.cluster.simulated_node import Scenario, SimulatedNode
+from tests.conftest import SEED
+from tests.test_build_cluster import CATALOG, _leftovers, _secret
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+def shell(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    admin_kubeconfig: Path,
+    namespace: str,
+    sim_node: SimulatedNode,
+) -> Iterator[InteractiveShell]:
+    cluster = connect(admin_kubeconfig, namespace=namespace)
+    _secret(cluster)
+    cluster.close()
+    (tmp_path / "connections.yaml").write_text(yaml.safe_dump(CATALOG))
+    monkeypatch.setenv("KUBECONFIG", str(admin_kubeconfig))
+    monkeypatch.setenv("POLYMAGIC_CONNECTIONS", str(tmp_path / "connections.yaml"))
+    monkeypatch.setenv("POLYMAGIC_NAMESPACE", namespace)
+    monkeypatch.setenv("POLYMAGIC_STUCK_GRACE", "3")
+    monkeypatch.chdir(tmp_path)
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "polymagic")
+    yield ip
+    ip.run_line_magic("unload_ext", "polymagic")
+    InteractiveShell.clear_instance()
+
+
+def _magics(shell: InteractiveShell) -> Any:
+    return next(c for c in shell.configurables if type(c).__name__ == "PolyBuildMagics")
+
+
+def run(shell: InteractiveShell, code: str) -> tuple[Any, Any]:
+    with capture_output() as captured:
+        result = shell.run_cell(code)
+    return result, captured
+
+
+def _clean(admin_kubeconfig: Path, namespace: str) -> None:
+    cluster = connect(admin_kubeconfig, namespace=namespace)
+    try:
+        deadline = time.monotonic() + 20
+        while _leftovers(cluster) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _leftovers(cluster) == []
+    finally:
+        cluster.close()
+
+
+def test_build_shows_the_widget_and_binds_the_result(
+    shell: InteractiveShell, admin_kubeconfig: Path, namespace: str
+) -> None:
+    result, captured = run(shell, "%%polybuild --out result --show dockerfile\n" + SEED)
+    assert result.success, captured.stdout
+    built = shell.user_ns["result"]
+    assert built.image.startswith("registry.example.com/org/polyaxon/polyaxon-quick-start@sha256:")
+    outputs = [o.data for o in captured.outputs]
+    assert any("application/vnd.jupyter.widget-view+json" in o for o in outputs)
+    records = [
+        o["application/vnd.polymagic.build+json"]
+        for o in outputs
+        if "application/vnd.polymagic.build+json" in o
+    ]
+    assert records
+    assert records[-1]["image"] == built.image
+    progress = _magics(shell).builds[built.name].progress
+    assert progress.outcome is Outcome.SUCCEEDED
+    assert progress.image_text.value == built.image
+    assert progress.step_bar.value == progress.step_bar.max == 6
+    _clean(admin_kubeconfig, namespace)
+
+
+def test_failure_shows_reason_in_the_widget_and_one_message(
+    shell: InteractiveShell, sim_node: SimulatedNode, admin_kubeconfig: Path, namespace: str
+) -> None:
+    sim_node.set_scenario(namespace, Scenario.RUN_FAILS)
+    result, captured = run(shell, "%%polybuild --show none\n" + SEED)
+    assert not result.success
+    assert "BuildFailed: build" in captured.stdout
+    assert "exited with code 1" in captured.stdout
+    assert "Traceback" not in captured.stdout
+    progress = next(iter(_magics(shell).builds.values())).progress
+    assert progress.outcome is Outcome.FAILED
+    assert "error building image" in progress.outcome_pane.value
+    _clean(admin_kubeconfig, namespace)
+
+
+def test_background_build_stopped_with_the_button(
+    shell: InteractiveShell, sim_node: SimulatedNode, admin_kubeconfig: Path, namespace: str
+) -> None:
+    sim_node.set_scenario(namespace, Scenario.SUCCESS, hold_running=True)
+    started = time.monotonic()
+    result, captured = run(shell, "%%polybuild --background --show none\n" + SEED)
+    assert result.success, captured.stdout
+    assert time.monotonic() - started < 20  # returned while the build still runs
+    running = next(iter(_magics(shell).builds.values()))
+    deadline = time.monotonic() + 30
+    while running.progress.step_bar.value < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running.progress.step_bar.value >= 2
+    running.progress.stop_button.click()
+    assert running.done.wait(30)
+    assert running.progress.outcome is Outcome.CANCELLED
+    assert running.progress.stop_button.disabled
+    _clean(admin_kubeconfig, namespace)
+
+
+def test_line_magics_find_status_logs_and_cancel(
+    shell: InteractiveShell, sim_node: SimulatedNode, admin_kubeconfig: Path, namespace: str
+) -> None:
+    sim_node.set_scenario(namespace, Scenario.SUCCESS, hold_running=True)
+    run(shell, "%%polybuild --background --show none --keep\n" + SEED)
+    running = next(iter(_magics(shell).builds.values()))
+    name = running.session.name
+    deadline = time.monotonic() + 30
+    while running.progress.step_bar.value < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    listed = shell.run_line_magic("polybuild", "list")
+    assert name in repr(listed)
+    status = shell.run_line_magic("polybuild", f"status {name}")
+    assert "Running" in repr(status)
+    logs = shell.run_line_magic("polybuild", f"logs {name}")
+    assert "Retrieving image manifest tensorflow/tensorflow:2.0.1-py3" in repr(logs)
+    with capture_output() as captured:
+        shell.run_line_magic("polybuild", f"cancel {name}")
+    assert f"cancelled build `{name}`" in captured.stdout
+    assert running.done.wait(30)
+    _clean(admin_kubeconfig, namespace)

@@ -1,0 +1,349 @@
+"""The build progress widget, tested as a widget: real Kaniko events in, widget values out."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from polymagic.builder import BuildResult
+from polymagic.notebook import progress_widget
+from polymagic.notebook.progress_widget import BuildProgress, Outcome
+from polymagic.progress import EventKind, KanikoLogParser, ProgressEvent
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+IMAGE = f"registry.example.com/org/app@{DIGEST}"
+INSTRUCTIONS = ["FROM python:3.11", "RUN pip install x", "RUN echo <done>"]
+KANIKO_LOG = [
+    "\x1b[36mINFO\x1b[0m[0000] Retrieving image manifest python:3.11",
+    "\x1b[36mINFO\x1b[0m[0001] RUN pip install x ",
+    "Collecting x",
+    "\x1b[36mINFO\x1b[0m[0004] RUN echo <done>",
+    "<done>",
+    "\x1b[36mINFO\x1b[0m[0005] Pushing image to registry.example.com/org/app",
+    f"\x1b[36mINFO\x1b[0m[0006] Pushed {IMAGE}",
+]
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def progress_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("polymagic-progress")]
+
+
+@pytest.fixture
+def make() -> Iterator[Callable[..., BuildProgress]]:
+    """Widgets made by a test; closed afterwards, and no timer or ticker may outlive them."""
+    made: list[BuildProgress] = []
+
+    def factory(*args: Any, **kwargs: Any) -> BuildProgress:
+        widget = BuildProgress(*args, **kwargs)
+        made.append(widget)
+        return widget
+
+    yield factory
+    for widget in made:
+        widget.close()
+        assert not Path(widget.full_log_path).exists()
+    assert progress_threads() == []
+
+
+def events(lines: list[str], instructions: list[str] = INSTRUCTIONS) -> list[ProgressEvent]:
+    parser = KanikoLogParser(instructions)
+    return [event for line in lines for event in parser.feed(line)]
+
+
+def result() -> BuildResult:
+    return BuildResult(
+        name="app",
+        namespace="ml",
+        image=IMAGE,
+        digest=DIGEST,
+        tags=("registry.example.com/org/app",),
+        duration=6.0,
+        pod_name="app",
+        spec_hash="f" * 64,
+        executor_image="gcr.io/kaniko-project/executor:latest",
+        log_tail=(),
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_follows_kaniko_events(make: Callable[..., BuildProgress]) -> None:
+    progress = make("app", 2, min_interval=0)
+    assert progress.step_label.value == "step 0/2"
+    for event in events(KANIKO_LOG[:4]):
+        progress.on_event(event)
+
+    assert progress.step_bar.max == 2
+    assert progress.step_bar.value == 2
+    assert progress.step_label.value == "step 2/2: RUN echo <done>"
+    assert progress.phase_label.value == "building"
+    assert "Collecting x" in progress.log_pane.value
+    assert "&lt;done&gt;" in progress.log_pane.value  # escaped: the pane is HTML
+    assert progress.full_log_path in progress.log_note.value
+
+    for event in events(KANIKO_LOG)[-2:]:
+        progress.on_event(event)
+    assert progress.phase_label.value == f"pushed {IMAGE}"
+
+
+def test_success_shows_the_pushed_image(make: Callable[..., BuildProgress]) -> None:
+    progress = make("app", 2, min_interval=0)
+    for event in events(KANIKO_LOG):
+        progress.on_event(event)
+    progress.finish_success(result())
+
+    assert progress.outcome is Outcome.SUCCEEDED
+    assert progress.image_text.value == IMAGE
+    assert progress.image_text.layout.display == ""
+    assert progress.stop_button.layout.display == "none"
+    assert progress.step_bar.bar_style == "success"
+    assert "succeeded" in progress.outcome_pane.value
+    progress.image_text.value = "edited by the user"
+    assert progress.image_text.value == IMAGE  # read-only in effect, still selectable
+    assert progress.text().splitlines()[:2] == ["polymagic build `app`: succeeded [00:00]", IMAGE]
+    assert progress_threads() == []
+
+
+def test_full_log_is_kept_on_disk_while_memory_is_bounded(
+    make: Callable[..., BuildProgress],
+) -> None:
+    progress = make("app", 0, tail_lines=5, min_interval=0)
+    for number in range(50):
+        progress.on_event(ProgressEvent(EventKind.LOG, f"L{number:03d}"))
+
+    pane = progress.log_pane.value
+    assert [f"L{n:03d}" in pane for n in (44, 45, 49)] == [False, True, True]
+    assert "showing the last 5 of 50 log lines" in progress.log_note.value
+    progress.finish_cancelled("cancelled by the user")
+    lines = Path(progress.full_log_path).read_text(encoding="utf-8").splitlines()
+    assert lines == [f"L{n:03d}" for n in range(50)]
+
+
+def test_failure_shows_reason_events_and_log_tail(make: Callable[..., BuildProgress]) -> None:
+    progress = make("app", 2, min_interval=0)
+    message = (
+        "build `app` could not start: the pod is stuck in FailedMount (no message). fix it."
+        ' Events: Warning FailedMount: secret "<regcred>" not found; Normal Scheduled: ok'
+    )
+    progress.finish_failure(message, log_tail=["<b>last</b>"])
+
+    assert progress.outcome is Outcome.FAILED
+    pane = progress.outcome_pane.value
+    assert "stuck in FailedMount" in pane
+    assert "<li>Warning FailedMount: secret &quot;&lt;regcred&gt;&quot; not found</li>" in pane
+    assert "<li>Normal Scheduled: ok</li>" in pane
+    assert "&lt;b&gt;last&lt;/b&gt;" in pane
+    assert "<b>last</b>" not in pane
+    assert progress.step_bar.bar_style == "danger"
+    text = progress.text()
+    assert "Events:\n  Warning FailedMount" in text
+    assert "last log lines:\n  <b>last</b>" in text
+
+
+def test_failure_takes_the_log_lines_from_the_message(make: Callable[..., BuildProgress]) -> None:
+    progress = make("app", 2)
+    progress.finish_failure("build `app` failed: exit 1\nlast log lines:\nerror one\nerror two")
+    assert (
+        "build `app` failed: exit 1\nlast log lines:\n  error one\n  error two" in progress.text()
+    )
+
+
+def test_the_first_ending_wins_and_later_events_are_ignored(
+    make: Callable[..., BuildProgress],
+) -> None:
+    progress = make("app", 2, min_interval=0)
+    progress.finish_cancelled("build `app` cancelled")
+    progress.finish_success(result())
+    progress.on_event(ProgressEvent(EventKind.LOG, "late"))
+
+    assert progress.outcome is Outcome.CANCELLED
+    assert "late" not in progress.log_pane.value
+    assert progress.text().startswith("polymagic build `app`: cancelled")
+    assert progress.step_bar.bar_style == "warning"
+
+
+def test_stop_button_calls_the_cancel_callback_once(make: Callable[..., BuildProgress]) -> None:
+    progress = make("app", 2)
+    calls: list[str] = []
+    assert progress.stop_button.disabled  # nothing to call yet
+    progress.stop_button.click()
+
+    progress.set_cancel(lambda: calls.append("cancel"))
+    assert not progress.stop_button.disabled
+    progress.stop_button.click()
+    progress.stop_button.click()
+
+    assert calls == ["cancel"]
+    assert progress.stop_button.disabled
+    assert progress.stop_button.description == "stopping…"
+    assert progress.phase_label.value == "stopping…"
+    assert "stopping…" in progress.text()
+
+
+def test_stop_button_is_enabled_again_when_cancel_fails(
+    make: Callable[..., BuildProgress],
+) -> None:
+    progress = make("app", 2)
+
+    def broken() -> None:
+        raise RuntimeError("the cluster is gone")
+
+    progress.set_cancel(broken)
+    with pytest.raises(RuntimeError):
+        progress._on_stop(progress.stop_button)  # what the click handler runs
+    assert not progress.stop_button.disabled
+    assert progress.stop_button.description == "Stop"
+
+
+def test_a_burst_of_events_is_throttled(make: Callable[..., BuildProgress]) -> None:
+    clock = FakeClock()  # build time stands still: only the flush timer may push again
+    progress = make("app", 0, min_interval=0.1, clock=clock)
+    updates: list[str] = []
+    progress.log_pane.observe(lambda change: updates.append(change["new"]), names="value")
+
+    started = time.monotonic()
+    for number in range(1000):
+        progress.on_event(ProgressEvent(EventKind.LOG, f"line {number}"))
+    burst = time.monotonic() - started
+    wait_until(lambda: "line 999" in progress.log_pane.value)  # the timer flushed the last state
+
+    # The first event is shown at once, the rest by the timer (once per 0.1 s of real time).
+    assert "line 0" in updates[0]
+    assert 2 <= len(updates) <= 2 + burst / 0.1
+
+
+def test_updates_are_at_most_one_per_interval(make: Callable[..., BuildProgress]) -> None:
+    clock = FakeClock()
+    progress = make("app", 0, min_interval=0.1, clock=clock)
+    updates: list[str] = []
+    progress.log_pane.observe(lambda change: updates.append(change["new"]), names="value")
+
+    started = time.monotonic()
+    for number in range(1000):  # one second of build time, one event per millisecond
+        clock.now += 0.001
+        progress.on_event(ProgressEvent(EventKind.LOG, f"line {number}"))
+    burst = time.monotonic() - started
+    wait_until(lambda: "line 999" in progress.log_pane.value)
+
+    # About one push per 0.1 s of build time; a flush timer may add one per interval.
+    assert 9 <= len(updates) <= 2 * (10 + burst / 0.1) + 1
+
+
+def test_finishing_cancels_a_pending_flush(make: Callable[..., BuildProgress]) -> None:
+    progress = make("app", 0, min_interval=60.0)
+    progress.on_event(ProgressEvent(EventKind.LOG, "first"))
+    progress.on_event(ProgressEvent(EventKind.LOG, "second"))  # waits for a 60 s timer
+    assert "second" not in progress.log_pane.value
+    assert progress_threads() != []
+
+    progress.finish_success(result())
+    assert "second" in progress.log_pane.value  # the final state is pushed at once
+    assert progress_threads() == []
+
+
+def test_events_from_many_threads_end_consistently(make: Callable[..., BuildProgress]) -> None:
+    progress = make("app", 0, tail_lines=50, min_interval=0.001)
+    start = threading.Barrier(8)
+
+    def feed(worker: int) -> None:
+        start.wait()
+        for number in range(500):
+            progress.on_event(ProgressEvent(EventKind.LOG, f"w{worker} {number}"))
+
+    workers = [threading.Thread(target=feed, args=(n,)) for n in range(8)]
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, to provoke races
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    finally:
+        sys.setswitchinterval(switch)
+    progress.finish_success(result())
+
+    written = Path(progress.full_log_path).read_text(encoding="utf-8").splitlines()
+    assert len(written) == 4000
+    for n in range(8):  # each thread's lines in its own order
+        assert [line for line in written if line.startswith(f"w{n} ")] == [
+            f"w{n} {i}" for i in range(500)
+        ]
+    assert progress.log_pane.value == BuildProgress._log_html(written[-50:])
+    assert "showing the last 50 of 4000 log lines" in progress.log_note.value
+    assert progress.image_text.value == IMAGE
+    assert progress_threads() == []
+
+
+def test_elapsed_time_ticks_while_running_and_stops_after(
+    make: Callable[..., BuildProgress], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress_widget, "_TICK", 0.01)
+    clock = FakeClock()
+    progress = make("app", 1, clock=clock)
+    assert progress.elapsed_label.value == "00:00"
+    progress.on_event(ProgressEvent(EventKind.SCHEDULED, "on node-1"))
+    assert [t.name for t in progress_threads()] == ["polymagic-progress-ticker"]
+
+    clock.now = 65.0
+    wait_until(lambda: progress.elapsed_label.value == "01:05")
+    clock.now = 70.0
+    progress.finish_cancelled("build `app` cancelled")
+    assert progress_threads() == []
+    assert progress.elapsed_label.value == "01:10"
+    clock.now = 200.0
+    assert "[01:10]" in progress.text()  # frozen at the end
+
+
+def test_mimebundle_has_the_widget_and_a_text_summary(make: Callable[..., BuildProgress]) -> None:
+    progress = make("app", 2, min_interval=0)
+    for event in events(KANIKO_LOG[:2]):
+        progress.on_event(event)
+
+    bundle = progress._repr_mimebundle_(include=None, exclude=None)
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == progress.model_id
+    assert bundle["text/plain"] == progress.text()
+    assert bundle["text/plain"].splitlines()[:2] == [
+        "polymagic build `app`: building [00:00]",
+        "step 1/2: RUN pip install x",
+    ]
+    assert repr(progress) == progress.text()
+
+
+def test_warnings_are_shown(make: Callable[..., BuildProgress]) -> None:
+    progress = make("app", 1, min_interval=0)
+    progress.on_event(ProgressEvent(EventKind.WARNING, "the build log could not be <read>"))
+    assert "warning: the build log could not be &lt;read&gt;" in progress.log_note.value
+    assert "warning: the build log could not be <read>" in progress.text()
+
+
+def test_close_stops_everything(make: Callable[..., BuildProgress]) -> None:
+    progress = make("app", 1, min_interval=60.0)
+    progress.on_event(ProgressEvent(EventKind.LOG, "one"))
+    progress.on_event(ProgressEvent(EventKind.LOG, "two"))
+    assert progress_threads() != []
+    progress.close()
+    assert progress_threads() == []
+    assert progress.step_bar.comm is None
+    progress.on_event(ProgressEvent(EventKind.LOG, "after close"))  # ignored, starts nothing
+    assert progress_threads() == []
