@@ -31,6 +31,7 @@ class NotebookBuild:
     session: BuildSession
     progress: BuildProgress
     record: DisplayHandle | None
+    widget_handle: DisplayHandle | None = None
     thread: threading.Thread | None = None
     result: BuildResult | None = None
     error: Exception | None = None
@@ -57,6 +58,8 @@ class NotebookBuild:
             self.error = exc
             self.progress.finish_failure(str(exc), log_tail=list(self.session.parser.tail)[-30:])
         finally:
+            if self.widget_handle is not None:
+                self.widget_handle.update(self.progress)
             self.done.set()
             if on_done is not None:
                 on_done(self)
@@ -79,11 +82,17 @@ def run_notebook_build(
     session = start_build(cluster, build, options)
     progress = BuildProgress(session.name, len(session.parser.steps))
     progress.set_cancel(session.cancel)
-    display(progress)
+    # With a display id the final state replaces the first one in the saved notebook too.
+    shown = display(progress, display_id=True)
     # A placeholder whose content is replaced by the build record when the build succeeds, so
     # a background build can still leave its record in the cell's output.
     record = display(_Pending(session.name), display_id=True)
-    running = NotebookBuild(session, progress, record if isinstance(record, DisplayHandle) else None)
+    running = NotebookBuild(
+        session,
+        progress,
+        record if isinstance(record, DisplayHandle) else None,
+        widget_handle=shown if isinstance(shown, DisplayHandle) else None,
+    )
     if on_start is not None:
         on_start(running)
     if background:

@@ -64,10 +64,6 @@ def _highlighted(text: str, lexer: Lexer, marked: Sequence[int] = ()) -> str:
     return f'<div style="{_BOX}">{highlight(text, lexer, formatter)}</div>'
 
 
-def _pre(text: str) -> str:
-    return f'<pre style="{_BOX}margin:0;white-space:pre-wrap">{html.escape(text)}</pre>'
-
-
 def _title(text: str) -> str:
     return f"<div><strong>{html.escape(text)}</strong></div>"
 
