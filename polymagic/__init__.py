@@ -56,7 +56,9 @@ def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext polymagic``: remove the magics again."""
     for kind in ("line", "cell"):
         ipython.magics_manager.magics[kind].pop("polybuild", None)
-    ipython.configurables[:] = [c for c in ipython.configurables if type(c).__name__ != "PolyBuildMagics"]
+    ipython.configurables[:] = [
+        c for c in ipython.configurables if type(c).__name__ != "PolyBuildMagics"
+    ]
 
 
 def __getattr__(name: str) -> Any:

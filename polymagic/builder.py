@@ -35,6 +35,7 @@ from polymagic.manifests import (
     LABEL_BUILD,
     LABEL_MANAGED_BY,
     BuildManifests,
+    KanikoOptions,
     SecretShape,
     build_manifests,
 )
@@ -86,6 +87,10 @@ class BuildOptions:
     log_tail: int = 200
     watch_timeout: int = 5
     """Server-side timeout of each watch request; bounds how late a deadline is noticed."""
+    kaniko: KanikoOptions = field(default_factory=KanikoOptions)
+    """Executor options: build args, target, tags, insecure registries, resources, ..."""
+    force: bool = False
+    """Build even when the registry already holds an image built from this spec."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,8 @@ class BuildSession:
         self.error: Exception | None = None
         self.parser = KanikoLogParser(manifests.steps, tail=options.log_tail)
         self._created = created
+        self.attached_to_existing = False
+        """True when this build found an identical one running and follows that one."""
         self._resource_version = resource_version
         self._cancelled = threading.Event()
         self._cleaned = False
@@ -234,6 +241,11 @@ class BuildSession:
         event; ``result`` holds the BuildResult after SUCCEEDED.
         """
         try:
+            if self.attached_to_existing:
+                yield ProgressEvent(
+                    EventKind.SUBMITTED,
+                    f"an identical build `{self.name}` is already running: following it instead of starting another",
+                )
             yield from self._follow()
         except KeyboardInterrupt:
             self.cancel()
@@ -295,6 +307,9 @@ class BuildSession:
                     version = pod.get("metadata", {}).get("resourceVersion")
                     if version:
                         self._resource_version = version
+                    if kind == "DELETED" and _is_terminated(pod):
+                        yield pod  # finished, then removed (e.g. by the build we attached to)
+                        continue
                     if kind == "DELETED":
                         raise BuildFailed(
                             f"the build pod `{self.name}` was deleted by someone else before it finished"
@@ -652,19 +667,54 @@ def preflight(cluster: Cluster, build: CompiledBuild, namespace: str) -> dict[st
     return _secret_shapes(cluster, namespace, secrets)
 
 
-def _submit(cluster: Cluster, manifests: BuildManifests) -> str | None:
-    """Create the ConfigMap, then the Pod, then make the Pod own the ConfigMap."""
-    namespace = manifests.namespace
+class _AlreadyRunning(Exception):
+    """The same build (same pod name, same spec) is already on the cluster."""
+
+    def __init__(self, pod: JsonDict) -> None:
+        super().__init__(pod.get("metadata", {}).get("name"))
+        self.pod = pod
+
+
+def _existing_build(cluster: Cluster, manifests: BuildManifests) -> JsonDict | None:
+    """The live pod of an identical build, if there is one; an orphaned ConfigMap is removed."""
     try:
-        cluster.create_config_map(namespace, manifests.config_map)
+        pod = cluster.read_pod(manifests.namespace, manifests.name)
     except ApiError as exc:
-        if exc.status == 409:
-            raise PreflightError(
-                f"a build named `{manifests.name}` (the same spec) already exists in `{namespace}`:"
-                f" follow it with `polymagic logs {manifests.name}` or remove it with"
-                f" `polymagic cancel {manifests.name}`"
-            ) from exc
-        raise
+        if exc.status != 404:
+            raise
+        # A ConfigMap without its pod: left by a process that died between the two creations.
+        cluster.delete_config_map(manifests.namespace, manifests.name)
+        return None
+    same = (pod.get("metadata", {}).get("annotations") or {}).get(
+        "polymagic/spec-hash"
+    ) == manifests.image_hash
+    if same and not pod.get("metadata", {}).get("deletionTimestamp"):
+        return pod
+    raise PreflightError(
+        f"a build named `{manifests.name}` already exists in `{manifests.namespace}` and is"
+        f" ending: wait for it, or remove it with `polymagic cancel {manifests.name}`"
+    )
+
+
+def _submit(cluster: Cluster, manifests: BuildManifests) -> str | None:
+    """Create the ConfigMap, then the Pod, then make the Pod own the ConfigMap.
+
+    Identical builds have the same name: when one is already running, raise ``_AlreadyRunning``
+    so the caller follows it instead of starting a second pod.
+    """
+    namespace = manifests.namespace
+    for _attempt in range(2):
+        try:
+            cluster.create_config_map(namespace, manifests.config_map)
+            break
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            existing = _existing_build(cluster, manifests)
+            if existing is not None:
+                raise _AlreadyRunning(existing) from exc
+    else:
+        raise PreflightError(f"could not create the ConfigMap `{manifests.name}` in `{namespace}`")
     try:
         pod = cluster.create_pod(namespace, manifests.pod)
         owner = {
@@ -696,9 +746,25 @@ def start_build(
     started = time.monotonic()
     shapes = preflight(cluster, build, namespace)
     manifests = build_manifests(
-        build, namespace=namespace, executor_image=options.executor_image, secret_shapes=shapes
+        build,
+        namespace=namespace,
+        executor_image=options.executor_image,
+        secret_shapes=shapes,
+        kaniko=options.kaniko,
     )
-    version = _submit(cluster, manifests)
+    try:
+        version = _submit(cluster, manifests)
+    except _AlreadyRunning:
+        # The second of two identical builds attaches to the first, and leaves cleanup to it.
+        session = BuildSession(
+            cluster,
+            manifests,
+            replace(options, namespace=namespace, keep=True),
+            created=False,
+            started=started,
+        )
+        session.attached_to_existing = True
+        return session
     return BuildSession(
         cluster,
         manifests,

@@ -20,7 +20,7 @@ from polymagic.compiler import CompiledBuild, compile_operation
 from polymagic.config import CONNECTIONS_ENV, find_connections, user_config_dir
 from polymagic.errors import PolymagicError, SpecError
 from polymagic.lint import Finding, lint_dockerfile
-from polymagic.manifests import BuildManifests, build_manifests
+from polymagic.manifests import BuildManifests, KanikoOptions, build_manifests
 from polymagic.models import DockerfileInit
 from polymagic.yamltext import dump_yaml, dump_yaml_all
 
@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument(
         "-o", "--output", choices=("yaml", "json"), default="yaml", help="output format"
     )
+    _add_kaniko_options(render)
     render.add_argument("--lint", action="store_true", help="also print lint findings (to stderr)")
     render.add_argument(
         "--context",
@@ -109,7 +110,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="S",
         help="fail when the executor prints nothing for this long",
     )
-    build.add_argument("--context", metavar="DIR", help=argparse.SUPPRESS)
+    build.add_argument(
+        "--force",
+        action="store_true",
+        help="build even if the registry already holds an image of this spec",
+    )
+    _add_kaniko_options(build)
 
     for name, text in (
         ("status", "show a build's state"),
@@ -131,6 +137,91 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--namespace", help="namespace (default: the kubeconfig context's)")
     listing.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
     return parser
+
+
+def _add_kaniko_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "executor options (added to the pod; the compiled component stays Polyaxon's)"
+    )
+    group.add_argument(
+        "--build-arg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Dockerfile build arg (repeatable)",
+    )
+    group.add_argument("--target", help="the Dockerfile stage to build")
+    group.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="another destination: a full reference or :tag (repeatable)",
+    )
+    group.add_argument(
+        "--reproducible", action="store_true", help="strip timestamps from the image"
+    )
+    group.add_argument("--snapshot-mode", choices=("full", "redo", "time"))
+    group.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="reach this registry over plain HTTP (repeatable)",
+    )
+    group.add_argument(
+        "--skip-tls-verify-registry",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="do not verify this registry's certificate (repeatable)",
+    )
+    group.add_argument("--cache-repo", metavar="REPO", help="where Kaniko keeps cached layers")
+    group.add_argument(
+        "--no-hash-tag", action="store_true", help="do not also push <repository>:spec-<hash>"
+    )
+    group.add_argument("--cpu", help="CPU request and limit of the executor, e.g. 2")
+    group.add_argument("--memory", help="memory request and limit of the executor, e.g. 4Gi")
+    group.add_argument(
+        "--node-selector",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="schedule on matching nodes (repeatable)",
+    )
+    group.add_argument("--service-account", help="service account of the build pod")
+
+
+def _pairs(items: list[str], what: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"{what} `{item}`: give it as NAME=value")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def kaniko_options(args: argparse.Namespace) -> KanikoOptions:
+    """The executor options given on the command line."""
+    resources: dict[str, Any] | None = None
+    amounts = {k: v for k, v in (("cpu", args.cpu), ("memory", args.memory)) if v}
+    if amounts:
+        resources = {"requests": dict(amounts), "limits": dict(amounts)}
+    return KanikoOptions(
+        build_args=_pairs(args.build_arg, "build arg"),
+        target=args.target,
+        tags=tuple(args.tag),
+        reproducible=args.reproducible,
+        snapshot_mode=args.snapshot_mode,
+        insecure_registries=tuple(args.insecure_registry),
+        skip_tls_verify_registries=tuple(args.skip_tls_verify_registry),
+        cache_repo=args.cache_repo,
+        hash_tag=not args.no_hash_tag,
+        resources=resources,
+        node_selector=dict(_pairs(args.node_selector, "node selector")) or None,
+        service_account=args.service_account,
+    )
 
 
 def _add_spec_options(
@@ -173,7 +264,10 @@ def _compile(args: argparse.Namespace) -> tuple[CompiledBuild, BuildManifests | 
     manifests = None
     if args.only in (None, "manifests"):
         manifests = build_manifests(
-            build, namespace=args.namespace, executor_image=args.executor_image
+            build,
+            namespace=args.namespace,
+            executor_image=args.executor_image,
+            kaniko=kaniko_options(args),
         )
         warnings += manifests.warnings
     return build, manifests, warnings
@@ -242,10 +336,16 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def render_everything(
-    build: CompiledBuild, namespace: str, executor_image: str | None, out: TextIO
+    build: CompiledBuild,
+    namespace: str,
+    executor_image: str | None,
+    out: TextIO,
+    kaniko: KanikoOptions | None = None,
 ) -> None:
     """Dockerfile(s), compiled component and Kubernetes objects, labelled, as YAML."""
-    manifests = build_manifests(build, namespace=namespace, executor_image=executor_image)
+    manifests = build_manifests(
+        build, namespace=namespace, executor_image=executor_image, kaniko=kaniko
+    )
     _render_all(build, manifests.objects(), "yaml", out)
 
 

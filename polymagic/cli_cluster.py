@@ -64,7 +64,7 @@ def _sigterm_cancels() -> Iterator[None]:
 
 
 def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from polymagic.cli import render_everything
+    from polymagic.cli import kaniko_options, render_everything
 
     source = find_connections(args.connections)
     text_or_path: str | Path = sys.stdin.read() if args.file == "-" else Path(args.file)
@@ -75,13 +75,14 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     for warning in build.warnings:
         err.write(f"polymagic: warning: {warning}\n")
+    kaniko = kaniko_options(args)
     if args.dry_run:
-        render_everything(build, args.namespace or "default", args.executor_image, out)
+        render_everything(build, args.namespace or "default", args.executor_image, out, kaniko)
         return 0
     try:
         cluster = connect(namespace=args.namespace)
     except ClusterConfigError as exc:
-        render_everything(build, args.namespace or "default", args.executor_image, out)
+        render_everything(build, args.namespace or "default", args.executor_image, out, kaniko)
         err.write(f"polymagic: not submitted: {exc}\n")
         err.write(
             "polymagic: above is everything polymagic would submit; then run `polymagic build` again\n"
@@ -95,6 +96,8 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         start_timeout=args.start_timeout,
         stuck_grace=args.stuck_grace,
         log_idle_timeout=args.log_idle_timeout,
+        kaniko=kaniko,
+        force=args.force,
     )
     progress = TerminalProgress(err, show_logs=not args.quiet)
     err.write(

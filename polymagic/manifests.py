@@ -53,6 +53,118 @@ class SecretShape(str, enum.Enum):
     """A ``kubernetes.io/dockerconfigjson`` secret (``kubectl create secret docker-registry``)."""
 
 
+DEFAULT_EXECUTOR_IMAGE = "ghcr.io/osscontainertools/kaniko:v1.27.6"
+"""The executor polymagic runs when the component names upstream Kaniko's floating ``latest``:
+upstream Kaniko is archived, so a pinned release of a maintained fork. Always overridable."""
+UPSTREAM_EXECUTOR = "gcr.io/kaniko-project/executor:latest"
+
+
+@dataclass(frozen=True)
+class KanikoOptions:
+    """Executor options polymagic adds to the pod (the compiled component stays Polyaxon's)."""
+
+    build_args: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
+    tags: tuple[str, ...] = ()
+    """More destinations: full references, or ``:tag`` for the first destination's repository."""
+    reproducible: bool = False
+    snapshot_mode: str | None = None
+    insecure_registries: tuple[str, ...] = ()
+    """Registries reached over plain HTTP (Kaniko's ``--insecure-registry``)."""
+    skip_tls_verify_registries: tuple[str, ...] = ()
+    cache_repo: str | None = None
+    hash_tag: bool = True
+    """Also push ``<repository>:spec-<hash>`` so a later build of the same spec can be reused."""
+    resources: dict[str, Any] | None = None
+    node_selector: dict[str, str] | None = None
+    tolerations: tuple[dict[str, Any], ...] = ()
+    service_account: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.snapshot_mode not in (None, "full", "redo", "time"):
+            raise SpecError(f"snapshot mode `{self.snapshot_mode}`: choose full, redo or time")
+        for key, _ in self.build_args:
+            if not key or "=" in key:
+                raise SpecError(f"build arg `{key}`: give it as NAME=value")
+
+
+def _repository(reference: str) -> str:
+    """``host/org/app:tag`` or ``...@sha256:..`` → ``host/org/app``."""
+    base = reference.split("@", 1)[0]
+    slash = base.rfind("/")
+    colon = base.rfind(":")
+    return base[:colon] if colon > slash else base
+
+
+def registry_host(reference: str) -> str:
+    """The registry part of an image reference (``docker.io`` when there is none)."""
+    first, slash, _ = reference.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def hash_tag_of(destination: str, image_hash: str) -> str:
+    """The reference under which the image built from ``image_hash`` is also pushed."""
+    return f"{_repository(destination)}:spec-{image_hash[:20]}"
+
+
+def image_hash(
+    build: CompiledBuild,
+    executor_image: str,
+    options: KanikoOptions,
+    context_sha256: str | None = None,
+) -> str:
+    """The spec hash: SHA-256 of everything that decides the image's content.
+
+    Inputs, as canonical JSON: each rendered Dockerfile (context path, file name, text), the
+    ``file`` inits, the local context archive's SHA-256 (when there is one), the build args
+    (sorted), the target stage, the ``--reproducible`` and snapshot options, and the executor
+    image. Not included: destinations and tags, cache settings, resources and scheduling —
+    they change where the image goes or how fast it is built, not what it is.
+    """
+    payload = {
+        "dockerfiles": [[d.context_path, d.filename, d.text] for d in build.dockerfiles],
+        "files": sorted(_file_entries(build)),
+        "context": context_sha256,
+        "build_args": sorted(options.build_args),
+        "target": options.target,
+        "reproducible": options.reproducible,
+        "snapshot_mode": options.snapshot_mode,
+        "executor": executor_image,
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _option_args(
+    options: KanikoOptions, args: list[str], digest: str, connections_insecure: list[str]
+) -> list[str]:
+    extra: list[str] = [f"--build-arg={k}={v}" for k, v in options.build_args]
+    if options.target:
+        extra.append(f"--target={options.target}")
+    first = next(iter(destinations_of(args)), None)
+    for tag in options.tags:
+        if tag.startswith(":"):
+            if first is None:
+                raise SpecError(f"tag `{tag}` needs a destination to add it to")
+            tag = _repository(first) + tag
+        extra += ["--destination", tag]
+    if options.hash_tag and first is not None:
+        extra += ["--destination", hash_tag_of(first, digest)]
+    if options.reproducible:
+        extra.append("--reproducible")
+    if options.snapshot_mode:
+        extra.append(f"--snapshot-mode={options.snapshot_mode}")
+    for registry in dict.fromkeys([*options.insecure_registries, *connections_insecure]):
+        extra.append(f"--insecure-registry={registry}")
+    for registry in options.skip_tls_verify_registries:
+        extra.append(f"--skip-tls-verify-registry={registry}")
+    if options.cache_repo:
+        extra.append(f"--cache-repo={options.cache_repo}")
+    return [*args, *(a for a in extra if a not in args)]
+
+
 @dataclass(frozen=True)
 class BuildManifests:
     """What polymagic submits for one build."""
@@ -68,6 +180,9 @@ class BuildManifests:
     """The instructions of the Dockerfile Kaniko builds, for step i/N progress."""
     destinations: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    image_hash: str = ""
+    """The spec hash of the image's content (see ``image_hash``)."""
+    executor_image: str = ""
 
     def objects(self) -> list[dict[str, Any]]:
         """The objects in the order they are created: ConfigMap, then Pod."""
@@ -173,8 +288,20 @@ def destinations_of(args: list[str]) -> list[str]:
     return found
 
 
+def _insecure_registries(build: CompiledBuild) -> list[str]:
+    """Registries of the run's connections whose schema says ``insecure: true``."""
+    found = []
+    for name in build.run.connections if isinstance(build.run.connections, list) else []:
+        connection = build.connections.get(name)
+        schema = (connection.schema_ or {}) if connection is not None else {}
+        if schema.get("insecure") is True and schema.get("url"):
+            found.append(registry_host(re.sub(r"^https?://", "", str(schema["url"]))))
+    return found
+
+
 def spec_hash(build: CompiledBuild, executor_image: str, args: list[str]) -> str:
-    """A stable SHA-256 over what decides the image: Dockerfiles, context files, args, executor."""
+    """A SHA-256 over everything the pod runs (Dockerfiles, files, args, executor): identical
+    builds get the same pod name, so a second one finds the first instead of starting anew."""
     payload = {
         "dockerfiles": [[d.context_path, d.filename, d.text] for d in build.dockerfiles],
         "files": sorted(_file_entries(build)),
@@ -360,6 +487,21 @@ def _env_var(item: Mapping[str, Any]) -> dict[str, Any]:
     return {**item, "value": str(value)}
 
 
+def _apply_scheduling(
+    options: KanikoOptions, spec: dict[str, Any], container: dict[str, Any]
+) -> None:
+    """Resources, node selector, tolerations and service account given as options win over
+    what the operation's ``environment`` and container say."""
+    if options.resources:
+        container["resources"] = options.resources
+    if options.node_selector:
+        spec["nodeSelector"] = {**spec.get("nodeSelector", {}), **options.node_selector}
+    if options.tolerations:
+        spec["tolerations"] = [*spec.get("tolerations", []), *options.tolerations]
+    if options.service_account:
+        spec["serviceAccountName"] = options.service_account
+
+
 def build_manifests(
     build: CompiledBuild,
     *,
@@ -368,6 +510,7 @@ def build_manifests(
     executor_image: str | None = None,
     secret_shapes: Mapping[str, SecretShape] | None = None,
     extra_labels: Mapping[str, str] | None = None,
+    kaniko: KanikoOptions | None = None,
 ) -> BuildManifests:
     """The ConfigMap and Pod that run ``build`` with the Kaniko executor in ``namespace``."""
     run = build.run
@@ -383,11 +526,16 @@ def build_manifests(
         )
     container = _container_of(run)
     warnings: list[str] = []
+    kaniko = kaniko or KanikoOptions()
     image = executor_image or container.image
     if not image:
         raise SpecError("the executor container has no image", path="run.container.image")
+    if image == UPSTREAM_EXECUTOR and not executor_image:
+        image = DEFAULT_EXECUTOR_IMAGE
     args, arg_warnings = _pod_args(build, container)
     warnings += arg_warnings
+    content_hash = image_hash(build, image, kaniko)
+    args = _option_args(kaniko, args, content_hash, _insecure_registries(build))
     digest = spec_hash(build, image, args)
     name = name or build_name(build, digest)
 
@@ -406,13 +554,13 @@ def build_manifests(
         LABEL_MANAGED_BY: "polymagic",
         LABEL_NAME: _dns_label(build.name, 63),
         LABEL_BUILD: name,
-        LABEL_SPEC_HASH: digest[:32],
+        LABEL_SPEC_HASH: content_hash[:32],
         **(extra_labels or {}),
     }
     destinations = destinations_of(args)
     annotations = {
         f"{ANNOTATION_PREFIX}operation": build.name,
-        f"{ANNOTATION_PREFIX}spec-hash": digest,
+        f"{ANNOTATION_PREFIX}spec-hash": content_hash,
         f"{ANNOTATION_PREFIX}executor-image": image,
         f"{ANNOTATION_PREFIX}destinations": json.dumps(destinations),
         f"{ANNOTATION_PREFIX}version": __version__,
@@ -448,6 +596,7 @@ def build_manifests(
     )
     if build.timeout:
         spec["activeDeadlineSeconds"] = build.timeout
+    _apply_scheduling(kaniko, spec, pod_container)
     metadata = {
         "name": name,
         "namespace": namespace,
@@ -470,7 +619,9 @@ def build_manifests(
     return BuildManifests(
         name=name,
         namespace=namespace,
-        spec_hash=digest,
+        spec_hash=content_hash,
+        image_hash=content_hash,
+        executor_image=image,
         config_map=config_map,
         pod=pod,
         secrets=tuple(dict.fromkeys(secrets)),

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -335,4 +336,35 @@ def test_watch_expiry_is_resumed_without_losing_the_outcome(
     assert _CountingCluster.expired >= 1
     assert session.result is not None
     assert "@sha256:" in session.result.image
+    assert _leftovers(cluster) == []
+
+
+def test_two_identical_builds_share_one_pod(cluster: Cluster, sim_node: SimulatedNode) -> None:
+    _secret(cluster)
+    sim_node.set_scenario(cluster.namespace, Scenario.SUCCESS, hold_running=True)
+    first = start_build(cluster, _build(), FAST)
+    second = start_build(cluster, _build(), FAST)
+    assert second.attached_to_existing
+    assert second.name == first.name
+    results: dict[str, Any] = {}
+
+    def follow(key: str, session: Any) -> None:
+        results[key] = [e.kind for e in session.events()]
+
+    threads = [
+        threading.Thread(target=follow, args=(k, s))
+        for k, s in (("first", first), ("second", second))
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)
+    sim_node.release(cluster.namespace)
+    for thread in threads:
+        thread.join(60)
+    assert results["first"][-1] is EventKind.SUCCEEDED
+    assert results["second"][-1] is EventKind.SUCCEEDED
+    assert first.result is not None
+    assert second.result is not None
+    assert first.result.digest == second.result.digest
+    assert len([p for p in sim_node.seen_pods if p.namespace == cluster.namespace]) == 1
     assert _leftovers(cluster) == []

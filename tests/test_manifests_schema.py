@@ -512,9 +512,9 @@ def test_empty_args_dropped_in_pod_but_kept_in_component() -> None:
     pod_args = _container(manifests)["args"]
     assert "" not in pod_args
     assert "--cache" not in pod_args
-    assert [a for a in compiled if a] == [
-        a for a in pod_args if a != "--digest-file=/dev/termination-log"
-    ]
+    # The pod adds only the digest file and the spec-hash tag to the compiled arguments.
+    added = {"--digest-file=/dev/termination-log", "--destination", manifests.destinations[-1]}
+    assert [a for a in compiled if a] == [a for a in pod_args if a not in added]
 
 
 @pytest.mark.parametrize("case", ALL_CASES)
@@ -694,7 +694,8 @@ def test_registry_url_scheme_stripped_in_pod_only(url: str, pod_destination: str
     compiled = _flag_value(build.run_dict["container"]["args"], "-d", "--destination")
     assert compiled == f"{url}/{DESTINATION}"
     assert _flag_value(_container(manifests)["args"], "-d", "--destination") == pod_destination
-    assert manifests.destinations == (pod_destination,)
+    assert manifests.destinations[0] == pod_destination
+    assert manifests.destinations[1] == f"{pod_destination}:spec-{manifests.image_hash[:20]}"
     has_scheme = url.startswith(("http://", "https://"))
     assert any("scheme" in w for w in manifests.warnings) == has_scheme
 

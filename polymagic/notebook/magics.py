@@ -35,15 +35,33 @@ _SUBCOMMANDS = ("status", "logs", "cancel", "list", "form")
 class PolyBuildMagics(Magics):
     """``%%polybuild`` and ``%polybuild``; settings are changeable with ``%config``."""
 
-    namespace = Unicode(None, allow_none=True, help="Namespace of builds (default: the kubeconfig's).").tag(config=True)
-    executor_image = Unicode(None, allow_none=True, help="Kaniko executor image to run instead of the component's.").tag(config=True)
-    connections_file = Unicode(None, allow_none=True, help="Connections catalog file (YAML list).").tag(config=True)
+    namespace = Unicode(
+        None, allow_none=True, help="Namespace of builds (default: the kubeconfig's)."
+    ).tag(config=True)
+    executor_image = Unicode(
+        None, allow_none=True, help="Kaniko executor image to run instead of the component's."
+    ).tag(config=True)
+    connections_file = Unicode(
+        None, allow_none=True, help="Connections catalog file (YAML list)."
+    ).tag(config=True)
     timeout = Float(3600.0, help="Overall build deadline, seconds.").tag(config=True)
-    start_timeout = Float(600.0, help="Deadline for the build pod to start, seconds.").tag(config=True)
-    stuck_grace = Float(30.0, help="Fail a pod stuck in ImagePullBackOff/FailedMount/Unschedulable after this, seconds.").tag(config=True)
-    log_idle_timeout = Float(None, allow_none=True, help="Fail when the executor prints nothing for this long, seconds.").tag(config=True)
-    show = Unicode("dockerfile,component,manifests", help="Views shown before a build: dockerfile, component, manifests.").tag(config=True)
-    keep = Bool(False, help="Leave the build's pod and ConfigMap on the cluster afterwards.").tag(config=True)
+    start_timeout = Float(600.0, help="Deadline for the build pod to start, seconds.").tag(
+        config=True
+    )
+    stuck_grace = Float(
+        30.0,
+        help="Fail a pod stuck in ImagePullBackOff/FailedMount/Unschedulable after this, seconds.",
+    ).tag(config=True)
+    log_idle_timeout = Float(
+        None, allow_none=True, help="Fail when the executor prints nothing for this long, seconds."
+    ).tag(config=True)
+    show = Unicode(
+        "dockerfile,component,manifests",
+        help="Views shown before a build: dockerfile, component, manifests.",
+    ).tag(config=True)
+    keep = Bool(False, help="Leave the build's pod and ConfigMap on the cluster afterwards.").tag(
+        config=True
+    )
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         defaults = find_defaults()
@@ -60,7 +78,9 @@ class PolyBuildMagics(Magics):
     def _positive(self, proposal: dict[str, Any]) -> Any:
         value = proposal["value"]
         if value is not None and value <= 0:
-            raise TraitError(f"PolyBuildMagics.{proposal['trait'].name} must be a positive number of seconds, not {value}")
+            raise TraitError(
+                f"PolyBuildMagics.{proposal['trait'].name} must be a positive number of seconds, not {value}"
+            )
         return value
 
     @validate("show")
@@ -68,20 +88,43 @@ class PolyBuildMagics(Magics):
         views = [v.strip() for v in str(proposal["value"]).split(",") if v.strip()]
         unknown = [v for v in views if v not in _VIEWS]
         if unknown:
-            raise TraitError(f"PolyBuildMagics.show: unknown view `{unknown[0]}` (choose from {', '.join(_VIEWS)})")
+            raise TraitError(
+                f"PolyBuildMagics.show: unknown view `{unknown[0]}` (choose from {', '.join(_VIEWS)})"
+            )
         return ",".join(views)
 
     # -- %%polybuild ------------------------------------------------------------------------------
 
     @magic_arguments()
-    @argument("-P", dest="params", action="append", default=[], metavar="NAME=VALUE", help="override a param's value (repeatable)")
+    @argument(
+        "-P",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a param's value (repeatable)",
+    )
     @argument("--connections", help="connections catalog file")
     @argument("--namespace", help="namespace of the build")
     @argument("--dry-run", action="store_true", help="render and show only; submit nothing")
     @argument("--show", help="views to show: dockerfile,component,manifests (or none)")
-    @argument("--out", metavar="VAR", help="bind the result (or, with --dry-run, the compiled build) to VAR")
-    @argument("--eject", nargs="?", const="dockerfile", choices=("dockerfile", "component"), help="put the rendered Dockerfile (or the compiled component) into a new cell")
-    @argument("--background", action="store_true", help="return at once; the progress widget keeps updating")
+    @argument(
+        "--out",
+        metavar="VAR",
+        help="bind the result (or, with --dry-run, the compiled build) to VAR",
+    )
+    @argument(
+        "--eject",
+        nargs="?",
+        const="dockerfile",
+        choices=("dockerfile", "component"),
+        help="put the rendered Dockerfile (or the compiled component) into a new cell",
+    )
+    @argument(
+        "--background",
+        action="store_true",
+        help="return at once; the progress widget keeps updating",
+    )
     @argument("--keep", action="store_true", help="leave the pod and ConfigMap afterwards")
     @argument("subcommand", nargs="*", help="status|logs|cancel|list|form [NAME] (line magic)")
     @line_cell_magic
@@ -91,7 +134,9 @@ class PolyBuildMagics(Magics):
         if cell is None:
             return self._line(args)
         if args.subcommand:
-            raise SpecError(f"unexpected words on the %%polybuild line: {' '.join(args.subcommand)}")
+            raise SpecError(
+                f"unexpected words on the %%polybuild line: {' '.join(args.subcommand)}"
+            )
         return self._cell(args, cell)
 
     def _options(self, args: Any) -> BuildOptions:
@@ -107,7 +152,9 @@ class PolyBuildMagics(Magics):
             log_idle_timeout=self.log_idle_timeout,
         )
 
-    def _compile(self, text: str, params: list[str], connections: str | None, namespace: str | None) -> CompiledBuild:
+    def _compile(
+        self, text: str, params: list[str], connections: str | None, namespace: str | None
+    ) -> CompiledBuild:
         from polymagic.compiler import compile_operation
         from polymagic.config import find_connections
 
@@ -141,7 +188,9 @@ class PolyBuildMagics(Magics):
             from polymagic.manifests import build_manifests
             from polymagic.notebook.views import ManifestsView
 
-            manifests = build_manifests(build, namespace=namespace or "default", executor_image=self.executor_image)
+            manifests = build_manifests(
+                build, namespace=namespace or "default", executor_image=self.executor_image
+            )
             display(ManifestsView(manifests.objects()))
 
     def _eject(self, build: CompiledBuild, what: str) -> None:
@@ -157,7 +206,9 @@ class PolyBuildMagics(Magics):
             text = f"%%writefile {build.component.name or 'component'}.yaml\n{dump_yaml(compiled_component(build))}"
         self._ip.set_next_input(text, replace=False)
 
-    def _run(self, build: CompiledBuild, options: BuildOptions, *, background: bool, out: str | None) -> None:
+    def _run(
+        self, build: CompiledBuild, options: BuildOptions, *, background: bool, out: str | None
+    ) -> None:
         from polymagic.cluster import connect
         from polymagic.notebook.runner import run_notebook_build
 
@@ -171,14 +222,18 @@ class PolyBuildMagics(Magics):
         def started(running: NotebookBuild) -> None:
             self.builds[running.session.name] = running
 
-        run_notebook_build(cluster, build, options, background=background, on_start=started, on_done=done)
+        run_notebook_build(
+            cluster, build, options, background=background, on_start=started, on_done=done
+        )
 
     # -- %polybuild <subcommand> ------------------------------------------------------------------
 
     def _line(self, args: Any) -> Any:
         words = list(args.subcommand)
         if not words or words[0] not in _SUBCOMMANDS:
-            raise SpecError(f"usage: %polybuild {'|'.join(_SUBCOMMANDS)} [NAME] (got `{' '.join(words)}`)")
+            raise SpecError(
+                f"usage: %polybuild {'|'.join(_SUBCOMMANDS)} [NAME] (got `{' '.join(words)}`)"
+            )
         command, rest = words[0], words[1:]
         if command == "form":
             return self._form(args)
@@ -202,7 +257,10 @@ class PolyBuildMagics(Magics):
                 from polymagic.manifests import CONTAINER_NAME
                 from polymagic.progress import strip_ansi
 
-                lines = [strip_ansi(x) for x in cluster.pod_log(cluster.namespace, name, CONTAINER_NAME, follow=False)]
+                lines = [
+                    strip_ansi(x)
+                    for x in cluster.pod_log(cluster.namespace, name, CONTAINER_NAME, follow=False)
+                ]
                 return LogView(name, lines)
             if not cancel_build(cluster, name, cluster.namespace):
                 raise SpecError(f"no build named `{name}` in namespace `{cluster.namespace}`")

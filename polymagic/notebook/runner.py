@@ -49,7 +49,9 @@ class NotebookBuild:
                     self.record.update(BuildRecord.from_result(self.result))
         except KeyboardInterrupt:
             self.session.cancel()
-            self.error = BuildCancelled(f"build `{self.session.name}` cancelled; its pod and ConfigMap were deleted")
+            self.error = BuildCancelled(
+                f"build `{self.session.name}` cancelled; its pod and ConfigMap were deleted"
+            )
             self.progress.finish_cancelled(str(self.error))
         except BuildCancelled as exc:
             self.error = exc

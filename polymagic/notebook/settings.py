@@ -67,10 +67,14 @@ def _convert(name: str, value: Any, origin: str) -> Any:
         return str(value)
     except (TypeError, ValueError) as exc:
         expected = {bool: "true or false", float: "a positive number of seconds", str: "text"}[kind]
-        raise SpecError(f"setting `{name}` from {origin} is `{value}`: expected {expected}") from exc
+        raise SpecError(
+            f"setting `{name}` from {origin} is `{value}`: expected {expected}"
+        ) from exc
 
 
-def find_defaults(start: Path | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def find_defaults(
+    start: Path | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Settings found in pyproject.toml (nearest to ``start``) and the environment."""
     found: dict[str, Any] = {}
     pyproject = _nearest_pyproject((start or Path.cwd()).resolve())
@@ -84,7 +88,9 @@ def find_defaults(start: Path | None = None, environ: Mapping[str, str] | None =
             name = key.replace("-", "_")
             if name not in SETTING_TYPES:
                 known = ", ".join(sorted(SETTING_TYPES))
-                raise SpecError(f"{pyproject}: [tool.polymagic] has no setting `{key}` (known: {known})")
+                raise SpecError(
+                    f"{pyproject}: [tool.polymagic] has no setting `{key}` (known: {known})"
+                )
             found[name] = _convert(name, value, f"{pyproject} [tool.polymagic]")
     env = os.environ if environ is None else environ
     for name in SETTING_TYPES:

@@ -46,17 +46,36 @@ class BuildList:
     def __repr__(self) -> str:
         if not self.builds:
             return "no polymagic builds"
-        rows = [f"{b.namespace:<20} {b.name:<32} {b.phase:<10} {b.detail:<22} {', '.join(b.destinations)}" for b in self.builds]
+        rows = [
+            f"{b.namespace:<20} {b.name:<32} {b.phase:<10} {b.detail:<22} {', '.join(b.destinations)}"
+            for b in self.builds
+        ]
         digest = [f"  digest {b.digest}" for b in self.builds if b.digest and len(self.builds) == 1]
-        return "\n".join([f"{'NAMESPACE':<20} {'NAME':<32} {'PHASE':<10} {'DETAIL':<22} DESTINATION", *rows, *digest])
+        return "\n".join(
+            [
+                f"{'NAMESPACE':<20} {'NAME':<32} {'PHASE':<10} {'DETAIL':<22} DESTINATION",
+                *rows,
+                *digest,
+            ]
+        )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        head = "".join(f"<th>{h}</th>" for h in ("namespace", "name", "phase", "detail", "destination", "digest"))
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in ("namespace", "name", "phase", "detail", "destination", "digest")
+        )
         rows = "".join(
             "<tr>"
             + "".join(
                 f"<td>{html.escape(str(v))}</td>"
-                for v in (b.namespace, b.name, b.phase, b.detail, ", ".join(b.destinations), b.digest or "")
+                for v in (
+                    b.namespace,
+                    b.name,
+                    b.phase,
+                    b.detail,
+                    ", ".join(b.destinations),
+                    b.digest or "",
+                )
             )
             + "</tr>"
             for b in self.builds

@@ -1,0 +1,146 @@
+"""Executor options in the pod, the default executor image, and the spec hash's definition."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from polymagic.compiler import compile_operation
+from polymagic.errors import SpecError
+from polymagic.loader import load_connections
+from polymagic.manifests import (
+    DEFAULT_EXECUTOR_IMAGE,
+    KanikoOptions,
+    build_manifests,
+    hash_tag_of,
+    image_hash,
+    registry_host,
+)
+from tests.conftest import REGISTRY, SEED
+
+
+def _args(**options: object) -> list[str]:
+    build = compile_operation(SEED, connections=load_connections(REGISTRY))
+    manifests = build_manifests(build, kaniko=KanikoOptions(**options))  # type: ignore[arg-type]
+    return list(manifests.pod["spec"]["containers"][0]["args"])
+
+
+def test_options_become_executor_flags() -> None:
+    args = _args(
+        build_args=(("PY", "3.11"), ("X", "a=b")),
+        target="runtime",
+        tags=(":v2", "other.io/team/app:1"),
+        reproducible=True,
+        snapshot_mode="redo",
+        insecure_registries=("reg.local:5000",),
+        skip_tls_verify_registries=("self.signed:443",),
+        cache_repo="registry.example.com/org/cache",
+    )
+    for flag in (
+        "--build-arg=PY=3.11",
+        "--build-arg=X=a=b",
+        "--target=runtime",
+        "--reproducible",
+        "--snapshot-mode=redo",
+        "--insecure-registry=reg.local:5000",
+        "--skip-tls-verify-registry=self.signed:443",
+        "--cache-repo=registry.example.com/org/cache",
+    ):
+        assert flag in args
+    destinations = [args[i + 1] for i, a in enumerate(args) if a in ("-d", "--destination")]
+    assert destinations[:3] == [
+        "registry.example.com/org/polyaxon/polyaxon-quick-start",
+        "registry.example.com/org/polyaxon/polyaxon-quick-start:v2",
+        "other.io/team/app:1",
+    ]
+    assert destinations[3].startswith(
+        "registry.example.com/org/polyaxon/polyaxon-quick-start:spec-"
+    )
+
+
+def test_hash_tag_can_be_turned_off() -> None:
+    assert not any(":spec-" in a for a in _args(hash_tag=False))
+
+
+def test_default_executor_is_a_pinned_maintained_fork_and_overridable() -> None:
+    build = compile_operation(SEED)
+    assert (
+        build.run_dict["container"]["image"] == "gcr.io/kaniko-project/executor:latest"
+    )  # Polyaxon's
+    assert build_manifests(build).executor_image == DEFAULT_EXECUTOR_IMAGE
+    assert (
+        build_manifests(build, executor_image="my.io/kaniko:1").executor_image == "my.io/kaniko:1"
+    )
+    op = yaml.safe_load(SEED)
+    op["runPatch"]["container"] = {"image": "chainguard/kaniko:1.25"}
+    assert build_manifests(compile_operation(op)).executor_image == "chainguard/kaniko:1.25"
+
+
+def test_connection_marked_insecure_adds_its_registry() -> None:
+    insecure = [{**REGISTRY[0], "schema": {"url": "reg.local:5000/team", "insecure": True}}]
+    build = compile_operation(SEED, connections=load_connections(insecure))
+    args = build_manifests(build).pod["spec"]["containers"][0]["args"]
+    assert "--insecure-registry=reg.local:5000" in args
+
+
+def test_scheduling_options() -> None:
+    build = compile_operation(SEED)
+    pod = build_manifests(
+        build,
+        kaniko=KanikoOptions(
+            resources={"requests": {"cpu": "2"}, "limits": {"cpu": "2"}},
+            node_selector={"pool": "build"},
+            tolerations=({"key": "build", "operator": "Exists"},),
+            service_account="builder",
+        ),
+    ).pod
+    assert pod["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "2"},
+        "limits": {"cpu": "2"},
+    }
+    assert pod["spec"]["nodeSelector"] == {"pool": "build"}
+    assert pod["spec"]["tolerations"] == [{"key": "build", "operator": "Exists"}]
+    assert pod["spec"]["serviceAccountName"] == "builder"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"snapshot_mode": "fast"}, "snapshot mode"), ({"build_args": (("", "x"),)}, "build arg")],
+)
+def test_bad_options_are_spec_errors(options: dict[str, object], message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        KanikoOptions(**options)  # type: ignore[arg-type]
+
+
+def test_image_hash_covers_content_not_destinations() -> None:
+    build = compile_operation(SEED)
+    other_destination = compile_operation(SEED, params=["destination=x/y:9"])
+    changed = compile_operation(SEED.replace("-U polyaxon", "-U polyaxon==2.18.0"))
+    base = image_hash(build, DEFAULT_EXECUTOR_IMAGE, KanikoOptions())
+    assert image_hash(other_destination, DEFAULT_EXECUTOR_IMAGE, KanikoOptions()) == base
+    assert image_hash(changed, DEFAULT_EXECUTOR_IMAGE, KanikoOptions()) != base
+    assert (
+        image_hash(build, DEFAULT_EXECUTOR_IMAGE, KanikoOptions(build_args=(("A", "1"),))) != base
+    )
+    assert image_hash(build, DEFAULT_EXECUTOR_IMAGE, KanikoOptions(target="t")) != base
+    assert image_hash(build, "other/kaniko:1", KanikoOptions()) != base
+    assert image_hash(build, DEFAULT_EXECUTOR_IMAGE, KanikoOptions(), context_sha256="ab") != base
+    assert image_hash(build, DEFAULT_EXECUTOR_IMAGE, KanikoOptions(cache_repo="r/c")) == base
+
+
+@pytest.mark.parametrize(
+    ("reference", "host", "hash_tag"),
+    [
+        (
+            "registry.example.com/org/app:1",
+            "registry.example.com",
+            "registry.example.com/org/app:spec-",
+        ),
+        ("localhost:5000/app", "localhost:5000", "localhost:5000/app:spec-"),
+        ("team/app:latest", "docker.io", "team/app:spec-"),
+        ("app@sha256:" + "a" * 64, "docker.io", "app:spec-"),
+    ],
+)
+def test_references(reference: str, host: str, hash_tag: str) -> None:
+    assert registry_host(reference) == host
+    assert hash_tag_of(reference, "f" * 64) == hash_tag + "f" * 20
