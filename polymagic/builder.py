@@ -636,7 +636,7 @@ def _secret_shapes(
     return shapes
 
 
-def preflight(cluster: Cluster, build: CompiledBuild, namespace: str) -> dict[str, SecretShape]:
+def preflight(cluster: Cluster, secrets: Sequence[str], namespace: str) -> dict[str, SecretShape]:
     """Check everything that can be checked before creating anything; returns secret shapes."""
     try:
         cluster.read_namespace(namespace)
@@ -659,11 +659,6 @@ def preflight(cluster: Cluster, build: CompiledBuild, namespace: str) -> dict[st
             + ", ".join(missing)
             + ". Ask a cluster admin for a Role with these rules bound to your user or service account"
         )
-    secrets: list[str] = []
-    for name in build.run.connections if isinstance(build.run.connections, list) else []:
-        connection = build.connections.get(name)
-        if connection is not None and connection.secret is not None:
-            secrets.append(connection.secret.name)
     return _secret_shapes(cluster, namespace, secrets)
 
 
@@ -744,7 +739,11 @@ def start_build(
     options = options or BuildOptions()
     namespace = options.namespace or cluster.namespace
     started = time.monotonic()
-    shapes = preflight(cluster, build, namespace)
+    # A first rendering names the secrets to check; their types decide the final mounts.
+    draft = build_manifests(
+        build, namespace=namespace, executor_image=options.executor_image, kaniko=options.kaniko
+    )
+    shapes = preflight(cluster, draft.secrets, namespace)
     manifests = build_manifests(
         build,
         namespace=namespace,

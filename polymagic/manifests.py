@@ -18,7 +18,7 @@ from typing import Any
 from polymagic import __version__
 from polymagic.compiler import ARTIFACTS_PATH, CompiledBuild
 from polymagic.errors import SpecError, UnsupportedError
-from polymagic.models import Connection, Container, Environment, FileInit, JobRun
+from polymagic.models import Connection, Container, Environment, FileInit, GitInit, JobRun
 
 __all__ = [
     "CONFIGMAP_LIMIT",
@@ -222,7 +222,15 @@ def _pod_args(build: CompiledBuild, container: Container) -> tuple[list[str], li
     ):
         args.append(f"--dockerfile={dockerfile.filename}")
     context = _flag_value(args, "-c", "--context")
-    if (
+    remote = git_context(build)
+    if remote is not None and dockerfile is not None:
+        # Build from the repository; the rendered Dockerfile is read from its mount, by path.
+        args = _set_flag(args, ("-c", "--context"), remote.url)
+        args = [a for a in args if not a.startswith("--dockerfile=")]
+        args.append(f"--dockerfile={dockerfile.context_path.rstrip('/')}/{dockerfile.filename}")
+        if remote.sub_path:
+            args.append(f"--context-sub-path={remote.sub_path}")
+    elif (
         dockerfile is not None
         and context is not None
         and context.rstrip("/") != dockerfile.context_path.rstrip("/")
@@ -238,6 +246,67 @@ def _pod_args(build: CompiledBuild, container: Container) -> tuple[list[str], li
             "the args already set --digest-file, so polymagic may not be able to read the pushed digest"
         )
     return args, warnings
+
+
+@dataclass(frozen=True)
+class GitContext:
+    """A Kaniko ``git://`` build context from a ``git`` init (and its connection)."""
+
+    url: str
+    connection: Connection | None
+    sub_path: str | None = None
+
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def git_context(build: CompiledBuild) -> GitContext | None:
+    """The ``git://host/repo.git#ref#commit`` context named by the run's first ``git`` init.
+
+    The repository comes from ``git.url`` or the init's ``git`` connection (``schema.url``);
+    ``revision`` may be a branch (``main`` → ``refs/heads/main``), a full ``refs/...`` name (use
+    ``refs/tags/v1`` for a tag) or a 40-hex commit.
+    """
+    inits = build.run.init if isinstance(build.run.init, list) else []
+    for init in inits:
+        if not isinstance(init.git, GitInit):
+            continue
+        connection = build.connections.get(init.connection) if init.connection else None
+        schema = (connection.schema_ or {}) if connection is not None else {}
+        url = init.git.url or schema.get("url")
+        if not url:
+            raise SpecError(
+                "the git init has no repository: set `git.url` or a git connection with `schema.url`",
+                path="runPatch.init",
+            )
+        repository = re.sub(r"^(https?|git|ssh)://", "", str(url)).removesuffix("/")
+        if not repository.endswith(".git"):
+            repository += ".git"
+        revision = init.git.revision or schema.get("revision")
+        fragment = ""
+        if revision and _COMMIT.match(str(revision)):
+            fragment = f"##{revision}"
+        elif revision:
+            reference = (
+                str(revision) if str(revision).startswith("refs/") else f"refs/heads/{revision}"
+            )
+            fragment = f"#{reference}"
+        sub_path = init.path if init.path and not init.path.startswith("/") else None
+        return GitContext(f"git://{repository}{fragment}", connection, sub_path)
+    return None
+
+
+def _set_flag(args: list[str], names: tuple[str, ...], value: str) -> list[str]:
+    """``args`` with the value of the first of ``names`` replaced (or the flag added)."""
+    out = list(args)
+    for index, arg in enumerate(out):
+        if arg in names and index + 1 < len(out):
+            out[index + 1] = value
+            return out
+        if any(arg.startswith(f"{name}=") for name in names):
+            out[index] = f"{arg.split('=', 1)[0]}={value}"
+            return out
+    return [*out, names[0], value]
 
 
 def _flag_value(args: list[str], *names: str) -> str | None:
@@ -374,7 +443,11 @@ def _connection_wiring(
     env_from: list[dict[str, Any]] = []
     env: list[dict[str, Any]] = []
     secrets: list[str] = []
-    names = build.run.connections if isinstance(build.run.connections, list) else []
+    names = list(build.run.connections) if isinstance(build.run.connections, list) else []
+    remote = git_context(build)
+    if remote is not None and remote.connection is not None and remote.connection.name not in names:
+        # A private repository's credentials (GIT_USERNAME / GIT_PASSWORD / GIT_TOKEN for Kaniko).
+        names.append(remote.connection.name)
     for name in names:
         connection = build.connections.get(name)
         if connection is None:

@@ -1,0 +1,81 @@
+"""git build contexts: a `git` init (or git connection) becomes Kaniko's git:// context."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from polymagic.compiler import compile_operation
+from polymagic.errors import SpecError
+from polymagic.loader import load_connections
+from polymagic.manifests import build_manifests
+from tests.conftest import REGISTRY, SEED
+
+
+def _pod_args(
+    git: dict[str, object],
+    connections: list[dict[str, object]] | None = None,
+    path: str | None = None,
+) -> list[str]:
+    op = yaml.safe_load(SEED)
+    init: dict[str, object] = {"git": git}
+    if path:
+        init["path"] = path
+    if "connection" in git:
+        init["connection"] = git.pop("connection")
+    op["runPatch"]["init"].insert(0, init)
+    build = compile_operation(op, connections=load_connections([*REGISTRY, *(connections or [])]))
+    return list(build_manifests(build).pod["spec"]["containers"][0]["args"])
+
+
+@pytest.mark.parametrize(
+    ("git", "context"),
+    [
+        ({"url": "https://github.com/acme/app"}, "git://github.com/acme/app.git"),
+        (
+            {"url": "https://github.com/acme/app.git", "revision": "main"},
+            "git://github.com/acme/app.git#refs/heads/main",
+        ),
+        (
+            {"url": "github.com/acme/app", "revision": "refs/tags/v1.2"},
+            "git://github.com/acme/app.git#refs/tags/v1.2",
+        ),
+        (
+            {"url": "https://github.com/acme/app", "revision": "a" * 40},
+            "git://github.com/acme/app.git##" + "a" * 40,
+        ),
+    ],
+    ids=["default-branch", "branch", "tag", "commit"],
+)
+def test_git_init_becomes_the_kaniko_context(git: dict[str, object], context: str) -> None:
+    args = _pod_args(git)
+    assert args[args.index("-c") + 1] == context
+    assert "--dockerfile=/plx-context/artifacts/Dockerfile" in args
+
+
+def test_sub_path_and_connection_credentials() -> None:
+    git_connection = {
+        "name": "repo",
+        "kind": "git",
+        "schema": {"url": "https://gitlab.example.com/team/app"},
+        "secret": {"name": "git-token"},
+    }
+    op = yaml.safe_load(SEED)
+    op["runPatch"]["init"].insert(
+        0, {"git": {"revision": "dev"}, "connection": "repo", "path": "services/api"}
+    )
+    build = compile_operation(op, connections=load_connections([*REGISTRY, git_connection]))
+    manifests = build_manifests(build)
+    container = manifests.pod["spec"]["containers"][0]
+    args = container["args"]
+    assert args[args.index("-c") + 1] == "git://gitlab.example.com/team/app.git#refs/heads/dev"
+    assert "--context-sub-path=services/api" in args
+    assert {"secretRef": {"name": "git-token"}} in container["envFrom"]
+    assert "git-token" in manifests.secrets
+    # The compiled component stays Polyaxon's.
+    assert build.run_dict["container"]["args"][:2] == ["-c", "/plx-context/artifacts"]
+
+
+def test_git_init_without_a_repository_is_an_error() -> None:
+    with pytest.raises(SpecError, match="no repository"):
+        _pod_args({"revision": "main"})
