@@ -17,10 +17,12 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from polymagic.cluster import Cluster, WatchExpired
 from polymagic.compiler import CompiledBuild
+from polymagic.context import pack_build_context
 from polymagic.dockerfile import dockerfile_instructions
 from polymagic.errors import (
     ApiError,
@@ -91,6 +93,8 @@ class BuildOptions:
     """Executor options: build args, target, tags, insecure registries, resources, ..."""
     force: bool = False
     """Build even when the registry already holds an image built from this spec."""
+    context_dir: Path | None = None
+    """The folder ``COPY`` sources are taken from (None: the build copies no local files)."""
 
 
 @dataclass(frozen=True)
@@ -739,9 +743,15 @@ def start_build(
     options = options or BuildOptions()
     namespace = options.namespace or cluster.namespace
     started = time.monotonic()
+    # Local files are packed first: a missing one is an error before anything is created.
+    packed = pack_build_context(build, options.context_dir) if options.context_dir else None
     # A first rendering names the secrets to check; their types decide the final mounts.
     draft = build_manifests(
-        build, namespace=namespace, executor_image=options.executor_image, kaniko=options.kaniko
+        build,
+        namespace=namespace,
+        executor_image=options.executor_image,
+        kaniko=options.kaniko,
+        context=packed,
     )
     shapes = preflight(cluster, draft.secrets, namespace)
     manifests = build_manifests(
@@ -750,6 +760,7 @@ def start_build(
         executor_image=options.executor_image,
         secret_shapes=shapes,
         kaniko=options.kaniko,
+        context=packed,
     )
     try:
         version = _submit(cluster, manifests)

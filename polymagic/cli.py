@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from polymagic import __version__
 from polymagic.compiler import CompiledBuild, compile_operation
 from polymagic.config import CONNECTIONS_ENV, find_connections, user_config_dir
+from polymagic.context import PackedContext, pack_build_context
 from polymagic.errors import PolymagicError, SpecError
 from polymagic.lint import Finding, lint_dockerfile
 from polymagic.manifests import BuildManifests, KanikoOptions, build_manifests
@@ -109,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="S",
         help="fail when the executor prints nothing for this long",
+    )
+    build.add_argument(
+        "--context",
+        metavar="DIR",
+        help="folder that COPY sources come from (default: the operation file's folder)",
     )
     build.add_argument(
         "--force",
@@ -268,9 +274,17 @@ def _compile(args: argparse.Namespace) -> tuple[CompiledBuild, BuildManifests | 
             namespace=args.namespace,
             executor_image=args.executor_image,
             kaniko=kaniko_options(args),
+            context=pack_build_context(build, context_base(args)),
         )
         warnings += manifests.warnings
     return build, manifests, warnings
+
+
+def context_base(args: argparse.Namespace) -> Path:
+    """Where COPY sources come from: --context, else the operation file's folder."""
+    if args.context:
+        return Path(args.context)
+    return Path(args.file).resolve().parent if args.file != "-" else Path.cwd()
 
 
 def compiled_component(build: CompiledBuild) -> dict[str, Any]:
@@ -307,11 +321,7 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for warning in warnings:
         err.write(f"polymagic: warning: {warning}\n")
     if args.lint:
-        base = (
-            Path(args.context)
-            if args.context
-            else (Path(args.file).parent if args.file != "-" else Path.cwd())
-        )
+        base = context_base(args)
         for finding in _lint(build, base):
             err.write(f"polymagic: lint: {build.dockerfiles[0].filename}: {finding}\n")
     if args.only == "dockerfile":
@@ -341,10 +351,11 @@ def render_everything(
     executor_image: str | None,
     out: TextIO,
     kaniko: KanikoOptions | None = None,
+    context: PackedContext | None = None,
 ) -> None:
     """Dockerfile(s), compiled component and Kubernetes objects, labelled, as YAML."""
     manifests = build_manifests(
-        build, namespace=namespace, executor_image=executor_image, kaniko=kaniko
+        build, namespace=namespace, executor_image=executor_image, kaniko=kaniko, context=context
     )
     _render_all(build, manifests.objects(), "yaml", out)
 

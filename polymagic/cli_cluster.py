@@ -26,6 +26,7 @@ from polymagic.builder import (
 from polymagic.cluster import Cluster, connect
 from polymagic.compiler import compile_operation
 from polymagic.config import find_connections
+from polymagic.context import pack_build_context
 from polymagic.errors import (
     BuildCancelled,
     BuildError,
@@ -64,7 +65,7 @@ def _sigterm_cancels() -> Iterator[None]:
 
 
 def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from polymagic.cli import kaniko_options, render_everything
+    from polymagic.cli import context_base, kaniko_options, render_everything
 
     source = find_connections(args.connections)
     text_or_path: str | Path = sys.stdin.read() if args.file == "-" else Path(args.file)
@@ -76,13 +77,18 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for warning in build.warnings:
         err.write(f"polymagic: warning: {warning}\n")
     kaniko = kaniko_options(args)
+    packed = pack_build_context(build, context_base(args))
     if args.dry_run:
-        render_everything(build, args.namespace or "default", args.executor_image, out, kaniko)
+        render_everything(
+            build, args.namespace or "default", args.executor_image, out, kaniko, packed
+        )
         return 0
     try:
         cluster = connect(namespace=args.namespace)
     except ClusterConfigError as exc:
-        render_everything(build, args.namespace or "default", args.executor_image, out, kaniko)
+        render_everything(
+            build, args.namespace or "default", args.executor_image, out, kaniko, packed
+        )
         err.write(f"polymagic: not submitted: {exc}\n")
         err.write(
             "polymagic: above is everything polymagic would submit; then run `polymagic build` again\n"
@@ -98,6 +104,7 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         log_idle_timeout=args.log_idle_timeout,
         kaniko=kaniko,
         force=args.force,
+        context_dir=context_base(args),
     )
     progress = TerminalProgress(err, show_logs=not args.quiet)
     err.write(

@@ -7,6 +7,7 @@ no client import. The compiled component is never changed here; what the pod nee
 
 from __future__ import annotations
 
+import base64
 import enum
 import hashlib
 import json
@@ -17,6 +18,7 @@ from typing import Any
 
 from polymagic import __version__
 from polymagic.compiler import ARTIFACTS_PATH, CompiledBuild
+from polymagic.context import PackedContext
 from polymagic.errors import SpecError, UnsupportedError
 from polymagic.models import Connection, Container, Environment, FileInit, GitInit, JobRun
 
@@ -42,6 +44,7 @@ ANNOTATION_PREFIX = "polymagic/"
 # The API server refuses objects over 1 MiB; leave room for the object's own metadata.
 CONFIGMAP_LIMIT = 1024 * 1024 - 16 * 1024
 DIGEST_FILE = "/dev/termination-log"
+CONTEXT_ARCHIVE = "context.tar.gz"
 
 
 class SecretShape(str, enum.Enum):
@@ -584,6 +587,7 @@ def build_manifests(
     secret_shapes: Mapping[str, SecretShape] | None = None,
     extra_labels: Mapping[str, str] | None = None,
     kaniko: KanikoOptions | None = None,
+    context: PackedContext | None = None,
 ) -> BuildManifests:
     """The ConfigMap and Pod that run ``build`` with the Kaniko executor in ``namespace``."""
     run = build.run
@@ -607,17 +611,26 @@ def build_manifests(
         image = DEFAULT_EXECUTOR_IMAGE
     args, arg_warnings = _pod_args(build, container)
     warnings += arg_warnings
-    content_hash = image_hash(build, image, kaniko)
+    content_hash = image_hash(build, image, kaniko, context.sha256 if context is not None else None)
+    if context is not None:
+        # Local files travel as a reproducible tar.gz next to the Dockerfile; Kaniko unpacks it.
+        archive = f"{build.dockerfiles[0].context_path.rstrip('/')}/{CONTEXT_ARCHIVE}"
+        args = _set_flag(args, ("-c", "--context"), f"tar://{archive}")
     args = _option_args(kaniko, args, content_hash, _insecure_registries(build))
     digest = spec_hash(build, image, args)
     name = name or build_name(build, digest)
 
     data, context_volumes, context_mounts = _context_volumes(build, name)
-    size = sum(len(v.encode("utf-8")) + len(k) for k, v in data.items())
+    binary_data: dict[str, str] = {}
+    if context is not None:
+        binary_data[CONTEXT_ARCHIVE] = base64.b64encode(context.data).decode("ascii")
+        first = context_volumes[0]["configMap"]["items"]
+        first.append({"key": CONTEXT_ARCHIVE, "path": CONTEXT_ARCHIVE})
+    size = sum(len(v.encode("utf-8")) + len(k) for k, v in (*data.items(), *binary_data.items()))
     if size > CONFIGMAP_LIMIT:
         raise SpecError(
             f"the build context is {size} bytes, more than a ConfigMap holds (~1 MiB): "
-            "keep large files out of `file` inits and use a git or object-store context"
+            "keep large files out of the context (.dockerignore) or use a git or object-store context"
         )
     conn_volumes, conn_mounts, conn_env_from, conn_env, secrets = _connection_wiring(
         build, secret_shapes or {}
@@ -686,6 +699,7 @@ def build_manifests(
             "annotations": dict(annotations),
         },
         "data": data,
+        **({"binaryData": binary_data} if binary_data else {}),
     }
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
     steps = tuple(build.dockerfiles[0].steps)

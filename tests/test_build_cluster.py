@@ -368,3 +368,41 @@ def test_two_identical_builds_share_one_pod(cluster: Cluster, sim_node: Simulate
     assert first.result.digest == second.result.digest
     assert len([p for p in sim_node.seen_pods if p.namespace == cluster.namespace]) == 1
     assert _leftovers(cluster) == []
+
+
+def test_copy_build_ships_the_local_files(
+    cluster: Cluster, sim_node: SimulatedNode, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from polymagic.context import pack_build_context
+    from polymagic.errors import SpecError
+    from polymagic.manifests import build_manifests
+
+    _secret(cluster)
+    (tmp_path / "requirements.txt").write_text("numpy\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("print('hi')\n")
+    (tmp_path / "src" / "cache.pyc").write_bytes(b"\0")
+    (tmp_path / ".dockerignore").write_text("**/*.pyc\n")
+    op = yaml.safe_load(SEED)
+    op["runPatch"]["init"][0]["dockerfile"]["copy"] = ["requirements.txt", ["src", "/app/src"]]
+    build = _build(yaml.safe_dump(op))
+    result = build_image(cluster, build, replace(FAST, context_dir=tmp_path))
+    seen = sim_node.seen_pods[-1]
+    files = next(iter(seen.context_files.values()))
+    assert {"Dockerfile", "requirements.txt", "src/app.py"} <= set(files)
+    assert "src/cache.pyc" not in files
+    # The same files give the same spec hash (and a change gives another one).
+    again = build_manifests(build, context=pack_build_context(build, tmp_path))
+    assert again.image_hash == result.spec_hash
+    (tmp_path / "src" / "app.py").write_text("print('changed')\n")
+    assert (
+        build_manifests(build, context=pack_build_context(build, tmp_path)).image_hash
+        != result.spec_hash
+    )
+    # A missing source is an error before anything is created.
+    (tmp_path / "requirements.txt").unlink()
+    with pytest.raises(SpecError, match=r"COPY source `requirements\.txt` not found"):
+        start_build(cluster, build, replace(FAST, context_dir=tmp_path))
+    assert _leftovers(cluster) == []

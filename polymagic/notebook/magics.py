@@ -126,6 +126,38 @@ class PolyBuildMagics(Magics):
         help="return at once; the progress widget keeps updating",
     )
     @argument("--keep", action="store_true", help="leave the pod and ConfigMap afterwards")
+    @argument(
+        "--context",
+        metavar="DIR",
+        help="folder COPY sources come from (default: the notebook's folder)",
+    )
+    @argument(
+        "--build-arg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Dockerfile build arg (repeatable)",
+    )
+    @argument("--target", help="the Dockerfile stage to build")
+    @argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="another destination: a full reference or :tag (repeatable)",
+    )
+    @argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="reach this registry over plain HTTP (repeatable)",
+    )
+    @argument(
+        "--force",
+        action="store_true",
+        help="build even if the registry already holds an image of this spec",
+    )
     @argument("subcommand", nargs="*", help="status|logs|cancel|list|form [NAME] (line magic)")
     @line_cell_magic
     def polybuild(self, line: str, cell: str | None = None) -> Any:
@@ -141,8 +173,24 @@ class PolyBuildMagics(Magics):
 
     def _options(self, args: Any) -> BuildOptions:
         from polymagic.builder import BuildOptions
+        from polymagic.manifests import KanikoOptions
 
+        build_args = []
+        for item in getattr(args, "build_arg", None) or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise SpecError(f"build arg `{item}`: give it as NAME=value")
+            build_args.append((key, value))
+        kaniko = KanikoOptions(
+            build_args=tuple(build_args),
+            target=getattr(args, "target", None),
+            tags=tuple(getattr(args, "tag", None) or ()),
+            insecure_registries=tuple(getattr(args, "insecure_registry", None) or ()),
+        )
         return BuildOptions(
+            kaniko=kaniko,
+            force=bool(getattr(args, "force", False)),
+            context_dir=Path(args.context) if getattr(args, "context", None) else Path.cwd(),
             namespace=args.namespace or self.namespace,
             executor_image=self.executor_image,
             keep=bool(args.keep or self.keep),
@@ -164,16 +212,19 @@ class PolyBuildMagics(Magics):
     def _cell(self, args: Any, cell: str) -> Any:
         namespace = args.namespace or self.namespace
         build = self._compile(cell, args.params, args.connections, namespace)
-        self._show(build, args.show if args.show is not None else self.show, namespace)
+        options = self._options(args)
+        self._show(build, args.show if args.show is not None else self.show, namespace, options)
         if args.eject:
             self._eject(build, args.eject)
         if args.dry_run:
             if args.out:
                 self._ip.user_ns[args.out] = build
             return None
-        return self._run(build, self._options(args), background=args.background, out=args.out)
+        return self._run(build, options, background=args.background, out=args.out)
 
-    def _show(self, build: CompiledBuild, show: str, namespace: str | None) -> None:
+    def _show(
+        self, build: CompiledBuild, show: str, namespace: str | None, options: BuildOptions
+    ) -> None:
         from polymagic.notebook.status_views import warnings_view
 
         wanted = {v.strip() for v in show.split(",") if v.strip() and v.strip() != "none"}
@@ -185,11 +236,17 @@ class PolyBuildMagics(Magics):
         if "component" in wanted:
             display(_component_view(build))
         if "manifests" in wanted:
+            from polymagic.context import pack_build_context
             from polymagic.manifests import build_manifests
             from polymagic.notebook.views import ManifestsView
 
+            packed = pack_build_context(build, options.context_dir) if options.context_dir else None
             manifests = build_manifests(
-                build, namespace=namespace or "default", executor_image=self.executor_image
+                build,
+                namespace=namespace or "default",
+                executor_image=self.executor_image,
+                kaniko=options.kaniko,
+                context=packed,
             )
             display(ManifestsView(manifests.objects()))
 

@@ -23,6 +23,11 @@ does not depend on the scenario, as on a real node:
   ``terminationMessagePath`` (``--digest-file=/dev/termination-log`` writes
   ``sha256:<hex>``), or the log tail for ``FallbackToLogsOnError`` failures.
 
+A ``-c tar://<file.tar.gz>`` context is read from the container's ConfigMap volumes
+(``binaryData`` included): the archive's member names are recorded in
+:attr:`SeenPod.context_files` and the Dockerfile is looked up inside it, as Kaniko does
+after unpacking it to ``/kaniko/buildcontext/``.
+
 The Kaniko log lines follow the executor's default ``color`` format exactly,
 including logrus' padding of the message to 44 columns and the trailing space
 (``\\x1b[36mINFO\\x1b[0m[0003] <message padded to 44> ``); ``--log-format=text``
@@ -39,7 +44,9 @@ import base64
 import contextlib
 import datetime
 import enum
+import gzip
 import hashlib
+import io
 import itertools
 import json
 import posixpath
@@ -48,6 +55,7 @@ import secrets
 import shlex
 import ssl
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -80,6 +88,7 @@ __all__ = [
     "format_kaniko_line",
     "kaniko_digest",
     "parse_dockerfile",
+    "read_tar_context",
 ]
 
 JsonDict = dict[str, Any]
@@ -88,6 +97,9 @@ T = TypeVar("T")
 KUBELET_VERSION = "v1.20.2"
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 KANIKO_WORKDIR = "/workspace"
+KANIKO_BUILD_CONTEXT_DIR = "/kaniko/buildcontext/"
+"""Where the executor unpacks a ``tar://``, ``gs://``, ``s3://``... context."""
+TAR_CONTEXT_PREFIX = "tar://"
 FATAL_RUN_ERROR = (
     "error building image: error building stage: failed to execute command: "
     "waiting for process to exit: exit status {code}"
@@ -242,6 +254,7 @@ class KanikoArgs:
     image_name_with_digest_file: str = ""
     log_format: str = "color"
     log_timestamp: bool = False
+    verbosity: str = "info"
 
     @classmethod
     def parse(cls, argv: Sequence[str]) -> KanikoArgs:
@@ -259,6 +272,7 @@ class KanikoArgs:
             image_name_with_digest_file=last.get("image-name-with-digest-file", ""),
             log_format=last.get("log-format", "color"),
             log_timestamp=flags.get("log-timestamp", False),
+            verbosity=last.get("verbosity", "info"),
         )
 
     @classmethod
@@ -267,8 +281,22 @@ class KanikoArgs:
         return cls.parse([*command[1:], *(container.get("args") or [])])
 
     def context_dir(self) -> str:
+        if self.tar_path() is not None:
+            return posixpath.join(KANIKO_BUILD_CONTEXT_DIR, self.context_sub_path)
         context = self.context.removeprefix("dir://")
         return posixpath.join(posixpath.join(KANIKO_WORKDIR, context), self.context_sub_path)
+
+    def tar_path(self) -> str | None:
+        """The archive a ``tar://`` context names (relative to the executor's workdir), else None."""
+        if not self.context.startswith(TAR_CONTEXT_PREFIX):
+            return None
+        path = self.context.removeprefix(TAR_CONTEXT_PREFIX)
+        return posixpath.normpath(posixpath.join(KANIKO_WORKDIR, path))
+
+    @property
+    def debug(self) -> bool:
+        """``-v debug`` or ``-v trace``: the executor also prints its DEBU lines."""
+        return self.verbosity.lower() in ("debug", "trace")
 
 
 def _parse_pflags(argv: Sequence[str]) -> tuple[dict[str, list[str]], dict[str, bool]]:
@@ -457,6 +485,27 @@ def _segment_output(words: list[str]) -> list[str]:
     return []
 
 
+def read_tar_context(data: bytes) -> tuple[list[str], dict[str, bytes]]:
+    """(member names, regular files by normalised name) of a ``.tar.gz`` build context.
+
+    Raises ValueError with the Go error Kaniko would print (``gzip: invalid header``, ...).
+    """
+    if data[:2] != b"\x1f\x8b":
+        raise ValueError("gzip: invalid header")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            names: list[str] = []
+            files: dict[str, bytes] = {}
+            for member in archive:
+                names.append(member.name)
+                handle = archive.extractfile(member) if member.isfile() else None
+                if handle is not None:
+                    files[posixpath.normpath(member.name.lstrip("/"))] = handle.read()
+    except (EOFError, gzip.BadGzipFile, tarfile.ReadError, OSError) as error:
+        raise ValueError("unexpected EOF" if isinstance(error, EOFError) else str(error)) from error
+    return names, files
+
+
 class KanikoRun:
     """What one simulated executor run prints, and how it ends.
 
@@ -466,12 +515,26 @@ class KanikoRun:
     """
 
     def __init__(
-        self, args: KanikoArgs, dockerfile: str | None, scenario: Scenario, options: ScenarioOptions
+        self,
+        args: KanikoArgs,
+        dockerfile: str | None,
+        scenario: Scenario,
+        options: ScenarioOptions,
+        *,
+        context_error: str | None = None,
+        context_lines: Sequence[KanikoLine] = (),
+        dockerignore: str | None = None,
     ) -> None:
         self.args = args
         self.dockerfile = dockerfile
         self.scenario = scenario
         self.options = options
+        self.context_error = context_error
+        """Kaniko's error line when the source context (e.g. the tar archive) cannot be read."""
+        self.context_lines = tuple(context_lines)
+        """Lines printed while the source context is resolved (before any resolution error)."""
+        self.dockerignore = dockerignore
+        """The ``.dockerignore`` path the executor announces, if the context has one."""
         self.instructions = parse_dockerfile(dockerfile or "")
         self.failing_run = self._failing_run_index()
         self.error_line = self._error_line()
@@ -486,10 +549,12 @@ class KanikoRun:
         return runs[min(max(self.options.step, 1), len(runs)) - 1] if runs else None
 
     def _error_line(self) -> str | None:
-        if self.dockerfile is None:
+        if self.dockerfile is None and self.context_error is None:
             return NO_DOCKERFILE_ERROR
         if not self.args.destinations and not self.args.no_push:
             return NO_DESTINATION_ERROR
+        if self.context_error is not None:  # checked after --destination, as the executor does
+            return self.context_error
         if self.failing_run is not None:
             return FATAL_RUN_ERROR.format(code=self.options.exit_code)
         return None
@@ -510,9 +575,13 @@ class KanikoRun:
         return ""
 
     def plan(self) -> Iterator[KanikoLine | Hold]:
+        if self.args.destinations or self.args.no_push:
+            yield from self.context_lines
         if self.dockerfile is None or (not self.args.destinations and not self.args.no_push):
             yield KanikoLine(None, self.error_line or "")
             return
+        if self.dockerignore:
+            yield KanikoLine("INFO", f"Using dockerignore file: {self.dockerignore}")
         shell = ["/bin/sh", "-c"]
         flood_left = self.options.lines if self.scenario is Scenario.FLOOD else 0
         stage = -1
@@ -823,6 +892,10 @@ class SeenPod:
     options: ScenarioOptions
     pod: JsonDict
     configmaps: dict[str, dict[str, str]] = field(default_factory=dict)
+    binary_configmaps: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    """ConfigMap name → its ``binaryData``, decoded (only ConfigMaps that have some)."""
+    context_files: dict[str, list[str]] = field(default_factory=dict)
+    """Per container with a ``tar://`` context: the archive's member names, in archive order."""
     dockerfiles: dict[str, str | None] = field(default_factory=dict)
     """Per container: the Dockerfile text found through the ConfigMap volumes (None: not found)."""
     args: dict[str, KanikoArgs] = field(default_factory=dict)
@@ -1170,6 +1243,45 @@ def _completed_init_status(container: JsonDict, when: str) -> JsonDict:
     }
 
 
+@dataclass(frozen=True)
+class _TarContext:
+    """What unpacking a ``tar://`` context gave: files under /kaniko/buildcontext/, log lines
+    and the executor's error line (None: no error, or not a tar context)."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    lines: list[KanikoLine] = field(default_factory=list)
+    error: str | None = None
+
+
+def _text(content: str | bytes) -> str:
+    return content.decode(errors="replace") if isinstance(content, bytes) else content
+
+
+def _dockerfile_path(files: dict[str, str | bytes], args: KanikoArgs) -> str | None:
+    """Where the executor finds ``--dockerfile``: as given (relative to its workdir), else
+    relative to the (unpacked) context."""
+    candidates = [
+        posixpath.normpath(posixpath.join(KANIKO_WORKDIR, args.dockerfile)),
+        posixpath.normpath(posixpath.join(args.context_dir(), args.dockerfile)),
+    ]
+    return next((c for c in candidates if c in files), None)
+
+
+def _find_dockerfile(files: dict[str, str | bytes], args: KanikoArgs) -> str | None:
+    path = _dockerfile_path(files, args)
+    return None if path is None else _text(files[path])
+
+
+def _dockerignore_path(files: dict[str, str | bytes], args: KanikoArgs) -> str | None:
+    """The ignore file the executor announces: ``<dockerfile>.dockerignore`` (which it copies
+    beside its copy of the Dockerfile, /kaniko/Dockerfile), else the context's one."""
+    dockerfile = _dockerfile_path(files, args)
+    if dockerfile is not None and f"{dockerfile}.dockerignore" in files:
+        return "/kaniko/Dockerfile.dockerignore"
+    context_ignore = posixpath.join(posixpath.normpath(args.context_dir()), ".dockerignore")
+    return context_ignore if context_ignore in files else None
+
+
 class PodDriver:
     """Drives one pod through the kubelet lifecycle on a daemon thread."""
 
@@ -1260,6 +1372,11 @@ class PodDriver:
                 )
             if kind == "configmap":
                 self.runtime.seen.configmaps[name] = dict(obj.get("data") or {})
+                binary = obj.get("binaryData") or {}
+                if binary:
+                    self.runtime.seen.binary_configmaps[name] = {
+                        k: base64.b64decode(v) for k, v in binary.items()
+                    }
         return None
 
     def _pull_and_start(self, container: JsonDict) -> None:
@@ -1315,8 +1432,19 @@ class PodDriver:
         runtime, name = self.runtime, container["name"]
         state = runtime.containers[name]
         args = KanikoArgs.for_container(container)
-        dockerfile = self._find_dockerfile(container, args)
-        run = KanikoRun(args, dockerfile, self.scenario, self.options)
+        files = self._configmap_files(container)
+        context = self._tar_context(name, args, files)
+        files.update(context.files)
+        dockerfile = None if context.error else _find_dockerfile(files, args)
+        run = KanikoRun(
+            args,
+            dockerfile,
+            self.scenario,
+            self.options,
+            context_error=context.error,
+            context_lines=context.lines,
+            dockerignore=_dockerignore_path(files, args),
+        )
         seen = runtime.seen
         seen.args[name], seen.dockerfiles[name], seen.digests[name] = args, dockerfile, run.digest
         started = time.time()
@@ -1362,27 +1490,55 @@ class PodDriver:
         self.runtime.seen.exit_codes[state.name] = run.exit_code
         state.log.close()
 
-    def _find_dockerfile(self, container: JsonDict, args: KanikoArgs) -> str | None:
-        files = self._configmap_files(container)
-        candidates = [
-            posixpath.normpath(posixpath.join(KANIKO_WORKDIR, args.dockerfile)),
-            posixpath.normpath(posixpath.join(args.context_dir(), args.dockerfile)),
-        ]
-        return next((files[c] for c in candidates if c in files), None)
+    def _tar_context(
+        self, container: str, args: KanikoArgs, files: dict[str, str | bytes]
+    ) -> _TarContext:
+        """Unpack a ``tar://`` context as the executor does (nothing to do for other contexts)."""
+        path = args.tar_path()
+        if path is None:
+            return _TarContext()
+        lines = [KanikoLine("DEBU", f"Getting source context from {args.context}")]
+        lines = lines if args.debug else []
+        content = files.get(path)
+        try:
+            if content is None:
+                raise ValueError(f"open {path}: no such file or directory")
+            names, members = read_tar_context(
+                content.encode() if isinstance(content, str) else content
+            )
+        except ValueError as error:
+            return _TarContext(lines=lines, error=f"error resolving source context: {error}")
+        self.runtime.seen.context_files[container] = names
+        context_dir = args.context_dir()
+        if args.context_sub_path:
+            sub = posixpath.normpath(args.context_sub_path)
+            present = (posixpath.normpath(n) for n in names)
+            if not any(n == sub or n.startswith(f"{sub}/") for n in present):
+                problem = f"stat {posixpath.normpath(context_dir)}: no such file or directory"
+                return _TarContext(lines=lines, error=f"error resolving source context: {problem}")
+        if args.debug:
+            lines.append(KanikoLine("DEBU", f"Build context located at {context_dir}"))
+        unpacked = {posixpath.join(KANIKO_BUILD_CONTEXT_DIR, n): c for n, c in members.items()}
+        return _TarContext(files=unpacked, lines=lines)
 
-    def _configmap_files(self, container: JsonDict) -> dict[str, str]:
-        """Absolute path → content of every file the container sees from ConfigMap volumes."""
+    def _configmap_files(self, container: JsonDict) -> dict[str, str | bytes]:
+        """Absolute path → content of every file the container sees from ConfigMap volumes
+        (``data`` as text, ``binaryData`` as bytes)."""
         volumes = {
             v["name"]: v["configMap"]
             for v in self.runtime.pod["spec"].get("volumes") or []
             if v.get("configMap")
         }
-        files: dict[str, str] = {}
+        files: dict[str, str | bytes] = {}
         for mount in container.get("volumeMounts") or []:
             source = volumes.get(mount["name"])
             if source is None:
                 continue
-            data = self.runtime.seen.configmaps.get(source.get("name", ""), {})
+            configmap = source.get("name", "")
+            data: dict[str, str | bytes] = {
+                **self.runtime.seen.configmaps.get(configmap, {}),
+                **self.runtime.seen.binary_configmaps.get(configmap, {}),
+            }
             items = source.get("items") or [{"key": k, "path": k} for k in data]
             for item in items:
                 if item["key"] not in data:

@@ -1,0 +1,820 @@
+"""Ask a container registry whether an image is already there (Docker Registry HTTP API v2).
+
+This module owns the one question polymagic asks a registry before building: *does the destination
+already hold this tag (or digest)?* The answer has three values, so that a network error, a refused
+login or a server that is not a registry is never mistaken for "no":
+
+- ``EXISTS``: the registry served a manifest for the reference; ``digest`` is its digest;
+- ``MISSING``: the registry answered 404 (``MANIFEST_UNKNOWN`` / ``NAME_UNKNOWN``);
+- ``UNKNOWN``: anything else, with a one-line human ``reason``.
+
+References are read the way Kaniko (go-containerregistry) and Docker (distribution/reference) both
+read them; the few forms the two read differently are refused with a message saying how to write
+them unambiguously. Credentials come from a docker config (the ``config.json`` Kaniko reads) and are
+never logged, never put in a message, and hidden from ``repr``.
+
+Only the standard library is used: ``urllib.request`` (which honours ``HTTPS_PROXY`` / ``NO_PROXY``
+as Kaniko does), ``ssl`` and ``json``. This module only reads: it never pushes, tags or deletes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import hashlib
+import http.client
+import ipaddress
+import json
+import re
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from email.message import Message
+from typing import Any
+
+from polymagic.errors import ConnectionsError, SpecError
+
+__all__ = ["ImageReference", "Presence", "RegistryAnswer", "RegistryAuth", "check_image"]
+
+DOCKER_HUB_HOST = "registry-1.docker.io"
+"""Where Docker Hub's registry API is served (``docker.io`` is only its name)."""
+
+_DOCKER_HUB_NAMES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+_DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
+
+MANIFEST_MEDIA_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+"""What a check accepts, so a registry serves multi-platform indexes as they are."""
+
+_MAX_MANIFEST = 4 * 1024 * 1024  # registries refuse manifests larger than 4 MiB
+_MAX_TOKEN_RESPONSE = 1024 * 1024
+_USER_AGENT = "polymagic-registry-check"
+
+# -- references ---------------------------------------------------------------------------------
+
+# distribution/reference's grammar, intersected with go-containerregistry's checks (tags at most
+# 127 characters, repositories at least 2, digests sha256 only) so both tools accept what we accept.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_PATH = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*", re.ASCII)
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = re.compile(
+    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?", re.ASCII
+)
+_TAG = re.compile(r"[\w][\w.-]{0,126}", re.ASCII)
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}", re.ASCII)
+_ANY_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+", re.ASCII)
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    """A parsed image reference: where the registry is, which repository, which tag or digest."""
+
+    host: str
+    """The registry to contact (``registry-1.docker.io`` for Docker Hub), with its port if any."""
+    repository: str
+    """The repository path (``library/ubuntu`` for Docker Hub's single-component names)."""
+    tag: str | None = None
+    """The tag; ``latest`` when the reference names neither a tag nor a digest."""
+    digest: str | None = None
+    """The digest (``sha256:...``), which wins over the tag when both are given."""
+
+    @classmethod
+    def parse(cls, text: str) -> ImageReference:
+        """Read ``[host[:port]/]path[:tag][@sha256:digest]`` as Kaniko and Docker read it."""
+        return _parse_reference(text)
+
+    @property
+    def name(self) -> str:
+        """``host/repository``."""
+        return f"{self.host}/{self.repository}"
+
+    @property
+    def identifier(self) -> str:
+        """What is asked of the registry: the digest if there is one, else the tag."""
+        return self.digest or self.tag or "latest"
+
+    @property
+    def is_docker_hub(self) -> bool:
+        """True for references to Docker Hub."""
+        return self.host in _DOCKER_HUB_NAMES
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+
+def _invalid(text: str, why: str) -> SpecError:
+    return SpecError(f"`{text}` is not a valid image reference: {why}")
+
+
+def _parse_reference(text: str) -> ImageReference:
+    if not isinstance(text, str) or not text:
+        raise SpecError("an image reference is required")
+    if "://" in text:
+        raise _invalid(text, "write it without a scheme (`registry.example.com/org/app:tag`)")
+    if any(char.isspace() for char in text):
+        raise _invalid(text, "it contains whitespace")
+    rest, digest = text, None
+    if "@" in text:
+        rest, _, digest = text.partition("@")
+        if not _DIGEST.fullmatch(digest):
+            raise _invalid(text, "the digest must be `sha256:` and 64 lowercase hex digits")
+    tag = None
+    colon = rest.rfind(":")
+    if colon != -1 and "/" not in rest[colon + 1 :]:
+        rest, tag = rest[:colon], rest[colon + 1 :]
+        if not _TAG.fullmatch(tag):
+            raise _invalid(
+                text,
+                "a tag is 1 to 127 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`",
+            )
+    domain, path = _split_domain(text, rest)
+    if not _PATH.fullmatch(path):
+        why = (
+            "the repository must be lowercase"
+            if path.lower() != path
+            else "the repository is lowercase words separated by `/`, joined by `.`, `_`, `__` or `-`"
+        )
+        raise _invalid(text, why)
+    written = f"{domain}/{path}" if domain else path
+    if len(written) > 255:
+        raise _invalid(text, "the name is longer than 255 characters")
+    if len(path) < 2:
+        raise _invalid(text, "the repository must be at least 2 characters (Kaniko's rule)")
+    host = domain or "docker.io"
+    if host in ("docker.io", "index.docker.io"):
+        host = DOCKER_HUB_HOST
+        if "/" not in path:
+            path = f"library/{path}"
+    if tag is None and digest is None:
+        tag = "latest"
+    return ImageReference(host=host, repository=path, tag=tag, digest=digest)
+
+
+def _split_domain(text: str, name: str) -> tuple[str | None, str]:
+    """Split ``name`` into (registry domain or None for Docker Hub, repository path)."""
+    first, slash, remainder = name.partition("/")
+    if not slash:
+        return None, name
+    if "." in first or ":" in first:
+        if not _DOMAIN.fullmatch(first):
+            raise _invalid(text, f"`{first}` is not a valid registry host[:port]")
+        return first, remainder
+    if first == "localhost":
+        # Docker reads `localhost/app` as registry `localhost`; Kaniko as Docker Hub's `localhost/app`.
+        raise _invalid(
+            text,
+            "Docker and Kaniko read `localhost/...` differently: add the port"
+            " (`localhost:5000/...`) or write `docker.io/localhost/...`",
+        )
+    if first.lower() != first:
+        raise _invalid(text, "the repository must be lowercase")
+    return None, name
+
+
+# -- credentials ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class RegistryAuth:
+    """Credentials for one registry: a user and password, an identity (refresh) token, or a
+    registry (bearer) token. ``repr`` never shows them."""
+
+    username: str | None = None
+    password: str | None = None
+    identity_token: str | None = None
+    registry_token: str | None = None
+
+    def __repr__(self) -> str:
+        kinds = [
+            kind
+            for kind, value in (
+                ("password", self.password),
+                ("identity_token", self.identity_token),
+                ("registry_token", self.registry_token),
+            )
+            if value
+        ]
+        return f"RegistryAuth({', '.join(kinds) or 'empty'}; values hidden)"
+
+    __str__ = __repr__
+
+    @property
+    def has_basic(self) -> bool:
+        """True when a user and password can be sent with HTTP Basic authentication."""
+        return bool(self.username) and self.password is not None
+
+    def _secret_strings(self) -> tuple[str, ...]:
+        """Every secret this holds (and the base64 form sent on the wire), for redaction."""
+        values = [v for v in (self.password, self.identity_token, self.registry_token) if v]
+        if self.has_basic:
+            values.append(_basic_value(self))
+        return tuple(values)
+
+    @classmethod
+    def from_docker_config(
+        cls, config: Mapping[str, Any], registry_host: str
+    ) -> RegistryAuth | None:
+        """The credentials a docker config JSON holds for ``registry_host``, or None.
+
+        Entries match as Docker matches them: the exact key, then any key whose host (after an
+        ``http(s)://`` scheme, before the first ``/``) is the registry's; Docker Hub's names
+        (``docker.io``, ``index.docker.io``, ``registry-1.docker.io``, the ``https://index.docker.io/v1/``
+        key) are one registry. Credential helpers (``credsStore``, ``credHelpers``) are not run.
+        """
+        if not isinstance(config, Mapping):
+            raise ConnectionsError("the docker config must be a JSON object")
+        auths = config.get("auths")
+        if auths is None and "credsStore" not in config and "credHelpers" not in config:
+            # The legacy ~/.dockercfg (and `kubernetes.io/dockercfg`) form: hosts at the top level.
+            auths = {k: v for k, v in config.items() if isinstance(v, Mapping)}
+        if auths is None:
+            return None
+        if not isinstance(auths, Mapping):
+            raise ConnectionsError("the docker config's `auths` must be a JSON object")
+        for key in _matching_keys(auths, registry_host):
+            entry = auths[key]
+            if not isinstance(entry, Mapping):
+                raise ConnectionsError(f"the docker config entry for `{key}` must be a JSON object")
+            found = _entry_auth(key, entry)
+            if found is not None:
+                return found
+        return None
+
+
+def _config_host(key: str) -> str:
+    """Docker's ``ConvertToHostname``: drop an ``http(s)://`` scheme and everything after ``/``."""
+    stripped = key
+    for scheme in ("http://", "https://"):
+        if stripped.lower().startswith(scheme):
+            stripped = stripped[len(scheme) :]
+            break
+    return stripped.partition("/")[0].lower()
+
+
+def _matching_keys(auths: Mapping[str, Any], registry_host: str) -> Iterator[str]:
+    target = _config_host(registry_host)
+    keys = [key for key in auths if isinstance(key, str)]
+    if target in _DOCKER_HUB_NAMES:
+        if _DOCKER_HUB_CONFIG_KEY in keys:
+            yield _DOCKER_HUB_CONFIG_KEY
+        yield from (
+            k for k in keys if k != _DOCKER_HUB_CONFIG_KEY and _config_host(k) in _DOCKER_HUB_NAMES
+        )
+        return
+    if registry_host in keys:
+        yield registry_host
+    yield from (k for k in keys if k != registry_host and _config_host(k) == target)
+
+
+def _entry_auth(key: str, entry: Mapping[str, Any]) -> RegistryAuth | None:
+    def text(field: str) -> str | None:
+        value = entry.get(field)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise ConnectionsError(
+                f"the docker config entry for `{key}`: `{field}` must be a string"
+            )
+        return value
+
+    username, password = text("username"), text("password")
+    encoded = text("auth")
+    if encoded is not None:
+        try:
+            decoded = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        user, colon, secret = decoded.partition(":")
+        if not colon or not user:
+            # The value is never quoted: it holds the password.
+            raise ConnectionsError(
+                f"the docker config entry for `{key}` has an `auth` value that is not"
+                " base64 of `user:password`"
+            )
+        username, password = user, secret
+    identity_token, registry_token = text("identitytoken"), text("registrytoken")
+    if not (password is not None and username) and not identity_token and not registry_token:
+        return None
+    return RegistryAuth(
+        username=username,
+        password=password if username else None,
+        identity_token=identity_token,
+        registry_token=registry_token,
+    )
+
+
+def _basic_value(auth: RegistryAuth) -> str:
+    raw = f"{auth.username}:{auth.password}".encode()
+    return base64.b64encode(raw).decode("ascii")
+
+
+# -- answers ------------------------------------------------------------------------------------
+
+
+class Presence(str, enum.Enum):
+    """Whether the registry holds the image: yes, no, or can't tell."""
+
+    EXISTS = "exists"
+    MISSING = "missing"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class RegistryAnswer:
+    """What the registry said about one reference."""
+
+    presence: Presence
+    reference: ImageReference
+    digest: str | None = None
+    """The manifest's digest when it exists (``Docker-Content-Digest``)."""
+    reason: str = ""
+    """One line for a human: why the answer is UNKNOWN (or what was found)."""
+    status: int | None = None
+    """The HTTP status of the last registry answer, when there was one."""
+
+    @property
+    def image(self) -> str | None:
+        """``host/repository@digest`` when the image exists."""
+        return f"{self.reference.name}@{self.digest}" if self.digest else None
+
+
+# -- the check ----------------------------------------------------------------------------------
+
+
+def check_image(
+    reference: str | ImageReference,
+    *,
+    auth: RegistryAuth | None,
+    insecure: bool = False,
+    skip_tls_verify: bool = False,
+    ca_file: str | None = None,
+    timeout: float = 10,
+) -> RegistryAnswer:
+    """Ask the registry whether ``reference`` (a tag or a digest) exists; never raises for I/O.
+
+    Anonymous first; on 401 with a ``Basic`` challenge the user and password are sent, with a
+    ``Bearer`` challenge a token is fetched from the realm (with the credentials, if any) and the
+    request retried. ``insecure`` talks plain HTTP (Kaniko's ``--insecure``); ``skip_tls_verify``
+    talks HTTPS without checking the certificate (``--skip-tls-verify``); ``ca_file`` adds a CA to
+    the system's. ``timeout`` bounds the whole check, in seconds. An invalid reference raises
+    :class:`~polymagic.errors.SpecError`.
+    """
+    ref = reference if isinstance(reference, ImageReference) else ImageReference.parse(reference)
+    try:
+        context = _ssl_context(skip_tls_verify=skip_tls_verify, ca_file=ca_file)
+    except (OSError, ssl.SSLError) as error:
+        why = getattr(error, "strerror", None) or getattr(error, "reason", None) or str(error)
+        reason = f"cannot use the CA file `{ca_file}`: {why}"
+        return RegistryAnswer(Presence.UNKNOWN, ref, reason=reason)
+    check = _Check(ref, auth=auth, insecure=insecure, context=context, timeout=timeout)
+    answer = check.run()
+    secrets = auth._secret_strings() if auth is not None else ()
+    return RegistryAnswer(
+        presence=answer.presence,
+        reference=ref,
+        digest=answer.digest,
+        reason=_redact(answer.reason, secrets),
+        status=answer.status,
+    )
+
+
+def _ssl_context(*, skip_tls_verify: bool, ca_file: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    if skip_tls_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    headers: Message
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Result:
+    presence: Presence
+    reason: str
+    digest: str | None = None
+    status: int | None = None
+
+
+class _Unreachable(Exception):
+    """A request got no HTTP answer; ``str()`` is the reason, free of credentials."""
+
+
+class _Check:
+    """One existence check: the requests, the auth dance and the reading of the answers."""
+
+    def __init__(
+        self,
+        ref: ImageReference,
+        *,
+        auth: RegistryAuth | None,
+        insecure: bool,
+        context: ssl.SSLContext,
+        timeout: float,
+    ) -> None:
+        self.ref = ref
+        self.auth = auth
+        self.insecure = insecure
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        scheme = "http" if insecure else "https"
+        path = urllib.parse.quote(ref.repository, safe="/")
+        self.url = f"{scheme}://{ref.host}/v2/{path}/manifests/{urllib.parse.quote(ref.identifier, safe=':')}"
+        self.opener = urllib.request.OpenerDirector()
+        # Proxies from HTTPS_PROXY / NO_PROXY as Kaniko uses them; like Go, never for loopback.
+        proxies = {} if _is_loopback(ref.host) else urllib.request.getproxies()
+        for handler in (
+            urllib.request.ProxyHandler(proxies),
+            urllib.request.HTTPHandler(),
+            urllib.request.HTTPSHandler(context=context),
+            urllib.request.HTTPRedirectHandler(),
+            urllib.request.HTTPDefaultErrorHandler(),
+            urllib.request.HTTPErrorProcessor(),
+        ):
+            # Only http(s): a redirect or a token realm naming file:// or ftp:// is refused.
+            self.opener.add_handler(handler)
+
+    # The flow --------------------------------------------------------------------------------
+
+    def run(self) -> _Result:
+        try:
+            return self._run()
+        except _Unreachable as error:
+            return _Result(Presence.UNKNOWN, str(error))
+
+    def _run(self) -> _Result:
+        response = self._manifest("HEAD", None)
+        authorization: str | None = None
+        if response.status == 401:
+            challenges = _parse_challenges(response.headers.get_all("WWW-Authenticate") or [])
+            authorized = self._authorize(challenges)
+            if isinstance(authorized, _Result):
+                return authorized
+            authorization = authorized
+            response = self._manifest("HEAD", authorization)
+            if response.status == 401:
+                return self._refused(response, challenges)
+        if response.status in (400, 405):
+            # No HEAD on manifests (405), or an error a HEAD answer has no body to explain (400).
+            response = self._manifest("GET", authorization)
+        return self._read(response, authorization)
+
+    def _read(self, response: _Response, authorization: str | None) -> _Result:
+        status = response.status
+        if status == 200:
+            digest = response.headers.get("Docker-Content-Digest", "").strip()
+            if not _ANY_DIGEST.fullmatch(digest):
+                return self._digest_from_body(authorization)
+            return self._found(digest)
+        if status == 404:
+            code = _error_code(response.body)
+            detail = f" ({code})" if code else ""
+            return _Result(
+                Presence.MISSING,
+                f"{self.ref.host} has no `{_short(self.ref)}`{detail}",
+                status=status,
+            )
+        return _Result(Presence.UNKNOWN, self._status_reason(response), status=status)
+
+    def _digest_from_body(self, authorization: str | None) -> _Result:
+        # The header is missing (an old or unusual registry): read the manifest and hash its bytes.
+        response = self._manifest("GET", authorization)
+        if response.status != 200:
+            return _Result(Presence.UNKNOWN, self._status_reason(response), status=response.status)
+        try:
+            document = json.loads(response.body)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict) or "schemaVersion" not in document:
+            return _Result(
+                Presence.UNKNOWN,
+                f"{self.ref.host} answered 200 for {self.ref} but not with an image manifest:"
+                " is it a registry?",
+                status=200,
+            )
+        digest = "sha256:" + hashlib.sha256(response.body).hexdigest()
+        return self._found(digest)
+
+    def _found(self, digest: str) -> _Result:
+        if self.ref.digest and digest != self.ref.digest:
+            return _Result(
+                Presence.UNKNOWN,
+                f"{self.ref.host} answered for {self.ref.digest} with a manifest of digest {digest}",
+                status=200,
+            )
+        return _Result(Presence.EXISTS, f"{self.ref} exists ({digest})", digest, 200)
+
+    # Authentication ----------------------------------------------------------------------
+
+    def _authorize(self, challenges: dict[str, dict[str, str]]) -> str | _Result:
+        """The Authorization header to retry with, or the final answer when there is none."""
+        auth = self.auth
+        if "bearer" in challenges:
+            if auth is not None and auth.registry_token:
+                return f"Bearer {auth.registry_token}"
+            return self._fetch_token(challenges["bearer"])
+        if "basic" in challenges:
+            if auth is None or not auth.has_basic:
+                return _Result(
+                    Presence.UNKNOWN,
+                    f"{self.ref.host} requires a user and password (HTTP Basic) and none were"
+                    f" given{self._no_credentials_hint()}",
+                    status=401,
+                )
+            return f"Basic {_basic_value(auth)}"
+        schemes = ", ".join(sorted(challenges)) or "none"
+        return _Result(
+            Presence.UNKNOWN,
+            f"{self.ref.host} answered 401 with an authentication scheme polymagic does not"
+            f" support ({schemes})",
+            status=401,
+        )
+
+    def _fetch_token(self, challenge: dict[str, str]) -> str | _Result:
+        realm = challenge.get("realm", "")
+        parsed = urllib.parse.urlsplit(realm)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            return _Result(
+                Presence.UNKNOWN,
+                f"{self.ref.host} named an unusable token realm `{realm}`",
+                status=401,
+            )
+        auth = self.auth
+        sends_secret = auth is not None and (auth.has_basic or bool(auth.identity_token))
+        if sends_secret and parsed.scheme == "http" and not self.insecure:
+            return _Result(
+                Presence.UNKNOWN,
+                f"the token realm `{realm}` of {self.ref.host} is plain HTTP: credentials are only"
+                " sent over HTTP to a registry marked insecure",
+                status=401,
+            )
+        own_scope = f"repository:{self.ref.repository}:pull"
+        scopes = [own_scope]
+        if challenge.get("scope") and challenge["scope"] != own_scope:
+            scopes.append(challenge["scope"])
+        service = challenge.get("service")
+        headers = {"Accept": "application/json"}
+        if auth is not None and auth.identity_token:
+            # Docker's OAuth2 flow: the identity token is a refresh token, POSTed as a form.
+            form = {"grant_type": "refresh_token", "refresh_token": auth.identity_token}
+            form |= {"client_id": _USER_AGENT, "scope": " ".join(scopes)}
+            if service:
+                form["service"] = service
+            data: bytes | None = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            method, url = "POST", realm
+        else:
+            pairs = [("service", service)] if service else []
+            query = urllib.parse.urlencode(pairs + [("scope", scope) for scope in scopes])
+            data, method = None, "GET"
+            url = f"{realm}{'&' if parsed.query else '?'}{query}"
+            if auth is not None and auth.has_basic:
+                headers["Authorization"] = f"Basic {_basic_value(auth)}"
+        response = self._send(method, url, headers, data, limit=_MAX_TOKEN_RESPONSE)
+        token_host = parsed.netloc
+        if response.status in (401, 403):
+            if sends_secret:
+                why = "rejected the credentials from the docker config"
+            else:
+                why = "refused an anonymous token"
+            return _Result(
+                Presence.UNKNOWN,
+                f"the token server {token_host} of {self.ref.host} {why} (HTTP {response.status})",
+                status=response.status,
+            )
+        if response.status != 200:
+            return _Result(
+                Presence.UNKNOWN,
+                f"the token server {token_host} of {self.ref.host} answered HTTP {response.status}",
+                status=response.status,
+            )
+        try:
+            payload = json.loads(response.body)
+        except ValueError:
+            payload = None
+        token = None
+        if isinstance(payload, dict):
+            token = payload.get("token") or payload.get("access_token")
+        if not isinstance(token, str) or not token:
+            return _Result(
+                Presence.UNKNOWN,
+                f"the token server {token_host} of {self.ref.host} answered without a token",
+                status=response.status,
+            )
+        return f"Bearer {token}"
+
+    def _refused(self, response: _Response, challenges: dict[str, dict[str, str]]) -> _Result:
+        """The answer when the authenticated retry is refused too."""
+        auth = self.auth
+        has_credentials = auth is not None and (
+            auth.has_basic or bool(auth.identity_token) or bool(auth.registry_token)
+        )
+        if has_credentials and "basic" in challenges and "bearer" not in challenges:
+            why = "rejected the credentials from the docker config"
+        elif has_credentials:
+            why = (
+                f"did not let these credentials read `{self.ref.repository}` (or it does not exist)"
+            )
+        else:
+            why = (
+                f"needs credentials to read `{self.ref.repository}` (or it does not exist)"
+                " and none were given"
+            )
+        hint = "" if has_credentials else self._no_credentials_hint()
+        return _Result(
+            Presence.UNKNOWN, f"{self.ref.host} {why} (HTTP 401){hint}", status=response.status
+        )
+
+    def _no_credentials_hint(self) -> str:
+        if self.auth is not None:
+            return ""
+        return f": add credentials for `{self.ref.host}` to the docker config's `auths`"
+
+    # HTTP ----------------------------------------------------------------------------------
+
+    def _manifest(self, method: str, authorization: str | None) -> _Response:
+        headers = {"Accept": ", ".join(MANIFEST_MEDIA_TYPES)}
+        if authorization:
+            headers["Authorization"] = authorization
+        limit = _MAX_MANIFEST if method == "GET" else 64 * 1024
+        return self._send(method, self.url, headers, None, limit=limit)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        data: bytes | None,
+        *,
+        limit: int,
+    ) -> _Response:
+        remaining = self.deadline - time.monotonic()
+        host = urllib.parse.urlsplit(url).netloc
+        if remaining <= 0:
+            raise _Unreachable(f"no answer from {host} within {self.timeout:g}s")
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("User-Agent", _USER_AGENT)
+        for name, value in headers.items():
+            if name == "Authorization":
+                # Unredirected: urllib never forwards it to wherever a redirect points.
+                request.add_unredirected_header(name, value)
+            else:
+                request.add_header(name, value)
+        try:
+            with self.opener.open(request, timeout=remaining) as response:
+                return _Response(response.status, response.headers, _read(response, limit, host))
+        except urllib.error.HTTPError as error:
+            try:
+                body = _read(error, limit, host) if method != "HEAD" else b""
+            except _Unreachable:
+                body = b""
+            finally:
+                error.close()
+            return _Response(error.code, error.headers, body)
+        except urllib.error.URLError as error:
+            raise _Unreachable(_network_reason(host, error.reason, self.timeout)) from None
+        except (OSError, http.client.HTTPException) as error:
+            raise _Unreachable(_network_reason(host, error, self.timeout)) from None
+        except ValueError:
+            # E.g. a token HTTP cannot carry; the error's text would quote part of it.
+            raise _Unreachable(
+                f"cannot send a request to {host}: a header or the URL holds characters HTTP"
+                " cannot carry"
+            ) from None
+
+    def _status_reason(self, response: _Response) -> str:
+        status, host = response.status, self.ref.host
+        code = _error_code(response.body)
+        detail = f" ({code})" if code else ""
+        if status == 400 and b"HTTP request to an HTTPS server" in response.body:
+            return f"{host} serves HTTPS, but the check used plain HTTP: do not mark it insecure"
+        if status == 403:
+            return f"{host} refused access to `{self.ref.repository}` (HTTP 403){detail}"
+        if status == 429:
+            return f"{host} is rate-limiting requests (HTTP 429): try again later"
+        if status >= 500:
+            return f"{host} failed with HTTP {status}{detail}: the registry has a problem"
+        return f"{host} answered HTTP {status}{detail}, which is neither found nor not found"
+
+
+def _short(ref: ImageReference) -> str:
+    """``repository:tag`` or ``repository@digest``: what was asked, without the host."""
+    return f"{ref.repository}@{ref.digest}" if ref.digest else f"{ref.repository}:{ref.tag}"
+
+
+def _is_loopback(host: str) -> bool:
+    name = urllib.parse.urlsplit(f"//{host}").hostname or ""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _read(response: Any, limit: int, host: str) -> bytes:
+    try:
+        body: bytes = response.read(limit + 1)
+    except (OSError, http.client.HTTPException) as error:
+        raise _Unreachable(f"the connection to {host} broke while reading: {error}") from None
+    return body[:limit]
+
+
+def _network_reason(host: str, error: object, timeout: float) -> str:
+    if isinstance(error, ssl.SSLCertVerificationError):
+        detail = error.verify_message or "certificate verify failed"
+        return (
+            f"the TLS certificate of {host} is not trusted ({detail}): pass its CA as ca_file,"
+            " or skip_tls_verify=True (Kaniko's --skip-tls-verify)"
+        )
+    if isinstance(error, ssl.SSLError):
+        text = str(error)
+        if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
+            return (
+                f"{host} did not answer with TLS: if it serves plain HTTP, mark the registry"
+                " insecure (Kaniko's --insecure)"
+            )
+        return f"TLS with {host} failed: {error.reason or text}"
+    if isinstance(error, (TimeoutError, socket.timeout)):
+        return f"no answer from {host} within {timeout:g}s"
+    if isinstance(error, ConnectionRefusedError):
+        return f"cannot connect to {host}: connection refused (is the registry running there?)"
+    if isinstance(error, socket.gaierror):
+        return f"cannot resolve the host of {host}: {error.strerror or error}"
+    if isinstance(error, ConnectionError):
+        return f"the connection to {host} failed: {error.strerror or type(error).__name__}"
+    if isinstance(error, http.client.HTTPException):
+        return f"{host} did not answer with valid HTTP ({type(error).__name__})"
+    return f"cannot reach {host}: {error}"
+
+
+def _error_code(body: bytes) -> str | None:
+    """The first error code of a registry's JSON error body (``MANIFEST_UNKNOWN``), if any."""
+    try:
+        document = json.loads(body) if body else None
+    except ValueError:
+        return None
+    if isinstance(document, dict) and isinstance(document.get("errors"), list):
+        for error in document["errors"]:
+            if isinstance(error, dict) and isinstance(error.get("code"), str):
+                return str(error["code"])
+    return None
+
+
+_PARAM = re.compile(r'([A-Za-z0-9_.-]+)[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^,\s"]*)')
+_SCHEME = re.compile(r"([A-Za-z0-9!#$%&'*+.^_`|~-]+)")
+
+
+def _parse_challenges(values: list[str]) -> dict[str, dict[str, str]]:
+    """``WWW-Authenticate`` values as {scheme (lowercase): {param: value}}; the first of a scheme wins."""
+    challenges: dict[str, dict[str, str]] = {}
+    for value in values:
+        current: dict[str, str] | None = None
+        position = 0
+        while position < len(value):
+            if value[position] in " \t,":
+                position += 1
+                continue
+            param = _PARAM.match(value, position)
+            if param is not None and current is not None:
+                raw = param.group(2)
+                if raw.startswith('"'):
+                    raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+                current.setdefault(param.group(1).lower(), raw)
+                position = param.end()
+                continue
+            scheme = _SCHEME.match(value, position)
+            if scheme is None:
+                break
+            current = {}
+            challenges.setdefault(scheme.group(1).lower(), current)
+            position = scheme.end()
+    return challenges

@@ -1,0 +1,564 @@
+"""Tests of ``polymagic.context``: COPY sources, ``.dockerignore`` semantics, the reproducible
+archive and its errors; and, against the test cluster, a ``tar://`` context that the simulated
+node unpacks from a ConfigMap's ``binaryData``."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import os
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from polymagic.context import (
+    PackedContext,
+    context_sources,
+    default_archive_limit,
+    load_dockerignore,
+    pack_context,
+    parse_dockerignore,
+)
+from polymagic.errors import SpecError
+from polymagic.manifests import CONFIGMAP_LIMIT
+from polymagic.models import DockerfileInit
+from tests.cluster.simulated_node import (
+    NO_DOCKERFILE_ERROR,
+    KanikoArgs,
+    KanikoRun,
+    Scenario,
+    ScenarioOptions,
+    SimulatedNode,
+    read_tar_context,
+)
+
+DOCKERFILE = (
+    "\nFROM python:3.11-slim\n\nWORKDIR /code\n\nCOPY requirements.txt /code\nRUN echo ok\n"
+)
+
+
+def write_tree(base: Path, files: dict[str, str | bytes]) -> Path:
+    """Create ``files`` (relative path → content) under ``base``."""
+    for name, content in files.items():
+        path = base / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return base
+
+
+def members(packed: PackedContext) -> list[tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(packed.data), mode="r:gz") as archive:
+        return archive.getmembers()
+
+
+def contents(packed: PackedContext) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(packed.data), mode="r:gz") as archive:
+        return {
+            m.name: archive.extractfile(m).read()  # type: ignore[union-attr]
+            for m in archive.getmembers()
+            if m.isfile()
+        }
+
+
+# --------------------------------------------------------------------------- COPY sources
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"copy": ["requirements.txt"]}, ["requirements.txt"]),
+        ({"copy": [["src", "/app/src"]], "postRunCopy": ["post.sh"]}, ["src", "post.sh"]),
+        ({"workdirPath": "."}, ["."]),
+        ({"copy": ["a.txt b.txt"]}, ["a.txt", "b.txt"]),
+        ({"copy": [["--chown=1000 app", "/app"]]}, ["app"]),
+        ({"copy": [["--from=builder /out", "/app"]]}, []),
+        ({"copy": ["x", ["x", "/y"]], "workdirPath": "x"}, ["x"]),
+        ({"copy": "{{ files }}"}, []),
+    ],
+    ids=[
+        "bare",
+        "pair-and-post-run",
+        "workdir-path",
+        "space-splits",
+        "flag",
+        "from-stage",
+        "dedup",
+        "ref",
+    ],
+)
+def test_context_sources_are_what_the_copy_lines_read(
+    spec: dict[str, Any], expected: list[str]
+) -> None:
+    assert context_sources(DockerfileInit.model_validate({"image": "a:1", **spec})) == expected
+
+
+# --------------------------------------------------------------------------- .dockerignore
+
+DOCS_MD = "*.md\n!README*.md\nREADME-secret.md"
+
+IGNORE_CASES = [
+    # Docker's documented examples
+    ("# comment\n*/temp*", "somedir/temporary.txt", True),
+    ("*/temp*", "somedir/temp", True),
+    ("*/temp*", "temp", False),
+    ("*/temp*", "somedir/temp/inside.txt", True),
+    ("*/*/temp*", "somedir/subdir/temporary.txt", True),
+    ("*/*/temp*", "somedir/temporary.txt", False),
+    ("temp?", "tempa", True),
+    ("temp?", "temp", False),
+    ("temp?", "sub/tempa", False),
+    ("*.md\n!README.md", "README.md", False),
+    ("*.md\n!README.md", "CHANGES.md", True),
+    (DOCS_MD, "README-secret.md", True),
+    (DOCS_MD, "README-other.md", False),
+    ("*.md\nREADME-secret.md\n!README*.md", "README-secret.md", False),
+    ("**/*.go", "a.go", True),
+    ("**/*.go", "x/y/z.go", True),
+    ("**/*.go", "x/y/z.gone", False),
+    # syntax
+    ("*.pyc", "pkg/a.pyc", False),
+    ("/build", "build/out.o", True),
+    ("/build", "src/build", False),
+    ("build/", "build/x", True),
+    ("./foo", "foo", True),
+    (" # not a comment", "# not a comment", True),
+    ("\n\n   \nsecret\n", "secret", True),
+    ("\ufeffsecret", "secret", True),
+    ("[a-c].txt", "b.txt", True),
+    ("[a-c].txt", "d.txt", False),
+    ("a\\*b", "a*b", True),
+    ("a\\*b", "axb", False),
+    ("**", "any/thing", True),
+    ("docs/**", "docs/a/b.md", True),
+    ("docs/**", "docs", False),
+    ("**/temp", "temp", True),
+    ("**/temp", "a/b/temp", True),
+    ("**/temp", "a/xtemp", False),
+    # exceptions and the last match
+    ("data\n!data/keep.txt", "data/keep.txt", False),
+    ("data\n!data/keep.txt", "data/other.bin", True),
+    ("data\n!data/keep.txt", "data", True),
+    ("*\n!keep", "keep", False),
+    ("*\n!keep", "dir/file", True),
+    ("!a.txt\na.txt", "a.txt", True),
+    ("a.txt\n!a.txt", "a.txt", False),
+    ("*", ".", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "excluded"),
+    IGNORE_CASES,
+    ids=[f"{t!r}-{p}" for t, p, _ in IGNORE_CASES],
+)
+def test_dockerignore_matches_like_docker(text: str, path: str, excluded: bool) -> None:
+    assert parse_dockerignore(text).excludes(path) is excluded
+
+
+def test_dockerignore_patterns_are_read_like_docker() -> None:
+    ignore = parse_dockerignore("# c\n/a/../b/\n ! c \n//d\n")
+
+    assert ignore.patterns == ("b", "!c", "d")
+    assert ignore.has_exceptions
+
+
+@pytest.mark.parametrize(
+    "text", ["!", "a[", "x\\"], ids=["bare-bang", "open-class", "trailing-escape"]
+)
+def test_bad_dockerignore_pattern_is_a_spec_error(text: str) -> None:
+    with pytest.raises(SpecError, match=r"\.dockerignore"):
+        parse_dockerignore(text)
+
+
+def test_dockerfile_specific_ignore_file_wins(tmp_path: Path) -> None:
+    write_tree(tmp_path, {".dockerignore": "a", "Build.dockerignore": "b"})
+
+    assert load_dockerignore(tmp_path).patterns == ("a",)
+    assert load_dockerignore(tmp_path, "Build").patterns == ("b",)
+    assert load_dockerignore(tmp_path / "none").patterns == ()
+
+
+# --------------------------------------------------------------------------- the archive
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A notebook folder with code, data and a .dockerignore."""
+    return write_tree(
+        tmp_path / "project",
+        {
+            "requirements.txt": "polyaxon\n",
+            "src/app/main.py": "print('hi')\n",
+            "src/app/cache.pyc": b"\x00",
+            "src/run.sh": "#!/bin/sh\n",
+            "data/big.bin": b"\x01" * 100,
+            "data/keep.txt": "keep\n",
+            "notes.md": "# notes\n",
+            ".dockerignore": "**/*.pyc\ndata\n!data/keep.txt\n",
+        },
+    )
+
+
+def test_archive_holds_the_sources_with_parents_sorted_and_the_dockerfile(project: Path) -> None:
+    packed = pack_context(project, ["requirements.txt", "src/app", "data"], {"Dockerfile": "x"})
+
+    assert packed.files == (
+        "Dockerfile",
+        "data",
+        "data/keep.txt",
+        "requirements.txt",
+        "src",
+        "src/app",
+        "src/app/main.py",
+    )
+    assert [m.name for m in members(packed)] == list(packed.files)
+    assert contents(packed)["Dockerfile"] == b"x"
+    assert packed.size == len(packed.data)
+
+
+def test_whole_folder_source_honours_dockerignore_and_generated_files_win(project: Path) -> None:
+    (project / "Dockerfile").write_text("the user's own")
+    packed = pack_context(project, ["."], {"Dockerfile": DOCKERFILE})
+
+    assert packed.files == (
+        ".dockerignore",
+        "Dockerfile",
+        "data",
+        "data/keep.txt",
+        "notes.md",
+        "requirements.txt",
+        "src",
+        "src/app",
+        "src/app/main.py",
+        "src/run.sh",
+    )
+    assert contents(packed)["Dockerfile"] == DOCKERFILE.encode()
+
+
+def test_generated_files_are_kept_even_when_ignored(project: Path) -> None:
+    ignore = parse_dockerignore("Dockerfile\n.dockerignore\nsub")
+    packed = pack_context(
+        project, [], {"Dockerfile": "x", ".dockerignore": "y", "sub/f": b"z"}, dockerignore=ignore
+    )
+
+    assert packed.files == (".dockerignore", "Dockerfile", "sub", "sub/f")
+
+
+def test_headers_are_normalised(project: Path) -> None:
+    (project / "src/run.sh").chmod(0o700)
+    (project / "requirements.txt").chmod(0o600)
+    packed = pack_context(project, ["src", "requirements.txt"], {})
+
+    modes = {m.name: (m.mode, m.mtime, m.uid, m.gid, m.uname, m.gname) for m in members(packed)}
+    assert modes["src/run.sh"] == (0o755, 0, 0, 0, "", "")
+    assert modes["requirements.txt"] == (0o644, 0, 0, 0, "", "")
+    assert modes["src/app"] == (0o755, 0, 0, 0, "", "")
+    # gzip header: no file name flag, mtime 0
+    assert packed.data[3] == 0
+    assert packed.data[4:8] == b"\x00\x00\x00\x00"
+
+
+def _touch_everything(base: Path, when: float) -> None:
+    for root, dirs, files in os.walk(base):
+        for name in dirs + files:
+            os.utime(Path(root) / name, (when, when))
+
+
+def test_same_files_give_the_same_bytes(tmp_path: Path) -> None:
+    files: dict[str, str | bytes] = {"b.txt": "b", "a/x.py": "x", "a/y.sh": "y", "c/d/e": "e"}
+    first = write_tree(tmp_path / "one", files)
+    _touch_everything(first, 1_000_000)
+    old_umask = os.umask(0o077)
+    try:  # other creation order, permissions, mtimes
+        second = write_tree(tmp_path / "two", dict(reversed(files.items())))
+    finally:
+        os.umask(old_umask)
+    _touch_everything(second, time.time())
+    (first / "a/y.sh").chmod(0o755)
+    (second / "a/y.sh").chmod(0o711)
+    sources = ["a", "b.txt", "c"]
+
+    one = pack_context(first, sources, {"Dockerfile": DOCKERFILE})
+    two = pack_context(second, list(reversed(sources)), {"Dockerfile": DOCKERFILE})
+
+    assert one.data == two.data
+    assert one.sha256 == two.sha256
+    (second / "c/d/e").write_text("changed")
+    assert pack_context(second, sources, {"Dockerfile": DOCKERFILE}).sha256 != one.sha256
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("*.txt", (".hidden.txt", "a.txt", "b.txt")),
+        (
+            "src/*/data?.csv",
+            ("src", "src/one", "src/one/data1.csv", "src/two", "src/two/data2.csv"),
+        ),
+        ("[ab].txt", ("a.txt", "b.txt")),
+        ("/a.txt", ("a.txt",)),
+        ("src/../a.txt", ("a.txt",)),
+    ],
+    ids=["star-matches-dotfiles", "nested", "class", "leading-slash", "dot-dot-inside"],
+)
+def test_copy_wildcards_match_like_docker(
+    tmp_path: Path, source: str, expected: tuple[str, ...]
+) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "a.txt": "",
+            "b.txt": "",
+            ".hidden.txt": "",
+            "c.md": "",
+            "src/one/data1.csv": "",
+            "src/one/data10.csv": "",
+            "src/two/data2.csv": "",
+        },
+    )
+
+    assert pack_context(tmp_path, [source], {}).files == expected
+
+
+# --------------------------------------------------------------------------- symbolic links
+
+
+def test_links_inside_the_context_are_kept_as_links_with_their_targets(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"real/config.yaml": "a: 1", "lib/util.py": "", "other.txt": ""})
+    (tmp_path / "config.yaml").symlink_to("real/config.yaml")
+    (tmp_path / "lib/absolute").symlink_to(tmp_path / "other.txt")
+    (tmp_path / "alias").symlink_to("real", target_is_directory=True)
+
+    packed = pack_context(tmp_path, ["config.yaml", "lib", "alias/config.yaml"], {})
+
+    links = {m.name: m.linkname for m in members(packed) if m.issym()}
+    assert links == {
+        "config.yaml": "real/config.yaml",
+        "lib/absolute": "../other.txt",
+        "alias": "real",
+    }
+    assert packed.files == (
+        "alias",
+        "config.yaml",
+        "lib",
+        "lib/absolute",
+        "lib/util.py",
+        "other.txt",
+        "real",
+        "real/config.yaml",
+    )
+
+
+def test_a_link_out_of_the_context_is_an_error_unless_ignored(tmp_path: Path) -> None:
+    outside = write_tree(tmp_path / "outside", {"secret": "s"})
+    project = write_tree(tmp_path / "project", {"app.py": ""})
+    (project / "leak").symlink_to(outside / "secret")
+
+    with pytest.raises(SpecError, match=r"`leak` .* symbolic link to .* outside the build context"):
+        pack_context(project, ["."], {})
+    ignore = parse_dockerignore("leak")
+    assert pack_context(project, ["."], {}, dockerignore=ignore).files == ("app.py",)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_missing_source_says_where_it_must_be(project: Path) -> None:
+    message = (
+        f"COPY source `nope.txt` not found in {project}: it must be inside the build context"
+        " folder (the notebook's folder, or --context DIR)"
+    )
+    with pytest.raises(SpecError) as caught:
+        pack_context(project, ["nope.txt"], {})
+    assert str(caught.value) == message
+    with pytest.raises(SpecError, match=r"`src/\*\.txt` not found"):
+        pack_context(project, ["src/*.txt"], {})
+
+
+@pytest.mark.parametrize("source", ["../x", "..", "src/../../x"])
+def test_source_escaping_the_context_is_an_error(project: Path, source: str) -> None:
+    with pytest.raises(SpecError, match=f"`{source}` is outside the build context"):
+        pack_context(project, [source], {})
+
+
+def test_source_excluded_by_dockerignore_is_an_error(project: Path) -> None:
+    with pytest.raises(SpecError, match=r"`notes\.md` is excluded by .*\.dockerignore"):
+        pack_context(project, ["notes.md"], {}, dockerignore=parse_dockerignore("*.md"))
+
+
+@pytest.mark.parametrize("name", ["../Dockerfile", "/Dockerfile", "a/./b", ""])
+def test_generated_file_names_must_stay_inside(project: Path, name: str) -> None:
+    with pytest.raises(SpecError, match="plain relative path"):
+        pack_context(project, [], {name: "x"})
+
+
+def test_archive_over_the_limit_suggests_git_or_object_store(project: Path) -> None:
+    (project / "model.bin").write_bytes(os.urandom(20_000))
+
+    with pytest.raises(SpecError) as caught:
+        pack_context(project, ["."], {}, limit=4_000)
+
+    message = str(caught.value)
+    assert "more than fits in a ConfigMap" in message
+    assert "`git` init" in message
+    assert "object-store context" in message
+    assert "model.bin (20.0 KB)" in message
+    assert "\n" not in message
+
+
+def test_default_limit_fits_a_configmap_once_base64_encoded() -> None:
+    limit = default_archive_limit()
+
+    assert len(base64.b64encode(bytes(limit))) <= CONFIGMAP_LIMIT
+    assert len(base64.b64encode(bytes(limit + 3))) > CONFIGMAP_LIMIT
+
+
+# --------------------------------------------------------------------------- the simulated executor
+
+
+def test_simulated_executor_reads_the_dockerfile_inside_the_archive(project: Path) -> None:
+    packed = pack_context(project, ["requirements.txt"], {"build/Dockerfile": DOCKERFILE})
+
+    names, files = read_tar_context(packed.data)
+
+    assert names == list(packed.files)
+    assert files["build/Dockerfile"] == DOCKERFILE.encode()
+    with pytest.raises(ValueError, match="gzip: invalid header"):
+        read_tar_context(b"not an archive")
+    run = KanikoRun(
+        KanikoArgs(destinations=("r/a",)),
+        None,
+        Scenario.SUCCESS,
+        ScenarioOptions(),
+        context_error="error resolving source context: open /x: no such file or directory",
+    )
+    assert (run.error_line, run.exit_code) == (
+        "error resolving source context: open /x: no such file or directory",
+        1,
+    )
+
+
+# --------------------------------------------------------------------------- on the test cluster
+
+MOUNT = "/plx-context/artifacts"
+DESTINATION = "registry.example.com/org/app:v1"
+
+
+@pytest.fixture
+def core(admin_kubeconfig: Path) -> Iterator[Any]:
+    from kubernetes import client, config
+
+    api_client = config.new_client_from_config(config_file=str(admin_kubeconfig))
+    try:
+        yield client.CoreV1Api(api_client)
+    finally:
+        api_client.close()
+
+
+def run_tar_build(
+    core: Any, namespace: str, name: str, binary: dict[str, bytes], extra_args: list[str]
+) -> Any:
+    """Create a ConfigMap holding ``binary`` and a Kaniko pod with a tar:// context mounting it;
+    return the finished pod."""
+    core.create_namespaced_config_map(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name},
+            "binaryData": {k: base64.b64encode(v).decode() for k, v in binary.items()},
+        },
+    )
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "kaniko",
+                    "image": "gcr.io/kaniko-project/executor:v1.24.0",
+                    "args": [
+                        "-c",
+                        f"tar://{MOUNT}/context.tar.gz",
+                        "-d",
+                        DESTINATION,
+                        "--digest-file=/dev/termination-log",
+                        *extra_args,
+                    ],
+                    "volumeMounts": [{"name": "context", "mountPath": MOUNT, "readOnly": True}],
+                }
+            ],
+            "volumes": [{"name": "context", "configMap": {"name": name}}],
+        },
+    }
+    core.create_namespaced_pod(namespace, pod)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = core.read_namespaced_pod(name, namespace)
+        if found.status.phase in ("Succeeded", "Failed"):
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"pod {name} did not finish")
+
+
+@pytest.mark.cluster
+def test_tar_context_from_configmap_binary_data_is_unpacked_and_built(
+    core: Any, sim_node: SimulatedNode, namespace: str, project: Path
+) -> None:
+    packed = pack_context(project, ["requirements.txt", "src"], {"Dockerfile": DOCKERFILE})
+    (project / ".dockerignore").unlink()
+    with_ignore = pack_context(
+        project, ["requirements.txt"], {"Dockerfile": DOCKERFILE, ".dockerignore": "x"}
+    )
+
+    done = run_tar_build(core, namespace, "tar", {"context.tar.gz": packed.data}, ["-v", "debug"])
+    ignored = run_tar_build(core, namespace, "ignore", {"context.tar.gz": with_ignore.data}, [])
+
+    assert done.status.phase == "Succeeded"
+    seen = sim_node.seen_pod(namespace, "tar")
+    assert seen.binary_configmaps == {"tar": {"context.tar.gz": packed.data}}
+    assert seen.context_files == {"kaniko": list(packed.files)}
+    assert seen.dockerfile == DOCKERFILE
+    lines = seen.log_lines()
+    assert lines[0].startswith("\x1b[37mDEBU\x1b[0m[0000] Getting source context from tar://")
+    assert "Build context located at /kaniko/buildcontext/" in lines[1]
+    assert any("COPY requirements.txt /code" in line for line in lines)
+    assert done.status.container_statuses[0].state.terminated.message == seen.digest
+    assert ignored.status.phase == "Succeeded"
+    first = sim_node.seen_pod(namespace, "ignore").log_lines()[0]
+    assert "Using dockerignore file: /kaniko/buildcontext/.dockerignore" in first
+
+
+@pytest.mark.cluster
+def test_tar_context_without_archive_or_dockerfile_fails_like_kaniko(
+    core: Any, sim_node: SimulatedNode, namespace: str, project: Path
+) -> None:
+    no_dockerfile = pack_context(project, ["requirements.txt"], {})
+
+    missing = run_tar_build(core, namespace, "missing", {"other.tar.gz": b"x"}, [])
+    empty = run_tar_build(core, namespace, "empty", {"context.tar.gz": no_dockerfile.data}, [])
+
+    assert (missing.status.phase, empty.status.phase) == ("Failed", "Failed")
+    assert sim_node.seen_pod(namespace, "missing").log_lines() == [
+        f"error resolving source context: open {MOUNT}/context.tar.gz: no such file or directory"
+    ]
+    seen = sim_node.seen_pod(namespace, "empty")
+    assert seen.log_lines() == [NO_DOCKERFILE_ERROR]
+    assert seen.context_files == {"kaniko": ["requirements.txt"]}
+    assert seen.exit_codes == {"kaniko": 1}
+
+
+def test_gzip_of_the_archive_is_plain_gzip(project: Path) -> None:
+    packed = pack_context(project, ["requirements.txt"], {})
+
+    assert gzip.decompress(packed.data)[:16] == b"requirements.txt"
