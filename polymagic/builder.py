@@ -201,6 +201,9 @@ class BuildSession:
         self.error: Exception | None = None
         self.parser = KanikoLogParser(manifests.steps, tail=options.log_tail)
         self._created = created
+        self.reused = False
+        """True when the registry already held this spec's image: no pod was created."""
+        self.notes: list[str] = []
         self.attached_to_existing = False
         """True when this build found an identical one running and follows that one."""
         self._resource_version = resource_version
@@ -244,6 +247,16 @@ class BuildSession:
         On failure the matching exception is stored in ``error`` and raised after the FAILED
         event; ``result`` holds the BuildResult after SUCCEEDED.
         """
+        if self.reused and self.result is not None:
+            yield ProgressEvent(
+                EventKind.SUBMITTED,
+                f"the registry already holds an image built from this spec ({self.result.tags[0]}):"
+                " not building it again (use --force to rebuild)",
+            )
+            yield ProgressEvent(EventKind.SUCCEEDED, self.result.image, digest=self.result.digest)
+            return
+        for note in self.notes:
+            yield ProgressEvent(EventKind.WARNING, note)
         try:
             if self.attached_to_existing:
                 yield ProgressEvent(
@@ -736,6 +749,45 @@ def _submit(cluster: Cluster, manifests: BuildManifests) -> str | None:
     return str(version) if version else None
 
 
+def _reuse(
+    cluster: Cluster,
+    build: CompiledBuild,
+    manifests: BuildManifests,
+    options: BuildOptions,
+    started: float,
+) -> tuple[BuildSession | None, str | None]:
+    """A finished session when the registry already holds this spec's image; else None and,
+    when the registry could not tell, a note saying so."""
+    from polymagic.registry import Presence
+    from polymagic.reuse import find_built_image
+
+    answer = find_built_image(cluster, build, manifests, options.kaniko)
+    if answer is None or answer.presence is Presence.MISSING:
+        return None, None
+    if answer.presence is Presence.UNKNOWN or not answer.digest:
+        return (
+            None,
+            f"could not tell whether this spec was built before ({answer.reason}); building it",
+        )
+    session = BuildSession(
+        cluster, manifests, replace(options, keep=True), created=False, started=started
+    )
+    session.result = BuildResult(
+        name=manifests.name,
+        namespace=manifests.namespace,
+        image=_destination_reference(manifests.destinations[0], answer.digest),
+        digest=answer.digest,
+        tags=(str(answer.reference),),
+        duration=time.monotonic() - started,
+        pod_name="",
+        spec_hash=manifests.image_hash,
+        executor_image=manifests.executor_image,
+        log_tail=(),
+    )
+    session.reused = True
+    return session, None
+
+
 def start_build(
     cluster: Cluster, build: CompiledBuild, options: BuildOptions | None = None
 ) -> BuildSession:
@@ -762,6 +814,11 @@ def start_build(
         kaniko=options.kaniko,
         context=packed,
     )
+    note = None
+    if not options.force:
+        reused, note = _reuse(cluster, build, manifests, options, started)
+        if reused is not None:
+            return reused
     try:
         version = _submit(cluster, manifests)
     except _AlreadyRunning:
@@ -774,14 +831,17 @@ def start_build(
             started=started,
         )
         session.attached_to_existing = True
-        return session
-    return BuildSession(
-        cluster,
-        manifests,
-        replace(options, namespace=namespace),
-        resource_version=version,
-        started=started,
-    )
+    else:
+        session = BuildSession(
+            cluster,
+            manifests,
+            replace(options, namespace=namespace),
+            resource_version=version,
+            started=started,
+        )
+    if note:
+        session.notes.append(note)
+    return session
 
 
 def build_image(

@@ -122,6 +122,14 @@ class Cluster:
         data.pop("stringData", None)
         return str(data.get("type") or "Opaque")
 
+    def read_secret_data(self, namespace: str, name: str) -> dict[str, str]:
+        """A secret's ``data`` (base64 values), for polymagic's own use only: never shown."""
+        data = self._json(
+            f"reading secret `{name}`", self.core.read_namespaced_secret, name, namespace
+        )
+        values = data.get("data") or {}
+        return {str(k): str(v) for k, v in values.items()}
+
     def can_i(self, verb: str, resource: str, namespace: str, subresource: str = "") -> bool:
         """A SelfSubjectAccessReview: may the current user ``verb`` ``resource`` here?"""
         body = {

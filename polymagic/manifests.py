@@ -367,7 +367,8 @@ def _insecure_registries(build: CompiledBuild) -> list[str]:
         connection = build.connections.get(name)
         schema = (connection.schema_ or {}) if connection is not None else {}
         if schema.get("insecure") is True and schema.get("url"):
-            found.append(registry_host(re.sub(r"^https?://", "", str(schema["url"]))))
+            # A connection URL is ``host[:port][/path]``: its host is the registry.
+            found.append(re.sub(r"^https?://", "", str(schema["url"])).split("/", 1)[0])
     return found
 
 

@@ -1,0 +1,1 @@
+"""Tests of polymagic.registry against Debian's real docker-registry."""
