@@ -8,6 +8,7 @@ no client import. The compiled component is never changed here; what the pod nee
 from __future__ import annotations
 
 import base64
+import dataclasses
 import enum
 import hashlib
 import json
@@ -89,6 +90,46 @@ class KanikoOptions:
         for key, _ in self.build_args:
             if not key or "=" in key:
                 raise SpecError(f"build arg `{key}`: give it as NAME=value")
+
+
+# Context-only params an operation may carry to set executor options, so a spec file holds them
+# too: e.g. ``build_args: {value: {PY: "3.11"}, contextOnly: true}``.
+OPTION_PARAMS = (
+    "build_args",
+    "target",
+    "tags",
+    "reproducible",
+    "snapshot_mode",
+    "insecure_registries",
+    "cache_repo",
+)
+
+
+def options_from_params(build: CompiledBuild, options: KanikoOptions) -> KanikoOptions:
+    """``options`` with the operation's option params added (given options win for scalars)."""
+    values = {name: build.params[name].value for name in OPTION_PARAMS if name in build.params}
+    if not values:
+        return options
+    changes: dict[str, Any] = {}
+    args = values.get("build_args")
+    if args is not None:
+        if not isinstance(args, dict):
+            raise SpecError(
+                "the `build_args` param must be a mapping of NAME: value", path="params.build_args"
+            )
+        changes["build_args"] = (*((str(k), str(v)) for k, v in args.items()), *options.build_args)
+    for name in ("tags", "insecure_registries"):
+        listed = values.get(name)
+        if listed is not None:
+            if not isinstance(listed, list):
+                raise SpecError(f"the `{name}` param must be a list", path=f"params.{name}")
+            changes[name] = (*(str(v) for v in listed), *getattr(options, name))
+    for name in ("target", "snapshot_mode", "cache_repo"):
+        if values.get(name) is not None and getattr(options, name) is None:
+            changes[name] = str(values[name])
+    if values.get("reproducible") is True:
+        changes["reproducible"] = True
+    return dataclasses.replace(options, **changes)
 
 
 def _repository(reference: str) -> str:
@@ -604,7 +645,7 @@ def build_manifests(
         )
     container = _container_of(run)
     warnings: list[str] = []
-    kaniko = kaniko or KanikoOptions()
+    kaniko = options_from_params(build, kaniko or KanikoOptions())
     image = executor_image or container.image
     if not image:
         raise SpecError("the executor container has no image", path="run.container.image")

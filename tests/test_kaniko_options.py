@@ -144,3 +144,26 @@ def test_image_hash_covers_content_not_destinations() -> None:
 def test_references(reference: str, host: str, hash_tag: str) -> None:
     assert registry_host(reference) == host
     assert hash_tag_of(reference, "f" * 64) == hash_tag + "f" * 20
+
+
+def test_context_only_params_carry_options_in_the_spec() -> None:
+    op = yaml.safe_load(SEED)
+    op["params"].update(
+        {
+            "build_args": {"value": {"PY": "3.11"}, "contextOnly": True},
+            "target": {"value": "runtime", "contextOnly": True},
+            "tags": {"value": [":v2"], "contextOnly": True},
+        }
+    )
+    build = compile_operation(op)
+    args = build_manifests(build, kaniko=KanikoOptions(build_args=(("EXTRA", "1"),))).pod["spec"][
+        "containers"
+    ][0]["args"]
+    assert "--build-arg=PY=3.11" in args
+    assert "--build-arg=EXTRA=1" in args
+    assert "--target=runtime" in args
+    assert "polyaxon/polyaxon-quick-start:v2" in args
+    bad = yaml.safe_load(SEED)
+    bad["params"]["build_args"] = {"value": ["PY=3.11"], "contextOnly": True}
+    with pytest.raises(SpecError, match="build_args"):
+        build_manifests(compile_operation(bad))
