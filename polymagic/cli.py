@@ -23,6 +23,7 @@ from polymagic.errors import PolymagicError, SpecError
 from polymagic.lint import Finding, lint_dockerfile
 from polymagic.manifests import BuildManifests, KanikoOptions, build_manifests
 from polymagic.models import DockerfileInit
+from polymagic.params import parse_pairs
 from polymagic.yamltext import dump_yaml, dump_yaml_all
 
 __all__ = ["main"]
@@ -198,16 +199,6 @@ def _add_kaniko_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--service-account", help="service account of the build pod")
 
 
-def _pairs(items: list[str], what: str) -> tuple[tuple[str, str], ...]:
-    pairs = []
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SpecError(f"{what} `{item}`: give it as NAME=value")
-        pairs.append((key, value))
-    return tuple(pairs)
-
-
 def kaniko_options(args: argparse.Namespace) -> KanikoOptions:
     """The executor options given on the command line."""
     resources: dict[str, Any] | None = None
@@ -215,7 +206,7 @@ def kaniko_options(args: argparse.Namespace) -> KanikoOptions:
     if amounts:
         resources = {"requests": dict(amounts), "limits": dict(amounts)}
     return KanikoOptions(
-        build_args=_pairs(args.build_arg, "build arg"),
+        build_args=parse_pairs(args.build_arg, "build arg"),
         target=args.target,
         tags=tuple(args.tag),
         reproducible=args.reproducible,
@@ -225,7 +216,7 @@ def kaniko_options(args: argparse.Namespace) -> KanikoOptions:
         cache_repo=args.cache_repo,
         hash_tag=not args.no_hash_tag,
         resources=resources,
-        node_selector=dict(_pairs(args.node_selector, "node selector")) or None,
+        node_selector=dict(parse_pairs(args.node_selector, "node selector")) or None,
         service_account=args.service_account,
     )
 

@@ -15,11 +15,11 @@ from typing import Any
 
 from pydantic import StrictStr, TypeAdapter, ValidationError
 
-from polymagic.errors import ParamError
+from polymagic.errors import ParamError, SpecError
 from polymagic.models import Component, IOSpec, Param, is_ref, validate_image
 from polymagic.values import to_text
 
-__all__ = ["ResolvedParam", "merge_overrides", "parse_overrides", "resolve_params"]
+__all__ = ["ResolvedParam", "merge_overrides", "parse_overrides", "parse_pairs", "resolve_params"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,17 @@ def parse_overrides(items: Iterable[str]) -> dict[str, str]:
             raise ParamError(f"Repeated parameter: '{name}'")
         parsed[name] = value
     return parsed
+
+
+def parse_pairs(items: Iterable[str], what: str) -> tuple[tuple[str, str], ...]:
+    """``["A=1", "B=x=y"]`` → ``(("A", "1"), ("B", "x=y"))``; ``what`` names them in errors."""
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"{what} `{item}`: give it as NAME=value")
+        pairs.append((key, value))
+    return tuple(pairs)
 
 
 def merge_overrides(

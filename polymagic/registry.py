@@ -404,7 +404,9 @@ def _ssl_context(*, skip_tls_verify: bool, ca_file: str | None) -> ssl.SSLContex
 
 
 def _redact(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
+    # Very short values (a test password "y") would garble ordinary words; they are not echoed
+    # by registries anyway, unlike tokens and passwords of real length.
+    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
 

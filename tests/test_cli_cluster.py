@@ -50,6 +50,36 @@ def _polymagic(
     )
 
 
+def _start(
+    files: tuple[Path, Path], kubeconfig: Path, namespace: str, *extra: str
+) -> subprocess.Popen[str]:
+    """`polymagic build` in the background, once it has reported step 3/6 on stderr."""
+    op, catalog = files
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "polymagic",
+            "build",
+            str(op),
+            "--connections",
+            str(catalog),
+            "--namespace",
+            namespace,
+            *extra,
+        ],
+        env=_env(kubeconfig),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "step 3/6" in line:
+            break
+    return process
+
+
 def _assert_clean(kubeconfig: Path, namespace: str) -> None:
     cluster = connect(kubeconfig, namespace=namespace)
     try:
@@ -155,28 +185,7 @@ def test_signal_cancels_and_cleans_up(
     signum: int,
 ) -> None:
     sim_node.set_scenario(with_secret, Scenario.SUCCESS, hold_running=True)
-    op, catalog = files
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "polymagic",
-            "build",
-            str(op),
-            "--connections",
-            str(catalog),
-            "--namespace",
-            with_secret,
-        ],
-        env=_env(admin_kubeconfig),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    for line in process.stderr:
-        if "step 3/6" in line:
-            break
+    process = _start(files, admin_kubeconfig, with_secret)
     process.send_signal(signum)
     _, rest = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -188,29 +197,7 @@ def test_status_list_logs_cancel_by_name(
     files: tuple[Path, Path], admin_kubeconfig: Path, with_secret: str, sim_node: SimulatedNode
 ) -> None:
     sim_node.set_scenario(with_secret, Scenario.SUCCESS, hold_running=True)
-    op, catalog = files
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "polymagic",
-            "build",
-            str(op),
-            "--connections",
-            str(catalog),
-            "--namespace",
-            with_secret,
-            "--keep",
-        ],
-        env=_env(admin_kubeconfig),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    for line in process.stderr:
-        if "step 2/6" in line:
-            break
+    process = _start(files, admin_kubeconfig, with_secret, "--keep")
     listing = _polymagic(admin_kubeconfig, "list", "--namespace", with_secret)
     assert listing.returncode == 0
     name = listing.stdout.splitlines()[1].split()[1]

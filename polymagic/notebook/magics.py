@@ -174,15 +174,10 @@ class PolyBuildMagics(Magics):
     def _options(self, args: Any) -> BuildOptions:
         from polymagic.builder import BuildOptions
         from polymagic.manifests import KanikoOptions
+        from polymagic.params import parse_pairs
 
-        build_args = []
-        for item in getattr(args, "build_arg", None) or []:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise SpecError(f"build arg `{item}`: give it as NAME=value")
-            build_args.append((key, value))
         kaniko = KanikoOptions(
-            build_args=tuple(build_args),
+            build_args=parse_pairs(getattr(args, "build_arg", None) or (), "build arg"),
             target=getattr(args, "target", None),
             tags=tuple(getattr(args, "tag", None) or ()),
             insecure_registries=tuple(getattr(args, "insecure_registry", None) or ()),

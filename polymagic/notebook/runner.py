@@ -7,6 +7,9 @@ thread-safe ``on_event``; nothing here prints.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,6 +70,11 @@ class NotebookBuild:
                 on_done(self)
 
 
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
 def run_notebook_build(
     cluster: Cluster,
     build: CompiledBuild,
@@ -83,6 +91,8 @@ def run_notebook_build(
     """
     session = start_build(cluster, build, options)
     progress = BuildProgress(session.name, len(session.parser.steps))
+    # The full log stays readable after the build; it is removed when the kernel exits.
+    atexit.register(_remove, progress.full_log_path)
     progress.set_cancel(session.cancel)
     # With a display id the final state replaces the first one in the saved notebook too.
     shown = display(progress, display_id=True)
@@ -107,6 +117,16 @@ def run_notebook_build(
     if running.error is not None:
         raise running.error
     return running
+
+
+class _Ended:
+    """What the record's place shows when the build produced no image."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.text = f"build `{name}`: no image ({reason})"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/plain": self.text}
 
 
 class _Pending:
