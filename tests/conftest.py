@@ -6,27 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from polymagic.examples import QUICK_START
 from tests.cluster.fixtures import *  # noqa: F403  (the real-cluster fixtures)
 
 CONFORMANCE = Path(__file__).parent / "conformance"
 
-SEED = """\
-version: 1
-kind: operation
-name: build
-params:
-  destination:
-    connection: docker-connection
-    value: polyaxon/polyaxon-quick-start
-runPatch:
-  init:
-  - dockerfile:
-      image: "tensorflow/tensorflow:2.0.1-py3"
-      run:
-      - 'pip3 install --no-cache-dir -U polyaxon'
-      langEnv: 'en_US.UTF-8'
-hubRef: kaniko
-"""
+SEED = QUICK_START
 
 REGISTRY = [
     {

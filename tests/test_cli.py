@@ -179,3 +179,10 @@ def test_module_entry_point_and_exit_code(op_file: Path, entry: list[str]) -> No
     )
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1
+
+
+def test_the_quick_start_file_is_the_packaged_example() -> None:
+    from polymagic.examples import QUICK_START
+
+    root = Path(__file__).resolve().parent.parent
+    assert (root / "notebooks" / "quick-start.yaml").read_text() == QUICK_START

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 from polymagic.compiler import compile_operation
 from polymagic.dockerfile import render_dockerfile
 from polymagic.errors import PolymagicError, SpecError
+from polymagic.examples import QUICK_START
 from polymagic.hub import hub_component
 from polymagic.loader import load_dockerfile_init, load_operation, parse_yaml
 from polymagic.models import ConnectionCatalog, DockerfileInit, Operation, Param
@@ -50,23 +51,7 @@ __all__ = [
     "read_form_values",
 ]
 
-QUICK_START_YAML = """\
-version: 1
-kind: operation
-name: build
-params:
-  destination:
-    connection: docker-connection
-    value: polyaxon/polyaxon-quick-start
-runPatch:
-  init:
-  - dockerfile:
-      image: "tensorflow/tensorflow:2.0.1-py3"
-      run:
-      - 'pip3 install --no-cache-dir -U polyaxon'
-      langEnv: 'en_US.UTF-8'
-hubRef: kaniko
-"""
+QUICK_START_YAML = QUICK_START
 """The README's quick-start operation: what a new form starts with."""
 
 GENERAL = "general"

@@ -11,6 +11,7 @@ it; they compute nothing about the build themselves.
 
 from __future__ import annotations
 
+import abc
 import datetime
 import difflib
 import html
@@ -72,16 +73,16 @@ def _yaml_lexer() -> Lexer:
     return YamlLexer(stripnl=False)
 
 
-class _View:
+class _View(abc.ABC):
     """A text form (``__repr__``) and an HTML form, together in the mimebundle."""
 
+    @abc.abstractmethod
     def plain(self) -> str:
         """The text form (also ``repr``)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def html(self) -> str:
         """The HTML form: inline styles, no scripts, user text escaped."""
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         return self.plain()
