@@ -146,3 +146,27 @@ def test_line_magics_find_status_logs_and_cancel(
     assert f"cancelled build `{name}`" in captured.stdout
     assert running.done.wait(30)
     _clean(admin_kubeconfig, namespace)
+
+
+def test_form_build_button_runs_the_same_build(
+    shell: InteractiveShell, admin_kubeconfig: Path, namespace: str
+) -> None:
+    form = shell.run_line_magic("polybuild", "form")
+    form.fields["image"].value = "python:3.11-slim"
+    form.fields["run"].value = "pip install --no-cache-dir scikit-learn"
+    assert form.errors == {}
+    assert not form.build_button.disabled
+    with capture_output():
+        form.build_button.click()
+    deadline = time.monotonic() + 10
+    while not _magics(shell).builds and time.monotonic() < deadline:
+        time.sleep(0.1)
+    running = next(iter(_magics(shell).builds.values()))
+    assert running.done.wait(60)
+    assert running.progress.outcome is Outcome.SUCCEEDED
+    assert running.result is not None
+    assert (
+        "RUN pip install --no-cache-dir scikit-learn"
+        in running.session.manifests.config_map["data"]["Dockerfile"]
+    )
+    _clean(admin_kubeconfig, namespace)
