@@ -19,6 +19,7 @@ from typing import Any
 import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.config import incluster_config
 from kubernetes.config.config_exception import ConfigException
 
 from polymagic.errors import ApiError, ClusterConfigError, ClusterError
@@ -26,7 +27,7 @@ from polymagic.errors import ApiError, ClusterConfigError, ClusterError
 __all__ = ["Cluster", "WatchExpired", "connect"]
 
 JsonDict = dict[str, Any]
-_IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 HOW_TO_CONFIGURE = (
     "no Kubernetes cluster is configured: set KUBECONFIG to a kubeconfig file (or create"
@@ -314,9 +315,9 @@ def _json_lines(response: Any, doing: str, server: str) -> Iterator[str]:
         yield pending.decode("utf-8", errors="replace")
 
 
-def _in_cluster_namespace() -> str:
+def _in_cluster_namespace(service_account_dir: Path) -> str:
     try:
-        return _IN_CLUSTER_NAMESPACE.read_text().strip() or "default"
+        return (service_account_dir / "namespace").read_text().strip() or "default"
     except OSError:
         return "default"
 
@@ -325,8 +326,10 @@ def connect(
     kubeconfig: str | Path | None = None,
     context: str | None = None,
     namespace: str | None = None,
+    service_account_dir: Path = SERVICE_ACCOUNT_DIR,
 ) -> Cluster:
-    """Log in: the given kubeconfig, else ``$KUBECONFIG`` / ``~/.kube/config``, else in-cluster."""
+    """Log in: the given kubeconfig, else ``$KUBECONFIG`` / ``~/.kube/config``, else in-cluster
+    (a notebook in a pod: the service account's token, CA and namespace in ``service_account_dir``)."""
     configuration = client.Configuration()
     # Resolved here, not by the client: it reads $KUBECONFIG once, when it is first imported.
     candidates = [p for p in (os.environ.get("KUBECONFIG") or "").split(os.pathsep) if p]
@@ -355,11 +358,18 @@ def connect(
         default_ns = (active or {}).get("context", {}).get("namespace") or "default"
         source = f"kubeconfig {path}"
     elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        loader = incluster_config.InClusterConfigLoader(
+            token_filename=str(service_account_dir / "token"),
+            cert_filename=str(service_account_dir / "ca.crt"),
+        )
         try:
-            config.load_incluster_config(client_configuration=configuration)
+            loader.load_and_set(configuration)
         except ConfigException as exc:
-            raise ClusterConfigError(f"in-cluster configuration failed: {exc}") from exc
-        default_ns = _in_cluster_namespace()
+            raise ClusterConfigError(
+                f"in-cluster configuration failed ({exc}): is a service account token mounted in"
+                f" {service_account_dir}?"
+            ) from exc
+        default_ns = _in_cluster_namespace(service_account_dir)
         source = "in-cluster service account"
     else:
         raise ClusterConfigError(HOW_TO_CONFIGURE)

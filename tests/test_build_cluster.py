@@ -16,7 +16,7 @@ import yaml
 from polymagic.builder import BuildOptions, build_image, cancel_build, find_builds, start_build
 from polymagic.cluster import Cluster, WatchExpired, connect
 from polymagic.compiler import compile_operation
-from polymagic.errors import BuildCancelled, BuildFailed, PreflightError
+from polymagic.errors import BuildCancelled, BuildFailed, ClusterConfigError, PreflightError
 from polymagic.loader import load_connections
 from polymagic.manifests import LABEL_MANAGED_BY
 from polymagic.progress import EventKind, ProgressEvent
@@ -406,3 +406,50 @@ def test_copy_build_ships_the_local_files(
     with pytest.raises(SpecError, match=r"COPY source `requirements\.txt` not found"):
         start_build(cluster, build, replace(FAST, context_dir=tmp_path))
     assert _leftovers(cluster) == []
+
+
+def test_in_cluster_login_with_a_service_account(
+    cluster: Cluster, control_plane: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook running in a pod: no kubeconfig, the service account's mounted token and CA."""
+    import base64 as b64
+    from urllib.parse import urlparse
+
+    from kubernetes import client
+
+    core = client.CoreV1Api(cluster.api_client)
+    core.create_namespaced_service_account(cluster.namespace, {"metadata": {"name": "notebook"}})
+    deadline = time.monotonic() + 30
+    secret_name = None
+    while secret_name is None and time.monotonic() < deadline:
+        account = core.read_namespaced_service_account("notebook", cluster.namespace)
+        secret_name = account.secrets[0].name if account.secrets else None
+        time.sleep(0.2)
+    assert secret_name is not None
+    token_secret = core.read_namespaced_secret(secret_name, cluster.namespace)
+    (tmp_path / "token").write_bytes(b64.b64decode(token_secret.data["token"]))
+    (tmp_path / "ca.crt").write_bytes(b64.b64decode(token_secret.data["ca.crt"]))
+    (tmp_path / "namespace").write_text(cluster.namespace)
+    rbac = client.RbacAuthorizationV1Api(cluster.api_client)
+    rbac.create_namespaced_role_binding(cluster.namespace, {
+        "metadata": {"name": "notebook-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "notebook", "namespace": cluster.namespace}],
+    })  # fmt: skip
+    server = urlparse(control_plane.server_url)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", str(server.hostname))
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.port))
+    _secret(cluster)
+    in_pod = connect(service_account_dir=tmp_path)
+    try:
+        assert in_pod.source == "in-cluster service account"
+        assert in_pod.namespace == cluster.namespace
+        assert "@sha256:" in build_image(in_pod, _build(), FAST).image
+    finally:
+        in_pod.close()
+    assert _leftovers(cluster) == []
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+    with pytest.raises(ClusterConfigError, match="no Kubernetes cluster is configured"):
+        connect()
