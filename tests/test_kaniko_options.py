@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -167,3 +169,29 @@ def test_context_only_params_carry_options_in_the_spec() -> None:
     bad["params"]["build_args"] = {"value": ["PY=3.11"], "contextOnly": True}
     with pytest.raises(SpecError, match="build_args"):
         build_manifests(compile_operation(bad))
+
+
+@pytest.mark.parametrize("version", ["1.25", "latest"])
+def test_manifests_with_every_option_and_a_local_context_are_valid_kubernetes(
+    version: str, tmp_path: Path
+) -> None:
+    import kubernetes_validate  # type: ignore[import-untyped]
+    from kubernetes_validate.utils import all_versions  # type: ignore[import-untyped]
+
+    from polymagic.context import pack_build_context
+
+    (tmp_path / "requirements.txt").write_text("numpy\n")
+    op = yaml.safe_load(SEED)
+    op["runPatch"]["init"][0]["dockerfile"]["copy"] = ["requirements.txt"]
+    build = compile_operation(op, connections=load_connections(REGISTRY))
+    options = KanikoOptions(
+        build_args=(("PY", "3.11"),), target="t", tags=(":v2",), reproducible=True, snapshot_mode="redo",
+        insecure_registries=("r.local:5000",), cache_repo="r.local:5000/cache",
+        resources={"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}, node_selector={"pool": "b"},
+        tolerations=({"key": "b", "operator": "Exists"},), service_account="builder",
+    )  # fmt: skip
+    manifests = build_manifests(build, kaniko=options, context=pack_build_context(build, tmp_path))
+    chosen = all_versions()[0] if version == "1.25" else kubernetes_validate.latest_version()
+    for obj in manifests.objects():
+        assert kubernetes_validate.validate(obj, chosen, strict=True)
+    assert "context.tar.gz" in manifests.config_map["binaryData"]
