@@ -89,7 +89,9 @@ class KanikoOptions:
             raise SpecError(f"snapshot mode `{self.snapshot_mode}`: choose full, redo or time")
         for key, _ in self.build_args:
             if not key or "=" in key:
-                raise SpecError(f"build arg `{key}`: give it as NAME=value")
+                raise SpecError(
+                    f"build arg `{key}`: give it as NAME=value", path="params.build_args"
+                )
 
 
 # Context-only params an operation may carry to set executor options, so a spec file holds them
@@ -191,7 +193,7 @@ def _option_args(
     for tag in options.tags:
         if tag.startswith(":"):
             if first is None:
-                raise SpecError(f"tag `{tag}` needs a destination to add it to")
+                raise SpecError(f"tag `{tag}` needs a destination to add it to", path="params.tags")
             tag = _repository(first) + tag
         extra += ["--destination", tag]
     if options.hash_tag and first is not None:

@@ -4,7 +4,9 @@ This module owns the mapping between form fields and the operation document (whi
 ``params`` and of the first ``dockerfile`` init each field edits), how each field's text is
 read (``KEY=value`` lines, ``src dst`` lines, numbers), and the routing of polymagic's
 validation messages to the fields they concern. Every rule about what is *valid* comes from
-``load_operation`` and ``compile_operation``; this module only reads the form's own text.
+``load_operation``, ``compile_operation`` and ``build_manifests``; this module only reads the
+form's own text. The executor options (build args, target stage, extra tags) are params the
+component does not declare, so the form writes them as ``{value: ..., contextOnly: true}``.
 
 The YAML is the document of record: the form edits a copy of the last valid YAML, so anything
 the form cannot show (a second init, ``runPatch.environment``, a templated field) is kept as
@@ -34,6 +36,7 @@ from polymagic.errors import PolymagicError, SpecError
 from polymagic.examples import QUICK_START
 from polymagic.hub import hub_component
 from polymagic.loader import load_dockerfile_init, load_operation, parse_yaml
+from polymagic.manifests import OPTION_PARAMS, build_manifests
 from polymagic.models import ConnectionCatalog, DockerfileInit, Operation, Param
 from polymagic.yamltext import dump_yaml
 
@@ -162,24 +165,54 @@ class _EnvCodec(_TextCodec):
         return "\n".join(line for line in lines if line is not None)
 
     def read(self, shown: Any, base: Any) -> Any:
-        known = dict(_env_pairs(base) or [])
-        pairs: list[tuple[str, Any]] = []
-        for number, line in enumerate(str(shown).splitlines(), start=1):
-            if not line.strip():
-                continue
-            key, equals, text = line.partition("=")
-            if not equals or not key.strip():
-                raise _InputError(f"line {number}: write `KEY=value` (got `{line.strip()}`)")
-            key, text = key.strip(), text.strip()
-            # A value whose text did not change keeps its type (``1`` stays a number).
-            same = key in known and _env_text(known[key]) == text
-            pairs.append((key, known[key] if same else text))
+        pairs = [(key, value) for _, key, value in _read_pairs(shown, base, "KEY")]
         if not pairs:
             return _UNSET
         keys = [key for key, _ in pairs]
         if isinstance(base, list) or len(set(keys)) < len(keys):
             return [[key, text] for key, text in pairs]
         return dict(pairs)
+
+
+def _read_pairs(shown: Any, base: Any, name: str) -> list[tuple[int, str, Any]]:
+    """The ``(line number, key, value)`` of each ``KEY=value`` line; ``name`` is how KEY is called.
+
+    A value whose text did not change keeps its type in ``base`` (``1`` stays a number).
+    """
+    known = dict(_env_pairs(base) or [])
+    pairs: list[tuple[int, str, Any]] = []
+    for number, line in enumerate(str(shown).splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, equals, text = line.partition("=")
+        if not equals or not key.strip():
+            raise _InputError(f"line {number}: write `{name}=value` (got `{line.strip()}`)")
+        key, text = key.strip(), text.strip()
+        same = key in known and _env_text(known[key]) == text
+        pairs.append((number, key, known[key] if same else text))
+    return pairs
+
+
+class _BuildArgsCodec(_TextCodec):
+    """``NAME=value`` lines, as the mapping the ``build_args`` param holds."""
+
+    def show(self, value: Any) -> str | bool | None:
+        if value is None:
+            return ""
+        if not isinstance(value, Mapping):
+            return None
+        lines = [_env_line(key, item) for key, item in value.items()]
+        return None if None in lines else "\n".join(line for line in lines if line is not None)
+
+    def read(self, shown: Any, base: Any) -> Any:
+        args: dict[str, Any] = {}
+        first: dict[str, int] = {}
+        for number, key, value in _read_pairs(shown, base, "NAME"):
+            if key in first:
+                raise _InputError(f"line {number}: `{key}` is already set on line {first[key]}")
+            first[key] = number
+            args[key] = value
+        return args if args else _UNSET
 
 
 def _env_pairs(value: Any) -> list[tuple[Any, Any]] | None:
@@ -226,6 +259,18 @@ class _CopyCodec(_TextCodec):
             if parts:
                 entries.append(parts[0] if len(parts) == 1 else parts)
         return entries if entries else _UNSET
+
+
+class _TagsCodec(_LinesCodec):
+    """Image references or ``:tag`` suffixes, one per line."""
+
+    def read(self, shown: Any, base: Any) -> Any:
+        for number, line in enumerate(str(shown).splitlines(), start=1):
+            if len(line.split()) > 1:
+                raise _InputError(
+                    f"line {number}: write one reference or `:tag` per line (got `{line.strip()}`)"
+                )
+        return super().read(shown, base)
 
 
 def _copy_line(entry: Any) -> str | None:
@@ -284,11 +329,31 @@ _FIELDS: tuple[_Field, ...] = (
     _Field("connection", "Connection", _TEXT, "destination", "connection", widget="combo"),
     _Field("cache", "Cache", _CheckCodec(), "cache", "value", widget="check"),
     _Field("cache_ttl", "Cache TTL", _TEXT, "cache_ttl", "value", placeholder="1h"),
+    _Field(
+        "build_args",
+        "Build args",
+        _BuildArgsCodec(),
+        "build_args",
+        "value",
+        widget=_AREA,
+        placeholder="NAME=value per line",
+    ),
+    _Field("target", "Target stage", _TEXT, "target", "value", placeholder="e.g. runtime"),
+    _Field(
+        "tags",
+        "Extra tags",
+        _TagsCodec(),
+        "tags",
+        "value",
+        widget=_AREA,
+        placeholder="org/image:v2 or :v2, one per line",
+    ),
 )
 _SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Image", ("image", "run", "env", "lang_env", "path", "copy")),
     ("User and workdir", ("uid", "gid", "username", "workdir")),
     ("Push", ("destination", "connection", "cache", "cache_ttl")),
+    ("Executor options", ("build_args", "target", "tags")),
 )
 _NAMESPACE_PATTERN = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
@@ -302,6 +367,9 @@ def _spellings(model: type[BaseModel], key: str) -> tuple[str, ...]:
 
 
 _RUN_PATCH = _spellings(Operation, "runPatch")
+_CONTEXT_ONLY = _spellings(Param, "contextOnly")
+_CONTEXT_ONLY_PARAMS = frozenset(OPTION_PARAMS)
+"""Params polymagic reads as executor options: written with ``contextOnly: true``."""
 _PARAM_KEYS = frozenset(k for n, i in Param.model_fields.items() for k in (n, i.alias) if k)
 _FRAME_KEYS = frozenset({"version", "kind", "name", "params", *_RUN_PATCH, "hubRef", "hub_ref"})
 
@@ -454,6 +522,12 @@ def _write_param(document: dict[str, Any], name: str, attr: str, value: Any) -> 
         entry.pop(attr, None)
     else:  # a new key goes where the README has it: connection, then value
         _insert_before(entry, attr, value, ("value",) if attr == "connection" else ())
+    if name in _CONTEXT_ONLY_PARAMS:
+        # An executor option is no input of the component: Polyaxon keeps it as context only.
+        if value is not _UNSET:
+            entry[_lookup(entry, _CONTEXT_ONLY)[0] or _CONTEXT_ONLY[0]] = True
+        elif set(entry) <= set(_CONTEXT_ONLY):
+            entry = {}  # nothing left but the flag: the option is gone
     if entry:
         params[name] = entry
     else:
@@ -524,7 +598,10 @@ def _params_only_in_yaml(document: Mapping[str, Any], hidden: AbstractSet[str]) 
         if name not in form_params:
             parts.append(f"params.{name}")
         elif isinstance(raw, Mapping) and _PARAM_KEYS & set(raw):
-            parts += [f"params.{name}.{k}" for k in raw if k not in ("value", "connection")]
+            shown = {"value", "connection"}
+            if name in _CONTEXT_ONLY_PARAMS:
+                shown.update(_CONTEXT_ONLY)  # the form writes the flag itself
+            parts += [f"params.{name}.{k}" for k in raw if k not in shown]
     for spec in _FIELDS:
         if spec.attr is not None and spec.name in hidden:
             parts.append(
@@ -604,17 +681,30 @@ def check_document(
     connections: ConnectionCatalog | None = None,
     namespace: str | None = None,
 ) -> FormCheck:
-    """Compile ``document`` and put the first problem under the field it concerns."""
+    """Compile ``document`` and put the first problem under the field it concerns.
+
+    The compiled build also goes through ``build_manifests``, which reads the executor options
+    (``build_args``, ``target``, ``tags``...) and refuses what it cannot run.
+    """
     try:
         build = compile_operation(document, connections=connections, namespace=namespace)
-    except SpecError as exc:
-        field = field_for_path(exc.path, _dockerfile_index(document))
-        message = exc.message if field else str(exc)
-        return FormCheck({field or GENERAL: message}, (), _render_alone(document))
     except PolymagicError as exc:
-        return FormCheck({GENERAL: str(exc)}, (), _render_alone(document))
+        return FormCheck(_problem(exc, document), (), _render_alone(document))
     text = build.dockerfiles[0].text if build.dockerfiles else None
+    try:
+        build_manifests(build, namespace=namespace or "default")
+    except PolymagicError as exc:
+        return FormCheck(_problem(exc, document), build.warnings, text)
     return FormCheck({}, build.warnings, text)
+
+
+def _problem(exc: PolymagicError, document: Mapping[str, Any]) -> dict[str, str]:
+    """An error as ``{field: message}``; ``GENERAL`` with its path when no field owns it."""
+    if isinstance(exc, SpecError):
+        field = field_for_path(exc.path, _dockerfile_index(document))
+        if field:
+            return {field: exc.message}
+    return {GENERAL: str(exc)}
 
 
 def _render_alone(document: Mapping[str, Any]) -> str | None:

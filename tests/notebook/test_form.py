@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import IPython
+import ipywidgets as widgets
 import pytest
 import yaml
 
@@ -201,6 +202,9 @@ hubRef: kaniko
         "connection": "reg",
         "cache": False,
         "cache_ttl": "3h",
+        "build_args": "",
+        "target": "",
+        "tags": "",
     }
     assert form.errors == {}
 
@@ -475,6 +479,217 @@ def test_the_preview_follows_every_change() -> None:
     assert _preview_text(form) == form.dockerfile_text
 
 
+# -- executor options: context-only params ------------------------------------------------------
+
+OPTIONS = SEED.replace(
+    "runPatch:",
+    """\
+  build_args:
+    value: {PY: '3.11', N: 1}
+    contextOnly: true
+  target: {value: runtime, contextOnly: true}
+  tags:
+    value: [':v2', reg.example.com/org/app:latest]
+    contextOnly: true
+runPatch:""",
+)
+
+
+def test_the_executor_option_fields_are_text_boxes_in_their_own_section() -> None:
+    form = BuildForm()
+    assert isinstance(form.fields["build_args"], widgets.Textarea)
+    assert isinstance(form.fields["target"], widgets.Text)
+    assert isinstance(form.fields["tags"], widgets.Textarea)
+    assert "<b>Executor options</b>" in [getattr(w, "value", None) for w in _descendants(form)]
+    assert {name: form.fields[name].value for name in ("build_args", "target", "tags")} == {
+        "build_args": "",
+        "target": "",
+        "tags": "",
+    }
+
+
+def _descendants(form: BuildForm) -> list[Any]:
+    found: list[Any] = []
+    stack: list[Any] = [form.widget]
+    while stack:
+        widget = stack.pop()
+        found.append(widget)
+        stack += list(getattr(widget, "children", ()))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        (
+            "build_args",
+            "PY=3.11\n\n BASE = slim \nEMPTY=",
+            {"PY": "3.11", "BASE": "slim", "EMPTY": ""},
+        ),
+        ("target", " runtime ", "runtime"),
+        ("tags", ":v2\n\n  reg.example.com/org/app:1  ", [":v2", "reg.example.com/org/app:1"]),
+    ],
+    ids=["build-args", "target", "tags"],
+)
+def test_an_option_field_writes_a_context_only_param(field: str, value: str, expected: Any) -> None:
+    form = BuildForm()
+    form.fields[field].value = value
+    params = _yaml_dict(form)["params"]
+    assert list(params[field].items()) == [("value", expected), ("contextOnly", True)]
+    assert list(params) == ["destination", field]
+    assert form.errors == {}
+    assert form.build_button.disabled is False
+    form.fields[field].value = " \n "
+    assert field not in _yaml_dict(form)["params"]
+    assert form.operation() == yaml.safe_load(SEED)
+
+
+def test_option_params_are_absent_from_the_yaml_while_their_fields_are_empty() -> None:
+    form = BuildForm()
+    form.fields["image"].value = "python:3.12"
+    assert set(_yaml_dict(form)["params"]) == {"destination"}
+
+
+def test_option_params_in_the_yaml_set_the_fields() -> None:
+    form = BuildForm.from_yaml(OPTIONS)
+    assert form.fields["build_args"].value == "PY=3.11\nN=1"
+    assert form.fields["target"].value == "runtime"
+    assert form.fields["tags"].value == ":v2\nreg.example.com/org/app:latest"
+    assert not any(form.fields[name].disabled for name in ("build_args", "target", "tags"))
+    assert form.errors == {}
+    # The form shows the options: they are not listed as YAML-only (`contextOnly` included).
+    assert "params." not in html.unescape(form.messages.value)
+
+
+def test_a_short_form_option_is_read_and_becomes_context_only_when_edited() -> None:
+    text = SEED.replace("runPatch:", "  target: runtime\n  build_args: {PY: '3.11'}\nrunPatch:")
+    form = BuildForm.from_yaml(text)
+    assert form.fields["target"].value == "runtime"
+    assert form.fields["build_args"].value == "PY=3.11"
+    # Without `contextOnly` polymagic refuses the param: the message goes under its field.
+    assert list(form.errors) == ["target"]
+    assert "unknown param `target`" in form.errors["target"]
+    form.fields["target"].value = "runtime2"
+    assert _yaml_dict(form)["params"]["target"] == {"value": "runtime2", "contextOnly": True}
+    assert _yaml_dict(form)["params"]["build_args"] == {"PY": "3.11"}  # not edited: as written
+    assert list(form.errors) == ["build_args"]
+    assert "unknown param `build_args`" in form.errors["build_args"]
+    form.fields["build_args"].value = "PY=3.12"
+    assert _yaml_dict(form)["params"]["build_args"] == {
+        "value": {"PY": "3.12"},
+        "contextOnly": True,
+    }
+    assert form.errors == {}
+
+
+def test_editing_an_option_keeps_the_rest_of_its_param_and_its_spelling() -> None:
+    text = SEED.replace("runPatch:", "  target: {context_only: true, value: a}\nrunPatch:")
+    form = BuildForm.from_yaml(text)
+    assert form.errors == {}
+    form.fields["target"].value = "b"
+    target = _yaml_dict(form)["params"]["target"]
+    assert list(target.items()) == [("context_only", True), ("value", "b")]
+
+
+def test_build_arg_values_keep_their_type_when_their_line_is_unchanged() -> None:
+    form = BuildForm.from_yaml(OPTIONS)
+    form.fields["build_args"].value = "PY=3.12\nN=1"
+    assert _yaml_dict(form)["params"]["build_args"]["value"] == {"PY": "3.12", "N": 1}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("build_args", "PY=3.11\nJUSTNAME", "line 2: write `NAME=value` (got `JUSTNAME`)"),
+        ("build_args", "=3.11", "line 1: write `NAME=value`"),
+        ("build_args", "A=1\nB=2\nA=3", "line 3: `A` is already set on line 1"),
+        ("tags", ":v2\nreg.io/a:1 reg.io/b:1", "line 2: write one reference or `:tag` per line"),
+    ],
+    ids=["no-equals", "no-name", "twice", "two-tags-on-a-line"],
+)
+def test_an_unreadable_option_line_is_shown_under_its_field(
+    field: str, value: str, expected: str
+) -> None:
+    form = BuildForm.from_yaml(OPTIONS)
+    before = _yaml_dict(form)["params"][field]
+    form.fields[field].value = value
+    assert list(form.errors) == [field]
+    assert form.errors[field].startswith(expected)
+    assert html.escape(expected) in form.field_messages[field].value
+    assert _yaml_dict(form)["params"][field] == before  # the YAML keeps the last good value
+    assert form.build_button.disabled is True
+    form.fields[field].value = ""
+    assert form.errors == {}
+    assert field not in _yaml_dict(form)["params"]
+
+
+@pytest.mark.parametrize(
+    ("param", "expected"),
+    [
+        (
+            "build_args: {value: [PY, '3.11'], contextOnly: true}",
+            "must be a mapping of NAME: value",
+        ),
+        ("tags: {value: ':v2', contextOnly: true}", "must be a list"),
+    ],
+    ids=["build-args-not-a-mapping", "tags-not-a-list"],
+)
+def test_an_option_polymagic_refuses_is_shown_under_its_disabled_field(
+    param: str, expected: str
+) -> None:
+    form = BuildForm.from_yaml(SEED.replace("runPatch:", f"  {param}\nrunPatch:"))
+    field = param.split(":")[0]
+    assert list(form.errors) == [field]
+    assert expected in form.errors[field]
+    assert expected in form.field_messages[field].value
+    assert form.fields[field].disabled is True
+    assert form.build_button.disabled is True
+    assert form.dockerfile_text is not None  # the Dockerfile itself is fine
+    assert f"`params.{field}`" in html.unescape(form.messages.value)
+
+
+def test_options_round_trip_through_form_edits_and_the_yaml_text() -> None:
+    text = EXTRAS.replace(
+        "runPatch:",
+        "  build_args: {value: {PY: '3.11'}, contextOnly: true, toEnv: PY_ARGS}\n"
+        "  tags: {value: [':v2'], contextOnly: true}\nrunPatch:",
+    )
+    form = BuildForm.from_yaml(text)
+    assert form.errors == {}
+    original = form.operation()
+    form.fields["image"].value = "python:3.12"
+    form.fields["target"].value = "runtime"
+    document = form.operation()
+    assert document["params"]["build_args"] == original["params"]["build_args"]
+    assert document["params"]["tags"] == {"value": [":v2"], "contextOnly": True}
+    assert document["params"]["target"] == {"value": "runtime", "contextOnly": True}
+    assert document["runPatch"]["environment"] == original["runPatch"]["environment"]
+    assert document["runPatch"]["init"][1] == original["runPatch"]["init"][1]
+    assert "params.build_args.toEnv" in html.unescape(form.messages.value)
+    again = BuildForm.from_yaml(form.yaml)
+    assert again.operation() == document
+    assert {n: again.fields[n].value for n in again.fields} == {
+        n: form.fields[n].value for n in form.fields
+    }
+    again.fields["tags"].value = ":v2\n:v3"
+    assert again.operation()["params"]["tags"]["value"] == [":v2", ":v3"]
+    assert again.operation()["params"]["build_args"] == original["params"]["build_args"]
+    assert again.errors == {}
+
+
+def test_build_hands_over_the_yaml_with_the_options() -> None:
+    calls: list[str] = []
+    form = BuildForm()
+    form.on_build(lambda text, namespace: calls.append(text))
+    _edit(form, build_args="PY=3.11", target="runtime", tags=":v2")
+    form.build_button.click()
+    assert calls == [form.yaml]
+    params = yaml.safe_load(calls[0])["params"]
+    assert params["build_args"] == {"value": {"PY": "3.11"}, "contextOnly": True}
+    assert params["target"] == {"value": "runtime", "contextOnly": True}
+    assert params["tags"] == {"value": [":v2"], "contextOnly": True}
+
+
 # -- building and writing a cell --------------------------------------------------------------
 
 
@@ -578,6 +793,11 @@ def test_the_mimebundle_has_the_widget_and_the_yaml_as_text() -> None:
         ("params.cache", "cache"),
         ("params.cache_ttl", "cache_ttl"),
         ("params.context", None),
+        ("params.build_args", "build_args"),
+        ("params.build_args.value", "build_args"),
+        ("params.target", "target"),
+        ("params.tags", "tags"),
+        ("params.reproducible", None),
         ("run.connections[0]", "connection"),
         ("hubRef", None),
         (None, None),
