@@ -396,7 +396,7 @@ def main(
 
         return cli_cluster.run(args, out, err)
     except PolymagicError as exc:
-        err.write(f"polymagic: error: {_one_line(exc)}\n")
+        err.write(f"polymagic: error: {flat_message(exc)}\n")
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         # The reader went away (`polymagic render ... | head`): stop quietly, like other tools.
@@ -405,7 +405,8 @@ def main(
         return 0
 
 
-def _one_line(exc: Exception) -> str:
+def flat_message(exc: Exception) -> str:
+    """An error's message on one line (for stderr)."""
     return " ".join(str(exc).split())
 
 

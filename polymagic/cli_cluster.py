@@ -23,6 +23,7 @@ from polymagic.builder import (
     cancel_build,
     find_builds,
 )
+from polymagic.cli import flat_message
 from polymagic.cluster import Cluster, connect
 from polymagic.compiler import compile_operation
 from polymagic.config import find_connections
@@ -44,10 +45,6 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_NO_CLUSTER = 3
 EXIT_CANCELLED = 130
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
 
 
 @contextmanager
@@ -114,7 +111,7 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         with _sigterm_cancels():
             result = build_image(cluster, build, options, on_event=progress.on_event)
     except BuildCancelled as exc:
-        err.write(f"polymagic: {_one_line(exc)}\n")
+        err.write(f"polymagic: {flat_message(exc)}\n")
         return EXIT_CANCELLED
     except (BuildError, ClusterError) as exc:
         err.write(f"polymagic: error: {exc}\n")
@@ -202,7 +199,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return _cancel(args, cluster, out, err)
         return _list(args, cluster, out)
     except (ClusterError, BuildError) as exc:
-        err.write(f"polymagic: error: {_one_line(exc)}\n")
+        err.write(f"polymagic: error: {flat_message(exc)}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_CANCELLED

@@ -68,16 +68,17 @@ def find_built_image(
                 auth = RegistryAuth.from_docker_config(config, host)
             except ConnectionsError:
                 auth = None
-    insecure = host in kaniko.insecure_registries or any(
-        a.startswith("--insecure-registry=") and a.split("=", 1)[1] == host
-        for a in manifests.pod["spec"]["containers"][0].get("args", [])
-    )
+    # The pod's args already name every registry to reach over plain HTTP or without TLS
+    # verification (from the options and from the connections): ask the registry the same way.
+    args = manifests.pod["spec"]["containers"][0].get("args", [])
+    insecure = f"--insecure-registry={host}" in args
+    skip_tls_verify = f"--skip-tls-verify-registry={host}" in args
     try:
         return check_image(
             tagged,
             auth=auth,
             insecure=insecure,
-            skip_tls_verify=host in kaniko.skip_tls_verify_registries,
+            skip_tls_verify=skip_tls_verify,
             timeout=timeout,
         )
     except SpecError:

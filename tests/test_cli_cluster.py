@@ -80,6 +80,24 @@ def _start(
     return process
 
 
+def _build_cli(
+    files: tuple[Path, Path], kubeconfig: Path, namespace: str, *extra: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`polymagic build` of the seed with the test catalog, in ``namespace``, to its end."""
+    op, catalog = files
+    return _polymagic(
+        kubeconfig,
+        "build",
+        str(op),
+        "--connections",
+        str(catalog),
+        "--namespace",
+        namespace,
+        *extra,
+        timeout=timeout,
+    )
+
+
 def _assert_clean(kubeconfig: Path, namespace: str) -> None:
     cluster = connect(kubeconfig, namespace=namespace)
     try:
@@ -99,16 +117,7 @@ def with_secret(admin_kubeconfig: Path, namespace: str, sim_node: SimulatedNode)
 def test_build_prints_the_pushed_reference_last(
     files: tuple[Path, Path], admin_kubeconfig: Path, with_secret: str, sim_node: SimulatedNode
 ) -> None:
-    op, catalog = files
-    done = _polymagic(
-        admin_kubeconfig,
-        "build",
-        str(op),
-        "--connections",
-        str(catalog),
-        "--namespace",
-        with_secret,
-    )
+    done = _build_cli(files, admin_kubeconfig, with_secret)
     assert done.returncode == 0, done.stderr
     last = done.stdout.strip().splitlines()[-1]
     assert REFERENCE.match(last), done.stdout
@@ -123,17 +132,7 @@ def test_run_failure_exit_code_and_reason(
     files: tuple[Path, Path], admin_kubeconfig: Path, with_secret: str, sim_node: SimulatedNode
 ) -> None:
     sim_node.set_scenario(with_secret, Scenario.RUN_FAILS)
-    op, catalog = files
-    done = _polymagic(
-        admin_kubeconfig,
-        "build",
-        str(op),
-        "--connections",
-        str(catalog),
-        "--namespace",
-        with_secret,
-        "--quiet",
-    )
+    done = _build_cli(files, admin_kubeconfig, with_secret, "--quiet")
     assert done.returncode == 1
     assert "exited with code 1" in done.stderr
     assert "error building image" in done.stderr
@@ -144,10 +143,7 @@ def test_run_failure_exit_code_and_reason(
 def test_missing_secret_names_the_secret(
     files: tuple[Path, Path], admin_kubeconfig: Path, namespace: str, sim_node: SimulatedNode
 ) -> None:
-    op, catalog = files
-    done = _polymagic(
-        admin_kubeconfig, "build", str(op), "--connections", str(catalog), "--namespace", namespace
-    )
+    done = _build_cli(files, admin_kubeconfig, namespace)
     assert done.returncode == 1
     assert "secret `regcred` not found in namespace" in done.stderr
     _assert_clean(admin_kubeconfig, namespace)
@@ -157,18 +153,8 @@ def test_image_pull_backoff_fails_within_a_minute_by_default(
     files: tuple[Path, Path], admin_kubeconfig: Path, with_secret: str, sim_node: SimulatedNode
 ) -> None:
     sim_node.set_scenario(with_secret, Scenario.IMAGE_PULL_FAILS)
-    op, catalog = files
     started = time.monotonic()
-    done = _polymagic(
-        admin_kubeconfig,
-        "build",
-        str(op),
-        "--connections",
-        str(catalog),
-        "--namespace",
-        with_secret,
-        timeout=90,
-    )
+    done = _build_cli(files, admin_kubeconfig, with_secret, timeout=90)
     assert time.monotonic() - started < 60
     assert done.returncode == 1
     assert re.search("ErrImagePull|ImagePullBackOff", done.stderr)
