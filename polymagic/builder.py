@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from polymagic.cluster import Cluster, WatchExpired
@@ -37,10 +36,10 @@ from polymagic.manifests import (
     LABEL_BUILD,
     LABEL_MANAGED_BY,
     BuildManifests,
-    KanikoOptions,
     SecretShape,
     build_manifests,
 )
+from polymagic.options import BuildOptions, BuildResult, BuildStatus
 from polymagic.progress import EventKind, KanikoLogParser, ProgressEvent
 
 __all__ = [
@@ -67,67 +66,6 @@ _STUCK_REASONS = {
     "ErrImageNeverPull",
 }
 _STUCK_EVENTS = {"FailedMount", "FailedAttachVolume", "FailedScheduling", "FailedCreatePodSandBox"}
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """How a build is run and watched. Times are in seconds."""
-
-    namespace: str | None = None
-    executor_image: str | None = None
-    keep: bool = False
-    """Leave the pod and ConfigMap on the cluster afterwards (for debugging)."""
-    timeout: float = 3600.0
-    """Overall deadline, from submission to the result."""
-    start_timeout: float = 600.0
-    """Deadline for the pod to start running (slow clusters pull and schedule slowly)."""
-    stuck_grace: float = 30.0
-    """How long a pod may sit in a state that does not fix itself (ImagePullBackOff,
-    FailedMount, Unschedulable) before the build fails."""
-    log_idle_timeout: float | None = None
-    """Fail when the executor prints nothing for this long (None: no such deadline)."""
-    log_tail: int = 200
-    watch_timeout: int = 5
-    """Server-side timeout of each watch request; bounds how late a deadline is noticed."""
-    kaniko: KanikoOptions = field(default_factory=KanikoOptions)
-    """Executor options: build args, target, tags, insecure registries, resources, ..."""
-    force: bool = False
-    """Build even when the registry already holds an image built from this spec."""
-    context_dir: Path | None = None
-    """The folder ``COPY`` sources are taken from (None: the build copies no local files)."""
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    """A successful build: the pushed image and how it was made."""
-
-    name: str
-    namespace: str
-    image: str
-    """The pushed reference with its digest: ``registry/repo[:tag]@sha256:...``."""
-    digest: str
-    tags: tuple[str, ...]
-    duration: float
-    pod_name: str
-    spec_hash: str
-    executor_image: str
-    log_tail: tuple[str, ...]
-
-    def __str__(self) -> str:
-        return self.image
-
-
-@dataclass
-class BuildStatus:
-    """What a build's pod says about it, for ``status`` and ``list``."""
-
-    name: str
-    namespace: str
-    phase: str
-    detail: str
-    created: str
-    destinations: tuple[str, ...] = ()
-    digest: str | None = None
 
 
 def _destination_reference(destination: str, digest: str) -> str:
@@ -804,6 +742,7 @@ def start_build(
         executor_image=options.executor_image,
         kaniko=options.kaniko,
         context=packed,
+        timeout=options.timeout,
     )
     shapes = preflight(cluster, draft.secrets, namespace)
     manifests = build_manifests(
@@ -813,6 +752,7 @@ def start_build(
         secret_shapes=shapes,
         kaniko=options.kaniko,
         context=packed,
+        timeout=options.timeout,
     )
     note = None
     if not options.force:

@@ -21,7 +21,7 @@ from polymagic.config import CONNECTIONS_ENV, find_connections, user_config_dir
 from polymagic.context import PackedContext, pack_build_context
 from polymagic.errors import PolymagicError, SpecError
 from polymagic.lint import Finding, lint_dockerfile
-from polymagic.manifests import BuildManifests, KanikoOptions, build_manifests
+from polymagic.manifests import DEFAULT_TIMEOUT, BuildManifests, KanikoOptions, build_manifests
 from polymagic.models import DockerfileInit
 from polymagic.params import parse_pairs
 from polymagic.yamltext import dump_yaml, dump_yaml_all
@@ -343,10 +343,16 @@ def render_everything(
     out: TextIO,
     kaniko: KanikoOptions | None = None,
     context: PackedContext | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> None:
     """Dockerfile(s), compiled component and Kubernetes objects, labelled, as YAML."""
     manifests = build_manifests(
-        build, namespace=namespace, executor_image=executor_image, kaniko=kaniko, context=context
+        build,
+        namespace=namespace,
+        executor_image=executor_image,
+        kaniko=kaniko,
+        context=context,
+        timeout=timeout,
     )
     _render_all(build, manifests.objects(), "yaml", out)
 

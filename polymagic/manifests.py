@@ -8,10 +8,12 @@ no client import. The compiled component is never changed here; what the pod nee
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import enum
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from polymagic import __version__
 from polymagic.compiler import ARTIFACTS_PATH, CompiledBuild
 from polymagic.context import PackedContext
 from polymagic.errors import SpecError, UnsupportedError
+from polymagic.kube_names import check_annotations, check_labels, check_namespace
 from polymagic.models import Connection, Container, Environment, FileInit, GitInit, JobRun
 
 __all__ = [
@@ -45,6 +48,11 @@ ANNOTATION_PREFIX = "polymagic/"
 # The API server refuses objects over 1 MiB; leave room for the object's own metadata.
 CONFIGMAP_LIMIT = 1024 * 1024 - 16 * 1024
 DIGEST_FILE = "/dev/termination-log"
+DEFAULT_TIMEOUT = 3600.0
+"""The overall deadline of a build in seconds, and so of its pod (``activeDeadlineSeconds``)."""
+EPHEMERAL_STORAGE_REQUEST = "1Gi"
+"""Scratch space asked for the executor: Kaniko unpacks the base image into the container's own
+filesystem, so the scheduler should place it on a node with room for that."""
 CONTEXT_ARCHIVE = "context.tar.gz"
 
 
@@ -57,7 +65,7 @@ class SecretShape(str, enum.Enum):
     """A ``kubernetes.io/dockerconfigjson`` secret (``kubectl create secret docker-registry``)."""
 
 
-DEFAULT_EXECUTOR_IMAGE = "ghcr.io/osscontainertools/kaniko:v1.27.6"
+DEFAULT_EXECUTOR_IMAGE = "ghcr.io/osscontainertools/kaniko:v1.28.3"
 """The executor polymagic runs when the component names upstream Kaniko's floating ``latest``:
 upstream Kaniko is archived, so a pinned release of a maintained fork. Always overridable."""
 UPSTREAM_EXECUTOR = "gcr.io/kaniko-project/executor:latest"
@@ -622,6 +630,39 @@ def _apply_scheduling(
         spec["serviceAccountName"] = options.service_account
 
 
+def _active_deadline(termination_timeout: int | None, timeout: float) -> int:
+    if timeout <= 0:
+        raise SpecError(f"the timeout must be more than 0 seconds, got {timeout:g}", path="timeout")
+    overall = math.ceil(timeout)
+    return min(termination_timeout, overall) if termination_timeout else overall
+
+
+def _apply_safe_defaults(spec: dict[str, Any], container: dict[str, Any]) -> None:
+    """The runtime's default seccomp profile and a scratch-space request, unless the operation
+    chose otherwise: Kaniko needs neither extra syscalls nor a fixed amount of disk."""
+    # Copies: these dicts may be the operation's or the caller's options.
+    context = copy.deepcopy(spec.get("securityContext") or {})
+    if isinstance(context, dict):
+        context.setdefault("seccompProfile", {"type": "RuntimeDefault"})
+        spec["securityContext"] = context
+    resources = copy.deepcopy(container.get("resources") or {})
+    if isinstance(resources, dict):
+        requests = resources.get("requests") or {}
+        limits = resources.get("limits") or {}
+        if isinstance(requests, dict) and isinstance(limits, dict):
+            if "ephemeral-storage" not in requests and "ephemeral-storage" not in limits:
+                requests["ephemeral-storage"] = EPHEMERAL_STORAGE_REQUEST
+            resources["requests"] = requests
+        container["resources"] = resources
+
+
+def _check_metadata(metadata: Mapping[str, Any]) -> None:
+    """Labels and annotations as the API server will check them (the operation's
+    ``environment.labels``/``annotations`` end up here)."""
+    check_labels(metadata["labels"], "environment.labels")
+    check_annotations(metadata["annotations"], "environment.annotations")
+
+
 def build_manifests(
     build: CompiledBuild,
     *,
@@ -632,8 +673,14 @@ def build_manifests(
     extra_labels: Mapping[str, str] | None = None,
     kaniko: KanikoOptions | None = None,
     context: PackedContext | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> BuildManifests:
-    """The ConfigMap and Pod that run ``build`` with the Kaniko executor in ``namespace``."""
+    """The ConfigMap and Pod that run ``build`` with the Kaniko executor in ``namespace``.
+
+    ``timeout`` is the build's overall deadline: the pod gets it (or the operation's shorter
+    ``termination.timeout``) as ``activeDeadlineSeconds``, so a build whose client died stops too.
+    """
+    check_namespace(namespace)
     run = build.run
     if isinstance(run.sidecars, list) and run.sidecars:
         raise UnsupportedError(
@@ -724,9 +771,9 @@ def build_manifests(
             "volumes": [*user_volumes, *context_volumes, *conn_volumes],
         }
     )
-    if build.timeout:
-        spec["activeDeadlineSeconds"] = build.timeout
+    spec["activeDeadlineSeconds"] = _active_deadline(build.timeout, timeout)
     _apply_scheduling(kaniko, spec, pod_container)
+    _apply_safe_defaults(spec, pod_container)
     metadata = {
         "name": name,
         "namespace": namespace,
@@ -746,6 +793,7 @@ def build_manifests(
         **({"binaryData": binary_data} if binary_data else {}),
     }
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+    _check_metadata(metadata)
     steps = tuple(build.dockerfiles[0].steps)
     return BuildManifests(
         name=name,

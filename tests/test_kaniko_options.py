@@ -97,7 +97,7 @@ def test_scheduling_options() -> None:
         ),
     ).pod
     assert pod["spec"]["containers"][0]["resources"] == {
-        "requests": {"cpu": "2"},
+        "requests": {"cpu": "2", "ephemeral-storage": "1Gi"},
         "limits": {"cpu": "2"},
     }
     assert pod["spec"]["nodeSelector"] == {"pool": "build"}

@@ -623,15 +623,18 @@ def test_same_input_same_name_across_input_forms() -> None:
 @pytest.mark.parametrize(
     ("termination", "expected"),
     [
-        pytest.param(None, None, id="no-termination"),
+        pytest.param(None, 3600, id="no-termination"),
         pytest.param({"timeout": 600}, 600, id="timeout-600"),
         pytest.param({"timeout": 1}, 1, id="timeout-1"),
-        pytest.param({"maxRetries": 2}, None, id="retries-only"),
+        pytest.param({"timeout": 7200}, 3600, id="overall-timeout-is-shorter"),
+        pytest.param({"maxRetries": 2}, 3600, id="retries-only"),
     ],
 )
 def test_active_deadline_from_termination_timeout(
-    termination: dict[str, Any] | None, expected: int | None
+    termination: dict[str, Any] | None, expected: int
 ) -> None:
+    """Always a deadline, so a build whose client died cannot run for ever: the overall
+    timeout (3600 s by default), or the operation's shorter ``termination.timeout``."""
     operation = _seed() if termination is None else _seed(termination=termination)
     _, manifests = Case(operation, [REGISTRY]).manifests()
     assert manifests.pod["spec"].get("activeDeadlineSeconds") == expected
