@@ -21,9 +21,9 @@ from polymagic.errors import SpecError
 from polymagic.notebook.settings import find_defaults
 
 if TYPE_CHECKING:
-    from polymagic.builder import BuildOptions
     from polymagic.compiler import CompiledBuild
     from polymagic.notebook.runner import NotebookBuild
+    from polymagic.options import BuildOptions
 
 __all__ = ["PolyBuildMagics"]
 
@@ -172,8 +172,8 @@ class PolyBuildMagics(Magics):
         return self._cell(args, cell)
 
     def _options(self, args: Any) -> BuildOptions:
-        from polymagic.builder import BuildOptions
         from polymagic.manifests import KanikoOptions
+        from polymagic.options import BuildOptions
         from polymagic.params import parse_pairs
 
         kaniko = KanikoOptions(
@@ -242,6 +242,7 @@ class PolyBuildMagics(Magics):
                 executor_image=self.executor_image,
                 kaniko=options.kaniko,
                 context=packed,
+                timeout=options.timeout,
             )
             display(ManifestsView(manifests.objects()))
 

@@ -29,7 +29,7 @@ import ipywidgets as widgets
 from polymagic.progress import EventKind, ProgressEvent
 
 if TYPE_CHECKING:
-    from polymagic.builder import BuildResult
+    from polymagic.options import BuildResult
 
 __all__ = ["BuildProgress", "Outcome"]
 

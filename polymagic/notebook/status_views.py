@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from polymagic.builder import BuildStatus
+from polymagic.options import BuildStatus
 
 __all__ = ["BuildList", "LogView", "WarningsView", "warnings_view"]
 

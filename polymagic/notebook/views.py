@@ -31,7 +31,7 @@ from polymagic.lint import Finding, Severity
 from polymagic.yamltext import dump_yaml, dump_yaml_all
 
 if TYPE_CHECKING:
-    from polymagic.builder import BuildResult
+    from polymagic.options import BuildResult
 
 __all__ = ["BUILD_MIMETYPE", "BuildRecord", "ComponentView", "DockerfileView", "ManifestsView"]
 

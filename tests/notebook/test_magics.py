@@ -63,6 +63,34 @@ def test_loading_does_not_import_the_kubernetes_client() -> None:
     assert done.stdout.strip() == "[]"
 
 
+def test_a_dry_run_does_not_import_the_kubernetes_client(tmp_path: Path) -> None:
+    """A dry run renders and shows: it has no business loading the cluster client (issue 8)."""
+    code = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "from IPython.utils.capture import capture_output\n"
+        "shell = InteractiveShell.instance()\n"
+        "shell.run_line_magic('load_ext', 'polymagic')\n"
+        "with capture_output() as captured:\n"
+        f"    result = shell.run_cell('%%polybuild --dry-run\\n' + {SEED!r})\n"
+        "assert result.success, captured.stdout\n"
+        "assert any('kind: Pod' in o.data['text/plain'] for o in captured.outputs)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes'"
+        " or m in ('polymagic.cluster', 'polymagic.builder')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POLYMAGIC_", "KUBE"))}
+    env["HOME"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
+
+
 def test_dry_run_shows_every_view_with_text_and_html(shell: InteractiveShell) -> None:
     result, captured = run(shell, "%%polybuild --dry-run\n" + SEED)
     assert result.success, captured.stdout
