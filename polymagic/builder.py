@@ -21,6 +21,7 @@ from typing import Any
 
 from polymagic.cluster import Cluster, WatchExpired
 from polymagic.compiler import CompiledBuild
+from polymagic.connection_checks import check_destination_connections_known
 from polymagic.context import pack_build_context
 from polymagic.dockerfile import dockerfile_instructions
 from polymagic.errors import (
@@ -733,6 +734,7 @@ def start_build(
     options = options or BuildOptions()
     namespace = options.namespace or cluster.namespace
     started = time.monotonic()
+    check_destination_connections_known(build)
     # Local files are packed first: a missing one is an error before anything is created.
     packed = pack_build_context(build, options.context_dir) if options.context_dir else None
     # A first rendering names the secrets to check; their types decide the final mounts.

@@ -16,8 +16,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from polymagic import __version__
-from polymagic.compiler import CompiledBuild, compile_operation
-from polymagic.config import CONNECTIONS_ENV, find_connections, user_config_dir
+from polymagic.compiler import CompiledBuild
+from polymagic.config import (
+    CONNECTIONS_ENV,
+    compile_with_connections,
+    find_connections,
+    user_config_dir,
+)
 from polymagic.context import PackedContext, pack_build_context
 from polymagic.errors import PolymagicError, SpecError
 from polymagic.lint import Finding, lint_dockerfile
@@ -234,7 +239,10 @@ def _add_spec_options(
     )
     parser.add_argument("--connections", metavar="FILE", help="connections catalog (YAML list)")
     parser.add_argument(
-        "--namespace", default="default", help="namespace written into the manifests"
+        "--namespace",
+        default=namespace_default,
+        help="namespace written into the manifests"
+        + (" (default: default)" if namespace_default else " (default: the kubeconfig context's)"),
     )
     parser.add_argument(
         "--executor-image",
@@ -254,9 +262,7 @@ def _read_source(file: str) -> str | Path:
 
 def _compile(args: argparse.Namespace) -> tuple[CompiledBuild, BuildManifests | None, list[str]]:
     source = find_connections(args.connections)
-    build = compile_operation(
-        _read_source(args.file), params=args.params, connections=source.catalog
-    )
+    build = compile_with_connections(_read_source(args.file), source, params=args.params)
     warnings = list(build.warnings)
     manifests = None
     if args.only in (None, "manifests"):

@@ -25,8 +25,8 @@ from polymagic.builder import (
 )
 from polymagic.cli import flat_message
 from polymagic.cluster import Cluster, connect
-from polymagic.compiler import compile_operation
-from polymagic.config import find_connections
+from polymagic.compiler import CompiledBuild
+from polymagic.config import compile_with_connections, find_connections
 from polymagic.context import pack_build_context
 from polymagic.errors import (
     BuildCancelled,
@@ -35,7 +35,7 @@ from polymagic.errors import (
     ClusterError,
     SpecError,
 )
-from polymagic.manifests import CONTAINER_NAME
+from polymagic.manifests import CONTAINER_NAME, KanikoOptions
 from polymagic.progress import strip_ansi
 from polymagic.terminal import TerminalProgress
 
@@ -68,31 +68,54 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     text_or_path: str | Path = sys.stdin.read() if args.file == "-" else Path(args.file)
     if isinstance(text_or_path, Path) and not text_or_path.is_file():
         raise SpecError(f"file not found: {args.file}")
-    build = compile_operation(
-        text_or_path, params=args.params, connections=source.catalog, namespace=args.namespace
-    )
-    for warning in build.warnings:
-        err.write(f"polymagic: warning: {warning}\n")
-    kaniko = kaniko_options(args)
-    packed = pack_build_context(build, context_base(args))
-    if args.dry_run:
-        render_everything(
-            build, args.namespace or "default", args.executor_image, out, kaniko, packed
-        )
-        return 0
+    cluster: Cluster | None = None
+    no_cluster: ClusterConfigError | None = None
     try:
+        # Only reads the configuration (a dry run too: it shows the context's namespace).
         cluster = connect(namespace=args.namespace)
     except ClusterConfigError as exc:
-        render_everything(
-            build, args.namespace or "default", args.executor_image, out, kaniko, packed
+        no_cluster = exc
+    try:
+        # The kubeconfig context's namespace when none is given: what `globals.namespace`
+        # reads, where the objects go and what the rendered manifests say.
+        namespace = args.namespace or (cluster.namespace if cluster else None) or "default"
+        build = compile_with_connections(
+            text_or_path, source, params=args.params, namespace=namespace
         )
-        err.write(f"polymagic: not submitted: {exc}\n")
-        err.write(
-            "polymagic: above is everything polymagic would submit; then run `polymagic build` again\n"
-        )
-        return EXIT_NO_CLUSTER
+        for warning in build.warnings:
+            err.write(f"polymagic: warning: {warning}\n")
+        kaniko = kaniko_options(args)
+        packed = pack_build_context(build, context_base(args))
+        if cluster is None or args.dry_run:
+            render_everything(
+                build, namespace, args.executor_image, out, kaniko, packed, timeout=args.timeout
+            )
+            if args.dry_run:
+                return 0
+            err.write(f"polymagic: not submitted: {no_cluster}\n")
+            err.write(
+                "polymagic: above is everything polymagic would submit; then run `polymagic build` again\n"
+            )
+            return EXIT_NO_CLUSTER
+        return _submit_and_follow(args, cluster, build, namespace, kaniko, err, out)
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _submit_and_follow(
+    args: argparse.Namespace,
+    cluster: Cluster,
+    build: CompiledBuild,
+    namespace: str,
+    kaniko: KanikoOptions,
+    err: TextIO,
+    out: TextIO,
+) -> int:
+    from polymagic.cli import context_base
+
     options = BuildOptions(
-        namespace=args.namespace,
+        namespace=namespace,
         executor_image=args.executor_image,
         keep=args.keep,
         timeout=args.timeout,
@@ -104,9 +127,7 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         context_dir=context_base(args),
     )
     progress = TerminalProgress(err, show_logs=not args.quiet)
-    err.write(
-        f"polymagic: building `{build.name}` in namespace `{options.namespace or cluster.namespace}` ({cluster.source})\n"
-    )
+    err.write(f"polymagic: building `{build.name}` in namespace `{namespace}` ({cluster.source})\n")
     try:
         with _sigterm_cancels():
             result = build_image(cluster, build, options, on_event=progress.on_event)
@@ -116,8 +137,6 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except (BuildError, ClusterError) as exc:
         err.write(f"polymagic: error: {exc}\n")
         return EXIT_FAILED
-    finally:
-        cluster.close()
     err.write(
         f"polymagic: built in {result.duration:.0f}s (spec {result.spec_hash[:12]}, executor {result.executor_image})\n"
     )

@@ -13,11 +13,23 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from polymagic.loader import load_connections
 from polymagic.models import ConnectionCatalog
 
-__all__ = ["CONNECTIONS_ENV", "ConnectionsSource", "find_connections", "user_config_dir"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from polymagic.compiler import CompiledBuild
+
+__all__ = [
+    "CONNECTIONS_ENV",
+    "ConnectionsSource",
+    "compile_with_connections",
+    "find_connections",
+    "user_config_dir",
+]
 
 CONNECTIONS_ENV = "POLYMAGIC_CONNECTIONS"
 
@@ -28,6 +40,9 @@ class ConnectionsSource:
 
     catalog: ConnectionCatalog
     origin: str
+    explicit: bool = True
+    """The user gave this catalog (a file, the variable or the user config file): a connection
+    it lacks is then an error, not a warning."""
 
 
 def user_config_dir() -> Path:
@@ -50,4 +65,24 @@ def find_connections(explicit: str | Path | None = None) -> ConnectionsSource:
     user_file = user_config_dir() / "connections.yaml"
     if user_file.is_file():
         return ConnectionsSource(load_connections(user_file), f"file {user_file}")
-    return ConnectionsSource(ConnectionCatalog(), "none configured")
+    return ConnectionsSource(ConnectionCatalog(), "none configured", explicit=False)
+
+
+def compile_with_connections(
+    source: str | Path | Mapping[str, Any],
+    connections: ConnectionsSource,
+    *,
+    params: Sequence[str] | Mapping[str, Any] = (),
+    namespace: str | None = None,
+) -> CompiledBuild:
+    """Compile against the catalog found for the user; a connection missing from a catalog the
+    user gave is refused (``connection_checks``), with none it stays a warning."""
+    from polymagic.compiler import compile_operation
+    from polymagic.connection_checks import check_catalog_has_connections
+
+    build = compile_operation(
+        source, params=params, connections=connections.catalog, namespace=namespace
+    )
+    if connections.explicit:
+        check_catalog_has_connections(build, connections.catalog, connections.origin)
+    return build

@@ -186,3 +186,47 @@ def test_the_quick_start_file_is_the_packaged_example() -> None:
 
     root = Path(__file__).resolve().parent.parent
     assert (root / "notebooks" / "quick-start.yaml").read_text() == QUICK_START
+
+
+def _catalog_sources(
+    tmp_path: Path, catalog: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    monkeypatch.delenv("POLYMAGIC_CONNECTIONS", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    if how == "option":
+        return ["--connections", str(catalog)]
+    if how == "variable":
+        monkeypatch.setenv("POLYMAGIC_CONNECTIONS", str(catalog))
+    else:
+        (tmp_path / "config" / "polymagic").mkdir(parents=True)
+        (tmp_path / "config" / "polymagic" / "connections.yaml").write_text(catalog.read_text())
+    return []
+
+
+@pytest.mark.parametrize("how", ["option", "variable", "user-config"])
+@pytest.mark.parametrize("command", ["render", "build"])
+def test_a_connection_missing_from_a_given_catalog_is_a_typo(
+    tmp_path: Path,
+    catalog: Path,
+    how: str,
+    command: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a catalog the user gave, a missing connection is refused before anything else
+    (a `build` never gets as far as looking for a cluster)."""
+    op = tmp_path / "typo.yaml"
+    op.write_text(SEED.replace("connection: docker-connection", "connection: docker-conection"))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    code, out, err = run(command, str(op), *_catalog_sources(tmp_path, catalog, how, monkeypatch))
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1
+    assert "connection `docker-conection` is not in the connections catalog" in err
+    assert "which has `docker-connection`); did you mean `docker-connection`?" in err
+    assert "params.destination.connection" in err
+
+
+def test_without_any_catalog_render_only_warns(tmp_path: Path, op_file: Path) -> None:
+    code, out, err = run("render", str(op_file), "--only", "dockerfile")
+    assert code == 0
+    assert out.startswith("\nFROM ")
+    assert "`docker-connection` is not in the connections catalog" in err

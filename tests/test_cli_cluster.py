@@ -158,7 +158,7 @@ def test_image_pull_backoff_fails_within_a_minute_by_default(
     assert time.monotonic() - started < 60
     assert done.returncode == 1
     assert re.search("ErrImagePull|ImagePullBackOff", done.stderr)
-    assert "ghcr.io/osscontainertools/kaniko:v1.27.6" in done.stderr
+    assert "ghcr.io/osscontainertools/kaniko:v1.28.3" in done.stderr
     _assert_clean(admin_kubeconfig, with_secret)
 
 
@@ -221,3 +221,58 @@ def test_without_a_cluster_build_shows_what_it_would_submit(
     assert "kind: Pod" in done.stdout
     assert "# ---- Dockerfile:" in done.stdout
     assert "set KUBECONFIG" in done.stderr
+
+
+def test_build_goes_to_the_kubeconfig_contexts_namespace(
+    files: tuple[Path, Path],
+    admin_kubeconfig: Path,
+    with_secret: str,
+    sim_node: SimulatedNode,
+    tmp_path: Path,
+) -> None:
+    """No --namespace: the build runs in the context's namespace, as the README says (it went
+    to `default` before, because the option had a default of its own)."""
+    config = yaml.safe_load(admin_kubeconfig.read_text())
+    for context in config["contexts"]:
+        context["context"]["namespace"] = with_secret
+    kubeconfig = tmp_path / "kubeconfig-with-namespace"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    op, catalog = files
+    done = _polymagic(kubeconfig, "build", str(op), "--connections", str(catalog))
+    assert done.returncode == 0, done.stderr
+    assert f"in namespace `{with_secret}`" in done.stderr
+    pod = sim_node.seen_pods[-1]
+    assert pod.namespace == with_secret
+    dry = _polymagic(kubeconfig, "build", str(op), "--connections", str(catalog), "--dry-run")
+    objects = dry.stdout.split("# ---- Kubernetes objects ----\n")[1]
+    documents = [d for d in yaml.safe_load_all(objects) if d]
+    assert {d["metadata"]["namespace"] for d in documents} == {with_secret}
+    _assert_clean(kubeconfig, with_secret)
+
+
+def test_build_refuses_a_destination_without_a_known_connection(
+    files: tuple[Path, Path],
+    admin_kubeconfig: Path,
+    with_secret: str,
+    sim_node: SimulatedNode,
+    tmp_path: Path,
+) -> None:
+    """No catalog at all: render warns, but build must not push unauthenticated to Docker Hub."""
+    op, _ = files
+    seen = len(sim_node.seen_pods)
+    env = {**_env(admin_kubeconfig), "XDG_CONFIG_HOME": str(tmp_path / "empty-config")}
+    done = subprocess.run(
+        [sys.executable, "-m", "polymagic", "build", str(op), "--namespace", with_secret],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "goes through connection `docker-connection`, which no connections catalog defines" in (
+        done.stderr
+    )
+    assert "nothing was submitted" in done.stderr
+    assert len(sim_node.seen_pods) == seen
+    _assert_clean(admin_kubeconfig, with_secret)

@@ -198,11 +198,10 @@ class PolyBuildMagics(Magics):
     def _compile(
         self, text: str, params: list[str], connections: str | None, namespace: str | None
     ) -> CompiledBuild:
-        from polymagic.compiler import compile_operation
-        from polymagic.config import find_connections
+        from polymagic.config import compile_with_connections, find_connections
 
-        catalog = find_connections(connections or self.connections_file).catalog
-        return compile_operation(text, params=params, connections=catalog, namespace=namespace)
+        source = find_connections(connections or self.connections_file)
+        return compile_with_connections(text, source, params=params, namespace=namespace)
 
     def _cell(self, args: Any, cell: str) -> Any:
         namespace = args.namespace or self.namespace

@@ -210,3 +210,18 @@ def test_line_magic_usage_error(shell: InteractiveShell) -> None:
     result, captured = run(shell, "%polybuild frobnicate")
     assert not result.success
     assert "usage: %polybuild status|logs|cancel|list|form" in captured.stdout
+
+
+def test_a_connection_missing_from_the_given_catalog_fails_the_cell(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    catalog = tmp_path / "connections.yaml"
+    catalog.write_text(
+        "- {name: docker-connection, kind: registry, schema: {url: registry.example.com/org}}\n"
+    )
+    typo = SEED.replace("connection: docker-connection", "connection: docker-conection")
+    result, captured = run(shell, f"%%polybuild --dry-run --connections {catalog}\n{typo}")
+    assert not result.success
+    assert isinstance(result.error_in_exec, SpecError)
+    assert "did you mean `docker-connection`?" in str(result.error_in_exec)
+    assert captured.outputs == []
