@@ -41,6 +41,7 @@ from polymagic.manifests import (
     build_manifests,
 )
 from polymagic.options import BuildOptions, BuildResult, BuildStatus
+from polymagic.permissions import permission_checks
 from polymagic.progress import EventKind, KanikoLogParser, ProgressEvent
 
 __all__ = [
@@ -558,16 +559,6 @@ class _PodState:
 
 # -- preflight and submission ---------------------------------------------------------------
 
-_PERMISSIONS: tuple[tuple[str, str, str], ...] = (
-    ("create", "pods", ""),
-    ("create", "configmaps", ""),
-    ("get", "pods", "log"),
-    ("list", "events", ""),
-    ("watch", "pods", ""),
-    ("delete", "pods", ""),
-    ("delete", "configmaps", ""),
-)
-
 
 def _secret_shapes(
     cluster: Cluster, namespace: str, secrets: Sequence[str]
@@ -606,14 +597,15 @@ def preflight(cluster: Cluster, secrets: Sequence[str], namespace: str) -> dict[
             raise
     missing = [
         f"{verb} {resource}{'/' + sub if sub else ''}"
-        for verb, resource, sub in _PERMISSIONS
+        for verb, resource, sub in permission_checks()
         if not cluster.can_i(verb, resource, namespace, sub)
     ]
     if missing:
         raise PreflightError(
             f"you may not run builds in namespace `{namespace}`: missing permission to "
             + ", ".join(missing)
-            + ". Ask a cluster admin for a Role with these rules bound to your user or service account"
+            + ". Ask a cluster admin for a Role with these rules bound to your user or service"
+            " account (`polymagic rbac` prints one)"
         )
     return _secret_shapes(cluster, namespace, secrets)
 

@@ -148,7 +148,56 @@ def _parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--namespace", help="namespace (default: the kubeconfig context's)")
     listing.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+
+    rbac = commands.add_parser(
+        "rbac",
+        help="print the least-privilege Role and RoleBinding that polymagic needs",
+        description=(
+            "Print a Role with exactly the permissions polymagic uses in a namespace (what its"
+            " preflight checks) and a RoleBinding to a service account, for `kubectl apply -f -`."
+            " The registry secrets of the connections catalog (or --secret) get `get` by name."
+        ),
+    )
+    rbac.add_argument("--namespace", help="namespace (default: the kubeconfig context's)")
+    rbac.add_argument(
+        "--service-account",
+        default="polymagic",
+        metavar="NAME",
+        help="the service account to bind (default: polymagic)",
+    )
+    rbac.add_argument("--connections", metavar="FILE", help="connections catalog (YAML list)")
+    rbac.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another secret polymagic may read (repeatable)",
+    )
     return parser
+
+
+def _rbac(args: argparse.Namespace, out: TextIO) -> int:
+    from polymagic.kube_names import check_namespace
+    from polymagic.permissions import rbac_objects
+
+    namespace = args.namespace
+    if not namespace:
+        from polymagic.cluster import connect
+        from polymagic.errors import ClusterConfigError
+
+        try:
+            cluster = connect()
+        except ClusterConfigError:
+            namespace = "default"
+        else:
+            namespace = cluster.namespace
+            cluster.close()
+    check_namespace(namespace)
+    catalog = find_connections(args.connections).catalog
+    secrets = [c.secret.name for c in catalog.connections if c.secret is not None]
+    objects = rbac_objects(namespace, args.service_account, [*secrets, *args.secret])
+    out.write(dump_yaml_all(objects))
+    return 0
 
 
 def _add_kaniko_options(parser: argparse.ArgumentParser) -> None:
@@ -404,6 +453,8 @@ def main(
     try:
         if args.command == "render":
             return _render(args, out, err)
+        if args.command == "rbac":
+            return _rbac(args, out)
         from polymagic import cli_cluster
 
         return cli_cluster.run(args, out, err)

@@ -18,6 +18,7 @@ __all__ = [
     "check_config_map_key",
     "check_labels",
     "check_namespace",
+    "is_config_map_key",
 ]
 
 # Limits as the API server's validation has them (apimachinery's validation package).
@@ -102,9 +103,18 @@ def check_namespace(namespace: str) -> None:
         )
 
 
+def is_config_map_key(key: str) -> bool:
+    """True when ``key`` can be a key of a ConfigMap's data."""
+    return (
+        len(key) <= CONFIG_MAP_KEY_LIMIT
+        and key not in (".", "..")
+        and _CONFIG_MAP_KEY.fullmatch(key) is not None
+    )
+
+
 def check_config_map_key(key: str, where: str) -> None:
     """Raise a SpecError when ``key`` cannot be a key of a ConfigMap's data."""
-    if len(key) > CONFIG_MAP_KEY_LIMIT or key in (".", "..") or not _CONFIG_MAP_KEY.fullmatch(key):
+    if not is_config_map_key(key):
         raise SpecError(
             f"`{_shown(key)}` cannot be a file name in the build's ConfigMap: use at most"
             f" {CONFIG_MAP_KEY_LIMIT} letters, digits, `-`, `_` and `.` (not `.` or `..`)",

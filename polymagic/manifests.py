@@ -23,7 +23,12 @@ from polymagic import __version__
 from polymagic.compiler import ARTIFACTS_PATH, CompiledBuild
 from polymagic.context import PackedContext
 from polymagic.errors import SpecError, UnsupportedError
-from polymagic.kube_names import check_annotations, check_labels, check_namespace
+from polymagic.kube_names import (
+    check_annotations,
+    check_labels,
+    check_namespace,
+    is_config_map_key,
+)
 from polymagic.models import Connection, Container, Environment, FileInit, GitInit, JobRun
 
 __all__ = [
@@ -468,11 +473,8 @@ def _context_volumes(
             raise SpecError(
                 f"two init entries write `{path}/{filename}`: give one of them another `filename`"
             )
-        key = (
-            filename
-            if filename not in data and re.fullmatch(r"[-._a-zA-Z0-9]+", filename)
-            else f"f{index}"
-        )
+        # The file's own name when it can be a ConfigMap key; the mount's item path names it.
+        key = filename if filename not in data and is_config_map_key(filename) else f"f{index}"
         data[key] = text
         by_path.setdefault(path, []).append({"key": key, "path": filename})
     volumes, mounts = [], []

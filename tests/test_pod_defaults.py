@@ -1,6 +1,6 @@
 """The build pod's safe defaults, and Kubernetes' naming rules checked before anything is submitted.
 
-Pure tests on ``build_manifests``; ``tests/test_build_cluster.py`` checks the same rules against
+Pure tests on ``build_manifests``; ``tests/test_kube_names_cluster.py`` checks the same rules against
 the real API server (server-side dry run), so the two cannot drift apart.
 """
 
