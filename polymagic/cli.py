@@ -25,6 +25,7 @@ from polymagic.config import (
 )
 from polymagic.context import PackedContext, pack_build_context
 from polymagic.errors import PolymagicError, SpecError
+from polymagic.freeze_command import add_freeze_arguments, freeze_interpreter, write_requirements
 from polymagic.lint import Finding, lint_dockerfile
 from polymagic.manifests import DEFAULT_TIMEOUT, BuildManifests, KanikoOptions, build_manifests
 from polymagic.models import DockerfileInit
@@ -149,6 +150,30 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--namespace", help="namespace (default: the kubeconfig context's)")
     listing.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
 
+    frozen = commands.add_parser(
+        "freeze",
+        help="pin this interpreter's packages into requirements.txt and a build operation",
+        description=(
+            "Write the installed distributions of this Python (pinned; the notebook tooling left"
+            " out) to a requirements file in the build context, and print an operation that builds"
+            " an image installing them. What cannot be installed from a package index (editable"
+            " or local installs) is listed as a comment and a warning, never dropped silently."
+        ),
+    )
+    add_freeze_arguments(frozen)
+    frozen.add_argument(
+        "--context",
+        metavar="DIR",
+        default=".",
+        help="the build context folder the requirements file goes into (default: .)",
+    )
+    frozen.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the operation to FILE instead of stdout (not over an existing file without --force)",
+    )
+
     rbac = commands.add_parser(
         "rbac",
         help="print the least-privilege Role and RoleBinding that polymagic needs",
@@ -174,6 +199,30 @@ def _parser() -> argparse.ArgumentParser:
         help="another secret polymagic may read (repeatable)",
     )
     return parser
+
+
+def _freeze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.imported:
+        raise SpecError(
+            "--imported needs a running notebook kernel (what its code imported): use"
+            " `%polybuild freeze --imported` there; on the command line, freeze everything or"
+            " --exclude what the image does not need",
+            path="imported",
+        )
+    frozen = freeze_interpreter(args, Path(args.context))
+    if args.output:
+        output = Path(args.output)
+        if output.exists() and not args.force:
+            raise SpecError(f"{output} already exists: pass --force to overwrite it")
+    write_requirements(frozen, force=args.force)
+    if args.output:
+        output.write_text(frozen.result.operation, encoding="utf-8")
+    else:
+        out.write(frozen.result.operation)
+    err.write(f"polymagic: wrote {frozen.requirements_path}: {frozen.result.summary()}\n")
+    for warning in frozen.result.warnings:
+        err.write(f"polymagic: warning: {warning}\n")
+    return 0
 
 
 def _rbac(args: argparse.Namespace, out: TextIO) -> int:
@@ -455,6 +504,8 @@ def main(
             return _render(args, out, err)
         if args.command == "rbac":
             return _rbac(args, out)
+        if args.command == "freeze":
+            return _freeze(args, out, err)
         from polymagic import cli_cluster
 
         return cli_cluster.run(args, out, err)

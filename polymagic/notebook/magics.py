@@ -9,8 +9,9 @@ from ``[tool.polymagic]`` in pyproject.toml and ``POLYMAGIC_*`` variables. Heavy
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["PolyBuildMagics"]
 
 _VIEWS = ("dockerfile", "component", "manifests")
-_SUBCOMMANDS = ("status", "logs", "cancel", "list", "form")
+_SUBCOMMANDS = ("status", "logs", "cancel", "list", "form", "freeze")
 
 
 @magics_class
@@ -158,10 +159,19 @@ class PolyBuildMagics(Magics):
         action="store_true",
         help="build even if the registry already holds an image of this spec",
     )
-    @argument("subcommand", nargs="*", help="status|logs|cancel|list|form [NAME] (line magic)")
+    @argument(
+        "--freeze",
+        action="store_true",
+        help="with `form`: start from this kernel's packages (see `%%polybuild freeze`)",
+    )
+    @argument(
+        "subcommand", nargs="*", help="status|logs|cancel|list|form|freeze [NAME] (line magic)"
+    )
     @line_cell_magic
     def polybuild(self, line: str, cell: str | None = None) -> Any:
         """Build the operation in the cell; or, as a line magic: status, logs, cancel, list, form."""
+        if cell is None and line.split()[:1] == ["freeze"]:
+            return self._freeze(line.split(None, 1)[1] if " " in line.strip() else "")
         args = parse_argstring(self.polybuild, line)
         if cell is None:
             return self._line(args)
@@ -324,12 +334,43 @@ class PolyBuildMagics(Magics):
         finally:
             cluster.close()
 
+    def _freeze(self, rest: str) -> None:
+        """``%polybuild freeze``: requirements.txt next to the notebook and a new cell."""
+        import shlex
+
+        from polymagic.freeze_command import (
+            add_freeze_arguments,
+            freeze_interpreter,
+            write_requirements,
+        )
+        from polymagic.notebook.freeze_view import FreezeView
+        from polymagic.notebook.status_views import warnings_view
+
+        parser = _MagicParser(prog="%polybuild freeze", add_help=False)
+        add_freeze_arguments(parser)
+        try:
+            words = shlex.split(rest)
+        except ValueError as exc:
+            raise SpecError(f"%polybuild freeze: {exc}") from exc
+        args: argparse.Namespace = parser.parse_args(words)
+        frozen = freeze_interpreter(args, Path.cwd(), user_namespace=self._ip.user_ns)
+        write_requirements(frozen, force=args.force)
+        display(FreezeView(frozen.result, str(frozen.requirements_path)))
+        if frozen.result.warnings:
+            display(warnings_view(frozen.result.warnings))
+        for view in _init_dockerfile_views(frozen.result.operation):
+            display(view)
+        self._ip.set_next_input("%%polybuild\n" + frozen.result.operation, replace=False)
+
     def _form(self, args: Any) -> Any:
         from polymagic.config import find_connections
         from polymagic.notebook.form import BuildForm
 
         catalog = find_connections(args.connections or self.connections_file).catalog
-        form = BuildForm(connections=catalog)
+        if args.freeze:
+            form = BuildForm.from_yaml(_frozen_for_form(self._ip.user_ns), connections=catalog)
+        else:
+            form = BuildForm(connections=catalog)
 
         def build_from_form(text: str, namespace: str | None) -> None:
             build = self._compile(text, [], args.connections, namespace or self.namespace)
@@ -342,6 +383,54 @@ class PolyBuildMagics(Magics):
 
         form.on_build(build_from_form)
         return form
+
+
+class _MagicParser(argparse.ArgumentParser):
+    """argparse that reports a bad option as one clear error instead of exiting the kernel."""
+
+    def error(self, message: str) -> NoReturn:
+        raise SpecError(f"{self.prog}: {message}")
+
+
+def _init_dockerfile_views(operation: str) -> list[Any]:
+    """The Dockerfile of an operation's init, rendered alone (its destination may still be a
+    placeholder), with lint findings against the notebook's folder."""
+    import yaml
+
+    from polymagic.dockerfile import render_dockerfile
+    from polymagic.lint import lint_dockerfile
+    from polymagic.loader import load_dockerfile_init
+    from polymagic.notebook.views import DockerfileView
+
+    document = yaml.safe_load(operation)
+    views = []
+    for init in document["runPatch"]["init"]:
+        spec = load_dockerfile_init(init["dockerfile"])
+        text = render_dockerfile(spec)
+        views.append(
+            DockerfileView(text, findings=lint_dockerfile(spec, text, context_dir=Path.cwd()))
+        )
+    return views
+
+
+def _frozen_for_form(user_namespace: Any) -> str:
+    """The operation of a default freeze, for the form; its requirements file must be there."""
+
+    from polymagic.freeze_command import add_freeze_arguments, freeze_interpreter
+
+    parser = _MagicParser(prog="%polybuild form --freeze", add_help=False)
+    add_freeze_arguments(parser)
+    frozen = freeze_interpreter(parser.parse_args([]), Path.cwd(), user_namespace=user_namespace)
+    path = frozen.requirements_path
+    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    if current is None:
+        path.write_text(frozen.result.requirements, encoding="utf-8")
+    elif current != frozen.result.requirements:
+        raise SpecError(
+            f"{path} exists and differs from this kernel's packages: run `%polybuild freeze"
+            " --force` to rewrite it (or remove it), then `%polybuild form --freeze` again"
+        )
+    return frozen.result.operation
 
 
 def _dockerfile_views(build: CompiledBuild) -> list[Any]:
