@@ -75,6 +75,20 @@ EXPECTATIONS: dict[str, Expect] = {
         },
         record_image_in=("print(result.image)",),
     ),
+    "freeze.ipynb": Expect(
+        text={
+            "%polybuild freeze --imported": (
+                "polymagic freeze: ",
+                "FROM python:",
+                "COPY requirements.txt /code",
+                "RUN pip install --no-cache-dir -r requirements.txt",
+            ),
+            'print(open("requirements.txt").read())': ("Jinja2==", "PyYAML==", "MarkupSafe=="),
+        },
+        absent={
+            'print(open("requirements.txt").read())': ("ipykernel", "polymagic==", "pytest==")
+        },
+    ),
     "build-form.ipynb": Expect(
         text={
             'form.fields["image"].value = "python:3.11-slim"': (
