@@ -85,9 +85,7 @@ EXPECTATIONS: dict[str, Expect] = {
             ),
             'print(open("requirements.txt").read())': ("Jinja2==", "PyYAML==", "MarkupSafe=="),
         },
-        absent={
-            'print(open("requirements.txt").read())': ("ipykernel", "polymagic==", "pytest==")
-        },
+        absent={'print(open("requirements.txt").read())': ("ipykernel", "polymagic==", "pytest==")},
     ),
     "build-form.ipynb": Expect(
         text={
