@@ -1,8 +1,13 @@
 """Reading Kaniko's log into typed progress: phases, step i/N, the pushed digest, the error line.
 
-Pure and incremental: feed it one line at a time, it keeps only a bounded tail, so memory stays
-flat however long the log. Because polymagic rendered the Dockerfile itself, it knows the list
-of instructions and can say "step 3/7: RUN pip install ...".
+Pure and incremental: ``LineSplitter`` turns the log's bytes into lines as they arrive,
+``KanikoLogParser`` takes one line at a time and keeps only a bounded tail, so memory stays flat
+however long the log. Because polymagic rendered the Dockerfile itself, it knows the list of
+instructions and can say "step 3/7: RUN pip install ...".
+
+Any RUN step prints what it likes, so a log line is hostile input: it is cut to ``MAX_LINE``
+bytes (plus a marker saying how much was dropped) before anyone holds it, read as JSON only
+under ``MAX_JSON_LINE``, and shown only through :func:`polymagic.printable.printable`.
 """
 
 from __future__ import annotations
@@ -15,15 +20,26 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from polymagic.printable import printable
+
 __all__ = [
+    "MAX_JSON_LINE",
+    "MAX_LINE",
     "EventKind",
     "KanikoLogParser",
+    "LineSplitter",
     "ProgressEvent",
     "build_steps",
     "strip_ansi",
+    "truncation_marker",
 ]
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+MAX_LINE = 16 * 1024
+"""Bytes of one log line that are kept, queued and shown; the rest is only counted."""
+MAX_JSON_LINE = 64 * 1024
+"""Longer lines are never handed to ``json.loads``."""
+# A line cut by the splitter is MAX_LINE plus its marker: the parser must not cut it again.
+_MARKER_ROOM = 64
 # logrus text form: LEVEL[0012] message   (the level may be coloured, the message padded)
 _TEXT_LINE = re.compile(
     r"^(?P<level>DEBU|TRAC|INFO|WARN|ERRO|FATA|PANI)\[(?P<clock>[^\]]*)\]\s?(?P<msg>.*)$"
@@ -39,9 +55,89 @@ _FATAL_PREFIXES = (
 )
 
 
-def strip_ansi(text: str) -> str:
-    """``text`` without terminal colour and cursor codes."""
-    return _ANSI.sub("", text)
+strip_ansi = printable
+"""The old name of :func:`polymagic.printable.printable`."""
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    value = count / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def truncation_marker(dropped: int) -> str:
+    """What replaces the ``dropped`` bytes of a line cut at ``MAX_LINE``."""
+    return f"… [truncated {_size(dropped)}]"
+
+
+class LineSplitter:
+    """Bytes in, lines out, for a stream read in chunks.
+
+    Only newly received bytes are scanned for line ends (a long line costs its length once, not
+    once per chunk), and of a line longer than ``limit`` only the first ``limit`` bytes are kept:
+    the rest is counted and the line ends with :func:`truncation_marker`. ``limit=None`` keeps
+    whole lines (for the API server's own watch events). Invalid UTF-8 becomes U+FFFD.
+    """
+
+    def __init__(self, limit: int | None = MAX_LINE) -> None:
+        self.limit = limit
+        self._head = bytearray()
+        self._dropped = 0
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """The lines that ``chunk`` completes."""
+        parts = chunk.split(b"\n")
+        self._keep(parts[0])
+        if len(parts) == 1:
+            return []
+        lines = [self._take()]
+        limit = self.limit
+        for part in parts[1:-1]:
+            if limit is not None and len(part) > limit:
+                lines.append(_decode(part[:limit], len(part) - limit))
+            else:
+                lines.append(part.decode("utf-8", errors="replace"))
+        self._keep(parts[-1])
+        return lines
+
+    def close(self) -> list[str]:
+        """The last line, when the stream ended without a line end."""
+        return [self._take()] if self._head or self._dropped else []
+
+    def _keep(self, part: bytes) -> None:
+        room = len(part) if self.limit is None else self.limit - len(self._head)
+        if len(part) <= room:
+            self._head += part
+        else:
+            self._head += part[: max(room, 0)]
+            self._dropped += len(part) - max(room, 0)
+
+    def _take(self) -> str:
+        line = _decode(self._head, self._dropped)
+        self._head.clear()
+        self._dropped = 0
+        return line
+
+
+def _decode(head: bytes | bytearray, dropped: int) -> str:
+    text = head.decode("utf-8", errors="replace")
+    return text + truncation_marker(dropped) if dropped else text
+
+
+def _cut(line: str) -> str:
+    """A line given as text, cut like ``LineSplitter`` cuts bytes."""
+    if len(line) <= MAX_LINE + _MARKER_ROOM:
+        return line
+    kept = line[:MAX_LINE]
+    dropped = len(line) - MAX_LINE
+    if not line.isascii():
+        dropped = len(line[MAX_LINE:].encode("utf-8", errors="surrogatepass"))
+    return kept + truncation_marker(dropped)
 
 
 class EventKind(str, enum.Enum):
@@ -112,8 +208,10 @@ class KanikoLogParser:
         return len(self.steps)
 
     def feed(self, raw: str) -> list[ProgressEvent]:
-        """Events for one raw log line (ANSI codes allowed); the line is kept in the tail."""
-        line = strip_ansi(raw).rstrip("\r\n")
+        """Events for one raw log line (ANSI codes allowed); the line is kept in the tail.
+
+        Never raises: a line that cannot be read as Kaniko's is just shown (sanitised)."""
+        line = printable(_cut(raw).rstrip("\r\n"))
         self.lines += 1
         self.tail.append(line)
         events = [ProgressEvent(EventKind.LOG, line)]
@@ -132,13 +230,16 @@ class KanikoLogParser:
         match = _TEXT_LINE.match(line)
         if match:
             return match.group("level"), match.group("msg").rstrip()
-        if line.startswith("{") and '"msg"' in line:
+        if line.startswith("{") and '"msg"' in line and len(line) < MAX_JSON_LINE:
             try:
                 data = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # deep nesting: `{"msg":[[[[...`
                 return None, line
             if isinstance(data, dict):
-                return str(data.get("level", "info")), str(data.get("msg", "")).rstrip()
+                level, message = data.get("level", "info"), data.get("msg", "")
+                if isinstance(level, str) and isinstance(message, str):
+                    # JSON escapes (\u001b) decode to controls: sanitise what was decoded.
+                    return printable(level), printable(message).rstrip()
         return None, line
 
     def _interpret(self, message: str) -> list[ProgressEvent]:
