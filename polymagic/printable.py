@@ -34,28 +34,30 @@ _SEQUENCE = re.compile(
 )
 
 
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    if "\ud800" <= char <= "\udfff":
-        return "\ufffd"
-    return f"\\x{ord(char):02x}"
+# Runs of what is escaped (all of _UNSAFE; without \n when line breaks are kept).
+_RUN = re.compile(f"{_UNSAFE.pattern}+")
+_RUN_BUT_NEWLINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]+")
+_ESCAPES = {
+    code: f"\\x{code:02x}" for code in (*range(0x00, 0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0))
+}
+_ESCAPES.update(dict.fromkeys(range(0xD800, 0xE000), "\ufffd"))
+
+
+def _escape(run: re.Match[str]) -> str:
+    # A whole run at once: megabytes of controls cost one call, not one per character.
+    return run.group().translate(_ESCAPES)
 
 
 def printable(text: str | bytes, *, keep_newlines: bool = False) -> str:
     """``text`` with no terminal control left: sequences removed, other controls but tab
     escaped as ``\\xNN``, invalid UTF-8 replaced. With ``keep_newlines``, line breaks
-    (``\\n``, ``\\r\\n``) stay and each line is cleaned on its own."""
+    (``\\n``, ``\\r\\n``) stay: no sequence spans a line break, so each line is cleaned as
+    if on its own."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     if _UNSAFE.search(text) is None:  # most lines: nothing to do
         return text
     if keep_newlines:
-        return "\n".join(_clean(line) for line in text.replace("\r\n", "\n").split("\n"))
-    return _clean(text)
-
-
-def _clean(line: str) -> str:
-    stripped = _SEQUENCE.sub("", line)
-    if _UNSAFE.search(stripped) is None:
-        return stripped
-    return _UNSAFE.sub(_escape, stripped)
+        text = text.replace("\r\n", "\n")
+    stripped = _SEQUENCE.sub("", text)
+    return (_RUN_BUT_NEWLINE if keep_newlines else _RUN).sub(_escape, stripped)
