@@ -332,25 +332,38 @@ def test_a_line_the_parser_cannot_read_is_shown_raw_and_the_build_goes_on(
 def test_the_command_line_prints_hostile_build_output_safely(
     cluster: Cluster, sim_node: SimulatedNode, admin_kubeconfig: Path, tmp_path: Path
 ) -> None:
-    """`polymagic build` writes a hostile log to stderr with no control character left but
-    tab and line ends, and still prints the pushed reference."""
+    """`polymagic build` writes a hostile log to stderr, and `polymagic logs` to stdout, with no
+    control character left but tab and line ends; the build still prints the pushed reference."""
     _secret(cluster)
     sim_node.set_scenario(cluster.namespace, Scenario.HOSTILE_OUTPUT, long_line=1 << 20)
     (tmp_path / "op.yaml").write_text(SEED)
     (tmp_path / "connections.yaml").write_text(yaml.safe_dump(CATALOG))
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLYMAGIC_")}
     env["KUBECONFIG"] = str(admin_kubeconfig)
-    done = subprocess.run(
-        [sys.executable, "-m", "polymagic", "build", str(tmp_path / "op.yaml"),
-         "--connections", str(tmp_path / "connections.yaml"), "--namespace", cluster.namespace],
-        env=env, capture_output=True, timeout=120, check=False,
+
+    def polymagic(*args: str) -> tuple[int, str, str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "polymagic", *args, "--namespace", cluster.namespace],
+            env=env, capture_output=True, timeout=120, check=False,
+        )  # fmt: skip
+        # Strict decoding: what was printed is valid UTF-8.
+        return done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8")
+
+    code, out, err = polymagic(
+        "build", str(tmp_path / "op.yaml"), "--connections", str(tmp_path / "connections.yaml"),
+        "--keep",
     )  # fmt: skip
-    stderr = done.stderr.decode("utf-8")  # strict: what was printed is valid UTF-8
-    assert done.returncode == 0, stderr[-2000:]
-    assert done.stdout.decode().strip().endswith(f"@{_pod_of(sim_node, cluster.namespace).digest}")
-    assert "reset and cursor" in stderr
-    assert "\\x07 bell" in stderr
-    assert UNSAFE.findall(stderr.replace("\r\n", "\n")) == []
+    assert code == 0, err[-2000:]
+    seen = _pod_of(sim_node, cluster.namespace)
+    assert out.strip().endswith(f"@{seen.digest}")
+    code, logs, _ = polymagic("logs", seen.name)
+    assert code == 0
+    for printed in (err, logs):
+        assert "reset and cursor" in printed
+        assert "\\x07 bell" in printed
+        assert "x" * MAX_LINE + "… [truncated 1008.0 KiB]" in printed
+        assert UNSAFE.findall(printed) == []
+    assert cancel_build(cluster, seen.name)
 
 
 def test_apiserver_killed_and_restarted_mid_build(
