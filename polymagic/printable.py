@@ -24,13 +24,28 @@ __all__ = ["printable"]
 
 # What needs work at all: C0 but tab, DEL, C1, and surrogates (never encodable as UTF-8).
 _UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+_CSI_BODY = "[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+_STRING_BODY = "[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\\\|\x9c)?"
 _SEQUENCE = re.compile(
-    # CSI: parameter bytes, intermediate bytes, a final byte (missing: cut where it stops).
-    "(?:\x1b\\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
-    # OSC, DCS, SOS, PM, APC: a string up to BEL or ST (ESC \\ or 0x9c), else to the line's end.
-    "|(?:\x1b[\\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\\\|\x9c)?"
-    # The other escapes: ESC, intermediate bytes, one final byte (ESC c, ESC 7, ESC ( B).
-    "|\x1b[\x20-\x2f]*[\x30-\x7e]"
+    "|".join(
+        [
+            # CSI: parameter bytes, intermediate bytes, a final byte (missing: cut where it stops).
+            "\x1b\\[" + _CSI_BODY,
+            "\x9b" + _CSI_BODY,
+            # OSC, DCS, SOS, PM, APC: a string up to BEL or ST (ESC \\ or 0x9c), else to the
+            # line's end; in 7-bit (ESC ] P X ^ _) and 8-bit (0x9d 0x90 0x98 0x9e 0x9f) forms.
+            "\x1b[\\]PX^_]" + _STRING_BODY,
+            *(f"{c}{_STRING_BODY}" for c in "\x9d\x90\x98\x9e\x9f"),
+            # The other escapes: ESC, intermediate bytes, one final byte (ESC c, ESC 7, ESC ( B).
+            "\x1b[\x20-\x2f]*[\x30-\x7e]",
+        ]
+    )
+)
+# The same for ASCII text (no C1 possible), as one literal ESC and its continuations: the regex
+# engine then jumps from ESC to ESC, as fast as a plain colour-code strip. (In the full pattern
+# each alternative starts with one literal character, so it skips ahead too, a little slower.)
+_SEQUENCE_ASCII = re.compile(
+    f"\x1b(?:\\[{_CSI_BODY}|[\\]PX^_]{_STRING_BODY}|[\x20-\x2f]*[\x30-\x7e])"
 )
 
 
@@ -55,9 +70,17 @@ def printable(text: str | bytes, *, keep_newlines: bool = False) -> str:
     if on its own."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
-    if _UNSAFE.search(text) is None:  # most lines: nothing to do
+    # str.isprintable is a quick first answer (False also for a tab or U+00A0: they go on).
+    if text.isprintable():  # most RUN output: nothing to do
         return text
+    runs = _RUN
     if keep_newlines:
         text = text.replace("\r\n", "\n")
-    stripped = _SEQUENCE.sub("", text)
-    return (_RUN_BUT_NEWLINE if keep_newlines else _RUN).sub(_escape, stripped)
+        runs = _RUN_BUT_NEWLINE
+    if text.isascii():  # (O(1)): no C1 control, no surrogate
+        stripped = _SEQUENCE_ASCII.sub("", text)
+        if stripped.isprintable():  # Kaniko's coloured lines: done
+            return stripped
+    else:
+        stripped = _SEQUENCE.sub("", text)
+    return runs.sub(_escape, stripped)

@@ -40,11 +40,13 @@ MAX_JSON_LINE = 64 * 1024
 """Longer lines are never handed to ``json.loads``."""
 # A line cut by the splitter is MAX_LINE plus its marker: the parser must not cut it again.
 _MARKER_ROOM = 64
+_CUT_AT = MAX_LINE + _MARKER_ROOM
 # logrus text form: LEVEL[0012] message   (the level may be coloured, the message padded)
 _TEXT_LINE = re.compile(
     r"^(?P<level>DEBU|TRAC|INFO|WARN|ERRO|FATA|PANI)\[(?P<clock>[^\]]*)\]\s?(?P<msg>.*)$"
 )
 _DIGEST = re.compile(r"@(?P<digest>sha256:[0-9a-f]{64})")
+_ERROR_LEVELS = frozenset({"ERRO", "FATA", "PANI", "error", "fatal", "panic"})
 _FATAL_PREFIXES = (
     "error building image",
     "error checking push permissions",
@@ -131,7 +133,7 @@ def _decode(head: bytes | bytearray, dropped: int) -> str:
 
 def _cut(line: str) -> str:
     """A line given as text, cut like ``LineSplitter`` cuts bytes."""
-    if len(line) <= MAX_LINE + _MARKER_ROOM:
+    if len(line) <= _CUT_AT:
         return line
     kept = line[:MAX_LINE]
     dropped = len(line) - MAX_LINE
@@ -160,7 +162,7 @@ class EventKind(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ProgressEvent:
     """One thing that happened during a build, for UIs and the CLI."""
 
@@ -171,6 +173,28 @@ class ProgressEvent:
     instruction: str | None = None
     digest: str | None = None
     at: float = field(default_factory=time.time)
+
+    def __init__(
+        self,
+        kind: EventKind,
+        message: str = "",
+        step: int | None = None,
+        total: int | None = None,
+        instruction: str | None = None,
+        digest: str | None = None,
+        at: float | None = None,
+    ) -> None:
+        # One event per log line: one dict update is half the cost of the seven frozen
+        # setattr calls a generated __init__ makes.
+        self.__dict__.update(
+            kind=kind,
+            message=message,
+            step=step,
+            total=total,
+            instruction=instruction,
+            digest=digest,
+            at=time.time() if at is None else at,
+        )
 
     def describe(self) -> str:
         """A short human line for this event."""
@@ -196,6 +220,12 @@ class KanikoLogParser:
     def __init__(self, instructions: Sequence[str] = (), tail: int = 200) -> None:
         self.steps = build_steps(instructions)
         self._normal_steps = [_normal(s) for s in self.steps]
+        # Where each step's text is, and the words steps start with (see _match_step).
+        self._step_at: dict[str, list[int]] = {}
+        for index, text in enumerate(self._normal_steps):
+            self._step_at.setdefault(text, []).append(index)
+        self._step_words = frozenset(text.split(" ", 1)[0] for text in self._normal_steps)
+        self._step_initials = frozenset(word[:1] for word in self._step_words)
         self.step = 0
         self.tail: collections.deque[str] = collections.deque(maxlen=tail)
         self.error_line: str | None = None
@@ -211,7 +241,7 @@ class KanikoLogParser:
         """Events for one raw log line (ANSI codes allowed); the line is kept in the tail.
 
         Never raises: a line that cannot be read as Kaniko's is just shown (sanitised)."""
-        line = printable(_cut(raw).rstrip("\r\n"))
+        line = printable((raw if len(raw) <= _CUT_AT else _cut(raw)).rstrip("\r\n"))
         self.lines += 1
         self.tail.append(line)
         events = [ProgressEvent(EventKind.LOG, line)]
@@ -220,16 +250,19 @@ class KanikoLogParser:
             if message.lower().startswith(_FATAL_PREFIXES):
                 self.error_line = message
             return events
-        if level in ("ERRO", "FATA", "PANI", "error", "fatal", "panic"):
+        if level in _ERROR_LEVELS:
             self.error_line = message
-        events.extend(self._interpret(message))
+        event = self._interpret(message)
+        if event is not None:
+            events.append(event)
         return events
 
     @staticmethod
     def _split(line: str) -> tuple[str | None, str]:
         match = _TEXT_LINE.match(line)
         if match:
-            return match.group("level"), match.group("msg").rstrip()
+            level, message = match.group(1, 3)
+            return level, message.rstrip()
         if line.startswith("{") and '"msg"' in line and len(line) < MAX_JSON_LINE:
             try:
                 data = json.loads(line)
@@ -242,38 +275,45 @@ class KanikoLogParser:
                     return printable(level), printable(message).rstrip()
         return None, line
 
-    def _interpret(self, message: str) -> list[ProgressEvent]:
-        if message.startswith("Retrieving image manifest") and self.step == 0:
-            return [ProgressEvent(EventKind.RETRIEVING_BASE, message.split(" ", 3)[-1])]
-        if message.startswith(("Taking snapshot of full filesystem", "Unpacking rootfs")):
-            return [ProgressEvent(EventKind.SNAPSHOTTING, message)]
-        if message.startswith("Pushing image to "):
-            return [ProgressEvent(EventKind.PUSHING, message[len("Pushing image to ") :])]
-        if message.startswith("Pushed "):
+    def _interpret(self, message: str) -> ProgressEvent | None:
+        first = message[:1]  # one comparison rules out most prefixes (this runs for every line)
+        if first == "R" and message.startswith("Retrieving image manifest") and self.step == 0:
+            return ProgressEvent(EventKind.RETRIEVING_BASE, message.split(" ", 3)[-1])
+        if first in ("T", "U") and message.startswith(
+            ("Taking snapshot of full filesystem", "Unpacking rootfs")
+        ):
+            return ProgressEvent(EventKind.SNAPSHOTTING, message)
+        if first == "P" and message.startswith("Pushing image to "):
+            return ProgressEvent(EventKind.PUSHING, message[len("Pushing image to ") :])
+        if first == "P" and message.startswith("Pushed "):
             reference = message[len("Pushed ") :].strip()
             found = _DIGEST.search(reference)
             if found:
                 self.digest = found.group("digest")
             self.pushed.append(reference)
-            return [ProgressEvent(EventKind.PUSHED, reference, digest=self.digest)]
+            return ProgressEvent(EventKind.PUSHED, reference, digest=self.digest)
         step = self._match_step(message)
         if step is not None:
             self.step = step
-            return [
-                ProgressEvent(
-                    EventKind.STEP,
-                    message,
-                    step=step,
-                    total=self.total,
-                    instruction=self.steps[step - 1],
-                )
-            ]
-        return []
+            return ProgressEvent(
+                EventKind.STEP,
+                message,
+                step=step,
+                total=self.total,
+                instruction=self.steps[step - 1],
+            )
+        return None
 
     def _match_step(self, message: str) -> int | None:
-        text = _normal(message)
         # Kaniko echoes each instruction verbatim when it runs it; look forward from where we are.
-        for index in range(self.step, len(self._normal_steps)):
-            if self._normal_steps[index] == text:
+        # Most messages do not start like a step's first word: they are ruled out unnormalised.
+        first = message[:1]
+        if first not in self._step_initials and not first.isspace():
+            return None
+        words = message.split(None, 1)
+        if not words or words[0] not in self._step_words:
+            return None
+        for index in self._step_at.get(_normal(message), ()):
+            if index >= self.step:
                 return index + 1
         return None

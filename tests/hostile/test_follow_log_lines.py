@@ -180,3 +180,47 @@ report(lines=lines)
         [""],
         ["last, no newline"],
     ]
+
+
+def test_steps_are_matched_as_the_plain_definition_says_for_any_message() -> None:
+    # The step matcher rules most messages out early; for any message (odd whitespace, tabs,
+    # Unicode spaces, leading blanks) it must agree with the definition: the first step from
+    # the current one on whose whitespace-normalised text equals the message's.
+    report = _child(
+        """
+from hypothesis import given, settings, strategies as st
+
+STEPS = ["ENV A b", "RUN pip  install x", "RUN\\tpip install x", "WORKDIR /code", "ENV A b"]
+words = st.sampled_from(["ENV", "RUN", "WORKDIR", "A", "b", "pip", "install", "x", "/code", "run"])
+spaces = st.sampled_from([" ", "  ", "\\t", "\\u00a0", "\\u2003", ""])
+message = st.lists(st.tuples(spaces, words), max_size=5).map(
+    lambda parts: "".join(s + w for s, w in parts)
+)
+
+def expected(steps, current, text):
+    normal = " ".join(text.split())
+    for index in range(current, len(steps)):
+        if " ".join(steps[index].split()) == normal:
+            return index + 1
+    return None
+
+checked = 0
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.lists(message, max_size=8))
+def agree(messages):
+    global checked
+    parser = KanikoLogParser(["FROM x", *STEPS])
+    for text in messages:
+        want = expected(parser.steps, parser.step, text)
+        got = parser._match_step(text)
+        assert got == want, (text, parser.step, got, want)
+        if got is not None:
+            parser.step = got
+        checked += 1
+
+agree()
+report(checked=checked)
+"""
+    )
+    assert report["checked"] > 500
