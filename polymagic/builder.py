@@ -42,7 +42,8 @@ from polymagic.manifests import (
 )
 from polymagic.options import BuildOptions, BuildResult, BuildStatus
 from polymagic.permissions import permission_checks
-from polymagic.progress import EventKind, KanikoLogParser, ProgressEvent
+from polymagic.printable import printable
+from polymagic.progress import MAX_LINE, EventKind, KanikoLogParser, ProgressEvent
 
 __all__ = [
     "BuildOptions",
@@ -400,18 +401,25 @@ class BuildSession:
                     continue
                 if item is None:
                     return
-                if isinstance(item, ClusterError):
+                if isinstance(item, BaseException):
                     # The log could not be read; the pod's final state still decides the outcome.
                     yield ProgressEvent(
-                        EventKind.WARNING, f"the build log could not be read: {item}"
+                        EventKind.WARNING,
+                        f"the build log could not be read: {_describe_failure(item)}",
                     )
                     return
-                if isinstance(item, BaseException):
-                    raise item
                 last_line = time.monotonic()
-                yield from self.parser.feed(item)
+                yield from self._interpret(item)
         finally:
             done.set()
+
+    def _interpret(self, line: str) -> list[ProgressEvent]:
+        """The events of one log line. A RUN step prints what it likes: whatever goes wrong
+        reading its line ends as that line shown raw, never as the end of the build."""
+        try:
+            return self.parser.feed(line)
+        except Exception:  # any line, any failure: the build goes on
+            return [ProgressEvent(EventKind.LOG, printable(line[:MAX_LINE]))]
 
     def _read_log(
         self, lines: queue.Queue[str | BaseException | None], follow: bool, done: threading.Event
@@ -500,6 +508,12 @@ class BuildSession:
             f"build `{self.name}` failed: the executor exited with code {code} ({reason}): {error_line}"
             + (f"\nlast log lines:\n{last}" if last else "")
         )
+
+
+def _describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, ClusterError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _last_error_line(message: str) -> str | None:

@@ -30,6 +30,7 @@ from polymagic.lint import Finding, lint_dockerfile
 from polymagic.manifests import DEFAULT_TIMEOUT, BuildManifests, KanikoOptions, build_manifests
 from polymagic.models import DockerfileInit
 from polymagic.params import parse_pairs
+from polymagic.printable import printable
 from polymagic.yamltext import dump_yaml, dump_yaml_all
 
 __all__ = ["main"]
@@ -520,8 +521,8 @@ def main(
 
 
 def flat_message(exc: Exception) -> str:
-    """An error's message on one line (for stderr)."""
-    return " ".join(str(exc).split())
+    """An error's message on one line (for stderr), safe to print whatever it quotes."""
+    return printable(" ".join(str(exc).split()))
 
 
 if __name__ == "__main__":

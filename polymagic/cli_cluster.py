@@ -36,7 +36,7 @@ from polymagic.errors import (
     SpecError,
 )
 from polymagic.manifests import CONTAINER_NAME, KanikoOptions
-from polymagic.progress import strip_ansi
+from polymagic.printable import printable
 from polymagic.terminal import TerminalProgress
 
 __all__ = ["run"]
@@ -132,10 +132,11 @@ def _submit_and_follow(
         with _sigterm_cancels():
             result = build_image(cluster, build, options, on_event=progress.on_event)
     except BuildCancelled as exc:
-        err.write(f"polymagic: {flat_message(exc)}\n")
+        err.write(f"polymagic: {printable(flat_message(exc))}\n")
         return EXIT_CANCELLED
     except (BuildError, ClusterError) as exc:
-        err.write(f"polymagic: error: {exc}\n")
+        # The message quotes the pod's events and log lines: several lines, each made safe.
+        err.write(f"polymagic: error: {printable(str(exc), keep_newlines=True)}\n")
         return EXIT_FAILED
     err.write(
         f"polymagic: built in {result.duration:.0f}s (spec {result.spec_hash[:12]}, executor {result.executor_image})\n"
@@ -157,10 +158,12 @@ def _status(args: argparse.Namespace, cluster: Cluster, out: TextIO, err: TextIO
         return EXIT_FAILED
     status = found[0]
     out.write(
-        f"name:         {status.name}\nnamespace:    {status.namespace}\nphase:        {status.phase}\n"
+        f"name:         {status.name}\nnamespace:    {status.namespace}\nphase:        {printable(status.phase)}\n"
     )
-    out.write(f"detail:       {status.detail}\ncreated:      {status.created}\n")
-    out.write(f"destinations: {', '.join(status.destinations) or '-'}\n")
+    out.write(
+        f"detail:       {printable(status.detail)}\ncreated:      {printable(status.created)}\n"
+    )
+    out.write(f"destinations: {printable(', '.join(status.destinations)) or '-'}\n")
     if status.digest:
         out.write(f"digest:       {status.digest}\n")
     return 0
@@ -172,11 +175,11 @@ def _logs(args: argparse.Namespace, cluster: Cluster, out: TextIO) -> int:
         session = attach_build(cluster, args.name, namespace)
         for event in session.events():
             if event.kind.value == "log":
-                out.write(event.message + "\n")
+                out.write(printable(event.message) + "\n")
                 out.flush()
         return 0
     for line in cluster.pod_log(namespace, args.name, CONTAINER_NAME, follow=False):
-        out.write(strip_ansi(line) + "\n")
+        out.write(printable(line.rstrip("\r")) + "\n")
     return 0
 
 
@@ -194,8 +197,9 @@ def _list(args: argparse.Namespace, cluster: Cluster, out: TextIO) -> int:
     builds = find_builds(cluster, namespace)
     out.write(f"{'NAMESPACE':<20} {'NAME':<32} {'PHASE':<10} {'DETAIL':<22} DESTINATION\n")
     for b in sorted(builds, key=lambda b: b.created):
+        phase, detail = printable(b.phase), printable(b.detail)
         out.write(
-            f"{b.namespace:<20} {b.name:<32} {b.phase:<10} {b.detail:<22} {', '.join(b.destinations)}\n"
+            f"{b.namespace:<20} {b.name:<32} {phase:<10} {detail:<22} {printable(', '.join(b.destinations))}\n"
         )
     return 0
 
@@ -218,7 +222,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return _cancel(args, cluster, out, err)
         return _list(args, cluster, out)
     except (ClusterError, BuildError) as exc:
-        err.write(f"polymagic: error: {flat_message(exc)}\n")
+        err.write(f"polymagic: error: {printable(flat_message(exc))}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_CANCELLED

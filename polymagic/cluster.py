@@ -23,6 +23,7 @@ from kubernetes.config import incluster_config
 from kubernetes.config.config_exception import ConfigException
 
 from polymagic.errors import ApiError, ClusterConfigError, ClusterError
+from polymagic.progress import MAX_LINE, LineSplitter
 
 __all__ = ["Cluster", "WatchExpired", "connect"]
 
@@ -281,7 +282,8 @@ class Cluster:
         follow: bool,
         read_timeout: float | None = None,
     ) -> Iterator[str]:
-        """The container's log, line by line; with ``follow`` it goes on until the container ends."""
+        """The container's log, line by line (each cut at ``MAX_LINE`` bytes plus a marker);
+        with ``follow`` it goes on until the container ends."""
         doing = f"reading the log of Pod `{name}`"
         extra: dict[str, Any] = {"_request_timeout": (10, read_timeout)} if read_timeout else {}
         response = self._call(
@@ -295,24 +297,24 @@ class Cluster:
             **extra,
         )
         try:
-            yield from _json_lines(response, doing, self.server)
+            # A RUN step may print a line of any length: only its head is kept.
+            yield from _json_lines(response, doing, self.server, limit=MAX_LINE)
         finally:
             response.release_conn()
 
 
-def _json_lines(response: Any, doing: str, server: str) -> Iterator[str]:
-    """Lines of a streamed response, decoded; connection trouble becomes a ClusterError."""
-    pending = b""
+def _json_lines(response: Any, doing: str, server: str, limit: int | None = None) -> Iterator[str]:
+    """Lines of a streamed response, decoded; connection trouble becomes a ClusterError.
+
+    Only the bytes of each new chunk are scanned for line ends; with ``limit``, a longer line
+    keeps its first ``limit`` bytes and a marker (see ``LineSplitter``)."""
+    splitter = LineSplitter(limit)
     try:
         for chunk in response.stream(64 * 1024, decode_content=True):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield line.decode("utf-8", errors="replace")
+            yield from splitter.feed(chunk)
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise ClusterError(f"{doing}: the connection to {server} dropped ({exc})") from exc
-    if pending:
-        yield pending.decode("utf-8", errors="replace")
+    yield from splitter.close()
 
 
 def _in_cluster_namespace(service_account_dir: Path) -> str:

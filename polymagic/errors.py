@@ -16,12 +16,15 @@
           └── BuildCancelled       the user stopped it
 
 Errors render as one message in IPython (``_render_traceback_``) and on the command line.
-This module owns the wording of those messages; it imports nothing from the rest of polymagic.
+This module owns the wording of those messages; it imports nothing from the rest of polymagic
+but the sanitiser (``printable``), since a message may quote what a build printed.
 """
 
 from __future__ import annotations
 
 import unicodedata
+
+from polymagic.printable import printable
 
 __all__ = [
     "ApiError",
@@ -61,8 +64,9 @@ class PolymagicError(Exception):
     """Raised for any failure polymagic reports to a user; ``str()`` is the whole message."""
 
     def _render_traceback_(self) -> list[str]:
-        # IPython calls this instead of printing a traceback: users see the message only.
-        return [f"{type(self).__name__}: {self}"]
+        # IPython calls this instead of printing a traceback: users see the message only, with
+        # whatever it quotes from a build (events, log lines) unable to drive the display.
+        return [f"{type(self).__name__}: {printable(str(self), keep_newlines=True)}"]
 
 
 class SpecError(PolymagicError):

@@ -15,12 +15,20 @@ never logged, never put in a message, and hidden from ``repr``.
 
 Only the standard library is used: ``urllib.request`` (which honours ``HTTPS_PROXY`` / ``NO_PROXY``
 as Kaniko does), ``ssl`` and ``json``. This module only reads: it never pushes, tags or deletes.
+
+A registry is input polymagic does not control, so the check holds whatever it answers: one
+deadline bounds the whole check (a server trickling one byte a second is cut off there, not
+after each read); skipping TLS verification applies to the registry's own host only, never to
+a token realm or redirect elsewhere; a redirect from HTTPS to plain HTTP is not followed; any
+failure inside the check ends as ``UNKNOWN``; every ``reason`` is safe to print
+(:func:`polymagic.printable.printable`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import enum
 import hashlib
 import http.client
@@ -29,6 +37,7 @@ import json
 import re
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -39,6 +48,7 @@ from email.message import Message
 from typing import Any
 
 from polymagic.errors import ConnectionsError, SpecError
+from polymagic.printable import printable
 
 __all__ = ["ImageReference", "Presence", "RegistryAnswer", "RegistryAuth", "check_image"]
 
@@ -377,18 +387,27 @@ def check_image(
     ref = reference if isinstance(reference, ImageReference) else ImageReference.parse(reference)
     try:
         context = _ssl_context(skip_tls_verify=skip_tls_verify, ca_file=ca_file)
+        verified = _ssl_context(skip_tls_verify=False, ca_file=ca_file)
     except (OSError, ssl.SSLError) as error:
         why = getattr(error, "strerror", None) or getattr(error, "reason", None) or str(error)
-        reason = f"cannot use the CA file `{ca_file}`: {why}"
+        reason = printable(f"cannot use the CA file `{ca_file}`: {why}")
         return RegistryAnswer(Presence.UNKNOWN, ref, reason=reason)
-    check = _Check(ref, auth=auth, insecure=insecure, context=context, timeout=timeout)
+    check = _Check(
+        ref,
+        auth=auth,
+        insecure=insecure,
+        context=context,
+        verified=verified,
+        skip_tls_verify=skip_tls_verify,
+        timeout=timeout,
+    )
     answer = check.run()
     secrets = auth._secret_strings() if auth is not None else ()
     return RegistryAnswer(
         presence=answer.presence,
         reference=ref,
         digest=answer.digest,
-        reason=_redact(answer.reason, secrets),
+        reason=printable(_redact(answer.reason, secrets)),
         status=answer.status,
     )
 
@@ -430,6 +449,136 @@ class _Unreachable(Exception):
     """A request got no HTTP answer; ``str()`` is the reason, free of credentials."""
 
 
+class _Deadline:
+    """The one deadline of a check, for every request and every read in it.
+
+    Socket timeouts only bound each ``recv``: a server sending one byte a second never trips
+    them. So every connection the check opens is registered here (a duplicate of its socket),
+    and when the deadline passes a timer shuts them all down: whatever was blocked reading
+    (TLS handshake, headers, body) returns at once, and ``expired`` tells why.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(seconds, 0.0), self._expire)
+        self._timer.daemon = True
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Cancel the timer and let go of the registered sockets (their connections are
+        closed by their own owners)."""
+        self._timer.cancel()
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            sock.close()
+
+    def connect(
+        self, address: tuple[str, int], timeout: float | None = None, source: Any = None
+    ) -> socket.socket:
+        """``socket.create_connection`` for http.client, registering the socket."""
+        remaining = self.remaining()
+        if remaining <= 0:
+            raise TimeoutError("the check's deadline passed")
+        wait = remaining if timeout is None else min(timeout, remaining)
+        sock = socket.create_connection(address, wait, source)
+        with self._lock:
+            if not self.expired:
+                self._sockets.append(sock.dup())
+                return sock
+        sock.close()
+        raise TimeoutError("the check's deadline passed")
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # already closed by the server
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _with_deadline(factory: Any, deadline: _Deadline, **options: Any) -> Any:
+    """An http.client connection class for urllib whose sockets obey ``deadline``."""
+
+    def make(host: str, **kwargs: Any) -> Any:
+        connection = factory(host, **kwargs, **options)
+        connection._create_connection = deadline.connect
+        return connection
+
+    return make
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_with_deadline(http.client.HTTPConnection, self._deadline), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    """HTTPS with the registry's TLS settings for the registry's own host, and full
+    verification for every other host (a token realm, a redirect's target)."""
+
+    def __init__(self, check: _Check) -> None:
+        super().__init__()
+        self._check = check
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        target = getattr(req, "_tunnel_host", None) or req.host  # through a proxy: the origin
+        context = self._check.context_for(target)
+        factory = _with_deadline(http.client.HTTPSConnection, self._check.deadline, context=context)
+        return self.do_open(factory, req)
+
+
+class _RedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but never from HTTPS down to plain HTTP."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if req.type == "https" and urllib.parse.urlsplit(newurl).scheme != "https":
+            fp.close()
+            raise _Unreachable(
+                f"{req.host} redirected an HTTPS request to `{_shown(newurl)}`: polymagic does"
+                " not follow a redirect from HTTPS to plain HTTP"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    """A value from the server, for a message: printable and not too long."""
+    clean = printable(text)
+    return clean if len(clean) <= limit else clean[:limit] + "…"
+
+
+def _host_port(netloc: str, scheme: str) -> tuple[str, int] | None:
+    try:
+        parts = urllib.parse.urlsplit(f"//{netloc}")
+        port = parts.port
+    except ValueError:
+        return None
+    default = 443 if scheme == "https" else 80
+    return (parts.hostname or "", port or default)
+
+
 class _Check:
     """One existence check: the requests, the auth dance and the reading of the answers."""
 
@@ -440,13 +589,18 @@ class _Check:
         auth: RegistryAuth | None,
         insecure: bool,
         context: ssl.SSLContext,
+        verified: ssl.SSLContext,
+        skip_tls_verify: bool,
         timeout: float,
     ) -> None:
         self.ref = ref
         self.auth = auth
         self.insecure = insecure
         self.timeout = timeout
-        self.deadline = time.monotonic() + timeout
+        self.deadline = _Deadline(timeout)
+        self.context = context
+        self.verified = verified
+        self.skip_tls_verify = skip_tls_verify
         scheme = "http" if insecure else "https"
         path = urllib.parse.quote(ref.repository, safe="/")
         self.url = f"{scheme}://{ref.host}/v2/{path}/manifests/{urllib.parse.quote(ref.identifier, safe=':')}"
@@ -455,9 +609,9 @@ class _Check:
         proxies = {} if _is_loopback(ref.host) else urllib.request.getproxies()
         for handler in (
             urllib.request.ProxyHandler(proxies),
-            urllib.request.HTTPHandler(),
-            urllib.request.HTTPSHandler(context=context),
-            urllib.request.HTTPRedirectHandler(),
+            _HTTPHandler(self.deadline),
+            _HTTPSHandler(self),
+            _RedirectHandler(),
             urllib.request.HTTPDefaultErrorHandler(),
             urllib.request.HTTPErrorProcessor(),
         ):
@@ -466,11 +620,27 @@ class _Check:
 
     # The flow --------------------------------------------------------------------------------
 
+    def context_for(self, netloc: str) -> ssl.SSLContext:
+        """The TLS settings for a host: the registry's own for the registry, verified for others."""
+        registry = _host_port(self.ref.host, "https")
+        if registry is not None and _host_port(netloc, "https") == registry:
+            return self.context
+        return self.verified
+
     def run(self) -> _Result:
+        self.deadline.start()
         try:
             return self._run()
         except _Unreachable as error:
             return _Result(Presence.UNKNOWN, str(error))
+        except Exception as error:  # whatever a server's answer breaks: can't tell, no crash
+            return _Result(
+                Presence.UNKNOWN,
+                f"the check of {self.ref.host} failed on an answer polymagic cannot read"
+                f" ({type(error).__name__})",
+            )
+        finally:
+            self.deadline.stop()
 
     def _run(self) -> _Result:
         response = self._manifest("HEAD", None)
@@ -562,11 +732,16 @@ class _Check:
 
     def _fetch_token(self, challenge: dict[str, str]) -> str | _Result:
         realm = challenge.get("realm", "")
-        parsed = urllib.parse.urlsplit(realm)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        try:
+            parsed = urllib.parse.urlsplit(realm)
+            usable = parsed.scheme in ("http", "https") and bool(parsed.hostname)
+            usable = usable and _host_port(parsed.netloc, parsed.scheme) is not None
+        except ValueError:  # e.g. `http://[::1/token`
+            usable = False
+        if not usable:
             return _Result(
                 Presence.UNKNOWN,
-                f"{self.ref.host} named an unusable token realm `{realm}`",
+                f"{self.ref.host} named an unusable token realm `{_shown(realm)}`",
                 status=401,
             )
         auth = self.auth
@@ -574,8 +749,8 @@ class _Check:
         if sends_secret and parsed.scheme == "http" and not self.insecure:
             return _Result(
                 Presence.UNKNOWN,
-                f"the token realm `{realm}` of {self.ref.host} is plain HTTP: credentials are only"
-                " sent over HTTP to a registry marked insecure",
+                f"the token realm `{_shown(realm)}` of {self.ref.host} is plain HTTP: credentials"
+                " are only sent over HTTP to a registry marked insecure",
                 status=401,
             )
         own_scope = f"repository:{self.ref.repository}:pull"
@@ -678,10 +853,31 @@ class _Check:
         *,
         limit: int,
     ) -> _Response:
-        remaining = self.deadline - time.monotonic()
         host = urllib.parse.urlsplit(url).netloc
-        if remaining <= 0:
-            raise _Unreachable(f"no answer from {host} within {self.timeout:g}s")
+        late = f"no answer from {host} within {self.timeout:g}s"
+        if self.deadline.remaining() <= 0 or self.deadline.expired:
+            raise _Unreachable(late)
+        try:
+            response = self._exchange(method, url, host, headers, data, limit=limit)
+        except _Unreachable:
+            if self.deadline.expired:
+                raise _Unreachable(late) from None
+            raise
+        if self.deadline.expired:  # the body may have been cut short when time ran out
+            raise _Unreachable(late)
+        return response
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        host: str,
+        headers: dict[str, str],
+        data: bytes | None,
+        *,
+        limit: int,
+    ) -> _Response:
+        remaining = self.deadline.remaining()
         request = urllib.request.Request(url, data=data, method=method)
         request.add_header("User-Agent", _USER_AGENT)
         for name, value in headers.items():
@@ -702,15 +898,21 @@ class _Check:
                 error.close()
             return _Response(error.code, error.headers, body)
         except urllib.error.URLError as error:
-            raise _Unreachable(_network_reason(host, error.reason, self.timeout)) from None
+            reason = _network_reason(host, error.reason, self.timeout, self._skips_tls(host))
+            raise _Unreachable(reason) from None
         except (OSError, http.client.HTTPException) as error:
-            raise _Unreachable(_network_reason(host, error, self.timeout)) from None
+            reason = _network_reason(host, error, self.timeout, self._skips_tls(host))
+            raise _Unreachable(reason) from None
         except ValueError:
             # E.g. a token HTTP cannot carry; the error's text would quote part of it.
             raise _Unreachable(
                 f"cannot send a request to {host}: a header or the URL holds characters HTTP"
                 " cannot carry"
             ) from None
+
+    def _skips_tls(self, host: str) -> bool:
+        """Whether skip_tls_verify was asked and not applied because ``host`` is elsewhere."""
+        return self.skip_tls_verify and self.context_for(host) is self.verified
 
     def _status_reason(self, response: _Response) -> str:
         status, host = response.status, self.ref.host
@@ -750,9 +952,15 @@ def _read(response: Any, limit: int, host: str) -> bytes:
     return body[:limit]
 
 
-def _network_reason(host: str, error: object, timeout: float) -> str:
+def _network_reason(host: str, error: object, timeout: float, elsewhere: bool) -> str:
     if isinstance(error, ssl.SSLCertVerificationError):
         detail = error.verify_message or "certificate verify failed"
+        if elsewhere:
+            return (
+                f"the TLS certificate of {host} is not trusted ({detail}): skip_tls_verify"
+                " (Kaniko's --skip-tls-verify) applies to the registry's own host only, so"
+                " nothing was sent there; pass its CA as ca_file"
+            )
         return (
             f"the TLS certificate of {host} is not trusted ({detail}): pass its CA as ca_file,"
             " or skip_tls_verify=True (Kaniko's --skip-tls-verify)"
@@ -787,7 +995,7 @@ def _error_code(body: bytes) -> str | None:
     if isinstance(document, dict) and isinstance(document.get("errors"), list):
         for error in document["errors"]:
             if isinstance(error, dict) and isinstance(error.get("code"), str):
-                return str(error["code"])
+                return _shown(error["code"], limit=64)
     return None
 
 

@@ -4,7 +4,8 @@ registry whether ``<repository>:spec-<hash>`` exists.
 Three answers (exists / missing / can't tell); only "exists" skips the build. The registry is
 asked with the credentials of the destination connection's secret when polymagic may read it;
 they stay in memory and are never shown. I/O: one secret read through the cluster layer and
-one registry request.
+one registry check, bounded by one deadline. Whatever goes wrong in it ends as "can't tell"
+with its reason: the build then goes on, it never crashes on the registry's account.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from polymagic.cluster import Cluster
 from polymagic.compiler import CompiledBuild
 from polymagic.errors import ApiError, ClusterError, ConnectionsError, SpecError
 from polymagic.manifests import BuildManifests, KanikoOptions, hash_tag_of, registry_host
-from polymagic.registry import RegistryAnswer, RegistryAuth, check_image
+from polymagic.registry import ImageReference, Presence, RegistryAnswer, RegistryAuth, check_image
 
 __all__ = ["find_built_image"]
 
@@ -57,8 +58,28 @@ def find_built_image(
     if not manifests.destinations or not kaniko.hash_tag:
         return None
     destination = manifests.destinations[0]
-    tagged = hash_tag_of(destination, manifests.image_hash)
-    host = registry_host(destination)
+    try:
+        reference = ImageReference.parse(hash_tag_of(destination, manifests.image_hash))
+    except SpecError:
+        return None
+    try:
+        return _ask(cluster, build, manifests, reference, registry_host(destination), timeout)
+    except Exception as exc:  # a registry's answer must never end `polymagic build`
+        return RegistryAnswer(
+            Presence.UNKNOWN,
+            reference,
+            reason=f"the registry check failed ({type(exc).__name__})",
+        )
+
+
+def _ask(
+    cluster: Cluster,
+    build: CompiledBuild,
+    manifests: BuildManifests,
+    reference: ImageReference,
+    host: str,
+    timeout: float,
+) -> RegistryAnswer:
     auth = None
     secret = _destination_secret(build)
     if secret is not None:
@@ -73,13 +94,10 @@ def find_built_image(
     args = manifests.pod["spec"]["containers"][0].get("args", [])
     insecure = f"--insecure-registry={host}" in args
     skip_tls_verify = f"--skip-tls-verify-registry={host}" in args
-    try:
-        return check_image(
-            tagged,
-            auth=auth,
-            insecure=insecure,
-            skip_tls_verify=skip_tls_verify,
-            timeout=timeout,
-        )
-    except SpecError:
-        return None
+    return check_image(
+        reference,
+        auth=auth,
+        insecure=insecure,
+        skip_tls_verify=skip_tls_verify,
+        timeout=timeout,
+    )

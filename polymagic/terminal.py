@@ -2,6 +2,9 @@
 log above it; plain lines when the stream is not a terminal (CI logs, pipes).
 
 Writes only to the stream it is given (stderr for the CLI, so stdout stays machine-readable).
+Every text that came from outside (log lines, pod messages, registry answers) goes through
+:func:`polymagic.printable.printable`, so a build's output cannot drive the terminal; a stream
+that cannot encode a character gets an escape instead of an exception.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import shutil
 import time
 from typing import TextIO
 
+from polymagic.printable import printable
 from polymagic.progress import EventKind, ProgressEvent
 
 __all__ = ["TerminalProgress"]
@@ -53,14 +57,21 @@ class TerminalProgress:
         width = shutil.get_terminal_size((100, 20)).columns - 1
         return text[:width]
 
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+        except UnicodeEncodeError:  # e.g. an ASCII-only stderr and a U+FFFD in a log line
+            encoding = getattr(self.stream, "encoding", None) or "ascii"
+            self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+
     def _clear(self) -> None:
         if self.tty and self._status_shown:
-            self.stream.write("\r\x1b[K")
+            self._write("\r\x1b[K")
             self._status_shown = False
 
     def _draw(self) -> None:
         if self.tty:
-            self.stream.write("\r\x1b[K" + self._status())
+            self._write("\r\x1b[K" + self._status())
             self._status_shown = True
             self.stream.flush()
 
@@ -69,26 +80,27 @@ class TerminalProgress:
         if event.kind is EventKind.LOG:
             if self.show_logs:
                 self._clear()
-                self.stream.write(f"  {event.message}\n")
+                self._write(f"  {printable(event.message)}\n")
                 self._draw()
             return
         if event.kind is EventKind.STEP:
-            self.step = f"step {event.step}/{event.total}: {event.instruction}"
+            self.step = printable(f"step {event.step}/{event.total}: {event.instruction}")
             if not self.tty:
-                self.stream.write(f"polymagic: [{self._elapsed()}] {self.step}\n")
+                self._write(f"polymagic: [{self._elapsed()}] {self.step}\n")
             self._draw()
             return
         if event.kind is EventKind.WARNING:
             self._clear()
-            self.stream.write(f"polymagic: warning: {event.message}\n")
+            self._write(f"polymagic: warning: {printable(event.message)}\n")
             self._draw()
             return
         self.phase = _PHASES.get(event.kind, event.kind.value)
         final = event.kind in (EventKind.SUCCEEDED, EventKind.FAILED, EventKind.CANCELLED)
         if not self.tty or final:
             self._clear()
-            detail = f": {event.message.splitlines()[0]}" if event.message and not final else ""
-            self.stream.write(f"polymagic: [{self._elapsed()}] {self.phase}{detail}\n")
+            first = event.message.splitlines()[0] if event.message else ""
+            detail = f": {printable(first)}" if first and not final else ""
+            self._write(f"polymagic: [{self._elapsed()}] {self.phase}{detail}\n")
         else:
             self._draw()
         self.stream.flush()

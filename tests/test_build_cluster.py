@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,9 +22,9 @@ from polymagic.cluster import Cluster, WatchExpired, connect
 from polymagic.compiler import compile_operation
 from polymagic.errors import BuildCancelled, BuildFailed, ClusterConfigError, PreflightError
 from polymagic.loader import load_connections
-from polymagic.manifests import LABEL_MANAGED_BY
-from polymagic.progress import EventKind, ProgressEvent
-from tests.cluster.simulated_node import Scenario, SimulatedNode
+from polymagic.manifests import CONTAINER_NAME, LABEL_MANAGED_BY
+from polymagic.progress import EventKind, KanikoLogParser, ProgressEvent
+from tests.cluster.simulated_node import Scenario, SeenPod, SimulatedNode
 from tests.conftest import SEED
 
 pytestmark = pytest.mark.cluster
@@ -265,6 +269,101 @@ def test_flood_of_log_lines_keeps_a_bounded_tail(cluster: Cluster, sim_node: Sim
     assert session.result is not None
     assert session.result.log_tail[-1].startswith("INFO[")
     assert _leftovers(cluster) == []
+
+
+# Any C0/C1 control but tab and line end: what must never reach a terminal from a build's log.
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+LONG_LINE = 32 << 20
+MAX_LINE = 16 * 1024  # what the log follower keeps of one line (polymagic.progress.MAX_LINE)
+
+
+def _pod_of(sim_node: SimulatedNode, namespace: str) -> SeenPod:
+    (seen,) = [p for p in sim_node.seen_pods if p.namespace == namespace]
+    return seen
+
+
+def test_hostile_build_output_is_shown_safely_and_the_build_goes_on(
+    cluster: Cluster, sim_node: SimulatedNode
+) -> None:
+    """A RUN step prints JSON nested thousands deep, terminal control and a 32 MiB line: the
+    build still ends with the executor's digest, its pod ran to the end (not deleted early, which
+    would kill it with 143), and every line was shown sanitised and cut."""
+    _secret(cluster)
+    sim_node.set_scenario(cluster.namespace, Scenario.HOSTILE_OUTPUT, long_line=LONG_LINE)
+    events: list[ProgressEvent] = []
+    result = build_image(cluster, _build(), FAST, on_event=events.append)
+    seen = _pod_of(sim_node, cluster.namespace)
+    assert result.digest == seen.digest
+    assert seen.exit_codes == {CONTAINER_NAME: 0}
+    logs = [e.message for e in events if e.kind is EventKind.LOG]
+    assert "x" * MAX_LINE + "… [truncated 32.0 MiB]" in logs
+    assert '{"level":"info","msg":' + "[" * (MAX_LINE - 22) + "… [truncated 3.6 KiB]" in logs
+    assert "reset and cursor" in "".join(logs)
+    assert "invalid utf-8: \ufffd\ufffd\ufffd" in logs
+    assert [e.message for e in events if UNSAFE.search(e.message)] == []
+    assert max(len(line) for line in logs) < MAX_LINE + 64
+    assert _leftovers(cluster) == []
+
+
+def test_a_line_the_parser_cannot_read_is_shown_raw_and_the_build_goes_on(
+    cluster: Cluster, sim_node: SimulatedNode
+) -> None:
+    """Whatever reading one line raises (here a stand-in for a parser bug, injected where a
+    future one would sit), the line is shown and the build ends as the pod says."""
+
+    class Failing(KanikoLogParser):
+        def feed(self, raw: str) -> list[ProgressEvent]:
+            if "reset and cursor" in raw:
+                raise RecursionError("maximum recursion depth exceeded")
+            return super().feed(raw)
+
+    _secret(cluster)
+    sim_node.set_scenario(cluster.namespace, Scenario.HOSTILE_OUTPUT, long_line=10)
+    session = start_build(cluster, _build(), FAST)
+    session.parser = Failing(session.manifests.steps, tail=FAST.log_tail)
+    events = list(session.events())
+    assert events[-1].kind is EventKind.SUCCEEDED
+    shown = [e.message for e in events if e.kind is EventKind.LOG and "cursor" in e.message]
+    assert shown == [" reset and cursor"]
+    assert _pod_of(sim_node, cluster.namespace).exit_codes == {CONTAINER_NAME: 0}
+    assert _leftovers(cluster) == []
+
+
+def test_the_command_line_prints_hostile_build_output_safely(
+    cluster: Cluster, sim_node: SimulatedNode, admin_kubeconfig: Path, tmp_path: Path
+) -> None:
+    """`polymagic build` writes a hostile log to stderr, and `polymagic logs` to stdout, with no
+    control character left but tab and line ends; the build still prints the pushed reference."""
+    _secret(cluster)
+    sim_node.set_scenario(cluster.namespace, Scenario.HOSTILE_OUTPUT, long_line=1 << 20)
+    (tmp_path / "op.yaml").write_text(SEED)
+    (tmp_path / "connections.yaml").write_text(yaml.safe_dump(CATALOG))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYMAGIC_")}
+    env["KUBECONFIG"] = str(admin_kubeconfig)
+
+    def polymagic(*args: str) -> tuple[int, str, str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "polymagic", *args, "--namespace", cluster.namespace],
+            env=env, capture_output=True, timeout=120, check=False,
+        )  # fmt: skip
+        # Strict decoding: what was printed is valid UTF-8.
+        return done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8")
+
+    code, out, err = polymagic(
+        "build", str(tmp_path / "op.yaml"), "--connections", str(tmp_path / "connections.yaml"),
+        "--keep",
+    )  # fmt: skip
+    assert code == 0, err[-2000:]
+    seen = _pod_of(sim_node, cluster.namespace)
+    assert out.strip().endswith(f"@{seen.digest}")
+    code, logs, _ = polymagic("logs", seen.name)
+    assert code == 0
+    for printed in (err, logs):
+        assert "reset and cursor" in printed
+        assert "\\x07 bell" in printed
+        assert "x" * MAX_LINE + "… [truncated 1008.0 KiB]" in printed
+        assert UNSAFE.findall(printed) == []
+    assert cancel_build(cluster, seen.name)
 
 
 def test_apiserver_killed_and_restarted_mid_build(

@@ -1,9 +1,15 @@
-"""The terminal progress display: a redrawn status line on a TTY, plain lines otherwise."""
+"""The terminal progress display (a redrawn status line on a TTY, plain lines otherwise) and the
+sanitiser it shows outside text through."""
 
 from __future__ import annotations
 
 import io
+import re
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from polymagic.printable import printable
 from polymagic.progress import EventKind, KanikoLogParser, ProgressEvent
 from polymagic.terminal import TerminalProgress
 
@@ -50,3 +56,63 @@ def test_plain_stream_gets_one_line_per_phase_and_step() -> None:
         "polymagic: [00:00] succeeded",
     ]
     assert "\x1b" not in stream.getvalue()
+
+
+# -- the sanitiser: what a terminal is shown of text from outside -------------------------------
+
+# Text that drives a terminal: escapes, controls and the C1 range, mixed with ordinary text.
+_HOSTILE = st.lists(
+    st.one_of(
+        st.text(),
+        st.sampled_from(["\x1b", "\x1b[", "\x1b]", "\x1bP", "\x9b", "\x9d", "\x9c", "\x07"]),
+        st.characters(max_codepoint=0xA0),
+        st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
+    ),
+    max_size=40,
+).map("".join)
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+@settings(max_examples=400, deadline=None)
+@given(_HOSTILE)
+def test_printable_leaves_no_control_but_tab_for_any_text(text: str) -> None:
+    shown = printable(text)
+    assert _CONTROL.search(shown) is None
+    assert printable(shown) == shown
+    shown.encode("utf-8")  # always writable to a UTF-8 stream
+
+
+@settings(max_examples=200, deadline=None)
+@given(_HOSTILE)
+def test_printable_keeping_newlines_leaves_only_tab_and_newline(text: str) -> None:
+    shown = printable(text, keep_newlines=True)
+    assert _CONTROL_BUT_NEWLINE.search(shown) is None
+    assert shown.count("\n") == text.replace("\r\n", "\n").count("\n")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=60))
+def test_printable_reads_any_bytes_as_utf8_with_replacement(data: bytes) -> None:
+    shown = printable(data)
+    assert _CONTROL.search(shown) is None
+    assert shown == printable(data.decode("utf-8", errors="replace"))
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs"))))
+def test_printable_leaves_ordinary_text_alone(text: str) -> None:
+    assert printable(text) == text
+
+
+def test_an_ascii_only_stream_gets_escapes_not_an_exception() -> None:
+    # A CI log or a C-locale stderr: the replacement character of a bad byte cannot be encoded.
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="ascii", errors="strict", write_through=True)
+    display = TerminalProgress(stream, tty=False)
+    for event in KanikoLogParser([]).feed("bad bytes \udcff and a marker … done"):
+        display.on_event(event)
+    display.on_event(ProgressEvent(EventKind.WARNING, "caf\u00e9 registry"))
+    assert raw.getvalue().decode("ascii").splitlines() == [
+        "  bad bytes \\ufffd and a marker \\u2026 done",
+        "polymagic: warning: caf\\xe9 registry",
+    ]

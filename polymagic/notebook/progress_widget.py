@@ -6,7 +6,8 @@ a lock; the widgets themselves are written by one pusher at a time, at most ever
 ``min_interval`` seconds (a ``threading.Timer`` flushes the last change, so it always lands).
 Widgets are never written through an ``Output`` from a thread (racy, see ipywidgets#3260).
 Memory stays bounded: every log line goes to a temporary file (deleted by ``close()``), only the
-tail is kept in memory.
+tail is kept in memory. Every text that came from outside (log lines, pod messages, registry
+answers) is passed through :func:`polymagic.printable.printable` before it is kept or shown.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from polymagic.printable import printable
 from polymagic.progress import EventKind, ProgressEvent
 
 if TYPE_CHECKING:
@@ -212,11 +214,16 @@ class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
     def finish_failure(self, message: str, log_tail: Sequence[str] = ()) -> None:
         """Show why the build failed, the pod's Events and the last log lines."""
         reason, events, tail = _split_failure(message)
-        self._finish(Outcome.FAILED, reason=reason, events=events, tail=tuple(log_tail) or tail)
+        self._finish(
+            Outcome.FAILED,
+            reason=printable(reason, keep_newlines=True),
+            events=tuple(printable(e) for e in events),
+            tail=tuple(printable(t) for t in (tuple(log_tail) or tail)),
+        )
 
     def finish_cancelled(self, message: str) -> None:
         """Show that the build was cancelled."""
-        self._finish(Outcome.CANCELLED, reason=message)
+        self._finish(Outcome.CANCELLED, reason=printable(message, keep_newlines=True))
 
     def text(self) -> str:
         """The current state as plain text (for nbconvert, terminals and logs)."""
@@ -248,19 +255,20 @@ class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
     def _take(self, event: ProgressEvent) -> None:
         state = self._state
         if event.kind is EventKind.LOG:
+            line = printable(event.message)
             state.lines += 1
-            self._tail.append(event.message)
+            self._tail.append(line)
             if self._log_file is not None:
-                self._log_file.write(event.message + "\n")
+                self._log_file.write(line + "\n")
         elif event.kind is EventKind.STEP:
             state.phase = "building"
             state.step = event.step or state.step
             state.total = event.total or state.total
-            state.instruction = event.instruction or ""
+            state.instruction = printable(event.instruction or "")
         elif event.kind is EventKind.WARNING:
-            state.warnings.append(event.message)
+            state.warnings.append(printable(event.message))
         else:
-            state.phase = event.describe()
+            state.phase = printable(event.describe())
 
     def _start_ticker(self) -> None:
         if self._ticker is None and not self._stopped.is_set():

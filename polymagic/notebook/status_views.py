@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from polymagic.options import BuildStatus
+from polymagic.printable import printable
 
 __all__ = ["BuildList", "LogView", "WarningsView", "warnings_view"]
 
@@ -47,7 +48,8 @@ class BuildList:
         if not self.builds:
             return "no polymagic builds"
         rows = [
-            f"{b.namespace:<20} {b.name:<32} {b.phase:<10} {b.detail:<22} {', '.join(b.destinations)}"
+            f"{b.namespace:<20} {b.name:<32} {printable(b.phase):<10} {printable(b.detail):<22}"
+            f" {printable(', '.join(b.destinations))}"
             for b in self.builds
         ]
         digest = [f"  digest {b.digest}" for b in self.builds if b.digest and len(self.builds) == 1]
@@ -67,7 +69,7 @@ class BuildList:
         rows = "".join(
             "<tr>"
             + "".join(
-                f"<td>{html.escape(str(v))}</td>"
+                f"<td>{html.escape(printable(str(v)))}</td>"
                 for v in (
                     b.namespace,
                     b.name,

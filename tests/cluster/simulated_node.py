@@ -86,6 +86,7 @@ __all__ = [
     "SeenPod",
     "SimulatedNode",
     "format_kaniko_line",
+    "hostile_output",
     "kaniko_digest",
     "parse_dockerfile",
     "read_tar_context",
@@ -131,6 +132,9 @@ class Scenario(enum.Enum):
     and ``Pulled`` events, then like SUCCESS."""
     FLOOD = "flood"
     """Like SUCCESS, but the first RUN prints ``lines`` output lines as fast as possible."""
+    HOSTILE_OUTPUT = "hostile-output"
+    """Like SUCCESS, but the first RUN prints :func:`hostile_output` (``long_line`` sets the
+    size of its one very long line), as any RUN step can."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,8 @@ class ScenarioOptions:
     seconds: float = 5.0
     # -- FLOOD
     lines: int = 5000
+    # -- HOSTILE_OUTPUT
+    long_line: int = 1 << 20
 
 
 _COMMON_OPTIONS = frozenset({"hold_running", "heartbeat_interval", "line_delay", "retry_interval"})
@@ -163,6 +169,7 @@ _SCENARIO_OPTIONS: dict[Scenario, frozenset[str]] = {
     Scenario.MISSING_SECRET: frozenset(),
     Scenario.SLOW_START: frozenset({"seconds"}),
     Scenario.FLOOD: frozenset({"lines"}),
+    Scenario.HOSTILE_OUTPUT: frozenset({"long_line"}),
 }
 
 
@@ -393,6 +400,24 @@ def format_kaniko_line(line: KanikoLine, args: KanikoArgs, started: float, now: 
     return f"\x1b[{_LEVEL_COLORS[line.level]}m{line.level}\x1b[0m{clock} {line.text:<44} "
 
 
+def hostile_output(long_line: int) -> list[str]:
+    """What a RUN step may print to attack whoever follows the log: JSON-looking lines that
+    nest thousands deep, terminal control (reset, cursor, charset, title, clipboard, bell, C1),
+    invalid UTF-8 (lone surrogates, written as the raw bytes) and one ``long_line``-byte line."""
+    return [
+        '{"level":"info","msg":' + "[" * 20000,
+        '{"level":"error","msg":' + "[" * 3000,
+        '{"level":"info","msg":{"not":"a string"}}',
+        "\x1bc\x1b7\x1b[1;1H\x1b8 reset and cursor",
+        "\x1b(0lqqk\x1b(B charset \x07 bell",
+        "\x1b]0;pwned title\x07\x1b]52;c;cGF5bG9hZA==\x1b\\ osc",
+        "\x9b31m c1 csi \x85 nel \x1bP+q544e\x1b\\ dcs \x1b]8;;http://x unterminated",
+        "invalid utf-8: \udcff\udcfe\udcc3",
+        "progress 10%\rprogress 100%",
+        "x" * long_line,
+    ]
+
+
 def _logfmt_value(text: str) -> str:
     """logrus quotes a text-format value only when it has characters outside [A-Za-z0-9-._/@^+]."""
     plain = text and all(c.isascii() and (c.isalnum() or c in "-._/@^+") for c in text)
@@ -584,6 +609,7 @@ class KanikoRun:
             yield KanikoLine("INFO", f"Using dockerignore file: {self.dockerignore}")
         shell = ["/bin/sh", "-c"]
         flood_left = self.options.lines if self.scenario is Scenario.FLOOD else 0
+        hostile = self.scenario is Scenario.HOSTILE_OUTPUT
         stage = -1
         for index, instruction in enumerate(self.instructions):
             if instruction.keyword == "FROM":
@@ -598,6 +624,9 @@ class KanikoRun:
             elif instruction.keyword == "RUN":
                 yield from self._run(instruction, shell, flood_left)
                 flood_left = 0
+                if hostile:
+                    yield from (KanikoLine(None, t) for t in hostile_output(self.options.long_line))
+                    hostile = False
                 if index == self.failing_run:
                     yield KanikoLine(None, self.error_line or "")
                     return
@@ -1007,7 +1036,7 @@ class _KubeletRequestHandler(BaseHTTPRequestHandler):
             chunk = "".join(
                 f"{stamp} {text}\n" if timestamps else f"{text}\n" for stamp, text in lines
             )
-            data = chunk.encode()
+            data = chunk.encode("utf-8", "surrogateescape")  # (lone surrogates: invalid UTF-8)
             if limit is not None:
                 data = data[: max(limit - sent, 0)]
             if data:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -347,3 +348,35 @@ def test_close_stops_everything(make: Callable[..., BuildProgress]) -> None:
     assert progress.step_bar.comm is None
     progress.on_event(ProgressEvent(EventKind.LOG, "after close"))  # ignored, starts nothing
     assert progress_threads() == []
+
+
+def test_text_from_outside_reaches_the_widget_without_control_characters(
+    make: Callable[..., BuildProgress],
+) -> None:
+    """Log lines, pod messages and registry answers may hold terminal control (a RUN step, a
+    misbehaving registry): the panes, the text summary and the full log file show none."""
+    unsafe = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+    progress = make("app", 2, min_interval=0)
+    progress.on_event(ProgressEvent(EventKind.LOG, "\x1bc\x1b]0;title\x07RUN output \x9b2J\x07"))
+    progress.on_event(ProgressEvent(EventKind.WAITING, "ErrImagePull: \x1b[31mdenied\x1b[0m"))
+    progress.on_event(ProgressEvent(EventKind.WARNING, "registry said \x1b]52;c;eA==\x07NOPE\x08"))
+    assert "RUN output \\x07" in progress.log_pane.value
+    assert "registry said NOPE\\x08" in progress.log_note.value
+    assert progress.phase_label.value == "waiting: ErrImagePull: denied"
+    running = progress.text()
+    progress.finish_failure(
+        "build `app` failed: \x1bc exit 1. Events: Warning Failed: \x1b[2Jgone"
+        "\nlast log lines:\nline \x1b7one\x1b8\nline\x07two"
+    )
+    shown = [
+        progress.log_pane.value,
+        progress.log_note.value,
+        progress.outcome_pane.value,
+        progress.phase_label.value,
+        running,
+        progress.text(),
+        Path(progress.full_log_path).read_text(encoding="utf-8"),
+    ]
+    assert [unsafe.findall(text) for text in shown] == [[]] * len(shown)
+    assert "last log lines:\n  line one\n  line\\x07two" in progress.text()
+    assert "<li>Warning Failed: gone</li>" in progress.outcome_pane.value

@@ -8,24 +8,30 @@ It also pushes tiny images through the HTTP API (:func:`push_test_image`) with i
 client, independent of :mod:`polymagic.registry`, so the tests check one against the other.
 
 Modes: ``HTTP`` (plain), ``TLS`` (untrusted certificate), ``TLS_BASIC`` (TLS + htpasswd) and
-``TLS_TOKEN`` (TLS + Bearer tokens). Each registry logs to ``<workdir>/registry.log``; the process is
-started and stopped by PID (see :class:`tests.cluster.control_plane.ManagedProcess`).
+``TLS_TOKEN`` (TLS + Bearer tokens; ``realm`` makes it announce another token realm, even a
+malformed one, as a misconfigured registry does). Each registry logs to
+``<workdir>/registry.log``; the process is started and stopped by PID (see
+:class:`tests.cluster.control_plane.ManagedProcess`).
 
 :class:`StubServer` is not a registry: it answers with whatever a test scripts, for situations a
-real registry cannot be made to produce (a 503, a redirect, an HTML page).
+real registry cannot be made to produce (a 503, a redirect, an HTML page). :class:`TrickleServer`
+is not one either: it answers one byte a second, forever.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import enum
 import gzip
 import hashlib
 import http.server
 import io
+import itertools
 import json
 import secrets
 import shutil
+import socket
 import ssl
 import subprocess
 import tarfile
@@ -52,6 +58,7 @@ __all__ = [
     "RegistryServer",
     "RegistryServerError",
     "StubServer",
+    "TrickleServer",
     "push_test_image",
 ]
 
@@ -97,6 +104,8 @@ class RegistryServer:
     password: str = field(default_factory=lambda: "pw-" + secrets.token_urlsafe(18))
     identity_token: str = field(default_factory=lambda: "idt-" + secrets.token_urlsafe(24))
     port: int = field(default_factory=free_port)
+    realm: str | None = None
+    """The token realm a ``TLS_TOKEN`` registry announces (None: its own token server's)."""
     ca_file: Path | None = None
     token_server: TokenServer | None = None
     _process: ManagedProcess | None = None
@@ -193,7 +202,7 @@ class RegistryServer:
             ).start()
             config["auth"] = {
                 "token": {
-                    "realm": f"{self.token_server.url}/token",
+                    "realm": self.realm or f"{self.token_server.url}/token",
                     "service": SERVICE,
                     "issuer": ISSUER,
                     "rootcertbundle": str(self.ca_file),
@@ -658,3 +667,78 @@ class StubServer:
             self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(5)
+
+
+# -- a server that answers one byte a second ----------------------------------------------------
+
+
+class TrickleServer:
+    """A TCP server on 127.0.0.1 that reads a request and answers ``head`` then ``tail``
+    repeated, one byte every ``interval`` seconds, until the client goes away or ``stop()``.
+
+    Every byte arrives well within any per-read timeout, so only a deadline for the whole
+    exchange ends it. With ``cert`` (certificate, key) it speaks TLS. Not a registry.
+    """
+
+    def __init__(
+        self,
+        head: bytes = b"HTTP/1.1 200 OK\r\n",
+        tail: bytes = b"X-Slow: y\r\n",
+        *,
+        interval: float = 1.0,
+        cert: tuple[Path, Path] | None = None,
+    ) -> None:
+        self.head, self.tail, self.interval = head, tail, interval
+        self._listener = socket.create_server((LOCALHOST, 0))
+        self._context: ssl.SSLContext | None = None
+        if cert is not None:
+            self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._context.load_cert_chain(*cert)
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.requests = 0
+
+    @property
+    def host(self) -> str:
+        return f"{LOCALHOST}:{self._listener.getsockname()[1]}"
+
+    def start(self) -> TrickleServer:
+        self._listener.settimeout(0.1)
+        self._spawn(self._accept)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(5)
+        self._listener.close()
+
+    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name="trickle-server", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            self._spawn(self._serve, connection)
+
+    def _serve(self, connection: socket.socket) -> None:
+        with contextlib.suppress(OSError), connection:
+            connection.settimeout(5)
+            if self._context is not None:
+                connection = self._context.wrap_socket(connection, server_side=True)
+            received = b""
+            while b"\r\n\r\n" not in received:
+                data = connection.recv(4096)
+                if not data:
+                    return
+                received += data
+            self.requests += 1
+            for byte in itertools.chain(self.head, itertools.cycle(self.tail)):
+                if self._stopping.wait(self.interval):
+                    return
+                connection.sendall(bytes([byte]))
