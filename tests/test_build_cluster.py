@@ -164,12 +164,12 @@ def test_find_and_cancel_by_name_from_a_new_connection(
 def test_manifests_are_accepted_by_the_real_apiserver(cluster: Cluster) -> None:
     op = yaml.safe_load(SEED)
     op["runPatch"]["init"][0]["dockerfile"]["filename"] = "Dockerfile.gpu"
-    op["termination"] = {"timeout": 900}
+    op["termination"] = {"timeout": 90}  # shorter than FAST.timeout (120): it wins
     op["runPatch"]["environment"] = {"nodeSelector": {"pool": "build"}, "labels": {"team": "ml"}}
     _secret(cluster)
     session = start_build(cluster, _build(yaml.safe_dump(op)), FAST)
     pod = cluster.read_pod(cluster.namespace, session.name)
-    assert pod["spec"]["activeDeadlineSeconds"] == 900
+    assert pod["spec"]["activeDeadlineSeconds"] == 90
     assert "--dockerfile=Dockerfile.gpu" in pod["spec"]["containers"][0]["args"]
     config_map = cluster.read_config_map(cluster.namespace, session.name)
     assert config_map["metadata"]["ownerReferences"][0]["uid"] == pod["metadata"]["uid"]
