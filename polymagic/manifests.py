@@ -57,7 +57,7 @@ class SecretShape(str, enum.Enum):
     """A ``kubernetes.io/dockerconfigjson`` secret (``kubectl create secret docker-registry``)."""
 
 
-DEFAULT_EXECUTOR_IMAGE = "ghcr.io/osscontainertools/kaniko:v1.27.6"
+DEFAULT_EXECUTOR_IMAGE = "ghcr.io/osscontainertools/kaniko:v1.28.3"
 """The executor polymagic runs when the component names upstream Kaniko's floating ``latest``:
 upstream Kaniko is archived, so a pinned release of a maintained fork. Always overridable."""
 UPSTREAM_EXECUTOR = "gcr.io/kaniko-project/executor:latest"

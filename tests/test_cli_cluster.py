@@ -158,7 +158,7 @@ def test_image_pull_backoff_fails_within_a_minute_by_default(
     assert time.monotonic() - started < 60
     assert done.returncode == 1
     assert re.search("ErrImagePull|ImagePullBackOff", done.stderr)
-    assert "ghcr.io/osscontainertools/kaniko:v1.27.6" in done.stderr
+    assert "ghcr.io/osscontainertools/kaniko:v1.28.3" in done.stderr
     _assert_clean(admin_kubeconfig, with_secret)
 
 
