@@ -12,7 +12,8 @@ containerd's CRI defaults) wires it, and everything that must be cleaned up afte
   fieldRef) and ``envFrom``;
 - volumes: ConfigMap (``data``, ``binaryData``, ``items``, modes) and Secret volumes written
   in the kubelet's atomic-writer layout (``..data`` symlinks), and emptyDirs, as host
-  directories bind-mounted at their ``mountPath`` (``ro`` when ``readOnly``; ``subPath``);
+  directories bind-mounted at their ``mountPath`` (``ro`` when ``readOnly``, and always for
+  ConfigMaps and Secrets, as the kubelet mounts them; ``subPath``);
   the kubelet's ``/etc/hosts``, ``/etc/hostname`` and ``/etc/resolv.conf``;
 - ``terminationMessagePath`` bound to a host file whose content (at most 4096 bytes) becomes
   the termination message; ``FallbackToLogsOnError`` as the kubelet applies it (the last 80
@@ -217,6 +218,8 @@ class RuncEngine:
         _remove_cgroups({r.pod_uid for r in self.runs})
         with contextlib.suppress(OSError):
             self.state_root.rmdir()
+        with contextlib.suppress(OSError):
+            STATE_PARENT.rmdir()  # another session may still use it
         return left
 
     @staticmethod
@@ -494,9 +497,10 @@ class ContainerRun:
                 source = Path(os.path.realpath(source / mount["subPath"]))
                 if not source.exists():
                     source.mkdir(parents=True)
-            mounts.append(
-                _Mount(mount["mountPath"], str(source), read_only=bool(mount.get("readOnly")))
-            )
+            # The kubelet mounts ConfigMap and Secret volumes read-only whatever the mount says.
+            api_data = "configMap" in volume or "secret" in volume
+            read_only = bool(mount.get("readOnly")) or api_data
+            mounts.append(_Mount(mount["mountPath"], str(source), read_only=read_only))
         return mounts
 
     def _volume_dir(self, volume: JsonDict) -> Path:
