@@ -29,6 +29,10 @@ containerd's CRI defaults) wires it, and everything that must be cleaned up afte
 - deletion: SIGTERM, SIGKILL after the grace period (at most 2 s here), ``runc delete
   --force``, the bundle (rootfs copy, volume files) removed, the pod's cgroups removed.
 
+Unlike containerd, a line is passed on only when its newline arrives (or the stream ends):
+containerd splits a line longer than 16 KiB into partial entries as it comes, which the kubelet
+serves without newlines between them.
+
 What it does not do: pull images (the node holds only the executor image, under the
 reference :data:`EXECUTOR_REFERENCE`), resource limits, probes, restarts, security
 contexts, init containers (the simulated node completes those instantly).

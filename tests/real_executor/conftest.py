@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -90,9 +91,9 @@ def auth_registry(
 
 @pytest.fixture
 def real_namespace(
+    runc_engine: RuncEngine,  # first: without the executor, skip before starting a cluster
     namespace: str,
     sim_node: SimulatedNode,
-    runc_engine: RuncEngine,
     request: pytest.FixtureRequest,
 ) -> Iterator[str]:
     sim_node.run_containers_with(namespace, runc_engine)
@@ -110,12 +111,21 @@ def real_namespace(
 
 
 def _save_logs(node: SimulatedNode, namespace: str, test_name: str) -> None:
-    """Each pod's log as the node's ``/containerLogs`` endpoint serves it (lines + newline)."""
+    """Each pod's log as the node's ``/containerLogs`` endpoint serves it (lines + newline),
+    and beside it the container's args and exit code (``.json``)."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", test_name).strip("-")
     for number, seen in enumerate(p for p in node.seen_pods if p.namespace == namespace):
-        for container, state in seen.containers.items():
+        containers = {c["name"]: c for c in seen.pod["spec"]["containers"]}
+        for name, state in seen.containers.items():
             data = b"".join(
                 line.encode(errors="surrogateescape") + b"\n" for line in state.log.lines()
             )
-            (LOG_DIR / f"{slug}.{number}.{container}.log").write_bytes(data)
+            stem = f"{slug}.{number}.{name}"
+            (LOG_DIR / f"{stem}.log").write_bytes(data)
+            about = {
+                "image": containers[name]["image"],
+                "args": containers[name].get("args") or [],
+                "exit_code": seen.exit_codes.get(name),
+            }
+            (LOG_DIR / f"{stem}.json").write_text(json.dumps(about, indent=1) + "\n")

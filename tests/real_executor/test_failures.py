@@ -168,10 +168,7 @@ def test_ctrl_c_during_a_sleeping_run_kills_the_container_and_cleans_up(
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert process.stderr is not None
-    for line in process.stderr:
-        if "sleeping now" in line:  # the RUN step's own output: the sleep has started
-            break
+    _wait_for_output(sim_node, real_namespace, "sleeping now")
     assert len(_running(runc_engine, real_namespace)) == 1
     interrupted = time.monotonic()
     process.send_signal(signal.SIGINT)
@@ -196,15 +193,17 @@ def test_stop_button_during_a_sleeping_run_kills_the_container(
     real_namespace: str,
     plain_registry: RegistryServer,
     runc_engine: RuncEngine,
+    sim_node: SimulatedNode,
 ) -> None:
     cell = yaml.safe_dump(_sleeping_op(plain_registry), sort_keys=False)
     with capture_output() as captured:
         result = shell.run_cell("%%polybuild --background --show none\n" + cell)
     assert result.success, captured.stdout
     running = next(iter(_builds(shell).values()))
-    deadline = time.monotonic() + 60
-    while not any("sleeping now" in line for line in _log(running)):
-        assert time.monotonic() < deadline, "the RUN step never started"
+    _wait_for_output(sim_node, real_namespace, "sleeping now")
+    deadline = time.monotonic() + 10
+    while "sleeping now" not in _log(running):  # and polymagic has read it
+        assert time.monotonic() < deadline, "polymagic never read the RUN step's output"
         time.sleep(0.1)
     stopped = time.monotonic()
     running.progress.stop_button.click()
@@ -219,4 +218,16 @@ def test_stop_button_during_a_sleeping_run_kills_the_container(
 
 
 def _log(running: Any) -> list[str]:
-    return list(running.session.parser.tail)
+    return [line.strip() for line in running.session.parser.tail]
+
+
+def _wait_for_output(node: SimulatedNode, namespace: str, line: str, timeout: float = 60) -> None:
+    """Wait until the executor's log has ``line`` as a line of its own (the RUN step's output,
+    not Kaniko's echo of the instruction): the command is running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pods = [p for p in node.seen_pods if p.namespace == namespace and p.containers]
+        if pods and line in pods[-1].log_lines():
+            return
+        assert time.monotonic() < deadline, f"the executor never printed {line!r}"
+        time.sleep(0.05)
