@@ -179,12 +179,24 @@ class RuncEngine:
         self.runs: list[ContainerRun] = []
         self._lock = threading.Lock()
         self._active: dict[str, ContainerRun] = {}
+        self._node_env: dict[str, dict[str, str]] = {}
 
     def start(self) -> RuncEngine:
         self._remove_stale_sessions()
         self.state_root.mkdir(parents=True, exist_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
         return self
+
+    def set_node_env(self, namespace: str, env: dict[str, str]) -> None:
+        """Environment the node adds to the executor containers of ``namespace`` (the image's
+        environment as this node provides it, e.g. ``KANIKO_REGISTRY_MIRROR``: where a real
+        cluster would configure a pull-through mirror); the container's own env still wins."""
+        with self._lock:
+            self._node_env[namespace] = dict(env)
+
+    def node_env(self, namespace: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._node_env.get(namespace, {}))
 
     def run(self, pod: PodRuntime, container: JsonDict, state: ContainerRuntime) -> None:
         """Run ``container`` of ``pod`` to its end (or until the pod is deleted), reporting
@@ -554,6 +566,7 @@ class ContainerRun:
             name, _, value = item.partition("=")
             merged[name] = value
         merged["HOSTNAME"] = self.pod.name[:63]
+        merged.update(self.engine.node_env(self.pod.namespace))
         merged.update(env)
         capabilities = list(DEFAULT_CAPABILITIES)
         standard = [

@@ -3,7 +3,7 @@
 This module owns making the image (once per test session) and pushing it to a test registry.
 The image holds ``/bin/busybox`` and a symlink for each of its applets (``sh``, ``echo``,
 ``sleep``, ``printf``, ``head``, ``tr``...), ``/tmp``, ``/root``, and one thing busybox lacks:
-``/usr/local/bin/pip3``, a small shell script standing in for pip. The seed operation runs
+``/usr/local/bin/pip3`` (and ``pip``), a small shell script standing in for pip. The seed operation runs
 ``pip3 install --no-cache-dir -U polyaxon``, which cannot reach PyPI from a build container
 here; with this stand-in the seed builds with only its base image swapped. It prints pip-like
 lines and writes :data:`PIP_MARKER` inside the image, so a test can find what the RUN step wrote.
@@ -82,6 +82,7 @@ def make_base_layout(workdir: Path) -> Path:
     pip3 = rootfs / "usr" / "local" / "bin" / "pip3"
     pip3.write_text(PIP3_SCRIPT)
     pip3.chmod(0o755)
+    (rootfs / "usr" / "local" / "bin" / "pip").symlink_to("pip3")
     (rootfs / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     (rootfs / "etc" / "group").write_text("root:x:0:\n")
     _run("umoci", "repack", "--image", f"{layout}:{LAYOUT_TAG}", str(bundle))
