@@ -105,12 +105,13 @@ HOSTILE_RUN = (
     # bytes that are not UTF-8
     r" && printf 'not utf-8: \377\376\300\n'"
     # a JSON-looking line that nests thousands of arrays
-    r" && printf '{\"level\":\"info\",\"msg\":' && head -c 20000 /dev/zero | tr '\000' '[' && echo"
+    r""" && printf '{"level":"info","msg":' && head -c 20000 /dev/zero | tr '\000' '[' && echo"""
     # a 64 KiB line without a newline, the last thing the step prints
     r" && head -c 65536 /dev/zero | tr '\000' x"
 )
 
 
+@pytest.mark.xfail(strict=True, reason="issue 8: hostile log lines, fixed on branch follow")
 def test_hostile_run_output_still_gives_the_digest(
     tmp_path: Path,
     admin_kubeconfig: Path,
@@ -123,14 +124,22 @@ def test_hostile_run_output_still_gives_the_digest(
     op["runPatch"]["init"][0]["dockerfile"]["run"] = [HOSTILE_RUN]
     inputs = write_inputs(tmp_path, op, catalog(plain_registry))
     done = polymagic_build(admin_kubeconfig, inputs, real_namespace)
-    # The real executor relayed all of it, as printed.
+    # The real executor relayed all of it, as printed (checked first: an xfail is polymagic's).
     raw = "\n".join(sim_node.seen_pods[-1].log_lines())
     assert "\x1b]0;owned\x07" in raw
     assert "\udcff\udcfe" in raw  # the invalid bytes, unchanged (surrogate-escaped here)
-    assert "[" * 20000 in raw
+    assert '\n{"level":"info","msg":' + "[" * 20000 + "\n" in raw
     assert "x" * 65536 in raw
     assert done.returncode == 0, done
     assert "\x1b]0;owned" not in done.stderr  # polymagic's terminal output is not driven by it
+    # polymagic read the whole log: the RUN step's own line with the bad bytes (not Kaniko's
+    # echo of the command, which has the same words) and Kaniko's last line, the image push.
+    shown = [line.strip() for line in done.stderr.splitlines()]
+    assert any(line.startswith("not utf-8: ") for line in shown), done
+    assert any(
+        line.startswith("INFO[") and f"Pushed {plain_registry.host}/hostile/app@sha256:" in line
+        for line in shown
+    ), done
     digest = RegistryView(plain_registry).digest("hostile/app", "latest")
     assert done.last_line == f"{plain_registry.host}/hostile/app@{digest}"
     assert leftovers(admin_kubeconfig, real_namespace) == []
