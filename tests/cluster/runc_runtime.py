@@ -227,9 +227,7 @@ class RuncEngine:
     def close(self) -> list[str]:
         """Kill and remove everything left; returns what was found left (empty when clean)."""
         left = self.leftovers()
-        for container_id in _runc_list(self.state_root):
-            _runc(self.state_root, "kill", container_id, "KILL")
-            _runc(self.state_root, "delete", "--force", container_id)
+        _remove_containers(self.state_root, _runc_list(self.state_root))
         shutil.rmtree(self.workdir, ignore_errors=True)
         _remove_cgroups({r.pod_uid for r in self.runs})
         with contextlib.suppress(OSError):
@@ -246,9 +244,7 @@ class RuncEngine:
         for root in STATE_PARENT.iterdir():
             if not root.name.isdigit() or _pid_alive(int(root.name)):
                 continue
-            for container_id in _runc_list(root):
-                _runc(root, "kill", container_id, "KILL")
-                _runc(root, "delete", "--force", container_id)
+            _remove_containers(root, _runc_list(root))
             shutil.rmtree(root, ignore_errors=True)
 
 
@@ -257,8 +253,8 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, someone else's
+        pass
     return True
 
 
@@ -266,6 +262,12 @@ def _runc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [RUNC, "--root", str(root), *args], capture_output=True, text=True, check=False, timeout=30
     )
+
+
+def _remove_containers(root: Path, container_ids: list[str]) -> None:
+    for container_id in container_ids:
+        _runc(root, "kill", container_id, "KILL")
+        _runc(root, "delete", "--force", container_id)
 
 
 def _runc_list(root: Path) -> list[str]:
@@ -768,9 +770,7 @@ class ContainerRun:
         if self._process is not None and self._process.poll() is None:
             self._kill(self._process)
         root = self.engine.state_root
-        if self.id in _runc_list(root):
-            _runc(root, "kill", self.id, "KILL")
-            _runc(root, "delete", "--force", self.id)
+        _remove_containers(root, [c for c in _runc_list(root) if c == self.id])
         shutil.rmtree(self.bundle, ignore_errors=True)
         _remove_cgroups({self.pod.uid})
 

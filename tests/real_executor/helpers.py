@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import copy
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,11 +16,14 @@ from polymagic.cluster import Cluster, connect
 from polymagic.examples import QUICK_START
 from tests.registry.server import RegistryMode, RegistryServer
 from tests.test_build_cluster import _leftovers
+from tests.test_cli_cluster import _env as cli_env
 
 __all__ = [
     "DESTINATION",
     "CliRun",
+    "build_argv",
     "catalog",
+    "cli_env",
     "create_registry_secret",
     "leftovers",
     "polymagic_build",
@@ -115,12 +116,6 @@ class CliRun:
         )
 
 
-def cli_env(kubeconfig: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYMAGIC_")}
-    env["KUBECONFIG"] = str(kubeconfig)
-    return env
-
-
 def build_argv(op: Path, connections: Path, namespace: str, *extra: str) -> list[str]:
     return [
         sys.executable,
@@ -169,7 +164,3 @@ def wait_clean(kubeconfig: Path, namespace: str, seconds: float) -> list[str]:
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.1)
-
-
-def deep_copy(op: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(op)

@@ -59,7 +59,7 @@ class Image:
             for member in archive:
                 handle = archive.extractfile(member) if member.isfile() else None
                 if handle is not None:
-                    files[member.name.lstrip("./").lstrip("/")] = handle.read()
+                    files[member.name.removeprefix("./").lstrip("/")] = handle.read()
         return files
 
     def all_files(self) -> dict[str, bytes]:

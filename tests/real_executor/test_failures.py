@@ -23,6 +23,7 @@ from polymagic.loader import load_connections
 from polymagic.notebook.progress_widget import Outcome
 from tests.cluster.runc_runtime import RuncEngine
 from tests.cluster.simulated_node import SimulatedNode
+from tests.notebook.test_magics_cluster import _magics
 from tests.real_executor.conftest import BASE_REPOSITORY, BASE_TAG
 from tests.real_executor.helpers import (
     build_argv,
@@ -113,11 +114,6 @@ def shell(
     InteractiveShell.clear_instance()
 
 
-def _builds(shell: InteractiveShell) -> Any:
-    magics = next(c for c in shell.configurables if type(c).__name__ == "PolyBuildMagics")
-    return magics.builds
-
-
 def test_failing_run_in_the_widget(
     shell: InteractiveShell,
     admin_kubeconfig: Path,
@@ -129,7 +125,7 @@ def test_failing_run_in_the_widget(
         result = shell.run_cell("%%polybuild --show none\n" + cell)
     assert not result.success
     assert "BuildFailed: build" in captured.stdout
-    progress = next(iter(_builds(shell).values())).progress
+    progress = next(iter(_magics(shell).builds.values())).progress
     assert progress.outcome is Outcome.FAILED
     assert EXIT_STATUS_3 in progress.outcome_pane.value
     assert "step 7/7" in progress.outcome_pane.value
@@ -199,7 +195,7 @@ def test_stop_button_during_a_sleeping_run_kills_the_container(
     with capture_output() as captured:
         result = shell.run_cell("%%polybuild --background --show none\n" + cell)
     assert result.success, captured.stdout
-    running = next(iter(_builds(shell).values()))
+    running = next(iter(_magics(shell).builds.values()))
     _wait_for_output(sim_node, real_namespace, "sleeping now")
     deadline = time.monotonic() + 10
     while "sleeping now" not in _log(running):  # and polymagic has read it

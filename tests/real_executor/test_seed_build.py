@@ -25,12 +25,9 @@ from tests.real_executor.helpers import (
 )
 from tests.real_executor.registry_view import RegistryView
 from tests.registry.server import RegistryServer
+from tests.registry.test_reuse_cluster import _pods
 
 pytestmark = [pytest.mark.cluster, pytest.mark.real_executor]
-
-
-def _pods(node: SimulatedNode, namespace: str) -> int:
-    return len([p for p in node.seen_pods if p.namespace == namespace])
 
 
 def test_seed_builds_pushes_and_reports_the_registry_digest(
