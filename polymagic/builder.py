@@ -574,13 +574,15 @@ class BuildSession:
 
 
 _REGISTRY_URL = re.compile(r"https?://(?P<host>[^/\s]+)/v2/")
-_MANIFEST_UNKNOWN = re.compile(
-    r"https?://(?P<host>[^/\s]+)/v2/(?P<repo>\S+)/manifests/(?P<ref>\S+?): MANIFEST_UNKNOWN"
-)
+# Anchored, applied to one token: a RUN step can print a line that looks like Kaniko's error.
+_MANIFEST_URL = re.compile(r"https?://(?P<host>[^/]+)/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)")
+_ERROR_LINE_MAX = 8192
+"""Kaniko's own error lines are far shorter; a forged one is only read this far."""
 
 
 def _fix_for_executor_error(error_line: str, manifests: BuildManifests) -> str | None:
     """What to do about an executor error that is a registry's answer, else None."""
+    error_line = error_line[:_ERROR_LINE_MAX]
     if "UNAUTHORIZED" in error_line or "DENIED" in error_line:
         url = _REGISTRY_URL.search(error_line)
         host = f"`{url.group('host')}`" if url else "the registry"
@@ -597,7 +599,9 @@ def _fix_for_executor_error(error_line: str, manifests: BuildManifests) -> str |
             f" create secret docker-registry {secret} --docker-server={server}"
             " --docker-username=... --docker-password=...`"
         )
-    missing = _MANIFEST_UNKNOWN.search(error_line)
+    before, found, _ = error_line.partition(": MANIFEST_UNKNOWN")
+    # `GET https://host/v2/<repo>/manifests/<tag or digest>: MANIFEST_UNKNOWN: ...`
+    missing = _MANIFEST_URL.fullmatch(before.rsplit(maxsplit=1)[-1]) if found and before else None
     if missing:
         ref = missing.group("ref")
         image = f"{missing.group('host')}/{missing.group('repo')}" + (
