@@ -504,10 +504,62 @@ class BuildSession:
             self.parser.error_line or _last_error_line(message) or "no error line in the log"
         )
         last = "\n".join(tail[-15:])
+        fix = _fix_for_executor_error(error_line, self.manifests)
         raise BuildFailed(
-            f"build `{self.name}` failed: the executor exited with code {code} ({reason}): {error_line}"
+            f"build `{self.name}` failed{self._failed_step(error_line)}: the executor exited with"
+            f" code {code} ({reason}): {error_line}"
+            + (f"\n{fix}" if fix else "")
             + (f"\nlast log lines:\n{last}" if last else "")
         )
+
+    def _failed_step(self, error_line: str) -> str:
+        """`` at step i/N (instruction)`` when Kaniko failed inside a build step, else ""."""
+        step, steps = self.parser.step, self.parser.steps
+        # Kaniko's marker for an error in a stage's commands; not for pulls, pushes or auth.
+        if "error building stage" not in error_line or not 0 < step <= len(steps):
+            return ""
+        return f" at step {step}/{len(steps)} ({steps[step - 1]})"
+
+
+_REGISTRY_URL = re.compile(r"https?://(?P<host>[^/\s]+)/v2/")
+# Anchored, applied to one token: a RUN step can print a line that looks like Kaniko's error.
+_MANIFEST_URL = re.compile(r"https?://(?P<host>[^/]+)/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)")
+_ERROR_LINE_MAX = 8192
+"""Kaniko's own error lines are far shorter; a forged one is only read this far."""
+
+
+def _fix_for_executor_error(error_line: str, manifests: BuildManifests) -> str | None:
+    """What to do about an executor error that is a registry's answer, else None."""
+    error_line = error_line[:_ERROR_LINE_MAX]
+    if "UNAUTHORIZED" in error_line or "DENIED" in error_line:
+        url = _REGISTRY_URL.search(error_line)
+        host = f"`{url.group('host')}`" if url else "the registry"
+        if not manifests.secrets:
+            return (
+                f"fix: {host} wants credentials and the build has none: give the destination's"
+                " connection a `secret` holding a docker config for it"
+            )
+        secret = manifests.secrets[0]
+        server = url.group("host") if url else "..."
+        return (
+            f"fix: {host} refused the credentials in secret `{secret}`: check the username and"
+            f" password for {host} in it, e.g. recreate it with `kubectl -n {manifests.namespace}"
+            f" create secret docker-registry {secret} --docker-server={server}"
+            " --docker-username=... --docker-password=...`"
+        )
+    before, found, _ = error_line.partition(": MANIFEST_UNKNOWN")
+    # `GET https://host/v2/<repo>/manifests/<tag or digest>: MANIFEST_UNKNOWN: ...`
+    missing = _MANIFEST_URL.fullmatch(before.rsplit(maxsplit=1)[-1]) if found and before else None
+    if missing:
+        ref = missing.group("ref")
+        image = f"{missing.group('host')}/{missing.group('repo')}" + (
+            f"@{ref}" if ref.startswith("sha256:") else f":{ref}"
+        )
+        return (
+            f"fix: the image `{image}` is not in its registry (MANIFEST_UNKNOWN): check the base"
+            " image's name and tag (the FROM line)"
+        )
+    return None
 
 
 def _describe_failure(exc: BaseException) -> str:

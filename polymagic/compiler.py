@@ -23,6 +23,7 @@ from polymagic.models import (
     Component,
     ConnectionCatalog,
     DockerfileInit,
+    FileInit,
     JobRun,
     Operation,
     PatchStrategy,
@@ -36,6 +37,8 @@ __all__ = ["ARTIFACTS_PATH", "CONTEXT_PATH", "CompiledBuild", "compile_operation
 
 CONTEXT_PATH = "/plx-context"
 ARTIFACTS_PATH = "/plx-context/artifacts"
+OWN_DOCKERFILE = "Dockerfile"
+"""The name of a ``file`` init that is the build's Dockerfile when there is no dockerfile init."""
 
 
 @dataclass(frozen=True)
@@ -238,6 +241,20 @@ def _render_dockerfiles(run: JobRun) -> tuple[RenderedDockerfile, ...]:
                 "the dockerfile init did not resolve to a mapping",
                 path=f"run.init[{index}].dockerfile",
             )
+    if not rendered:
+        # A user's own Dockerfile: Polyaxon writes a `file` init into the context, where Kaniko
+        # finds a file named `Dockerfile` by default.
+        for index, init in enumerate(run.init if isinstance(run.init, list) else []):
+            if isinstance(init.file, FileInit) and init.file.filename == OWN_DOCKERFILE:
+                rendered.append(
+                    RenderedDockerfile(
+                        filename=OWN_DOCKERFILE,
+                        text=init.file.content,
+                        init_index=index,
+                        context_path=init.path or ARTIFACTS_PATH,
+                    )
+                )
+                break
     return tuple(rendered)
 
 

@@ -449,8 +449,9 @@ def build_name(build: CompiledBuild, digest: str) -> str:
 def _file_entries(build: CompiledBuild) -> list[tuple[str, str, str]]:
     entries = []
     inits = build.run.init if isinstance(build.run.init, list) else []
+    dockerfiles = {d.init_index for d in build.dockerfiles}  # a `file` init can be the Dockerfile
     for index, init in enumerate(inits):
-        if isinstance(init.file, FileInit):
+        if isinstance(init.file, FileInit) and index not in dockerfiles:
             name = init.file.filename or f"file-{index}"
             entries.append((init.path or ARTIFACTS_PATH, name, init.file.content))
     return entries
@@ -691,7 +692,8 @@ def build_manifests(
         )
     if not build.dockerfiles:
         raise SpecError(
-            "the build has no `dockerfile` init: add one under `runPatch.init` (see the README)",
+            "the build has no Dockerfile: add a `dockerfile` init under `runPatch.init`, or a"
+            " `file` init named `Dockerfile` with your own (see the README)",
             path="runPatch.init",
         )
     container = _container_of(run)

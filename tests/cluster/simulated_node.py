@@ -9,7 +9,11 @@ Events).  It serves the containers' logs on the kubelet HTTPS endpoint
 ``pods/log`` to, so clients read them through the real apiserver.
 
 What a pod "does" is chosen per namespace with :meth:`SimulatedNode.set_scenario`
-(see :class:`Scenario` and :class:`ScenarioOptions`).  Kubelet behaviour that
+(see :class:`Scenario` and :class:`ScenarioOptions`), or, with
+:meth:`SimulatedNode.run_containers_with`, a namespace's containers are run for real by
+a :class:`ContainerEngine` (:class:`tests.cluster.runc_runtime.RuncEngine`: the real
+Kaniko executor under runc); the kubelet side (volumes check, events, status, log
+endpoint, deletion) stays this module's.  Kubelet behaviour that
 does not depend on the scenario, as on a real node:
 
 - a secret or ConfigMap volume whose object does not exist (and is not
@@ -65,7 +69,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import urllib3
 import yaml
@@ -73,6 +77,7 @@ import yaml
 from tests.cluster.control_plane import LOCALHOST, write_self_signed_cert
 
 __all__ = [
+    "ContainerEngine",
     "ContainerLog",
     "ContainerRuntime",
     "Instruction",
@@ -1036,7 +1041,7 @@ class _KubeletRequestHandler(BaseHTTPRequestHandler):
             chunk = "".join(
                 f"{stamp} {text}\n" if timestamps else f"{text}\n" for stamp, text in lines
             )
-            data = chunk.encode("utf-8", "surrogateescape")  # (lone surrogates: invalid UTF-8)
+            data = chunk.encode(errors="surrogateescape")  # a real container's bytes, unchanged
             if limit is not None:
                 data = data[: max(limit - sent, 0)]
             if data:
@@ -1125,6 +1130,13 @@ class EventRecorder:
 
 
 # =========================================================================== pod driver
+
+
+class ContainerEngine(Protocol):
+    """Runs one container of a pod for real (instead of the Kaniko simulation)."""
+
+    def run(self, pod: PodRuntime, container: JsonDict, state: ContainerRuntime) -> None:
+        """Run to the end (or the pod's deletion), writing ``state.log``; set ``state.terminated``."""
 
 
 class _Interrupted(Exception):
@@ -1461,6 +1473,11 @@ class PodDriver:
         runtime, name = self.runtime, container["name"]
         state = runtime.containers[name]
         args = KanikoArgs.for_container(container)
+        engine = self.node.engine_for(runtime.namespace)
+        if engine is not None:
+            runtime.seen.args[name] = args
+            engine.run(runtime, container, state)
+            return
         files = self._configmap_files(container)
         context = self._tar_context(name, args, files)
         files.update(context.files)
@@ -1632,6 +1649,7 @@ class SimulatedNode:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._scenarios: dict[str, tuple[Scenario, ScenarioOptions]] = {}
+        self._engines: dict[str, ContainerEngine] = {}
         self._by_uid: dict[str, PodRuntime] = {}
         self._by_name: dict[tuple[str, str], PodRuntime] = {}
         self._seen: list[SeenPod] = []
@@ -1691,6 +1709,19 @@ class SimulatedNode:
         config = _scenario_options(scenario, options)
         with self._lock:
             self._scenarios[namespace] = (scenario, config)
+
+    def run_containers_with(self, namespace: str, engine: ContainerEngine | None) -> None:
+        """Run the containers of pods created from now on in ``namespace`` with ``engine``
+        (None: simulate them again)."""
+        with self._lock:
+            if engine is None:
+                self._engines.pop(namespace, None)
+            else:
+                self._engines[namespace] = engine
+
+    def engine_for(self, namespace: str) -> ContainerEngine | None:
+        with self._lock:
+            return self._engines.get(namespace)
 
     def release(self, namespace: str, pod: str | None = None) -> int:
         """Let held pods (``hold_running=True``) of ``namespace`` (or just ``pod``) finish; returns how many."""

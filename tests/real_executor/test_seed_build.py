@@ -1,0 +1,110 @@
+"""The seed operation built by the real Kaniko executor and pushed to a real registry:
+the reported digest is the registry's, the image is what the spec says, reuse and --force
+work against what Kaniko really pushed, and --reproducible really reproduces."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from polymagic.compiler import compile_operation
+from polymagic.loader import load_connections
+from polymagic.manifests import build_manifests
+from tests.cluster.simulated_node import SimulatedNode
+from tests.real_executor.base_image import PIP_MARKER
+from tests.real_executor.conftest import BASE_REPOSITORY, BASE_TAG
+from tests.real_executor.helpers import (
+    DESTINATION,
+    catalog,
+    leftovers,
+    polymagic_build,
+    seed_with_base,
+    write_inputs,
+)
+from tests.real_executor.registry_view import RegistryView
+from tests.registry.server import RegistryServer
+from tests.registry.test_reuse_cluster import _pods
+
+pytestmark = [pytest.mark.cluster, pytest.mark.real_executor]
+
+
+def test_seed_builds_pushes_and_reports_the_registry_digest(
+    tmp_path: Path,
+    admin_kubeconfig: Path,
+    real_namespace: str,
+    plain_registry: RegistryServer,
+    sim_node: SimulatedNode,
+) -> None:
+    base = plain_registry.image(BASE_REPOSITORY, BASE_TAG)
+    op = seed_with_base(base)
+    inputs = write_inputs(tmp_path, op, catalog(plain_registry))
+    done = polymagic_build(admin_kubeconfig, inputs, real_namespace)
+    assert done.returncode == 0, done
+    view = RegistryView(plain_registry)
+    repository = DESTINATION
+    digest = view.digest(repository, "latest")
+    assert digest is not None
+    assert done.last_line == f"{plain_registry.host}/{repository}@{digest}"
+    image = view.image(repository, "latest")
+    for name in ("LC_ALL", "LANG", "LANGUAGE"):
+        assert image.env[name] == "en_US.UTF-8"
+    assert image.workdir == "/code"
+    assert PIP_MARKER.format(package="polyaxon") in image.layer_files(-1)
+    # The spec tag: the same image, under the hash polymagic computes for this spec.
+    build = compile_operation(op, connections=load_connections(catalog(plain_registry)))
+    spec_tag = f"spec-{build_manifests(build, namespace=real_namespace).image_hash[:20]}"
+    assert spec_tag in view.tags(repository)
+    assert view.digest(repository, spec_tag) == digest
+    assert leftovers(admin_kubeconfig, real_namespace) == []
+    assert _pods(sim_node, real_namespace) == 1
+
+
+def test_same_spec_is_reused_without_a_pod_and_force_rebuilds(
+    tmp_path: Path,
+    admin_kubeconfig: Path,
+    real_namespace: str,
+    plain_registry: RegistryServer,
+    sim_node: SimulatedNode,
+) -> None:
+    op = seed_with_base(plain_registry.image(BASE_REPOSITORY, BASE_TAG))
+    op["params"]["destination"]["value"] = "reuse/app"
+    inputs = write_inputs(tmp_path, op, catalog(plain_registry))
+    first = polymagic_build(admin_kubeconfig, inputs, real_namespace)
+    assert first.returncode == 0, first
+    again = polymagic_build(admin_kubeconfig, inputs, real_namespace)
+    assert again.returncode == 0, again
+    assert again.last_line == first.last_line
+    assert "not building it again" in again.stderr
+    assert _pods(sim_node, real_namespace) == 1
+    forced = polymagic_build(admin_kubeconfig, inputs, real_namespace, "--force")
+    assert forced.returncode == 0, forced
+    assert _pods(sim_node, real_namespace) == 2
+    view = RegistryView(plain_registry)
+    assert (
+        forced.last_line == f"{plain_registry.host}/reuse/app@{view.digest('reuse/app', 'latest')}"
+    )
+    # Kaniko found the RUN layer that the first build pushed to the cache repository.
+    forced_log = sim_node.seen_pods[-1].log_lines()
+    assert any("Using caching version of cmd: RUN pip3 install" in line for line in forced_log)
+    assert leftovers(admin_kubeconfig, real_namespace) == []
+
+
+def test_reproducible_twice_gives_the_same_digest(
+    tmp_path: Path, admin_kubeconfig: Path, real_namespace: str, plain_registry: RegistryServer
+) -> None:
+    op = seed_with_base(plain_registry.image(BASE_REPOSITORY, BASE_TAG))
+    op["params"]["destination"]["value"] = "repro/app"
+    inputs = write_inputs(tmp_path, op, catalog(plain_registry))
+    # No layer cache: the second build runs every step again.
+    argv = ("--reproducible", "-P", "cache=false")
+    first = polymagic_build(admin_kubeconfig, inputs, real_namespace, *argv)
+    assert first.returncode == 0, first
+    second = polymagic_build(admin_kubeconfig, inputs, real_namespace, *argv, "--force")
+    assert second.returncode == 0, second
+    assert re.fullmatch(r".*/repro/app@sha256:[0-9a-f]{64}", first.last_line)
+    assert second.last_line == first.last_line
+    assert first.last_line.endswith(
+        RegistryView(plain_registry).digest("repro/app", "latest") or "-"
+    )
