@@ -44,13 +44,15 @@ TEMPLATE_MAX_SOURCE_CHARS = 4 * 1024 * 1024
 """Characters of template text compiled in total."""
 
 TEMPLATE_MAX_VALUE = 64 * 1024 * 1024
-"""Largest text (characters) or list (items) one operator, call or rendering may produce."""
+"""Largest value one operator, call or rendering may produce, in characters (a list item counts
+as 8, the size of its pointer)."""
 
 TEMPLATE_MAX_PRODUCED = 256 * 1024 * 1024
-"""Characters and items produced by template operators, calls and output in total."""
+"""Characters produced by template operators, calls and output in total (counted as above)."""
 
-TEMPLATE_MAX_STEPS = 1_000_000
-"""Loop iterations, calls and operator uses in total."""
+TEMPLATE_MAX_STEPS = 200_000
+"""Loop iterations, calls and operator uses in total (a macro call costs ~8 µs, so the bound is
+reached within about two seconds whatever the template does)."""
 
 TEMPLATE_MAX_INT_BITS = 65_536
 """Largest integer a template may compute, in bits (about 19,700 decimal digits)."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from polymagic.compiler import compile_operation
 from polymagic.errors import (
     ConnectionsError,
     DuplicateKeyError,
@@ -348,3 +349,38 @@ def test_a_file_over_the_size_bound_is_refused_before_reading(
         LimitError, match=r"is \d+ bytes, more than polymagic reads .*INPUT_MAX_BYTES"
     ):
         read_spec_file(path)
+
+
+# -- text that Polyaxon reads as a literal --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'run: ["pip3 install --no-cache-dir -U polyaxon"]'.replace('"', "'"),
+            "run: ['2']",
+            "run.init[0].dockerfile.run[0]: `2` is read as the number `2`, but this field needs"
+            " text",
+        ),
+        (
+            "langEnv: 'en_US.UTF-8'",
+            "env: [[K, '1']]",
+            "`env: {K: 1}`",
+        ),
+    ],
+    ids=["run", "env-pair"],
+)
+def test_text_read_as_a_number_says_what_happened_and_how_to_keep_it_text(
+    old: str, new: str, message: str
+) -> None:
+    text = SEED.replace(
+        "      run:\n      - 'pip3 install --no-cache-dir -U polyaxon'\n", f"      {new}\n"
+    )
+    if new.startswith("env"):
+        text = SEED.replace("      langEnv: 'en_US.UTF-8'\n", f"      {new}\n")
+    with pytest.raises(SpecError) as caught:
+        compile_operation(text)
+    assert message in str(caught.value)
+    assert "input should be a valid string" not in str(caught.value)
+    assert "quote it inside the string" in str(caught.value)
