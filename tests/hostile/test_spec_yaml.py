@@ -163,6 +163,18 @@ def test_more_nodes_than_the_bound_are_refused(body: str) -> None:
     refused(run_cli_bounded(["render", "-"], stdin=text.encode()), "YAML_MAX_NODES", "line ")
 
 
+def test_a_document_just_under_the_node_bound_renders_inside_the_time_bound() -> None:
+    # 248,000 nodes in a param value: parsed, validated, written as JSON for templates.
+    body = "{" + ",".join(f"k{i}: v{i}" for i in range(124_000)) + "}"
+    text = SEED.replace(
+        "params:\n", f"params:\n  many:\n    contextOnly: true\n    value: {body}\n"
+    )
+    result = run_cli_bounded(["render", "-"], stdin=text.encode())
+    assert result.returncode == 0, result.explain()
+    assert "FROM tensorflow/tensorflow:2.0.1-py3" in result.stdout
+    assert result.seconds < QUICK, result.explain()
+
+
 def test_a_64_mib_document_of_tiny_nodes_is_refused_quickly() -> None:
     body = "[" + ",".join(["1"] * 30_000_000) + "]"  # 60 MB, 30 million nodes
     text = SEED.replace(
