@@ -79,8 +79,8 @@ class _Budget:
         """Refuse ``what`` before it is made if ``size`` would pass a bound."""
         if size > TEMPLATE_MAX_VALUE:
             raise _Exceeded(
-                f"{what} would take {size:,} characters (a list item counts as {_ITEM_COST})"
-                f" ({limit_text('TEMPLATE_MAX_VALUE')})"
+                f"{what} would take {size:,} characters"
+                f" ({limit_text('TEMPLATE_MAX_VALUE')}, a list item counting {_ITEM_COST})"
             )
         if self.produced + size > TEMPLATE_MAX_PRODUCED:
             raise _Exceeded(
