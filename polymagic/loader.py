@@ -2,7 +2,9 @@
 
 This module owns the translation of YAML syntax errors and pydantic validation errors into a
 single ``SpecError`` that names the line, the dotted field path and, for a mistyped key, the
-closest valid one. It reads files only when given a path; it never writes anything.
+closest valid one. It reads files only when given a path, and then only regular files within
+``INPUT_MAX_BYTES``; it composes YAML without recursion, refusing alias expansion past
+``YAML_MAX_NODES``, nesting past ``DOCUMENT_MAX_DEPTH`` and repeated keys. It never writes anything.
 """
 
 from __future__ import annotations
