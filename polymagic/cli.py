@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from io import BytesIO
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,6 +28,7 @@ from polymagic.context import PackedContext, pack_build_context
 from polymagic.errors import PolymagicError, SpecError
 from polymagic.freeze_command import add_freeze_arguments, freeze_interpreter, write_requirements
 from polymagic.lint import Finding, lint_dockerfile
+from polymagic.loader import read_spec_stream
 from polymagic.manifests import DEFAULT_TIMEOUT, BuildManifests, KanikoOptions, build_manifests
 from polymagic.models import DockerfileInit
 from polymagic.params import parse_pairs
@@ -350,18 +352,20 @@ def _add_spec_options(
     )
 
 
-def _read_source(file: str) -> str | Path:
+def read_source(file: str) -> str | Path:
+    """The operation: stdin's text for ``-`` (bounded, UTF-8), else the path, read later by
+    the loader with the same checks (a regular file, bounded, UTF-8)."""
     if file == "-":
-        return sys.stdin.read()
-    path = Path(file)
-    if not path.is_file():
-        raise SpecError(f"file not found: {file}")
-    return path
+        # A stdin replaced by a text stream (tests, embedding) has no bytes to decode.
+        stream = getattr(sys.stdin, "buffer", None) or BytesIO(sys.stdin.read().encode())
+        text = read_spec_stream(stream)
+        return text if "\n" in text else text + "\n"  # text, never taken for a file name
+    return Path(file)
 
 
 def _compile(args: argparse.Namespace) -> tuple[CompiledBuild, BuildManifests | None, list[str]]:
     source = find_connections(args.connections)
-    build = compile_with_connections(_read_source(args.file), source, params=args.params)
+    build = compile_with_connections(read_source(args.file), source, params=args.params)
     warnings = list(build.warnings)
     manifests = None
     if args.only in (None, "manifests"):

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
@@ -33,7 +31,6 @@ from polymagic.errors import (
     BuildError,
     ClusterConfigError,
     ClusterError,
-    SpecError,
 )
 from polymagic.manifests import CONTAINER_NAME, KanikoOptions
 from polymagic.printable import printable
@@ -62,12 +59,10 @@ def _sigterm_cancels() -> Iterator[None]:
 
 
 def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from polymagic.cli import context_base, kaniko_options, render_everything
+    from polymagic.cli import context_base, kaniko_options, read_source, render_everything
 
     source = find_connections(args.connections)
-    text_or_path: str | Path = sys.stdin.read() if args.file == "-" else Path(args.file)
-    if isinstance(text_or_path, Path) and not text_or_path.is_file():
-        raise SpecError(f"file not found: {args.file}")
+    text_or_path = read_source(args.file)
     cluster: Cluster | None = None
     no_cluster: ClusterConfigError | None = None
     try:

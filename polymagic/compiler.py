@@ -10,15 +10,25 @@ component, relative to the operation's directory.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from polymagic.dockerfile import RenderedDockerfile, render_dockerfile
 from polymagic.errors import SpecError
 from polymagic.hub import hub_component
-from polymagic.loader import LineMap, Loaded, load_component, load_operation, validate_model
+from polymagic.loader import (
+    LineMap,
+    Loaded,
+    load_component,
+    load_operation,
+    problem_path,
+    validate_model,
+)
 from polymagic.models import (
     Component,
     ConnectionCatalog,
@@ -31,7 +41,7 @@ from polymagic.models import (
 )
 from polymagic.params import ResolvedParam, merge_overrides, parse_overrides, resolve_params
 from polymagic.patch import patch_run
-from polymagic.templating import render_value, resolve_run
+from polymagic.templating import render_value, resolve_run, template_budget
 
 __all__ = ["ARTIFACTS_PATH", "CONTEXT_PATH", "CompiledBuild", "compile_operation"]
 
@@ -157,6 +167,16 @@ def compile_operation(
     ``params`` are ``-P`` overrides, as ``name=value`` strings or a mapping; they replace a
     param's value and keep its connection. ``namespace`` is what ``globals.namespace`` reads.
     """
+    with template_budget():  # one set of template bounds for the whole compile
+        return _compile(source, params, connections, namespace)
+
+
+def _compile(
+    source: str | Path | Mapping[str, Any] | Operation,
+    params: Sequence[str] | Mapping[str, Any],
+    connections: ConnectionCatalog | None,
+    namespace: str | None,
+) -> CompiledBuild:
     loaded = Loaded(source, LineMap()) if isinstance(source, Operation) else load_operation(source)
     op = loaded.model
     catalog = connections or ConnectionCatalog()
@@ -190,7 +210,14 @@ def compile_operation(
     if any(init_params):
         run["init"] = [*(i for i in init_params if i), *(run.get("init") or [])]
     context = _template_context(names, resolved, catalog, run)
-    resolved_run = validate_model(JobRun, resolve_run(run, context), prefix=("run",))
+    resolved_data = resolve_run(run, context)
+    try:
+        resolved_run = validate_model(JobRun, resolved_data, prefix=("run",))
+    except SpecError as exc:
+        hint = _read_as_literal(exc, run, resolved_data)
+        if hint is None:
+            raise
+        raise SpecError(hint, path=exc.path) from exc
     termination = _resolve_termination(op.termination or component.termination, context)
 
     missing = tuple(name for name in _connection_names(resolved_run) if catalog.get(name) is None)
@@ -218,6 +245,61 @@ def compile_operation(
         missing_connections=missing,
         termination=termination,
     )
+
+
+_MISSING = object()
+
+
+def _at(data: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return data
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean `{value}`"
+    if isinstance(value, (int, float)):
+        return f"the number `{value}`"
+    if value is None:
+        return "`None` (no value)"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def _read_as_literal(exc: SpecError, written: Any, resolved: Any) -> str | None:
+    """For a run field that needs text but got a number, boolean or list that Polyaxon's
+    template pass read out of the text written there: what happened, and how to keep it text.
+    Polyaxon refuses these too, with only "input should be a valid string"."""
+    cause = exc.__cause__
+    if not isinstance(cause, ValidationError) or not cause.errors():
+        return None
+    first = cause.errors()[0]
+    if first["type"] != "string_type":
+        return None
+    path = problem_path(JobRun, first)
+    before, after = _at(written, path), _at(resolved, path)
+    if not isinstance(before, str) or isinstance(after, str) or after is _MISSING:
+        return None
+    hint = (
+        f"`{before}` is read as {_kind_of(after)}, but this field needs text: after templating,"
+        " Polyaxon reads every text in a run as a Python literal when it is one. To keep it"
+        " text, quote it inside the string"
+    )
+    if '"' not in before and "\\" not in before:
+        hint += f', e.g. `"{before!r}"`'
+    pair = _at(written, path[:-1])
+    if len(path) >= 3 and path[-3] == "env" and isinstance(pair, list) and len(pair) == 2:
+        hint += (
+            f"; or write env as a mapping, `env: {{{pair[0]}: {before}}}`, which takes numbers"
+            " and booleans as they are"
+        )
+    more = re.search(r" \(and \d+ more problems?\)$", exc.message)
+    return hint + (more.group() if more else "")
 
 
 def _connection_names(run: JobRun) -> list[str]:

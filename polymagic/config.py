@@ -63,7 +63,7 @@ def find_connections(explicit: str | Path | None = None) -> ConnectionsSource:
             load_connections(Path(from_env)), f"${CONNECTIONS_ENV} ({from_env})"
         )
     user_file = user_config_dir() / "connections.yaml"
-    if user_file.is_file():
+    if user_file.exists():  # read with the loader's checks: a FIFO or folder here is an error
         return ConnectionsSource(load_connections(user_file), f"file {user_file}")
     return ConnectionsSource(ConnectionCatalog(), "none configured", explicit=False)
 

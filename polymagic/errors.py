@@ -3,6 +3,8 @@
     PolymagicError                 any polymagic failure; one clear message
      ├── SpecError                 the operation, component or params are wrong
      │    ├── YamlSyntaxError      the text is not valid YAML
+     │    │    └── DuplicateKeyError   a mapping repeats a key
+     │    ├── LimitError           the input or a template goes past one of polymagic's bounds
      │    ├── UnsupportedError     valid for Polyaxon, but not something polymagic can run
      │    ├── ParamError           a param is unknown, missing or has a bad value
      │    └── ConnectionsError     the connections catalog is wrong, or lacks a connection
@@ -35,6 +37,8 @@ __all__ = [
     "ClusterConfigError",
     "ClusterError",
     "ConnectionsError",
+    "DuplicateKeyError",
+    "LimitError",
     "ParamError",
     "PolymagicError",
     "PreflightError",
@@ -103,6 +107,15 @@ class SpecError(PolymagicError):
 
 class YamlSyntaxError(SpecError):
     """Raised when the document is not parseable YAML."""
+
+
+class DuplicateKeyError(YamlSyntaxError):
+    """Raised when a YAML mapping repeats a key (PyYAML would silently keep the last one)."""
+
+
+class LimitError(SpecError):
+    """Raised when an input or a template goes past one of the bounds in ``polymagic.limits``;
+    the message names the bound and its value."""
 
 
 class UnsupportedError(SpecError):

@@ -8,6 +8,7 @@ for an int, ``image`` references validated) so templates see the same values. Pu
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ class ResolvedParam:
     requested: bool = True
     to_init: bool = False
 
-    @property
+    # Cached: templates read these several times, and a value can be a large document.
+    @functools.cached_property
     def display(self) -> Any:
         """What ``{{ name }}`` renders: ``--name`` or nothing for a flag, text for a str."""
         if self.is_flag:
@@ -46,12 +48,12 @@ class ResolvedParam:
             return to_text(self.value)
         return self.value
 
-    @property
+    @functools.cached_property
     def as_str(self) -> str | None:
         shown = self.display
         return None if shown is None else to_text(shown)
 
-    @property
+    @functools.cached_property
     def as_arg(self) -> str:
         if self.is_flag:
             return f"--{self.name}" if self.value else ""

@@ -14,9 +14,15 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from polymagic.limits import DOCUMENT_MAX_DEPTH, limit_text
+
 __all__ = ["DocumentValueError", "json_text", "normalise_document", "to_text"]
 
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+# What ``json.dumps(text, ensure_ascii=False)`` returns for a str, without its per-call setup.
+_json_string = json.encoder.encode_basestring
 
 
 def _float_text(value: float) -> str:
@@ -42,11 +48,7 @@ def json_text(value: Any) -> str:
         return str(value)
     if isinstance(value, Mapping):
         return (
-            "{"
-            + ",".join(
-                f"{json.dumps(str(k), ensure_ascii=False)}:{json_text(v)}" for k, v in value.items()
-            )
-            + "}"
+            "{" + ",".join(f"{_json_string(str(k))}:{json_text(v)}" for k, v in value.items()) + "}"
         )
     if isinstance(value, (list, tuple, set)):
         items = sorted(value, key=str) if isinstance(value, set) else value
@@ -55,7 +57,7 @@ def json_text(value: Any) -> str:
         return "null"
     if isinstance(value, (datetime.date, datetime.datetime)):
         return json.dumps(_iso(value))
-    return json.dumps(str(value), ensure_ascii=False)
+    return _json_string(str(value))
 
 
 def to_text(value: Any) -> Any:
@@ -84,7 +86,6 @@ class DocumentValueError(ValueError):
         self.where = where
 
 
-_MAX_DEPTH = 64
 _KEY_TYPES = (str, int, float, bool, type(None))
 
 
@@ -116,9 +117,11 @@ def normalise_document(
         raise DocumentValueError(
             "a YAML anchor refers to itself; Polyaxon documents must be trees", where
         )
-    if len(where) > _MAX_DEPTH:
+    if len(where) > DOCUMENT_MAX_DEPTH:
         raise DocumentValueError(
-            f"the document is nested more than {_MAX_DEPTH} levels deep", where
+            f"the document is nested more than {DOCUMENT_MAX_DEPTH} levels deep"
+            f" ({limit_text('DOCUMENT_MAX_DEPTH')})",
+            where,
         )
     active = _active | {id(value)}
     if isinstance(value, Mapping):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from polymagic.config import find_connections
+from polymagic.errors import ConnectionsError
 
 CATALOG = "- {name: %s, kind: registry, schema: {url: r.io}}\n"
 
@@ -42,3 +43,31 @@ def test_precedence_explicit_then_env_then_user_file(
 def test_env_may_hold_the_yaml_itself(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POLYMAGIC_CONNECTIONS", CATALOG % "inline")
     assert find_connections().catalog.names() == ["inline"]
+
+
+def test_a_user_connections_path_that_is_not_a_file_is_an_error_not_ignored(
+    tmp_path: Path,
+) -> None:
+    user = tmp_path / "config" / "polymagic" / "connections.yaml"
+    user.mkdir(parents=True)
+    with pytest.raises(
+        ConnectionsError, match="it is a directory; give the path of a regular file"
+    ):
+        find_connections()
+
+
+def test_every_source_is_read_with_the_same_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"- {name: caf\xe9, kind: registry}\n")
+    with pytest.raises(ConnectionsError, match="line 1: not UTF-8 text"):
+        find_connections(bad)
+    monkeypatch.setenv("POLYMAGIC_CONNECTIONS", str(bad))
+    with pytest.raises(ConnectionsError, match="line 1: not UTF-8 text"):
+        find_connections()
+    monkeypatch.setenv(
+        "POLYMAGIC_CONNECTIONS", "- {name: a, kind: registry}\n- {name: b, name: c}\n"
+    )
+    with pytest.raises(ConnectionsError, match=r"line 2: \[1\]\.name: duplicate key `name`"):
+        find_connections()

@@ -247,7 +247,7 @@ def test_a_snake_case_key_is_edited_in_place_not_duplicated() -> None:
 def test_yaml_that_looks_like_a_file_name_is_read_as_text() -> None:
     form = BuildForm()
     form.set_yaml("operation.yaml")
-    assert "expected a mapping" in form.errors[YAML]
+    assert "expected an operation" in form.errors[YAML]
     assert "not found" not in form.errors[YAML]
 
 
