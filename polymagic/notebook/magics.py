@@ -348,6 +348,9 @@ class PolyBuildMagics(Magics):
 
         parser = _MagicParser(prog="%polybuild freeze", add_help=False)
         add_freeze_arguments(parser)
+        parser.add_argument(
+            "--out", metavar="VAR", help="bind the FreezeResult (.operation, .requirements) to VAR"
+        )
         try:
             words = shlex.split(rest)
         except ValueError as exc:
@@ -361,6 +364,8 @@ class PolyBuildMagics(Magics):
         for view in _init_dockerfile_views(frozen.result.operation):
             display(view)
         self._ip.set_next_input("%%polybuild\n" + frozen.result.operation, replace=False)
+        if args.out:
+            self._ip.user_ns[args.out] = frozen.result
 
     def _form(self, args: Any) -> Any:
         from polymagic.config import find_connections

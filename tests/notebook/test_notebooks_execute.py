@@ -76,6 +76,11 @@ EXPECTATIONS: dict[str, Expect] = {
         record_image_in=("print(result.image)",),
     ),
     "freeze.ipynb": Expect(
+        widgets=('get_ipython().run_cell_magic("polybuild"',),
+        build_records={
+            'get_ipython().run_cell_magic("polybuild"': "registry.example.com/org/frozen/app@sha256:"
+        },
+        record_image_in=("print(result.image)",),
         text={
             "%polybuild freeze --imported": (
                 "polymagic freeze: ",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +42,12 @@ from tests.registry.server import RegistryServer
 pytestmark = [pytest.mark.cluster, pytest.mark.real_executor, pytest.mark.slow]
 
 NOTEBOOK_FILES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
-DOCKER_HUB_BASES = {
-    "tensorflow/tensorflow": "2.0.1-py3",  # quick-start, advanced
-    "library/python": "3.11-slim",  # build-form
-}
+DOCKER_HUB_BASES = [
+    ("tensorflow/tensorflow", "2.0.1-py3"),  # quick-start, advanced
+    ("library/python", "3.11-slim"),  # build-form
+    # freeze: the kernel's own Python (the project venv's, as this process runs)
+    ("library/python", f"{sys.version_info.major}.{sys.version_info.minor}-slim"),
+]
 EXAMPLE_REGISTRY = "registry.example.com/org"
 # What the shared HTML must show, per notebook: the Dockerfile, the component diff, the result.
 DIFF_HEADER = "+++ compiled (runPatch and params applied)"
@@ -52,6 +55,7 @@ HTML_SHOWS = {
     "quick-start.ipynb": ("FROM tensorflow/tensorflow:2.0.1-py3", DIFF_HEADER),
     "advanced.ipynb": (DIFF_HEADER, "+  value: polyaxon/polyaxon-quick-start:v2"),
     "build-form.ipynb": ("FROM python:3.11-slim", "RUN pip install --no-cache-dir scikit-learn"),
+    "freeze.ipynb": ("FROM python:", "COPY requirements.txt /code", "pinned"),
 }
 
 
@@ -59,7 +63,7 @@ HTML_SHOWS = {
 def mirrored(plain_registry: RegistryServer, base_layout: Path) -> RegistryServer:
     from tests.real_executor.base_image import push_base
 
-    for repository, tag in DOCKER_HUB_BASES.items():
+    for repository, tag in dict.fromkeys(DOCKER_HUB_BASES):
         push_base(base_layout, plain_registry, repository, tag)
     return plain_registry
 
