@@ -20,7 +20,6 @@ from polymagic.context import (
     PackedContext,
     context_sources,
     default_archive_limit,
-    load_dockerignore,
     pack_context,
     parse_dockerignore,
 )
@@ -98,92 +97,6 @@ def test_context_sources_are_what_the_copy_lines_read(
     spec: dict[str, Any], expected: list[str]
 ) -> None:
     assert context_sources(DockerfileInit.model_validate({"image": "a:1", **spec})) == expected
-
-
-# --------------------------------------------------------------------------- .dockerignore
-
-DOCS_MD = "*.md\n!README*.md\nREADME-secret.md"
-
-IGNORE_CASES = [
-    # Docker's documented examples
-    ("# comment\n*/temp*", "somedir/temporary.txt", True),
-    ("*/temp*", "somedir/temp", True),
-    ("*/temp*", "temp", False),
-    ("*/temp*", "somedir/temp/inside.txt", True),
-    ("*/*/temp*", "somedir/subdir/temporary.txt", True),
-    ("*/*/temp*", "somedir/temporary.txt", False),
-    ("temp?", "tempa", True),
-    ("temp?", "temp", False),
-    ("temp?", "sub/tempa", False),
-    ("*.md\n!README.md", "README.md", False),
-    ("*.md\n!README.md", "CHANGES.md", True),
-    (DOCS_MD, "README-secret.md", True),
-    (DOCS_MD, "README-other.md", False),
-    ("*.md\nREADME-secret.md\n!README*.md", "README-secret.md", False),
-    ("**/*.go", "a.go", True),
-    ("**/*.go", "x/y/z.go", True),
-    ("**/*.go", "x/y/z.gone", False),
-    # syntax
-    ("*.pyc", "pkg/a.pyc", False),
-    ("/build", "build/out.o", True),
-    ("/build", "src/build", False),
-    ("build/", "build/x", True),
-    ("./foo", "foo", True),
-    (" # not a comment", "# not a comment", True),
-    ("\n\n   \nsecret\n", "secret", True),
-    ("\ufeffsecret", "secret", True),
-    ("[a-c].txt", "b.txt", True),
-    ("[a-c].txt", "d.txt", False),
-    ("a\\*b", "a*b", True),
-    ("a\\*b", "axb", False),
-    ("**", "any/thing", True),
-    ("docs/**", "docs/a/b.md", True),
-    ("docs/**", "docs", False),
-    ("**/temp", "temp", True),
-    ("**/temp", "a/b/temp", True),
-    ("**/temp", "a/xtemp", False),
-    # exceptions and the last match
-    ("data\n!data/keep.txt", "data/keep.txt", False),
-    ("data\n!data/keep.txt", "data/other.bin", True),
-    ("data\n!data/keep.txt", "data", True),
-    ("*\n!keep", "keep", False),
-    ("*\n!keep", "dir/file", True),
-    ("!a.txt\na.txt", "a.txt", True),
-    ("a.txt\n!a.txt", "a.txt", False),
-    ("*", ".", False),
-]
-
-
-@pytest.mark.parametrize(
-    ("text", "path", "excluded"),
-    IGNORE_CASES,
-    ids=[f"{t!r}-{p}" for t, p, _ in IGNORE_CASES],
-)
-def test_dockerignore_matches_like_docker(text: str, path: str, excluded: bool) -> None:
-    assert parse_dockerignore(text).excludes(path) is excluded
-
-
-def test_dockerignore_patterns_are_read_like_docker() -> None:
-    ignore = parse_dockerignore("# c\n/a/../b/\n ! c \n//d\n")
-
-    assert ignore.patterns == ("b", "!c", "d")
-    assert ignore.has_exceptions
-
-
-@pytest.mark.parametrize(
-    "text", ["!", "a[", "x\\"], ids=["bare-bang", "open-class", "trailing-escape"]
-)
-def test_bad_dockerignore_pattern_is_a_spec_error(text: str) -> None:
-    with pytest.raises(SpecError, match=r"\.dockerignore"):
-        parse_dockerignore(text)
-
-
-def test_dockerfile_specific_ignore_file_wins(tmp_path: Path) -> None:
-    write_tree(tmp_path, {".dockerignore": "a", "Build.dockerignore": "b"})
-
-    assert load_dockerignore(tmp_path).patterns == ("a",)
-    assert load_dockerignore(tmp_path, "Build").patterns == ("b",)
-    assert load_dockerignore(tmp_path / "none").patterns == ()
 
 
 # --------------------------------------------------------------------------- the archive
