@@ -63,8 +63,8 @@ MAX_PATTERNS = 10_000
 """The most patterns a ``.dockerignore`` may hold."""
 MAX_PATTERN_LENGTH = 4096
 """The longest pattern (a path on Linux is at most 4096 bytes)."""
-MAX_STEPS = 10_000_000
-"""Automaton steps a matcher may spend building DFA states: one to two seconds of work."""
+MAX_STEPS = 20_000_000
+"""Set operations a matcher may spend building DFA states: one to two seconds of work."""
 _CACHE_LIMIT = 500_000
 """Automaton states held by cached DFA states before the cache is dropped (as RE2 does)."""
 
@@ -109,9 +109,7 @@ class _CharSet:
         self._his = [hi for _, hi in merged]
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, _CharSet) and self._los == other._los and self._his == other._his
-        )
+        return isinstance(other, _CharSet) and self._los == other._los and self._his == other._his
 
     def __hash__(self) -> int:
         return hash((tuple(self._los), tuple(self._his)))
@@ -761,7 +759,7 @@ class PathMatcher:
             successors[i] = self._closure([self._out[i]], at_start=False)
         # Set operations in C: this runs once per new (state, character) pair.
         kernel = frozenset().union(*map(successors.__getitem__, survivors))
-        self.steps += len(chars) // 8 + len(survivors) + len(kernel)
+        self.steps += len(chars) + len(survivors) + 3 * len(kernel)  # about the set work
         nxt = self._state(kernel)
         state.moves[char] = nxt
         return nxt
