@@ -1,6 +1,7 @@
-"""Tests of ``polymagic.context``: COPY sources, ``.dockerignore`` semantics, the reproducible
-archive and its errors; and, against the test cluster, a ``tar://`` context that the simulated
-node unpacks from a ConfigMap's ``binaryData``."""
+"""Tests of ``polymagic.context``: COPY sources, the reproducible archive, the files it leaves
+out by default, its listing, its bounds, races while packing, and its errors; and, against the
+test cluster, a ``tar://`` context that the simulated node unpacks from a ConfigMap's
+``binaryData``."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import io
 import os
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from polymagic import context
 from polymagic.context import (
+    ArchiveEntry,
     PackedContext,
     context_sources,
     default_archive_limit,
@@ -332,6 +335,218 @@ def test_default_limit_fits_a_configmap_once_base64_encoded() -> None:
 
     assert len(base64.b64encode(bytes(limit))) <= CONFIGMAP_LIMIT
     assert len(base64.b64encode(bytes(limit + 3))) > CONFIGMAP_LIMIT
+
+
+# --------------------------------------------------------------------------- left out by default
+
+SECRETS = {
+    ".env": "SECRET-env",
+    ".env.local": "SECRET-env-local",
+    ".git/HEAD": "SECRET-git",
+    ".ssh/id_rsa": "SECRET-ssh",
+    "certs/server.pem": "SECRET-pem",
+    "tls.key": "SECRET-key",
+    "id_rsa.pub": "SECRET-rsa-pub",
+    "keys/id_ed25519": "SECRET-ed25519",
+    ".docker/config.json": "SECRET-docker",
+    ".kube/config": "SECRET-kube",
+    ".aws/credentials": "SECRET-aws",
+    ".netrc": "SECRET-netrc",
+    ".npmrc": "SECRET-npmrc",
+    ".pypirc": "SECRET-pypirc",
+    "sub/.env": "SECRET-sub-env",
+}
+LEFT_OUT = (
+    ".aws",
+    ".docker/config.json",
+    ".env",
+    ".env.local",
+    ".git",
+    ".kube",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+    ".ssh",
+    "certs/server.pem",
+    "id_rsa.pub",
+    "keys/id_ed25519",
+    "sub/.env",
+    "tls.key",
+)
+
+
+def test_files_that_may_hold_secrets_are_left_out_and_named(tmp_path: Path) -> None:
+    write_tree(tmp_path, {**SECRETS, "app.py": "print('hi')"})
+
+    packed = pack_context(tmp_path, ["."], {"Dockerfile": DOCKERFILE})
+
+    assert packed.files == (".docker", "Dockerfile", "app.py", "certs", "keys", "sub")
+    assert not any(b"SECRET" in data for data in contents(packed).values())
+    assert b"SECRET" not in gzip.decompress(packed.data)
+    assert packed.left_out == LEFT_OUT
+    (warning,) = packed.warnings
+    shown = ", ".join(f"`{name}`" for name in LEFT_OUT[:10])
+    assert warning == (
+        "left out of the build context because they may hold secrets (a ConfigMap is readable"
+        f" by many): {shown} and 5 more; to send one on purpose, add the line `!.aws` to a"
+        f" .dockerignore file in {tmp_path}"
+    )
+
+
+def test_an_exception_in_dockerignore_brings_one_back_without_a_warning(tmp_path: Path) -> None:
+    write_tree(tmp_path, {".env": "WANTED", ".git/HEAD": "x", ".dockerignore": "!.env\n"})
+
+    packed = pack_context(tmp_path, ["."], {})
+
+    assert packed.files == (".dockerignore", ".env")
+    assert contents(packed)[".env"] == b"WANTED"
+    assert packed.left_out == (".git",)
+    assert "`.env`" not in " ".join(packed.warnings)
+
+
+def test_a_secret_the_dockerfile_copies_is_left_out_with_how_to_send_it(tmp_path: Path) -> None:
+    write_tree(tmp_path, {".env": "SECRET", "app.py": ""})
+
+    packed = pack_context(tmp_path, [".env", "app.py"], {})
+
+    assert packed.files == ("app.py",)
+    assert packed.warnings == (
+        "COPY source `.env` is left out of the build context because it may hold secrets (a"
+        " ConfigMap is readable by many), so the build cannot copy it: to send it on purpose,"
+        f" add the line `!.env` to a .dockerignore file in {tmp_path}",
+    )
+    (tmp_path / ".dockerignore").write_text("!.env\n")
+    assert pack_context(tmp_path, [".env", "app.py"], {}).files == (".env", "app.py")
+
+
+def test_a_secret_inside_a_left_out_folder_is_named_once_by_its_copy(tmp_path: Path) -> None:
+    write_tree(tmp_path, {".aws/config": "SECRET", "app.py": "", ".dockerignore": "*.tmp\n"})
+
+    packed = pack_context(tmp_path, [".aws/config", "app.py"], {})
+
+    assert packed.files == ("app.py",)
+    (warning,) = packed.warnings
+    assert warning.startswith("COPY source `.aws/config` is left out")
+    assert warning.endswith(f"add the line `!.aws/config` to {tmp_path / '.dockerignore'}")
+
+
+def test_what_the_users_dockerignore_leaves_out_is_not_warned_about(tmp_path: Path) -> None:
+    write_tree(tmp_path, {".env": "SECRET", "app.py": "", ".dockerignore": ".env\n"})
+
+    packed = pack_context(tmp_path, ["."], {})
+
+    assert (packed.files, packed.warnings, packed.left_out) == ((".dockerignore", "app.py"), (), ())
+    with pytest.raises(SpecError, match=r"`\.env` is excluded by .*\.dockerignore"):
+        pack_context(tmp_path, [".env"], {})
+
+
+def test_a_left_out_folder_is_not_walked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_tree(tmp_path, {f".git/objects/{n:02d}": "x" for n in range(50)})
+    write_tree(tmp_path, {"app.py": "", ".dockerignore": "!app.py\n"})
+    monkeypatch.setattr(context, "MAX_ENTRIES", 10)
+
+    assert pack_context(tmp_path, ["."], {}).files == (".dockerignore", "app.py")
+
+
+# --------------------------------------------------------------------------- the listing
+
+
+def test_the_listing_names_the_top_level_entries_with_sizes_and_counts(project: Path) -> None:
+    (project / "link").symlink_to("notes.md")
+    packed = pack_context(project, ["."], {"Dockerfile": "FROM x\n"})
+
+    assert packed.top_level == (
+        ArchiveEntry(".dockerignore", "file", 29),
+        ArchiveEntry("Dockerfile", "file", 7),
+        ArchiveEntry("data", "folder", 5, 1),
+        ArchiveEntry("link", "link"),
+        ArchiveEntry("notes.md", "file", 8),
+        ArchiveEntry("requirements.txt", "file", 9),
+        ArchiveEntry("src", "folder", 22, 3),
+    )
+    assert packed.listing() == [
+        ".dockerignore  (29 B)",
+        "Dockerfile  (7 B)",
+        "data/  (1 entry, 5 B)",
+        "link  (link)",
+        "notes.md  (8 B)",
+        "requirements.txt  (9 B)",
+        "src/  (3 entries, 22 B)",
+    ]
+
+
+# --------------------------------------------------------------------------- bounds
+
+
+def test_a_walk_over_too_many_entries_stops_with_one_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(tmp_path, {f"data/{n:03d}.csv": "" for n in range(40)})
+    monkeypatch.setattr(context, "MAX_ENTRIES", 30)
+
+    with pytest.raises(SpecError, match=r"has more than 30 files and folders under the COPY") as e:
+        pack_context(tmp_path, ["."], {})
+    assert "node_modules" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_a_tree_deeper_than_the_bound_stops_with_one_message(tmp_path: Path) -> None:
+    (tmp_path / "/".join(["d"] * (context.MAX_DEPTH + 1))).mkdir(parents=True)
+
+    with pytest.raises(SpecError, match=r"^`d/d/d/\.\.\.` in .* is more than 100 folders deep"):
+        pack_context(tmp_path, ["."], {})
+
+
+def test_files_that_cannot_fit_are_refused_before_being_read(tmp_path: Path) -> None:
+    with (tmp_path / "huge.bin").open("wb") as handle:
+        handle.truncate(default_archive_limit() * 1100)  # sparse: nothing to read but zeros
+
+    with pytest.raises(SpecError, match=r"largest files: huge\.bin \(851\.6 MB\)$"):
+        pack_context(tmp_path, ["."], {})
+
+
+# --------------------------------------------------------------------------- races while packing
+
+
+def swap_after_the_walk(monkeypatch: pytest.MonkeyPatch, swap: Callable[[], None]) -> None:
+    """Change the folder between the walk and the reading of the files."""
+    walked = context._Packer.with_parents
+
+    def then_swap(packer: Any) -> Any:
+        entries = walked(packer)
+        swap()
+        return entries
+
+    monkeypatch.setattr(context._Packer, "with_parents", then_swap)
+
+
+def test_a_file_swapped_for_a_link_is_not_followed_out_of_the_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outside = write_tree(tmp_path / "outside", {"secret": "TOP-SECRET"})
+    project = write_tree(tmp_path / "project", {"data.txt": "data"})
+
+    def swap() -> None:
+        (project / "data.txt").unlink()
+        (project / "data.txt").symlink_to(outside / "secret")
+
+    swap_after_the_walk(monkeypatch, swap)
+    with pytest.raises(SpecError, match=r"`data\.txt` in .* changed while the build context"):
+        pack_context(project, ["."], {})
+
+
+def test_a_file_replaced_while_packing_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(tmp_path, {"data.txt": "old"})
+
+    def swap() -> None:
+        (tmp_path / "new.txt").write_text("new")
+        (tmp_path / "new.txt").replace(tmp_path / "data.txt")
+
+    swap_after_the_walk(monkeypatch, swap)
+    with pytest.raises(SpecError, match="changed while the build context was being packed"):
+        pack_context(tmp_path, ["data.txt"], {})
 
 
 # --------------------------------------------------------------------------- the simulated executor
