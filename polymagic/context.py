@@ -60,10 +60,10 @@ __all__ = [
     "context_sources",
     "copy_sources",
     "default_archive_limit",
+    "find_source",
     "load_dockerignore",
     "pack_context",
     "parse_dockerignore",
-    "source_problem",
 ]
 
 _GLOB_MAGIC = re.compile(r"[*?\[]")
@@ -809,20 +809,15 @@ def pack_context(
     )
 
 
-def source_problem(base: Path, source: str) -> str | None:
-    """Why the COPY source ``source`` cannot be found in the context folder ``base`` (missing,
-    outside it, a bad wildcard), or None when it names something there. Reads folder listings
-    only."""
+def find_source(base: Path, source: str) -> list[str]:
+    """The paths in the context folder ``base`` that the COPY source ``source`` names (a
+    wildcard may name several; none when it names nothing), found as the packer finds them.
+    Raises :class:`SpecError` for a source outside the folder or a malformed wildcard."""
     packer = _Packer(Path(base), DockerIgnore(), default_archive_limit())
     cleaned = posixpath.normpath(source.strip().lstrip("/") or ".")
-    try:
-        if cleaned == ".." or cleaned.startswith("../"):
-            raise packer._outside(source)
-        if not packer.expand(source, cleaned):
-            raise packer._not_found(source)
-    except SpecError as error:
-        return str(error)
-    return None
+    if cleaned == ".." or cleaned.startswith("../"):
+        raise packer._outside(source)
+    return packer.expand(source, cleaned)
 
 
 def pack_build_context(build: CompiledBuild, base: Path) -> PackedContext | None:
