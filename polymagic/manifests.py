@@ -21,7 +21,15 @@ from polymagic import __version__
 from polymagic.compiler import ARTIFACTS_PATH, CompiledBuild
 from polymagic.context import PackedContext
 from polymagic.errors import SpecError, UnsupportedError
-from polymagic.models import Connection, Container, Environment, FileInit, GitInit, JobRun
+from polymagic.models import (
+    Connection,
+    Container,
+    Environment,
+    FileInit,
+    GitInit,
+    JobRun,
+    check_git_url,
+)
 
 __all__ = [
     "CONFIGMAP_LIMIT",
@@ -325,6 +333,11 @@ def git_context(build: CompiledBuild) -> GitContext | None:
                 "the git init has no repository: set `git.url` or a git connection with `schema.url`",
                 path="runPatch.init",
             )
+        try:  # the models refuse these already; this is the URL that reaches the pod
+            check_git_url(str(url))
+        except ValueError as error:
+            field = "git.url" if init.git.url else f"connection `{init.connection}` schema.url"
+            raise SpecError(str(error), path=f"runPatch.init ({field})") from None
         repository = re.sub(r"^(https?|git|ssh)://", "", str(url)).removesuffix("/")
         if not repository.endswith(".git"):
             repository += ".git"
