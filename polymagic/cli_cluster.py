@@ -75,6 +75,8 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"polymagic: warning: {warning}\n")
     kaniko = kaniko_options(args)
     packed = pack_build_context(build, context_base(args))
+    for warning in packed.warnings if packed else ():
+        err.write(f"polymagic: warning: {warning}\n")
     if args.dry_run:
         render_everything(
             build, args.namespace or "default", args.executor_image, out, kaniko, packed

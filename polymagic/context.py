@@ -43,7 +43,7 @@ from polymagic.dockerignore import (
     load_dockerignore,
     parse_dockerignore,
 )
-from polymagic.errors import SpecError
+from polymagic.errors import SpecError, one_line
 from polymagic.models import DockerfileInit
 
 if TYPE_CHECKING:
@@ -172,14 +172,15 @@ class ArchiveEntry:
     count: int = 0
     """For a folder, how many files, folders and links are below it."""
 
+    def summary(self) -> str:
+        """``12 entries, 3.4 KB`` for a folder, ``210 B`` for a file, ``link`` for a link."""
+        if self.kind == "folder":
+            return f"{self.count} entr{'y' if self.count == 1 else 'ies'}, {_human(self.size)}"
+        return "link" if self.kind == "link" else _human(self.size)
+
     def describe(self) -> str:
         """``src/  (12 entries, 3.4 KB)``, ``Dockerfile  (210 B)``."""
-        if self.kind == "folder":
-            entries = f"{self.count} entr{'y' if self.count == 1 else 'ies'}"
-            return f"{self.name}/  ({entries}, {_human(self.size)})"
-        if self.kind == "link":
-            return f"{self.name}  (link)"
-        return f"{self.name}  ({_human(self.size)})"
+        return f"{self.name}{'/' if self.kind == 'folder' else ''}  ({self.summary()})"
 
 
 @dataclass(frozen=True)
@@ -654,18 +655,18 @@ class _Packer:
             if self.ignore.source != DOCKERIGNORE
             else f"a {DOCKERIGNORE} file in {self.shown}"
         )
-        return f"add the line `!{rel}` to {where}"
+        return f"add the line `!{one_line(rel)}` to {where}"
 
     def warnings(self) -> list[str]:
         out = []
         for rel in self.copied_secrets:
             out.append(
-                f"COPY source `{rel}` is left out of the build context because it may hold"
+                f"COPY source `{one_line(rel)}` is left out of the build context because it may hold"
                 f" secrets (a ConfigMap is readable by many), so the build cannot copy it: to"
                 f" send it on purpose, {self._reinclude_hint(rel)}"
             )
         if self.left_out:
-            names = ", ".join(f"`{rel}`" for rel in self.left_out[:_SHOWN])
+            names = ", ".join(f"`{one_line(rel)}`" for rel in self.left_out[:_SHOWN])
             more = len(self.left_out) - _SHOWN
             if more > 0:
                 names += f" and {more} more"

@@ -237,6 +237,8 @@ class BuildManifests:
     image_hash: str = ""
     """The spec hash of the image's content (see ``image_hash``)."""
     executor_image: str = ""
+    context: PackedContext | None = None
+    """The local files in the ConfigMap, when the build has any (their listing, what was left out)."""
 
     def objects(self) -> list[dict[str, Any]]:
         """The objects in the order they are created: ConfigMap, then Pod."""
@@ -670,6 +672,7 @@ def build_manifests(
     warnings += arg_warnings
     content_hash = image_hash(build, image, kaniko, context.sha256 if context is not None else None)
     if context is not None:
+        warnings += context.warnings
         # Local files travel as a reproducible tar.gz next to the Dockerfile; Kaniko unpacks it.
         archive = f"{build.dockerfiles[0].context_path.rstrip('/')}/{CONTEXT_ARCHIVE}"
         args = _set_flag(args, ("-c", "--context"), f"tar://{archive}")
@@ -772,4 +775,5 @@ def build_manifests(
         steps=steps,
         destinations=tuple(destinations),
         warnings=tuple(warnings),
+        context=context,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import gzip
 import io
+import json
 import os
 import tarfile
 import time
@@ -16,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from polymagic import context
+from polymagic.cli import main
 from polymagic.context import (
     ArchiveEntry,
     PackedContext,
@@ -38,6 +41,7 @@ from tests.cluster.simulated_node import (
     SimulatedNode,
     read_tar_context,
 )
+from tests.conftest import REGISTRY, SEED
 
 DOCKERFILE = (
     "\nFROM python:3.11-slim\n\nWORKDIR /code\n\nCOPY requirements.txt /code\nRUN echo ok\n"
@@ -547,6 +551,96 @@ def test_a_file_replaced_while_packing_is_an_error(
     swap_after_the_walk(monkeypatch, swap)
     with pytest.raises(SpecError, match="changed while the build context was being packed"):
         pack_context(tmp_path, ["data.txt"], {})
+
+
+# --------------------------------------------------------------------------- in the CLI's output
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def render_args(tmp_path: Path) -> list[str]:
+    """``polymagic render`` of an operation copying a whole folder, which holds a secret."""
+    project = tmp_path / "project"
+    write_tree(project, {"app.py": "print('hi')\n", ".env": "SECRET=1", "src/a.py": "a = 1\n"})
+    op = yaml.safe_load(SEED)
+    op["runPatch"]["init"][0]["dockerfile"]["copy"] = ["."]
+    (tmp_path / "op.yaml").write_text(yaml.safe_dump(op))
+    (tmp_path / "conn.yaml").write_text(yaml.safe_dump(REGISTRY))
+    connections = str(tmp_path / "conn.yaml")
+    return [
+        "render",
+        str(tmp_path / "op.yaml"),
+        "--connections",
+        connections,
+        "--context",
+        str(project),
+    ]
+
+
+def test_render_lists_the_archive_and_warns_about_what_it_left_out(
+    render_args: list[str], tmp_path: Path
+) -> None:
+    code, out, err = cli(*render_args)
+
+    assert code == 0
+    section = out.split("# ---- Build context: ", 1)[1].split("# ---- Kubernetes objects", 1)[0]
+    header, *lines = section.splitlines()
+    assert header.startswith("4 entries, ")
+    assert header.endswith(" compressed (in the ConfigMap) ----")
+    dockerfile = out.split("----\n", 1)[1].split("# ---- Component")[0]
+    assert lines == [
+        f"#   Dockerfile  ({len(dockerfile)} B)",
+        "#   app.py  (12 B)",
+        "#   src/  (1 entry, 6 B)",
+        "#   left out (may hold secrets): .env",
+    ]
+    assert err.splitlines() == [
+        "polymagic: warning: left out of the build context because they may hold secrets (a"
+        " ConfigMap is readable by many): `.env`; to send one on purpose, add the line `!.env`"
+        f" to a .dockerignore file in {tmp_path / 'project'}"
+    ]
+    config_map = next(d for d in yaml.safe_load_all(out.split("# ---- Kubernetes objects ----")[1]))
+    archive = base64.b64decode(config_map["binaryData"]["context.tar.gz"])
+    assert b"SECRET" not in gzip.decompress(archive)
+
+
+def test_render_json_carries_the_listing(render_args: list[str]) -> None:
+    code, out, _ = cli(*render_args, "-o", "json")
+
+    data = json.loads(out)
+    assert code == 0
+    assert list(data) == ["dockerfiles", "component", "context", "manifests"]
+    assert data["context"]["left_out"] == [".env"]
+    assert data["context"]["entries"][-1] == {
+        "name": "src",
+        "kind": "folder",
+        "size": 6,
+        "count": 1,
+    }
+
+
+@pytest.mark.parametrize("only", ["dockerfile", "component", "manifests"])
+def test_only_one_part_is_unchanged_by_the_listing(render_args: list[str], only: str) -> None:
+    code, out, _ = cli(*render_args, "--only", only)
+
+    assert code == 0
+    assert "Build context" not in out
+    assert "left out" not in out
+    if only == "manifests":
+        assert [d["kind"] for d in yaml.safe_load_all(out)] == ["ConfigMap", "Pod"]
+
+
+def test_build_dry_run_warns_about_what_it_left_out(render_args: list[str]) -> None:
+    code, out, err = cli("build", *render_args[1:], "--dry-run")
+
+    assert code == 0
+    assert "# ---- Build context: " in out
+    assert "polymagic: warning: left out of the build context because they may hold" in err
 
 
 # --------------------------------------------------------------------------- the simulated executor

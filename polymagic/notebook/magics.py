@@ -243,7 +243,7 @@ class PolyBuildMagics(Magics):
                 kaniko=options.kaniko,
                 context=packed,
             )
-            display(ManifestsView(manifests.objects()))
+            display(ManifestsView(manifests.objects(), context=packed))
 
     def _eject(self, build: CompiledBuild, what: str) -> None:
         if what == "dockerfile":
