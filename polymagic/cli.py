@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from io import BytesIO
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,7 +26,7 @@ from polymagic.config import (
     user_config_dir,
 )
 from polymagic.context import PackedContext, pack_build_context
-from polymagic.errors import PolymagicError, SpecError
+from polymagic.errors import PolymagicError, SpecError, one_line
 from polymagic.freeze_command import add_freeze_arguments, freeze_interpreter, write_requirements
 from polymagic.lint import Finding, lint_dockerfile
 from polymagic.loader import read_spec_stream
@@ -441,7 +442,7 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         else:
             out.write(dump_yaml_all(objects))
         return 0
-    _render_all(build, objects, args.output, out)
+    _render_all(build, objects, args.output, out, manifests.context if manifests else None)
     return 0
 
 
@@ -463,28 +464,33 @@ def render_everything(
         context=context,
         timeout=timeout,
     )
-    _render_all(build, manifests.objects(), "yaml", out)
+    _render_all(build, manifests.objects(), "yaml", out, context)
 
 
-def _render_all(build: CompiledBuild, objects: list[dict[str, Any]], fmt: str, out: TextIO) -> None:
+def _render_all(
+    build: CompiledBuild,
+    objects: list[dict[str, Any]],
+    fmt: str,
+    out: TextIO,
+    context: PackedContext | None = None,
+) -> None:
     if fmt == "json":
-        out.write(
-            _dump(
-                {
-                    "dockerfiles": [
-                        {
-                            "path": f"{d.context_path}/{d.filename}",
-                            "init": d.init_index,
-                            "text": d.text,
-                        }
-                        for d in build.dockerfiles
-                    ],
-                    "component": compiled_component(build),
-                    "manifests": objects,
-                },
-                "json",
-            )
-        )
+        everything: dict[str, Any] = {
+            "dockerfiles": [
+                {"path": f"{d.context_path}/{d.filename}", "init": d.init_index, "text": d.text}
+                for d in build.dockerfiles
+            ],
+            "component": compiled_component(build),
+        }
+        if context is not None:
+            everything["context"] = {
+                "size": context.size,
+                "sha256": context.sha256,
+                "entries": [asdict(entry) for entry in context.top_level],
+                "left_out": list(context.left_out),
+            }
+        everything["manifests"] = objects
+        out.write(_dump(everything, "json"))
         return
     for d in build.dockerfiles:
         out.write(
@@ -493,6 +499,17 @@ def _render_all(build: CompiledBuild, objects: list[dict[str, Any]], fmt: str, o
         out.write(d.text)
     out.write(f"# ---- Component: {build.component.name} (compiled) ----\n")
     out.write(_dump(compiled_component(build), "yaml"))
+    if context is not None:
+        # Names and sizes only: the files themselves may be anything.
+        out.write(
+            f"# ---- Build context: {len(context.files)} entries,"
+            f" {context.size} bytes compressed (in the ConfigMap) ----\n"
+        )
+        out.writelines(f"#   {one_line(line)}\n" for line in context.listing())
+        if context.left_out:
+            shown = ", ".join(context.left_out[:10])
+            more = f" and {len(context.left_out) - 10} more" if len(context.left_out) > 10 else ""
+            out.write(f"#   left out (may hold secrets): {one_line(shown)}{more}\n")
     out.write("# ---- Kubernetes objects ----\n")
     out.write(dump_yaml_all(objects))
 

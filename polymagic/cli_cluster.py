@@ -81,6 +81,8 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(f"polymagic: warning: {warning}\n")
         kaniko = kaniko_options(args)
         packed = pack_build_context(build, context_base(args))
+        for warning in packed.warnings if packed else ():
+            err.write(f"polymagic: warning: {warning}\n")
         if cluster is None or args.dry_run:
             render_everything(
                 build, namespace, args.executor_image, out, kaniko, packed, timeout=args.timeout

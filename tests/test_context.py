@@ -1,26 +1,31 @@
-"""Tests of ``polymagic.context``: COPY sources, ``.dockerignore`` semantics, the reproducible
-archive and its errors; and, against the test cluster, a ``tar://`` context that the simulated
-node unpacks from a ConfigMap's ``binaryData``."""
+"""Tests of ``polymagic.context``: COPY sources, the reproducible archive, the files it leaves
+out by default, its listing, its bounds, races while packing, and its errors; and, against the
+test cluster, a ``tar://`` context that the simulated node unpacks from a ConfigMap's
+``binaryData``."""
 
 from __future__ import annotations
 
 import base64
 import gzip
 import io
+import json
 import os
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from polymagic import context
+from polymagic.cli import main
 from polymagic.context import (
+    ArchiveEntry,
     PackedContext,
     context_sources,
     default_archive_limit,
-    load_dockerignore,
     pack_context,
     parse_dockerignore,
 )
@@ -36,6 +41,7 @@ from tests.cluster.simulated_node import (
     SimulatedNode,
     read_tar_context,
 )
+from tests.conftest import REGISTRY, SEED
 
 DOCKERFILE = (
     "\nFROM python:3.11-slim\n\nWORKDIR /code\n\nCOPY requirements.txt /code\nRUN echo ok\n"
@@ -98,92 +104,6 @@ def test_context_sources_are_what_the_copy_lines_read(
     spec: dict[str, Any], expected: list[str]
 ) -> None:
     assert context_sources(DockerfileInit.model_validate({"image": "a:1", **spec})) == expected
-
-
-# --------------------------------------------------------------------------- .dockerignore
-
-DOCS_MD = "*.md\n!README*.md\nREADME-secret.md"
-
-IGNORE_CASES = [
-    # Docker's documented examples
-    ("# comment\n*/temp*", "somedir/temporary.txt", True),
-    ("*/temp*", "somedir/temp", True),
-    ("*/temp*", "temp", False),
-    ("*/temp*", "somedir/temp/inside.txt", True),
-    ("*/*/temp*", "somedir/subdir/temporary.txt", True),
-    ("*/*/temp*", "somedir/temporary.txt", False),
-    ("temp?", "tempa", True),
-    ("temp?", "temp", False),
-    ("temp?", "sub/tempa", False),
-    ("*.md\n!README.md", "README.md", False),
-    ("*.md\n!README.md", "CHANGES.md", True),
-    (DOCS_MD, "README-secret.md", True),
-    (DOCS_MD, "README-other.md", False),
-    ("*.md\nREADME-secret.md\n!README*.md", "README-secret.md", False),
-    ("**/*.go", "a.go", True),
-    ("**/*.go", "x/y/z.go", True),
-    ("**/*.go", "x/y/z.gone", False),
-    # syntax
-    ("*.pyc", "pkg/a.pyc", False),
-    ("/build", "build/out.o", True),
-    ("/build", "src/build", False),
-    ("build/", "build/x", True),
-    ("./foo", "foo", True),
-    (" # not a comment", "# not a comment", True),
-    ("\n\n   \nsecret\n", "secret", True),
-    ("\ufeffsecret", "secret", True),
-    ("[a-c].txt", "b.txt", True),
-    ("[a-c].txt", "d.txt", False),
-    ("a\\*b", "a*b", True),
-    ("a\\*b", "axb", False),
-    ("**", "any/thing", True),
-    ("docs/**", "docs/a/b.md", True),
-    ("docs/**", "docs", False),
-    ("**/temp", "temp", True),
-    ("**/temp", "a/b/temp", True),
-    ("**/temp", "a/xtemp", False),
-    # exceptions and the last match
-    ("data\n!data/keep.txt", "data/keep.txt", False),
-    ("data\n!data/keep.txt", "data/other.bin", True),
-    ("data\n!data/keep.txt", "data", True),
-    ("*\n!keep", "keep", False),
-    ("*\n!keep", "dir/file", True),
-    ("!a.txt\na.txt", "a.txt", True),
-    ("a.txt\n!a.txt", "a.txt", False),
-    ("*", ".", False),
-]
-
-
-@pytest.mark.parametrize(
-    ("text", "path", "excluded"),
-    IGNORE_CASES,
-    ids=[f"{t!r}-{p}" for t, p, _ in IGNORE_CASES],
-)
-def test_dockerignore_matches_like_docker(text: str, path: str, excluded: bool) -> None:
-    assert parse_dockerignore(text).excludes(path) is excluded
-
-
-def test_dockerignore_patterns_are_read_like_docker() -> None:
-    ignore = parse_dockerignore("# c\n/a/../b/\n ! c \n//d\n")
-
-    assert ignore.patterns == ("b", "!c", "d")
-    assert ignore.has_exceptions
-
-
-@pytest.mark.parametrize(
-    "text", ["!", "a[", "x\\"], ids=["bare-bang", "open-class", "trailing-escape"]
-)
-def test_bad_dockerignore_pattern_is_a_spec_error(text: str) -> None:
-    with pytest.raises(SpecError, match=r"\.dockerignore"):
-        parse_dockerignore(text)
-
-
-def test_dockerfile_specific_ignore_file_wins(tmp_path: Path) -> None:
-    write_tree(tmp_path, {".dockerignore": "a", "Build.dockerignore": "b"})
-
-    assert load_dockerignore(tmp_path).patterns == ("a",)
-    assert load_dockerignore(tmp_path, "Build").patterns == ("b",)
-    assert load_dockerignore(tmp_path / "none").patterns == ()
 
 
 # --------------------------------------------------------------------------- the archive
@@ -419,6 +339,308 @@ def test_default_limit_fits_a_configmap_once_base64_encoded() -> None:
 
     assert len(base64.b64encode(bytes(limit))) <= CONFIGMAP_LIMIT
     assert len(base64.b64encode(bytes(limit + 3))) > CONFIGMAP_LIMIT
+
+
+# --------------------------------------------------------------------------- left out by default
+
+SECRETS = {
+    ".env": "SECRET-env",
+    ".env.local": "SECRET-env-local",
+    ".git/HEAD": "SECRET-git",
+    ".ssh/id_rsa": "SECRET-ssh",
+    "certs/server.pem": "SECRET-pem",
+    "tls.key": "SECRET-key",
+    "id_rsa.pub": "SECRET-rsa-pub",
+    "keys/id_ed25519": "SECRET-ed25519",
+    ".docker/config.json": "SECRET-docker",
+    ".kube/config": "SECRET-kube",
+    ".aws/credentials": "SECRET-aws",
+    ".netrc": "SECRET-netrc",
+    ".npmrc": "SECRET-npmrc",
+    ".pypirc": "SECRET-pypirc",
+    "sub/.env": "SECRET-sub-env",
+}
+LEFT_OUT = (
+    ".aws",
+    ".docker/config.json",
+    ".env",
+    ".env.local",
+    ".git",
+    ".kube",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+    ".ssh",
+    "certs/server.pem",
+    "id_rsa.pub",
+    "keys/id_ed25519",
+    "sub/.env",
+    "tls.key",
+)
+
+
+def test_files_that_may_hold_secrets_are_left_out_and_named(tmp_path: Path) -> None:
+    write_tree(tmp_path, {**SECRETS, "app.py": "print('hi')"})
+
+    packed = pack_context(tmp_path, ["."], {"Dockerfile": DOCKERFILE})
+
+    assert packed.files == (".docker", "Dockerfile", "app.py", "certs", "keys", "sub")
+    assert not any(b"SECRET" in data for data in contents(packed).values())
+    assert b"SECRET" not in gzip.decompress(packed.data)
+    assert packed.left_out == LEFT_OUT
+    (warning,) = packed.warnings
+    shown = ", ".join(f"`{name}`" for name in LEFT_OUT[:10])
+    assert warning == (
+        "left out of the build context because they may hold secrets (a ConfigMap is readable"
+        f" by many): {shown} and 5 more; to send one on purpose, add the line `!.aws` to a"
+        f" .dockerignore file in {tmp_path}"
+    )
+
+
+def test_an_exception_in_dockerignore_brings_one_back_without_a_warning(tmp_path: Path) -> None:
+    write_tree(tmp_path, {".env": "WANTED", ".git/HEAD": "x", ".dockerignore": "!.env\n"})
+
+    packed = pack_context(tmp_path, ["."], {})
+
+    assert packed.files == (".dockerignore", ".env")
+    assert contents(packed)[".env"] == b"WANTED"
+    assert packed.left_out == (".git",)
+    assert "`.env`" not in " ".join(packed.warnings)
+
+
+def test_a_secret_the_dockerfile_copies_is_left_out_with_how_to_send_it(tmp_path: Path) -> None:
+    write_tree(tmp_path, {".env": "SECRET", "app.py": ""})
+
+    packed = pack_context(tmp_path, [".env", "app.py"], {})
+
+    assert packed.files == ("app.py",)
+    assert packed.warnings == (
+        "COPY source `.env` is left out of the build context because it may hold secrets (a"
+        " ConfigMap is readable by many), so the build cannot copy it: to send it on purpose,"
+        f" add the line `!.env` to a .dockerignore file in {tmp_path}",
+    )
+    (tmp_path / ".dockerignore").write_text("!.env\n")
+    assert pack_context(tmp_path, [".env", "app.py"], {}).files == (".env", "app.py")
+
+
+def test_a_secret_inside_a_left_out_folder_is_named_once_by_its_copy(tmp_path: Path) -> None:
+    write_tree(tmp_path, {".aws/config": "SECRET", "app.py": "", ".dockerignore": "*.tmp\n"})
+
+    packed = pack_context(tmp_path, [".aws/config", "app.py"], {})
+
+    assert packed.files == ("app.py",)
+    (warning,) = packed.warnings
+    assert warning.startswith("COPY source `.aws/config` is left out")
+    assert warning.endswith(f"add the line `!.aws/config` to {tmp_path / '.dockerignore'}")
+
+
+def test_what_the_users_dockerignore_leaves_out_is_not_warned_about(tmp_path: Path) -> None:
+    write_tree(tmp_path, {".env": "SECRET", "app.py": "", ".dockerignore": ".env\n"})
+
+    packed = pack_context(tmp_path, ["."], {})
+
+    assert (packed.files, packed.warnings, packed.left_out) == ((".dockerignore", "app.py"), (), ())
+    with pytest.raises(SpecError, match=r"`\.env` is excluded by .*\.dockerignore"):
+        pack_context(tmp_path, [".env"], {})
+
+
+def test_a_left_out_folder_is_not_walked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_tree(tmp_path, {f".git/objects/{n:02d}": "x" for n in range(50)})
+    write_tree(tmp_path, {"app.py": "", ".dockerignore": "!app.py\n"})
+    monkeypatch.setattr(context, "MAX_ENTRIES", 10)
+
+    assert pack_context(tmp_path, ["."], {}).files == (".dockerignore", "app.py")
+
+
+# --------------------------------------------------------------------------- the listing
+
+
+def test_the_listing_names_the_top_level_entries_with_sizes_and_counts(project: Path) -> None:
+    (project / "link").symlink_to("notes.md")
+    packed = pack_context(project, ["."], {"Dockerfile": "FROM x\n"})
+
+    assert packed.top_level == (
+        ArchiveEntry(".dockerignore", "file", 29),
+        ArchiveEntry("Dockerfile", "file", 7),
+        ArchiveEntry("data", "folder", 5, 1),
+        ArchiveEntry("link", "link"),
+        ArchiveEntry("notes.md", "file", 8),
+        ArchiveEntry("requirements.txt", "file", 9),
+        ArchiveEntry("src", "folder", 22, 3),
+    )
+    assert packed.listing() == [
+        ".dockerignore  (29 B)",
+        "Dockerfile  (7 B)",
+        "data/  (1 entry, 5 B)",
+        "link  (link)",
+        "notes.md  (8 B)",
+        "requirements.txt  (9 B)",
+        "src/  (3 entries, 22 B)",
+    ]
+
+
+# --------------------------------------------------------------------------- bounds
+
+
+def test_a_walk_over_too_many_entries_stops_with_one_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(tmp_path, {f"data/{n:03d}.csv": "" for n in range(40)})
+    monkeypatch.setattr(context, "MAX_ENTRIES", 30)
+
+    with pytest.raises(SpecError, match=r"has more than 30 files and folders under the COPY") as e:
+        pack_context(tmp_path, ["."], {})
+    assert "node_modules" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_a_tree_deeper_than_the_bound_stops_with_one_message(tmp_path: Path) -> None:
+    (tmp_path / "/".join(["d"] * (context.MAX_DEPTH + 1))).mkdir(parents=True)
+
+    with pytest.raises(SpecError, match=r"^`d/d/d/\.\.\.` in .* is more than 100 folders deep"):
+        pack_context(tmp_path, ["."], {})
+
+
+def test_files_that_cannot_fit_are_refused_before_being_read(tmp_path: Path) -> None:
+    with (tmp_path / "huge.bin").open("wb") as handle:
+        handle.truncate(default_archive_limit() * 1100)  # sparse: nothing to read but zeros
+
+    with pytest.raises(SpecError, match=r"largest files: huge\.bin \(851\.6 MB\)$"):
+        pack_context(tmp_path, ["."], {})
+
+
+# --------------------------------------------------------------------------- races while packing
+
+
+def swap_after_the_walk(monkeypatch: pytest.MonkeyPatch, swap: Callable[[], None]) -> None:
+    """Change the folder between the walk and the reading of the files."""
+    walked = context._Packer.with_parents
+
+    def then_swap(packer: Any) -> Any:
+        entries = walked(packer)
+        swap()
+        return entries
+
+    monkeypatch.setattr(context._Packer, "with_parents", then_swap)
+
+
+def test_a_file_swapped_for_a_link_is_not_followed_out_of_the_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outside = write_tree(tmp_path / "outside", {"secret": "TOP-SECRET"})
+    project = write_tree(tmp_path / "project", {"data.txt": "data"})
+
+    def swap() -> None:
+        (project / "data.txt").unlink()
+        (project / "data.txt").symlink_to(outside / "secret")
+
+    swap_after_the_walk(monkeypatch, swap)
+    with pytest.raises(SpecError, match=r"`data\.txt` in .* changed while the build context"):
+        pack_context(project, ["."], {})
+
+
+def test_a_file_replaced_while_packing_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(tmp_path, {"data.txt": "old"})
+
+    def swap() -> None:
+        (tmp_path / "new.txt").write_text("new")
+        (tmp_path / "new.txt").replace(tmp_path / "data.txt")
+
+    swap_after_the_walk(monkeypatch, swap)
+    with pytest.raises(SpecError, match="changed while the build context was being packed"):
+        pack_context(tmp_path, ["data.txt"], {})
+
+
+# --------------------------------------------------------------------------- in the CLI's output
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def render_args(tmp_path: Path) -> list[str]:
+    """``polymagic render`` of an operation copying a whole folder, which holds a secret."""
+    project = tmp_path / "project"
+    write_tree(project, {"app.py": "print('hi')\n", ".env": "SECRET=1", "src/a.py": "a = 1\n"})
+    op = yaml.safe_load(SEED)
+    op["runPatch"]["init"][0]["dockerfile"]["copy"] = ["."]
+    (tmp_path / "op.yaml").write_text(yaml.safe_dump(op))
+    (tmp_path / "conn.yaml").write_text(yaml.safe_dump(REGISTRY))
+    connections = str(tmp_path / "conn.yaml")
+    return [
+        "render",
+        str(tmp_path / "op.yaml"),
+        "--connections",
+        connections,
+        "--context",
+        str(project),
+    ]
+
+
+def test_render_lists_the_archive_and_warns_about_what_it_left_out(
+    render_args: list[str], tmp_path: Path
+) -> None:
+    code, out, err = cli(*render_args)
+
+    assert code == 0
+    section = out.split("# ---- Build context: ", 1)[1].split("# ---- Kubernetes objects", 1)[0]
+    header, *lines = section.splitlines()
+    assert header.startswith("4 entries, ")
+    assert header.endswith(" compressed (in the ConfigMap) ----")
+    dockerfile = out.split("----\n", 1)[1].split("# ---- Component")[0]
+    assert lines == [
+        f"#   Dockerfile  ({len(dockerfile)} B)",
+        "#   app.py  (12 B)",
+        "#   src/  (1 entry, 6 B)",
+        "#   left out (may hold secrets): .env",
+    ]
+    assert err.splitlines() == [
+        "polymagic: warning: left out of the build context because they may hold secrets (a"
+        " ConfigMap is readable by many): `.env`; to send one on purpose, add the line `!.env`"
+        f" to a .dockerignore file in {tmp_path / 'project'}"
+    ]
+    config_map = next(d for d in yaml.safe_load_all(out.split("# ---- Kubernetes objects ----")[1]))
+    archive = base64.b64decode(config_map["binaryData"]["context.tar.gz"])
+    assert b"SECRET" not in gzip.decompress(archive)
+
+
+def test_render_json_carries_the_listing(render_args: list[str]) -> None:
+    code, out, _ = cli(*render_args, "-o", "json")
+
+    data = json.loads(out)
+    assert code == 0
+    assert list(data) == ["dockerfiles", "component", "context", "manifests"]
+    assert data["context"]["left_out"] == [".env"]
+    assert data["context"]["entries"][-1] == {
+        "name": "src",
+        "kind": "folder",
+        "size": 6,
+        "count": 1,
+    }
+
+
+@pytest.mark.parametrize("only", ["dockerfile", "component", "manifests"])
+def test_only_one_part_is_unchanged_by_the_listing(render_args: list[str], only: str) -> None:
+    code, out, _ = cli(*render_args, "--only", only)
+
+    assert code == 0
+    assert "Build context" not in out
+    assert "left out" not in out
+    if only == "manifests":
+        assert [d["kind"] for d in yaml.safe_load_all(out)] == ["ConfigMap", "Pod"]
+
+
+def test_build_dry_run_warns_about_what_it_left_out(render_args: list[str]) -> None:
+    code, out, err = cli("build", *render_args[1:], "--dry-run")
+
+    assert code == 0
+    assert "# ---- Build context: " in out
+    assert "polymagic: warning: left out of the build context because they may hold" in err
 
 
 # --------------------------------------------------------------------------- the simulated executor

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from polymagic.compiler import compile_operation
-from polymagic.errors import SpecError
+from polymagic.errors import ConnectionsError, SpecError
 from polymagic.loader import load_connections
 from polymagic.manifests import build_manifests
 from tests.conftest import REGISTRY, SEED
@@ -79,3 +79,71 @@ def test_sub_path_and_connection_credentials() -> None:
 def test_git_init_without_a_repository_is_an_error() -> None:
     with pytest.raises(SpecError, match="no repository"):
         _pod_args({"revision": "main"})
+
+
+# --------------------------------------------------------------------------- credentials in URLs
+
+CREDENTIAL_URLS = [
+    ("https://alice:TOKEN@github.com/acme/app", "https://***@github.com/acme/app"),
+    ("https://TOKEN@github.com/acme/app.git", "https://***@github.com/acme/app.git"),
+    ("TOKEN@github.com/acme/app", "***@github.com/acme/app"),
+    ("ssh://TOKEN@host/app", "ssh://***@host/app"),
+]
+CREDENTIAL_IDS = ["user-and-token", "token-as-user", "no-scheme", "ssh"]
+
+
+def assert_refused_without_the_token(error: SpecError, masked: str, field: str) -> None:
+    message = str(error)
+    assert "TOKEN" not in message
+    assert "alice" not in message
+    assert f"`{masked}` carries credentials" in message
+    assert "GIT_USERNAME and GIT_PASSWORD" in message
+    assert field in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(("url", "masked"), CREDENTIAL_URLS, ids=CREDENTIAL_IDS)
+def test_a_git_url_with_credentials_is_refused(url: str, masked: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        _pod_args({"url": url})
+
+    assert_refused_without_the_token(caught.value, masked, "runPatch.init[0].git.url: ")
+    assert caught.value.__cause__ is not None
+    assert "TOKEN" not in str(caught.value.__cause__)  # nor in a full traceback
+
+
+@pytest.mark.parametrize(("url", "masked"), CREDENTIAL_URLS, ids=CREDENTIAL_IDS)
+def test_a_git_connection_url_with_credentials_is_refused(url: str, masked: str) -> None:
+    connection = {"name": "repo", "kind": "git", "schema": {"url": url}}
+
+    with pytest.raises(ConnectionsError) as caught:
+        load_connections([*REGISTRY, connection])
+
+    assert_refused_without_the_token(caught.value, masked, "[1].schema: `url` ")
+
+
+def test_a_git_url_with_credentials_from_a_param_is_refused() -> None:
+    op = yaml.safe_load(SEED)
+    op["params"]["repo"] = {"value": "github.com/acme/app", "contextOnly": True}
+    op["runPatch"]["init"].insert(0, {"git": {"url": "{{ repo }}"}})
+    catalog = load_connections(REGISTRY)
+    assert compile_operation(op, connections=catalog)  # the param's own value is fine
+
+    with pytest.raises(SpecError) as caught:
+        compile_operation(
+            op, params=["repo=https://alice:TOKEN@github.com/acme/app"], connections=catalog
+        )
+
+    assert_refused_without_the_token(
+        caught.value, "https://***@github.com/acme/app", "run.init[0].git.url: "
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://github.com/acme/app", "github.com/acme/app@v1", "https://host:8443/a/b?x=@"],
+    ids=["plain", "at-in-path", "at-in-query"],
+)
+def test_urls_without_user_info_are_kept(url: str) -> None:
+    args = _pod_args({"url": url})
+    assert args[args.index("-c") + 1].startswith("git://")

@@ -79,3 +79,21 @@ def test_lint_never_changes_the_text() -> None:
     findings = lint_dockerfile(spec, text)
     assert render_dockerfile(spec) == text
     assert [f.line or 0 for f in findings] == sorted(f.line or 0 for f in findings)
+
+
+def test_copy_checks_read_the_sources_as_the_packer_does(tmp_path: Path) -> None:
+    for name in ("a.txt", "b.txt", ".hidden.cfg"):
+        (tmp_path / name).write_text("")
+    spec = load_dockerfile_init(
+        {"image": "a:1", "copy": ["a.txt b.txt", "*.cfg", "a.txt c.txt", ["../x", "/y"]]}
+    )
+    text = render_dockerfile(spec)
+
+    found = copy_source_findings(spec, text, tmp_path)
+
+    # "a.txt b.txt" is two sources that both exist; "*" matches dotfiles, as in Docker.
+    assert [(f.message.split("`")[1], f.line) for f in found] == [
+        ("c.txt", text.splitlines().index("COPY a.txt c.txt /code") + 1),
+        ("../x", text.splitlines().index("COPY ../x /y") + 1),
+    ]
+    assert "outside the build context" in found[1].message

@@ -253,7 +253,7 @@ class PolyBuildMagics(Magics):
                 context=packed,
                 timeout=options.timeout,
             )
-            display(ManifestsView(manifests.objects()))
+            display(ManifestsView(manifests.objects(), context=packed))
 
     def _eject(self, build: CompiledBuild, what: str) -> None:
         if what == "dockerfile":

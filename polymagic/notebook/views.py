@@ -27,10 +27,12 @@ from pygments.lexers.data import YamlLexer
 from pygments.styles.default import DefaultStyle
 
 from polymagic import __version__
+from polymagic.errors import one_line
 from polymagic.lint import Finding, Severity
 from polymagic.yamltext import dump_yaml, dump_yaml_all
 
 if TYPE_CHECKING:
+    from polymagic.context import PackedContext
     from polymagic.options import BuildResult
 
 __all__ = ["BUILD_MIMETYPE", "BuildRecord", "ComponentView", "DockerfileView", "ManifestsView"]
@@ -198,16 +200,20 @@ class ComponentView(_View):
 
 
 class ManifestsView(_View):
-    """The Kubernetes objects polymagic creates, one collapsible YAML section each."""
+    """The Kubernetes objects polymagic creates, one collapsible YAML section each, and the
+    top-level entries of the local files they carry (names and sizes, never contents)."""
 
-    def __init__(self, objects: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(
+        self, objects: Sequence[Mapping[str, Any]], context: PackedContext | None = None
+    ) -> None:
         self.objects = [dict(obj) for obj in objects]
+        self.context = context
 
     def plain(self) -> str:
-        return dump_yaml_all(self.objects).rstrip("\n")
+        return self._context_plain() + dump_yaml_all(self.objects).rstrip("\n")
 
     def html(self) -> str:
-        sections = []
+        sections = [self._context_html()]
         for obj in self.objects:
             meta = obj.get("metadata") or {}
             label = f"{obj.get('kind', 'object')} {meta.get('name', '')}".strip()
@@ -216,6 +222,37 @@ class ManifestsView(_View):
                 f"{_highlighted(dump_yaml(obj), _yaml_lexer())}</details>"
             )
         return "".join(sections) or "<div>no objects</div>"
+
+    def _context_plain(self) -> str:
+        if self.context is None:
+            return ""
+        lines = [f"# {_context_title(self.context)}"]
+        lines += [f"#   {one_line(line)}" for line in self.context.listing()]
+        lines += [f"# warning: {one_line(warning)}" for warning in self.context.warnings]
+        return "\n".join(lines) + "\n"
+
+    def _context_html(self) -> str:
+        if self.context is None:
+            return ""
+        rows = "".join(
+            f'<tr><td style="text-align:left;padding-right:1em"><code>{html.escape(e.name)}'
+            f"{'/' if e.kind == 'folder' else ''}</code></td>"
+            f'<td style="text-align:left">{html.escape(e.summary())}</td></tr>'
+            for e in self.context.top_level
+        )
+        warnings = "".join(
+            f'<div style="color:{_SEVERITY_COLOURS[Severity.WARNING]}">warning: '
+            f"{html.escape(warning)}</div>"
+            for warning in self.context.warnings
+        )
+        return (
+            f"<details open><summary>{html.escape(_context_title(self.context))}</summary>"
+            f"<table>{rows}</table>{warnings}</details>"
+        )
+
+
+def _context_title(context: PackedContext) -> str:
+    return f"build context: {len(context.files)} entries, {context.size} bytes compressed"
 
 
 def _now() -> str:

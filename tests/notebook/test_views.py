@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import yaml
 
 from polymagic import compile_operation
 from polymagic.builder import BuildResult
+from polymagic.context import pack_context
 from polymagic.dockerfile import render_dockerfile
 from polymagic.lint import Finding, Severity, polyaxon_findings
 from polymagic.loader import load_connections, load_dockerfile_init
@@ -131,6 +133,42 @@ def test_manifests_view() -> None:
 def test_manifests_view_escapes_names() -> None:
     page = bundle(ManifestsView([{"kind": "Pod", "metadata": {"name": "<b>x</b>"}}]))["text/html"]
     assert "<summary>Pod &lt;b&gt;x&lt;/b&gt;</summary>" in page
+
+
+def test_manifests_view_lists_the_local_files_by_name_and_size_only(tmp_path: Path) -> None:
+    hostile = "<img src=x onerror=alert(1)>.py"
+    for name, content in {"app.py": "CONTENT-1", ".env": "CONTENT-2", hostile: "CONTENT-3"}.items():
+        (tmp_path / name).write_text(content)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("CONTENT-4")
+    packed = pack_context(tmp_path, ["."], {"Dockerfile": "FROM x\n"})
+    objects = build_manifests(
+        compile_operation(SEED, connections=load_connections(REGISTRY)), context=packed
+    ).objects()
+
+    data = bundle(ManifestsView(objects, context=packed))
+
+    plain, page = data["text/plain"], data["text/html"]
+    assert plain.startswith(
+        f"# build context: 5 entries, {packed.size} bytes compressed\n"
+        "#   <img src=x onerror=alert(1)>.py  (9 B)\n"
+        "#   Dockerfile  (7 B)\n"
+        "#   app.py  (9 B)\n"
+        "#   src/  (1 entry, 9 B)\n"
+        "# warning: left out of the build context because they may hold secrets"
+    )
+    assert list(yaml.safe_load_all(plain)) == objects  # the listing is YAML comments
+    assert "<code>&lt;img src=x onerror=alert(1)&gt;.py</code>" in page
+    assert '<code>src/</code></td><td style="text-align:left">1 entry, 9 B</td>' in page
+    assert "warning: left out of the build context" in page
+    assert "<img" not in page
+    assert "CONTENT" not in plain + page
+
+
+def test_manifests_view_without_local_files_shows_objects_only() -> None:
+    objects = [{"kind": "Pod", "metadata": {"name": "p"}}]
+
+    assert bundle(ManifestsView(objects))["text/plain"] == "kind: Pod\nmetadata:\n  name: p"
 
 
 def make_result() -> BuildResult:

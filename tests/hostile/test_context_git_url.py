@@ -1,0 +1,44 @@
+"""A git URL carrying a token, from the operation file or from ``-P``: ``polymagic render``
+refuses it with one line on stderr, and the token appears nowhere in its output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REGISTRY, SEED
+from tests.hostile.bounded import run_cli_bounded
+from tests.hostile.test_context_dockerignore import one_error_line
+
+TOKEN = "ghp_0123456789abcdefTOKEN"
+
+
+def render_args(folder: Path, url: str, params: list[str]) -> list[str]:
+    op = yaml.safe_load(SEED)
+    op["params"]["repo"] = {"value": "github.com/acme/app", "contextOnly": True}
+    op["runPatch"]["init"].insert(0, {"git": {"url": url, "revision": "main"}})
+    (folder / "op.yaml").write_text(yaml.safe_dump(op))
+    (folder / "connections.yaml").write_text(yaml.safe_dump(REGISTRY))
+    connections = str(folder / "connections.yaml")
+    return ["render", str(folder / "op.yaml"), "--connections", connections, *params]
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "field"),
+    [
+        (f"https://alice:{TOKEN}@github.com/acme/app", [], "runPatch.init[0].git.url"),
+        ("{{ repo }}", ["-P", f"repo=https://{TOKEN}@github.com/acme/app"], "run.init[0].git.url"),
+    ],
+    ids=["in-the-file", "from-P"],
+)
+def test_a_token_in_a_git_url_is_refused_and_never_printed(
+    tmp_path: Path, url: str, params: list[str], field: str
+) -> None:
+    result = run_cli_bounded(render_args(tmp_path, url, params))
+
+    line = one_error_line(result)
+    assert f"{field}: `https://***@github.com/acme/app` carries credentials" in line
+    assert "GIT_USERNAME and GIT_PASSWORD" in line
+    assert TOKEN not in result.stdout + result.stderr
