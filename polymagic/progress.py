@@ -54,6 +54,7 @@ __all__ = [
     "LineSplitter",
     "ProgressEvent",
     "build_steps",
+    "format_size",
     "format_steps",
     "strip_ansi",
     "truncation_marker",
@@ -307,6 +308,11 @@ class BuildStep:
         return f"[{self.number}/{self.total}] {name:<{width}} {took:>6}"
 
 
+def format_size(count: int) -> str:
+    """``12.3 MiB``: a size in bytes for people (binary units, as registries count)."""
+    return _size(count)
+
+
 def format_steps(steps: Sequence[BuildStep], width: int = 60) -> list[str]:
     """The summary lines of ``steps``, one per step."""
     return [step.describe(width) for step in steps]
@@ -429,9 +435,11 @@ class KanikoLogParser:
         Never raises: a line that cannot be read as Kaniko's is just shown (sanitised)."""
         return self.feed_lines((raw,), at)
 
-    def feed_lines(self, lines: Sequence[str], at: float | None = None) -> list[ProgressEvent]:
-        """The events of several lines that arrived together (at ``at``), in order: as
-        ``feed`` for each, at a lower cost per line."""
+    def feed_lines(
+        self, lines: Sequence[str], at: float | Sequence[float] | None = None
+    ) -> list[ProgressEvent]:
+        """The events of several lines, in order: as ``feed`` for each, at a lower cost per
+        line. ``at``: when they arrived, one time for all or one per line."""
         # The hot path of following a build (see benchmarks/bench_parser.py): Kaniko's own
         # coloured lines are read with slices and one dict lookup, and only messages whose
         # first word means something are interpreted.
@@ -441,9 +449,11 @@ class KanikoLogParser:
         prefixes = self._prefixes
         coloured = _COLOURED.get
         new = _new
-        arrived = _time()  # one time for lines that arrived together
+        arrived = _time()  # the events' time: when they were read
+        per_line = at if isinstance(at, Sequence) else None
+        single = None if isinstance(at, Sequence) else at
         self.lines += len(lines)
-        for raw in lines:
+        for index, raw in enumerate(lines):
             if len(raw) > _CUT_AT:
                 raw = _cut(raw)
             level = "INFO" if raw.startswith(_INFO) else coloured(raw[:_COLOURED_PREFIX])
@@ -464,11 +474,13 @@ class KanikoLogParser:
                     if rest.startswith(prefixes, start):
                         message = rest[start:].rstrip()
                         word = message.partition(" ")[0]
-                        event = self._interpret(word, message, line, at)
+                        when = single if per_line is None else per_line[index]
+                        event = self._interpret(word, message, line, when)
                         if event is not None:
                             emit(event)
                     continue
-            self._feed_other(raw, at, emit, arrived)
+            when = single if per_line is None else per_line[index]
+            self._feed_other(raw, when, emit, arrived)
         return events
 
     def _feed_other(
