@@ -402,9 +402,10 @@ def check_image(
     :class:`~polymagic.errors.SpecError`.
     """
     ref = reference if isinstance(reference, ImageReference) else ImageReference.parse(reference)
+    tls = _TlsContexts(skip_tls_verify=skip_tls_verify, ca_file=ca_file)
     try:
-        context = _ssl_context(skip_tls_verify=skip_tls_verify, ca_file=ca_file)
-        verified = _ssl_context(skip_tls_verify=False, ca_file=ca_file)
+        if not insecure:  # HTTPS: a CA file that cannot be used is the answer at once
+            tls.load()
     except (OSError, ssl.SSLError) as error:
         why = getattr(error, "strerror", None) or getattr(error, "reason", None) or str(error)
         reason = printable(f"cannot use the CA file `{ca_file}`: {why}")
@@ -413,8 +414,7 @@ def check_image(
         ref,
         auth=auth,
         insecure=insecure,
-        context=context,
-        verified=verified,
+        tls=tls,
         skip_tls_verify=skip_tls_verify,
         timeout=timeout,
     )
@@ -428,6 +428,36 @@ def check_image(
         status=answer.status,
         credentials_rejected=answer.credentials_rejected,
     )
+
+
+class _TlsContexts:
+    """The TLS settings of one check: the registry's own (``skip_tls_verify`` applied) and a
+    verifying one for any other host; made when first needed (loading the system's CAs takes
+    tens of milliseconds, and a plain-HTTP registry may never need them)."""
+
+    def __init__(self, *, skip_tls_verify: bool, ca_file: str | None) -> None:
+        self.skip_tls_verify = skip_tls_verify
+        self.ca_file = ca_file
+        self._registry: ssl.SSLContext | None = None
+        self._verified: ssl.SSLContext | None = None
+
+    def load(self) -> None:
+        """Make both now (raises OSError / ssl.SSLError for an unusable CA file)."""
+        _ = self.registry, self.verified
+
+    @property
+    def registry(self) -> ssl.SSLContext:
+        if self._registry is None:
+            self._registry = _ssl_context(
+                skip_tls_verify=self.skip_tls_verify, ca_file=self.ca_file
+            )
+        return self._registry
+
+    @property
+    def verified(self) -> ssl.SSLContext:
+        if self._verified is None:
+            self._verified = _ssl_context(skip_tls_verify=False, ca_file=self.ca_file)
+        return self._verified
 
 
 def _ssl_context(*, skip_tls_verify: bool, ca_file: str | None) -> ssl.SSLContext:
@@ -607,8 +637,7 @@ class _Check:
         *,
         auth: RegistryAuth | None,
         insecure: bool,
-        context: ssl.SSLContext,
-        verified: ssl.SSLContext,
+        tls: _TlsContexts,
         skip_tls_verify: bool,
         timeout: float,
     ) -> None:
@@ -617,8 +646,7 @@ class _Check:
         self.insecure = insecure
         self.timeout = timeout
         self.deadline = _Deadline(timeout)
-        self.context = context
-        self.verified = verified
+        self.tls = tls
         self.skip_tls_verify = skip_tls_verify
         scheme = "http" if insecure else "https"
         path = urllib.parse.quote(ref.repository, safe="/")
@@ -643,8 +671,8 @@ class _Check:
         """The TLS settings for a host: the registry's own for the registry, verified for others."""
         registry = _host_port(self.ref.host, "https")
         if registry is not None and _host_port(netloc, "https") == registry:
-            return self.context
-        return self.verified
+            return self.tls.registry
+        return self.tls.verified
 
     def run(self) -> _Result:
         self.deadline.start()
@@ -936,7 +964,7 @@ class _Check:
 
     def _skips_tls(self, host: str) -> bool:
         """Whether skip_tls_verify was asked and not applied because ``host`` is elsewhere."""
-        return self.skip_tls_verify and self.context_for(host) is self.verified
+        return self.skip_tls_verify and self.context_for(host) is self.tls.verified
 
     def _status_reason(self, response: _Response) -> str:
         status, host = response.status, self.ref.host
@@ -1073,9 +1101,10 @@ def tag_manifest(
     for target in targets:
         if target.host != ref.host or target.tag is None or target.digest is not None:
             raise SpecError(f"`{target}`: a tag on {ref.host} (`{ref.host}/repository:tag`)")
+    tls = _TlsContexts(skip_tls_verify=skip_tls_verify, ca_file=ca_file)
     try:
-        context = _ssl_context(skip_tls_verify=skip_tls_verify, ca_file=ca_file)
-        verified = _ssl_context(skip_tls_verify=False, ca_file=ca_file)
+        if not insecure:  # HTTPS: a CA file that cannot be used is the answer at once
+            tls.load()
     except (OSError, ssl.SSLError) as error:
         why = getattr(error, "strerror", None) or getattr(error, "reason", None) or str(error)
         return ManifestAnswer(None, printable(f"cannot use the CA file `{ca_file}`: {why}"))
@@ -1083,8 +1112,7 @@ def tag_manifest(
         ref,
         auth=auth,
         insecure=insecure,
-        context=context,
-        verified=verified,
+        tls=tls,
         skip_tls_verify=skip_tls_verify,
         timeout=timeout,
     )
