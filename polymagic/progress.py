@@ -110,7 +110,18 @@ _LINE_ENDS = ("\r", "\n")
 _KANIKO_WORDS = frozenset(
     {"Retrieving", "Pushing", "Pushed", "Unpacking", "Using", "Taking", "Building", "Found"}
 )
-_KANIKO_PREFIXES = tuple(f"{word} " for word in sorted(_KANIKO_WORDS))
+# How the messages _interpret reads begin, most frequent first (others are only shown).
+_KANIKO_PREFIXES = (
+    "Retrieving image ",
+    "Pushing layer ",
+    "Pushing image to ",
+    "Pushed ",
+    "Taking snapshot of full filesystem",
+    "Unpacking rootfs",
+    "Building stage ",
+    "Using caching version of cmd: ",
+    "Found cached layer",
+)
 _SNAPSHOTS = ("Taking snapshot of full filesystem", "Unpacking rootfs")
 _USING_CACHE = "Using caching version of cmd: "
 
@@ -404,7 +415,7 @@ class KanikoLogParser:
         self._step_words = frozenset(words)
         self._step_initials = frozenset(word[:1] for word in words)
         # How the messages _interpret reads begin (others are only shown).
-        self._prefixes = _KANIKO_PREFIXES + tuple(f"{word} " for word in words)
+        self._prefixes = _KANIKO_PREFIXES[:1] + tuple(f"{w} " for w in words) + _KANIKO_PREFIXES[1:]
         self.step = 0
         self.tail: collections.deque[str] = collections.deque(maxlen=tail)
         self.error_line: str | None = None
@@ -589,14 +600,17 @@ class KanikoLogParser:
         index = step - 1
         self._open_step(index, line, at)
         self.step = step
-        return _event(
-            EventKind.STEP,
-            message,
+        event: ProgressEvent = _new(ProgressEvent)
+        event.__dict__.update(
+            kind=EventKind.STEP,
+            message=message,
             step=step,
             total=len(self.steps),
             instruction=self.steps[index],
             cached=self._cached[index],
+            at=_time(),
         )
+        return event
 
     def _retrieving(self, message: str) -> ProgressEvent | None:
         if message.startswith("Retrieving image manifest "):
@@ -656,10 +670,10 @@ class KanikoLogParser:
         first = message[:1]
         if first not in self._step_initials and not first.isspace():
             return None
-        words = message.split(None, 1)
+        words = message.split()
         if not words or words[0] not in self._step_words:
             return None
-        for index in self._step_at.get(_normal(message), ()):
+        for index in self._step_at.get(" ".join(words), ()):
             if index >= self.step:
                 return index + 1
         return None
