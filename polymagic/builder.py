@@ -180,6 +180,8 @@ class BuildSession:
         )
         self.registry_secret: str | None = None
         """The destination connection's secret: the pushed image's size is read with it."""
+        self.registry_unreachable: str | None = None
+        """Why the registry could not be reached before the build (its size is not asked)."""
         self._created = created
         self.reused = False
         """True when the registry already held this spec's image: no pod was created."""
@@ -566,6 +568,8 @@ class BuildSession:
         """The pushed image's size from its registry (None and why, when it cannot tell)."""
         if not self.manifests.destinations:
             return None, ""
+        if self.registry_unreachable:
+            return None, f"the image's size is unknown: {self.registry_unreachable}"
         from polymagic.reuse import pushed_image_size
 
         return pushed_image_size(self.cluster, self.manifests, self.registry_secret, image)
@@ -822,9 +826,10 @@ def _reuse(
     manifests: BuildManifests,
     options: BuildOptions,
     started: float,
-) -> tuple[BuildSession | None, str | None]:
+) -> tuple[BuildSession | None, str | None, RegistryAnswer | None]:
     """A finished session when the registry already holds this spec's image and every
     requested tag now points at it; else None and, when it was not reused, a note saying why.
+    Third: what the registry answered (None: it was not asked).
 
     Raises ``PreflightError`` when the registry refused the secret's credentials (HTTP 401):
     Kaniko would be refused too, after the whole build. ``--force`` skips only the reuse."""
@@ -835,13 +840,14 @@ def _reuse(
     if answer is not None and answer.credentials_rejected:
         raise _credentials_refused(manifests, answer)
     if options.force or not options.kaniko.hash_tag:
-        return None, None
+        return None, None, answer
     if answer is None or answer.presence is Presence.MISSING:
-        return None, None
+        return None, None, answer
     if answer.presence is Presence.UNKNOWN or not answer.digest:
         return (
             None,
             f"could not tell whether this spec was built before ({answer.reason}); building it",
+            answer,
         )
     tagged = tag_destinations(cluster, build, manifests, answer)
     if not tagged.ok or tagged.manifest is None:
@@ -849,6 +855,7 @@ def _reuse(
             None,
             f"the registry holds this spec's image ({answer.reference}), but the requested tags"
             f" cannot be pointed at it ({tagged.reason}); building it",
+            answer,
         )
     session = BuildSession(
         cluster, manifests, replace(options, keep=True), created=False, started=started
@@ -871,7 +878,7 @@ def _reuse(
     )
     session.reused = True
     session.reused_from = str(answer.reference)
-    return session, None
+    return session, None, answer
 
 
 def start_build(
@@ -903,7 +910,7 @@ def start_build(
         context=packed,
         timeout=options.timeout,
     )
-    reused, note = _reuse(cluster, build, manifests, options, started)
+    reused, note, answer = _reuse(cluster, build, manifests, options, started)
     if reused is not None:
         return reused
     try:
@@ -931,6 +938,12 @@ def start_build(
     from polymagic.reuse import destination_secret
 
     session.registry_secret = destination_secret(build)
+    from polymagic.registry import Presence
+
+    if answer is not None and answer.presence is Presence.UNKNOWN and answer.status is None:
+        # No HTTP answer before the build (e.g. a registry only the cluster reaches): do not
+        # wait for one after it just to learn the size.
+        session.registry_unreachable = answer.reason
     return session
 
 
