@@ -808,8 +808,9 @@ def _submit(cluster: Cluster, manifests: BuildManifests) -> str | None:
     return str(version) if version else None
 
 
-def _credentials_refused(manifests: BuildManifests, answer: RegistryAnswer) -> PreflightError:
-    secret = next(iter(manifests.secrets), "<secret>")
+def _credentials_refused(
+    manifests: BuildManifests, secret: str, answer: RegistryAnswer
+) -> PreflightError:
     host = answer.reference.host
     return PreflightError(
         f"the registry `{host}` refused the credentials in secret `{secret}` (HTTP 401):"
@@ -834,11 +835,12 @@ def _reuse(
     Raises ``PreflightError`` when the registry refused the secret's credentials (HTTP 401):
     Kaniko would be refused too, after the whole build. ``--force`` skips only the reuse."""
     from polymagic.registry import Presence
-    from polymagic.reuse import find_built_image, tag_destinations
+    from polymagic.reuse import destination_secret, find_built_image, tag_destinations
 
     answer = find_built_image(cluster, build, manifests, options.kaniko)
     if answer is not None and answer.credentials_rejected:
-        raise _credentials_refused(manifests, answer)
+        # Credentials are only ever sent from the destination connection's secret.
+        raise _credentials_refused(manifests, destination_secret(build) or "?", answer)
     if options.force or not options.kaniko.hash_tag:
         return None, None, answer
     if answer is None or answer.presence is Presence.MISSING:

@@ -2,8 +2,9 @@
 and at the end the steps with their durations and cached marks.
 
 Pure and incremental: ``LineSplitter`` turns the log's bytes into lines as they arrive,
-``KanikoLogParser`` takes one line at a time and keeps only a bounded tail, so memory stays flat
-however long the log. Because polymagic rendered the Dockerfile itself, it knows the list of
+``KanikoLogParser`` takes the lines one at a time (``feed``) or as they arrived together
+(``feed_lines``, cheaper per line) and keeps only a bounded tail, so memory stays flat however
+long the log. Because polymagic rendered the Dockerfile itself, it knows the list of
 instructions and can say "step 3/7: RUN pip install ...".
 
 What the executor's messages mean here (facts of osscontainertools/kaniko v1.28.3, checked on
@@ -29,7 +30,8 @@ Any RUN step prints what it likes, so a log line is hostile input: it is cut to 
 bytes (plus a marker saying how much was dropped) before anyone holds it, read as JSON only
 under ``MAX_JSON_LINE``, and shown only through :func:`polymagic.printable.printable`. What the
 parser remembers per build is bounded too: the tail, at most ``_MAX_IMAGES`` base images and
-pushed references, and one record per step of the rendered Dockerfile.
+pushed references (and eight times as many announced cache layers), and one record per step of
+the rendered Dockerfile.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ __all__ = [
     "build_steps",
     "format_size",
     "format_steps",
+    "repository_of",
     "strip_ansi",
     "truncation_marker",
 ]
@@ -106,7 +109,6 @@ _FATAL_PREFIXES = (
 _FATAL_INITIALS = frozenset("eEyY")
 _LEVEL_INITIALS = frozenset("DTIWEFP")
 _DOCKER_HUB = "index.docker.io"
-_LINE_ENDS = ("\r", "\n")
 _KANIKO_WORDS = frozenset(
     {"Retrieving", "Pushing", "Pushed", "Unpacking", "Using", "Taking", "Building", "Found"}
 )
