@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import queue
 import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polymagic.cluster import Cluster, WatchExpired
 from polymagic.compiler import CompiledBuild
@@ -44,6 +43,9 @@ from polymagic.options import BuildOptions, BuildResult, BuildStatus
 from polymagic.permissions import permission_checks
 from polymagic.printable import printable
 from polymagic.progress import MAX_LINE, EventKind, KanikoLogParser, ProgressEvent
+
+if TYPE_CHECKING:
+    from polymagic.registry import RegistryAnswer
 
 __all__ = [
     "BuildOptions",
@@ -119,6 +121,39 @@ def _fix_for(reason: str, message: str, manifests: BuildManifests) -> str:
     return "see the events below"
 
 
+class _LinePipe:
+    """Log lines handed from the reader thread to the follower: the reader puts one line at a
+    time with its arrival time (waiting while ``limit`` lines are queued: memory stays flat),
+    the follower takes every queued line at once, so a flood costs one hand-over per batch."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._items: list[tuple[str | BaseException | None, float]] = []
+        self._ready = threading.Condition()
+
+    def put(self, item: str | BaseException | None, stop: threading.Event) -> bool:
+        """Queue ``item``; False when ``stop`` was set (the follower has gone away)."""
+        with self._ready:
+            while len(self._items) >= self._limit:
+                if stop.is_set():
+                    return False
+                self._ready.wait(0.5)
+            if stop.is_set():
+                return False
+            self._items.append((item, time.monotonic()))
+            self._ready.notify_all()
+        return True
+
+    def take(self, timeout: float) -> list[tuple[str | BaseException | None, float]]:
+        """Everything queued (waiting up to ``timeout`` for something)."""
+        with self._ready:
+            if not self._items:
+                self._ready.wait(timeout)
+            items, self._items = self._items, []
+            self._ready.notify_all()
+        return items
+
+
 class BuildSession:
     """One submitted build: follow it with ``events()``, stop it with ``cancel()``."""
 
@@ -140,10 +175,18 @@ class BuildSession:
         self.started = started or time.monotonic()
         self.result: BuildResult | None = None
         self.error: Exception | None = None
-        self.parser = KanikoLogParser(manifests.steps, tail=options.log_tail)
+        self.parser = KanikoLogParser(
+            manifests.steps, tail=options.log_tail, destinations=manifests.destinations
+        )
+        self.registry_secret: str | None = None
+        """The destination connection's secret: the pushed image's size is read with it."""
+        self.registry_unreachable: str | None = None
+        """Why the registry could not be reached before the build (its size is not asked)."""
         self._created = created
         self.reused = False
         """True when the registry already held this spec's image: no pod was created."""
+        self.reused_from = ""
+        """The spec tag the reused image was found under."""
         self.notes: list[str] = []
         self.attached_to_existing = False
         """True when this build found an identical one running and follows that one."""
@@ -191,8 +234,9 @@ class BuildSession:
         if self.reused and self.result is not None:
             yield ProgressEvent(
                 EventKind.SUBMITTED,
-                f"the registry already holds an image built from this spec ({self.result.tags[0]}):"
-                " not building it again (use --force to rebuild)",
+                f"the registry already holds an image built from this spec ({self.reused_from}):"
+                f" not building it again; {', '.join(self.result.tags)} now point at it"
+                " (use --force to rebuild)",
             )
             yield ProgressEvent(EventKind.SUCCEEDED, self.result.image, digest=self.result.digest)
             return
@@ -378,13 +422,14 @@ class BuildSession:
             return []
 
     def _stream_logs(self, follow: bool) -> Iterator[ProgressEvent]:
-        """The executor's log through a bounded queue filled by a reader thread, so deadlines
-        and cancel are noticed even while the log is silent."""
-        lines: queue.Queue[str | BaseException | None] = queue.Queue(maxsize=1000)
+        """The executor's log through a bounded pipe filled by a reader thread, so deadlines
+        and cancel are noticed even while the log is silent. Lines that arrived together are
+        parsed together, each with its arrival time (for the steps' durations)."""
+        pipe = _LinePipe(limit=1000)
         done = threading.Event()
         reader = threading.Thread(
             target=self._read_log,
-            args=(lines, follow, done),
+            args=(pipe, follow, done),
             name=f"polymagic-log-{self.name}",
             daemon=True,
         )
@@ -393,49 +438,51 @@ class BuildSession:
         try:
             while True:
                 self._check_overall()
-                try:
-                    item = lines.get(timeout=0.5)
-                except queue.Empty:
+                batch = pipe.take(timeout=0.5)
+                if not batch:
                     if self.options.log_idle_timeout is not None:
                         self._deadline("log idle", self.options.log_idle_timeout, last_line)
                     continue
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    # The log could not be read; the pod's final state still decides the outcome.
-                    yield ProgressEvent(
-                        EventKind.WARNING,
-                        f"the build log could not be read: {_describe_failure(item)}",
-                    )
-                    return
                 last_line = time.monotonic()
-                yield from self._interpret(item)
+                lines: list[str] = []
+                arrivals: list[float] = []
+                for item, arrived in batch:
+                    if isinstance(item, str):
+                        lines.append(item)
+                        arrivals.append(arrived)
+                        continue
+                    yield from self._interpret(lines, arrivals)
+                    self.parser.finish(arrived)
+                    if isinstance(item, BaseException):
+                        # The log could not be read; the pod's final state decides the outcome.
+                        yield ProgressEvent(
+                            EventKind.WARNING,
+                            f"the build log could not be read: {_describe_failure(item)}",
+                        )
+                    return
+                yield from self._interpret(lines, arrivals)
         finally:
             done.set()
 
-    def _interpret(self, line: str) -> list[ProgressEvent]:
-        """The events of one log line. A RUN step prints what it likes: whatever goes wrong
-        reading its line ends as that line shown raw, never as the end of the build."""
+    def _interpret(self, lines: list[str], arrivals: list[float]) -> list[ProgressEvent]:
+        """The events of lines that arrived together. A RUN step prints what it likes:
+        whatever goes wrong reading a line ends as that line shown raw, never as the end of
+        the build."""
+        if not lines:
+            return []
         try:
-            return self.parser.feed(line)
-        except Exception:  # any line, any failure: the build goes on
-            return [ProgressEvent(EventKind.LOG, printable(line[:MAX_LINE]))]
-
-    def _read_log(
-        self, lines: queue.Queue[str | BaseException | None], follow: bool, done: threading.Event
-    ) -> None:
-        seen = 0
-
-        def hand_over(item: str | BaseException | None) -> bool:
-            # A bounded queue keeps memory flat; stop when the consumer has gone away.
-            while not done.is_set():
+            return self.parser.feed_lines(lines, arrivals)
+        except Exception:  # any line, any failure: read them one by one
+            events: list[ProgressEvent] = []
+            for line, arrived in zip(lines, arrivals, strict=True):
                 try:
-                    lines.put(item, timeout=0.5)
-                    return True
-                except queue.Full:
-                    continue
-            return False
+                    events += self.parser.feed(line, arrived)
+                except Exception:  # this line, then: shown as it is
+                    events.append(ProgressEvent(EventKind.LOG, printable(line[:MAX_LINE])))
+            return events
 
+    def _read_log(self, pipe: _LinePipe, follow: bool, done: threading.Event) -> None:
+        seen = 0
         try:
             for attempt in range(30):
                 if self.cancelled:
@@ -449,7 +496,7 @@ class BuildSession:
                         if index <= seen:
                             continue  # resumed after a drop: skip what was already delivered
                         seen = index
-                        if not hand_over(line):
+                        if not pipe.put(line, done):
                             return
                     break
                 except ClusterError as exc:
@@ -460,13 +507,13 @@ class BuildSession:
                         and exc.status != 429
                     )
                     if permanent or self.cancelled or attempt == 29:
-                        hand_over(exc)
+                        pipe.put(exc, done)
                         return
                     time.sleep(1.0)
         except Exception as exc:
-            hand_over(exc)
+            pipe.put(exc, done)
         finally:
-            hand_over(None)
+            pipe.put(None, done)
 
     def _finish(self, pod: JsonDict) -> Iterator[ProgressEvent]:
         terminated = _container_status(pod).get("state", {}).get("terminated") or {}
@@ -484,10 +531,12 @@ class BuildSession:
             destination = (
                 self.manifests.destinations[0] if self.manifests.destinations else self.name
             )
+            image = _destination_reference(destination, digest)
+            size, size_note = self._pushed_size(image)
             self.result = BuildResult(
                 name=self.name,
                 namespace=self.namespace,
-                image=_destination_reference(destination, digest),
+                image=image,
                 digest=digest,
                 tags=self.manifests.destinations,
                 duration=time.monotonic() - self.started,
@@ -495,6 +544,9 @@ class BuildSession:
                 spec_hash=self.manifests.spec_hash,
                 executor_image=self.manifests.pod["spec"]["containers"][0]["image"],
                 log_tail=tail,
+                steps=self.parser.summary(),
+                size=size,
+                notes=(size_note,) if size_note else (),
             )
             if self.parser.digest is None:
                 yield ProgressEvent(EventKind.PUSHED, self.result.image, digest=digest)
@@ -511,6 +563,16 @@ class BuildSession:
             + (f"\n{fix}" if fix else "")
             + (f"\nlast log lines:\n{last}" if last else "")
         )
+
+    def _pushed_size(self, image: str) -> tuple[int | None, str]:
+        """The pushed image's size from its registry (None and why, when it cannot tell)."""
+        if not self.manifests.destinations:
+            return None, ""
+        if self.registry_unreachable:
+            return None, f"the image's size is unknown: {self.registry_unreachable}"
+        from polymagic.reuse import pushed_image_size
+
+        return pushed_image_size(self.cluster, self.manifests, self.registry_secret, image)
 
     def _failed_step(self, error_line: str) -> str:
         """`` at step i/N (instruction)`` when Kaniko failed inside a build step, else ""."""
@@ -746,43 +808,79 @@ def _submit(cluster: Cluster, manifests: BuildManifests) -> str | None:
     return str(version) if version else None
 
 
+def _credentials_refused(
+    manifests: BuildManifests, secret: str, answer: RegistryAnswer
+) -> PreflightError:
+    host = answer.reference.host
+    return PreflightError(
+        f"the registry `{host}` refused the credentials in secret `{secret}` (HTTP 401):"
+        f" nothing was submitted. {answer.reason}. Check the username and password for"
+        f" `{host}` in it, e.g. recreate it with `kubectl -n {manifests.namespace} delete secret"
+        f" {secret}` and `kubectl -n {manifests.namespace} create secret docker-registry"
+        f" {secret} --docker-server={host} --docker-username=... --docker-password=...`"
+    )
+
+
 def _reuse(
     cluster: Cluster,
     build: CompiledBuild,
     manifests: BuildManifests,
     options: BuildOptions,
     started: float,
-) -> tuple[BuildSession | None, str | None]:
-    """A finished session when the registry already holds this spec's image; else None and,
-    when the registry could not tell, a note saying so."""
+) -> tuple[BuildSession | None, str | None, RegistryAnswer | None]:
+    """A finished session when the registry already holds this spec's image and every
+    requested tag now points at it; else None and, when it was not reused, a note saying why.
+    Third: what the registry answered (None: it was not asked).
+
+    Raises ``PreflightError`` when the registry refused the secret's credentials (HTTP 401):
+    Kaniko would be refused too, after the whole build. ``--force`` skips only the reuse."""
     from polymagic.registry import Presence
-    from polymagic.reuse import find_built_image
+    from polymagic.reuse import destination_secret, find_built_image, tag_destinations
 
     answer = find_built_image(cluster, build, manifests, options.kaniko)
+    if answer is not None and answer.credentials_rejected:
+        # Credentials are only ever sent from the destination connection's secret.
+        raise _credentials_refused(manifests, destination_secret(build) or "?", answer)
+    if options.force or not options.kaniko.hash_tag:
+        return None, None, answer
     if answer is None or answer.presence is Presence.MISSING:
-        return None, None
+        return None, None, answer
     if answer.presence is Presence.UNKNOWN or not answer.digest:
         return (
             None,
             f"could not tell whether this spec was built before ({answer.reason}); building it",
+            answer,
+        )
+    tagged = tag_destinations(cluster, build, manifests, answer)
+    if not tagged.ok or tagged.manifest is None:
+        return (
+            None,
+            f"the registry holds this spec's image ({answer.reference}), but the requested tags"
+            f" cannot be pointed at it ({tagged.reason}); building it",
+            answer,
         )
     session = BuildSession(
         cluster, manifests, replace(options, keep=True), created=False, started=started
     )
+    size, size_note = tagged.manifest.image_size, tagged.manifest.size_note
     session.result = BuildResult(
         name=manifests.name,
         namespace=manifests.namespace,
         image=_destination_reference(manifests.destinations[0], answer.digest),
         digest=answer.digest,
-        tags=(str(answer.reference),),
+        tags=manifests.destinations,
         duration=time.monotonic() - started,
         pod_name="",
         spec_hash=manifests.image_hash,
         executor_image=manifests.executor_image,
         log_tail=(),
+        size=size,
+        notes=(size_note,) if size_note else (),
+        reused=True,
     )
     session.reused = True
-    return session, None
+    session.reused_from = str(answer.reference)
+    return session, None, answer
 
 
 def start_build(
@@ -814,11 +912,9 @@ def start_build(
         context=packed,
         timeout=options.timeout,
     )
-    note = None
-    if not options.force:
-        reused, note = _reuse(cluster, build, manifests, options, started)
-        if reused is not None:
-            return reused
+    reused, note, answer = _reuse(cluster, build, manifests, options, started)
+    if reused is not None:
+        return reused
     try:
         version = _submit(cluster, manifests)
     except _AlreadyRunning:
@@ -841,6 +937,15 @@ def start_build(
         )
     if note:
         session.notes.append(note)
+    from polymagic.reuse import destination_secret
+
+    session.registry_secret = destination_secret(build)
+    from polymagic.registry import Presence
+
+    if answer is not None and answer.presence is Presence.UNKNOWN and answer.status is None:
+        # No HTTP answer before the build (e.g. a registry only the cluster reaches): do not
+        # wait for one after it just to learn the size.
+        session.registry_unreachable = answer.reason
     return session
 
 

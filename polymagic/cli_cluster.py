@@ -129,14 +129,19 @@ def _submit_and_follow(
         with _sigterm_cancels():
             result = build_image(cluster, build, options, on_event=progress.on_event)
     except BuildCancelled as exc:
+        progress.close()
         err.write(f"polymagic: {printable(flat_message(exc))}\n")
         return EXIT_CANCELLED
     except (BuildError, ClusterError) as exc:
+        progress.close()
         # The message quotes the pod's events and log lines: several lines, each made safe.
         err.write(f"polymagic: error: {printable(str(exc), keep_newlines=True)}\n")
         return EXIT_FAILED
+    # The summary goes to stderr, before the one stdout line scripts read.
+    progress.summary(result)
+    what = "reused" if result.reused else "built"
     err.write(
-        f"polymagic: built in {result.duration:.0f}s (spec {result.spec_hash[:12]}, executor {result.executor_image})\n"
+        f"polymagic: {what} in {result.duration:.0f}s (spec {result.spec_hash[:12]}, executor {result.executor_image})\n"
     )
     out.write(result.image + "\n")
     return 0

@@ -1,23 +1,48 @@
-"""Reading Kaniko's log into typed progress: phases, step i/N, the pushed digest, the error line.
+"""Reading Kaniko's log into typed progress: phases, step i/N, the pushed digest, the error line,
+and at the end the steps with their durations and cached marks.
 
 Pure and incremental: ``LineSplitter`` turns the log's bytes into lines as they arrive,
-``KanikoLogParser`` takes one line at a time and keeps only a bounded tail, so memory stays flat
-however long the log. Because polymagic rendered the Dockerfile itself, it knows the list of
+``KanikoLogParser`` takes the lines one at a time (``feed``) or as they arrived together
+(``feed_lines``, cheaper per line) and keeps only a bounded tail, so memory stays flat however
+long the log. Because polymagic rendered the Dockerfile itself, it knows the list of
 instructions and can say "step 3/7: RUN pip install ...".
+
+What the executor's messages mean here (facts of osscontainertools/kaniko v1.28.3, checked on
+its real logs in ``tests/fixtures/kaniko-logs/``):
+
+- ``Retrieving image manifest X`` is printed many times for one base image: one
+  ``RETRIEVING_BASE`` event per image;
+- ``Pushing layer <cache>:<key> to cache now`` starts a cache-layer push, whose ``Pushing image
+  to`` / ``Pushed`` lines are not the image's push: they give no event; only a push to one of
+  the build's destinations is ``PUSHING`` / ``PUSHED`` (and sets ``digest``);
+- ``Using caching version of cmd: <instruction>`` (before the stage runs) and ``Found cached
+  layer, extracting to filesystem`` (inside the step) mark a step as cached;
+- a step lasts from its instruction's line to the next step's, the next stage's start
+  (``Building stage``), the image push or the end of the log.
+
+Durations come from when the lines arrived (sub-second), checked against Kaniko's own clock
+(``INFO[0003]``: whole seconds since the executor started; a full timestamp with
+``--log-timestamp`` or the JSON/text formats): when the two disagree by more than the clock's
+one-second resolution — a log read after the container ended arrives all at once — the
+executor's clock wins.
 
 Any RUN step prints what it likes, so a log line is hostile input: it is cut to ``MAX_LINE``
 bytes (plus a marker saying how much was dropped) before anyone holds it, read as JSON only
-under ``MAX_JSON_LINE``, and shown only through :func:`polymagic.printable.printable`.
+under ``MAX_JSON_LINE``, and shown only through :func:`polymagic.printable.printable`. What the
+parser remembers per build is bounded too: the tail, at most ``_MAX_IMAGES`` base images and
+pushed references (and eight times as many announced cache layers), and one record per step of
+the rendered Dockerfile.
 """
 
 from __future__ import annotations
 
 import collections
+import datetime
 import enum
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from polymagic.printable import printable
@@ -25,11 +50,15 @@ from polymagic.printable import printable
 __all__ = [
     "MAX_JSON_LINE",
     "MAX_LINE",
+    "BuildStep",
     "EventKind",
     "KanikoLogParser",
     "LineSplitter",
     "ProgressEvent",
     "build_steps",
+    "format_size",
+    "format_steps",
+    "repository_of",
     "strip_ansi",
     "truncation_marker",
 ]
@@ -41,10 +70,32 @@ MAX_JSON_LINE = 64 * 1024
 # A line cut by the splitter is MAX_LINE plus its marker: the parser must not cut it again.
 _MARKER_ROOM = 64
 _CUT_AT = MAX_LINE + _MARKER_ROOM
+_MAX_IMAGES = 32
+"""Base images announced and pushed references kept: a Dockerfile has a few; a RUN step
+printing Kaniko-looking lines must not grow them without bound."""
 # logrus text form: LEVEL[0012] message   (the level may be coloured, the message padded)
 _TEXT_LINE = re.compile(
     r"^(?P<level>DEBU|TRAC|INFO|WARN|ERRO|FATA|PANI)\[(?P<clock>[^\]]*)\]\s?(?P<msg>.*)$"
 )
+# logrus without colours (--log-format=text): logfmt pairs.
+_LOGFMT_LINE = re.compile(
+    r'^time="(?P<clock>[^"]*)" level=(?P<level>[a-z]+) msg=(?P<msg>"(?:[^"\\]|\\.)*"|\S*)'
+)
+# Kaniko's default (--log-format=color): the level in ANSI colours, then `[clock] message`.
+_COLOURED = {
+    f"\x1b[{colour}m{level}\x1b[0m[": level
+    for level, colour in (
+        ("INFO", 36),
+        ("WARN", 33),
+        ("ERRO", 31),
+        ("FATA", 31),
+        ("PANI", 31),
+        ("DEBU", 37),
+        ("TRAC", 37),
+    )
+}
+_COLOURED_PREFIX = len(next(iter(_COLOURED)))
+_INFO = "\x1b[36mINFO\x1b[0m["
 _DIGEST = re.compile(r"@(?P<digest>sha256:[0-9a-f]{64})")
 _ERROR_LEVELS = frozenset({"ERRO", "FATA", "PANI", "error", "fatal", "panic"})
 _FATAL_PREFIXES = (
@@ -55,6 +106,26 @@ _FATAL_PREFIXES = (
     "error parsing dockerfile",
     "you must provide --destination",
 )
+_FATAL_INITIALS = frozenset("eEyY")
+_LEVEL_INITIALS = frozenset("DTIWEFP")
+_DOCKER_HUB = "index.docker.io"
+_KANIKO_WORDS = frozenset(
+    {"Retrieving", "Pushing", "Pushed", "Unpacking", "Using", "Taking", "Building", "Found"}
+)
+# How the messages _interpret reads begin, most frequent first (others are only shown).
+_KANIKO_PREFIXES = (
+    "Retrieving image ",
+    "Pushing layer ",
+    "Pushing image to ",
+    "Pushed ",
+    "Taking snapshot of full filesystem",
+    "Unpacking rootfs",
+    "Building stage ",
+    "Using caching version of cmd: ",
+    "Found cached layer",
+)
+_SNAPSHOTS = ("Taking snapshot of full filesystem", "Unpacking rootfs")
+_USING_CACHE = "Using caching version of cmd: "
 
 
 strip_ansi = printable
@@ -172,6 +243,8 @@ class ProgressEvent:
     total: int | None = None
     instruction: str | None = None
     digest: str | None = None
+    cached: bool | None = None
+    """For a STEP: whether Kaniko uses a cached layer for it (None: not known)."""
     at: float = field(default_factory=time.time)
 
     def __init__(
@@ -182,10 +255,11 @@ class ProgressEvent:
         total: int | None = None,
         instruction: str | None = None,
         digest: str | None = None,
+        cached: bool | None = None,
         at: float | None = None,
     ) -> None:
-        # One event per log line: one dict update is half the cost of the seven frozen
-        # setattr calls a generated __init__ makes.
+        # One event per log line: one dict update is half the cost of the frozen setattr
+        # calls a generated __init__ makes.
         self.__dict__.update(
             kind=kind,
             message=message,
@@ -193,116 +267,404 @@ class ProgressEvent:
             total=total,
             instruction=instruction,
             digest=digest,
+            cached=cached,
             at=time.time() if at is None else at,
         )
 
     def describe(self) -> str:
         """A short human line for this event."""
         if self.kind is EventKind.STEP:
-            return f"step {self.step}/{self.total}: {self.instruction}"
+            mark = " (cached)" if self.cached else ""
+            return f"step {self.step}/{self.total}: {self.instruction}{mark}"
         if self.kind is EventKind.PUSHED:
             return f"pushed {self.message}"
         return f"{self.kind.value}: {self.message}" if self.message else self.kind.value
 
 
+# A LOG event per log line is made without __init__: the fields it leaves out keep the
+# class's defaults (a frozen dataclass reads them from the class).
+_new = object.__new__
+_LOG = EventKind.LOG
+_time = time.time
+
+
+def _event(kind: EventKind, message: str, **fields: object) -> ProgressEvent:
+    event: ProgressEvent = _new(ProgressEvent)
+    event.__dict__.update(fields, kind=kind, message=message, at=_time())
+    return event
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    """One step the executor ran, for the summary after a build."""
+
+    number: int
+    """Its position among the build's steps (1-based: ``[number/total]``)."""
+    total: int
+    name: str
+    """The instruction, as rendered (``RUN pip install ...``)."""
+    duration: float | None
+    """Seconds, from the log (see the module docstring); None when the log ended inside it
+    without a time (e.g. the executor was killed)."""
+    cached: bool
+    """Kaniko used a cached layer for it (``--cache``)."""
+
+    def describe(self, width: int = 60) -> str:
+        """``[2/4] RUN pip install ...   12.3s`` or ``... CACHED``, BuildKit's way."""
+        name = self.name if len(self.name) <= width else self.name[: width - 1] + "…"
+        if self.cached:
+            took = "CACHED"
+        elif self.duration is None:
+            took = "-"
+        else:
+            took = f"{self.duration:.1f}s"
+        return f"[{self.number}/{self.total}] {name:<{width}} {took:>6}"
+
+
+def format_size(count: int) -> str:
+    """``12.3 MiB``: a size in bytes for people (binary units, as registries count)."""
+    return _size(count)
+
+
+def format_steps(steps: Sequence[BuildStep], width: int = 60) -> list[str]:
+    """The summary lines of ``steps``, one per step."""
+    return [step.describe(width) for step in steps]
+
+
 def build_steps(instructions: Sequence[str]) -> list[str]:
-    """The instructions Kaniko reports as steps: every one after the first FROM of a stage."""
-    return [i for i in instructions if not i.upper().startswith("FROM ")]
+    """The instructions Kaniko reports as steps: every one after the first FROM of a stage
+    (``ARG`` lines before the first ``FROM`` only parameterise the ``FROM`` lines)."""
+    steps: list[str] = []
+    seen_from = False
+    for text in instructions:
+        if text[:5].upper() == "FROM ":
+            seen_from = True
+        elif seen_from:
+            steps.append(text)
+    # Without any FROM (a list given by hand), every instruction is a step.
+    return steps if seen_from else list(instructions)
 
 
 def _normal(text: str) -> str:
     return " ".join(text.split())
 
 
+def repository_of(reference: str) -> str:
+    """``host/path`` of an image reference without tag or digest, with Docker Hub's names
+    written one way (``index.docker.io/library/x``), as go-containerregistry prints them."""
+    name = reference.split("@", 1)[0]
+    slash, colon = name.rfind("/"), name.rfind(":")
+    if colon > slash:
+        name = name[:colon]
+    first, has_slash, rest = name.partition("/")
+    if has_slash and ("." in first or ":" in first or first == "localhost"):
+        if first not in ("docker.io", "registry-1.docker.io"):
+            return name
+        name = rest
+    if "/" not in name:
+        name = f"library/{name}"
+    return f"{_DOCKER_HUB}/{name}"
+
+
+def _clock_of(line: str) -> float | None:
+    """Kaniko's clock on a (sanitised) line, in seconds: since the executor started
+    (``INFO[0003]``) or since the epoch (``--log-timestamp``, the text and JSON formats)."""
+    if line[4:5] == "[":
+        clock = line[5 : line.find("]")]
+    elif line.startswith('time="'):
+        clock = line[6 : line.find('"', 6)]
+    elif line.startswith("{"):
+        try:
+            data = json.loads(line) if len(line) < MAX_JSON_LINE else None
+        except (ValueError, RecursionError):
+            return None
+        found = data.get("time") if isinstance(data, dict) else None
+        if not isinstance(found, str):
+            return None
+        clock = found
+    else:
+        return None
+    if clock.isdigit():
+        return float(clock)
+    try:
+        return datetime.datetime.fromisoformat(clock).timestamp()
+    except ValueError:
+        return None
+
+
+def _duration(arrived: float, clocked: float | None) -> float:
+    # The clock truncates to whole seconds: the true time lies within one second of it.
+    if clocked is not None and not clocked - 1 < arrived < clocked + 1:
+        return clocked
+    return max(arrived, 0.0)
+
+
 class KanikoLogParser:
     """Turns Kaniko log lines into ``ProgressEvent``s, remembering only a bounded tail."""
 
-    def __init__(self, instructions: Sequence[str] = (), tail: int = 200) -> None:
+    def __init__(
+        self, instructions: Sequence[str] = (), tail: int = 200, destinations: Sequence[str] = ()
+    ) -> None:
         self.steps = build_steps(instructions)
-        self._normal_steps = [_normal(s) for s in self.steps]
         # Where each step's text is, and the words steps start with (see _match_step).
-        self._step_at: dict[str, list[int]] = {}
-        for index, text in enumerate(self._normal_steps):
-            self._step_at.setdefault(text, []).append(index)
-        self._step_words = frozenset(text.split(" ", 1)[0] for text in self._normal_steps)
-        self._step_initials = frozenset(word[:1] for word in self._step_words)
+        step_at: dict[str, list[int]] = {}
+        words = set()
+        for index, text in enumerate(self.steps):
+            normal = " ".join(text.split())
+            step_at.setdefault(normal, []).append(index)
+            words.add(normal.partition(" ")[0])
+        self._step_at = step_at
+        self._step_words = frozenset(words)
+        self._step_initials = frozenset(word[:1] for word in words)
+        # How the messages _interpret reads begin (others are only shown).
+        self._prefixes = _KANIKO_PREFIXES[:1] + tuple(f"{w} " for w in words) + _KANIKO_PREFIXES[1:]
         self.step = 0
         self.tail: collections.deque[str] = collections.deque(maxlen=tail)
         self.error_line: str | None = None
         self.digest: str | None = None
         self.pushed: list[str] = []
         self.lines = 0
+        self.destinations = tuple(destinations)
+        self._destination_repositories = frozenset(map(repository_of, self.destinations))
+        # Cache layers announced (reference -> repository), and pushes of them not yet done.
+        self._cache_refs: dict[str, str] = {}
+        self._cache_pending: dict[str, int] = {}
+        self._bases: set[str] = set()
+        # Per step: when it started (arrival, Kaniko's clock), how long it took, cached or not.
+        count = len(self.steps)
+        self._cached = [False] * count
+        self._started: list[tuple[float, float | None] | None] = [None] * count
+        self._durations: list[float | None] = [None] * count
+        self._open: int | None = None
 
     @property
     def total(self) -> int:
         return len(self.steps)
 
-    def feed(self, raw: str) -> list[ProgressEvent]:
+    def feed(self, raw: str, at: float | None = None) -> list[ProgressEvent]:
         """Events for one raw log line (ANSI codes allowed); the line is kept in the tail.
+        ``at``: when it arrived (``time.monotonic()``; None: now), for step durations.
 
         Never raises: a line that cannot be read as Kaniko's is just shown (sanitised)."""
-        line = printable((raw if len(raw) <= _CUT_AT else _cut(raw)).rstrip("\r\n"))
-        self.lines += 1
-        self.tail.append(line)
-        events = [ProgressEvent(EventKind.LOG, line)]
-        level, message = self._split(line)
-        if level is None:
-            if message.lower().startswith(_FATAL_PREFIXES):
-                self.error_line = message
-            return events
-        if level in _ERROR_LEVELS:
-            self.error_line = message
-        event = self._interpret(message)
-        if event is not None:
-            events.append(event)
+        return self.feed_lines((raw,), at)
+
+    def feed_lines(
+        self, lines: Sequence[str], at: float | Sequence[float] | None = None
+    ) -> list[ProgressEvent]:
+        """The events of several lines, in order: as ``feed`` for each, at a lower cost per
+        line. ``at``: when they arrived, one time for all or one per line."""
+        # The hot path of following a build (see benchmarks/bench_parser.py): Kaniko's own
+        # coloured lines are read with slices and one dict lookup, and only messages whose
+        # first word means something are interpreted.
+        events: list[ProgressEvent] = []
+        emit = events.append
+        keep = self.tail.append
+        prefixes = self._prefixes
+        coloured = _COLOURED.get
+        new = _new
+        arrived = _time()  # the events' time: when they were read
+        per_line = at if isinstance(at, Sequence) else None
+        single = None if isinstance(at, Sequence) else at
+        self.lines += len(lines)
+        for index, raw in enumerate(lines):
+            if len(raw) > _CUT_AT:
+                raw = _cut(raw)
+            level = "INFO" if raw.startswith(_INFO) else coloured(raw[:_COLOURED_PREFIX])
+            if level is not None:
+                rest = raw[_COLOURED_PREFIX - 1 :]  # `[clock] message`
+                close = rest.find("] ")
+                # isprintable: nothing to clean, and no whitespace but ASCII spaces.
+                if 0 < close < 64 and rest.isprintable():
+                    line = level + rest
+                    keep(line)
+                    log = new(ProgressEvent)
+                    values = log.__dict__
+                    values["kind"], values["message"], values["at"] = _LOG, line, arrived
+                    emit(log)
+                    start = close + 2
+                    if level != "INFO" and level in _ERROR_LEVELS:
+                        self.error_line = rest[start:].rstrip()
+                    if rest.startswith(prefixes, start):
+                        message = rest[start:].rstrip()
+                        word = message.partition(" ")[0]
+                        when = single if per_line is None else per_line[index]
+                        event = self._interpret(word, message, line, when)
+                        if event is not None:
+                            emit(event)
+                    continue
+            when = single if per_line is None else per_line[index]
+            self._feed_other(raw, when, emit, arrived)
         return events
 
+    def _feed_other(
+        self, raw: str, at: float | None, emit: Callable[[ProgressEvent], None], arrived: float
+    ) -> None:
+        """A line that is not in Kaniko's coloured form: RUN output, or another log format."""
+        line = printable(raw.rstrip("\r\n"))
+        self.tail.append(line)
+        log = _new(ProgressEvent)
+        values = log.__dict__
+        values["kind"], values["message"], values["at"] = _LOG, line, arrived
+        emit(log)
+        found = self._split(line)
+        if found is None:
+            if line[:1] in _FATAL_INITIALS and line.lower().startswith(_FATAL_PREFIXES):
+                self.error_line = line
+            return
+        level, message = found
+        if level in _ERROR_LEVELS:
+            self.error_line = message
+        words = message.split(None, 1)
+        event = self._interpret(words[0], message, line, at) if words else None
+        if event is not None:
+            emit(event)
+
+    def finish(self, at: float | None = None) -> None:
+        """The log ended: the step still running ends here (at ``at``, or now)."""
+        self._close_step(self._last_line(), at)
+
+    def summary(self) -> tuple[BuildStep, ...]:
+        """The steps the executor ran, in order, with their durations and cached marks."""
+        total = self.total
+        return tuple(
+            BuildStep(
+                number=index + 1,
+                total=total,
+                name=self.steps[index],
+                duration=self._durations[index],
+                cached=self._cached[index],
+            )
+            for index in range(total)
+            if self._started[index] is not None
+        )
+
     @staticmethod
-    def _split(line: str) -> tuple[str | None, str]:
-        match = _TEXT_LINE.match(line)
-        if match:
-            level, message = match.group(1, 3)
-            return level, message.rstrip()
-        if line.startswith("{") and '"msg"' in line and len(line) < MAX_JSON_LINE:
+    def _split(line: str) -> tuple[str, str] | None:
+        """(level, message) of a Kaniko line in any of its formats; None otherwise."""
+        first = line[:1]
+        if first in _LEVEL_INITIALS and line[4:5] == "[":
+            match = _TEXT_LINE.match(line)
+            if match:
+                level, message = match.group(1, 3)
+                return level, message.rstrip()
+        elif first == "t" and line.startswith('time="'):
+            match = _LOGFMT_LINE.match(line)
+            if match:
+                message = match.group("msg")
+                if message.startswith('"'):
+                    try:
+                        message = json.loads(message)
+                    except ValueError:
+                        message = message[1:-1]
+                    message = printable(message)
+                return match.group("level"), message.rstrip()
+        elif first == "{" and '"msg"' in line and len(line) < MAX_JSON_LINE:
             try:
                 data = json.loads(line)
             except (ValueError, RecursionError):  # deep nesting: `{"msg":[[[[...`
-                return None, line
+                return None
             if isinstance(data, dict):
                 level, message = data.get("level", "info"), data.get("msg", "")
                 if isinstance(level, str) and isinstance(message, str):
                     # JSON escapes (\u001b) decode to controls: sanitise what was decoded.
                     return printable(level), printable(message).rstrip()
-        return None, line
+        return None
 
-    def _interpret(self, message: str) -> ProgressEvent | None:
-        first = message[:1]  # one comparison rules out most prefixes (this runs for every line)
-        if first == "R" and message.startswith("Retrieving image manifest") and self.step == 0:
-            return ProgressEvent(EventKind.RETRIEVING_BASE, message.split(" ", 3)[-1])
-        if first in ("T", "U") and message.startswith(
-            ("Taking snapshot of full filesystem", "Unpacking rootfs")
-        ):
-            return ProgressEvent(EventKind.SNAPSHOTTING, message)
-        if first == "P" and message.startswith("Pushing image to "):
-            return ProgressEvent(EventKind.PUSHING, message[len("Pushing image to ") :])
-        if first == "P" and message.startswith("Pushed "):
-            reference = message[len("Pushed ") :].strip()
+    # -- what a message means ------------------------------------------------------------------
+
+    def _interpret(
+        self, word: str, message: str, line: str, at: float | None
+    ) -> ProgressEvent | None:
+        """The event a Kaniko message means, if any. ``word`` is its first word; ``line`` and
+        ``at`` time a step that starts or ends here."""
+        if word in _KANIKO_WORDS:
+            if word == "Retrieving":
+                return self._retrieving(message)
+            if word == "Pushing" or word == "Pushed":
+                return self._pushing(message, line, at)
+            if word == "Taking" or word == "Unpacking":
+                if message.startswith(_SNAPSHOTS):
+                    return _event(EventKind.SNAPSHOTTING, message)
+            elif word == "Using" and message.startswith(_USING_CACHE):
+                self._mark_cached(message[len(_USING_CACHE) :])
+            elif word == "Building" and message.startswith("Building stage "):
+                self._close_step(line, at)
+            elif (
+                word == "Found"
+                and message.startswith("Found cached layer")
+                and self._open is not None
+            ):
+                self._cached[self._open] = True
+            return None
+        step = self._match_step(message)
+        if step is None:
+            return None
+        index = step - 1
+        self._open_step(index, line, at)
+        self.step = step
+        event: ProgressEvent = _new(ProgressEvent)
+        event.__dict__.update(
+            kind=EventKind.STEP,
+            message=message,
+            step=step,
+            total=len(self.steps),
+            instruction=self.steps[index],
+            cached=self._cached[index],
+            at=_time(),
+        )
+        return event
+
+    def _retrieving(self, message: str) -> ProgressEvent | None:
+        if message.startswith("Retrieving image manifest "):
+            image = message[len("Retrieving image manifest ") :]
+        elif message.startswith("Retrieving image ") and " from " in message:
+            image = message[len("Retrieving image ") :].split(" from ", 1)[0]
+        else:
+            return None
+        if image in self._bases or len(self._bases) >= _MAX_IMAGES:
+            return None
+        self._bases.add(image)
+        return _event(EventKind.RETRIEVING_BASE, image)
+
+    def _pushing(self, message: str, line: str, at: float | None) -> ProgressEvent | None:
+        # A cache layer's push: `Pushing layer <ref> to cache now`, `Pushing image to <ref>`
+        # (the same text), then `Pushed <repository>@<digest>` with the repository as
+        # go-containerregistry names it. Layers are pushed while later steps run.
+        if message.startswith("Pushing layer ") and message.endswith(" to cache now"):
+            reference = message[len("Pushing layer ") : -len(" to cache now")]
+            if len(self._cache_refs) < _MAX_IMAGES * 8:
+                self._cache_refs[reference] = repository_of(reference)
+            return None
+        if message.startswith("Pushing image to "):
+            reference = message[len("Pushing image to ") :]
+            cache = self._cache_refs.pop(reference, None)
+            if cache is not None:
+                self._cache_pending[cache] = self._cache_pending.get(cache, 0) + 1
+                return None
+            destinations = self._destination_repositories
+            if destinations and repository_of(reference) not in destinations:
+                return None  # not one of this build's destinations: not the image
+            self._close_step(line, at)
+            return _event(EventKind.PUSHING, reference)
+        if message.startswith("Pushed "):
+            reference = message[len("Pushed ") :]
+            repository = reference.partition("@")[0]
+            pending = self._cache_pending.get(repository)
+            if pending:
+                self._cache_pending[repository] = pending - 1
+                return None
+            destinations = self._destination_repositories
+            if destinations and repository not in destinations:
+                return None
             found = _DIGEST.search(reference)
             if found:
                 self.digest = found.group("digest")
-            self.pushed.append(reference)
-            return ProgressEvent(EventKind.PUSHED, reference, digest=self.digest)
-        step = self._match_step(message)
-        if step is not None:
-            self.step = step
-            return ProgressEvent(
-                EventKind.STEP,
-                message,
-                step=step,
-                total=self.total,
-                instruction=self.steps[step - 1],
-            )
+            if len(self.pushed) < _MAX_IMAGES:
+                self.pushed.append(reference)
+            return _event(EventKind.PUSHED, reference, digest=self.digest)
         return None
+
+    # -- steps ---------------------------------------------------------------------------------
 
     def _match_step(self, message: str) -> int | None:
         # Kaniko echoes each instruction verbatim when it runs it; look forward from where we are.
@@ -310,10 +672,47 @@ class KanikoLogParser:
         first = message[:1]
         if first not in self._step_initials and not first.isspace():
             return None
-        words = message.split(None, 1)
+        words = message.split()
         if not words or words[0] not in self._step_words:
             return None
-        for index in self._step_at.get(_normal(message), ()):
+        for index in self._step_at.get(" ".join(words), ()):
             if index >= self.step:
                 return index + 1
         return None
+
+    def _mark_cached(self, instruction: str) -> None:
+        for index in self._step_at.get(_normal(instruction), ()):
+            if index >= self.step and not self._cached[index]:
+                self._cached[index] = True
+                return
+
+    @staticmethod
+    def _now(line: str, at: float | None) -> tuple[float, float | None]:
+        """(arrival, Kaniko's clock) of ``line``."""
+        return (time.monotonic() if at is None else at), _clock_of(line)
+
+    def _last_line(self) -> str:
+        return self.tail[-1] if self.tail else ""
+
+    def _open_step(self, index: int, line: str, at: float | None) -> None:
+        now = self._now(line, at)
+        self._close(now)
+        self._open = index
+        self._started[index] = now
+
+    def _close_step(self, line: str, at: float | None) -> None:
+        if self._open is not None:
+            self._close(self._now(line, at))
+
+    def _close(self, now: tuple[float, float | None]) -> None:
+        index = self._open
+        if index is None:
+            return
+        self._open = None
+        start = self._started[index]
+        if start is None:
+            return
+        at, clock = now
+        started, began = start
+        clocked = clock - began if clock is not None and began is not None else None
+        self._durations[index] = _duration(at - started, clocked)

@@ -14,7 +14,11 @@ them unambiguously. Credentials come from a docker config (the ``config.json`` K
 never logged, never put in a message, and hidden from ``repr``.
 
 Only the standard library is used: ``urllib.request`` (which honours ``HTTPS_PROXY`` / ``NO_PROXY``
-as Kaniko does), ``ssl`` and ``json``. This module only reads: it never pushes, tags or deletes.
+as Kaniko does), ``ssl`` and ``json``. Besides the check it does two things, for an image
+polymagic already knows by digest: read its manifest (:func:`read_manifest`: the media type and
+the image's size, the sum of the config's and layers' sizes), and make tags point at it
+(:func:`tag_manifest`: the manifest's own bytes PUT under each tag that points elsewhere). It
+never pushes blobs and never deletes.
 
 A registry is input polymagic does not control, so the check holds whatever it answers: one
 deadline bounds the whole check (a server trickling one byte a second is cut off there, not
@@ -42,15 +46,25 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from email.message import Message
 from typing import Any
 
 from polymagic.errors import ConnectionsError, SpecError
 from polymagic.printable import printable
 
-__all__ = ["ImageReference", "Presence", "RegistryAnswer", "RegistryAuth", "check_image"]
+__all__ = [
+    "ImageManifest",
+    "ImageReference",
+    "ManifestAnswer",
+    "Presence",
+    "RegistryAnswer",
+    "RegistryAuth",
+    "check_image",
+    "read_manifest",
+    "tag_manifest",
+]
 
 DOCKER_HUB_HOST = "registry-1.docker.io"
 """Where Docker Hub's registry API is served (``docker.io`` is only its name)."""
@@ -356,6 +370,9 @@ class RegistryAnswer:
     """One line for a human: why the answer is UNKNOWN (or what was found)."""
     status: int | None = None
     """The HTTP status of the last registry answer, when there was one."""
+    credentials_rejected: bool = False
+    """Credentials were sent and the registry (or its token server) answered 401 to them: a
+    wrong user or password, not a missing permission (that is 403, or a refused scope)."""
 
     @property
     def image(self) -> str | None:
@@ -385,9 +402,10 @@ def check_image(
     :class:`~polymagic.errors.SpecError`.
     """
     ref = reference if isinstance(reference, ImageReference) else ImageReference.parse(reference)
+    tls = _TlsContexts(skip_tls_verify=skip_tls_verify, ca_file=ca_file)
     try:
-        context = _ssl_context(skip_tls_verify=skip_tls_verify, ca_file=ca_file)
-        verified = _ssl_context(skip_tls_verify=False, ca_file=ca_file)
+        if not insecure:  # HTTPS: a CA file that cannot be used is the answer at once
+            tls.load()
     except (OSError, ssl.SSLError) as error:
         why = getattr(error, "strerror", None) or getattr(error, "reason", None) or str(error)
         reason = printable(f"cannot use the CA file `{ca_file}`: {why}")
@@ -396,8 +414,7 @@ def check_image(
         ref,
         auth=auth,
         insecure=insecure,
-        context=context,
-        verified=verified,
+        tls=tls,
         skip_tls_verify=skip_tls_verify,
         timeout=timeout,
     )
@@ -409,7 +426,38 @@ def check_image(
         digest=answer.digest,
         reason=printable(_redact(answer.reason, secrets)),
         status=answer.status,
+        credentials_rejected=answer.credentials_rejected,
     )
+
+
+class _TlsContexts:
+    """The TLS settings of one check: the registry's own (``skip_tls_verify`` applied) and a
+    verifying one for any other host; made when first needed (loading the system's CAs takes
+    tens of milliseconds, and a plain-HTTP registry may never need them)."""
+
+    def __init__(self, *, skip_tls_verify: bool, ca_file: str | None) -> None:
+        self.skip_tls_verify = skip_tls_verify
+        self.ca_file = ca_file
+        self._registry: ssl.SSLContext | None = None
+        self._verified: ssl.SSLContext | None = None
+
+    def load(self) -> None:
+        """Make both now (raises OSError / ssl.SSLError for an unusable CA file)."""
+        _ = self.registry, self.verified
+
+    @property
+    def registry(self) -> ssl.SSLContext:
+        if self._registry is None:
+            self._registry = _ssl_context(
+                skip_tls_verify=self.skip_tls_verify, ca_file=self.ca_file
+            )
+        return self._registry
+
+    @property
+    def verified(self) -> ssl.SSLContext:
+        if self._verified is None:
+            self._verified = _ssl_context(skip_tls_verify=False, ca_file=self.ca_file)
+        return self._verified
 
 
 def _ssl_context(*, skip_tls_verify: bool, ca_file: str | None) -> ssl.SSLContext:
@@ -443,6 +491,7 @@ class _Result:
     reason: str
     digest: str | None = None
     status: int | None = None
+    credentials_rejected: bool = False
 
 
 class _Unreachable(Exception):
@@ -588,8 +637,7 @@ class _Check:
         *,
         auth: RegistryAuth | None,
         insecure: bool,
-        context: ssl.SSLContext,
-        verified: ssl.SSLContext,
+        tls: _TlsContexts,
         skip_tls_verify: bool,
         timeout: float,
     ) -> None:
@@ -598,8 +646,7 @@ class _Check:
         self.insecure = insecure
         self.timeout = timeout
         self.deadline = _Deadline(timeout)
-        self.context = context
-        self.verified = verified
+        self.tls = tls
         self.skip_tls_verify = skip_tls_verify
         scheme = "http" if insecure else "https"
         path = urllib.parse.quote(ref.repository, safe="/")
@@ -624,8 +671,8 @@ class _Check:
         """The TLS settings for a host: the registry's own for the registry, verified for others."""
         registry = _host_port(self.ref.host, "https")
         if registry is not None and _host_port(netloc, "https") == registry:
-            return self.context
-        return self.verified
+            return self.tls.registry
+        return self.tls.verified
 
     def run(self) -> _Result:
         self.deadline.start()
@@ -786,6 +833,7 @@ class _Check:
                 Presence.UNKNOWN,
                 f"the token server {token_host} of {self.ref.host} {why} (HTTP {response.status})",
                 status=response.status,
+                credentials_rejected=sends_secret and response.status == 401,
             )
         if response.status != 200:
             return _Result(
@@ -814,7 +862,8 @@ class _Check:
         has_credentials = auth is not None and (
             auth.has_basic or bool(auth.identity_token) or bool(auth.registry_token)
         )
-        if has_credentials and "basic" in challenges and "bearer" not in challenges:
+        rejected = has_credentials and "basic" in challenges and "bearer" not in challenges
+        if rejected:
             why = "rejected the credentials from the docker config"
         elif has_credentials:
             why = (
@@ -827,7 +876,10 @@ class _Check:
             )
         hint = "" if has_credentials else self._no_credentials_hint()
         return _Result(
-            Presence.UNKNOWN, f"{self.ref.host} {why} (HTTP 401){hint}", status=response.status
+            Presence.UNKNOWN,
+            f"{self.ref.host} {why} (HTTP 401){hint}",
+            status=response.status,
+            credentials_rejected=rejected,
         )
 
     def _no_credentials_hint(self) -> str:
@@ -912,7 +964,7 @@ class _Check:
 
     def _skips_tls(self, host: str) -> bool:
         """Whether skip_tls_verify was asked and not applied because ``host`` is elsewhere."""
-        return self.skip_tls_verify and self.context_for(host) is self.verified
+        return self.skip_tls_verify and self.context_for(host) is self.tls.verified
 
     def _status_reason(self, response: _Response) -> str:
         status, host = response.status, self.ref.host
@@ -927,6 +979,261 @@ class _Check:
         if status >= 500:
             return f"{host} failed with HTTP {status}{detail}: the registry has a problem"
         return f"{host} answered HTTP {status}{detail}, which is neither found nor not found"
+
+
+# -- manifests of an image known by digest -------------------------------------------------------
+
+_INDEX_TYPES = frozenset(MANIFEST_MEDIA_TYPES[0::2])  # OCI index, Docker manifest list
+
+
+@dataclass(frozen=True)
+class ImageManifest:
+    """A manifest as a registry serves it: its own bytes, media type and digest."""
+
+    reference: ImageReference
+    """Where it was read: ``host/repository@digest``."""
+    digest: str
+    media_type: str
+    body: bytes = field(repr=False)
+
+    @property
+    def is_index(self) -> bool:
+        """True for a multi-platform index (OCI index or Docker manifest list)."""
+        return self.media_type in _INDEX_TYPES or "manifests" in self._document()
+
+    @property
+    def image_size(self) -> int | None:
+        """Bytes of the image as stored: its config plus its (compressed) layers, from the
+        manifest's own sizes; None for an index (each platform has its size) or when the
+        manifest does not say."""
+        if self.is_index:
+            return None
+        document = self._document()
+        parts = [document.get("config"), *(document.get("layers") or [])]
+        sizes = [part.get("size") if isinstance(part, dict) else None for part in parts]
+        if not all(isinstance(size, int) and size >= 0 for size in sizes):
+            return None
+        return sum(size for size in sizes if isinstance(size, int))
+
+    @property
+    def size_note(self) -> str:
+        """Why ``image_size`` is None ("" when it is known)."""
+        if self.image_size is not None:
+            return ""
+        if self.is_index:
+            count = len(self._document().get("manifests") or [])
+            return (
+                f"{self.reference} is an image index ({count} manifests): its size is per platform"
+            )
+        return f"the manifest of {self.reference} does not give its layers' sizes"
+
+    def _document(self) -> dict[str, Any]:
+        try:
+            document = json.loads(self.body)
+        except ValueError:
+            return {}
+        return document if isinstance(document, dict) else {}
+
+
+@dataclass(frozen=True)
+class ManifestAnswer:
+    """What reading (and tagging) an image's manifest gave: the manifest, or why not."""
+
+    manifest: ImageManifest | None
+    reason: str = ""
+    """One line for a human: why there is no manifest, or the first tag that could not be set."""
+    tagged: tuple[str, ...] = ()
+    """The references that point at the image now (already did, or were PUT)."""
+    credentials_rejected: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """The manifest was read and every tag asked for points at it."""
+        return self.manifest is not None and not self.reason
+
+
+def read_manifest(
+    reference: str | ImageReference,
+    *,
+    auth: RegistryAuth | None,
+    insecure: bool = False,
+    skip_tls_verify: bool = False,
+    ca_file: str | None = None,
+    timeout: float = 10,
+) -> ManifestAnswer:
+    """The manifest of ``reference`` (``host/repository@sha256:...``); never raises for I/O.
+
+    The body must hash to the digest asked for. Credentials, TLS and the one deadline work as
+    in :func:`check_image`."""
+    return tag_manifest(
+        reference,
+        (),
+        auth=auth,
+        insecure=insecure,
+        skip_tls_verify=skip_tls_verify,
+        ca_file=ca_file,
+        timeout=timeout,
+    )
+
+
+def tag_manifest(
+    reference: str | ImageReference,
+    tags: Sequence[str | ImageReference],
+    *,
+    auth: RegistryAuth | None,
+    insecure: bool = False,
+    skip_tls_verify: bool = False,
+    ca_file: str | None = None,
+    timeout: float = 10,
+) -> ManifestAnswer:
+    """Read the manifest of ``reference`` (by digest), then make each of ``tags`` (references
+    with a tag, on the same registry) point at it: a tag already pointing there is left alone,
+    any other gets the manifest's own bytes PUT under it (Docker Registry API v2; the
+    registry needs the blobs in that repository, so another repository usually refuses).
+
+    Stops at the first tag that cannot be set, with the reason; never raises for I/O. The
+    credentials must allow pushing to the tags' repositories (a bearer token is asked for
+    ``pull,push`` when the registry's challenge says so)."""
+    ref = reference if isinstance(reference, ImageReference) else ImageReference.parse(reference)
+    targets = [t if isinstance(t, ImageReference) else ImageReference.parse(t) for t in tags]
+    if ref.digest is None:
+        raise SpecError(f"`{ref}`: a manifest is read by digest (`@sha256:...`)")
+    for target in targets:
+        if target.host != ref.host or target.tag is None or target.digest is not None:
+            raise SpecError(f"`{target}`: a tag on {ref.host} (`{ref.host}/repository:tag`)")
+    tls = _TlsContexts(skip_tls_verify=skip_tls_verify, ca_file=ca_file)
+    try:
+        if not insecure:  # HTTPS: a CA file that cannot be used is the answer at once
+            tls.load()
+    except (OSError, ssl.SSLError) as error:
+        why = getattr(error, "strerror", None) or getattr(error, "reason", None) or str(error)
+        return ManifestAnswer(None, printable(f"cannot use the CA file `{ca_file}`: {why}"))
+    session = _ManifestSession(
+        ref,
+        auth=auth,
+        insecure=insecure,
+        tls=tls,
+        skip_tls_verify=skip_tls_verify,
+        timeout=timeout,
+    )
+    answer = session.read_and_tag(targets)
+    secrets = auth._secret_strings() if auth is not None else ()
+    return replace(answer, reason=printable(_redact(answer.reason, secrets)))
+
+
+class _ManifestSession(_Check):
+    """Manifest requests on one registry under one deadline, keeping the authorization the
+    first challenge gave (a new challenge, e.g. for ``push``, gets a new one)."""
+
+    _authorization: str | None = None
+
+    def read_and_tag(self, targets: list[ImageReference]) -> ManifestAnswer:
+        self.deadline.start()
+        try:
+            return self._read_and_tag(targets)
+        except _Unreachable as error:
+            return ManifestAnswer(None, str(error))
+        except Exception as error:  # whatever a server's answer breaks: an answer, no crash
+            return ManifestAnswer(
+                None,
+                f"reading the manifest from {self.ref.host} failed on an answer polymagic"
+                f" cannot read ({type(error).__name__})",
+            )
+        finally:
+            self.deadline.stop()
+
+    def _read_and_tag(self, targets: list[ImageReference]) -> ManifestAnswer:
+        got = self._call("GET", self.url, {"Accept": ", ".join(MANIFEST_MEDIA_TYPES)})
+        if isinstance(got, _Result):
+            return ManifestAnswer(None, got.reason, credentials_rejected=got.credentials_rejected)
+        if got.status != 200:
+            return ManifestAnswer(None, self._status_reason(got))
+        digest = "sha256:" + hashlib.sha256(got.body).hexdigest()
+        if digest != self.ref.digest:
+            return ManifestAnswer(
+                None,
+                f"{self.ref.host} answered for {self.ref} with a manifest of digest {digest}",
+            )
+        media_type = (got.headers.get("Content-Type") or "").split(";")[0].strip()
+        if media_type not in MANIFEST_MEDIA_TYPES:
+            try:
+                declared = json.loads(got.body).get("mediaType")
+            except (ValueError, AttributeError):
+                declared = None
+            if declared not in MANIFEST_MEDIA_TYPES:
+                return ManifestAnswer(
+                    None,
+                    f"{self.ref.host} served {self.ref} as `{_shown(media_type)}`, not an image"
+                    " manifest",
+                )
+            media_type = str(declared)
+        manifest = ImageManifest(self.ref, digest, media_type, got.body)
+        tagged: list[str] = []
+        for target in targets:
+            why = self._point(target, manifest)
+            if why:
+                return ManifestAnswer(manifest, why, tuple(tagged))
+            tagged.append(str(target))
+        return ManifestAnswer(manifest, "", tuple(tagged))
+
+    def _point(self, target: ImageReference, manifest: ImageManifest) -> str:
+        """Make ``target`` point at ``manifest``; "" when it does, else why not."""
+        url = self._url_of(target)
+        now = self._call("HEAD", url, {"Accept": ", ".join(MANIFEST_MEDIA_TYPES)})
+        pointed = now.headers.get("Docker-Content-Digest", "") if isinstance(now, _Response) else ""
+        if pointed.strip() == manifest.digest:
+            return ""
+        put = self._call(
+            "PUT", url, {"Content-Type": manifest.media_type}, data=manifest.body, limit=64 * 1024
+        )
+        if isinstance(put, _Result):
+            return f"could not tag {target}: {put.reason}"
+        if put.status not in (200, 201):
+            code = _error_code(put.body)
+            detail = f" ({code})" if code else ""
+            if put.status in (401, 403):
+                why = f"refused to let these credentials push to `{target.repository}`"
+            else:
+                why = "refused the manifest"
+            return f"could not tag {target}: {target.host} {why} (HTTP {put.status}){detail}"
+        answered = put.headers.get("Docker-Content-Digest", "").strip()
+        if answered and answered != manifest.digest:
+            return (
+                f"could not tag {target}: {target.host} stored the manifest as {answered},"
+                f" not {manifest.digest}"
+            )
+        return ""
+
+    def _url_of(self, ref: ImageReference) -> str:
+        scheme = "http" if self.insecure else "https"
+        path = urllib.parse.quote(ref.repository, safe="/")
+        return f"{scheme}://{ref.host}/v2/{path}/manifests/{urllib.parse.quote(ref.identifier, safe=':')}"
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        data: bytes | None = None,
+        limit: int = _MAX_MANIFEST,
+    ) -> _Response | _Result:
+        """One request, authenticated as the registry's challenge asks (once per challenge)."""
+        if self._authorization:
+            headers = {**headers, "Authorization": self._authorization}
+        response = self._send(method, url, headers, data, limit=limit)
+        if response.status != 401:
+            return response
+        challenges = _parse_challenges(response.headers.get_all("WWW-Authenticate") or [])
+        authorized = self._authorize(challenges)
+        if isinstance(authorized, _Result):
+            return authorized
+        self._authorization = authorized
+        response = self._send(
+            method, url, {**headers, "Authorization": authorized}, data, limit=limit
+        )
+        if response.status == 401 and method != "PUT":
+            return self._refused(response, challenges)
+        return response
 
 
 def _short(ref: ImageReference) -> str:

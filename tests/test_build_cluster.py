@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ def test_run_failure_carries_exit_code_and_kaniko_error(
     with pytest.raises(BuildFailed) as caught:
         build_image(cluster, _build(), FAST)
     message = str(caught.value)
-    assert "exited with code 1" in message
+    assert "exited with code 3" in message  # the RUN's status, as Kaniko exits
     assert "error building image: error building stage" in message
     assert _leftovers(cluster) == []
 
@@ -312,10 +312,12 @@ def test_a_line_the_parser_cannot_read_is_shown_raw_and_the_build_goes_on(
     future one would sit), the line is shown and the build ends as the pod says."""
 
     class Failing(KanikoLogParser):
-        def feed(self, raw: str) -> list[ProgressEvent]:
-            if "reset and cursor" in raw:
+        def feed_lines(
+            self, lines: Sequence[str], at: float | Sequence[float] | None = None
+        ) -> list[ProgressEvent]:
+            if any("reset and cursor" in raw for raw in lines):
                 raise RecursionError("maximum recursion depth exceeded")
-            return super().feed(raw)
+            return super().feed_lines(lines, at)
 
     _secret(cluster)
     sim_node.set_scenario(cluster.namespace, Scenario.HOSTILE_OUTPUT, long_line=10)

@@ -134,7 +134,7 @@ def test_run_failure_exit_code_and_reason(
     sim_node.set_scenario(with_secret, Scenario.RUN_FAILS)
     done = _build_cli(files, admin_kubeconfig, with_secret, "--quiet")
     assert done.returncode == 1
-    assert "exited with code 1" in done.stderr
+    assert "exited with code 3" in done.stderr  # the RUN's; the CLI exits 1
     assert "error building image" in done.stderr
     assert "@sha256:" not in done.stdout
     _assert_clean(admin_kubeconfig, with_secret)

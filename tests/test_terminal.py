@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from polymagic.options import BuildResult
 from polymagic.printable import printable
-from polymagic.progress import EventKind, KanikoLogParser, ProgressEvent
+from polymagic.progress import BuildStep, EventKind, KanikoLogParser, ProgressEvent
 from polymagic.terminal import TerminalProgress
 
 STEPS = ["FROM python:3.11", "ENV A b", "RUN pip install x"]
@@ -33,7 +36,7 @@ def _events() -> list[ProgressEvent]:
 
 def test_tty_shows_phase_step_and_elapsed_on_one_redrawn_line() -> None:
     stream = io.StringIO()
-    display = TerminalProgress(stream, tty=True)
+    display = TerminalProgress(stream, tty=True, min_interval=0)
     for event in _events():
         display.on_event(event)
     text = stream.getvalue()
@@ -116,3 +119,69 @@ def test_an_ascii_only_stream_gets_escapes_not_an_exception() -> None:
         "  bad bytes \\ufffd and a marker \\u2026 done",
         "polymagic: warning: caf\\xe9 registry",
     ]
+
+
+# -- rate and summary ---------------------------------------------------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("tty", [True, False], ids=["tty", "plain"])
+def test_a_flood_of_lines_is_written_at_a_bounded_rate(tty: bool) -> None:
+    # 100,000 lines within 0.1 s of build time (one per microsecond): before, every line was
+    # one write, one clear and one redraw of the status line, and one flush.
+    stream = io.StringIO()
+    clock = _Clock()
+    display = TerminalProgress(stream, tty=tty, min_interval=0.1, clock=clock)
+    display.on_event(ProgressEvent(EventKind.STARTED, "kaniko"))
+    for number in range(100_000):
+        clock.now += 0.000001
+        display.on_event(ProgressEvent(EventKind.LOG, f"line {number}"))
+    display.close()
+    # One write per interval, plus one per 10,000 lines held (memory stays bounded).
+    assert display.writes <= 2 + 1 + 100_000 // 10_000
+    text = stream.getvalue()
+    assert text.count("  line ") == 100_000
+    assert "  line 99999\n" in text
+
+
+def test_the_last_lines_of_a_burst_are_written_by_the_timer() -> None:
+    stream = io.StringIO()
+    display = TerminalProgress(stream, tty=False, min_interval=0.05)
+    for number in range(3):
+        display.on_event(ProgressEvent(EventKind.LOG, f"line {number}"))
+    deadline = time.monotonic() + 5
+    while "line 2" not in stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stream.getvalue().splitlines() == ["  line 0", "  line 1", "  line 2"]
+
+
+def test_the_summary_shows_steps_cached_marks_and_the_size() -> None:
+    steps = (
+        BuildStep(number=1, total=2, name="ENV A b", duration=0.0, cached=False),
+        BuildStep(number=2, total=2, name="RUN pip install x", duration=12.34, cached=True),
+    )
+    result = BuildResult(
+        name="b", namespace="ns", image="r/x@sha256:" + "a" * 64, digest="sha256:" + "a" * 64,
+        tags=("r/x",), duration=13.0, pod_name="b", spec_hash="f" * 64, executor_image="k",
+        log_tail=(), steps=steps, size=3 * 1024 * 1024 + 5,
+    )  # fmt: skip
+    stream = io.StringIO()
+    display = TerminalProgress(stream, tty=True)
+    display.on_event(ProgressEvent(EventKind.SUCCEEDED, result.image))
+    display.summary(result)
+    lines = stream.getvalue().splitlines()
+    assert lines[-3:] == [
+        "polymagic: [1/2] ENV A b" + " " * 53 + "   0.0s",
+        "polymagic: [2/2] RUN pip install x" + " " * 43 + " CACHED",
+        "polymagic: image size: 3.0 MiB (3,145,733 bytes: config and layers, from the"
+        " registry's manifest)",
+    ]
+    unknown = BuildResult(**{**result.__dict__, "size": None, "notes": ("the registry said 503",)})
+    assert unknown.summary()[-2:] == ["image size: unknown", "the registry said 503"]

@@ -69,6 +69,8 @@ class _State:
     can_stop: bool = False
     stopping: bool = False
     image: str = ""
+    summary: tuple[str, ...] = ()
+    """The finished build's steps (durations, cached marks) and the image's size."""
     reason: str = ""
     events: tuple[str, ...] = ()
     final_tail: tuple[str, ...] = ()
@@ -208,8 +210,10 @@ class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
         self._push()
 
     def finish_success(self, result: BuildResult) -> None:
-        """Show the pushed image."""
-        self._finish(Outcome.SUCCEEDED, image=result.image, reason="pushed")
+        """Show the pushed image, the steps with their durations and cached marks, and the
+        image's size."""
+        summary = tuple(printable(line) for line in result.summary())
+        self._finish(Outcome.SUCCEEDED, image=result.image, reason="pushed", summary=summary)
 
     def finish_failure(self, message: str, log_tail: Sequence[str] = ()) -> None:
         """Show why the build failed, the pod's Events and the last log lines."""
@@ -329,12 +333,14 @@ class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
         reason: str = "",
         events: tuple[str, ...] = (),
         tail: tuple[str, ...] = (),
+        summary: tuple[str, ...] = (),
     ) -> None:
         with self._lock:
             state = self._state
             if state.outcome is not Outcome.RUNNING:
                 return  # the first ending wins
             state.outcome, state.image, state.reason, state.events = outcome, image, reason, events
+            state.summary = summary
             state.final_tail = tail[-(self._tail.maxlen or 1) :]
             state.phase, state.ended = outcome.value, self._clock()
             state.version += 1
@@ -417,7 +423,11 @@ class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
         if state.outcome is Outcome.RUNNING:
             return ""
         if state.outcome is Outcome.SUCCEEDED:
-            return f'<div style="color:#1a7f37"><strong>succeeded</strong> in {elapsed}</div>'
+            head = f'<div style="color:#1a7f37"><strong>succeeded</strong> in {elapsed}</div>'
+            if not state.summary:
+                return head
+            text = html.escape("\n".join(state.summary))
+            return f'{head}<pre style="{_PRE}{_BOX}">{text}</pre>'
         ending = f"<strong>{state.outcome.value}</strong> after {elapsed}"
         head = f'<div style="color:{_RED}">{ending}</div>'
         body = f'<pre style="{_PRE}{_BOX}">{html.escape(state.reason)}</pre>'
@@ -441,6 +451,7 @@ class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
         lines = [f"polymagic build `{self.name}`: {state.outcome.value} [{frame.elapsed}]"]
         if state.outcome is Outcome.SUCCEEDED:
             lines.append(state.image)
+            lines += state.summary
         else:
             lines.append(state.reason)
             if state.events:

@@ -126,7 +126,9 @@ class Scenario(enum.Enum):
     SUCCESS = "success"
     """Pull, run the build (log lines per Dockerfile instruction), push, exit 0."""
     RUN_FAILS = "run-fails"
-    """The ``step``-th RUN (1-based; the last RUN if there are fewer) fails with ``exit_code``."""
+    """The ``step``-th RUN (1-based; the last RUN if there are fewer) fails, with the status of
+    its ``exit N`` when its command ends with one, else ``exit_code``; the executor exits with
+    that status, as Kaniko does (only its other errors exit 1)."""
     IMAGE_PULL_FAILS = "image-pull-fails"
     """The executor image never pulls: ErrImagePull / ImagePullBackOff, forever."""
     MISSING_SECRET = "missing-secret"
@@ -157,7 +159,8 @@ class ScenarioOptions:
     """Period of repeated kubelet events (FailedMount, image pull retries)."""
     # -- RUN_FAILS
     step: int = 1
-    exit_code: int = 1
+    exit_code: int = 3
+    """The failing RUN's status (not Kaniko's catch-all 1, so a test can tell them apart)."""
     # -- SLOW_START
     seconds: float = 5.0
     # -- FLOOD
@@ -586,13 +589,22 @@ class KanikoRun:
         if self.context_error is not None:  # checked after --destination, as the executor does
             return self.context_error
         if self.failing_run is not None:
-            return FATAL_RUN_ERROR.format(code=self.options.exit_code)
+            return FATAL_RUN_ERROR.format(code=self._run_status())
         return None
 
+    def _run_status(self) -> int:
+        """The failing RUN's status: its command's own ``exit N``, else the scenario's."""
+        assert self.failing_run is not None
+        found = re.search(
+            r"(?:^|[;&|]\s*)exit\s+(\d+)\s*$", self.instructions[self.failing_run].arguments
+        )
+        return int(found.group(1)) % 256 if found else self.options.exit_code
+
     def _exit_code(self) -> int:
+        # Kaniko exits with the status of a RUN that failed, and with 1 for anything else.
         if self.error_line is None:
             return 0
-        return self.options.exit_code if self.failing_run is not None else 1
+        return self._run_status() if self.failing_run is not None else 1
 
     def termination_file(self, path: str) -> str:
         """What the executor leaves in ``path`` (the container's termination-message file)."""

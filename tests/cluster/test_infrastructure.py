@@ -293,20 +293,38 @@ def test_log_endpoint_honours_tail_lines_and_timestamps(
 
 
 @pytest.mark.cluster
-def test_run_fails_scenario_exits_1_with_kanikos_error_line(
+def test_run_fails_scenario_exits_with_the_runs_status_and_kanikos_error_line(
     core: client.CoreV1Api, node: SimulatedNode, namespace: str
 ) -> None:
+    # As the real executor does (tests/fixtures/kaniko-logs/run-fails-exit-3.log): the
+    # container exits with the failing RUN's own status, not Kaniko's catch-all 1.
     node.set_scenario(namespace, Scenario.RUN_FAILS, step=2)
     create_build(core, namespace, "build")
 
     failed = wait_phase(core, namespace, "build", "Failed")
 
     terminated = terminated_state(failed)
-    assert (terminated.exit_code, terminated.reason, terminated.message) == (1, "Error", None)
+    assert (terminated.exit_code, terminated.reason, terminated.message) == (3, "Error", None)
     lines = core.read_namespaced_pod_log("build", namespace).splitlines()
-    assert lines[-2:] == ["built", FATAL_RUN_ERROR.format(code=1)]
+    assert lines[-2:] == ["built", FATAL_RUN_ERROR.format(code=3)]
     assert "RUN echo built" in info_messages(lines)
     assert not any("Pushing image" in line for line in lines)
+
+
+@pytest.mark.cluster
+def test_a_failing_run_ending_with_exit_n_fails_with_n(
+    core: client.CoreV1Api, node: SimulatedNode, namespace: str
+) -> None:
+    node.set_scenario(namespace, Scenario.RUN_FAILS, step=2)
+    create_build(
+        core, namespace, "build", DOCKERFILE.replace("RUN echo built", "RUN echo x && exit 42")
+    )
+
+    terminated = terminated_state(wait_phase(core, namespace, "build", "Failed"))
+
+    assert terminated.exit_code == 42
+    lines = core.read_namespaced_pod_log("build", namespace).splitlines()
+    assert lines[-1] == FATAL_RUN_ERROR.format(code=42)
 
 
 @pytest.mark.cluster

@@ -97,7 +97,7 @@ def test_failure_shows_reason_in_the_widget_and_one_message(
     result, captured = run(shell, "%%polybuild --show none\n" + SEED)
     assert not result.success
     assert "BuildFailed: build" in captured.stdout
-    assert "exited with code 1" in captured.stdout
+    assert "exited with code 3" in captured.stdout
     assert "Traceback" not in captured.stdout
     progress = next(iter(_magics(shell).builds.values())).progress
     assert progress.outcome is Outcome.FAILED

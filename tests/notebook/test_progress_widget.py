@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from polymagic.builder import BuildResult
 from polymagic.notebook import progress_widget
 from polymagic.notebook.progress_widget import BuildProgress, Outcome
-from polymagic.progress import EventKind, KanikoLogParser, ProgressEvent
+from polymagic.progress import BuildStep, EventKind, KanikoLogParser, ProgressEvent
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 IMAGE = f"registry.example.com/org/app@{DIGEST}"
@@ -124,6 +125,28 @@ def test_success_shows_the_pushed_image(make: Callable[..., BuildProgress]) -> N
     assert progress.image_text.value == IMAGE  # read-only in effect, still selectable
     assert progress.text().splitlines()[:2] == ["polymagic build `app`: succeeded [00:00]", IMAGE]
     assert progress_threads() == []
+
+
+def test_success_shows_the_steps_cached_marks_and_the_image_size(
+    make: Callable[..., BuildProgress],
+) -> None:
+    progress = make("app", 2, min_interval=0)
+    steps = (
+        BuildStep(number=1, total=2, name="ENV A b", duration=0.02, cached=False),
+        BuildStep(number=2, total=2, name="RUN pip install <x>", duration=None, cached=True),
+    )
+    progress.finish_success(replace(result(), steps=steps, size=2048))
+
+    pane = progress.outcome_pane.value
+    assert "[1/2] ENV A b" in pane
+    assert "0.0s" in pane
+    assert "[2/2] RUN pip install &lt;x&gt;" in pane
+    assert "CACHED" in pane
+    assert "image size: 2.0 KiB (2,048 bytes" in pane
+    text = progress.text().splitlines()
+    assert text[2].startswith("[1/2] ENV A b")
+    assert text[3].endswith("CACHED")
+    assert text[4].startswith("image size: 2.0 KiB")
 
 
 def test_full_log_is_kept_on_disk_while_memory_is_bounded(

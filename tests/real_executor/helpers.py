@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 import time
@@ -28,6 +29,8 @@ __all__ = [
     "leftovers",
     "polymagic_build",
     "seed_with_base",
+    "summary_durations",
+    "summary_steps",
     "wait_clean",
     "write_inputs",
 ]
@@ -164,3 +167,18 @@ def wait_clean(kubeconfig: Path, namespace: str, seconds: float) -> list[str]:
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.1)
+
+
+_SUMMARY_STEP = re.compile(r"^polymagic: \[(\d+)/(\d+)\] (.*?) +(CACHED|-|\d+\.\ds)$")
+
+
+def summary_steps(stderr: str) -> list[tuple[str, bool]]:
+    """(instruction, cached) of each step in the summary `polymagic build` printed."""
+    found = (_SUMMARY_STEP.match(line) for line in stderr.splitlines())
+    return [(m.group(3), m.group(4) == "CACHED") for m in found if m]
+
+
+def summary_durations(stderr: str) -> list[float | None]:
+    """Each summary step's duration in seconds (None: cached or unknown)."""
+    found = (_SUMMARY_STEP.match(line) for line in stderr.splitlines())
+    return [float(m.group(4)[:-1]) if m.group(4).endswith("s") else None for m in found if m]

@@ -1,5 +1,5 @@
 """Registry credentials as the real executor reads them: both secret shapes against a registry
-with htpasswd users (TLS with a throwaway CA), and a wrong password."""
+with htpasswd users (TLS with a throwaway CA), and a wrong password, caught before submitting."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.simulated_node import SimulatedNode
 from tests.real_executor.conftest import BASE_REPOSITORY, BASE_TAG
 from tests.real_executor.helpers import (
     catalog,
@@ -18,6 +19,7 @@ from tests.real_executor.helpers import (
 )
 from tests.real_executor.registry_view import RegistryView
 from tests.registry.server import RegistryServer
+from tests.registry.test_reuse_cluster import _pods
 
 pytestmark = [pytest.mark.cluster, pytest.mark.real_executor]
 
@@ -51,12 +53,18 @@ def test_both_secret_shapes_pull_and_push_with_credentials(
     assert leftovers(admin_kubeconfig, real_namespace) == []
 
 
-def test_wrong_password_ends_with_kanikos_error_and_the_fix(
+@pytest.mark.parametrize("force", [False, True], ids=["build", "force"])
+def test_wrong_password_fails_before_anything_is_created(
+    force: bool,
     tmp_path: Path,
     admin_kubeconfig: Path,
     real_namespace: str,
     auth_registry: RegistryServer,
+    sim_node: SimulatedNode,
 ) -> None:
+    """Before: the registry check saw HTTP 401 with the secret's credentials, warned, and
+    submitted; Kaniko then failed with UNAUTHORIZED after the whole build
+    (tests/fixtures/kaniko-logs/unauthorized.log)."""
     create_registry_secret(
         admin_kubeconfig,
         real_namespace,
@@ -68,18 +76,24 @@ def test_wrong_password_ends_with_kanikos_error_and_the_fix(
     op = seed_with_base(auth_registry.image(BASE_REPOSITORY, BASE_TAG))
     op["params"]["destination"]["value"] = "auth/wrong-password"
     inputs = write_inputs(tmp_path, op, catalog(auth_registry, secret="regcred"))
+    extra = ["--force"] if force else []
     done = polymagic_build(
         admin_kubeconfig,
         inputs,
         real_namespace,
         "--skip-tls-verify-registry",
         auth_registry.host,
+        *extra,
     )
     assert done.returncode == 1, done
     assert done.stdout == ""
-    # Kaniko's own words, from the real executor's log...
-    assert "UNAUTHORIZED" in done.stderr, done
-    # ...and what to do about it.
-    assert "secret `regcred`" in done.stderr, done
+    error = done.stderr.split("polymagic: error: ", 1)[-1]
+    assert (
+        f"the registry `{auth_registry.host}` refused the credentials in secret `regcred`" in error
+    )
+    assert "nothing was submitted" in error
+    assert "kubectl -n" in error
+    assert "create secret docker-registry regcred" in error
+    assert _pods(sim_node, real_namespace) == 0
     assert leftovers(admin_kubeconfig, real_namespace) == []
     assert RegistryView(auth_registry).tags("auth/wrong-password") == []

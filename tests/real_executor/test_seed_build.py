@@ -21,6 +21,8 @@ from tests.real_executor.helpers import (
     leftovers,
     polymagic_build,
     seed_with_base,
+    summary_durations,
+    summary_steps,
     write_inputs,
 )
 from tests.real_executor.registry_view import RegistryView
@@ -73,10 +75,12 @@ def test_same_spec_is_reused_without_a_pod_and_force_rebuilds(
     inputs = write_inputs(tmp_path, op, catalog(plain_registry))
     first = polymagic_build(admin_kubeconfig, inputs, real_namespace)
     assert first.returncode == 0, first
+    assert [cached for _, cached in summary_steps(first.stderr)] == [False] * 6
     again = polymagic_build(admin_kubeconfig, inputs, real_namespace)
     assert again.returncode == 0, again
     assert again.last_line == first.last_line
     assert "not building it again" in again.stderr
+    assert "polymagic: reused in" in again.stderr
     assert _pods(sim_node, real_namespace) == 1
     forced = polymagic_build(admin_kubeconfig, inputs, real_namespace, "--force")
     assert forced.returncode == 0, forced
@@ -85,10 +89,75 @@ def test_same_spec_is_reused_without_a_pod_and_force_rebuilds(
     assert (
         forced.last_line == f"{plain_registry.host}/reuse/app@{view.digest('reuse/app', 'latest')}"
     )
-    # Kaniko found the RUN layer that the first build pushed to the cache repository.
+    # Kaniko found the RUN layer that the first build pushed to the cache repository...
     forced_log = sim_node.seen_pods[-1].log_lines()
     assert any("Using caching version of cmd: RUN pip3 install" in line for line in forced_log)
+    # ...and the summary says so: WORKDIR and RUN cached, the ENV lines (metadata) not.
+    assert summary_steps(forced.stderr) == [
+        ("ENV LC_ALL en_US.UTF-8", False),
+        ("ENV LANG en_US.UTF-8", False),
+        ("ENV LANGUAGE en_US.UTF-8", False),
+        ("ENV SHELL /bin/bash", False),
+        ("WORKDIR /code", True),
+        ("RUN pip3 install --no-cache-dir -U polyaxon", True),
+    ]
     assert leftovers(admin_kubeconfig, real_namespace) == []
+
+
+def test_reuse_points_a_new_tag_at_the_image_or_builds(
+    tmp_path: Path,
+    admin_kubeconfig: Path,
+    real_namespace: str,
+    plain_registry: RegistryServer,
+    sim_node: SimulatedNode,
+) -> None:
+    """Before: after a build pushed `retag/app:v2`, the same spec to `retag/app:latest` was
+    reused and `retag/app:latest` never existed."""
+    op = seed_with_base(plain_registry.image(BASE_REPOSITORY, BASE_TAG))
+    op["params"]["destination"]["value"] = "retag/app:v2"
+    inputs = write_inputs(tmp_path, op, catalog(plain_registry))
+    first = polymagic_build(admin_kubeconfig, inputs, real_namespace)
+    assert first.returncode == 0, first
+    view = RegistryView(plain_registry)
+    digest = view.digest("retag/app", "v2")
+    spec_tag, v2 = view.tags("retag/app")
+    assert (spec_tag[:5], v2) == ("spec-", "v2")
+    op["params"]["destination"]["value"] = "retag/app:latest"
+    inputs = write_inputs(tmp_path, op, catalog(plain_registry))
+    again = polymagic_build(admin_kubeconfig, inputs, real_namespace, "--tag", ":also")
+    assert again.returncode == 0, again
+    assert "not building it again" in again.stderr
+    assert _pods(sim_node, real_namespace) == 1
+    assert again.last_line == f"{plain_registry.host}/retag/app:latest@{digest}"
+    assert view.digest("retag/app", "latest") == view.digest("retag/app", "also") == digest
+    # A tag in another repository: the registry has no blobs there, so it refuses the manifest
+    # and the image is built and pushed there, as asked.
+    elsewhere = polymagic_build(
+        admin_kubeconfig, inputs, real_namespace, "--tag", f"{plain_registry.host}/other/app:1"
+    )
+    assert elsewhere.returncode == 0, elsewhere
+    assert "cannot be pointed at it" in elsewhere.stderr
+    assert "building it" in elsewhere.stderr
+    assert _pods(sim_node, real_namespace) == 2
+    assert view.digest("other/app", "1") is not None
+    assert leftovers(admin_kubeconfig, real_namespace) == []
+
+
+def test_the_summary_gives_the_registrys_size_of_the_image(
+    tmp_path: Path, admin_kubeconfig: Path, real_namespace: str, plain_registry: RegistryServer
+) -> None:
+    op = seed_with_base(plain_registry.image(BASE_REPOSITORY, BASE_TAG))
+    op["params"]["destination"]["value"] = "size/app"
+    inputs = write_inputs(tmp_path, op, catalog(plain_registry))
+    done = polymagic_build(admin_kubeconfig, inputs, real_namespace)
+    assert done.returncode == 0, done
+    image = RegistryView(plain_registry).image("size/app", "latest")
+    manifest = image.manifest
+    expected = manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
+    assert f"({expected:,} bytes: config and layers, from the registry's manifest)" in done.stderr
+    # Steps and size go to stderr before the one stdout line scripts read.
+    assert done.stdout.strip().splitlines() == [done.last_line]
+    assert all(duration is not None for duration in summary_durations(done.stderr))
 
 
 def test_reproducible_twice_gives_the_same_digest(

@@ -23,6 +23,7 @@ from polymagic.compiler import compile_operation
 from polymagic.loader import load_connections
 from polymagic.manifests import KanikoOptions, build_manifests
 from polymagic.progress import EventKind
+from polymagic.registry import check_image
 from tests.cluster.control_plane import write_self_signed_cert
 from tests.cluster.simulated_node import SimulatedNode
 from tests.conftest import SEED
@@ -82,6 +83,12 @@ def test_cached_build_returns_the_existing_digest_without_a_pod(
     assert "not building it again" in events[0].message
     assert _pods(sim_node, cluster.namespace) == 0
     assert _leftovers(cluster) == []
+    # The requested tag now points at the image (before: only the spec tag and the digest did).
+    found = check_image(f"{http_registry.host}/{repository}:1", auth=None, insecure=True)
+    assert found.digest == digest
+    assert result.reused
+    assert result.size is not None
+    assert result.size > 0
     # --force builds anyway.
     forced = build_image(cluster, build, replace(OPTIONS, force=True))
     assert _pods(sim_node, cluster.namespace) == 1
@@ -105,6 +112,13 @@ def test_registry_that_cannot_tell_means_build_with_a_warning(
     assert any("could not tell" in w for w in warnings)
     assert events[-1].kind is EventKind.SUCCEEDED
     assert _pods(sim_node, cluster.namespace) == 1
+    # Not asked again after the build: the size is unknown, and the note says why.
+    assert session.result is not None
+    assert session.result.size is None
+    assert session.result.notes == (
+        f"the image's size is unknown: cannot connect to {closed_port}: connection refused"
+        " (is the registry running there?)",
+    )
 
 
 # -- a misbehaving registry: `polymagic build` says it can't tell and builds ---------------------
