@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from polymagic.dockerfile import dockerfile_instructions  # noqa: E402
-from polymagic.progress import KanikoLogParser  # noqa: E402
+from polymagic.render.dockerfile import dockerfile_instructions  # noqa: E402
+from polymagic.render.kaniko_log import KanikoLogParser  # noqa: E402
 
 DOCKERFILE = (ROOT / "tests" / "conformance" / "dockerfile" / "quick-start.Dockerfile").read_text()
 
@@ -63,10 +63,10 @@ def bench_parser(count: int) -> None:
 def bench_cluster(builds: int) -> None:
     from kubernetes import client
 
-    from polymagic.builder import BuildOptions, build_image
-    from polymagic.cluster import connect
-    from polymagic.compiler import compile_operation
-    from polymagic.loader import load_connections
+    from polymagic.kube.client import connect
+    from polymagic.kube.session import BuildOptions, build_image
+    from polymagic.render.compiler import compile_operation
+    from polymagic.spec.loader import load_connections
     from tests.cluster.control_plane import ControlPlane, ensure_binaries
     from tests.cluster.simulated_node import SimulatedNode
 

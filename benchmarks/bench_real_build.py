@@ -123,10 +123,10 @@ def _in_process(stack: LocalStack, op: Path, catalog: Path, builds: int) -> list
     """Overheads of ``build_image`` in this process (imports and connection made before)."""
     import yaml
 
-    from polymagic.builder import BuildOptions, build_image
-    from polymagic.cluster import connect
-    from polymagic.compiler import compile_operation
-    from polymagic.loader import load_connections
+    from polymagic.kube.client import connect
+    from polymagic.kube.session import BuildOptions, build_image
+    from polymagic.render.compiler import compile_operation
+    from polymagic.spec.loader import load_connections
 
     assert stack.engine is not None
     operation = yaml.safe_load(op.read_text())

@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from polymagic.compiler import compile_operation  # noqa: E402
-from polymagic.loader import load_connections  # noqa: E402
-from polymagic.manifests import build_manifests  # noqa: E402
+from polymagic.render.compiler import compile_operation  # noqa: E402
+from polymagic.render.manifests import build_manifests  # noqa: E402
+from polymagic.spec.loader import load_connections  # noqa: E402
 
 OPERATION = (ROOT / "notebooks" / "quick-start.yaml").read_text()
 CATALOG = load_connections(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from polymagic._version import __version__
 
 __all__ = [
     "BuildManifests",
@@ -26,21 +26,21 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from polymagic.compiler import CompiledBuild, compile_operation
-    from polymagic.dockerfile import render_dockerfile
     from polymagic.errors import PolymagicError
-    from polymagic.loader import load_connections, load_operation
-    from polymagic.manifests import BuildManifests, build_manifests
+    from polymagic.render.compiler import CompiledBuild, compile_operation
+    from polymagic.render.dockerfile import render_dockerfile
+    from polymagic.render.manifests import BuildManifests, build_manifests
+    from polymagic.spec.loader import load_connections, load_operation
 
 _LAZY = {
-    "CompiledBuild": "polymagic.compiler",
-    "compile_operation": "polymagic.compiler",
-    "render_dockerfile": "polymagic.dockerfile",
+    "CompiledBuild": "polymagic.render.compiler",
+    "compile_operation": "polymagic.render.compiler",
+    "render_dockerfile": "polymagic.render.dockerfile",
     "PolymagicError": "polymagic.errors",
-    "load_connections": "polymagic.loader",
-    "load_operation": "polymagic.loader",
-    "BuildManifests": "polymagic.manifests",
-    "build_manifests": "polymagic.manifests",
+    "load_connections": "polymagic.spec.loader",
+    "load_operation": "polymagic.spec.loader",
+    "BuildManifests": "polymagic.render.manifests",
+    "build_manifests": "polymagic.render.manifests",
 }
 
 

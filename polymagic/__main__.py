@@ -2,6 +2,6 @@
 
 import sys
 
-from polymagic.cli import main
+from polymagic.cli.main import main
 
 sys.exit(main())

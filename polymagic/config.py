@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from polymagic.loader import load_connections
-from polymagic.models import ConnectionCatalog
+from polymagic.spec.loader import load_connections
+from polymagic.spec.models import ConnectionCatalog
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from polymagic.compiler import CompiledBuild
+    from polymagic.render.compiler import CompiledBuild
 
 __all__ = [
     "CONNECTIONS_ENV",
@@ -77,8 +77,8 @@ def compile_with_connections(
 ) -> CompiledBuild:
     """Compile against the catalog found for the user; a connection missing from a catalog the
     user gave is refused (``connection_checks``), with none it stays a warning."""
-    from polymagic.compiler import compile_operation
-    from polymagic.connection_checks import check_catalog_has_connections
+    from polymagic.render.compiler import compile_operation
+    from polymagic.render.connection_checks import check_catalog_has_connections
 
     build = compile_operation(
         source, params=params, connections=connections.catalog, namespace=namespace

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from polymagic.examples import QUICK_START
+from polymagic.spec.examples import QUICK_START
 from tests.cluster.fixtures import *  # noqa: F403  (the real-cluster fixtures)
 
 CONFORMANCE = Path(__file__).parent / "conformance"

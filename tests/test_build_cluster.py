@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 import yaml
 
-from polymagic.builder import BuildOptions, build_image, cancel_build, find_builds, start_build
-from polymagic.cluster import Cluster, WatchExpired, connect
-from polymagic.compiler import compile_operation
 from polymagic.errors import BuildCancelled, BuildFailed, ClusterConfigError, PreflightError
-from polymagic.loader import load_connections
-from polymagic.manifests import CONTAINER_NAME, LABEL_MANAGED_BY
-from polymagic.progress import EventKind, KanikoLogParser, ProgressEvent
+from polymagic.kube.client import Cluster, WatchExpired, connect
+from polymagic.kube.session import BuildOptions, build_image, cancel_build, find_builds, start_build
+from polymagic.render.compiler import compile_operation
+from polymagic.render.kaniko_log import EventKind, KanikoLogParser, ProgressEvent
+from polymagic.render.manifests import CONTAINER_NAME, LABEL_MANAGED_BY
+from polymagic.spec.loader import load_connections
 from tests.cluster.simulated_node import Scenario, SeenPod, SimulatedNode
 from tests.conftest import SEED
 
@@ -274,7 +274,7 @@ def test_flood_of_log_lines_keeps_a_bounded_tail(cluster: Cluster, sim_node: Sim
 # Any C0/C1 control but tab and line end: what must never reach a terminal from a build's log.
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 LONG_LINE = 32 << 20
-MAX_LINE = 16 * 1024  # what the log follower keeps of one line (polymagic.progress.MAX_LINE)
+MAX_LINE = 16 * 1024  # what the log follower keeps of one line (polymagic.render.kaniko_log.MAX_LINE)
 
 
 def _pod_of(sim_node: SimulatedNode, namespace: str) -> SeenPod:
@@ -476,9 +476,9 @@ def test_copy_build_ships_the_local_files(
 ) -> None:
     from dataclasses import replace
 
-    from polymagic.context import pack_build_context
     from polymagic.errors import SpecError
-    from polymagic.manifests import build_manifests
+    from polymagic.render.context import pack_build_context
+    from polymagic.render.manifests import build_manifests
 
     _secret(cluster)
     (tmp_path / "requirements.txt").write_text("numpy\n")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from polymagic.cli import main
+from polymagic.cli.main import main
 from tests.conftest import CONFORMANCE, REGISTRY, SEED
 
 
@@ -160,7 +160,7 @@ def test_connections_from_environment(
 
 @pytest.mark.parametrize(
     "entry",
-    [["-m", "polymagic"], ["-c", "from polymagic.cli import main; raise SystemExit(main())"]],
+    [["-m", "polymagic"], ["-c", "from polymagic.cli.main import main; raise SystemExit(main())"]],
 )
 def test_module_entry_point_and_exit_code(op_file: Path, entry: list[str]) -> None:
     done = subprocess.run(
@@ -182,7 +182,7 @@ def test_module_entry_point_and_exit_code(op_file: Path, entry: list[str]) -> No
 
 
 def test_the_quick_start_file_is_the_packaged_example() -> None:
-    from polymagic.examples import QUICK_START
+    from polymagic.spec.examples import QUICK_START
 
     root = Path(__file__).resolve().parent.parent
     assert (root / "notebooks" / "quick-start.yaml").read_text() == QUICK_START

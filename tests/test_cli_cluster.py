@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from polymagic.cluster import connect
+from polymagic.kube.client import connect
 from tests.cluster.simulated_node import Scenario, SimulatedNode
 from tests.conftest import SEED
 from tests.test_build_cluster import CATALOG, _leftovers, _secret

@@ -1,4 +1,4 @@
-"""Tests of ``polymagic.context``: COPY sources, the reproducible archive, the files it leaves
+"""Tests of ``polymagic.render.context``: COPY sources, the reproducible archive, the files it leaves
 out by default, its listing, its bounds, races while packing, and its errors; and, against the
 test cluster, a ``tar://`` context that the simulated node unpacks from a ConfigMap's
 ``binaryData``."""
@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from polymagic import context
-from polymagic.cli import main
-from polymagic.context import (
+from polymagic.cli.main import main
+from polymagic.errors import SpecError
+from polymagic.render import context
+from polymagic.render.context import (
     ArchiveEntry,
     PackedContext,
     context_sources,
@@ -29,9 +30,8 @@ from polymagic.context import (
     pack_context,
     parse_dockerignore,
 )
-from polymagic.errors import SpecError
-from polymagic.manifests import CONFIGMAP_LIMIT
-from polymagic.models import DockerfileInit
+from polymagic.render.manifests import CONFIGMAP_LIMIT
+from polymagic.spec.models import DockerfileInit
 from tests.cluster.simulated_node import (
     NO_DOCKERFILE_ERROR,
     KanikoArgs,

@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 import yaml
 
-from polymagic.compiler import CompiledBuild, compile_operation
-from polymagic.dockerfile import render_dockerfile
 from polymagic.errors import PolymagicError
-from polymagic.loader import load_connections, load_dockerfile_init
+from polymagic.render.compiler import CompiledBuild, compile_operation
+from polymagic.render.dockerfile import render_dockerfile
+from polymagic.spec.loader import load_connections, load_dockerfile_init
 from tests.differential_strategies import (
     CompileCase,
     compile_cases,
@@ -39,7 +39,7 @@ from tests.oracle.harness import run_oracle
 
 pytestmark = pytest.mark.oracle
 
-KANIKO_COMPONENT = Path(__file__).resolve().parents[1] / "polymagic" / "hub" / "kaniko-1.2.yaml"
+KANIKO_COMPONENT = Path(__file__).resolve().parents[1] / "polymagic" / "spec" / "hub" / "kaniko-1.2.yaml"
 # Fixed seeds keep every run identical; POLYMAGIC_DIFFERENTIAL_SEED explores other inputs.
 SEED_OFFSET = int(os.environ.get("POLYMAGIC_DIFFERENTIAL_SEED", "0"))
 DOCKERFILE_SEED = 20250611 + SEED_OFFSET

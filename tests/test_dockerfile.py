@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from polymagic.dockerfile import dockerfile_instructions, render_dockerfile
 from polymagic.errors import SpecError
-from polymagic.loader import load_dockerfile_init
+from polymagic.render.dockerfile import dockerfile_instructions, render_dockerfile
+from polymagic.spec.loader import load_dockerfile_init
 
 GOLDEN = Path(__file__).parent / "conformance" / "dockerfile"
 CASES = sorted(p.stem for p in GOLDEN.glob("*.Dockerfile"))

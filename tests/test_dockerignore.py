@@ -1,4 +1,4 @@
-"""Tests of ``polymagic.dockerignore``: Docker's ``.dockerignore`` semantics, its syntax errors,
+"""Tests of ``polymagic.render.dockerignore``: Docker's ``.dockerignore`` semantics, its syntax errors,
 its bounds, and agreement with two plain reference matchers on generated patterns and paths."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from polymagic import dockerignore
-from polymagic.dockerignore import (
+from polymagic.errors import SpecError
+from polymagic.render import dockerignore
+from polymagic.render.dockerignore import (
     MAX_BYTES,
     MAX_PATTERN_LENGTH,
     MAX_PATTERNS,
@@ -23,7 +24,6 @@ from polymagic.dockerignore import (
     load_dockerignore,
     parse_dockerignore,
 )
-from polymagic.errors import SpecError
 
 DOCS_MD = "*.md\n!README*.md\nREADME-secret.md"
 

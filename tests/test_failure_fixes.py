@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from polymagic.builder import _fix_for_executor_error
-from polymagic.compiler import compile_operation
-from polymagic.loader import load_connections
-from polymagic.manifests import BuildManifests, build_manifests
-from polymagic.progress import strip_ansi
+from polymagic.kube.session import _fix_for_executor_error
+from polymagic.render.compiler import compile_operation
+from polymagic.render.kaniko_log import strip_ansi
+from polymagic.render.manifests import BuildManifests, build_manifests
+from polymagic.spec.loader import load_connections
 from tests.conftest import REGISTRY, SEED
 
 LOGS = Path(__file__).parent / "fixtures" / "kaniko-logs"

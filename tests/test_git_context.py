@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from polymagic.compiler import compile_operation
 from polymagic.errors import ConnectionsError, SpecError
-from polymagic.loader import load_connections
-from polymagic.manifests import build_manifests
+from polymagic.render.compiler import compile_operation
+from polymagic.render.manifests import build_manifests
+from polymagic.spec.loader import load_connections
 from tests.conftest import REGISTRY, SEED
 
 

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from polymagic.compiler import compile_operation
 from polymagic.errors import SpecError
-from polymagic.loader import load_connections
-from polymagic.manifests import (
+from polymagic.render.compiler import compile_operation
+from polymagic.render.manifests import (
     DEFAULT_EXECUTOR_IMAGE,
     KanikoOptions,
     build_manifests,
@@ -18,6 +17,7 @@ from polymagic.manifests import (
     image_hash,
     registry_host,
 )
+from polymagic.spec.loader import load_connections
 from tests.conftest import REGISTRY, SEED
 
 
@@ -178,7 +178,7 @@ def test_manifests_with_every_option_and_a_local_context_are_valid_kubernetes(
     import kubernetes_validate  # type: ignore[import-untyped]
     from kubernetes_validate.utils import all_versions  # type: ignore[import-untyped]
 
-    from polymagic.context import pack_build_context
+    from polymagic.render.context import pack_build_context
 
     (tmp_path / "requirements.txt").write_text("numpy\n")
     op = yaml.safe_load(SEED)

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from polymagic.compiler import compile_operation
 from polymagic.errors import SpecError
-from polymagic.kube_names import check_annotations, check_labels, check_namespace
-from polymagic.loader import load_connections
-from polymagic.manifests import build_manifests
+from polymagic.render.compiler import compile_operation
+from polymagic.render.kube_names import check_annotations, check_labels, check_namespace
+from polymagic.render.manifests import build_manifests
+from polymagic.spec.loader import load_connections
 from tests.cluster.control_plane import ControlPlane
 from tests.cluster.fixtures import _AdminApi
 from tests.conftest import REGISTRY, SEED

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from polymagic.dockerfile import render_dockerfile
-from polymagic.lint import (
+from polymagic.render.dockerfile import render_dockerfile
+from polymagic.render.lint import (
     Severity,
     copy_source_findings,
     hadolint_findings,
     lint_dockerfile,
     polyaxon_findings,
 )
-from polymagic.loader import load_dockerfile_init
+from polymagic.spec.loader import load_dockerfile_init
 
 
 def codes(body: dict[str, object]) -> set[str]:

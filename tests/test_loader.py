@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from polymagic.compiler import compile_operation
 from polymagic.errors import (
     ConnectionsError,
     DuplicateKeyError,
@@ -14,7 +13,8 @@ from polymagic.errors import (
     SpecError,
     YamlSyntaxError,
 )
-from polymagic.loader import (
+from polymagic.render.compiler import compile_operation
+from polymagic.spec.loader import (
     load_component,
     load_connections,
     load_dockerfile_init,
@@ -342,7 +342,7 @@ def test_a_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
 def test_a_file_over_the_size_bound_is_refused_before_reading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("polymagic.loader.INPUT_MAX_BYTES", 100)
+    monkeypatch.setattr("polymagic.spec.loader.INPUT_MAX_BYTES", 100)
     path = tmp_path / "op.yaml"
     path.write_text(SEED)
     with pytest.raises(

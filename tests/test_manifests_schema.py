@@ -25,10 +25,9 @@ import pytest
 import yaml
 from kubernetes_validate.utils import all_versions  # type: ignore[import-untyped]
 
-from polymagic.compiler import ARTIFACTS_PATH, CompiledBuild, compile_operation
 from polymagic.errors import SpecError
-from polymagic.loader import load_connections
-from polymagic.manifests import (
+from polymagic.render.compiler import ARTIFACTS_PATH, CompiledBuild, compile_operation
+from polymagic.render.manifests import (
     CONFIGMAP_LIMIT,
     LABEL_MANAGED_BY,
     LABEL_SPEC_HASH,
@@ -36,6 +35,7 @@ from polymagic.manifests import (
     SecretShape,
     build_manifests,
 )
+from polymagic.spec.loader import load_connections
 
 # The oldest and the newest Kubernetes version the installed kubernetes-validate ships schemas for.
 K8S_VERSIONS = sorted({all_versions()[0], kubernetes_validate.latest_version()})

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from polymagic.compiler import compile_operation
 from polymagic.errors import SpecError
-from polymagic.manifests import build_manifests
+from polymagic.render.compiler import compile_operation
+from polymagic.render.manifests import build_manifests
 
 OWN = (
     "FROM python:3.11 AS build\nRUN echo hi > /x\nFROM python:3.11-slim\nCOPY --from=build /x /x\n"

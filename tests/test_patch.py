@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from polymagic.models import PatchStrategy
-from polymagic.patch import patch_run
+from polymagic.spec.models import PatchStrategy
+from polymagic.spec.patch import patch_run
 
 BASE: dict[str, Any] = {
     "kind": "job",

@@ -11,17 +11,17 @@ from typing import Any
 import pytest
 import yaml
 
-from polymagic.compiler import compile_operation
 from polymagic.errors import SpecError
-from polymagic.kube_names import (
+from polymagic.render.compiler import compile_operation
+from polymagic.render.kube_names import (
     ANNOTATIONS_LIMIT,
     check_annotations,
     check_config_map_key,
     check_labels,
     check_namespace,
 )
-from polymagic.loader import load_connections
-from polymagic.manifests import EPHEMERAL_STORAGE_REQUEST, KanikoOptions, build_manifests
+from polymagic.render.manifests import EPHEMERAL_STORAGE_REQUEST, KanikoOptions, build_manifests
+from polymagic.spec.loader import load_connections
 from tests.conftest import REGISTRY, SEED
 
 

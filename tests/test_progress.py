@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from polymagic.progress import (
+from polymagic.render.kaniko_log import (
     BuildStep,
     EventKind,
     KanikoLogParser,

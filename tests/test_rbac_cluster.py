@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from polymagic.builder import build_image, start_build
-from polymagic.cli import main
-from polymagic.cluster import Cluster, connect
+from polymagic.cli.main import main
 from polymagic.errors import PreflightError
-from polymagic.permissions import PERMISSIONS, Permission
+from polymagic.kube.client import Cluster, connect
+from polymagic.kube.session import build_image, start_build
+from polymagic.render.permissions import PERMISSIONS, Permission
 from tests.cluster.control_plane import ControlPlane, TokenUser, write_kubeconfig
 from tests.cluster.fixtures import _AdminApi
 from tests.cluster.simulated_node import SimulatedNode

@@ -40,12 +40,12 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from pydantic import BaseModel
 
-from polymagic import models
-from polymagic.compiler import CompiledBuild, compile_operation
 from polymagic.errors import PolymagicError, SpecError, YamlSyntaxError
-from polymagic.loader import load_connections, load_operation, parse_yaml
-from polymagic.manifests import SecretShape, build_manifests
-from polymagic.models import ConnectionCatalog
+from polymagic.render.compiler import CompiledBuild, compile_operation
+from polymagic.render.manifests import SecretShape, build_manifests
+from polymagic.spec import models
+from polymagic.spec.loader import load_connections, load_operation, parse_yaml
+from polymagic.spec.models import ConnectionCatalog
 
 _REPO = Path(__file__).resolve().parents[1]
 
@@ -1194,7 +1194,7 @@ def test_very_deep_nesting_does_not_crash_the_interpreter(depth: int, closed: bo
     text_expr = f"'[' * {depth}" + (f" + ']' * {depth}" if closed else "")
     script = (
         "from polymagic.errors import PolymagicError\n"
-        "from polymagic.loader import load_operation\n"
+        "from polymagic.spec.loader import load_operation\n"
         "try:\n"
         f"    load_operation({text_expr})\n"
         "except PolymagicError:\n"

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polymagic.options import BuildResult
+from polymagic.cli.terminal import TerminalProgress
 from polymagic.printable import printable
-from polymagic.progress import BuildStep, EventKind, KanikoLogParser, ProgressEvent
-from polymagic.terminal import TerminalProgress
+from polymagic.render.kaniko_log import BuildStep, EventKind, KanikoLogParser, ProgressEvent
+from polymagic.render.options import BuildResult
 
 STEPS = ["FROM python:3.11", "ENV A b", "RUN pip install x"]
 

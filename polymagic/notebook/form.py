@@ -30,15 +30,15 @@ from typing import Any, Literal, TypeVar
 import ipywidgets as widgets
 from pydantic import BaseModel, ValidationError
 
-from polymagic.compiler import compile_operation
-from polymagic.dockerfile import render_dockerfile
 from polymagic.errors import PolymagicError, SpecError
-from polymagic.examples import QUICK_START
-from polymagic.hub import hub_component
-from polymagic.loader import load_dockerfile_init, load_operation, parse_yaml
-from polymagic.manifests import OPTION_PARAMS, build_manifests
-from polymagic.models import ConnectionCatalog, DockerfileInit, Operation, Param
-from polymagic.yamltext import dump_yaml
+from polymagic.render.compiler import compile_operation
+from polymagic.render.dockerfile import render_dockerfile
+from polymagic.render.manifests import OPTION_PARAMS, build_manifests
+from polymagic.spec.examples import QUICK_START
+from polymagic.spec.hub import hub_component
+from polymagic.spec.loader import load_dockerfile_init, load_operation, parse_yaml
+from polymagic.spec.models import ConnectionCatalog, DockerfileInit, Operation, Param
+from polymagic.spec.yamltext import dump_yaml
 
 __all__ = [
     "GENERAL",

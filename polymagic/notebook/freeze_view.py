@@ -7,7 +7,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from polymagic.freeze import FreezeResult
+from polymagic.render.freeze import FreezeResult
 
 __all__ = ["FreezeView"]
 

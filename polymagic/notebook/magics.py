@@ -22,9 +22,9 @@ from polymagic.errors import SpecError
 from polymagic.notebook.settings import find_defaults
 
 if TYPE_CHECKING:
-    from polymagic.compiler import CompiledBuild
     from polymagic.notebook.runner import NotebookBuild
-    from polymagic.options import BuildOptions
+    from polymagic.render.compiler import CompiledBuild
+    from polymagic.render.options import BuildOptions
 
 __all__ = ["PolyBuildMagics"]
 
@@ -182,9 +182,9 @@ class PolyBuildMagics(Magics):
         return self._cell(args, cell)
 
     def _options(self, args: Any) -> BuildOptions:
-        from polymagic.manifests import KanikoOptions
-        from polymagic.options import BuildOptions
-        from polymagic.params import parse_pairs
+        from polymagic.render.manifests import KanikoOptions
+        from polymagic.render.options import BuildOptions
+        from polymagic.spec.params import parse_pairs
 
         kaniko = KanikoOptions(
             build_args=parse_pairs(getattr(args, "build_arg", None) or (), "build arg"),
@@ -240,9 +240,9 @@ class PolyBuildMagics(Magics):
         if "component" in wanted:
             display(_component_view(build))
         if "manifests" in wanted:
-            from polymagic.context import pack_build_context
-            from polymagic.manifests import build_manifests
             from polymagic.notebook.views import ManifestsView
+            from polymagic.render.context import pack_build_context
+            from polymagic.render.manifests import build_manifests
 
             packed = pack_build_context(build, options.context_dir) if options.context_dir else None
             manifests = build_manifests(
@@ -262,8 +262,8 @@ class PolyBuildMagics(Magics):
             first = build.dockerfiles[0]
             text = f"%%writefile {first.filename}\n{first.text}"
         else:
-            from polymagic.cli import compiled_component
-            from polymagic.yamltext import dump_yaml
+            from polymagic.render.compiler import compiled_component
+            from polymagic.spec.yamltext import dump_yaml
 
             text = f"%%writefile {build.component.name or 'component'}.yaml\n{dump_yaml(compiled_component(build))}"
         self._ip.set_next_input(text, replace=False)
@@ -271,7 +271,7 @@ class PolyBuildMagics(Magics):
     def _run(
         self, build: CompiledBuild, options: BuildOptions, *, background: bool, out: str | None
     ) -> None:
-        from polymagic.cluster import connect
+        from polymagic.kube.client import connect
         from polymagic.notebook.runner import run_notebook_build
 
         cluster = connect(namespace=options.namespace)
@@ -299,8 +299,8 @@ class PolyBuildMagics(Magics):
         command, rest = words[0], words[1:]
         if command == "form":
             return self._form(args)
-        from polymagic.builder import cancel_build, find_builds
-        from polymagic.cluster import connect
+        from polymagic.kube.client import connect
+        from polymagic.kube.session import cancel_build, find_builds
         from polymagic.notebook.status_views import BuildList, LogView
 
         cluster = connect(namespace=args.namespace or self.namespace)
@@ -316,8 +316,8 @@ class PolyBuildMagics(Magics):
                     raise SpecError(f"no build named `{name}` in namespace `{cluster.namespace}`")
                 return BuildList(found)
             if command == "logs":
-                from polymagic.manifests import CONTAINER_NAME
-                from polymagic.progress import strip_ansi
+                from polymagic.render.kaniko_log import strip_ansi
+                from polymagic.render.manifests import CONTAINER_NAME
 
                 lines = [
                     strip_ansi(x)
@@ -338,7 +338,7 @@ class PolyBuildMagics(Magics):
         """``%polybuild freeze``: requirements.txt next to the notebook and a new cell."""
         import shlex
 
-        from polymagic.freeze_command import (
+        from polymagic.app.freeze_command import (
             add_freeze_arguments,
             freeze_interpreter,
             write_requirements,
@@ -402,10 +402,10 @@ def _init_dockerfile_views(operation: str) -> list[Any]:
     placeholder), with lint findings against the notebook's folder."""
     import yaml
 
-    from polymagic.dockerfile import render_dockerfile
-    from polymagic.lint import lint_dockerfile
-    from polymagic.loader import load_dockerfile_init
     from polymagic.notebook.views import DockerfileView
+    from polymagic.render.dockerfile import render_dockerfile
+    from polymagic.render.lint import lint_dockerfile
+    from polymagic.spec.loader import load_dockerfile_init
 
     document = yaml.safe_load(operation)
     views = []
@@ -421,7 +421,7 @@ def _init_dockerfile_views(operation: str) -> list[Any]:
 def _frozen_for_form(user_namespace: Any) -> str:
     """The operation of a default freeze, for the form; its requirements file must be there."""
 
-    from polymagic.freeze_command import add_freeze_arguments, freeze_interpreter
+    from polymagic.app.freeze_command import add_freeze_arguments, freeze_interpreter
 
     parser = _MagicParser(prog="%polybuild form --freeze", add_help=False)
     add_freeze_arguments(parser)
@@ -439,9 +439,9 @@ def _frozen_for_form(user_namespace: Any) -> str:
 
 
 def _dockerfile_views(build: CompiledBuild) -> list[Any]:
-    from polymagic.lint import lint_dockerfile
-    from polymagic.models import DockerfileInit
     from polymagic.notebook.views import DockerfileView
+    from polymagic.render.lint import lint_dockerfile
+    from polymagic.spec.models import DockerfileInit
 
     views = []
     inits = build.run.init if isinstance(build.run.init, list) else []
@@ -458,7 +458,7 @@ def _dockerfile_views(build: CompiledBuild) -> list[Any]:
 
 
 def _component_view(build: CompiledBuild) -> Any:
-    from polymagic.cli import compiled_component
     from polymagic.notebook.views import ComponentView
+    from polymagic.render.compiler import compiled_component
 
     return ComponentView(compiled_component(build), build.source_component.to_polyaxon())

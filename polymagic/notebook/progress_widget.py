@@ -28,10 +28,10 @@ from typing import IO, TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from polymagic.printable import printable
-from polymagic.progress import EventKind, ProgressEvent
+from polymagic.render.kaniko_log import EventKind, ProgressEvent
 
 if TYPE_CHECKING:
-    from polymagic.options import BuildResult
+    from polymagic.render.options import BuildResult
 
 __all__ = ["BuildProgress", "Outcome"]
 

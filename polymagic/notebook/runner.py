@@ -17,12 +17,12 @@ from typing import Any
 
 from IPython.display import DisplayHandle, display
 
-from polymagic.builder import BuildOptions, BuildResult, BuildSession, start_build
-from polymagic.cluster import Cluster
-from polymagic.compiler import CompiledBuild
 from polymagic.errors import BuildCancelled, BuildError, ClusterError
+from polymagic.kube.client import Cluster
+from polymagic.kube.session import BuildOptions, BuildResult, BuildSession, start_build
 from polymagic.notebook.progress_widget import BuildProgress
 from polymagic.notebook.views import BuildRecord
+from polymagic.render.compiler import CompiledBuild
 
 __all__ = ["NotebookBuild", "run_notebook_build"]
 

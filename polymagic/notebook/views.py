@@ -26,14 +26,14 @@ from pygments.lexers.configs import DockerLexer
 from pygments.lexers.data import YamlLexer
 from pygments.styles.default import DefaultStyle
 
-from polymagic import __version__
+from polymagic._version import __version__
 from polymagic.errors import one_line
-from polymagic.lint import Finding, Severity
-from polymagic.yamltext import dump_yaml, dump_yaml_all
+from polymagic.render.lint import Finding, Severity
+from polymagic.spec.yamltext import dump_yaml, dump_yaml_all
 
 if TYPE_CHECKING:
-    from polymagic.context import PackedContext
-    from polymagic.options import BuildResult
+    from polymagic.render.context import PackedContext
+    from polymagic.render.options import BuildResult
 
 __all__ = ["BUILD_MIMETYPE", "BuildRecord", "ComponentView", "DockerfileView", "ManifestsView"]
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 import yaml
 
-from polymagic.compiler import compile_operation
 from polymagic.errors import ParamError
-from polymagic.freeze import (
+from polymagic.render.compiler import compile_operation
+from polymagic.render.freeze import (
     Distribution,
     Environment,
     FreezeOptions,

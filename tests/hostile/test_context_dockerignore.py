@@ -40,7 +40,7 @@ def one_error_line(result: Bounded) -> str:
 
 MATCH_CORPUS = """
 import json, sys
-from polymagic.dockerignore import parse_dockerignore
+from polymagic.render.dockerignore import parse_dockerignore
 ignore = parse_dockerignore(open(sys.argv[1]).read())
 paths = json.loads(sys.argv[2])
 print(json.dumps([ignore.excludes(p) for p in paths]))

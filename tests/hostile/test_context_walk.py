@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from polymagic.context import MAX_DEPTH, MAX_ENTRIES
+from polymagic.render.context import MAX_DEPTH, MAX_ENTRIES
 from tests.hostile.bounded import run_bounded, run_cli_bounded
 from tests.hostile.test_context_dockerignore import one_error_line, write_operation
 
@@ -71,7 +71,7 @@ def test_a_sparse_file_of_many_gigabytes_is_refused_unread(tmp_path: Path) -> No
 SWAP_FOR_A_FIFO = """
 import os, sys
 from pathlib import Path
-from polymagic import context
+from polymagic.render import context
 from polymagic.errors import SpecError
 
 base = Path(sys.argv[1])

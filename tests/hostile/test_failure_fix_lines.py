@@ -8,10 +8,10 @@ import pytest
 from tests.hostile.bounded import run_bounded
 
 SETUP = """
-from polymagic.builder import _fix_for_executor_error
-from polymagic.compiler import compile_operation
-from polymagic.loader import load_connections
-from polymagic.manifests import build_manifests
+from polymagic.kube.session import _fix_for_executor_error
+from polymagic.render.compiler import compile_operation
+from polymagic.spec.loader import load_connections
+from polymagic.render.manifests import build_manifests
 from tests.conftest import REGISTRY, SEED
 manifests = build_manifests(compile_operation(SEED, connections=load_connections(REGISTRY)))
 """

@@ -9,11 +9,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polymagic.cli import compiled_component
-from polymagic.compiler import compile_operation
-from polymagic.manifests import build_manifests
-from polymagic.models import ConnectionCatalog
-from polymagic.yamltext import dump_yaml, dump_yaml_all
+from polymagic.render.compiler import compile_operation, compiled_component
+from polymagic.render.manifests import build_manifests
+from polymagic.spec.models import ConnectionCatalog
+from polymagic.spec.yamltext import dump_yaml, dump_yaml_all
 from tests.conftest import REGISTRY, SEED
 from tests.hostile.bounded import run_cli_bounded
 from tests.hostile.test_spec_yaml import SEED as FLOW_SEED

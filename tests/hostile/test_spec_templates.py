@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polymagic.errors import LimitError
-from polymagic.templating import render_value, template_budget
+from polymagic.spec.templating import render_value, template_budget
 from tests.hostile.bounded import run_cli_bounded
 from tests.hostile.test_spec_yaml import SEED, refused
 

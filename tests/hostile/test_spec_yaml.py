@@ -78,7 +78,7 @@ def test_billion_laughs_through_the_python_api_is_refused() -> None:
     code = (
         "import sys\n"
         "from polymagic.errors import SpecError\n"
-        "from polymagic.loader import parse_yaml\n"
+        "from polymagic.spec.loader import parse_yaml\n"
         f"text = open({str(CORPUS / 'billion-laughs.yaml')!r}).read()\n"
         "try:\n"
         "    parse_yaml(text)\n"
@@ -114,7 +114,7 @@ def test_a_flow_mapping_with_40000_keys_loads_in_a_second_or_two() -> None:
     assert len(text) > 500_000
     code = (
         "import sys, time\n"
-        "from polymagic.loader import load_operation\n"
+        "from polymagic.spec.loader import load_operation\n"
         "text = sys.stdin.read()\n"
         "start = time.perf_counter()\n"
         "loaded = load_operation(text)\n"
@@ -134,7 +134,7 @@ def test_a_3_mb_document_loads_in_a_couple_of_seconds() -> None:
     assert len(text) > 3_000_000
     code = (
         "import sys, time\n"
-        "from polymagic.loader import load_operation\n"
+        "from polymagic.spec.loader import load_operation\n"
         "text = sys.stdin.read()\n"
         "start = time.perf_counter()\n"
         "loaded = load_operation(text)\n"

@@ -47,8 +47,8 @@ CASES = [
 def test_the_terminal_display_shows_text_not_control(line: str, shown: str) -> None:
     code = f"""
 import io, json
-from polymagic.progress import KanikoLogParser
-from polymagic.terminal import TerminalProgress
+from polymagic.render.kaniko_log import KanikoLogParser
+from polymagic.cli.terminal import TerminalProgress
 
 stream = io.StringIO()
 display = TerminalProgress(stream, tty=False)
@@ -66,8 +66,8 @@ def test_the_status_line_on_a_tty_has_only_its_own_control() -> None:
     lines = [c[1] for c in CASES]
     code = f"""
 import io, json
-from polymagic.progress import EventKind, KanikoLogParser, ProgressEvent
-from polymagic.terminal import TerminalProgress
+from polymagic.render.kaniko_log import EventKind, KanikoLogParser, ProgressEvent
+from polymagic.cli.terminal import TerminalProgress
 
 stream = io.StringIO()
 display = TerminalProgress(stream, tty=True)

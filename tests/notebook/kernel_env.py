@@ -90,7 +90,7 @@ class KernelEnv:
 
 def create_registry_secret(kubeconfig: Path, namespace: str, name: str = SECRET_NAME) -> None:
     """A ``kubernetes.io/dockerconfigjson`` secret as ``kubectl create secret docker-registry``."""
-    from polymagic.cluster import connect
+    from polymagic.kube.client import connect
 
     config = json.dumps({"auths": {"registry.example.com": {"auth": "eDp5"}}}).encode()
     body = {

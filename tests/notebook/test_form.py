@@ -11,10 +11,10 @@ import ipywidgets as widgets
 import pytest
 import yaml
 
-from polymagic.dockerfile import render_dockerfile
 from polymagic.errors import SpecError
-from polymagic.loader import load_connections, load_dockerfile_init
 from polymagic.notebook.form import GENERAL, YAML, BuildForm, field_for_path
+from polymagic.render.dockerfile import render_dockerfile
+from polymagic.spec.loader import load_connections, load_dockerfile_init
 from tests.conftest import REGISTRY, SEED
 
 EXTRAS = """\

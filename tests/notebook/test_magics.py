@@ -55,7 +55,7 @@ def test_loading_does_not_import_the_kubernetes_client() -> None:
         "shell.run_line_magic('load_ext', 'polymagic')\n"
         "assert 'polybuild' in shell.magics_manager.magics['cell']\n"
         "assert 'polybuild' in shell.magics_manager.magics['line']\n"
-        "print(sorted(m for m in ('kubernetes', 'polymagic.cluster', 'polymagic.compiler') if m in sys.modules))\n"
+        "print(sorted(m for m in ('kubernetes', 'polymagic.kube.client', 'polymagic.render.compiler') if m in sys.modules))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
@@ -76,7 +76,7 @@ def test_a_dry_run_does_not_import_the_kubernetes_client(tmp_path: Path) -> None
         "assert result.success, captured.stdout\n"
         "assert any('kind: Pod' in o.data['text/plain'] for o in captured.outputs)\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes'"
-        " or m in ('polymagic.cluster', 'polymagic.builder')))\n"
+        " or m in ('polymagic.kube.client', 'polymagic.kube.session')))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POLYMAGIC_", "KUBE"))}
     env["HOME"] = str(tmp_path)

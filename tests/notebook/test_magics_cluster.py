@@ -13,7 +13,7 @@ import yaml
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from polymagic.cluster import connect
+from polymagic.kube.client import connect
 from polymagic.notebook.progress_widget import Outcome
 from tests.cluster.simulated_node import Scenario, SimulatedNode
 from tests.conftest import SEED

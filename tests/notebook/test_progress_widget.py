@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from polymagic.builder import BuildResult
+from polymagic.kube.session import BuildResult
 from polymagic.notebook import progress_widget
 from polymagic.notebook.progress_widget import BuildProgress, Outcome
-from polymagic.progress import BuildStep, EventKind, KanikoLogParser, ProgressEvent
+from polymagic.render.kaniko_log import BuildStep, EventKind, KanikoLogParser, ProgressEvent
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 IMAGE = f"registry.example.com/org/app@{DIGEST}"

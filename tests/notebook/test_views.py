@@ -11,12 +11,7 @@ import pytest
 import yaml
 
 from polymagic import compile_operation
-from polymagic.builder import BuildResult
-from polymagic.context import pack_context
-from polymagic.dockerfile import render_dockerfile
-from polymagic.lint import Finding, Severity, polyaxon_findings
-from polymagic.loader import load_connections, load_dockerfile_init
-from polymagic.manifests import build_manifests
+from polymagic.kube.session import BuildResult
 from polymagic.notebook.views import (
     BUILD_MIMETYPE,
     BuildRecord,
@@ -24,6 +19,11 @@ from polymagic.notebook.views import (
     DockerfileView,
     ManifestsView,
 )
+from polymagic.render.context import pack_context
+from polymagic.render.dockerfile import render_dockerfile
+from polymagic.render.lint import Finding, Severity, polyaxon_findings
+from polymagic.render.manifests import build_manifests
+from polymagic.spec.loader import load_connections, load_dockerfile_init
 from tests.conftest import REGISTRY, SEED
 
 DIGEST = "sha256:" + "ab" * 32

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONFORMANCE = REPO / "tests" / "conformance"
 DOCKERFILES = CONFORMANCE / "dockerfile"
 COMPILES = CONFORMANCE / "compile"
-KANIKO_COMPONENT = REPO / "polymagic" / "hub" / "kaniko-1.2.yaml"
+KANIKO_COMPONENT = REPO / "polymagic" / "spec" / "hub" / "kaniko-1.2.yaml"
 
 DOCKERFILE_NAMES = sorted(
     p.stem for p in DOCKERFILES.glob("*.json") if p.name != "rejected.json"

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from polymagic.cluster import Cluster, connect
-from polymagic.examples import QUICK_START
+from polymagic.kube.client import Cluster, connect
+from polymagic.spec.examples import QUICK_START
 from tests.registry.server import RegistryMode, RegistryServer
 from tests.test_build_cluster import _leftovers
 from tests.test_cli_cluster import _env as cli_env

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from polymagic.examples import QUICK_START
+from polymagic.spec.examples import QUICK_START
 from tests.cluster.control_plane import ControlPlane, ensure_binaries
 from tests.cluster.fixtures import _AdminApi, _wait_default_service_account
 from tests.cluster.runc_runtime import ExecutorImage, RuncEngine

@@ -15,12 +15,12 @@ import yaml
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from polymagic.builder import BuildOptions, build_image
-from polymagic.cluster import connect
-from polymagic.compiler import compile_operation
 from polymagic.errors import BuildFailed
-from polymagic.loader import load_connections
+from polymagic.kube.client import connect
+from polymagic.kube.session import BuildOptions, build_image
 from polymagic.notebook.progress_widget import Outcome
+from polymagic.render.compiler import compile_operation
+from polymagic.spec.loader import load_connections
 from tests.cluster.runc_runtime import RuncEngine
 from tests.cluster.simulated_node import SimulatedNode
 from tests.notebook.test_magics_cluster import _magics

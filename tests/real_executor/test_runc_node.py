@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from polymagic.cluster import Cluster, connect
+from polymagic.kube.client import Cluster, connect
 from tests.cluster.runc_runtime import EXECUTOR_REFERENCE
 from tests.real_executor.conftest import BASE_REPOSITORY, BASE_TAG
 from tests.registry.server import RegistryServer

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from polymagic.compiler import compile_operation
-from polymagic.loader import load_connections
-from polymagic.manifests import build_manifests
+from polymagic.render.compiler import compile_operation
+from polymagic.render.manifests import build_manifests
+from polymagic.spec.loader import load_connections
 from tests.cluster.simulated_node import SimulatedNode
 from tests.real_executor.base_image import PIP_MARKER
 from tests.real_executor.conftest import BASE_REPOSITORY, BASE_TAG

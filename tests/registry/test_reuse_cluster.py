@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from polymagic.builder import BuildOptions, build_image, start_build
-from polymagic.cluster import Cluster, connect
-from polymagic.compiler import compile_operation
-from polymagic.loader import load_connections
-from polymagic.manifests import KanikoOptions, build_manifests
-from polymagic.progress import EventKind
-from polymagic.registry import check_image
+from polymagic.kube.client import Cluster, connect
+from polymagic.kube.registry import check_image
+from polymagic.kube.session import BuildOptions, build_image, start_build
+from polymagic.render.compiler import compile_operation
+from polymagic.render.kaniko_log import EventKind
+from polymagic.render.manifests import KanikoOptions, build_manifests
+from polymagic.spec.loader import load_connections
 from tests.cluster.control_plane import write_self_signed_cert
 from tests.cluster.simulated_node import SimulatedNode
 from tests.conftest import SEED

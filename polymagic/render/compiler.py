@@ -18,10 +18,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from polymagic.dockerfile import RenderedDockerfile, render_dockerfile
 from polymagic.errors import SpecError
-from polymagic.hub import hub_component
-from polymagic.loader import (
+from polymagic.render.dockerfile import RenderedDockerfile, render_dockerfile
+from polymagic.spec.hub import hub_component
+from polymagic.spec.loader import (
     LineMap,
     Loaded,
     load_component,
@@ -29,7 +29,7 @@ from polymagic.loader import (
     problem_path,
     validate_model,
 )
-from polymagic.models import (
+from polymagic.spec.models import (
     Component,
     ConnectionCatalog,
     DockerfileInit,
@@ -39,11 +39,17 @@ from polymagic.models import (
     PatchStrategy,
     Termination,
 )
-from polymagic.params import ResolvedParam, merge_overrides, parse_overrides, resolve_params
-from polymagic.patch import patch_run
-from polymagic.templating import render_value, resolve_run, template_budget
+from polymagic.spec.params import ResolvedParam, merge_overrides, parse_overrides, resolve_params
+from polymagic.spec.patch import patch_run
+from polymagic.spec.templating import render_value, resolve_run, template_budget
 
-__all__ = ["ARTIFACTS_PATH", "CONTEXT_PATH", "CompiledBuild", "compile_operation"]
+__all__ = [
+    "ARTIFACTS_PATH",
+    "CONTEXT_PATH",
+    "CompiledBuild",
+    "compile_operation",
+    "compiled_component",
+]
 
 CONTEXT_PATH = "/plx-context"
 ARTIFACTS_PATH = "/plx-context/artifacts"
@@ -392,3 +398,16 @@ def _resolve_termination(
     return validate_model(
         Termination, render_value(data, context, "termination"), prefix=("termination",)
     )
+
+
+def compiled_component(build: CompiledBuild) -> dict[str, Any]:
+    """The compiled component as Polyaxon writes it, with each input's resolved value."""
+    data = build.component.to_polyaxon()
+    for section in ("inputs", "outputs"):
+        for io in data.get(section, []):
+            param = build.params.get(io["name"])
+            if param is not None and param.value is not None:
+                io["value"] = param.value
+                if param.connection:
+                    io["connection"] = param.connection
+    return data

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from polymagic.models import DockerfileInit
+from polymagic.spec.models import DockerfileInit
 
 __all__ = ["RenderedDockerfile", "dockerfile_instructions", "render_dockerfile"]
 

@@ -8,33 +8,27 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
-from io import BytesIO
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from polymagic import __version__
-from polymagic.compiler import CompiledBuild
+from polymagic._version import __version__
+from polymagic.app.freeze_command import (
+    add_freeze_arguments,
+    freeze_interpreter,
+    write_requirements,
+)
+from polymagic.cli.common import flat_message
+from polymagic.cli.render import render
 from polymagic.config import (
     CONNECTIONS_ENV,
-    compile_with_connections,
     find_connections,
     user_config_dir,
 )
-from polymagic.context import PackedContext, pack_build_context
-from polymagic.errors import PolymagicError, SpecError, one_line
-from polymagic.freeze_command import add_freeze_arguments, freeze_interpreter, write_requirements
-from polymagic.lint import Finding, lint_dockerfile
-from polymagic.loader import read_spec_stream
-from polymagic.manifests import DEFAULT_TIMEOUT, BuildManifests, KanikoOptions, build_manifests
-from polymagic.models import DockerfileInit
-from polymagic.params import parse_pairs
-from polymagic.printable import printable
-from polymagic.yamltext import dump_yaml, dump_yaml_all
+from polymagic.errors import PolymagicError, SpecError
+from polymagic.spec.yamltext import dump_yaml_all
 
 __all__ = ["main"]
 
@@ -230,13 +224,13 @@ def _freeze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _rbac(args: argparse.Namespace, out: TextIO) -> int:
-    from polymagic.kube_names import check_namespace
-    from polymagic.permissions import rbac_objects
+    from polymagic.render.kube_names import check_namespace
+    from polymagic.render.permissions import rbac_objects
 
     namespace = args.namespace
     if not namespace:
-        from polymagic.cluster import connect
         from polymagic.errors import ClusterConfigError
+        from polymagic.kube.client import connect
 
         try:
             cluster = connect()
@@ -306,28 +300,6 @@ def _add_kaniko_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--service-account", help="service account of the build pod")
 
 
-def kaniko_options(args: argparse.Namespace) -> KanikoOptions:
-    """The executor options given on the command line."""
-    resources: dict[str, Any] | None = None
-    amounts = {k: v for k, v in (("cpu", args.cpu), ("memory", args.memory)) if v}
-    if amounts:
-        resources = {"requests": dict(amounts), "limits": dict(amounts)}
-    return KanikoOptions(
-        build_args=parse_pairs(args.build_arg, "build arg"),
-        target=args.target,
-        tags=tuple(args.tag),
-        reproducible=args.reproducible,
-        snapshot_mode=args.snapshot_mode,
-        insecure_registries=tuple(args.insecure_registry),
-        skip_tls_verify_registries=tuple(args.skip_tls_verify_registry),
-        cache_repo=args.cache_repo,
-        hash_tag=not args.no_hash_tag,
-        resources=resources,
-        node_selector=dict(parse_pairs(args.node_selector, "node selector")) or None,
-        service_account=args.service_account,
-    )
-
-
 def _add_spec_options(
     parser: argparse.ArgumentParser, namespace_default: str | None = "default"
 ) -> None:
@@ -353,167 +325,6 @@ def _add_spec_options(
     )
 
 
-def read_source(file: str) -> str | Path:
-    """The operation: stdin's text for ``-`` (bounded, UTF-8), else the path, read later by
-    the loader with the same checks (a regular file, bounded, UTF-8)."""
-    if file == "-":
-        # A stdin replaced by a text stream (tests, embedding) has no bytes to decode.
-        stream = getattr(sys.stdin, "buffer", None) or BytesIO(sys.stdin.read().encode())
-        text = read_spec_stream(stream)
-        return text if "\n" in text else text + "\n"  # text, never taken for a file name
-    return Path(file)
-
-
-def _compile(args: argparse.Namespace) -> tuple[CompiledBuild, BuildManifests | None, list[str]]:
-    source = find_connections(args.connections)
-    build = compile_with_connections(read_source(args.file), source, params=args.params)
-    warnings = list(build.warnings)
-    manifests = None
-    if args.only in (None, "manifests"):
-        manifests = build_manifests(
-            build,
-            namespace=args.namespace,
-            executor_image=args.executor_image,
-            kaniko=kaniko_options(args),
-            context=pack_build_context(build, context_base(args)),
-        )
-        warnings += manifests.warnings
-    return build, manifests, warnings
-
-
-def context_base(args: argparse.Namespace) -> Path:
-    """Where COPY sources come from: --context, else the operation file's folder."""
-    if args.context:
-        return Path(args.context)
-    return Path(args.file).resolve().parent if args.file != "-" else Path.cwd()
-
-
-def compiled_component(build: CompiledBuild) -> dict[str, Any]:
-    """The compiled component as Polyaxon writes it, with each input's resolved value."""
-    data = build.component.to_polyaxon()
-    for section in ("inputs", "outputs"):
-        for io in data.get(section, []):
-            param = build.params.get(io["name"])
-            if param is not None and param.value is not None:
-                io["value"] = param.value
-                if param.connection:
-                    io["connection"] = param.connection
-    return data
-
-
-def _dump(data: Any, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(data, indent=2) + "\n"
-    return dump_yaml(data)
-
-
-def _lint(build: CompiledBuild, context: Path) -> list[Finding]:
-    findings: list[Finding] = []
-    inits = build.run.init if isinstance(build.run.init, list) else []
-    for rendered in build.dockerfiles:
-        spec = inits[rendered.init_index].dockerfile
-        if isinstance(spec, DockerfileInit):
-            findings += lint_dockerfile(spec, rendered.text, context_dir=context)
-    return findings
-
-
-def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    build, manifests, warnings = _compile(args)
-    for warning in warnings:
-        err.write(f"polymagic: warning: {warning}\n")
-    if args.lint:
-        base = context_base(args)
-        for finding in _lint(build, base):
-            err.write(f"polymagic: lint: {build.dockerfiles[0].filename}: {finding}\n")
-    if args.only == "dockerfile":
-        if not build.dockerfiles:
-            raise SpecError(
-                "the operation has no `dockerfile` init to render", path="runPatch.init"
-            )
-        out.write(build.dockerfiles[0].text)
-        return 0
-    if args.only == "component":
-        out.write(_dump(compiled_component(build), args.output))
-        return 0
-    objects = manifests.objects() if manifests else []
-    if args.only == "manifests":
-        if args.output == "json":
-            out.write(_dump(objects, "json"))
-        else:
-            out.write(dump_yaml_all(objects))
-        return 0
-    _render_all(build, objects, args.output, out, manifests.context if manifests else None)
-    return 0
-
-
-def render_everything(
-    build: CompiledBuild,
-    namespace: str,
-    executor_image: str | None,
-    out: TextIO,
-    kaniko: KanikoOptions | None = None,
-    context: PackedContext | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> None:
-    """Dockerfile(s), compiled component and Kubernetes objects, labelled, as YAML."""
-    manifests = build_manifests(
-        build,
-        namespace=namespace,
-        executor_image=executor_image,
-        kaniko=kaniko,
-        context=context,
-        timeout=timeout,
-    )
-    _render_all(build, manifests.objects(), "yaml", out, context)
-
-
-def _render_all(
-    build: CompiledBuild,
-    objects: list[dict[str, Any]],
-    fmt: str,
-    out: TextIO,
-    context: PackedContext | None = None,
-) -> None:
-    if fmt == "json":
-        everything: dict[str, Any] = {
-            "dockerfiles": [
-                {"path": f"{d.context_path}/{d.filename}", "init": d.init_index, "text": d.text}
-                for d in build.dockerfiles
-            ],
-            "component": compiled_component(build),
-        }
-        if context is not None:
-            everything["context"] = {
-                "size": context.size,
-                "sha256": context.sha256,
-                "entries": [asdict(entry) for entry in context.top_level],
-                "left_out": list(context.left_out),
-            }
-        everything["manifests"] = objects
-        out.write(_dump(everything, "json"))
-        return
-    for d in build.dockerfiles:
-        out.write(
-            f"# ---- Dockerfile: {d.context_path}/{d.filename} (run.init[{d.init_index}]) ----\n"
-        )
-        out.write(d.text)
-    out.write(f"# ---- Component: {build.component.name} (compiled) ----\n")
-    out.write(_dump(compiled_component(build), "yaml"))
-    if context is not None:
-        # Names and sizes only: the files themselves may be anything.
-        out.write(
-            f"# ---- Build context: {len(context.files)} entries,"
-            f" {context.size} bytes compressed (in the ConfigMap) ----\n"
-        )
-        out.writelines(f"#   {one_line(line)}\n" for line in context.listing())
-        if context.left_out:
-            shown = ", ".join(context.left_out[:10])
-            more = f" and {len(context.left_out) - 10} more" if len(context.left_out) > 10 else ""
-            out.write(f"#   left out (may hold secrets): {one_line(shown)}{more}\n")
-    out.write("# ---- Kubernetes objects ----\n")
-    out.write(dump_yaml_all(objects))
-
-
 def main(
     argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -523,12 +334,12 @@ def main(
     args = _parser().parse_args(argv)
     try:
         if args.command == "render":
-            return _render(args, out, err)
+            return render(args, out, err)
         if args.command == "rbac":
             return _rbac(args, out)
         if args.command == "freeze":
             return _freeze(args, out, err)
-        from polymagic import cli_cluster
+        from polymagic.cli import cluster as cli_cluster
 
         return cli_cluster.run(args, out, err)
     except PolymagicError as exc:
@@ -539,11 +350,6 @@ def main(
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (flushing at exit must not fail)
         return 0
-
-
-def flat_message(exc: Exception) -> str:
-    """An error's message on one line (for stderr), safe to print whatever it quotes."""
-    return printable(" ".join(str(exc).split()))
 
 
 if __name__ == "__main__":

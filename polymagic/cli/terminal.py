@@ -20,10 +20,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from polymagic.printable import printable
-from polymagic.progress import EventKind, ProgressEvent
+from polymagic.render.kaniko_log import EventKind, ProgressEvent
 
 if TYPE_CHECKING:
-    from polymagic.options import BuildResult
+    from polymagic.render.options import BuildResult
 
 __all__ = ["TerminalProgress"]
 

@@ -14,27 +14,27 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import TextIO
 
-from polymagic.builder import (
-    BuildOptions,
-    attach_build,
-    build_image,
-    cancel_build,
-    find_builds,
-)
-from polymagic.cli import flat_message
-from polymagic.cluster import Cluster, connect
-from polymagic.compiler import CompiledBuild
+from polymagic.cli.common import flat_message
+from polymagic.cli.terminal import TerminalProgress
 from polymagic.config import compile_with_connections, find_connections
-from polymagic.context import pack_build_context
 from polymagic.errors import (
     BuildCancelled,
     BuildError,
     ClusterConfigError,
     ClusterError,
 )
-from polymagic.manifests import CONTAINER_NAME, KanikoOptions
+from polymagic.kube.client import Cluster, connect
+from polymagic.kube.session import (
+    BuildOptions,
+    attach_build,
+    build_image,
+    cancel_build,
+    find_builds,
+)
 from polymagic.printable import printable
-from polymagic.terminal import TerminalProgress
+from polymagic.render.compiler import CompiledBuild
+from polymagic.render.context import pack_build_context
+from polymagic.render.manifests import CONTAINER_NAME, KanikoOptions
 
 __all__ = ["run"]
 
@@ -59,7 +59,8 @@ def _sigterm_cancels() -> Iterator[None]:
 
 
 def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from polymagic.cli import context_base, kaniko_options, read_source, render_everything
+    from polymagic.cli.common import context_base, kaniko_options, read_source
+    from polymagic.cli.render import render_everything
 
     source = find_connections(args.connections)
     text_or_path = read_source(args.file)
@@ -109,7 +110,7 @@ def _submit_and_follow(
     err: TextIO,
     out: TextIO,
 ) -> int:
-    from polymagic.cli import context_base
+    from polymagic.cli.common import context_base
 
     options = BuildOptions(
         namespace=namespace,

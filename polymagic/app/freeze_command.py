@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from polymagic.errors import SpecError
 
 if TYPE_CHECKING:
-    from polymagic.freeze import FreezeResult
+    from polymagic.render.freeze import FreezeResult
 
 __all__ = ["Frozen", "add_freeze_arguments", "freeze_interpreter", "write_requirements"]
 
@@ -90,8 +90,8 @@ def freeze_interpreter(
     modules: Any = None,
 ) -> Frozen:
     """Freeze the running interpreter with the parsed ``args``; nothing is written yet."""
-    from polymagic.freeze import FreezeOptions, freeze
-    from polymagic.interpreter import read_environment
+    from polymagic.app.interpreter import read_environment
+    from polymagic.render.freeze import FreezeOptions, freeze
 
     target, relative = _inside(context, args.requirements)
     options = FreezeOptions(

@@ -32,7 +32,7 @@ from polymagic.errors import (
     YamlSyntaxError,
 )
 from polymagic.limits import DOCUMENT_MAX_DEPTH, INPUT_MAX_BYTES, YAML_MAX_NODES, limit_text
-from polymagic.models import (
+from polymagic.spec.models import (
     RUN_SHORTCUT_FIELDS,
     Component,
     Connection,
@@ -40,7 +40,7 @@ from polymagic.models import (
     DockerfileInit,
     Operation,
 )
-from polymagic.values import DocumentValueError, normalise_document
+from polymagic.spec.values import DocumentValueError, normalise_document
 
 __all__ = [
     "LineMap",

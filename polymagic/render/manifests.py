@@ -19,24 +19,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from polymagic import __version__
-from polymagic.compiler import ARTIFACTS_PATH, CompiledBuild
-from polymagic.context import PackedContext
+from polymagic._version import __version__
 from polymagic.errors import SpecError, UnsupportedError
-from polymagic.kube_names import (
+from polymagic.render.compiler import ARTIFACTS_PATH, CompiledBuild
+from polymagic.render.context import PackedContext
+from polymagic.render.git_context import git_context
+from polymagic.render.kube_names import (
+    CONFIGMAP_LIMIT,
     check_annotations,
     check_labels,
     check_namespace,
     is_config_map_key,
 )
-from polymagic.models import (
+from polymagic.spec.models import (
     Connection,
     Container,
     Environment,
     FileInit,
-    GitInit,
     JobRun,
-    check_git_url,
 )
 
 __all__ = [
@@ -58,8 +58,6 @@ LABEL_NAME = "app.kubernetes.io/name"
 LABEL_BUILD = "polymagic/build"
 LABEL_SPEC_HASH = "polymagic/spec-hash"
 ANNOTATION_PREFIX = "polymagic/"
-# The API server refuses objects over 1 MiB; leave room for the object's own metadata.
-CONFIGMAP_LIMIT = 1024 * 1024 - 16 * 1024
 DIGEST_FILE = "/dev/termination-log"
 DEFAULT_TIMEOUT = 3600.0
 """The overall deadline of a build in seconds, and so of its pod (``activeDeadlineSeconds``)."""
@@ -315,59 +313,6 @@ def _pod_args(build: CompiledBuild, container: Container) -> tuple[list[str], li
             "the args already set --digest-file, so polymagic may not be able to read the pushed digest"
         )
     return args, warnings
-
-
-@dataclass(frozen=True)
-class GitContext:
-    """A Kaniko ``git://`` build context from a ``git`` init (and its connection)."""
-
-    url: str
-    connection: Connection | None
-    sub_path: str | None = None
-
-
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-
-
-def git_context(build: CompiledBuild) -> GitContext | None:
-    """The ``git://host/repo.git#ref#commit`` context named by the run's first ``git`` init.
-
-    The repository comes from ``git.url`` or the init's ``git`` connection (``schema.url``);
-    ``revision`` may be a branch (``main`` → ``refs/heads/main``), a full ``refs/...`` name (use
-    ``refs/tags/v1`` for a tag) or a 40-hex commit.
-    """
-    inits = build.run.init if isinstance(build.run.init, list) else []
-    for init in inits:
-        if not isinstance(init.git, GitInit):
-            continue
-        connection = build.connections.get(init.connection) if init.connection else None
-        schema = (connection.schema_ or {}) if connection is not None else {}
-        url = init.git.url or schema.get("url")
-        if not url:
-            raise SpecError(
-                "the git init has no repository: set `git.url` or a git connection with `schema.url`",
-                path="runPatch.init",
-            )
-        try:  # the models refuse these already; this is the URL that reaches the pod
-            check_git_url(str(url))
-        except ValueError as error:
-            field = "git.url" if init.git.url else f"connection `{init.connection}` schema.url"
-            raise SpecError(str(error), path=f"runPatch.init ({field})") from None
-        repository = re.sub(r"^(https?|git|ssh)://", "", str(url)).removesuffix("/")
-        if not repository.endswith(".git"):
-            repository += ".git"
-        revision = init.git.revision or schema.get("revision")
-        fragment = ""
-        if revision and _COMMIT.match(str(revision)):
-            fragment = f"##{revision}"
-        elif revision:
-            reference = (
-                str(revision) if str(revision).startswith("refs/") else f"refs/heads/{revision}"
-            )
-            fragment = f"#{reference}"
-        sub_path = init.path if init.path and not init.path.startswith("/") else None
-        return GitContext(f"git://{repository}{fragment}", connection, sub_path)
-    return None
 
 
 def _set_flag(args: list[str], names: tuple[str, ...], value: str) -> list[str]:

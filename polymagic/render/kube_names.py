@@ -14,6 +14,7 @@ from polymagic.errors import SpecError
 
 __all__ = [
     "ANNOTATIONS_LIMIT",
+    "CONFIGMAP_LIMIT",
     "check_annotations",
     "check_config_map_key",
     "check_labels",
@@ -30,6 +31,9 @@ NAME_PART_LIMIT = 63
 PREFIX_LIMIT = 253
 LABEL_VALUE_LIMIT = 63
 CONFIG_MAP_KEY_LIMIT = 253
+CONFIGMAP_LIMIT = 1024 * 1024 - 16 * 1024
+"""Bytes of data a ConfigMap may carry: the API server refuses objects over 1 MiB, less room for
+the object's own metadata."""
 ANNOTATIONS_LIMIT = 256 * 1024
 """All annotations of one object together, keys and values, in bytes."""
 

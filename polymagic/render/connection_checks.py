@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from polymagic.errors import ConnectionsError
 
 if TYPE_CHECKING:
-    from polymagic.compiler import CompiledBuild
-    from polymagic.models import ConnectionCatalog
+    from polymagic.render.compiler import CompiledBuild
+    from polymagic.spec.models import ConnectionCatalog
 
 __all__ = ["check_catalog_has_connections", "check_destination_connections_known"]
 

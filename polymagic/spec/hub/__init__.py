@@ -10,8 +10,8 @@ import functools
 from importlib import resources
 
 from polymagic.errors import SpecError
-from polymagic.loader import Loaded, load_component
-from polymagic.models import Component
+from polymagic.spec.loader import Loaded, load_component
+from polymagic.spec.models import Component
 
 __all__ = ["hub_component", "hub_versions"]
 
@@ -48,5 +48,5 @@ def hub_component(ref: str) -> Loaded[Component]:
     if filename is None:
         known = ", ".join(f"`{name}:{v}`" for v in sorted(versions))
         raise SpecError(f"`{ref}`: no such version (available: {known})", path="hubRef")
-    text = resources.files("polymagic.hub").joinpath(filename).read_text(encoding="utf-8")
+    text = resources.files("polymagic.spec.hub").joinpath(filename).read_text(encoding="utf-8")
     return load_component(text)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from polymagic.models import DockerfileInit
+from polymagic.spec.models import DockerfileInit
 
 __all__ = [
     "Finding",
@@ -138,11 +138,11 @@ def polyaxon_findings(spec: DockerfileInit, text: str) -> list[Finding]:
 def copy_source_findings(spec: DockerfileInit, text: str, context_dir: Path) -> list[Finding]:
     """COPY sources that do not exist in ``context_dir`` (wildcards allowed, as in Docker).
 
-    The sources are the ones the packer ships (:func:`polymagic.context.copy_sources`): a
+    The sources are the ones the packer ships (:func:`polymagic.render.context.copy_sources`): a
     ``copy`` entry with spaces is several sources, as Docker reads the unquoted line.
     """
-    from polymagic.context import copy_sources, find_source
     from polymagic.errors import SpecError
+    from polymagic.render.context import copy_sources, find_source
 
     findings = []
     for source in dict.fromkeys(copy_sources(spec)):

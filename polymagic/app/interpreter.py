@@ -2,7 +2,7 @@
 distributions (``importlib.metadata``) and what the session has imported.
 
 Reads files of the local Python installation only (each metadata file bounded in size); writes
-nothing. The decisions (what to pin, what to leave out) belong to ``polymagic.freeze``.
+nothing. The decisions (what to pin, what to leave out) belong to ``polymagic.render.freeze``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import types
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from polymagic.freeze import Distribution, Environment
+from polymagic.render.freeze import Distribution, Environment
 
 __all__ = ["read_environment"]
 

@@ -100,7 +100,7 @@ _VAL = Tag("<value>")
 
 def _generic_str(value: Any) -> str:
     # Polyaxon's GenericStr: numbers and containers become JSON text, None is refused.
-    from polymagic.values import to_text
+    from polymagic.spec.values import to_text
 
     if value is None:
         raise ValueError("Input should be a valid string")

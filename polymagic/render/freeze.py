@@ -1,7 +1,7 @@
 """Turning a Python environment into a build spec: pinned requirements and the operation that
 installs them (``%polybuild freeze`` / ``polymagic freeze``).
 
-Pure: it works on an ``Environment`` snapshot (made by ``polymagic.interpreter`` from the running
+Pure: it works on an ``Environment`` snapshot (made by ``polymagic.app.interpreter`` from the running
 interpreter, or by a test by hand) and returns text. What it decides:
 
 - which distributions to pin: all of them, or with ``imported_only`` those whose modules the
@@ -28,7 +28,7 @@ from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvir
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from polymagic.yamltext import dump_yaml
+from polymagic.spec.yamltext import dump_yaml
 
 __all__ = [
     "Attention",

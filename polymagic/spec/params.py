@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import StrictStr, TypeAdapter, ValidationError
 
 from polymagic.errors import ParamError, SpecError
-from polymagic.models import Component, IOSpec, Param, is_ref, validate_image
-from polymagic.values import to_text
+from polymagic.spec.models import Component, IOSpec, Param, is_ref, validate_image
+from polymagic.spec.values import to_text
 
 __all__ = ["ResolvedParam", "merge_overrides", "parse_overrides", "parse_pairs", "resolve_params"]
 

@@ -23,7 +23,7 @@ from kubernetes.config import incluster_config
 from kubernetes.config.config_exception import ConfigException
 
 from polymagic.errors import ApiError, ClusterConfigError, ClusterError
-from polymagic.progress import MAX_LINE, LineSplitter
+from polymagic.render.kaniko_log import MAX_LINE, LineSplitter
 
 __all__ = ["Cluster", "WatchExpired", "connect"]
 

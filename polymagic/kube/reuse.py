@@ -21,11 +21,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from polymagic.cluster import Cluster
-from polymagic.compiler import CompiledBuild
 from polymagic.errors import ApiError, ClusterError, ConnectionsError, SpecError
-from polymagic.manifests import BuildManifests, KanikoOptions, hash_tag_of, registry_host
-from polymagic.registry import (
+from polymagic.kube.client import Cluster
+from polymagic.kube.registry import (
     ImageReference,
     ManifestAnswer,
     Presence,
@@ -35,6 +33,8 @@ from polymagic.registry import (
     read_manifest,
     tag_manifest,
 )
+from polymagic.render.compiler import CompiledBuild
+from polymagic.render.manifests import BuildManifests, KanikoOptions, hash_tag_of, registry_host
 
 __all__ = [
     "RegistryAccess",

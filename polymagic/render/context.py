@@ -3,7 +3,7 @@
 This module owns which context paths a ``dockerfile`` init names (``copy_sources``, used by the
 packer and by ``lint`` alike), the files left out by default because they may hold secrets
 (``SECRET_PATTERNS``), and the archive itself (``pack_context``): the files under those
-sources, honouring ``.dockerignore`` (``polymagic.dockerignore``), plus generated files such
+sources, honouring ``.dockerignore`` (``polymagic.render.dockerignore``), plus generated files such
 as the rendered Dockerfile, with a listing of its top-level entries for the views.
 
 The archive is byte-for-byte reproducible: the same files give the same bytes whatever their
@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from polymagic.dockerignore import (
+from polymagic.errors import SpecError, one_line
+from polymagic.render.dockerignore import (
     DOCKERIGNORE,
     DockerIgnore,
     MatcherState,
@@ -43,11 +44,12 @@ from polymagic.dockerignore import (
     load_dockerignore,
     parse_dockerignore,
 )
-from polymagic.errors import SpecError, one_line
-from polymagic.models import DockerfileInit
+from polymagic.render.git_context import git_context
+from polymagic.render.kube_names import CONFIGMAP_LIMIT
+from polymagic.spec.models import DockerfileInit
 
 if TYPE_CHECKING:
-    from polymagic.compiler import CompiledBuild
+    from polymagic.render.compiler import CompiledBuild
 
 __all__ = [
     "MAX_DEPTH",
@@ -155,7 +157,6 @@ _SECRET_RULES = tuple(compile_rule(p, source="polymagic's defaults") for p in SE
 
 def default_archive_limit() -> int:
     """The largest archive a ConfigMap's ``binaryData`` holds: base64 makes 3 bytes into 4."""
-    from polymagic.manifests import CONFIGMAP_LIMIT  # here: manifests may import this module
 
     return CONFIGMAP_LIMIT // 4 * 3
 
@@ -824,7 +825,6 @@ def find_source(base: Path, source: str) -> list[str]:
 def pack_build_context(build: CompiledBuild, base: Path) -> PackedContext | None:
     """The local files the build's first Dockerfile copies, packed with the Dockerfile itself;
     None when it copies nothing or builds from a git repository."""
-    from polymagic.manifests import git_context
 
     inits = build.run.init if isinstance(build.run.init, list) else []
     if not build.dockerfiles or git_context(build) is not None:

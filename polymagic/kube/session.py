@@ -18,11 +18,6 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from polymagic.cluster import Cluster, WatchExpired
-from polymagic.compiler import CompiledBuild
-from polymagic.connection_checks import check_destination_connections_known
-from polymagic.context import pack_build_context
-from polymagic.dockerfile import dockerfile_instructions
 from polymagic.errors import (
     ApiError,
     BuildCancelled,
@@ -31,7 +26,14 @@ from polymagic.errors import (
     ClusterError,
     PreflightError,
 )
-from polymagic.manifests import (
+from polymagic.kube.client import Cluster, WatchExpired
+from polymagic.printable import printable
+from polymagic.render.compiler import CompiledBuild
+from polymagic.render.connection_checks import check_destination_connections_known
+from polymagic.render.context import pack_build_context
+from polymagic.render.dockerfile import dockerfile_instructions
+from polymagic.render.kaniko_log import MAX_LINE, EventKind, KanikoLogParser, ProgressEvent
+from polymagic.render.manifests import (
     CONTAINER_NAME,
     LABEL_BUILD,
     LABEL_MANAGED_BY,
@@ -39,13 +41,11 @@ from polymagic.manifests import (
     SecretShape,
     build_manifests,
 )
-from polymagic.options import BuildOptions, BuildResult, BuildStatus
-from polymagic.permissions import permission_checks
-from polymagic.printable import printable
-from polymagic.progress import MAX_LINE, EventKind, KanikoLogParser, ProgressEvent
+from polymagic.render.options import BuildOptions, BuildResult, BuildStatus
+from polymagic.render.permissions import permission_checks
 
 if TYPE_CHECKING:
-    from polymagic.registry import RegistryAnswer
+    from polymagic.kube.registry import RegistryAnswer
 
 __all__ = [
     "BuildOptions",
@@ -570,7 +570,7 @@ class BuildSession:
             return None, ""
         if self.registry_unreachable:
             return None, f"the image's size is unknown: {self.registry_unreachable}"
-        from polymagic.reuse import pushed_image_size
+        from polymagic.kube.reuse import pushed_image_size
 
         return pushed_image_size(self.cluster, self.manifests, self.registry_secret, image)
 
@@ -834,8 +834,8 @@ def _reuse(
 
     Raises ``PreflightError`` when the registry refused the secret's credentials (HTTP 401):
     Kaniko would be refused too, after the whole build. ``--force`` skips only the reuse."""
-    from polymagic.registry import Presence
-    from polymagic.reuse import destination_secret, find_built_image, tag_destinations
+    from polymagic.kube.registry import Presence
+    from polymagic.kube.reuse import destination_secret, find_built_image, tag_destinations
 
     answer = find_built_image(cluster, build, manifests, options.kaniko)
     if answer is not None and answer.credentials_rejected:
@@ -937,10 +937,10 @@ def start_build(
         )
     if note:
         session.notes.append(note)
-    from polymagic.reuse import destination_secret
+    from polymagic.kube.reuse import destination_secret
 
     session.registry_secret = destination_secret(build)
-    from polymagic.registry import Presence
+    from polymagic.kube.registry import Presence
 
     if answer is not None and answer.presence is Presence.UNKNOWN and answer.status is None:
         # No HTTP answer before the build (e.g. a registry only the cluster reaches): do not

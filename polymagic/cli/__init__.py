@@ -1,0 +1,1 @@
+"""The command line: ``polymagic render|build|status|logs|cancel|list|freeze|rbac``."""

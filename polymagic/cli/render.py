@@ -1,0 +1,157 @@
+"""``polymagic render``: the Dockerfile, the compiled component and the Kubernetes objects, as
+text for a person or JSON for a program; also what ``build`` shows when it cannot submit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TextIO
+
+from polymagic.cli.common import context_base, kaniko_options, read_source
+from polymagic.config import compile_with_connections, find_connections
+from polymagic.errors import SpecError, one_line
+from polymagic.render.compiler import CompiledBuild, compiled_component
+from polymagic.render.context import PackedContext, pack_build_context
+from polymagic.render.lint import Finding, lint_dockerfile
+from polymagic.render.manifests import (
+    DEFAULT_TIMEOUT,
+    BuildManifests,
+    KanikoOptions,
+    build_manifests,
+)
+from polymagic.spec.models import DockerfileInit
+from polymagic.spec.yamltext import dump_yaml, dump_yaml_all
+
+__all__ = ["render", "render_everything"]
+
+
+def _compile(args: argparse.Namespace) -> tuple[CompiledBuild, BuildManifests | None, list[str]]:
+    source = find_connections(args.connections)
+    build = compile_with_connections(read_source(args.file), source, params=args.params)
+    warnings = list(build.warnings)
+    manifests = None
+    if args.only in (None, "manifests"):
+        manifests = build_manifests(
+            build,
+            namespace=args.namespace,
+            executor_image=args.executor_image,
+            kaniko=kaniko_options(args),
+            context=pack_build_context(build, context_base(args)),
+        )
+        warnings += manifests.warnings
+    return build, manifests, warnings
+
+
+def _dump(data: Any, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(data, indent=2) + "\n"
+    return dump_yaml(data)
+
+
+def _lint(build: CompiledBuild, context: Path) -> list[Finding]:
+    findings: list[Finding] = []
+    inits = build.run.init if isinstance(build.run.init, list) else []
+    for rendered in build.dockerfiles:
+        spec = inits[rendered.init_index].dockerfile
+        if isinstance(spec, DockerfileInit):
+            findings += lint_dockerfile(spec, rendered.text, context_dir=context)
+    return findings
+
+
+def render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    build, manifests, warnings = _compile(args)
+    for warning in warnings:
+        err.write(f"polymagic: warning: {warning}\n")
+    if args.lint:
+        base = context_base(args)
+        for finding in _lint(build, base):
+            err.write(f"polymagic: lint: {build.dockerfiles[0].filename}: {finding}\n")
+    if args.only == "dockerfile":
+        if not build.dockerfiles:
+            raise SpecError(
+                "the operation has no `dockerfile` init to render", path="runPatch.init"
+            )
+        out.write(build.dockerfiles[0].text)
+        return 0
+    if args.only == "component":
+        out.write(_dump(compiled_component(build), args.output))
+        return 0
+    objects = manifests.objects() if manifests else []
+    if args.only == "manifests":
+        if args.output == "json":
+            out.write(_dump(objects, "json"))
+        else:
+            out.write(dump_yaml_all(objects))
+        return 0
+    _render_all(build, objects, args.output, out, manifests.context if manifests else None)
+    return 0
+
+
+def render_everything(
+    build: CompiledBuild,
+    namespace: str,
+    executor_image: str | None,
+    out: TextIO,
+    kaniko: KanikoOptions | None = None,
+    context: PackedContext | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> None:
+    """Dockerfile(s), compiled component and Kubernetes objects, labelled, as YAML."""
+    manifests = build_manifests(
+        build,
+        namespace=namespace,
+        executor_image=executor_image,
+        kaniko=kaniko,
+        context=context,
+        timeout=timeout,
+    )
+    _render_all(build, manifests.objects(), "yaml", out, context)
+
+
+def _render_all(
+    build: CompiledBuild,
+    objects: list[dict[str, Any]],
+    fmt: str,
+    out: TextIO,
+    context: PackedContext | None = None,
+) -> None:
+    if fmt == "json":
+        everything: dict[str, Any] = {
+            "dockerfiles": [
+                {"path": f"{d.context_path}/{d.filename}", "init": d.init_index, "text": d.text}
+                for d in build.dockerfiles
+            ],
+            "component": compiled_component(build),
+        }
+        if context is not None:
+            everything["context"] = {
+                "size": context.size,
+                "sha256": context.sha256,
+                "entries": [asdict(entry) for entry in context.top_level],
+                "left_out": list(context.left_out),
+            }
+        everything["manifests"] = objects
+        out.write(_dump(everything, "json"))
+        return
+    for d in build.dockerfiles:
+        out.write(
+            f"# ---- Dockerfile: {d.context_path}/{d.filename} (run.init[{d.init_index}]) ----\n"
+        )
+        out.write(d.text)
+    out.write(f"# ---- Component: {build.component.name} (compiled) ----\n")
+    out.write(_dump(compiled_component(build), "yaml"))
+    if context is not None:
+        # Names and sizes only: the files themselves may be anything.
+        out.write(
+            f"# ---- Build context: {len(context.files)} entries,"
+            f" {context.size} bytes compressed (in the ConfigMap) ----\n"
+        )
+        out.writelines(f"#   {one_line(line)}\n" for line in context.listing())
+        if context.left_out:
+            shown = ", ".join(context.left_out[:10])
+            more = f" and {len(context.left_out) - 10} more" if len(context.left_out) > 10 else ""
+            out.write(f"#   left out (may hold secrets): {one_line(shown)}{more}\n")
+    out.write("# ---- Kubernetes objects ----\n")
+    out.write(dump_yaml_all(objects))

@@ -1,0 +1,4 @@
+"""Pure outputs of a build: the compiled component, the Dockerfile, lint findings, the
+build context archive, the Kubernetes objects, and the reading of Kaniko's log into progress
+events. No network, no cluster, nothing written.
+"""
