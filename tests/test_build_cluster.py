@@ -274,7 +274,9 @@ def test_flood_of_log_lines_keeps_a_bounded_tail(cluster: Cluster, sim_node: Sim
 # Any C0/C1 control but tab and line end: what must never reach a terminal from a build's log.
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 LONG_LINE = 32 << 20
-MAX_LINE = 16 * 1024  # what the log follower keeps of one line (polymagic.render.kaniko_log.MAX_LINE)
+MAX_LINE = (
+    16 * 1024
+)  # what the log follower keeps of one line (polymagic.render.kaniko_log.MAX_LINE)
 
 
 def _pod_of(sim_node: SimulatedNode, namespace: str) -> SeenPod:

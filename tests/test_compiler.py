@@ -124,7 +124,9 @@ def test_unknown_hub_components_are_clear(ref: str, message: str) -> None:
 
 
 def test_path_ref_is_relative_to_the_operation_file(tmp_path: Path) -> None:
-    component = (Path(__file__).parent.parent / "polymagic" / "spec" / "hub" / "kaniko-1.2.yaml").read_text()
+    component = (
+        Path(__file__).parent.parent / "polymagic" / "spec" / "hub" / "kaniko-1.2.yaml"
+    ).read_text()
     (tmp_path / "components").mkdir()
     (tmp_path / "components" / "kaniko.yaml").write_text(component)
     op = yaml.safe_load(SEED)
@@ -138,7 +140,9 @@ def test_inline_component_compiles() -> None:
     op = yaml.safe_load(SEED)
     del op["hubRef"]
     op["component"] = yaml.safe_load(
-        (Path(__file__).parent.parent / "polymagic" / "spec" / "hub" / "kaniko-1.2.yaml").read_text()
+        (
+            Path(__file__).parent.parent / "polymagic" / "spec" / "hub" / "kaniko-1.2.yaml"
+        ).read_text()
     )
     assert compile_operation(op).run_dict == compile_operation(SEED).run_dict
 

@@ -39,7 +39,9 @@ from tests.oracle.harness import run_oracle
 
 pytestmark = pytest.mark.oracle
 
-KANIKO_COMPONENT = Path(__file__).resolve().parents[1] / "polymagic" / "spec" / "hub" / "kaniko-1.2.yaml"
+KANIKO_COMPONENT = (
+    Path(__file__).resolve().parents[1] / "polymagic" / "spec" / "hub" / "kaniko-1.2.yaml"
+)
 # Fixed seeds keep every run identical; POLYMAGIC_DIFFERENTIAL_SEED explores other inputs.
 SEED_OFFSET = int(os.environ.get("POLYMAGIC_DIFFERENTIAL_SEED", "0"))
 DOCKERFILE_SEED = 20250611 + SEED_OFFSET

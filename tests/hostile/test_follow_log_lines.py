@@ -16,7 +16,9 @@ import pytest
 
 from tests.hostile.bounded import run_bounded
 
-MAX_LINE = 16 * 1024  # polymagic.render.kaniko_log.MAX_LINE, written out so this file runs on any version
+MAX_LINE = (
+    16 * 1024
+)  # polymagic.render.kaniko_log.MAX_LINE, written out so this file runs on any version
 
 # A pod log whose body the child streams as the API server would; ``chunks()`` is set per case.
 PRELUDE = """

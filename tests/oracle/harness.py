@@ -62,8 +62,7 @@ def _is_ready(venv: Path) -> bool:
     marker = venv / MARKER_NAME
     try:
         return (
-            marker.read_text(encoding="utf-8") == _marker_content()
-            and _venv_python(venv).exists()
+            marker.read_text(encoding="utf-8") == _marker_content() and _venv_python(venv).exists()
         )
     except OSError:
         return False
@@ -94,18 +93,14 @@ def _run_step(command: list[str], what: str, timeout: float) -> None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise OracleError(f"{what} failed: {exc}") from exc
     if done.returncode != 0:
-        raise OracleError(
-            f"{what} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
-        )
+        raise OracleError(f"{what} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
 
 
 def _build(venv: Path) -> None:
     # A venv left half-built by an interrupted run is completed, never deleted; any
     # other non-empty directory is not ours to touch.
     if venv.exists() and any(venv.iterdir()) and not (venv / "pyvenv.cfg").exists():
-        raise OracleError(
-            f"{venv} exists and is not a virtualenv; set {VENV_ENV_VAR} elsewhere"
-        )
+        raise OracleError(f"{venv} exists and is not a virtualenv; set {VENV_ENV_VAR} elsewhere")
     _run_step([sys.executable, "-m", "venv", str(venv)], "creating the venv", 300)
     python = str(_venv_python(venv))
     _run_step(
@@ -174,18 +169,13 @@ def run_oracle(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise OracleError(f"the oracle process failed: {exc}") from exc
     if done.returncode != 0:
-        raise OracleError(
-            f"the oracle process exited with {done.returncode}:\n{done.stderr}"
-        )
+        raise OracleError(f"the oracle process exited with {done.returncode}:\n{done.stderr}")
     try:
         results = json.loads(done.stdout)
     except json.JSONDecodeError as exc:
         raise OracleError(
-            f"the oracle answered no JSON ({exc}):\n{done.stdout[:2000]}\n"
-            f"{done.stderr[-2000:]}"
+            f"the oracle answered no JSON ({exc}):\n{done.stdout[:2000]}\n{done.stderr[-2000:]}"
         ) from exc
     if not isinstance(results, list) or len(results) != len(cases):
-        raise OracleError(
-            f"the oracle answered {type(results).__name__} for {len(cases)} cases"
-        )
+        raise OracleError(f"the oracle answered {type(results).__name__} for {len(cases)} cases")
     return [_check_result(i, result) for i, result in enumerate(results)]

@@ -89,8 +89,7 @@ def _install_offline_hub() -> None:
     def read_from_custom_hub(cls: type, hub: str) -> dict[str, Any]:
         if _HubComponent.current is None:
             raise ValueError(
-                f"Component `{hub}` could not be fetched: the oracle case carries "
-                "no `component`"
+                f"Component `{hub}` could not be fetched: the oracle case carries no `component`"
             )
         return copy.deepcopy(_HubComponent.current)
 
@@ -167,9 +166,7 @@ def compile_operation(case: dict[str, Any]) -> dict[str, Any]:
     _HubComponent.current = copy.deepcopy(component) if component else None
     _set_agent(
         connections=copy.deepcopy(case.get("connections") or []),
-        artifacts_store=copy.deepcopy(
-            case.get("artifactsStore") or DEFAULT_ARTIFACTS_STORE
-        ),
+        artifacts_store=copy.deepcopy(case.get("artifactsStore") or DEFAULT_ARTIFACTS_STORE),
     )
 
     with tempfile.TemporaryDirectory(prefix="polymagic-oracle-") as tmp:

@@ -29,12 +29,8 @@ DOCKERFILES = CONFORMANCE / "dockerfile"
 COMPILES = CONFORMANCE / "compile"
 KANIKO_COMPONENT = REPO / "polymagic" / "spec" / "hub" / "kaniko-1.2.yaml"
 
-DOCKERFILE_NAMES = sorted(
-    p.stem for p in DOCKERFILES.glob("*.json") if p.name != "rejected.json"
-)
-REJECTED_BODIES: list[Any] = json.loads(
-    (DOCKERFILES / "rejected.json").read_text(encoding="utf-8")
-)
+DOCKERFILE_NAMES = sorted(p.stem for p in DOCKERFILES.glob("*.json") if p.name != "rejected.json")
+REJECTED_BODIES: list[Any] = json.loads((DOCKERFILES / "rejected.json").read_text(encoding="utf-8"))
 COMPILE_NAMES = sorted(p.name for p in COMPILES.iterdir() if p.is_dir())
 
 
@@ -54,9 +50,7 @@ def _compile_case(name: str) -> dict[str, Any]:
         "kind": "compile",
         "op": (folder / "op.yaml").read_text(encoding="utf-8"),
         "params": params,
-        "connections": yaml.safe_load(
-            (folder / "connections.yaml").read_text(encoding="utf-8")
-        )
+        "connections": yaml.safe_load((folder / "connections.yaml").read_text(encoding="utf-8"))
         or [],
         "component": yaml.safe_load(KANIKO_COMPONENT.read_text(encoding="utf-8")),
     }
@@ -119,15 +113,13 @@ def test_dockerfile_rejected(
     result = oracle_results[("rejected", str(index))]
     assert "ok" not in result, f"accepted {REJECTED_BODIES[index]!r}: {result}"
     # Rejected by Polyaxon's schema validation, not by a broken oracle.
-    assert re.match(
-        r"\d+ validation errors? for V1DockerfileType\n", result["error"]
-    ), result["error"]
+    assert re.match(r"\d+ validation errors? for V1DockerfileType\n", result["error"]), result[
+        "error"
+    ]
 
 
 @pytest.mark.parametrize("name", COMPILE_NAMES)
-def test_compile_golden(
-    name: str, oracle_results: dict[tuple[str, str], dict[str, Any]]
-) -> None:
+def test_compile_golden(name: str, oracle_results: dict[tuple[str, str], dict[str, Any]]) -> None:
     result = oracle_results[("compile", name)]
     assert "error" not in result, result["error"]
     expected = json.loads((COMPILES / name / "expected.json").read_text("utf-8"))
@@ -143,6 +135,4 @@ def test_oracle_reports_errors_per_case() -> None:
     ok, unknown, bad_param = run_oracle(cases)
     assert ok["ok"].startswith("\nFROM python:3.11\n")
     assert "error" in unknown
-    assert bad_param == {
-        "error": "Invalid format for -P parameter: 'x'. Use -P name=value."
-    }
+    assert bad_param == {"error": "Invalid format for -P parameter: 'x'. Use -P name=value."}
