@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
@@ -230,3 +231,75 @@ def test_without_any_catalog_render_only_warns(tmp_path: Path, op_file: Path) ->
     assert code == 0
     assert out.startswith("\nFROM ")
     assert "`docker-connection` is not in the connections catalog" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--timeout", "0"],
+        ["--start-timeout", "-5"],
+        ["--stuck-grace", "soon"],
+        ["--log-idle-timeout", "nan"],
+    ],
+    ids=["zero", "negative", "text", "nan"],
+)
+def test_a_deadline_must_be_a_positive_number_of_seconds(
+    op_file: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused when the line is read, as the notebook's settings refuse it: not after the
+    build was submitted with a deadline that has already passed."""
+    with pytest.raises(SystemExit) as exited:
+        main(["build", str(op_file), "--dry-run", *argv])
+    assert exited.value.code == 2
+    assert "expected a positive number of seconds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (
+            "render",
+            "-P --connections --namespace --executor-image --only -o --output --lint --context"
+            " --build-arg --target --tag --reproducible --snapshot-mode --insecure-registry"
+            " --skip-tls-verify-registry --cache-repo --no-hash-tag --cpu --memory"
+            " --node-selector --service-account",
+        ),
+        (
+            "build",
+            "-P --connections --namespace --executor-image --dry-run --keep --quiet --timeout"
+            " --start-timeout --stuck-grace --log-idle-timeout --context --force --build-arg"
+            " --target --tag --reproducible --snapshot-mode --insecure-registry"
+            " --skip-tls-verify-registry --cache-repo --no-hash-tag --cpu --memory"
+            " --node-selector --service-account",
+        ),
+        ("status", "--namespace"),
+        ("list", "--namespace -A --all-namespaces"),
+        (
+            "freeze",
+            "--imported --base --destination --connection --exclude --include-tooling"
+            " --requirements --force --context -o --output",
+        ),
+        ("rbac", "--namespace --service-account --connections --secret"),
+    ],
+)
+def test_each_command_keeps_its_documented_options(command: str, expected: str) -> None:
+    from polymagic.cli.main import _parser
+
+    commands = next(
+        action for action in _parser()._actions if isinstance(action, argparse._SubParsersAction)
+    )
+    declared = set(commands.choices[command]._option_string_actions) - {"-h", "--help"}
+    assert declared == set(expected.split())
+
+
+def test_render_and_a_dry_run_build_show_the_same_objects(op_file: Path, tmp_path: Path) -> None:
+    """Both read the executor options through the same function: the same objects come out."""
+    options = ["--namespace", "ml", "--cpu", "2", "--build-arg", "A=1", "--tag", ":v2"]
+    _, rendered, _ = run("render", str(op_file), "--only", "manifests", *options)
+    kubeconfig = tmp_path / "no-such-kubeconfig"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KUBECONFIG", str(kubeconfig))
+        code, shown, _ = run("build", str(op_file), "--dry-run", *options)
+    assert code == 0
+    objects = shown[shown.index("# ---- Kubernetes objects ----\n") :].split("\n", 1)[1]
+    assert list(yaml.safe_load_all(objects)) == list(yaml.safe_load_all(rendered))

@@ -1,8 +1,9 @@
 """The freeze workflow shared by ``polymagic freeze`` and ``%polybuild freeze``: its options
-(declared once, for both), reading the interpreter, and writing the requirements file.
+(declared once, for both, as ``polymagic.app.arguments`` declares the build's), reading the
+interpreter, and writing the requirements file.
 
 Writes exactly one file, the requirements file inside the build context folder, and never over an
-existing one unless asked (``--force``).
+existing one unless asked (``--force``); the build form's freeze writes it only when missing.
 """
 
 from __future__ import annotations
@@ -14,49 +15,63 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from polymagic.app.arguments import add_options, option
 from polymagic.errors import SpecError
 
 if TYPE_CHECKING:
     from polymagic.render.freeze import FreezeResult
+    from polymagic.render.lint import Finding
 
-__all__ = ["Frozen", "add_freeze_arguments", "freeze_interpreter", "write_requirements"]
+__all__ = [
+    "FREEZE_OPTIONS",
+    "Frozen",
+    "default_freeze_arguments",
+    "freeze_for_form",
+    "freeze_interpreter",
+    "frozen_dockerfiles",
+    "write_requirements",
+]
 
 
-def add_freeze_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``freeze``, on the command line and in the notebook alike."""
-    parser.add_argument(
+FREEZE_OPTIONS = (
+    option(
         "--imported",
         action="store_true",
         help="only the distributions of modules imported so far, with what they require",
-    )
-    parser.add_argument(
-        "--base", metavar="IMAGE", help="base image (default: python:<major>.<minor>-slim)"
-    )
-    parser.add_argument("--destination", metavar="REF", help="the image to push")
-    parser.add_argument(
+    ),
+    option("--base", metavar="IMAGE", help="base image (default: python:<major>.<minor>-slim)"),
+    option("--destination", metavar="REF", help="the image to push"),
+    option(
         "--connection", metavar="NAME", help="the registry connection (default: docker-connection)"
-    )
-    parser.add_argument(
+    ),
+    option(
         "--exclude",
         action="append",
         default=[],
         metavar="NAME",
         help="leave out this distribution and what only it requires (repeatable)",
-    )
-    parser.add_argument(
+    ),
+    option(
         "--include-tooling",
         action="store_true",
         help="keep the notebook tooling (IPython, ipykernel, jupyter*, ipywidgets, polymagic, pip)",
-    )
-    parser.add_argument(
+    ),
+    option(
         "--requirements",
         metavar="FILE",
         default="requirements.txt",
         help="where to write the requirements, inside the build context (default: requirements.txt)",
-    )
-    parser.add_argument(
-        "--force", action="store_true", help="overwrite an existing requirements file"
-    )
+    ),
+    option("--force", action="store_true", help="overwrite an existing requirements file"),
+)
+"""The options of ``freeze``, on the command line and in the notebook alike."""
+
+
+def default_freeze_arguments() -> argparse.Namespace:
+    """What ``freeze`` reads when given no option (e.g. the build form's ``--freeze``)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_options(parser, *FREEZE_OPTIONS)
+    return parser.parse_args([])
 
 
 @dataclass(frozen=True)
@@ -122,3 +137,37 @@ def write_requirements(frozen: Frozen, *, force: bool) -> None:
         raise SpecError(f"cannot write {path}: {exc.strerror}", path="requirements") from exc
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(frozen.result.requirements)
+
+
+def freeze_for_form(context: Path, *, user_namespace: Mapping[str, Any] | None = None) -> str:
+    """The operation of a default freeze, for the build form: its requirements file is written
+    when missing, and must not differ from what this interpreter holds when present."""
+    frozen = freeze_interpreter(default_freeze_arguments(), context, user_namespace=user_namespace)
+    path = frozen.requirements_path
+    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    if current is None:
+        write_requirements(frozen, force=False)
+    elif current != frozen.result.requirements:
+        raise SpecError(
+            f"{path} exists and differs from this kernel's packages: run `%polybuild freeze"
+            " --force` to rewrite it (or remove it), then `%polybuild form --freeze` again"
+        )
+    return frozen.result.operation
+
+
+def frozen_dockerfiles(operation: str, context: Path) -> list[tuple[str, list[Finding]]]:
+    """The Dockerfile of each init of a frozen operation, rendered alone (its destination may
+    still be a placeholder), with lint findings against ``context``."""
+    import yaml
+
+    from polymagic.render.dockerfile import render_dockerfile
+    from polymagic.render.lint import lint_dockerfile
+    from polymagic.spec.loader import load_dockerfile_init
+
+    document = yaml.safe_load(operation)
+    rendered = []
+    for init in document["runPatch"]["init"]:
+        spec = load_dockerfile_init(init["dockerfile"])
+        text = render_dockerfile(spec)
+        rendered.append((text, lint_dockerfile(spec, text, context_dir=context)))
+    return rendered

@@ -34,7 +34,7 @@ from polymagic.kube.session import (
 from polymagic.printable import printable
 from polymagic.render.compiler import CompiledBuild
 from polymagic.render.context import pack_build_context
-from polymagic.render.manifests import CONTAINER_NAME, KanikoOptions
+from polymagic.render.manifests import CONTAINER_NAME
 
 __all__ = ["run"]
 
@@ -59,7 +59,8 @@ def _sigterm_cancels() -> Iterator[None]:
 
 
 def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from polymagic.cli.common import context_base, kaniko_options, read_source
+    from polymagic.app.arguments import OptionDefaults, build_options
+    from polymagic.cli.common import context_base, read_source
     from polymagic.cli.render import render_everything
 
     source = find_connections(args.connections)
@@ -80,14 +81,13 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         for warning in build.warnings:
             err.write(f"polymagic: warning: {warning}\n")
-        kaniko = kaniko_options(args)
+        defaults = OptionDefaults(namespace=namespace)
+        options = build_options(args, context_dir=context_base(args), defaults=defaults)
         packed = pack_build_context(build, context_base(args))
         for warning in packed.warnings if packed else ():
             err.write(f"polymagic: warning: {warning}\n")
         if cluster is None or args.dry_run:
-            render_everything(
-                build, namespace, args.executor_image, out, kaniko, packed, timeout=args.timeout
-            )
+            render_everything(build, options, out, packed)
             if args.dry_run:
                 return 0
             err.write(f"polymagic: not submitted: {no_cluster}\n")
@@ -95,7 +95,7 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 "polymagic: above is everything polymagic would submit; then run `polymagic build` again\n"
             )
             return EXIT_NO_CLUSTER
-        return _submit_and_follow(args, cluster, build, namespace, kaniko, err, out)
+        return _submit_and_follow(args, cluster, build, namespace, options, err, out)
     finally:
         if cluster is not None:
             cluster.close()
@@ -106,24 +106,10 @@ def _submit_and_follow(
     cluster: Cluster,
     build: CompiledBuild,
     namespace: str,
-    kaniko: KanikoOptions,
+    options: BuildOptions,
     err: TextIO,
     out: TextIO,
 ) -> int:
-    from polymagic.cli.common import context_base
-
-    options = BuildOptions(
-        namespace=namespace,
-        executor_image=args.executor_image,
-        keep=args.keep,
-        timeout=args.timeout,
-        start_timeout=args.start_timeout,
-        stuck_grace=args.stuck_grace,
-        log_idle_timeout=args.log_idle_timeout,
-        kaniko=kaniko,
-        force=args.force,
-        context_dir=context_base(args),
-    )
     progress = TerminalProgress(err, show_logs=not args.quiet)
     err.write(f"polymagic: building `{build.name}` in namespace `{namespace}` ({cluster.source})\n")
     try:

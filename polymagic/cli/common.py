@@ -1,5 +1,6 @@
 """What every command of the command line shares: reading the operation, the build context
-folder, the executor options, and one-line error messages."""
+folder, and one-line error messages. (The options it shares with the notebook, and the
+``BuildOptions`` made from them, are ``polymagic.app.arguments``'.)"""
 
 from __future__ import annotations
 
@@ -7,14 +8,11 @@ import argparse
 import sys
 from io import BytesIO
 from pathlib import Path
-from typing import Any
 
 from polymagic.printable import printable
-from polymagic.render.manifests import KanikoOptions
 from polymagic.spec.loader import read_spec_stream
-from polymagic.spec.params import parse_pairs
 
-__all__ = ["context_base", "flat_message", "kaniko_options", "read_source"]
+__all__ = ["context_base", "flat_message", "read_source"]
 
 
 def read_source(file: str) -> str | Path:
@@ -33,28 +31,6 @@ def context_base(args: argparse.Namespace) -> Path:
     if args.context:
         return Path(args.context)
     return Path(args.file).resolve().parent if args.file != "-" else Path.cwd()
-
-
-def kaniko_options(args: argparse.Namespace) -> KanikoOptions:
-    """The executor options given on the command line."""
-    resources: dict[str, Any] | None = None
-    amounts = {k: v for k, v in (("cpu", args.cpu), ("memory", args.memory)) if v}
-    if amounts:
-        resources = {"requests": dict(amounts), "limits": dict(amounts)}
-    return KanikoOptions(
-        build_args=parse_pairs(args.build_arg, "build arg"),
-        target=args.target,
-        tags=tuple(args.tag),
-        reproducible=args.reproducible,
-        snapshot_mode=args.snapshot_mode,
-        insecure_registries=tuple(args.insecure_registry),
-        skip_tls_verify_registries=tuple(args.skip_tls_verify_registry),
-        cache_repo=args.cache_repo,
-        hash_tag=not args.no_hash_tag,
-        resources=resources,
-        node_selector=dict(parse_pairs(args.node_selector, "node selector")) or None,
-        service_account=args.service_account,
-    )
 
 
 def flat_message(exc: Exception) -> str:

@@ -12,11 +12,22 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeAlias
 
 from polymagic._version import __version__
+from polymagic.app.arguments import (
+    BUILD_OPTIONS,
+    CONNECTIONS,
+    CONTEXT,
+    EXECUTOR_IMAGE,
+    EXECUTOR_OPTIONS,
+    NAMESPACE,
+    PARAMS,
+    add_options,
+    option,
+)
 from polymagic.app.freeze_command import (
-    add_freeze_arguments,
+    FREEZE_OPTIONS,
     freeze_interpreter,
     write_requirements,
 )
@@ -50,29 +61,46 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"polymagic {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_render(commands)
+    _add_build(commands)
+    _add_by_name(commands)
+    _add_freeze(commands)
+    _add_rbac(commands)
+    return parser
 
+
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+_FILE = option("file", metavar="FILE", help="the operation YAML file ('-' for stdin)")
+_BY_NAME_NAMESPACE = NAMESPACE.but(help="namespace (default: the kubeconfig context's)")
+
+
+def _add_render(commands: _Commands) -> None:
     render = commands.add_parser(
         "render",
         help="show the Dockerfile, the compiled component and the Kubernetes objects",
         description="Compile an operation and print what polymagic would submit. "
         + _connections_help(),
     )
-    render.add_argument("file", metavar="FILE", help="the operation YAML file ('-' for stdin)")
-    _add_spec_options(render)
-    render.add_argument(
-        "--only", choices=("dockerfile", "component", "manifests"), help="print one part only"
-    )
-    render.add_argument(
-        "-o", "--output", choices=("yaml", "json"), default="yaml", help="output format"
-    )
-    _add_kaniko_options(render)
-    render.add_argument("--lint", action="store_true", help="also print lint findings (to stderr)")
-    render.add_argument(
-        "--context",
-        metavar="DIR",
-        help="build context folder for the COPY checks (default: the file's folder)",
+    add_options(
+        render,
+        _FILE,
+        PARAMS,
+        CONNECTIONS,
+        NAMESPACE.but(
+            default="default", help="namespace written into the manifests (default: default)"
+        ),
+        EXECUTOR_IMAGE,
+        option(
+            "--only", choices=("dockerfile", "component", "manifests"), help="print one part only"
+        ),
+        option("-o", "--output", choices=("yaml", "json"), default="yaml", help="output format"),
+        EXECUTOR_OPTIONS,
+        option("--lint", action="store_true", help="also print lint findings (to stderr)"),
+        CONTEXT.but(help="build context folder for the COPY checks (default: the file's folder)"),
     )
 
+
+def _add_build(commands: _Commands) -> None:
     build = commands.add_parser(
         "build",
         help="build and push the image on Kubernetes, following it until the digest",
@@ -83,51 +111,17 @@ def _parser() -> argparse.ArgumentParser:
             + _connections_help()
         ),
     )
-    build.add_argument("file", metavar="FILE", help="the operation YAML file ('-' for stdin)")
-    _add_spec_options(build, namespace_default=None)
-    build.add_argument(
-        "--dry-run", action="store_true", help="show what would be submitted; submit nothing"
+    add_options(
+        build,
+        _FILE,
+        *BUILD_OPTIONS,
+        option("--quiet", action="store_true", help="no executor log lines, progress only"),
+        CONTEXT,
+        EXECUTOR_OPTIONS,
     )
-    build.add_argument(
-        "--keep", action="store_true", help="leave the pod and ConfigMap on the cluster afterwards"
-    )
-    build.add_argument("--quiet", action="store_true", help="no executor log lines, progress only")
-    build.add_argument(
-        "--timeout", type=float, default=3600, metavar="S", help="overall deadline (default 3600)"
-    )
-    build.add_argument(
-        "--start-timeout",
-        type=float,
-        default=600,
-        metavar="S",
-        help="deadline for the pod to start (default 600)",
-    )
-    build.add_argument(
-        "--stuck-grace",
-        type=float,
-        default=30,
-        metavar="S",
-        help="fail a pod stuck in ImagePullBackOff/FailedMount/Unschedulable after this (default 30)",
-    )
-    build.add_argument(
-        "--log-idle-timeout",
-        type=float,
-        default=None,
-        metavar="S",
-        help="fail when the executor prints nothing for this long",
-    )
-    build.add_argument(
-        "--context",
-        metavar="DIR",
-        help="folder that COPY sources come from (default: the operation file's folder)",
-    )
-    build.add_argument(
-        "--force",
-        action="store_true",
-        help="build even if the registry already holds an image of this spec",
-    )
-    _add_kaniko_options(build)
 
+
+def _add_by_name(commands: _Commands) -> None:
     for name, text in (
         ("status", "show a build's state"),
         ("logs", "print a build's executor log"),
@@ -137,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
             name, help=text, description=text + " (by build name, from any process)"
         )
         command.add_argument("name", metavar="NAME", help="the build name (see `polymagic list`)")
-        command.add_argument("--namespace", help="namespace (default: the kubeconfig context's)")
+        add_options(command, _BY_NAME_NAMESPACE)
         if name == "logs":
             command.add_argument(
                 "-f", "--follow", action="store_true", help="keep printing until the build ends"
@@ -145,9 +139,11 @@ def _parser() -> argparse.ArgumentParser:
     listing = commands.add_parser(
         "list", help="list polymagic builds", description="List polymagic builds (found by label)."
     )
-    listing.add_argument("--namespace", help="namespace (default: the kubeconfig context's)")
+    add_options(listing, _BY_NAME_NAMESPACE)
     listing.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
 
+
+def _add_freeze(commands: _Commands) -> None:
     frozen = commands.add_parser(
         "freeze",
         help="pin this interpreter's packages into requirements.txt and a build operation",
@@ -158,20 +154,23 @@ def _parser() -> argparse.ArgumentParser:
             " or local installs) is listed as a comment and a warning, never dropped silently."
         ),
     )
-    add_freeze_arguments(frozen)
-    frozen.add_argument(
-        "--context",
-        metavar="DIR",
-        default=".",
-        help="the build context folder the requirements file goes into (default: .)",
-    )
-    frozen.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        help="write the operation to FILE instead of stdout (not over an existing file without --force)",
+    add_options(
+        frozen,
+        *FREEZE_OPTIONS,
+        CONTEXT.but(
+            default=".",
+            help="the build context folder the requirements file goes into (default: .)",
+        ),
+        option(
+            "-o",
+            "--output",
+            metavar="FILE",
+            help="write the operation to FILE instead of stdout (not over an existing file without --force)",
+        ),
     )
 
+
+def _add_rbac(commands: _Commands) -> None:
     rbac = commands.add_parser(
         "rbac",
         help="print the least-privilege Role and RoleBinding that polymagic needs",
@@ -181,22 +180,24 @@ def _parser() -> argparse.ArgumentParser:
             " The registry secrets of the connections catalog (or --secret) get `get` by name."
         ),
     )
-    rbac.add_argument("--namespace", help="namespace (default: the kubeconfig context's)")
-    rbac.add_argument(
-        "--service-account",
-        default="polymagic",
-        metavar="NAME",
-        help="the service account to bind (default: polymagic)",
+    add_options(
+        rbac,
+        _BY_NAME_NAMESPACE,
+        option(
+            "--service-account",
+            default="polymagic",
+            metavar="NAME",
+            help="the service account to bind (default: polymagic)",
+        ),
+        CONNECTIONS,
+        option(
+            "--secret",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="another secret polymagic may read (repeatable)",
+        ),
     )
-    rbac.add_argument("--connections", metavar="FILE", help="connections catalog (YAML list)")
-    rbac.add_argument(
-        "--secret",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="another secret polymagic may read (repeatable)",
-    )
-    return parser
 
 
 def _freeze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -245,84 +246,6 @@ def _rbac(args: argparse.Namespace, out: TextIO) -> int:
     objects = rbac_objects(namespace, args.service_account, [*secrets, *args.secret])
     out.write(dump_yaml_all(objects))
     return 0
-
-
-def _add_kaniko_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "executor options (added to the pod; the compiled component stays Polyaxon's)"
-    )
-    group.add_argument(
-        "--build-arg",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a Dockerfile build arg (repeatable)",
-    )
-    group.add_argument("--target", help="the Dockerfile stage to build")
-    group.add_argument(
-        "--tag",
-        action="append",
-        default=[],
-        metavar="REF",
-        help="another destination: a full reference or :tag (repeatable)",
-    )
-    group.add_argument(
-        "--reproducible", action="store_true", help="strip timestamps from the image"
-    )
-    group.add_argument("--snapshot-mode", choices=("full", "redo", "time"))
-    group.add_argument(
-        "--insecure-registry",
-        action="append",
-        default=[],
-        metavar="HOST",
-        help="reach this registry over plain HTTP (repeatable)",
-    )
-    group.add_argument(
-        "--skip-tls-verify-registry",
-        action="append",
-        default=[],
-        metavar="HOST",
-        help="do not verify this registry's certificate (repeatable)",
-    )
-    group.add_argument("--cache-repo", metavar="REPO", help="where Kaniko keeps cached layers")
-    group.add_argument(
-        "--no-hash-tag", action="store_true", help="do not also push <repository>:spec-<hash>"
-    )
-    group.add_argument("--cpu", help="CPU request and limit of the executor, e.g. 2")
-    group.add_argument("--memory", help="memory request and limit of the executor, e.g. 4Gi")
-    group.add_argument(
-        "--node-selector",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="schedule on matching nodes (repeatable)",
-    )
-    group.add_argument("--service-account", help="service account of the build pod")
-
-
-def _add_spec_options(
-    parser: argparse.ArgumentParser, namespace_default: str | None = "default"
-) -> None:
-    parser.add_argument(
-        "-P",
-        dest="params",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override a param's value (repeatable)",
-    )
-    parser.add_argument("--connections", metavar="FILE", help="connections catalog (YAML list)")
-    parser.add_argument(
-        "--namespace",
-        default=namespace_default,
-        help="namespace written into the manifests"
-        + (" (default: default)" if namespace_default else " (default: the kubeconfig context's)"),
-    )
-    parser.add_argument(
-        "--executor-image",
-        metavar="IMAGE",
-        help="run this Kaniko executor image instead of the component's",
-    )
 
 
 def main(

@@ -6,22 +6,17 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any, TextIO
 
-from polymagic.cli.common import context_base, kaniko_options, read_source
+from polymagic.app.arguments import build_options
+from polymagic.app.preview import lint_dockerfiles, manifests_for
+from polymagic.cli.common import context_base, read_source
 from polymagic.config import compile_with_connections, find_connections
 from polymagic.errors import SpecError, one_line
 from polymagic.render.compiler import CompiledBuild, compiled_component
 from polymagic.render.context import PackedContext, pack_build_context
-from polymagic.render.lint import Finding, lint_dockerfile
-from polymagic.render.manifests import (
-    DEFAULT_TIMEOUT,
-    BuildManifests,
-    KanikoOptions,
-    build_manifests,
-)
-from polymagic.spec.models import DockerfileInit
+from polymagic.render.manifests import BuildManifests
+from polymagic.render.options import BuildOptions
 from polymagic.spec.yamltext import dump_yaml, dump_yaml_all
 
 __all__ = ["render", "render_everything"]
@@ -33,13 +28,9 @@ def _compile(args: argparse.Namespace) -> tuple[CompiledBuild, BuildManifests | 
     warnings = list(build.warnings)
     manifests = None
     if args.only in (None, "manifests"):
-        manifests = build_manifests(
-            build,
-            namespace=args.namespace,
-            executor_image=args.executor_image,
-            kaniko=kaniko_options(args),
-            context=pack_build_context(build, context_base(args)),
-        )
+        options = build_options(args, context_dir=context_base(args))
+        packed = pack_build_context(build, context_base(args))
+        manifests = manifests_for(build, options, packed)
         warnings += manifests.warnings
     return build, manifests, warnings
 
@@ -50,24 +41,14 @@ def _dump(data: Any, fmt: str) -> str:
     return dump_yaml(data)
 
 
-def _lint(build: CompiledBuild, context: Path) -> list[Finding]:
-    findings: list[Finding] = []
-    inits = build.run.init if isinstance(build.run.init, list) else []
-    for rendered in build.dockerfiles:
-        spec = inits[rendered.init_index].dockerfile
-        if isinstance(spec, DockerfileInit):
-            findings += lint_dockerfile(spec, rendered.text, context_dir=context)
-    return findings
-
-
 def render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     build, manifests, warnings = _compile(args)
     for warning in warnings:
         err.write(f"polymagic: warning: {warning}\n")
     if args.lint:
-        base = context_base(args)
-        for finding in _lint(build, base):
-            err.write(f"polymagic: lint: {build.dockerfiles[0].filename}: {finding}\n")
+        for linted in lint_dockerfiles(build, context_base(args)):
+            for finding in linted.findings:
+                err.write(f"polymagic: lint: {linted.rendered.filename}: {finding}\n")
     if args.only == "dockerfile":
         if not build.dockerfiles:
             raise SpecError(
@@ -90,23 +71,10 @@ def render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def render_everything(
-    build: CompiledBuild,
-    namespace: str,
-    executor_image: str | None,
-    out: TextIO,
-    kaniko: KanikoOptions | None = None,
-    context: PackedContext | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    build: CompiledBuild, options: BuildOptions, out: TextIO, context: PackedContext | None
 ) -> None:
     """Dockerfile(s), compiled component and Kubernetes objects, labelled, as YAML."""
-    manifests = build_manifests(
-        build,
-        namespace=namespace,
-        executor_image=executor_image,
-        kaniko=kaniko,
-        context=context,
-        timeout=timeout,
-    )
+    manifests = manifests_for(build, options, context)
     _render_all(build, manifests.objects(), "yaml", out, context)
 
 

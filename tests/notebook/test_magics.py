@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from polymagic.errors import SpecError
+from polymagic.notebook.magics import PolyBuildMagics
+from polymagic.render.options import BuildOptions
 from tests.conftest import SEED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,9 +43,14 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Interacti
 
 
 def run(shell: InteractiveShell, code: str) -> tuple[Any, Any]:
+    run_cell: Callable[[str], Any] = shell.run_cell  # IPython leaves it unannotated
     with capture_output() as captured:
-        result = shell.run_cell(code)
+        result = run_cell(code)
     return result, captured
+
+
+def the_magics(shell: InteractiveShell) -> PolyBuildMagics:
+    return next(c for c in shell.configurables if isinstance(c, PolyBuildMagics))
 
 
 def mimetypes(captured: Any) -> list[dict[str, Any]]:
@@ -171,7 +181,7 @@ def test_bad_settings_are_clear_errors(
     run(shell, f"%config PolyBuildMagics.{setting}")
     # %config reports a refused value through IPython's log (shown in the notebook).
     assert message in caplog.text
-    magics = next(c for c in shell.configurables if type(c).__name__ == "PolyBuildMagics")
+    magics = the_magics(shell)
     assert (magics.timeout, magics.show) == (3600.0, "dockerfile,component,manifests")
 
 
@@ -202,7 +212,7 @@ def test_settings_from_pyproject_then_environment(
 
 def test_config_changes_the_magics_settings(shell: InteractiveShell) -> None:
     run(shell, "%config PolyBuildMagics.namespace = 'team-a'")
-    magics = next(c for c in shell.configurables if type(c).__name__ == "PolyBuildMagics")
+    magics = the_magics(shell)
     assert magics.namespace == "team-a"
 
 
@@ -225,3 +235,113 @@ def test_a_connection_missing_from_the_given_catalog_fails_the_cell(
     assert isinstance(result.error_in_exec, SpecError)
     assert "did you mean `docker-connection`?" in str(result.error_in_exec)
     assert captured.outputs == []
+
+
+def _pod(captured: Any) -> dict[str, Any]:
+    """The Pod of the manifests view a dry run showed."""
+    text = next(o["text/plain"] for o in mimetypes(captured) if "kind: Pod" in o["text/plain"])
+    return next(doc for doc in yaml.safe_load_all(text) if doc["kind"] == "Pod")
+
+
+def test_the_magic_takes_the_command_lines_executor_options_and_deadlines(
+    shell: InteractiveShell,
+) -> None:
+    line = (
+        "%%polybuild --dry-run --show manifests --cpu 2 --memory 4Gi --reproducible"
+        " --node-selector pool=build --service-account builder --cache-repo r.example/cache"
+        " --no-hash-tag --timeout 120 --executor-image ghcr.io/x/kaniko:1\n"
+    )
+    result, captured = run(shell, line + SEED)
+    assert result.success, captured.stdout
+    spec = _pod(captured)["spec"]
+    container = spec["containers"][0]
+    assert spec["activeDeadlineSeconds"] == 120
+    assert container["image"] == "ghcr.io/x/kaniko:1"
+    for kind in ("requests", "limits"):
+        assert container["resources"][kind]["cpu"] == "2"
+        assert container["resources"][kind]["memory"] == "4Gi"
+    assert spec["nodeSelector"] == {"pool": "build"}
+    assert spec["serviceAccountName"] == "builder"
+    assert "--reproducible" in container["args"]
+    assert "--cache-repo=r.example/cache" in container["args"]
+    assert not any(":spec-" in arg for arg in container["args"])
+
+
+def test_settings_are_the_defaults_and_the_line_wins(shell: InteractiveShell) -> None:
+    run(shell, "%config PolyBuildMagics.timeout = 120")
+    run(shell, "%config PolyBuildMagics.executor_image = 'ghcr.io/x/kaniko:1'")
+    _, captured = run(shell, "%%polybuild --dry-run --show manifests\n" + SEED)
+    pod = _pod(captured)
+    assert pod["spec"]["activeDeadlineSeconds"] == 120
+    assert pod["spec"]["containers"][0]["image"] == "ghcr.io/x/kaniko:1"
+    line = "%%polybuild --dry-run --show manifests --timeout 60 --executor-image ghcr.io/y/k:2\n"
+    _, captured = run(shell, line + SEED)
+    pod = _pod(captured)
+    assert pod["spec"]["activeDeadlineSeconds"] == 60
+    assert pod["spec"]["containers"][0]["image"] == "ghcr.io/y/k:2"
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["--show logs", "--timeout 0", "--stuck-grace soon"],
+    ids=["unknown-view", "zero-timeout", "not-a-number"],
+)
+def test_bad_options_fail_the_cell_before_anything_is_shown(
+    shell: InteractiveShell, line: str
+) -> None:
+    result, captured = run(shell, f"%%polybuild --dry-run {line}\n" + SEED)
+    assert not result.success
+    assert captured.outputs == []
+
+
+def _magic_and_cli_options(words: str, tmp_path: Path) -> tuple[BuildOptions, BuildOptions]:
+    """The same words read by ``%%polybuild``'s parser and by ``polymagic build``'s, then made
+    into options by the one shared function (no settings, the same folder)."""
+    from polymagic.app.arguments import build_options
+    from polymagic.cli.main import _parser
+    from polymagic.notebook.magics import PolyBuildMagics
+
+    in_notebook = PolyBuildMagics.polybuild.parser.parse_argstring(words)
+    on_command_line = _parser().parse_args(["build", "op.yaml", *shlex.split(words)])
+    return (
+        build_options(in_notebook, context_dir=tmp_path),
+        build_options(on_command_line, context_dir=tmp_path),
+    )
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "",
+        "--namespace ml --keep --force --context sub --dry-run",
+        "--timeout 90 --start-timeout 30 --stuck-grace 5 --log-idle-timeout 20",
+        "--build-arg A=1 --build-arg B=x=y --target runtime --tag :v2 --tag r.example/o/i:3",
+        "--reproducible --snapshot-mode redo --insecure-registry r:5000"
+        " --skip-tls-verify-registry s --cache-repo c/r --no-hash-tag",
+        "--cpu 2 --memory 4Gi --node-selector pool=build --service-account sa"
+        " --executor-image ghcr.io/x/kaniko:1",
+    ],
+    ids=["none", "run", "deadlines", "dockerfile", "registries", "pod"],
+)
+def test_the_magic_and_the_command_line_read_the_shared_options_alike(
+    words: str, tmp_path: Path
+) -> None:
+    in_notebook, on_command_line = _magic_and_cli_options(words, tmp_path)
+    assert in_notebook == on_command_line
+    if words:
+        assert in_notebook != _magic_and_cli_options("", tmp_path)[0]
+
+
+def test_every_shared_option_is_on_both_parsers() -> None:
+    from polymagic.app.arguments import BUILD_OPTIONS, CONTEXT, EXECUTOR_OPTIONS
+    from polymagic.cli.main import _parser
+    from polymagic.notebook.magics import PolyBuildMagics
+
+    shared = {f for o in (*BUILD_OPTIONS, CONTEXT, *EXECUTOR_OPTIONS.options) for f in o.flags}
+    build = next(
+        action.choices["build"]
+        for action in _parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    for parser in (build, PolyBuildMagics.polybuild.parser):
+        assert shared <= set(parser._option_string_actions)

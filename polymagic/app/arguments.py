@@ -1,0 +1,284 @@
+"""The options ``polymagic build``/``render`` and ``%%polybuild`` share, declared once, and the
+one function that turns parsed options into ``BuildOptions``.
+
+Each option is an :class:`Option` (its flags and argparse settings); :func:`add_options` puts a
+list of them on any ``argparse`` parser: the command line's sub-commands and the magic's parser
+(IPython's ``MagicArgumentParser`` is one). :func:`build_options` reads the parsed options, with
+the front end's own defaults (the magic's settings, the kubeconfig context's namespace) for what
+was left out. Only ``argparse`` at import time: the models are imported when options are built,
+so loading the extension or ``polymagic --help`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from polymagic.render.manifests import KanikoOptions
+    from polymagic.render.options import BuildOptions
+
+__all__ = [
+    "BUILD_OPTIONS",
+    "CONNECTIONS",
+    "CONTEXT",
+    "DEADLINES",
+    "DRY_RUN",
+    "EXECUTOR_IMAGE",
+    "EXECUTOR_OPTIONS",
+    "FORCE",
+    "KEEP",
+    "NAMESPACE",
+    "PARAMS",
+    "Option",
+    "OptionDefaults",
+    "OptionGroup",
+    "add_options",
+    "build_options",
+    "kaniko_options",
+    "option",
+    "positive_seconds",
+]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its flags and the keywords of ``ArgumentParser.add_argument``."""
+
+    flags: tuple[str, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def but(self, **changes: Any) -> Option:
+        """The same option with some settings changed (e.g. its help, where a front end's
+        default differs)."""
+        return replace(self, settings={**self.settings, **changes})
+
+    def add_to(self, parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+        """Declare this option on ``parser`` (or one of its groups)."""
+        parser.add_argument(*self.flags, **self.settings)
+
+
+@dataclass(frozen=True)
+class OptionGroup:
+    """Options shown together under a title in the help."""
+
+    title: str
+    options: tuple[Option, ...]
+
+
+def option(*flags: str, **settings: Any) -> Option:
+    """An ``Option`` written the way ``add_argument`` is called."""
+    return Option(flags, settings)
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a positive number of seconds (the magic's settings refuse the same)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not `{text}`")
+    return value
+
+
+def add_options(parser: argparse.ArgumentParser, *options: Option | OptionGroup) -> None:
+    """Declare ``options`` on ``parser``, in order; a group gets its own titled section."""
+    for item in options:
+        if isinstance(item, OptionGroup):
+            group = parser.add_argument_group(item.title)
+            for option in item.options:
+                option.add_to(group)
+        else:
+            item.add_to(parser)
+
+
+# -- the shared options ----------------------------------------------------------------------
+
+PARAMS = option(
+    "-P",
+    dest="params",
+    action="append",
+    default=[],
+    metavar="NAME=VALUE",
+    help="override a param's value (repeatable)",
+)
+CONNECTIONS = option("--connections", metavar="FILE", help="connections catalog (YAML list)")
+NAMESPACE = option("--namespace", help="namespace of the build (default: the kubeconfig context's)")
+EXECUTOR_IMAGE = option(
+    "--executor-image",
+    metavar="IMAGE",
+    help="run this Kaniko executor image instead of the component's",
+)
+DRY_RUN = option(
+    "--dry-run", action="store_true", help="show what would be submitted; submit nothing"
+)
+KEEP = option(
+    "--keep", action="store_true", help="leave the pod and ConfigMap on the cluster afterwards"
+)
+FORCE = option(
+    "--force",
+    action="store_true",
+    help="build even if the registry already holds an image of this spec",
+)
+CONTEXT = option(
+    "--context",
+    metavar="DIR",
+    help="folder that COPY sources come from (default: the operation file's folder)",
+)
+DEADLINES = (
+    option(
+        "--timeout",
+        type=positive_seconds,
+        metavar="S",
+        help="overall deadline (default 3600)",
+    ),
+    option(
+        "--start-timeout",
+        type=positive_seconds,
+        metavar="S",
+        help="deadline for the pod to start (default 600)",
+    ),
+    option(
+        "--stuck-grace",
+        type=positive_seconds,
+        metavar="S",
+        help="fail a pod stuck in ImagePullBackOff/FailedMount/Unschedulable after this (default 30)",
+    ),
+    option(
+        "--log-idle-timeout",
+        type=positive_seconds,
+        metavar="S",
+        help="fail when the executor prints nothing for this long",
+    ),
+)
+"""The build's deadlines; left out, they are the front end's defaults (see OptionDefaults)."""
+
+_REPEATED: dict[str, Any] = {"action": "append", "default": []}
+EXECUTOR_OPTIONS = OptionGroup(
+    "executor options (added to the pod; the compiled component stays Polyaxon's)",
+    (
+        option(
+            "--build-arg",
+            **_REPEATED,
+            metavar="NAME=VALUE",
+            help="a Dockerfile build arg (repeatable)",
+        ),
+        option("--target", help="the Dockerfile stage to build"),
+        option(
+            "--tag",
+            **_REPEATED,
+            metavar="REF",
+            help="another destination: a full reference or :tag (repeatable)",
+        ),
+        option("--reproducible", action="store_true", help="strip timestamps from the image"),
+        option("--snapshot-mode", choices=("full", "redo", "time")),
+        option(
+            "--insecure-registry",
+            **_REPEATED,
+            metavar="HOST",
+            help="reach this registry over plain HTTP (repeatable)",
+        ),
+        option(
+            "--skip-tls-verify-registry",
+            **_REPEATED,
+            metavar="HOST",
+            help="do not verify this registry's certificate (repeatable)",
+        ),
+        option("--cache-repo", metavar="REPO", help="where Kaniko keeps cached layers"),
+        option(
+            "--no-hash-tag", action="store_true", help="do not also push <repository>:spec-<hash>"
+        ),
+        option("--cpu", help="CPU request and limit of the executor, e.g. 2"),
+        option("--memory", help="memory request and limit of the executor, e.g. 4Gi"),
+        option(
+            "--node-selector",
+            **_REPEATED,
+            metavar="KEY=VALUE",
+            help="schedule on matching nodes (repeatable)",
+        ),
+        option("--service-account", help="service account of the build pod"),
+    ),
+)
+"""How the executor runs: everything ``KanikoOptions`` holds."""
+
+BUILD_OPTIONS = (PARAMS, CONNECTIONS, NAMESPACE, EXECUTOR_IMAGE, DRY_RUN, KEEP, FORCE, *DEADLINES)
+"""What ``polymagic build`` and ``%%polybuild`` both take besides ``--context`` (whose default
+each says in its own words) and the executor options."""
+
+
+# -- from parsed options to BuildOptions -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptionDefaults:
+    """What an option that was left out means, as the front end decides: the magic's settings
+    (``%config PolyBuildMagics...``); on the command line, the kubeconfig context's namespace.
+    A None deadline is ``BuildOptions``' own default."""
+
+    namespace: str | None = None
+    executor_image: str | None = None
+    keep: bool = False
+    timeout: float | None = None
+    start_timeout: float | None = None
+    stuck_grace: float | None = None
+    log_idle_timeout: float | None = None
+
+
+_DEADLINE_NAMES = ("timeout", "start_timeout", "stuck_grace", "log_idle_timeout")
+
+
+def kaniko_options(args: argparse.Namespace) -> KanikoOptions:
+    """The executor options in ``args`` (parsed with ``EXECUTOR_OPTIONS``)."""
+    from polymagic.render.manifests import KanikoOptions
+    from polymagic.spec.params import parse_pairs
+
+    resources: dict[str, Any] | None = None
+    amounts = {k: v for k, v in (("cpu", args.cpu), ("memory", args.memory)) if v}
+    if amounts:
+        resources = {"requests": dict(amounts), "limits": dict(amounts)}
+    return KanikoOptions(
+        build_args=parse_pairs(args.build_arg, "build arg"),
+        target=args.target,
+        tags=tuple(args.tag),
+        reproducible=args.reproducible,
+        snapshot_mode=args.snapshot_mode,
+        insecure_registries=tuple(args.insecure_registry),
+        skip_tls_verify_registries=tuple(args.skip_tls_verify_registry),
+        cache_repo=args.cache_repo,
+        hash_tag=not args.no_hash_tag,
+        resources=resources,
+        node_selector=dict(parse_pairs(args.node_selector, "node selector")) or None,
+        service_account=args.service_account,
+    )
+
+
+def build_options(
+    args: argparse.Namespace, *, context_dir: Path, defaults: OptionDefaults | None = None
+) -> BuildOptions:
+    """``BuildOptions`` from parsed options; what was left out comes from ``defaults``.
+
+    ``context_dir`` is where COPY sources come from unless ``--context`` names a folder. A
+    parser without some of the run options (``render`` has no deadlines) gets their defaults.
+    """
+    from polymagic.render.options import BuildOptions
+
+    defaults = defaults or OptionDefaults()
+    deadlines = {}
+    for name in _DEADLINE_NAMES:
+        given = getattr(args, name, None)
+        value = given if given is not None else getattr(defaults, name)
+        if value is not None:
+            deadlines[name] = value
+    context = getattr(args, "context", None)
+    return BuildOptions(
+        namespace=args.namespace or defaults.namespace,
+        executor_image=args.executor_image or defaults.executor_image,
+        keep=bool(getattr(args, "keep", False) or defaults.keep),
+        kaniko=kaniko_options(args),
+        force=bool(getattr(args, "force", False)),
+        context_dir=Path(context) if context else context_dir,
+        **deadlines,
+    )

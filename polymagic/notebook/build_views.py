@@ -1,0 +1,73 @@
+"""What ``%%polybuild`` shows before it submits: the warnings, each rendered Dockerfile with its
+lint findings, the compiled component beside the hub's, and the Kubernetes objects.
+
+Returns views (value objects the notebook displays); displays nothing itself. What is shown is
+made by ``polymagic.app.preview``, the same values ``polymagic render`` prints.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from polymagic.errors import SpecError
+
+if TYPE_CHECKING:
+    from polymagic.render.compiler import CompiledBuild
+    from polymagic.render.options import BuildOptions
+
+__all__ = ["VIEWS", "build_views", "wanted_views"]
+
+VIEWS = ("dockerfile", "component", "manifests")
+"""The views a build can show, in the order they are shown."""
+
+
+def wanted_views(show: str) -> list[str]:
+    """The views named in ``show`` (comma-separated; ``none`` for none), checked."""
+    names = [v.strip() for v in show.split(",") if v.strip() and v.strip() != "none"]
+    unknown = [v for v in names if v not in VIEWS]
+    if unknown:
+        raise SpecError(f"unknown view `{unknown[0]}` (choose from {', '.join(VIEWS)} or none)")
+    return names
+
+
+def build_views(build: CompiledBuild, show: str, options: BuildOptions) -> list[Any]:
+    """The views of ``build`` that ``show`` asks for, after its warnings."""
+    from polymagic.notebook.status_views import warnings_view
+
+    wanted = wanted_views(show)
+    views: list[Any] = [warnings_view(build.warnings)] if build.warnings else []
+    if "dockerfile" in wanted:
+        views += _dockerfile_views(build, options)
+    if "component" in wanted:
+        views.append(_component_view(build))
+    if "manifests" in wanted:
+        views.append(_manifests_view(build, options))
+    return views
+
+
+def _dockerfile_views(build: CompiledBuild, options: BuildOptions) -> list[Any]:
+    from polymagic.app.preview import lint_dockerfiles
+    from polymagic.notebook.views import DockerfileView
+
+    # COPY sources are looked up where the build takes them from (the notebook's folder).
+    return [
+        DockerfileView(linted.rendered.text, linted.rendered.filename, linted.findings)
+        for linted in lint_dockerfiles(build, options.context_dir)
+    ]
+
+
+def _component_view(build: CompiledBuild) -> Any:
+    from polymagic.notebook.views import ComponentView
+    from polymagic.render.compiler import compiled_component
+
+    return ComponentView(compiled_component(build), build.source_component.to_polyaxon())
+
+
+def _manifests_view(build: CompiledBuild, options: BuildOptions) -> Any:
+    from polymagic.app.preview import manifests_for
+    from polymagic.notebook.views import ManifestsView
+    from polymagic.render.context import pack_build_context
+
+    packed = pack_build_context(build, options.context_dir) if options.context_dir else None
+    manifests = manifests_for(build, options, packed)
+    return ManifestsView(manifests.objects(), context=packed)
