@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import html
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import IPython
@@ -16,6 +19,8 @@ from polymagic.notebook.form import GENERAL, YAML, BuildForm, field_for_path
 from polymagic.render.dockerfile import render_dockerfile
 from polymagic.spec.loader import load_connections, load_dockerfile_init
 from tests.conftest import REGISTRY, SEED
+
+ROOT = Path(__file__).resolve().parents[2]
 
 EXTRAS = """\
 version: 1
@@ -834,3 +839,28 @@ def test_no_input_makes_a_callback_raise_or_fail_inside(text: str) -> None:
             assert "<script>" not in form.messages.value + form.preview.value
     form.yaml_view.value = SEED
     assert form.errors == {}
+
+
+def test_the_forms_fields_document_and_checks_need_no_widgets() -> None:
+    """Codecs, the form <-> document mapping and the checks are plain functions: a program (or
+    a test) can edit and check an operation the way the form does without ipywidgets."""
+    code = (
+        "import sys\n"
+        "from polymagic.notebook.form_check import check_document, form_errors\n"
+        "from polymagic.notebook.form_document import merge_form_values, read_form_values\n"
+        "from polymagic.notebook.form_fields import FIELDS\n"
+        "from polymagic.notebook.form_check import parse_operation_text\n"
+        f"document = parse_operation_text({SEED!r})\n"
+        "values, hidden = read_form_values(document)\n"
+        "values['image'] = 'python:3.12-slim'\n"
+        "edited, problems = merge_form_values(document, values, hidden)\n"
+        "check = check_document(edited)\n"
+        "assert check.dockerfile.startswith('\\nFROM python:3.12-slim'), check\n"
+        "assert form_errors(problems, check, '', None) == {}, check\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ipywidgets', 'IPython')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
