@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -345,6 +346,7 @@ def test_mimebundle_has_the_widget_and_a_text_summary(make: Callable[..., BuildP
         progress.on_event(event)
 
     bundle = progress._repr_mimebundle_(include=None, exclude=None)
+    assert bundle is not None
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == progress.model_id
     assert bundle["text/plain"] == progress.text()
     assert bundle["text/plain"].splitlines()[:2] == [
@@ -403,3 +405,38 @@ def test_text_from_outside_reaches_the_widget_without_control_characters(
     assert [unsafe.findall(text) for text in shown] == [[]] * len(shown)
     assert "last log lines:\n  line one\n  line\\x07two" in progress.text()
     assert "<li>Warning Failed: gone</li>" in progress.outcome_pane.value
+
+
+def test_the_state_the_schedule_and_the_log_file_need_no_widgets() -> None:
+    """What an event changes, when the widgets are written and where the full log goes are
+    plain modules: they run (and can be tested) without ipywidgets."""
+    code = (
+        "import sys, threading, os\n"
+        "from polymagic.notebook.progress_log import LogFile\n"
+        "from polymagic.notebook.progress_state import State, take_event\n"
+        "from polymagic.notebook.progress_updates import UpdateSchedule\n"
+        "from polymagic.render.kaniko_log import KanikoLogParser\n"
+        f"parser = KanikoLogParser({INSTRUCTIONS!r})\n"
+        "state = State(total=3)\n"
+        f"for line in {KANIKO_LOG[:4]!r}:\n"
+        "    for event in parser.feed(line):\n"
+        "        take_event(state, event)\n"
+        "assert (state.phase, state.step, state.instruction) == ('building', 2, 'RUN echo <done>')\n"
+        "now, flushed = [0.0], threading.Event()\n"
+        "schedule = UpdateSchedule(10.0, 60.0, lambda: now[0], flushed.set, lambda: True)\n"
+        "answers = [schedule.push_now() for _ in range(100)]\n"
+        "assert answers == [True] + [False] * 99, answers\n"
+        "assert not flushed.wait(0.2)\n"  # the timer waits out the interval
+        "schedule.stop()\n"
+        "log = LogFile('a/b c')\n"
+        "log.write('one'); log.flush()\n"
+        "assert open(log.path).read() == 'one\\n'\n"
+        "log.delete(); assert not os.path.exists(log.path)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ipywidgets', 'IPython')))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
