@@ -87,7 +87,12 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for warning in packed.warnings if packed else ():
             err.write(f"polymagic: warning: {warning}\n")
         if cluster is None or args.dry_run:
-            render_everything(build, options, out, packed)
+            render_everything(
+                build,
+                options,
+                out,
+                packed,
+            )
             if args.dry_run:
                 return 0
             err.write(f"polymagic: not submitted: {no_cluster}\n")
