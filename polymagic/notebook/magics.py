@@ -18,7 +18,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 from traitlets import Bool, Float, TraitError, Unicode, validate
 
-from polymagic.errors import SpecError
+from polymagic.errors import NotFoundError, SpecError, UsageError
 from polymagic.notebook.settings import find_defaults
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ class PolyBuildMagics(Magics):
         if cell is None:
             return self._line(args)
         if args.subcommand:
-            raise SpecError(
+            raise UsageError(
                 f"unexpected words on the %%polybuild line: {' '.join(args.subcommand)}"
             )
         return self._cell(args, cell)
@@ -293,7 +293,7 @@ class PolyBuildMagics(Magics):
     def _line(self, args: Any) -> Any:
         words = list(args.subcommand)
         if not words or words[0] not in _SUBCOMMANDS:
-            raise SpecError(
+            raise UsageError(
                 f"usage: %polybuild {'|'.join(_SUBCOMMANDS)} [NAME] (got `{' '.join(words)}`)"
             )
         command, rest = words[0], words[1:]
@@ -308,12 +308,12 @@ class PolyBuildMagics(Magics):
             if command == "list":
                 return BuildList(find_builds(cluster, cluster.namespace))
             if not rest:
-                raise SpecError(f"usage: %polybuild {command} NAME")
+                raise UsageError(f"usage: %polybuild {command} NAME")
             name = rest[0]
             if command == "status":
                 found = find_builds(cluster, cluster.namespace, name)
                 if not found:
-                    raise SpecError(f"no build named `{name}` in namespace `{cluster.namespace}`")
+                    raise NotFoundError(name, cluster.namespace)
                 return BuildList(found)
             if command == "logs":
                 from polymagic.render.kaniko_log import strip_ansi
@@ -325,7 +325,7 @@ class PolyBuildMagics(Magics):
                 ]
                 return LogView(name, lines)
             if not cancel_build(cluster, name, cluster.namespace):
-                raise SpecError(f"no build named `{name}` in namespace `{cluster.namespace}`")
+                raise NotFoundError(name, cluster.namespace)
             running = self.builds.get(name)
             if running is not None:
                 running.session.cancel()
@@ -354,7 +354,7 @@ class PolyBuildMagics(Magics):
         try:
             words = shlex.split(rest)
         except ValueError as exc:
-            raise SpecError(f"%polybuild freeze: {exc}") from exc
+            raise UsageError(f"%polybuild freeze: {exc}") from exc
         args: argparse.Namespace = parser.parse_args(words)
         frozen = freeze_interpreter(args, Path.cwd(), user_namespace=self._ip.user_ns)
         write_requirements(frozen, force=args.force)
@@ -394,7 +394,7 @@ class _MagicParser(argparse.ArgumentParser):
     """argparse that reports a bad option as one clear error instead of exiting the kernel."""
 
     def error(self, message: str) -> NoReturn:
-        raise SpecError(f"{self.prog}: {message}")
+        raise UsageError(f"{self.prog}: {message}")
 
 
 def _init_dockerfile_views(operation: str) -> list[Any]:

@@ -13,7 +13,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from polymagic.errors import SpecError
+from polymagic.errors import SpecError, UsageError
 from tests.conftest import SEED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,6 +210,8 @@ def test_line_magic_usage_error(shell: InteractiveShell) -> None:
     result, captured = run(shell, "%polybuild frobnicate")
     assert not result.success
     assert "usage: %polybuild status|logs|cancel|list|form" in captured.stdout
+    assert isinstance(result.error_in_exec, UsageError)
+    assert not isinstance(result.error_in_exec, SpecError)
 
 
 def test_a_connection_missing_from_the_given_catalog_fails_the_cell(
