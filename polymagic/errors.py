@@ -8,23 +8,33 @@
      │    ├── UnsupportedError     valid for Polyaxon, but not something polymagic can run
      │    ├── ParamError           a param is unknown, missing or has a bad value
      │    └── ConnectionsError     the connections catalog is wrong, or lacks a connection
+     ├── UsageError                a command or magic was called the wrong way
+     ├── NotFoundError             the build asked for by name is not there
      ├── ClusterError              talking to Kubernetes failed
      │    ├── ClusterConfigError   no kubeconfig / in-cluster config could be loaded
-     │    ├── ApiError             the API server refused or failed a request
-     │    └── PreflightError       a check before submitting found a problem
-     └── BuildError                the build ran but did not produce an image
+     │    ├── ApiError             the API server refused or failed a request (status, reason)
+     │    └── PreflightError       a check before submitting found a problem (reason, fix)
+     └── BuildError                the build ran but did not produce an image (name, reason,
+          │                        detail, exit_code, failed_step, events, log_tail, fix)
           ├── BuildFailed          the executor failed, or the pod could not start
-          ├── BuildTimeout         a deadline was hit
+          ├── BuildTimeout         a deadline was hit (deadline, limit)
           └── BuildCancelled       the user stopped it
 
 Errors render as one message in IPython (``_render_traceback_``) and on the command line.
-This module owns the wording of those messages; it imports nothing from the rest of polymagic
-but the sanitiser (``printable``), since a message may quote what a build printed.
+Failures of a build carry what is known about them as fields; ``str()`` is their message (the
+summary sentence, then ``fix: ...`` on a line of its own), and
+``polymagic.render.outcome_text`` lays the fields out for the terminal and the widget (events,
+log tail), so nothing reads a message back. This module owns the wording: the messages, the
+sentences of the named constructors (``PreflightError.secret_missing``, ...) and the fixes
+(``fix_*``). It imports nothing from the rest of polymagic but the sanitiser (``printable``),
+since a message may quote what a build printed.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from polymagic.printable import printable
 
@@ -38,13 +48,26 @@ __all__ = [
     "ClusterError",
     "ConnectionsError",
     "DuplicateKeyError",
+    "FailedStep",
     "LimitError",
+    "NotFoundError",
     "ParamError",
+    "PodEvent",
     "PolymagicError",
     "PreflightError",
     "SpecError",
     "UnsupportedError",
+    "UsageError",
     "YamlSyntaxError",
+    "fix_executor_image",
+    "fix_manifest_unknown",
+    "fix_missing_reference",
+    "fix_missing_secret",
+    "fix_registry_refused",
+    "fix_registry_wants_credentials",
+    "fix_see_events",
+    "fix_unmountable_volume",
+    "fix_unschedulable",
     "one_line",
 ]
 
@@ -62,6 +85,10 @@ def one_line(text: str) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+def _with_fix(summary: str, fix: str) -> str:
+    return f"{summary}\nfix: {fix}" if fix else summary
 
 
 class PolymagicError(Exception):
@@ -130,6 +157,21 @@ class ConnectionsError(SpecError):
     """Raised when the connections catalog cannot be read or a connection is not in it."""
 
 
+class UsageError(PolymagicError):
+    """Raised when a command or a magic is called the wrong way (an unknown subcommand, a
+    missing argument, options that do not go together); the command line exits 2."""
+
+
+class NotFoundError(PolymagicError):
+    """Raised when the build a command names (``status``, ``cancel``, ``logs``) is not in the
+    namespace; the command line exits 1."""
+
+    def __init__(self, name: str, namespace: str, *, what: str = "build") -> None:
+        self.name = name
+        self.namespace = namespace
+        super().__init__(f"no {what} named `{name}` in namespace `{namespace}`")
+
+
 class ClusterError(PolymagicError):
     """Raised when polymagic cannot talk to Kubernetes as needed."""
 
@@ -150,20 +192,288 @@ class ApiError(ClusterError):
 
 
 class PreflightError(ClusterError):
-    """Raised when a check before submission fails (namespace, secret, permissions, size)."""
+    """Raised when a check before submission fails (namespace, secret, permissions, the
+    registry's answer to the credentials); nothing was created.
+
+    ``reason`` names the check (``NamespaceNotFound``, ``SecretNotFound``, ``Forbidden``,
+    ``CredentialsRefused``, ``NameTaken``, ``NotABuild``); ``fix`` says what to do.
+    """
+
+    def __init__(self, summary: str, *, reason: str = "", fix: str = "") -> None:
+        self.summary = summary
+        self.reason = reason
+        self.fix = fix
+        super().__init__(_with_fix(summary, fix))
+
+    @classmethod
+    def namespace_missing(cls, namespace: str) -> PreflightError:
+        return cls(
+            f"namespace `{namespace}` does not exist",
+            reason="NamespaceNotFound",
+            fix=f"create it (`kubectl create namespace {namespace}`) or choose another with"
+            " --namespace",
+        )
+
+    @classmethod
+    def secret_missing(cls, namespace: str, secret: str) -> PreflightError:
+        return cls(
+            f"secret `{secret}` not found in namespace `{namespace}`",
+            reason="SecretNotFound",
+            fix=f"create it with `kubectl -n {namespace} create secret docker-registry {secret}"
+            " --docker-server=... --docker-username=... --docker-password=...` (or a generic"
+            " secret with a config.json key), or fix the connection's secret name",
+        )
+
+    @classmethod
+    def forbidden(cls, namespace: str, missing: Sequence[str]) -> PreflightError:
+        return cls(
+            f"you may not run builds in namespace `{namespace}`: missing permission to "
+            + ", ".join(missing),
+            reason="Forbidden",
+            fix="ask a cluster admin for a Role with these rules bound to your user or service"
+            " account (`polymagic rbac` prints one)",
+        )
+
+    @classmethod
+    def credentials_refused(
+        cls, namespace: str, host: str, secret: str, registry_said: str
+    ) -> PreflightError:
+        return cls(
+            f"the registry `{host}` refused the credentials in secret `{secret}` (HTTP 401):"
+            f" nothing was submitted. {registry_said}",
+            reason="CredentialsRefused",
+            fix=f"check the username and password for `{host}` in it, e.g. recreate it with"
+            f" `kubectl -n {namespace} delete secret {secret}` and `kubectl -n {namespace}"
+            f" create secret docker-registry {secret} --docker-server={host}"
+            " --docker-username=... --docker-password=...`",
+        )
+
+    @classmethod
+    def name_taken(cls, namespace: str, name: str) -> PreflightError:
+        return cls(
+            f"a build named `{name}` already exists in `{namespace}` and is ending",
+            reason="NameTaken",
+            fix=f"wait for it, or remove it with `polymagic cancel {name}`",
+        )
+
+    @classmethod
+    def not_a_build(cls, namespace: str, name: str) -> PreflightError:
+        return cls(f"pod `{name}` in `{namespace}` is not a polymagic build", reason="NotABuild")
+
+
+@dataclass(frozen=True)
+class PodEvent:
+    """One Kubernetes event about the build pod, as a failure quotes it."""
+
+    type: str
+    reason: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.reason}: {self.message}"
+
+
+@dataclass(frozen=True)
+class FailedStep:
+    """The Dockerfile step the executor was running when it failed."""
+
+    number: int
+    total: int
+    instruction: str
+
+    def __str__(self) -> str:
+        return f"step {self.number}/{self.total} ({self.instruction})"
 
 
 class BuildError(PolymagicError):
-    """Raised when a submitted build ends without a pushed image."""
+    """Raised when a submitted build ends without a pushed image.
+
+    Fields (keyword arguments): ``name`` of the build; ``reason``, a Kubernetes or executor
+    reason (``ImagePullBackOff``, ``FailedMount``, ``Unschedulable``, ``Error``, ...) or one of
+    polymagic's (``PodDeleted``, ``PodNotFound``, ``NoDigest``, ``NoResult``,
+    ``DeadlineExceeded``, ``Cancelled``); ``detail``, what the cluster or the executor said (a waiting message,
+    Kaniko's error line); ``exit_code`` of the executor (None: it never ended); ``failed_step``;
+    ``events``, the pod's last events; ``log_tail``, the last log lines; ``fix``, what to do.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        reason: str,
+        detail: str = "",
+        exit_code: int | None = None,
+        failed_step: FailedStep | None = None,
+        events: Sequence[PodEvent] = (),
+        log_tail: Sequence[str] = (),
+        fix: str = "",
+    ) -> None:
+        self.name = name
+        self.reason = reason
+        self.detail = detail
+        self.exit_code = exit_code
+        self.failed_step = failed_step
+        self.events = tuple(events)
+        self.log_tail = tuple(log_tail)
+        self.fix = fix
+        super().__init__(_with_fix(self.summary, fix))
+
+    @property
+    def summary(self) -> str:
+        """The message's first sentence (without the fix)."""
+        detail = f": {self.detail}" if self.detail else ""
+        return f"build `{self.name}` ended without an image ({self.reason}){detail}"
 
 
 class BuildFailed(BuildError):
-    """Raised when the executor exits non-zero or the pod cannot start."""
+    """Raised when the executor exits non-zero (or 0 without a digest), or the pod cannot
+    start (``started`` False: stuck, with its ``events``), or it vanishes."""
+
+    POD_DELETED = "PodDeleted"
+    POD_NOT_FOUND = "PodNotFound"
+    NO_DIGEST = "NoDigest"
+    NO_RESULT = "NoResult"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        reason: str,
+        detail: str = "",
+        started: bool = True,
+        exit_code: int | None = None,
+        failed_step: FailedStep | None = None,
+        events: Sequence[PodEvent] = (),
+        log_tail: Sequence[str] = (),
+        fix: str = "",
+    ) -> None:
+        self.started = started
+        """False when the executor never ran (the pod was stuck before it started)."""
+        super().__init__(
+            name=name,
+            reason=reason,
+            detail=detail,
+            exit_code=exit_code,
+            failed_step=failed_step,
+            events=events,
+            log_tail=log_tail,
+            fix=fix,
+        )
+
+    @property
+    def summary(self) -> str:
+        name = self.name
+        if self.reason == self.POD_DELETED:
+            return f"the build pod `{name}` was deleted by someone else before it finished"
+        if self.reason == self.POD_NOT_FOUND:
+            return f"the build pod `{name}` disappeared"
+        if self.reason == self.NO_RESULT:
+            return f"build `{name}` ended without a result"
+        if self.reason == self.NO_DIGEST:
+            return (
+                f"build `{name}`: the executor exited 0 but reported no image digest (its"
+                " termination message is empty), so the push cannot be confirmed"
+            )
+        if not self.started:
+            said = self.detail.strip() or "no message"
+            return f"build `{name}` could not start: the pod is stuck in {self.reason} ({said})"
+        if self.exit_code is None:
+            return f"build `{name}` failed: the pod ended ({self.reason}) before the executor did"
+        step = f" at {self.failed_step}" if self.failed_step else ""
+        error_line = self.detail or "no error line in the log"
+        return (
+            f"build `{name}` failed{step}: the executor exited with code {self.exit_code}"
+            f" ({self.reason}): {error_line}"
+        )
 
 
 class BuildTimeout(BuildError):
-    """Raised when one of the build's deadlines is hit; the message names which."""
+    """Raised when one of the build's deadlines is hit; ``deadline`` names which (``overall``,
+    ``pod start``, ``log idle``) and ``limit`` is its length in seconds."""
+
+    def __init__(
+        self, *, name: str, deadline: str, limit: float, log_tail: Sequence[str] = ()
+    ) -> None:
+        self.deadline = deadline
+        self.limit = limit
+        super().__init__(name=name, reason="DeadlineExceeded", log_tail=log_tail)
+
+    @property
+    def summary(self) -> str:
+        return f"build `{self.name}` hit the {self.deadline} deadline ({self.limit:.0f}s)"
 
 
 class BuildCancelled(BuildError):
-    """Raised when the user interrupts or cancels a build."""
+    """Raised when the user interrupts or cancels a build; what it created is deleted."""
+
+    def __init__(self, *, name: str, log_tail: Sequence[str] = ()) -> None:
+        super().__init__(name=name, reason="Cancelled", log_tail=log_tail)
+
+    @property
+    def summary(self) -> str:
+        return f"build `{self.name}` cancelled; its pod and ConfigMap were deleted"
+
+
+# -- fixes: what a failure tells the user to do ---------------------------------------------
+
+
+def fix_executor_image(image: str) -> str:
+    return (
+        f"the executor image `{image}` cannot be pulled: check its name, or choose another"
+        " with --executor-image / the executor_image setting (a private image also needs"
+        " environment.imagePullSecrets)"
+    )
+
+
+def fix_missing_secret(namespace: str, secret: str) -> str:
+    return (
+        f"secret `{secret}` not found in namespace `{namespace}`: create it with `kubectl -n"
+        f" {namespace} create secret docker-registry {secret} --docker-server=..."
+        " --docker-username=... --docker-password=...`, or fix the connection's secret name"
+    )
+
+
+def fix_unmountable_volume() -> str:
+    return (
+        "a volume of the build pod cannot be mounted: check the connection's secret and configMap"
+    )
+
+
+def fix_see_events() -> str:
+    return "see the events below"
+
+
+def fix_unschedulable() -> str:
+    return (
+        "no node can run the build pod: check environment.nodeSelector, tolerations and the"
+        " container's resources against the cluster's nodes"
+    )
+
+
+def fix_missing_reference() -> str:
+    return "the container's configuration refers to something missing (a secret or config map key)"
+
+
+def fix_registry_wants_credentials(host: str | None) -> str:
+    where = f"`{host}`" if host else "the registry"
+    return (
+        f"{where} wants credentials and the build has none: give the destination's connection"
+        " a `secret` holding a docker config for it"
+    )
+
+
+def fix_registry_refused(host: str | None, secret: str, namespace: str) -> str:
+    where = f"`{host}`" if host else "the registry"
+    return (
+        f"{where} refused the credentials in secret `{secret}`: check the username and password"
+        f" for {where} in it, e.g. recreate it with `kubectl -n {namespace} create secret"
+        f" docker-registry {secret} --docker-server={host or '...'} --docker-username=..."
+        " --docker-password=...`"
+    )
+
+
+def fix_manifest_unknown(image: str) -> str:
+    return (
+        f"the image `{image}` is not in its registry (MANIFEST_UNKNOWN): check the base image's"
+        " name and tag (the FROM line)"
+    )

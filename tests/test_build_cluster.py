@@ -1,4 +1,10 @@
-"""Building against the real kube-apiserver, with the simulated kubelet playing Kaniko."""
+"""Building against the real kube-apiserver, with the simulated kubelet playing Kaniko.
+
+The build calls go through ``tests.replay.recorder.RecordingCluster`` (``record``): with
+``POLYMAGIC_RECORD_API_TRAFFIC=1`` (``python -m tests.replay.record``) the tests that name a
+scenario save their traffic under ``tests/fixtures/api-traffic/``, which ``tests/replay/``
+replays without a cluster. CI never sets it: the recorded traffic changes only on request.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +16,22 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from polymagic.errors import BuildCancelled, BuildFailed, ClusterConfigError, PreflightError
-from polymagic.kube.client import Cluster, WatchExpired, connect
+from polymagic.errors import (
+    BuildCancelled,
+    BuildFailed,
+    BuildTimeout,
+    ClusterConfigError,
+    PreflightError,
+)
+from polymagic.kube.client import Cluster, connect
 from polymagic.kube.session import BuildOptions, build_image, cancel_build, find_builds, start_build
 from polymagic.render.compiler import compile_operation
 from polymagic.render.kaniko_log import EventKind, KanikoLogParser, ProgressEvent
@@ -26,6 +39,8 @@ from polymagic.render.manifests import CONTAINER_NAME, LABEL_MANAGED_BY
 from polymagic.spec.loader import load_connections
 from tests.cluster.simulated_node import Scenario, SeenPod, SimulatedNode
 from tests.conftest import SEED
+from tests.replay.recorder import RecordingCluster
+from tests.replay.tape import TAPES, Tape
 
 pytestmark = pytest.mark.cluster
 
@@ -38,6 +53,8 @@ CATALOG = [
     }
 ]
 FAST = BuildOptions(timeout=120, start_timeout=60, stuck_grace=3, watch_timeout=2)
+RECORDING = os.environ.get("POLYMAGIC_RECORD_API_TRAFFIC") == "1"
+Record = Callable[..., RecordingCluster]
 
 
 @pytest.fixture
@@ -47,11 +64,38 @@ def cluster(admin_kubeconfig: Path, namespace: str, sim_node: SimulatedNode) -> 
     connected.close()
 
 
+@pytest.fixture
+def record() -> Record:
+    """Wrap a connection in a recorder: ``record(cluster, FAST, "success")``."""
+
+    def wrap(
+        cluster: Cluster, options: BuildOptions = FAST, scenario: str = "unnamed"
+    ) -> RecordingCluster:
+        followed = {
+            "timeout": options.timeout,
+            "start_timeout": options.start_timeout,
+            "stuck_grace": options.stuck_grace,
+            "log_idle_timeout": options.log_idle_timeout,
+            "log_tail": options.log_tail,
+            "watch_timeout": options.watch_timeout,
+        }
+        return RecordingCluster(cluster, Tape(scenario, options=followed))
+
+    return wrap
+
+
+def _keep(api: RecordingCluster, notes: str) -> None:
+    """Save the traffic of a test that passed, when re-recording was asked for."""
+    if RECORDING:
+        api.tape.notes = notes
+        api.tape.save(TAPES / f"{api.tape.scenario}.json")
+
+
 def _secret(cluster: Cluster, name: str = "regcred", docker_registry: bool = True) -> None:
     config = base64.b64encode(
         json.dumps({"auths": {"registry.example.com": {"auth": "eDp5"}}}).encode()
     ).decode()
-    body = {
+    body: Any = {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": name},
@@ -75,10 +119,11 @@ def _leftovers(cluster: Cluster) -> list[str]:
     ]
 
 
-def test_success_reports_steps_and_the_digest(cluster: Cluster) -> None:
+def test_success_reports_steps_and_the_digest(cluster: Cluster, record: Record) -> None:
     _secret(cluster)
+    api = record(cluster, FAST, "success")
     events: list[ProgressEvent] = []
-    result = build_image(cluster, _build(), FAST, on_event=events.append)
+    result = build_image(api, _build(), FAST, on_event=events.append)
     kinds = [e.kind for e in events]
     assert kinds[-1] is EventKind.SUCCEEDED
     assert EventKind.SCHEDULED in kinds
@@ -90,44 +135,60 @@ def test_success_reports_steps_and_the_digest(cluster: Cluster) -> None:
     assert result.digest in result.image
     assert not any("\x1b[" in e.message for e in events)
     assert _leftovers(cluster) == []
+    _keep(api, "the quick start builds and pushes: six steps, the digest")
 
 
 def test_run_failure_carries_exit_code_and_kaniko_error(
-    cluster: Cluster, sim_node: SimulatedNode
+    cluster: Cluster, sim_node: SimulatedNode, record: Record
 ) -> None:
     _secret(cluster)
     sim_node.set_scenario(cluster.namespace, Scenario.RUN_FAILS)
+    api = record(cluster, FAST, "run-fails")
     with pytest.raises(BuildFailed) as caught:
-        build_image(cluster, _build(), FAST)
+        build_image(api, _build(), FAST)
     message = str(caught.value)
     assert "exited with code 3" in message  # the RUN's status, as Kaniko exits
     assert "error building image: error building stage" in message
+    assert caught.value.exit_code == 3
+    assert caught.value.failed_step is not None
+    assert caught.value.failed_step.instruction.startswith("RUN ")
+    assert caught.value.log_tail
     assert _leftovers(cluster) == []
+    _keep(api, "the first RUN exits 3: the executor exits 3 with Kaniko's error line")
 
 
 def test_image_pull_failure_fails_fast_with_a_fix(
-    cluster: Cluster, sim_node: SimulatedNode
+    cluster: Cluster, sim_node: SimulatedNode, record: Record
 ) -> None:
     _secret(cluster)
     sim_node.set_scenario(cluster.namespace, Scenario.IMAGE_PULL_FAILS)
+    api = record(cluster, FAST, "image-pull-backoff")
     started = time.monotonic()
     with pytest.raises(BuildFailed, match="cannot be pulled") as caught:
-        build_image(cluster, _build(), FAST)
+        build_image(api, _build(), FAST)
     assert time.monotonic() - started < 30
-    assert "ImagePullBackOff" in str(caught.value) or "ErrImagePull" in str(caught.value)
+    assert caught.value.reason in ("ImagePullBackOff", "ErrImagePull")
+    assert "cannot be pulled" in caught.value.fix
     assert _leftovers(cluster) == []
+    _keep(api, "the executor image never pulls: ErrImagePull / ImagePullBackOff")
 
 
-def test_missing_secret_is_caught_by_preflight(cluster: Cluster) -> None:
-    with pytest.raises(PreflightError, match="secret `regcred` not found in namespace"):
-        start_build(cluster, _build(), FAST)
+def test_missing_secret_is_caught_by_preflight(cluster: Cluster, record: Record) -> None:
+    api = record(cluster, FAST, "missing-secret-preflight")
+    with pytest.raises(PreflightError, match="secret `regcred` not found in namespace") as caught:
+        start_build(api, _build(), FAST)
+    assert caught.value.reason == "SecretNotFound"
     assert _leftovers(cluster) == []
+    _keep(api, "the registry secret does not exist, and the admin may read secrets")
 
 
-def test_interrupt_mid_build_deletes_everything(cluster: Cluster, sim_node: SimulatedNode) -> None:
+def test_interrupt_mid_build_deletes_everything(
+    cluster: Cluster, sim_node: SimulatedNode, record: Record
+) -> None:
     _secret(cluster)
     sim_node.set_scenario(cluster.namespace, Scenario.SUCCESS, hold_running=True)
-    session = start_build(cluster, _build(), FAST)
+    api = record(cluster, FAST, "cancel")
+    session = start_build(api, _build(), FAST)
     seen: list[EventKind] = []
 
     def follow_and_cancel_at_step_3() -> None:
@@ -140,6 +201,7 @@ def test_interrupt_mid_build_deletes_everything(cluster: Cluster, sim_node: Simu
         follow_and_cancel_at_step_3()
     assert EventKind.CANCELLED in seen
     assert _leftovers(cluster) == []
+    _keep(api, "cancelled from another thread at step 3 of a build held running")
 
 
 def test_find_and_cancel_by_name_from_a_new_connection(
@@ -178,13 +240,19 @@ def test_manifests_are_accepted_by_the_real_apiserver(cluster: Cluster) -> None:
 
 
 def test_rbac_forbidden_user_gets_one_actionable_message(
-    user_kubeconfig: Path, admin_kubeconfig: Path, namespace: str, sim_node: SimulatedNode
+    user_kubeconfig: Path,
+    admin_kubeconfig: Path,
+    namespace: str,
+    sim_node: SimulatedNode,
+    record: Record,
 ) -> None:
     alice = connect(user_kubeconfig, namespace=namespace)
+    api = record(alice, FAST, "forbidden")
     try:
         with pytest.raises(PreflightError, match="may not run builds") as caught:
-            start_build(alice, _build(), FAST)
+            start_build(api, _build(), FAST)
         assert "create pods" in str(caught.value)
+        assert caught.value.reason == "Forbidden"
     finally:
         alice.close()
     admin = connect(admin_kubeconfig, namespace=namespace)
@@ -192,6 +260,7 @@ def test_rbac_forbidden_user_gets_one_actionable_message(
         assert _leftovers(admin) == []
     finally:
         admin.close()
+    _keep(api, "a user without RBAC rights in the namespace")
 
 
 def _grant_builder_rights(cluster: Cluster, user: str = "alice") -> None:
@@ -219,43 +288,67 @@ def _grant_builder_rights(cluster: Cluster, user: str = "alice") -> None:
     )
 
 
-def client_module():  # type: ignore[no-untyped-def]
+def client_module() -> Any:
     from kubernetes import client
 
     return client
 
 
 def test_missing_secret_seen_as_failed_mount_when_secrets_are_unreadable(
-    cluster: Cluster, user_kubeconfig: Path
+    cluster: Cluster, user_kubeconfig: Path, record: Record
 ) -> None:
     _grant_builder_rights(cluster)
     alice = connect(user_kubeconfig, namespace=cluster.namespace)
+    api = record(alice, FAST, "missing-secret-mount")
     try:
         with pytest.raises(BuildFailed) as caught:
-            build_image(alice, _build(), FAST)
+            build_image(api, _build(), FAST)
     finally:
         alice.close()
     message = str(caught.value)
     assert "FailedMount" in message
     assert "secret `regcred` not found" in message
+    assert caught.value.reason == "FailedMount"
+    assert any(e.reason == "FailedMount" for e in caught.value.events)
     assert _leftovers(cluster) == []
+    _keep(api, "the secret is missing and may not be read: the pod's mount fails (FailedMount)")
 
 
-def test_unschedulable_pod_fails_with_the_reason(cluster: Cluster) -> None:
+def test_unschedulable_pod_fails_with_the_reason(cluster: Cluster, record: Record) -> None:
     _secret(cluster)
     op = yaml.safe_load(SEED)
     op["runPatch"]["environment"] = {"nodeSelector": {"pool": "nowhere"}}
+    api = record(cluster, FAST, "unschedulable")
     with pytest.raises(BuildFailed, match="no node can run the build pod") as caught:
-        build_image(cluster, _build(yaml.safe_dump(op)), FAST)
-    assert "Unschedulable" in str(caught.value) or "FailedScheduling" in str(caught.value)
+        build_image(api, _build(yaml.safe_dump(op)), FAST)
+    assert caught.value.reason in ("Unschedulable", "FailedScheduling")
     assert _leftovers(cluster) == []
+    _keep(api, "a nodeSelector no node matches")
 
 
-def test_slow_start_then_success(cluster: Cluster, sim_node: SimulatedNode) -> None:
+def test_slow_start_then_success(cluster: Cluster, sim_node: SimulatedNode, record: Record) -> None:
     _secret(cluster)
     sim_node.set_scenario(cluster.namespace, Scenario.SLOW_START, seconds=4)
-    assert "@sha256:" in build_image(cluster, _build(), FAST).image
+    api = record(cluster, FAST, "slow-start")
+    assert "@sha256:" in build_image(api, _build(), FAST).image
     assert _leftovers(cluster) == []
+    _keep(api, "the executor image takes 4 s to pull, then the build succeeds")
+
+
+def test_pod_start_deadline_names_the_deadline(
+    cluster: Cluster, sim_node: SimulatedNode, record: Record
+) -> None:
+    _secret(cluster)
+    sim_node.set_scenario(cluster.namespace, Scenario.SLOW_START, seconds=30)
+    options = replace(FAST, start_timeout=4)
+    api = record(cluster, options, "start-deadline")
+    started = time.monotonic()
+    with pytest.raises(BuildTimeout, match="hit the pod start deadline") as caught:
+        build_image(api, _build(), options)
+    assert 4 <= time.monotonic() - started < 20
+    assert (caught.value.deadline, caught.value.limit) == ("pod start", 4)
+    assert _leftovers(cluster) == []
+    _keep(api, "the executor image takes 30 s to pull; the pod-start deadline is 4 s")
 
 
 def test_flood_of_log_lines_keeps_a_bounded_tail(cluster: Cluster, sim_node: SimulatedNode) -> None:
@@ -324,7 +417,7 @@ def test_a_line_the_parser_cannot_read_is_shown_raw_and_the_build_goes_on(
     _secret(cluster)
     sim_node.set_scenario(cluster.namespace, Scenario.HOSTILE_OUTPUT, long_line=10)
     session = start_build(cluster, _build(), FAST)
-    session.parser = Failing(session.manifests.steps, tail=FAST.log_tail)
+    session.state.parser = Failing(session.manifests.steps, tail=FAST.log_tail)
     events = list(session.events())
     assert events[-1].kind is EventKind.SUCCEEDED
     shown = [e.message for e in events if e.kind is EventKind.LOG and "cursor" in e.message]
@@ -371,11 +464,12 @@ def test_the_command_line_prints_hostile_build_output_safely(
 
 
 def test_apiserver_killed_and_restarted_mid_build(
-    cluster: Cluster, sim_node: SimulatedNode, control_plane
-) -> None:  # type: ignore[no-untyped-def]
+    cluster: Cluster, sim_node: SimulatedNode, control_plane: Any, record: Record
+) -> None:
     _secret(cluster)
     sim_node.set_scenario(cluster.namespace, Scenario.SUCCESS, hold_running=True)
-    session = start_build(cluster, _build(), FAST)
+    api = record(cluster, FAST, "api-restart")
+    session = start_build(api, _build(), FAST)
     restarted = threading.Event()
 
     def restart_then_release() -> None:
@@ -391,43 +485,30 @@ def test_apiserver_killed_and_restarted_mid_build(
             threading.Thread(target=restart_then_release, daemon=True).start()
     assert restarted.is_set()
     assert events[-1].kind is EventKind.SUCCEEDED
-    steps = [e.step for e in events if e.kind is EventKind.STEP]
+    steps = [e.step or 0 for e in events if e.kind is EventKind.STEP]
     assert steps == sorted(set(steps))  # no step lost or repeated across the restart
     assert session.result is not None
     assert "@sha256:" in session.result.image
     assert _leftovers(cluster) == []
-
-
-class _CountingCluster(Cluster):
-    """The real client, counting the 410 Gone answers the real server gives to watches."""
-
-    expired = 0
-
-    def watch_pod(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        try:
-            yield from super().watch_pod(*args, **kwargs)
-        except WatchExpired:
-            type(self).expired += 1
-            raise
+    dropped = [c for c in api.tape.calls if c.error and c.error["type"] == "ClusterError"]
+    assert dropped  # the restart was seen, and got over
+    _keep(api, "the API server is killed and restarted at step 2 of a build held running")
 
 
 def test_watch_expiry_is_resumed_without_losing_the_outcome(
-    cluster: Cluster, sim_node: SimulatedNode, control_plane
-) -> None:  # type: ignore[no-untyped-def]
+    cluster: Cluster, sim_node: SimulatedNode, control_plane: Any, record: Record
+) -> None:
     _secret(cluster)
     sim_node.set_scenario(cluster.namespace, Scenario.SLOW_START, seconds=8)
-    counting = _CountingCluster(
-        cluster.api_client, cluster.namespace, cluster.server, cluster.source
-    )
-    session = start_build(counting, _build(), FAST)
+    api = record(cluster, FAST, "watch-expiry")
+    session = start_build(api, _build(), FAST)
 
     def compact_repeatedly() -> None:
         # Bump the revision past the pod's, then compact, a few times while the pod waits:
         # a watch resumed from the pod's version after that gets 410 Gone from the server.
         for index in range(8):
-            cluster.core.create_namespaced_config_map(
-                cluster.namespace, {"metadata": {"name": f"bump-{index}"}}
-            )
+            bump: Any = {"metadata": {"name": f"bump-{index}"}}
+            cluster.core.create_namespaced_config_map(cluster.namespace, bump)
             control_plane.compact_etcd()
             time.sleep(0.7)
 
@@ -436,10 +517,12 @@ def test_watch_expiry_is_resumed_without_losing_the_outcome(
         if event.kind is EventKind.PULLING_EXECUTOR and compactor.ident is None:
             compactor.start()
     compactor.join()
-    assert _CountingCluster.expired >= 1
+    expired = [c for c in api.tape.of("watch_pod") if c.error and c.error["type"] == "WatchExpired"]
+    assert len(expired) >= 1  # the real server's 410 Gone
     assert session.result is not None
     assert "@sha256:" in session.result.image
     assert _leftovers(cluster) == []
+    _keep(api, "etcd is compacted past the pod's version while it waits: watches get 410 Gone")
 
 
 def test_two_identical_builds_share_one_pod(cluster: Cluster, sim_node: SimulatedNode) -> None:
@@ -476,7 +559,6 @@ def test_two_identical_builds_share_one_pod(cluster: Cluster, sim_node: Simulate
 def test_copy_build_ships_the_local_files(
     cluster: Cluster, sim_node: SimulatedNode, tmp_path: Path
 ) -> None:
-    from dataclasses import replace
 
     from polymagic.errors import SpecError
     from polymagic.render.context import pack_build_context
@@ -498,10 +580,10 @@ def test_copy_build_ships_the_local_files(
     assert "src/cache.pyc" not in files
     # The same files give the same spec hash (and a change gives another one).
     again = build_manifests(build, context=pack_build_context(build, tmp_path))
-    assert again.image_hash == result.spec_hash
+    assert again.spec_hash == result.spec_hash
     (tmp_path / "src" / "app.py").write_text("print('changed')\n")
     assert (
-        build_manifests(build, context=pack_build_context(build, tmp_path)).image_hash
+        build_manifests(build, context=pack_build_context(build, tmp_path)).spec_hash
         != result.spec_hash
     )
     # A missing source is an error before anything is created.
@@ -521,7 +603,8 @@ def test_in_cluster_login_with_a_service_account(
     from kubernetes import client
 
     core = client.CoreV1Api(cluster.api_client)
-    core.create_namespaced_service_account(cluster.namespace, {"metadata": {"name": "notebook"}})
+    account_body: Any = {"metadata": {"name": "notebook"}}
+    core.create_namespaced_service_account(cluster.namespace, account_body)
     deadline = time.monotonic() + 30
     secret_name = None
     while secret_name is None and time.monotonic() < deadline:
@@ -529,16 +612,17 @@ def test_in_cluster_login_with_a_service_account(
         secret_name = account.secrets[0].name if account.secrets else None
         time.sleep(0.2)
     assert secret_name is not None
-    token_secret = core.read_namespaced_secret(secret_name, cluster.namespace)
-    (tmp_path / "token").write_bytes(b64.b64decode(token_secret.data["token"]))
-    (tmp_path / "ca.crt").write_bytes(b64.b64decode(token_secret.data["ca.crt"]))
+    token_data = core.read_namespaced_secret(secret_name, cluster.namespace).data or {}
+    (tmp_path / "token").write_bytes(b64.b64decode(token_data["token"]))
+    (tmp_path / "ca.crt").write_bytes(b64.b64decode(token_data["ca.crt"]))
     (tmp_path / "namespace").write_text(cluster.namespace)
     rbac = client.RbacAuthorizationV1Api(cluster.api_client)
-    rbac.create_namespaced_role_binding(cluster.namespace, {
+    binding: Any = {
         "metadata": {"name": "notebook-admin"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
         "subjects": [{"kind": "ServiceAccount", "name": "notebook", "namespace": cluster.namespace}],
-    })  # fmt: skip
+    }  # fmt: skip
+    rbac.create_namespaced_role_binding(cluster.namespace, binding)
     server = urlparse(control_plane.server_url)
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

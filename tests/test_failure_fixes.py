@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from polymagic.kube.session import _fix_for_executor_error
+from polymagic.kube.pod_state import executor_fix
 from polymagic.render.compiler import compile_operation
 from polymagic.render.kaniko_log import strip_ansi
 from polymagic.render.manifests import BuildManifests, build_manifests
@@ -32,29 +32,27 @@ def _manifests(with_secret: bool = True) -> BuildManifests:
 def test_unauthorized_names_the_secret_and_how_to_recreate_it() -> None:
     line = _last_line("unauthorized.log")
     assert "UNAUTHORIZED: authentication required" in line
-    fix = _fix_for_executor_error(line, _manifests())
-    assert fix is not None
+    fix = executor_fix(line, _manifests())
     host = line.split("https://", 1)[1].split("/", 1)[0]
     assert f"`{host}` refused the credentials in secret `docker-conf`" in fix
     assert f"kubectl -n ml create secret docker-registry docker-conf --docker-server={host}" in fix
 
 
 def test_unauthorized_without_a_secret_says_to_add_one() -> None:
-    fix = _fix_for_executor_error(_last_line("unauthorized.log"), _manifests(with_secret=False))
-    assert fix is not None
+    fix = executor_fix(_last_line("unauthorized.log"), _manifests(with_secret=False))
     assert "the build has none: give the destination's connection a `secret`" in fix
 
 
 def test_manifest_unknown_names_the_image() -> None:
     line = _last_line("manifest-unknown.log")
-    fix = _fix_for_executor_error(line, _manifests())
+    fix = executor_fix(line, _manifests())
     host = line.split("http://", 1)[1].split("/", 1)[0]
     assert fix == (
-        f"fix: the image `{host}/base/nothing-here:9` is not in its registry (MANIFEST_UNKNOWN):"
+        f"the image `{host}/base/nothing-here:9` is not in its registry (MANIFEST_UNKNOWN):"
         " check the base image's name and tag (the FROM line)"
     )
 
 
 @pytest.mark.parametrize("name", ["run-fails-exit-3.log", "killed.log", "success-with-cache.log"])
 def test_other_endings_get_no_registry_fix(name: str) -> None:
-    assert _fix_for_executor_error(_last_line(name), _manifests()) is None
+    assert executor_fix(_last_line(name), _manifests()) == ""

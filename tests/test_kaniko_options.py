@@ -14,8 +14,8 @@ from polymagic.render.manifests import (
     KanikoOptions,
     build_manifests,
     hash_tag_of,
-    image_hash,
     registry_host,
+    spec_hash_of,
 )
 from polymagic.spec.loader import load_connections
 from tests.conftest import REGISTRY, SEED
@@ -114,20 +114,20 @@ def test_bad_options_are_spec_errors(options: dict[str, object], message: str) -
         KanikoOptions(**options)  # type: ignore[arg-type]
 
 
-def test_image_hash_covers_content_not_destinations() -> None:
+def test_spec_hash_covers_content_not_destinations() -> None:
     build = compile_operation(SEED)
     other_destination = compile_operation(SEED, params=["destination=x/y:9"])
     changed = compile_operation(SEED.replace("-U polyaxon", "-U polyaxon==2.18.0"))
-    base = image_hash(build, DEFAULT_EXECUTOR_IMAGE, KanikoOptions())
-    assert image_hash(other_destination, DEFAULT_EXECUTOR_IMAGE, KanikoOptions()) == base
-    assert image_hash(changed, DEFAULT_EXECUTOR_IMAGE, KanikoOptions()) != base
+    base = spec_hash_of(build, DEFAULT_EXECUTOR_IMAGE, KanikoOptions())
+    assert spec_hash_of(other_destination, DEFAULT_EXECUTOR_IMAGE, KanikoOptions()) == base
+    assert spec_hash_of(changed, DEFAULT_EXECUTOR_IMAGE, KanikoOptions()) != base
     assert (
-        image_hash(build, DEFAULT_EXECUTOR_IMAGE, KanikoOptions(build_args=(("A", "1"),))) != base
+        spec_hash_of(build, DEFAULT_EXECUTOR_IMAGE, KanikoOptions(build_args=(("A", "1"),))) != base
     )
-    assert image_hash(build, DEFAULT_EXECUTOR_IMAGE, KanikoOptions(target="t")) != base
-    assert image_hash(build, "other/kaniko:1", KanikoOptions()) != base
-    assert image_hash(build, DEFAULT_EXECUTOR_IMAGE, KanikoOptions(), context_sha256="ab") != base
-    assert image_hash(build, DEFAULT_EXECUTOR_IMAGE, KanikoOptions(cache_repo="r/c")) == base
+    assert spec_hash_of(build, DEFAULT_EXECUTOR_IMAGE, KanikoOptions(target="t")) != base
+    assert spec_hash_of(build, "other/kaniko:1", KanikoOptions()) != base
+    assert spec_hash_of(build, DEFAULT_EXECUTOR_IMAGE, KanikoOptions(), context_sha256="ab") != base
+    assert spec_hash_of(build, DEFAULT_EXECUTOR_IMAGE, KanikoOptions(cache_repo="r/c")) == base
 
 
 @pytest.mark.parametrize(

@@ -698,7 +698,7 @@ def test_registry_url_scheme_stripped_in_pod_only(url: str, pod_destination: str
     assert compiled == f"{url}/{DESTINATION}"
     assert _flag_value(_container(manifests)["args"], "-d", "--destination") == pod_destination
     assert manifests.destinations[0] == pod_destination
-    assert manifests.destinations[1] == f"{pod_destination}:spec-{manifests.image_hash[:20]}"
+    assert manifests.destinations[1] == f"{pod_destination}:spec-{manifests.spec_hash[:20]}"
     has_scheme = url.startswith(("http://", "https://"))
     assert any("scheme" in w for w in manifests.warnings) == has_scheme
 

@@ -22,6 +22,7 @@ from polymagic.errors import (
     BuildError,
     ClusterConfigError,
     ClusterError,
+    NotFoundError,
 )
 from polymagic.kube.client import Cluster, connect
 from polymagic.kube.session import (
@@ -35,6 +36,7 @@ from polymagic.printable import printable
 from polymagic.render.compiler import CompiledBuild
 from polymagic.render.context import pack_build_context
 from polymagic.render.manifests import CONTAINER_NAME
+from polymagic.render.outcome_text import failure_lines
 
 __all__ = ["run"]
 
@@ -84,9 +86,10 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         defaults = OptionDefaults(namespace=namespace)
         options = build_options(args, context_dir=context_base(args), defaults=defaults)
         packed = pack_build_context(build, context_base(args))
-        for warning in packed.warnings if packed else ():
-            err.write(f"polymagic: warning: {warning}\n")
         if cluster is None or args.dry_run:
+            # On the submit path these warnings arrive as the build's first progress events.
+            for warning in packed.warnings if packed else ():
+                err.write(f"polymagic: warning: {warning}\n")
             render_everything(
                 build,
                 options,
@@ -120,15 +123,11 @@ def _submit_and_follow(
     try:
         with _sigterm_cancels():
             result = build_image(cluster, build, options, on_event=progress.on_event)
-    except BuildCancelled as exc:
-        progress.close()
-        err.write(f"polymagic: {printable(flat_message(exc))}\n")
-        return EXIT_CANCELLED
     except (BuildError, ClusterError) as exc:
         progress.close()
-        # The message quotes the pod's events and log lines: several lines, each made safe.
-        err.write(f"polymagic: error: {printable(str(exc), keep_newlines=True)}\n")
-        return EXIT_FAILED
+        # The summary, the fix, the pod's events and the last log lines, each made safe.
+        err.write("".join(f"{line}\n" for line in failure_lines(exc)))
+        return EXIT_CANCELLED if isinstance(exc, BuildCancelled) else EXIT_FAILED
     # The summary goes to stderr, before the one stdout line scripts read.
     progress.summary(result)
     what = "reused" if result.reused else "built"
@@ -143,13 +142,11 @@ def _with_cluster(args: argparse.Namespace) -> Cluster:
     return connect(namespace=getattr(args, "namespace", None))
 
 
-def _status(args: argparse.Namespace, cluster: Cluster, out: TextIO, err: TextIO) -> int:
-    found = find_builds(cluster, args.namespace or cluster.namespace, args.name)
+def _status(args: argparse.Namespace, cluster: Cluster, out: TextIO) -> int:
+    namespace = args.namespace or cluster.namespace
+    found = find_builds(cluster, namespace, args.name)
     if not found:
-        err.write(
-            f"polymagic: error: no build named `{args.name}` in namespace `{args.namespace or cluster.namespace}`\n"
-        )
-        return EXIT_FAILED
+        raise NotFoundError(args.name, namespace)
     status = found[0]
     out.write(
         f"name:         {status.name}\nnamespace:    {status.namespace}\nphase:        {printable(status.phase)}\n"
@@ -177,11 +174,10 @@ def _logs(args: argparse.Namespace, cluster: Cluster, out: TextIO) -> int:
     return 0
 
 
-def _cancel(args: argparse.Namespace, cluster: Cluster, out: TextIO, err: TextIO) -> int:
+def _cancel(args: argparse.Namespace, cluster: Cluster, out: TextIO) -> int:
     namespace = args.namespace or cluster.namespace
     if not cancel_build(cluster, args.name, namespace):
-        err.write(f"polymagic: error: no build named `{args.name}` in namespace `{namespace}`\n")
-        return EXIT_FAILED
+        raise NotFoundError(args.name, namespace)
     out.write(f"cancelled build `{args.name}` in `{namespace}` (pod and ConfigMap deleted)\n")
     return 0
 
@@ -209,13 +205,13 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_NO_CLUSTER
     try:
         if args.command == "status":
-            return _status(args, cluster, out, err)
+            return _status(args, cluster, out)
         if args.command == "logs":
             return _logs(args, cluster, out)
         if args.command == "cancel":
-            return _cancel(args, cluster, out, err)
+            return _cancel(args, cluster, out)
         return _list(args, cluster, out)
-    except (ClusterError, BuildError) as exc:
+    except (ClusterError, BuildError, NotFoundError) as exc:
         err.write(f"polymagic: error: {printable(flat_message(exc))}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -38,7 +38,7 @@ from polymagic.config import (
     find_connections,
     user_config_dir,
 )
-from polymagic.errors import PolymagicError, SpecError
+from polymagic.errors import PolymagicError, UsageError
 from polymagic.spec.yamltext import dump_yaml_all
 
 __all__ = ["main"]
@@ -202,17 +202,16 @@ def _add_rbac(commands: _Commands) -> None:
 
 def _freeze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.imported:
-        raise SpecError(
+        raise UsageError(
             "--imported needs a running notebook kernel (what its code imported): use"
             " `%polybuild freeze --imported` there; on the command line, freeze everything or"
-            " --exclude what the image does not need",
-            path="imported",
+            " --exclude what the image does not need"
         )
     frozen = freeze_interpreter(args, Path(args.context))
     if args.output:
         output = Path(args.output)
         if output.exists() and not args.force:
-            raise SpecError(f"{output} already exists: pass --force to overwrite it")
+            raise UsageError(f"{output} already exists: pass --force to overwrite it")
     write_requirements(frozen, force=args.force)
     if args.output:
         output.write_text(frozen.result.operation, encoding="utf-8")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from polymagic.errors import ApiError, ClusterError, ConnectionsError, SpecError
-from polymagic.kube.client import Cluster
+from polymagic.kube.api import Cluster
 from polymagic.kube.registry import (
     ImageReference,
     ManifestAnswer,
@@ -123,7 +123,7 @@ def find_built_image(
     if not manifests.destinations:
         return None
     destination = manifests.destinations[0]
-    asked = hash_tag_of(destination, manifests.image_hash) if kaniko.hash_tag else destination
+    asked = hash_tag_of(destination, manifests.spec_hash) if kaniko.hash_tag else destination
     try:
         reference = ImageReference.parse(asked)
     except SpecError:

@@ -20,7 +20,7 @@ from polymagic.app.freeze_command import (
     frozen_dockerfiles,
     write_requirements,
 )
-from polymagic.errors import SpecError
+from polymagic.errors import UsageError
 from polymagic.notebook.magic_options import MagicParser
 
 __all__ = ["run_freeze"]
@@ -35,7 +35,7 @@ def _parse(rest: str) -> argparse.Namespace:
     try:
         words = shlex.split(rest)
     except ValueError as exc:
-        raise SpecError(f"%polybuild freeze: {exc}") from exc
+        raise UsageError(f"%polybuild freeze: {exc}") from exc
     return parser.parse_args(words)
 
 

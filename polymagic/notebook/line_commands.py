@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from polymagic.errors import SpecError
+from polymagic.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from polymagic.kube.client import Cluster
@@ -40,7 +40,7 @@ def run_cluster_command(
 
             return BuildList(find_builds(cluster, cluster.namespace))
         if not rest:
-            raise SpecError(f"usage: %polybuild {command} NAME")
+            raise UsageError(f"usage: %polybuild {command} NAME")
         if command == "status":
             return _status(cluster, rest[0])
         if command == "logs":
@@ -56,7 +56,7 @@ def _status(cluster: Cluster, name: str) -> Any:
 
     found = find_builds(cluster, cluster.namespace, name)
     if not found:
-        raise SpecError(f"no build named `{name}` in namespace `{cluster.namespace}`")
+        raise NotFoundError(name, cluster.namespace)
     return BuildList(found)
 
 
@@ -73,7 +73,7 @@ def _cancel(cluster: Cluster, name: str, running: Mapping[str, NotebookBuild]) -
     from polymagic.kube.session import cancel_build
 
     if not cancel_build(cluster, name, cluster.namespace):
-        raise SpecError(f"no build named `{name}` in namespace `{cluster.namespace}`")
+        raise NotFoundError(name, cluster.namespace)
     followed = running.get(name)
     if followed is not None:
         followed.session.cancel()

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 from IPython.core.magic_arguments import ArgDecorator
 
 from polymagic.app.arguments import Option, OptionGroup, add_options
-from polymagic.errors import SpecError
+from polymagic.errors import UsageError
 
 __all__ = ["MagicParser", "shared_options"]
 
@@ -32,4 +32,4 @@ class MagicParser(argparse.ArgumentParser):
     """argparse that reports a bad option as one clear error instead of exiting the kernel."""
 
     def error(self, message: str) -> NoReturn:
-        raise SpecError(f"{self.prog}: {message}")
+        raise UsageError(f"{self.prog}: {message}")

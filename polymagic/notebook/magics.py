@@ -26,7 +26,7 @@ from polymagic.app.arguments import (
     OptionDefaults,
     build_options,
 )
-from polymagic.errors import SpecError
+from polymagic.errors import SpecError, UsageError
 from polymagic.notebook.build_views import wanted_views
 from polymagic.notebook.magic_options import shared_options
 from polymagic.notebook.settings import find_defaults
@@ -150,7 +150,7 @@ class PolyBuildMagics(Magics):
         if cell is None:
             return self._line(args)
         if args.subcommand:
-            raise SpecError(
+            raise UsageError(
                 f"unexpected words on the %%polybuild line: {' '.join(args.subcommand)}"
             )
         return self._cell(args, cell)
@@ -221,7 +221,7 @@ class PolyBuildMagics(Magics):
 
         words = list(args.subcommand)
         if not words or words[0] not in _SUBCOMMANDS:
-            raise SpecError(
+            raise UsageError(
                 f"usage: %polybuild {'|'.join(_SUBCOMMANDS)} [NAME] (got `{' '.join(words)}`)"
             )
         if words[0] == "form":

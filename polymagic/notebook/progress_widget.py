@@ -34,6 +34,7 @@ from polymagic.notebook.progress_state import State as _State
 from polymagic.notebook.progress_updates import UpdateSchedule
 from polymagic.printable import printable
 from polymagic.render.kaniko_log import EventKind, ProgressEvent
+from polymagic.render.outcome_text import failure_view
 
 if TYPE_CHECKING:
     from polymagic.render.options import BuildResult
@@ -48,15 +49,6 @@ _RED = "#b00020"
 def _mmss(seconds: float) -> str:
     whole = max(0, int(seconds))
     return f"{whole // 60:02d}:{whole % 60:02d}"
-
-
-def _split_failure(message: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """The reason, the pod's Events and the log lines inside a ``BuildFailed`` message."""
-    reason, has_tail, rest = message.partition("\nlast log lines:\n")
-    tail = tuple(rest.splitlines()) if has_tail else ()
-    reason, has_events, events = reason.partition(" Events: ")
-    lines = tuple(e.strip() for e in events.split("; ") if e.strip()) if has_events else ()
-    return reason, lines, tail
 
 
 class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no type hints
@@ -138,15 +130,11 @@ class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
         summary = tuple(printable(line) for line in result.summary())
         self._finish(Outcome.SUCCEEDED, image=result.image, reason="pushed", summary=summary)
 
-    def finish_failure(self, message: str, log_tail: Sequence[str] = ()) -> None:
-        """Show why the build failed, the pod's Events and the last log lines."""
-        reason, events, tail = _split_failure(message)
-        self._finish(
-            Outcome.FAILED,
-            reason=printable(reason, keep_newlines=True),
-            events=tuple(printable(e) for e in events),
-            tail=tuple(printable(t) for t in (tuple(log_tail) or tail)),
-        )
+    def finish_failure(self, error: BaseException, log_tail: Sequence[str] = ()) -> None:
+        """Show why the build failed, its fix, the pod's Events and the last log lines, from
+        the error's fields (``log_tail`` when it carries none)."""
+        view = failure_view(error, log_tail)
+        self._finish(Outcome.FAILED, reason=view.reason, events=view.events, tail=view.log_tail)
 
     def finish_cancelled(self, message: str) -> None:
         """Show that the build was cancelled."""

@@ -52,16 +52,14 @@ class NotebookBuild:
                     self.record.update(BuildRecord.from_result(self.result))
         except KeyboardInterrupt:
             self.session.cancel()
-            self.error = BuildCancelled(
-                f"build `{self.session.name}` cancelled; its pod and ConfigMap were deleted"
-            )
+            self.error = BuildCancelled(name=self.session.name)
             self.progress.finish_cancelled(str(self.error))
         except BuildCancelled as exc:
             self.error = exc
             self.progress.finish_cancelled(str(exc))
         except (BuildError, ClusterError) as exc:
             self.error = exc
-            self.progress.finish_failure(str(exc), log_tail=list(self.session.parser.tail)[-30:])
+            self.progress.finish_failure(exc, log_tail=tuple(self.session.parser.tail))
         finally:
             if self.widget_handle is not None:
                 self.widget_handle.update(self.progress)

@@ -49,7 +49,8 @@ __all__ = [
     "SecretShape",
     "build_manifests",
     "build_name",
-    "spec_hash",
+    "pod_name_hash_of",
+    "spec_hash_of",
 ]
 
 CONTAINER_NAME = "kaniko"
@@ -169,12 +170,12 @@ def registry_host(reference: str) -> str:
     return "docker.io"
 
 
-def hash_tag_of(destination: str, image_hash: str) -> str:
-    """The reference under which the image built from ``image_hash`` is also pushed."""
-    return f"{_repository(destination)}:spec-{image_hash[:20]}"
+def hash_tag_of(destination: str, spec_hash: str) -> str:
+    """The reference under which the image built from ``spec_hash`` is also pushed."""
+    return f"{_repository(destination)}:spec-{spec_hash[:20]}"
 
 
-def image_hash(
+def spec_hash_of(
     build: CompiledBuild,
     executor_image: str,
     options: KanikoOptions,
@@ -203,7 +204,7 @@ def image_hash(
 
 
 def _option_args(
-    options: KanikoOptions, args: list[str], digest: str, connections_insecure: list[str]
+    options: KanikoOptions, args: list[str], spec_hash: str, connections_insecure: list[str]
 ) -> list[str]:
     extra: list[str] = [f"--build-arg={k}={v}" for k, v in options.build_args]
     if options.target:
@@ -216,7 +217,7 @@ def _option_args(
             tag = _repository(first) + tag
         extra += ["--destination", tag]
     if options.hash_tag and first is not None:
-        extra += ["--destination", hash_tag_of(first, digest)]
+        extra += ["--destination", hash_tag_of(first, spec_hash)]
     if options.reproducible:
         extra.append("--reproducible")
     if options.snapshot_mode:
@@ -237,6 +238,8 @@ class BuildManifests:
     name: str
     namespace: str
     spec_hash: str
+    """What decides the image's content (see ``spec_hash_of``): the ``spec-`` tag, the
+    ``polymagic/spec-hash`` annotation, ``BuildResult.spec_hash``."""
     config_map: dict[str, Any]
     pod: dict[str, Any]
     secrets: tuple[str, ...]
@@ -245,8 +248,6 @@ class BuildManifests:
     """The instructions of the Dockerfile Kaniko builds, for step i/N progress."""
     destinations: tuple[str, ...]
     warnings: tuple[str, ...] = ()
-    image_hash: str = ""
-    """The spec hash of the image's content (see ``image_hash``)."""
     executor_image: str = ""
     context: PackedContext | None = None
     """The local files in the ConfigMap, when the build has any (their listing, what was left out)."""
@@ -388,9 +389,10 @@ def _insecure_registries(build: CompiledBuild) -> list[str]:
     return found
 
 
-def spec_hash(build: CompiledBuild, executor_image: str, args: list[str]) -> str:
-    """A SHA-256 over everything the pod runs (Dockerfiles, files, args, executor): identical
-    builds get the same pod name, so a second one finds the first instead of starting anew."""
+def pod_name_hash_of(build: CompiledBuild, executor_image: str, args: list[str]) -> str:
+    """The pod-name hash: a SHA-256 over everything the pod runs (Dockerfiles, files, args,
+    executor). Identical builds get the same pod name, so a second one finds the first instead
+    of starting anew. Not the spec hash: destinations and cache settings change it too."""
     payload = {
         "dockerfiles": [[d.context_path, d.filename, d.text] for d in build.dockerfiles],
         "files": sorted(_file_entries(build)),
@@ -401,9 +403,9 @@ def spec_hash(build: CompiledBuild, executor_image: str, args: list[str]) -> str
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def build_name(build: CompiledBuild, digest: str) -> str:
-    """A DNS-1123 name from the operation name and the spec hash (same spec, same name)."""
-    return f"{_dns_label(build.name, 40)}-{digest[:10]}"
+def build_name(build: CompiledBuild, pod_name_hash: str) -> str:
+    """A DNS-1123 name from the operation name and the pod-name hash (same pod, same name)."""
+    return f"{_dns_label(build.name, 40)}-{pod_name_hash[:10]}"
 
 
 def _file_entries(build: CompiledBuild) -> list[tuple[str, str, str]]:
@@ -666,15 +668,14 @@ def build_manifests(
         image = DEFAULT_EXECUTOR_IMAGE
     args, arg_warnings = _pod_args(build, container)
     warnings += arg_warnings
-    content_hash = image_hash(build, image, kaniko, context.sha256 if context is not None else None)
+    spec_hash = spec_hash_of(build, image, kaniko, context.sha256 if context is not None else None)
     if context is not None:
         warnings += context.warnings
         # Local files travel as a reproducible tar.gz next to the Dockerfile; Kaniko unpacks it.
         archive = f"{build.dockerfiles[0].context_path.rstrip('/')}/{CONTEXT_ARCHIVE}"
         args = _set_flag(args, ("-c", "--context"), f"tar://{archive}")
-    args = _option_args(kaniko, args, content_hash, _insecure_registries(build))
-    digest = spec_hash(build, image, args)
-    name = name or build_name(build, digest)
+    args = _option_args(kaniko, args, spec_hash, _insecure_registries(build))
+    name = name or build_name(build, pod_name_hash_of(build, image, args))
 
     data, context_volumes, context_mounts = _context_volumes(build, name)
     binary_data: dict[str, str] = {}
@@ -696,13 +697,13 @@ def build_manifests(
         LABEL_MANAGED_BY: "polymagic",
         LABEL_NAME: _dns_label(build.name, 63),
         LABEL_BUILD: name,
-        LABEL_SPEC_HASH: content_hash[:32],
+        LABEL_SPEC_HASH: spec_hash[:32],
         **(extra_labels or {}),
     }
     destinations = destinations_of(args)
     annotations = {
         f"{ANNOTATION_PREFIX}operation": build.name,
-        f"{ANNOTATION_PREFIX}spec-hash": content_hash,
+        f"{ANNOTATION_PREFIX}spec-hash": spec_hash,
         f"{ANNOTATION_PREFIX}executor-image": image,
         f"{ANNOTATION_PREFIX}destinations": json.dumps(destinations),
         f"{ANNOTATION_PREFIX}version": __version__,
@@ -763,8 +764,7 @@ def build_manifests(
     return BuildManifests(
         name=name,
         namespace=namespace,
-        spec_hash=content_hash,
-        image_hash=content_hash,
+        spec_hash=spec_hash,
         executor_image=image,
         config_map=config_map,
         pod=pod,

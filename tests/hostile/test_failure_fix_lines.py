@@ -8,7 +8,7 @@ import pytest
 from tests.hostile.bounded import run_bounded
 
 SETUP = """
-from polymagic.kube.session import _fix_for_executor_error
+from polymagic.kube.pod_state import executor_fix
 from polymagic.render.compiler import compile_operation
 from polymagic.spec.loader import load_connections
 from polymagic.render.manifests import build_manifests
@@ -28,8 +28,6 @@ LINES = {
 
 @pytest.mark.parametrize("expression", LINES.values(), ids=LINES.keys())
 def test_a_hostile_error_line_gets_an_answer_in_time(expression: str) -> None:
-    result = run_bounded(
-        SETUP + f"print(repr(_fix_for_executor_error({expression}, manifests))[:80])"
-    )
+    result = run_bounded(SETUP + f"print(repr(executor_fix({expression}, manifests))[:80])")
     assert result.returncode == 0, result.explain()
     assert result.seconds < 5, result.explain()

@@ -15,7 +15,8 @@ def _controls(text: str) -> list[str]:
 
 
 def test_a_build_failure_in_a_notebook_shows_no_control_sequence() -> None:
-    (shown,) = BuildFailed(f"the executor failed:\n{HOSTILE}")._render_traceback_()
+    error = BuildFailed(name="b", reason="Error", exit_code=3, detail=f"failed:\n{HOSTILE}")
+    (shown,) = error._render_traceback_()
     assert _controls(shown) == []
     assert "pwned" not in shown
     assert "exit 3" in shown
@@ -23,7 +24,7 @@ def test_a_build_failure_in_a_notebook_shows_no_control_sequence() -> None:
 
 
 def test_a_cli_error_line_shows_no_control_sequence() -> None:
-    line = flat_message(BuildFailed(HOSTILE))
+    line = flat_message(BuildFailed(name="b", reason="Error", exit_code=3, detail=HOSTILE))
     assert _controls(line) == []
     assert "\n" not in line
 

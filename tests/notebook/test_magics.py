@@ -16,7 +16,7 @@ import yaml
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from polymagic.errors import SpecError
+from polymagic.errors import SpecError, UsageError
 from polymagic.notebook.magics import PolyBuildMagics
 from polymagic.render.options import BuildOptions
 from tests.conftest import SEED
@@ -220,6 +220,8 @@ def test_line_magic_usage_error(shell: InteractiveShell) -> None:
     result, captured = run(shell, "%polybuild frobnicate")
     assert not result.success
     assert "usage: %polybuild status|logs|cancel|list|form" in captured.stdout
+    assert isinstance(result.error_in_exec, UsageError)
+    assert not isinstance(result.error_in_exec, SpecError)
 
 
 def test_a_connection_missing_from_the_given_catalog_fails_the_cell(

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from polymagic.errors import ApiError, BuildFailed, PodEvent
 from polymagic.kube.session import BuildResult
 from polymagic.notebook import progress_widget
 from polymagic.notebook.progress_widget import BuildProgress, Outcome
@@ -167,15 +168,21 @@ def test_full_log_is_kept_on_disk_while_memory_is_bounded(
 
 def test_failure_shows_reason_events_and_log_tail(make: Callable[..., BuildProgress]) -> None:
     progress = make("app", 2, min_interval=0)
-    message = (
-        "build `app` could not start: the pod is stuck in FailedMount (no message). fix it."
-        ' Events: Warning FailedMount: secret "<regcred>" not found; Normal Scheduled: ok'
+    error = BuildFailed(
+        name="app",
+        reason="FailedMount",
+        started=False,
+        fix="fix it",
+        events=[
+            PodEvent("Warning", "FailedMount", 'secret "<regcred>" not found'),
+            PodEvent("Normal", "Scheduled", "ok"),
+        ],
     )
-    progress.finish_failure(message, log_tail=["<b>last</b>"])
+    progress.finish_failure(error, log_tail=["<b>last</b>"])
 
     assert progress.outcome is Outcome.FAILED
     pane = progress.outcome_pane.value
-    assert "stuck in FailedMount" in pane
+    assert "stuck in FailedMount (no message)\nfix: fix it" in pane
     assert "<li>Warning FailedMount: secret &quot;&lt;regcred&gt;&quot; not found</li>" in pane
     assert "<li>Normal Scheduled: ok</li>" in pane
     assert "&lt;b&gt;last&lt;/b&gt;" in pane
@@ -186,12 +193,26 @@ def test_failure_shows_reason_events_and_log_tail(make: Callable[..., BuildProgr
     assert "last log lines:\n  <b>last</b>" in text
 
 
-def test_failure_takes_the_log_lines_from_the_message(make: Callable[..., BuildProgress]) -> None:
+def test_failure_shows_the_log_tail_the_error_carries(make: Callable[..., BuildProgress]) -> None:
     progress = make("app", 2)
-    progress.finish_failure("build `app` failed: exit 1\nlast log lines:\nerror one\nerror two")
-    assert (
-        "build `app` failed: exit 1\nlast log lines:\n  error one\n  error two" in progress.text()
+    error = BuildFailed(
+        name="app", reason="Error", exit_code=1, detail="boom", log_tail=("error one", "error two")
     )
+    progress.finish_failure(error, log_tail=["read so far"])
+    assert (
+        "build `app` failed: the executor exited with code 1 (Error): boom\n"
+        "last log lines:\n  error one\n  error two\n" in progress.text()
+    )
+    assert "read so far" not in progress.text()
+
+
+def test_failure_of_the_cluster_shows_its_message_and_the_log_so_far(
+    make: Callable[..., BuildProgress],
+) -> None:
+    progress = make("app", 2)
+    error = ApiError("watching Pod `app`: permission denied (403 Forbidden)", status=403)
+    progress.finish_failure(error, log_tail=["line one"])
+    assert "permission denied (403 Forbidden)\nlast log lines:\n  line one" in progress.text()
 
 
 def test_the_first_ending_wins_and_later_events_are_ignored(
@@ -390,8 +411,14 @@ def test_text_from_outside_reaches_the_widget_without_control_characters(
     assert progress.phase_label.value == "waiting: ErrImagePull: denied"
     running = progress.text()
     progress.finish_failure(
-        "build `app` failed: \x1bc exit 1. Events: Warning Failed: \x1b[2Jgone"
-        "\nlast log lines:\nline \x1b7one\x1b8\nline\x07two"
+        BuildFailed(
+            name="app",
+            reason="Error",
+            exit_code=1,
+            detail="\x1bc exit 1",
+            events=[PodEvent("Warning", "Failed", "\x1b[2Jgone")],
+            log_tail=("line \x1b7one\x1b8", "line\x07two"),
+        )
     )
     shown = [
         progress.log_pane.value,

@@ -56,7 +56,7 @@ def test_seed_builds_pushes_and_reports_the_registry_digest(
     assert PIP_MARKER.format(package="polyaxon") in image.layer_files(-1)
     # The spec tag: the same image, under the hash polymagic computes for this spec.
     build = compile_operation(op, connections=load_connections(catalog(plain_registry)))
-    spec_tag = f"spec-{build_manifests(build, namespace=real_namespace).image_hash[:20]}"
+    spec_tag = f"spec-{build_manifests(build, namespace=real_namespace).spec_hash[:20]}"
     assert spec_tag in view.tags(repository)
     assert view.digest(repository, spec_tag) == digest
     assert leftovers(admin_kubeconfig, real_namespace) == []

@@ -75,7 +75,7 @@ def test_cached_build_returns_the_existing_digest_without_a_pod(
     build = _build(http_registry.host, repository)
     manifests = build_manifests(build, namespace=cluster.namespace)
     # An earlier build of the same spec pushed its hash tag.
-    digest = push_test_image(http_registry, repository, f"spec-{manifests.image_hash[:20]}")
+    digest = push_test_image(http_registry, repository, f"spec-{manifests.spec_hash[:20]}")
     events = []
     result = build_image(cluster, build, OPTIONS, on_event=events.append)
     assert result.digest == digest

@@ -1,0 +1,1 @@
+"""Recorded API traffic of real test-cluster runs and its replay (see ``tests/replay/replay.py``)."""
