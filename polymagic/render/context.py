@@ -64,6 +64,7 @@ __all__ = [
     "default_archive_limit",
     "find_source",
     "load_dockerignore",
+    "pack_build_context",
     "pack_context",
     "parse_dockerignore",
 ]

@@ -42,13 +42,18 @@ from polymagic.spec.models import (
 __all__ = [
     "CONFIGMAP_LIMIT",
     "CONTAINER_NAME",
+    "DEFAULT_TIMEOUT",
     "LABEL_BUILD",
     "LABEL_MANAGED_BY",
     "LABEL_SPEC_HASH",
+    "OPTION_PARAMS",
     "BuildManifests",
+    "KanikoOptions",
     "SecretShape",
     "build_manifests",
     "build_name",
+    "hash_tag_of",
+    "registry_host",
     "spec_hash",
 ]
 
