@@ -2,3 +2,6 @@
 build context archive, the Kubernetes objects, and the reading of Kaniko's log into progress
 events. No network, no cluster, nothing written.
 """
+
+# Nothing is re-exported here: each module is imported by its own name.
+__all__: list[str] = []

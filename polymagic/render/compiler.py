@@ -189,43 +189,13 @@ def _compile(
     referenced = _referenced_component(loaded)
     component = referenced.model
     warnings = [*loaded.warnings, *referenced.warnings]
-
-    overrides = parse_overrides(params) if not isinstance(params, Mapping) else dict(params)
-    if loaded.params_as_written is not None and loaded.params_as_written != op.params:
-        # Polyaxon checks the params as written (a YAML date is no image), then compiles the
-        # stored JSON form (where an infinite float has become null).
-        resolve_params(component, merge_overrides(loaded.params_as_written, overrides))
-    resolved = resolve_params(component, merge_overrides(op.params, overrides))
+    resolved = _resolved_params(loaded, component, params)
     names = (op.name or component.name or "build", namespace or op.namespace or "default")
     resolved = _resolve_param_templates(names, resolved, catalog)
     _check_destination_connections(resolved, catalog)
 
-    run = component.run.to_polyaxon()
-    if op.run_patch is not None:
-        patch = op.run_patch.to_polyaxon()
-        patch.pop("kind", None)
-        run = patch_run(run, patch, op.patch_strategy or PatchStrategy.POST_MERGE)
-
-    # Polyaxon resolves the connection names first, then the whole run with them in context.
-    base_context = _template_context(names, resolved, catalog, {})
-    if "connections" in run:
-        written = run["connections"]
-        run["connections"] = render_value(written, base_context, "run.connections")
-        _check_connection_names(written, run["connections"])
-    init_params = [p.init_entry() for p in resolved.values() if p.to_init]
-    if any(init_params):
-        run["init"] = [*(i for i in init_params if i), *(run.get("init") or [])]
-    context = _template_context(names, resolved, catalog, run)
-    resolved_data = resolve_run(run, context)
-    try:
-        resolved_run = validate_model(JobRun, resolved_data, prefix=("run",))
-    except SpecError as exc:
-        hint = _read_as_literal(exc, run, resolved_data)
-        if hint is None:
-            raise
-        raise SpecError(hint, path=exc.path) from exc
+    resolved_run, context = _resolved_run(_patched_run(op, component), names, resolved, catalog)
     termination = _resolve_termination(op.termination or component.termination, context)
-
     missing = tuple(name for name in _connection_names(resolved_run) if catalog.get(name) is None)
     for name in missing:
         warnings.append(
@@ -251,6 +221,59 @@ def _compile(
         missing_connections=missing,
         termination=termination,
     )
+
+
+def _resolved_params(
+    loaded: Loaded[Operation],
+    component: Component,
+    params: Sequence[str] | Mapping[str, Any],
+) -> dict[str, ResolvedParam]:
+    """The component's inputs with the operation's params and the ``-P`` overrides."""
+    op = loaded.model
+    overrides = parse_overrides(params) if not isinstance(params, Mapping) else dict(params)
+    if loaded.params_as_written is not None and loaded.params_as_written != op.params:
+        # Polyaxon checks the params as written (a YAML date is no image), then compiles the
+        # stored JSON form (where an infinite float has become null).
+        resolve_params(component, merge_overrides(loaded.params_as_written, overrides))
+    return resolve_params(component, merge_overrides(op.params, overrides))
+
+
+def _patched_run(op: Operation, component: Component) -> dict[str, Any]:
+    """The component's run with the operation's ``runPatch`` applied (as plain data)."""
+    run = component.run.to_polyaxon()
+    if op.run_patch is not None:
+        patch = op.run_patch.to_polyaxon()
+        patch.pop("kind", None)
+        run = patch_run(run, patch, op.patch_strategy or PatchStrategy.POST_MERGE)
+    return run
+
+
+def _resolved_run(
+    run: dict[str, Any],
+    names: tuple[str, str],
+    resolved: dict[str, ResolvedParam],
+    catalog: ConnectionCatalog,
+) -> tuple[JobRun, dict[str, Any]]:
+    """The run with every template resolved and validated, and the template context used."""
+    # Polyaxon resolves the connection names first, then the whole run with them in context.
+    base_context = _template_context(names, resolved, catalog, {})
+    if "connections" in run:
+        written = run["connections"]
+        run["connections"] = render_value(written, base_context, "run.connections")
+        _check_connection_names(written, run["connections"])
+    init_params = [p.init_entry() for p in resolved.values() if p.to_init]
+    if any(init_params):
+        run["init"] = [*(i for i in init_params if i), *(run.get("init") or [])]
+    context = _template_context(names, resolved, catalog, run)
+    resolved_data = resolve_run(run, context)
+    try:
+        resolved_run = validate_model(JobRun, resolved_data, prefix=("run",))
+    except SpecError as exc:
+        hint = _read_as_literal(exc, run, resolved_data)
+        if hint is None:
+            raise
+        raise SpecError(hint, path=exc.path) from exc
+    return resolved_run, context
 
 
 _MISSING = object()

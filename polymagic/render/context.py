@@ -64,6 +64,7 @@ __all__ = [
     "default_archive_limit",
     "find_source",
     "load_dockerignore",
+    "pack_build_context",
     "pack_context",
     "parse_dockerignore",
 ]
@@ -322,94 +323,164 @@ _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
-class _Packer:
-    """Collects the entries of one archive (one call of :func:`pack_context`)."""
+class _ContextRoot:
+    """The context folder of one pack: its paths, reached without following links, and the
+    errors that name a path in it."""
 
-    def __init__(self, base: Path, ignore: DockerIgnore, limit: int) -> None:
+    def __init__(self, base: Path) -> None:
         self.shown = str(base)
         self.root = os.path.realpath(base)
-        self.ignore = ignore
-        self.limit = limit
-        self.matcher = PathMatcher((*_SECRET_RULES, *ignore.rules), source=ignore.source)
-        self.defaults_mask = (1 << len(_SECRET_RULES)) - 1
-        self.entries: dict[str, _Entry] = {}
-        self.visited: set[str] = set()
-        # Per folder: the matcher's state after "folder/", and the rules matching it or a parent.
-        self.folders: dict[str, tuple[MatcherState, int]] = {".": (self.matcher.start, 0)}
-        self.looked_at = 0
-        self.tar_bytes = 1024  # the two zero blocks that end a tar
-        self.left_out: list[str] = []
-        self.copied_secrets: list[str] = []
 
-    # -- paths
-
-    def _full(self, rel: str) -> str:
+    def full(self, rel: str) -> str:
         return self.root if rel == "." else os.path.join(self.root, rel)
 
-    def _inside(self, path: str) -> bool:
+    def inside(self, path: str) -> bool:
         return path == self.root or path.startswith(self.root.rstrip("/") + "/")
 
-    def _rel(self, path: str) -> str:
+    def rel(self, path: str) -> str:
         return os.path.relpath(path, self.root).replace(os.sep, "/")
 
-    def _not_found(self, source: str) -> SpecError:
+    def stat_source(self, rel: str) -> os.stat_result:
+        """``lstat`` of ``rel``, reached from the root without following any link on the way."""
+        if rel == ".":
+            return os.stat(self.root)
+        *parents, last = rel.split("/")
+        fd = os.open(self.root, _OPEN_DIR)
+        try:
+            for part in parents:
+                inner = os.open(part, _OPEN_DIR, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+            return os.stat(last, dir_fd=fd, follow_symlinks=False)
+        finally:
+            os.close(fd)
+
+    def not_found(self, source: str) -> SpecError:
         return SpecError(
             f"COPY source `{source}` not found in {self.shown}: it must be inside the build"
             " context folder (the notebook's folder, or --context DIR)"
         )
 
-    def _outside(self, source: str) -> SpecError:
+    def outside(self, source: str) -> SpecError:
         return SpecError(
             f"COPY source `{source}` is outside the build context {self.shown}: Docker and Kaniko"
             " only see files inside it; move it into the folder, or choose a wider --context DIR"
         )
 
-    def _changed(self, rel: str) -> SpecError:
+    def changed(self, rel: str) -> SpecError:
         return SpecError(
             f"`{rel}` in {self.shown} changed while the build context was being packed (it is"
             " no longer the file or folder seen a moment before): pack again once it is stable"
         )
 
-    # -- decisions
+    def too_deep(self, rel: str) -> SpecError:
+        shown = "/".join(rel.split("/")[:3])
+        return SpecError(
+            f"`{shown}/...` in {self.shown} is more than {MAX_DEPTH} folders deep: leave it out"
+            " with .dockerignore or copy only what the image needs"
+        )
 
-    def _verdict(self, rel: str) -> tuple[MatcherState, int]:
+
+class _Rules:
+    """Which paths the ``.dockerignore`` (after :data:`SECRET_PATTERNS`) leaves out, path by
+    path as the walk meets them, remembering each folder's state for its children."""
+
+    def __init__(self, ignore: DockerIgnore) -> None:
+        self.matcher = PathMatcher((*_SECRET_RULES, *ignore.rules), source=ignore.source)
+        self.defaults_mask = (1 << len(_SECRET_RULES)) - 1
+        # Per folder: the matcher's state after "folder/", and the rules matching it or a parent.
+        self.folders: dict[str, tuple[MatcherState, int]] = {".": (self.matcher.start, 0)}
+
+    def verdict(self, rel: str) -> tuple[MatcherState, int]:
         """The matcher's state after ``rel`` and the rules matching it or a parent folder."""
         parent, _, name = rel.rpartition("/")
-        state, mask = self._folder(parent or ".")
+        state, mask = self.folder(parent or ".")
         after = self.matcher.step(state, name)
         return after, mask | after.accepts
 
-    def _folder(self, rel: str) -> tuple[MatcherState, int]:
+    def folder(self, rel: str) -> tuple[MatcherState, int]:
         found = self.folders.get(rel)
         if found is None:
-            state, mask = self._verdict(rel)
+            state, mask = self.verdict(rel)
             found = self.folders[rel] = (self.matcher.step(state, "/"), mask)
         return found
 
-    def _by_default(self, mask: int) -> bool:
+    def by_default(self, mask: int) -> bool:
         """Left out only by :data:`SECRET_PATTERNS` (no rule of the user's matched)."""
         return mask != 0 and mask & ~self.defaults_mask == 0
+
+
+class _Members:
+    """The archive's members so far, and a running bound on its size: an archive whose tar
+    would exceed what the limit can hold at deflate's best ratio is refused at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.entries: dict[str, _Entry] = {}
+        self.tar_bytes = 1024  # the two zero blocks that end a tar
+
+    def add(self, rel: str, entry: _Entry) -> None:
+        replaced = self.entries.get(rel)
+        if replaced is not None:
+            self.tar_bytes -= _tar_blocks(replaced.size)
+        self.entries[rel] = entry
+        self.tar_bytes += _tar_blocks(entry.size)
+        if self.tar_bytes > self.limit * _DEFLATE_RATIO:
+            raise _too_large(None, self.limit, self.entries)
+
+    def with_parents(self, shown: str) -> dict[str, _Entry]:
+        """The members with every parent folder of each (a generated ``a/b`` needs ``a``)."""
+        entries = dict(self.entries)
+        for name in self.entries:
+            parent = posixpath.dirname(name)
+            while parent:
+                existing = entries.setdefault(parent, _Entry(_Kind.DIR))
+                if existing.kind is not _Kind.DIR:
+                    raise SpecError(
+                        f"`{parent}` in {shown} is not a directory, so `{name}` cannot be"
+                        " put below it in the build context"
+                    )
+                parent = posixpath.dirname(parent)
+        return entries
+
+
+class _Packer:
+    """Collects the entries of one archive (one call of :func:`pack_context`): walks each COPY
+    source under the context folder, bounded, deciding path by path what goes in."""
+
+    def __init__(self, base: Path, ignore: DockerIgnore, limit: int) -> None:
+        self.context = _ContextRoot(base)
+        self.shown = self.context.shown
+        self.ignore = ignore
+        self.rules = _Rules(ignore)
+        self.matcher = self.rules.matcher
+        self.members = _Members(limit)
+        self.entries = self.members.entries
+        self.visited: set[str] = set()
+        self.looked_at = 0
+        self.left_out: list[str] = []
+        self.copied_secrets: list[str] = []
 
     # -- sources
 
     def add_source(self, source: str) -> None:
         cleaned = posixpath.normpath(source.strip().lstrip("/") or ".")
         if cleaned == ".." or cleaned.startswith("../"):
-            raise self._outside(source)
+            raise self.context.outside(source)
         if cleaned.count("/") >= MAX_DEPTH:
-            raise self._too_deep(cleaned)
+            raise self.context.too_deep(cleaned)
         matches = self.expand(source, cleaned)
         if not matches:
-            raise self._not_found(source)
+            raise self.context.not_found(source)
         before = len(self.entries)
         for rel in matches:
             self._walk(rel)
         if cleaned == "." or len(self.entries) > before:
             return
-        masks = [self._verdict(rel)[1] for rel in matches if rel != "."]
+        masks = [self.rules.verdict(rel)[1] for rel in matches if rel != "."]
         if not all(map(self.matcher.excluded, masks)):
             return
-        if all(map(self._by_default, masks)):
+        if all(map(self.rules.by_default, masks)):
             for rel in matches:
                 if rel in self.left_out:
                     self.left_out.remove(rel)
@@ -435,7 +506,7 @@ class _Packer:
                 raise SpecError(f"COPY source `{source}`: bad wildcard: {error}") from None
             found = []
             for prefix in candidates:
-                directory = self._full(prefix or ".")
+                directory = self.context.full(prefix or ".")
                 if not os.path.isdir(directory):
                     continue
                 names = []
@@ -446,7 +517,7 @@ class _Packer:
                             names.append(item.name)
                 found += [posixpath.join(prefix, name) for name in sorted(names)]
             candidates = found
-        return [self._canonical(c) for c in candidates if os.path.lexists(self._full(c))]
+        return [self._canonical(c) for c in candidates if os.path.lexists(self.context.full(c))]
 
     def _canonical(self, rel: str) -> str:
         """``rel`` with the links among its parent directories resolved; the links themselves
@@ -455,9 +526,9 @@ class _Packer:
         canonical = ""
         for part in parents:
             candidate = posixpath.join(canonical, part)
-            if os.path.islink(self._full(candidate)):
+            if os.path.islink(self.context.full(candidate)):
                 self._add_link(candidate)  # refuses a link out of the context
-                canonical = self._rel(os.path.realpath(self._full(candidate)))
+                canonical = self.context.rel(os.path.realpath(self.context.full(candidate)))
                 canonical = "" if canonical == "." else canonical
             else:
                 canonical = candidate
@@ -475,29 +546,7 @@ class _Packer:
                 " image needs, or choose a smaller --context DIR"
             )
         if rel.count("/") >= MAX_DEPTH:
-            raise self._too_deep(rel)
-
-    def _too_deep(self, rel: str) -> SpecError:
-        shown = "/".join(rel.split("/")[:3])
-        return SpecError(
-            f"`{shown}/...` in {self.shown} is more than {MAX_DEPTH} folders deep: leave it out"
-            " with .dockerignore or copy only what the image needs"
-        )
-
-    def _stat_source(self, rel: str) -> os.stat_result:
-        """``lstat`` of ``rel``, reached from the root without following any link on the way."""
-        if rel == ".":
-            return os.stat(self.root)
-        *parents, last = rel.split("/")
-        fd = os.open(self.root, _OPEN_DIR)
-        try:
-            for part in parents:
-                inner = os.open(part, _OPEN_DIR, dir_fd=fd)
-                os.close(fd)
-                fd = inner
-            return os.stat(last, dir_fd=fd, follow_symlinks=False)
-        finally:
-            os.close(fd)
+            raise self.context.too_deep(rel)
 
     def _walk(self, top: str) -> None:
         pending: list[str | _Folder] = [top]
@@ -512,10 +561,10 @@ class _Packer:
             if item != ".":
                 self._count(item)
             try:
-                info = self._stat_source(item)
+                info = self.context.stat_source(item)
             except OSError as error:
                 raise SpecError(f"cannot read `{item}` in {self.shown}: {error.strerror}") from None
-            state, mask = (self.matcher.start, 0) if item == "." else self._verdict(item)
+            state, mask = (self.matcher.start, 0) if item == "." else self.rules.verdict(item)
             pending += self._visit(item, info, state, mask)
 
     def _visit(
@@ -530,26 +579,27 @@ class _Packer:
         if stat.S_ISDIR(info.st_mode):
             if rel != ".":
                 state = self.matcher.step(state, "/")
-                self.folders[rel] = (state, mask)
+                self.rules.folders[rel] = (state, mask)
                 if not excluded:
-                    self._add(rel, _Entry(_Kind.DIR))
+                    self.members.add(rel, _Entry(_Kind.DIR))
             # Below an excluded folder only a `!` rule can bring something back.
             if not excluded or self.matcher.exceptions_possible(state):
                 return [_Folder(rel, info, state, mask)]
         elif stat.S_ISREG(info.st_mode) and not excluded:
             executable = bool(info.st_mode & 0o111)
             identity = (info.st_dev, info.st_ino)
-            full = self._full(rel)
-            self._add(rel, _Entry(_Kind.FILE, info.st_size, executable, full, identity=identity))
+            full = self.context.full(rel)
+            entry = _Entry(_Kind.FILE, info.st_size, executable, full, identity=identity)
+            self.members.add(rel, entry)
         # sockets, FIFOs and devices are left out, as Docker does
         return []
 
     def _note_left_out(self, rel: str, mask: int) -> None:
         """Remember ``rel`` for the warning when only the defaults leave it out (a folder stands
         for what is below it)."""
-        if self._by_default(mask):
+        if self.rules.by_default(mask):
             parent = rel.rpartition("/")[0] or "."
-            if not self.matcher.excluded(self._folder(parent)[1]):
+            if not self.matcher.excluded(self.rules.folder(parent)[1]):
                 self.left_out.append(rel)
 
     def _list(self, folder: _Folder) -> list[str | _Folder]:
@@ -557,16 +607,16 @@ class _Packer:
         still the folder the walk saw."""
         rel = folder.rel
         try:
-            fd = os.open(self._full(rel), _OPEN_DIR)
+            fd = os.open(self.context.full(rel), _OPEN_DIR)
         except OSError as error:
             if error.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise self._changed(rel) from None
+                raise self.context.changed(rel) from None
             raise SpecError(f"cannot list `{rel}` in {self.shown}: {error.strerror}") from None
         pending: list[str | _Folder] = []
         try:
             seen = os.fstat(fd)
             if (seen.st_dev, seen.st_ino) != (folder.info.st_dev, folder.info.st_ino):
-                raise self._changed(rel)
+                raise self.context.changed(rel)
             with os.scandir(fd) as listing:
                 for item in listing:
                     child = item.name if rel == "." else f"{rel}/{item.name}"
@@ -587,24 +637,15 @@ class _Packer:
             os.close(fd)
         return pending
 
-    def _add(self, rel: str, entry: _Entry) -> None:
-        replaced = self.entries.get(rel)
-        if replaced is not None:
-            self.tar_bytes -= _tar_blocks(replaced.size)
-        self.entries[rel] = entry
-        self.tar_bytes += _tar_blocks(entry.size)
-        if self.tar_bytes > self.limit * _DEFLATE_RATIO:
-            raise _too_large(None, self.limit, self.entries)
-
     def _add_link(self, rel: str, *, follow: bool = False) -> list[str]:
         """Archive the link at ``rel``; return its target to pack too (when ``follow``)."""
-        full = self._full(rel)
+        full = self.context.full(rel)
         try:
             target = os.readlink(full)
         except OSError:
-            raise self._changed(rel) from None
+            raise self.context.changed(rel) from None
         lexical = os.path.normpath(os.path.join(os.path.dirname(full), target))
-        if not (self._inside(lexical) and self._inside(os.path.realpath(full))):
+        if not (self.context.inside(lexical) and self.context.inside(os.path.realpath(full))):
             raise SpecError(
                 f"`{rel}` in {self.shown} is a symbolic link to `{target}`, outside the build"
                 " context: copy the file into the folder instead, or leave the link out with"
@@ -613,10 +654,10 @@ class _Packer:
         if os.path.isabs(target):  # keep it working once unpacked somewhere else
             target = os.path.relpath(lexical, os.path.dirname(full)).replace(os.sep, "/")
         if rel not in self.entries:
-            self._add(rel, _Entry(_Kind.LINK, link=target))
-        if not follow or not os.path.lexists(lexical) or lexical == self.root:
+            self.members.add(rel, _Entry(_Kind.LINK, link=target))
+        if not follow or not os.path.lexists(lexical) or lexical == self.context.root:
             return []
-        return [self._canonical(self._rel(lexical))]
+        return [self._canonical(self.context.rel(lexical))]
 
     # -- generated files
 
@@ -632,51 +673,42 @@ class _Packer:
                 f"`{cleaned}` in {self.shown} is a directory or link, so the generated file of"
                 " that name cannot be added: rename one of them"
             )
-        self._add(cleaned, _Entry(_Kind.FILE, len(data), content=data))
+        self.members.add(cleaned, _Entry(_Kind.FILE, len(data), content=data))
 
     def with_parents(self) -> dict[str, _Entry]:
-        entries = dict(self.entries)
-        for name in self.entries:
-            parent = posixpath.dirname(name)
-            while parent:
-                existing = entries.setdefault(parent, _Entry(_Kind.DIR))
-                if existing.kind is not _Kind.DIR:
-                    raise SpecError(
-                        f"`{parent}` in {self.shown} is not a directory, so `{name}` cannot be"
-                        " put below it in the build context"
-                    )
-                parent = posixpath.dirname(parent)
-        return entries
+        """Every member to archive, parent folders included (the walk is over)."""
+        return self.members.with_parents(self.shown)
 
-    # -- what was left out
 
-    def _reinclude_hint(self, rel: str) -> str:
+def _left_out_warnings(packer: _Packer) -> list[str]:
+    """What the pack left out by default, and the ``!`` line that would bring it back."""
+
+    def reinclude_hint(rel: str) -> str:
         where = (
-            self.ignore.source
-            if self.ignore.source != DOCKERIGNORE
-            else f"a {DOCKERIGNORE} file in {self.shown}"
+            packer.ignore.source
+            if packer.ignore.source != DOCKERIGNORE
+            else f"a {DOCKERIGNORE} file in {packer.shown}"
         )
         return f"add the line `!{one_line(rel)}` to {where}"
 
-    def warnings(self) -> list[str]:
-        out = []
-        for rel in self.copied_secrets:
-            out.append(
-                f"COPY source `{one_line(rel)}` is left out of the build context because it may hold"
-                f" secrets (a ConfigMap is readable by many), so the build cannot copy it: to"
-                f" send it on purpose, {self._reinclude_hint(rel)}"
-            )
-        if self.left_out:
-            names = ", ".join(f"`{one_line(rel)}`" for rel in self.left_out[:_SHOWN])
-            more = len(self.left_out) - _SHOWN
-            if more > 0:
-                names += f" and {more} more"
-            out.append(
-                f"left out of the build context because they may hold secrets (a ConfigMap is"
-                f" readable by many): {names}; to send one on purpose,"
-                f" {self._reinclude_hint(self.left_out[0])}"
-            )
-        return out
+    out = []
+    for rel in packer.copied_secrets:
+        out.append(
+            f"COPY source `{one_line(rel)}` is left out of the build context because it may hold"
+            f" secrets (a ConfigMap is readable by many), so the build cannot copy it: to"
+            f" send it on purpose, {reinclude_hint(rel)}"
+        )
+    if packer.left_out:
+        names = ", ".join(f"`{one_line(rel)}`" for rel in packer.left_out[:_SHOWN])
+        more = len(packer.left_out) - _SHOWN
+        if more > 0:
+            names += f" and {more} more"
+        out.append(
+            f"left out of the build context because they may hold secrets (a ConfigMap is"
+            f" readable by many): {names}; to send one on purpose,"
+            f" {reinclude_hint(packer.left_out[0])}"
+        )
+    return out
 
 
 def _tarinfo(name: str, entry: _Entry) -> tarfile.TarInfo:
@@ -692,7 +724,7 @@ def _tarinfo(name: str, entry: _Entry) -> tarfile.TarInfo:
     return info
 
 
-def _write(tar: tarfile.TarFile, name: str, entry: _Entry, packer: _Packer) -> int:
+def _write(tar: tarfile.TarFile, name: str, entry: _Entry, context: _ContextRoot) -> int:
     """Add one entry; returns the size written for a file."""
     if entry.kind is not _Kind.FILE:
         tar.addfile(_tarinfo(name, entry))
@@ -706,17 +738,17 @@ def _write(tar: tarfile.TarFile, name: str, entry: _Entry, packer: _Packer) -> i
         fd = os.open(entry.path, _OPEN_FILE)
     except OSError as error:
         if error.errno in (errno.ELOOP, errno.ENOENT):
-            raise packer._changed(name) from None
-        raise SpecError(f"cannot read `{name}` in {packer.shown}: {error.strerror}") from None
+            raise context.changed(name) from None
+        raise SpecError(f"cannot read `{name}` in {context.shown}: {error.strerror}") from None
     with os.fdopen(fd, "rb") as handle:
         seen = os.fstat(fd)
         if not stat.S_ISREG(seen.st_mode) or (seen.st_dev, seen.st_ino) != entry.identity:
-            raise packer._changed(name)
+            raise context.changed(name)
         info = _tarinfo(name, _Entry(_Kind.FILE, seen.st_size, entry.executable))
         try:
             tar.addfile(info, handle)
         except OSError as error:  # shrank while being read, or an I/O error
-            raise SpecError(f"cannot read `{name}` in {packer.shown}: {error}") from None
+            raise SpecError(f"cannot read `{name}` in {context.shown}: {error}") from None
         return seen.st_size
 
 
@@ -795,7 +827,7 @@ def pack_context(
             chunked = _Chunked(gz)
             with tarfile.open(fileobj=chunked, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 for name in names:
-                    sizes[name] = _write(tar, name, entries[name], packer)
+                    sizes[name] = _write(tar, name, entries[name], packer.context)
             chunked.close()
     except _TooLarge:
         raise _too_large(None, limit, entries) from None
@@ -806,7 +838,7 @@ def pack_context(
         data=data,
         files=tuple(names),
         top_level=tuple(_top_level(entries, sizes)),
-        warnings=tuple(packer.warnings()),
+        warnings=tuple(_left_out_warnings(packer)),
         left_out=tuple(sorted(packer.left_out + packer.copied_secrets)),
     )
 
@@ -818,7 +850,7 @@ def find_source(base: Path, source: str) -> list[str]:
     packer = _Packer(Path(base), DockerIgnore(), default_archive_limit())
     cleaned = posixpath.normpath(source.strip().lstrip("/") or ".")
     if cleaned == ".." or cleaned.startswith("../"):
-        raise packer._outside(source)
+        raise packer.context.outside(source)
     return packer.expand(source, cleaned)
 
 

@@ -399,47 +399,242 @@ def _duration(arrived: float, clocked: float | None) -> float:
     return max(arrived, 0.0)
 
 
+def _moment(line: str, at: float | None) -> tuple[float, float | None]:
+    """(arrival, Kaniko's clock) of ``line``."""
+    return (time.monotonic() if at is None else at), _clock_of(line)
+
+
+def _split_line(line: str) -> tuple[str, str] | None:
+    """(level, message) of a Kaniko line in any of its formats; None otherwise."""
+    first = line[:1]
+    if first in _LEVEL_INITIALS and line[4:5] == "[":
+        match = _TEXT_LINE.match(line)
+        if match:
+            level, message = match.group(1, 3)
+            return level, message.rstrip()
+    elif first == "t" and line.startswith('time="'):
+        match = _LOGFMT_LINE.match(line)
+        if match:
+            message = match.group("msg")
+            if message.startswith('"'):
+                try:
+                    message = json.loads(message)
+                except ValueError:
+                    message = message[1:-1]
+                message = printable(message)
+            return match.group("level"), message.rstrip()
+    elif first == "{" and '"msg"' in line and len(line) < MAX_JSON_LINE:
+        try:
+            data = json.loads(line)
+        except (ValueError, RecursionError):  # deep nesting: `{"msg":[[[[...`
+            return None
+        if isinstance(data, dict):
+            level, message = data.get("level", "info"), data.get("msg", "")
+            if isinstance(level, str) and isinstance(message, str):
+                # JSON escapes (\u001b) decode to controls: sanitise what was decoded.
+                return printable(level), printable(message).rstrip()
+    return None
+
+
+class _Steps:
+    """The rendered Dockerfile's steps as the log runs them: which one runs (Kaniko echoes each
+    instruction verbatim), which are cached, when each started and how long it took."""
+
+    def __init__(self, instructions: Sequence[str]) -> None:
+        self.names = build_steps(instructions)
+        # Where each step's text is, and the words steps start with (see match).
+        step_at: dict[str, list[int]] = {}
+        words = set()
+        for index, text in enumerate(self.names):
+            normal = " ".join(text.split())
+            step_at.setdefault(normal, []).append(index)
+            words.add(normal.partition(" ")[0])
+        self.words = frozenset(words)
+        self._step_at = step_at
+        self._initials = frozenset(word[:1] for word in words)
+        self.current = 0
+        """The step running (1-based; 0 before the first)."""
+        count = len(self.names)
+        self._cached = [False] * count
+        self._started: list[tuple[float, float | None] | None] = [None] * count
+        self._durations: list[float | None] = [None] * count
+        self._open: int | None = None
+
+    def match(self, message: str) -> int | None:
+        """The step (1-based) whose instruction ``message`` is, looking forward from the
+        current one; None for any other message."""
+        # Most messages do not start like a step's first word: they are ruled out unnormalised.
+        first = message[:1]
+        if first not in self._initials and not first.isspace():
+            return None
+        words = message.split()
+        if not words or words[0] not in self.words:
+            return None
+        for index in self._step_at.get(" ".join(words), ()):
+            if index >= self.current:
+                return index + 1
+        return None
+
+    def start(self, step: int, message: str, line: str, at: float | None) -> ProgressEvent:
+        """Step ``step`` starts at ``line``: the one before ends there. Its STEP event."""
+        index = step - 1
+        now = _moment(line, at)
+        self._close(now)
+        self._open = index
+        self._started[index] = now
+        self.current = step
+        event: ProgressEvent = _new(ProgressEvent)
+        event.__dict__.update(
+            kind=EventKind.STEP,
+            message=message,
+            step=step,
+            total=len(self.names),
+            instruction=self.names[index],
+            cached=self._cached[index],
+            at=_time(),
+        )
+        return event
+
+    def mark_cached(self, instruction: str) -> None:
+        """``Using caching version of cmd``: the next step of that instruction is cached."""
+        for index in self._step_at.get(_normal(instruction), ()):
+            if index >= self.current and not self._cached[index]:
+                self._cached[index] = True
+                return
+
+    def found_cached_layer(self) -> None:
+        """``Found cached layer``: the running step is cached."""
+        if self._open is not None:
+            self._cached[self._open] = True
+
+    def close(self, line: str, at: float | None) -> None:
+        """The running step (if any) ends at ``line``."""
+        if self._open is not None:
+            self._close(_moment(line, at))
+
+    def _close(self, now: tuple[float, float | None]) -> None:
+        index = self._open
+        if index is None:
+            return
+        self._open = None
+        start = self._started[index]
+        if start is None:
+            return
+        at, clock = now
+        started, began = start
+        clocked = clock - began if clock is not None and began is not None else None
+        self._durations[index] = _duration(at - started, clocked)
+
+    def summary(self) -> tuple[BuildStep, ...]:
+        total = len(self.names)
+        return tuple(
+            BuildStep(
+                number=index + 1,
+                total=total,
+                name=self.names[index],
+                duration=self._durations[index],
+                cached=self._cached[index],
+            )
+            for index in range(total)
+            if self._started[index] is not None
+        )
+
+
+class _Pushes:
+    """The pushes in the log: the image's, to one of the build's destinations (its digest),
+    told apart from the cache layers' pushes, which say the same words."""
+
+    def __init__(self, destinations: Sequence[str]) -> None:
+        self.destinations = tuple(destinations)
+        self._repositories = frozenset(map(repository_of, self.destinations))
+        self.digest: str | None = None
+        self.pushed: list[str] = []
+        # Cache layers announced (reference -> repository), and pushes of them not yet done.
+        self._cache_refs: dict[str, str] = {}
+        self._cache_pending: dict[str, int] = {}
+
+    def read(self, message: str) -> ProgressEvent | None:
+        """The PUSHING / PUSHED event a ``Pushing ...`` / ``Pushed ...`` message means, if any."""
+        # A cache layer's push: `Pushing layer <ref> to cache now`, `Pushing image to <ref>`
+        # (the same text), then `Pushed <repository>@<digest>` with the repository as
+        # go-containerregistry names it. Layers are pushed while later steps run.
+        if message.startswith("Pushing layer ") and message.endswith(" to cache now"):
+            reference = message[len("Pushing layer ") : -len(" to cache now")]
+            if len(self._cache_refs) < _MAX_IMAGES * 8:
+                self._cache_refs[reference] = repository_of(reference)
+            return None
+        if message.startswith("Pushing image to "):
+            reference = message[len("Pushing image to ") :]
+            cache = self._cache_refs.pop(reference, None)
+            if cache is not None:
+                self._cache_pending[cache] = self._cache_pending.get(cache, 0) + 1
+                return None
+            if self._repositories and repository_of(reference) not in self._repositories:
+                return None  # not one of this build's destinations: not the image
+            return _event(EventKind.PUSHING, reference)
+        if message.startswith("Pushed "):
+            return self._pushed(message[len("Pushed ") :])
+        return None
+
+    def _pushed(self, reference: str) -> ProgressEvent | None:
+        repository = reference.partition("@")[0]
+        pending = self._cache_pending.get(repository)
+        if pending:
+            self._cache_pending[repository] = pending - 1
+            return None
+        if self._repositories and repository not in self._repositories:
+            return None
+        found = _DIGEST.search(reference)
+        if found:
+            self.digest = found.group("digest")
+        if len(self.pushed) < _MAX_IMAGES:
+            self.pushed.append(reference)
+        return _event(EventKind.PUSHED, reference, digest=self.digest)
+
+
 class KanikoLogParser:
     """Turns Kaniko log lines into ``ProgressEvent``s, remembering only a bounded tail."""
 
     def __init__(
         self, instructions: Sequence[str] = (), tail: int = 200, destinations: Sequence[str] = ()
     ) -> None:
-        self.steps = build_steps(instructions)
-        # Where each step's text is, and the words steps start with (see _match_step).
-        step_at: dict[str, list[int]] = {}
-        words = set()
-        for index, text in enumerate(self.steps):
-            normal = " ".join(text.split())
-            step_at.setdefault(normal, []).append(index)
-            words.add(normal.partition(" ")[0])
-        self._step_at = step_at
-        self._step_words = frozenset(words)
-        self._step_initials = frozenset(word[:1] for word in words)
+        self._steps = _Steps(instructions)
+        self.steps = self._steps.names
         # How the messages _interpret reads begin (others are only shown).
-        self._prefixes = _KANIKO_PREFIXES[:1] + tuple(f"{w} " for w in words) + _KANIKO_PREFIXES[1:]
-        self.step = 0
+        words = tuple(f"{word} " for word in self._steps.words)
+        self._prefixes = _KANIKO_PREFIXES[:1] + words + _KANIKO_PREFIXES[1:]
         self.tail: collections.deque[str] = collections.deque(maxlen=tail)
         self.error_line: str | None = None
-        self.digest: str | None = None
-        self.pushed: list[str] = []
         self.lines = 0
-        self.destinations = tuple(destinations)
-        self._destination_repositories = frozenset(map(repository_of, self.destinations))
-        # Cache layers announced (reference -> repository), and pushes of them not yet done.
-        self._cache_refs: dict[str, str] = {}
-        self._cache_pending: dict[str, int] = {}
+        self._pushes = _Pushes(destinations)
         self._bases: set[str] = set()
-        # Per step: when it started (arrival, Kaniko's clock), how long it took, cached or not.
-        count = len(self.steps)
-        self._cached = [False] * count
-        self._started: list[tuple[float, float | None] | None] = [None] * count
-        self._durations: list[float | None] = [None] * count
-        self._open: int | None = None
 
     @property
     def total(self) -> int:
         return len(self.steps)
+
+    @property
+    def step(self) -> int:
+        """The step running (1-based; 0 before the first)."""
+        return self._steps.current
+
+    @step.setter
+    def step(self, value: int) -> None:
+        self._steps.current = value
+
+    @property
+    def digest(self) -> str | None:
+        """The digest of the image pushed to the build's destinations, once pushed."""
+        return self._pushes.digest
+
+    @property
+    def pushed(self) -> list[str]:
+        """The references pushed (``repository@digest``), in order."""
+        return self._pushes.pushed
+
+    @property
+    def destinations(self) -> tuple[str, ...]:
+        return self._pushes.destinations
 
     def feed(self, raw: str, at: float | None = None) -> list[ProgressEvent]:
         """Events for one raw log line (ANSI codes allowed); the line is kept in the tail.
@@ -506,7 +701,7 @@ class KanikoLogParser:
         values = log.__dict__
         values["kind"], values["message"], values["at"] = _LOG, line, arrived
         emit(log)
-        found = self._split(line)
+        found = _split_line(line)
         if found is None:
             if line[:1] in _FATAL_INITIALS and line.lower().startswith(_FATAL_PREFIXES):
                 self.error_line = line
@@ -521,54 +716,14 @@ class KanikoLogParser:
 
     def finish(self, at: float | None = None) -> None:
         """The log ended: the step still running ends here (at ``at``, or now)."""
-        self._close_step(self._last_line(), at)
+        self._steps.close(self.tail[-1] if self.tail else "", at)
 
     def summary(self) -> tuple[BuildStep, ...]:
         """The steps the executor ran, in order, with their durations and cached marks."""
-        total = self.total
-        return tuple(
-            BuildStep(
-                number=index + 1,
-                total=total,
-                name=self.steps[index],
-                duration=self._durations[index],
-                cached=self._cached[index],
-            )
-            for index in range(total)
-            if self._started[index] is not None
-        )
+        return self._steps.summary()
 
-    @staticmethod
-    def _split(line: str) -> tuple[str, str] | None:
-        """(level, message) of a Kaniko line in any of its formats; None otherwise."""
-        first = line[:1]
-        if first in _LEVEL_INITIALS and line[4:5] == "[":
-            match = _TEXT_LINE.match(line)
-            if match:
-                level, message = match.group(1, 3)
-                return level, message.rstrip()
-        elif first == "t" and line.startswith('time="'):
-            match = _LOGFMT_LINE.match(line)
-            if match:
-                message = match.group("msg")
-                if message.startswith('"'):
-                    try:
-                        message = json.loads(message)
-                    except ValueError:
-                        message = message[1:-1]
-                    message = printable(message)
-                return match.group("level"), message.rstrip()
-        elif first == "{" and '"msg"' in line and len(line) < MAX_JSON_LINE:
-            try:
-                data = json.loads(line)
-            except (ValueError, RecursionError):  # deep nesting: `{"msg":[[[[...`
-                return None
-            if isinstance(data, dict):
-                level, message = data.get("level", "info"), data.get("msg", "")
-                if isinstance(level, str) and isinstance(message, str):
-                    # JSON escapes (\u001b) decode to controls: sanitise what was decoded.
-                    return printable(level), printable(message).rstrip()
-        return None
+    def _match_step(self, message: str) -> int | None:
+        return self._steps.match(message)
 
     # -- what a message means ------------------------------------------------------------------
 
@@ -581,38 +736,24 @@ class KanikoLogParser:
             if word == "Retrieving":
                 return self._retrieving(message)
             if word == "Pushing" or word == "Pushed":
-                return self._pushing(message, line, at)
+                event = self._pushes.read(message)
+                if event is not None and event.kind is EventKind.PUSHING:
+                    self._steps.close(line, at)
+                return event
             if word == "Taking" or word == "Unpacking":
                 if message.startswith(_SNAPSHOTS):
                     return _event(EventKind.SNAPSHOTTING, message)
             elif word == "Using" and message.startswith(_USING_CACHE):
-                self._mark_cached(message[len(_USING_CACHE) :])
+                self._steps.mark_cached(message[len(_USING_CACHE) :])
             elif word == "Building" and message.startswith("Building stage "):
-                self._close_step(line, at)
-            elif (
-                word == "Found"
-                and message.startswith("Found cached layer")
-                and self._open is not None
-            ):
-                self._cached[self._open] = True
+                self._steps.close(line, at)
+            elif word == "Found" and message.startswith("Found cached layer"):
+                self._steps.found_cached_layer()
             return None
-        step = self._match_step(message)
+        step = self._steps.match(message)
         if step is None:
             return None
-        index = step - 1
-        self._open_step(index, line, at)
-        self.step = step
-        event: ProgressEvent = _new(ProgressEvent)
-        event.__dict__.update(
-            kind=EventKind.STEP,
-            message=message,
-            step=step,
-            total=len(self.steps),
-            instruction=self.steps[index],
-            cached=self._cached[index],
-            at=_time(),
-        )
-        return event
+        return self._steps.start(step, message, line, at)
 
     def _retrieving(self, message: str) -> ProgressEvent | None:
         if message.startswith("Retrieving image manifest "):
@@ -625,94 +766,3 @@ class KanikoLogParser:
             return None
         self._bases.add(image)
         return _event(EventKind.RETRIEVING_BASE, image)
-
-    def _pushing(self, message: str, line: str, at: float | None) -> ProgressEvent | None:
-        # A cache layer's push: `Pushing layer <ref> to cache now`, `Pushing image to <ref>`
-        # (the same text), then `Pushed <repository>@<digest>` with the repository as
-        # go-containerregistry names it. Layers are pushed while later steps run.
-        if message.startswith("Pushing layer ") and message.endswith(" to cache now"):
-            reference = message[len("Pushing layer ") : -len(" to cache now")]
-            if len(self._cache_refs) < _MAX_IMAGES * 8:
-                self._cache_refs[reference] = repository_of(reference)
-            return None
-        if message.startswith("Pushing image to "):
-            reference = message[len("Pushing image to ") :]
-            cache = self._cache_refs.pop(reference, None)
-            if cache is not None:
-                self._cache_pending[cache] = self._cache_pending.get(cache, 0) + 1
-                return None
-            destinations = self._destination_repositories
-            if destinations and repository_of(reference) not in destinations:
-                return None  # not one of this build's destinations: not the image
-            self._close_step(line, at)
-            return _event(EventKind.PUSHING, reference)
-        if message.startswith("Pushed "):
-            reference = message[len("Pushed ") :]
-            repository = reference.partition("@")[0]
-            pending = self._cache_pending.get(repository)
-            if pending:
-                self._cache_pending[repository] = pending - 1
-                return None
-            destinations = self._destination_repositories
-            if destinations and repository not in destinations:
-                return None
-            found = _DIGEST.search(reference)
-            if found:
-                self.digest = found.group("digest")
-            if len(self.pushed) < _MAX_IMAGES:
-                self.pushed.append(reference)
-            return _event(EventKind.PUSHED, reference, digest=self.digest)
-        return None
-
-    # -- steps ---------------------------------------------------------------------------------
-
-    def _match_step(self, message: str) -> int | None:
-        # Kaniko echoes each instruction verbatim when it runs it; look forward from where we are.
-        # Most messages do not start like a step's first word: they are ruled out unnormalised.
-        first = message[:1]
-        if first not in self._step_initials and not first.isspace():
-            return None
-        words = message.split()
-        if not words or words[0] not in self._step_words:
-            return None
-        for index in self._step_at.get(" ".join(words), ()):
-            if index >= self.step:
-                return index + 1
-        return None
-
-    def _mark_cached(self, instruction: str) -> None:
-        for index in self._step_at.get(_normal(instruction), ()):
-            if index >= self.step and not self._cached[index]:
-                self._cached[index] = True
-                return
-
-    @staticmethod
-    def _now(line: str, at: float | None) -> tuple[float, float | None]:
-        """(arrival, Kaniko's clock) of ``line``."""
-        return (time.monotonic() if at is None else at), _clock_of(line)
-
-    def _last_line(self) -> str:
-        return self.tail[-1] if self.tail else ""
-
-    def _open_step(self, index: int, line: str, at: float | None) -> None:
-        now = self._now(line, at)
-        self._close(now)
-        self._open = index
-        self._started[index] = now
-
-    def _close_step(self, line: str, at: float | None) -> None:
-        if self._open is not None:
-            self._close(self._now(line, at))
-
-    def _close(self, now: tuple[float, float | None]) -> None:
-        index = self._open
-        if index is None:
-            return
-        self._open = None
-        start = self._started[index]
-        if start is None:
-            return
-        at, clock = now
-        started, began = start
-        clocked = clock - began if clock is not None and began is not None else None
-        self._durations[index] = _duration(at - started, clocked)

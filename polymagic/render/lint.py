@@ -71,6 +71,11 @@ def _env_pairs(spec: DockerfileInit) -> list[tuple[str, str]]:
 
 def polyaxon_findings(spec: DockerfileInit, text: str) -> list[Finding]:
     """Quirks of Polyaxon's Dockerfile template that build fine but surprise people."""
+    return [*_env_findings(spec, text), *_user_findings(spec, text), *_shell_findings(spec, text)]
+
+
+def _env_findings(spec: DockerfileInit, text: str) -> list[Finding]:
+    """ENV values the unquoted legacy form cannot carry (PM001 empty, PM002 whitespace)."""
     findings: list[Finding] = []
     for key, value in _env_pairs(spec):
         line = _line_of(text, f"ENV {key} ")
@@ -100,6 +105,12 @@ def polyaxon_findings(spec: DockerfileInit, text: str) -> list[Finding]:
                 line=_line_of(text, "ENV LC_ALL"),
             )
         )
+    return findings
+
+
+def _user_findings(spec: DockerfileInit, text: str) -> list[Finding]:
+    """The user the image runs as (PM003 half a uid/gid pair, PM004 root)."""
+    findings: list[Finding] = []
     if bool(spec.uid) != bool(spec.gid):
         given, missing = ("uid", "gid") if spec.uid else ("gid", "uid")
         findings.append(
@@ -122,17 +133,22 @@ def polyaxon_findings(spec: DockerfileInit, text: str) -> list[Finding]:
                 line=_line_of(text, "RUN groupadd") if created else None,
             )
         )
-    if "shell" in spec.model_fields_set and spec.shell:
-        findings.append(
-            Finding(
-                "PM005",
-                f"`shell: {spec.shell}` only sets the SHELL environment variable; RUN steps still use"
-                " /bin/sh -c",
-                severity=Severity.INFO,
-                line=_line_of(text, "ENV SHELL"),
-            )
-        )
     return findings
+
+
+def _shell_findings(spec: DockerfileInit, text: str) -> list[Finding]:
+    """PM005: ``shell`` sets a variable, not the shell RUN steps use."""
+    if "shell" not in spec.model_fields_set or not spec.shell:
+        return []
+    return [
+        Finding(
+            "PM005",
+            f"`shell: {spec.shell}` only sets the SHELL environment variable; RUN steps still use"
+            " /bin/sh -c",
+            severity=Severity.INFO,
+            line=_line_of(text, "ENV SHELL"),
+        )
+    ]
 
 
 def copy_source_findings(spec: DockerfileInit, text: str, context_dir: Path) -> list[Finding]:

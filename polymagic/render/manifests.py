@@ -42,14 +42,19 @@ from polymagic.spec.models import (
 __all__ = [
     "CONFIGMAP_LIMIT",
     "CONTAINER_NAME",
+    "DEFAULT_TIMEOUT",
     "LABEL_BUILD",
     "LABEL_MANAGED_BY",
     "LABEL_SPEC_HASH",
+    "OPTION_PARAMS",
     "BuildManifests",
+    "KanikoOptions",
     "SecretShape",
     "build_manifests",
     "build_name",
+    "hash_tag_of",
     "pod_name_hash_of",
+    "registry_host",
     "spec_hash_of",
 ]
 
@@ -419,6 +424,59 @@ def _file_entries(build: CompiledBuild) -> list[tuple[str, str, str]]:
     return entries
 
 
+@dataclass(frozen=True)
+class _Wiring:
+    """What the pod gets for one source (the rendered files, a connection): volumes, mounts,
+    envFrom and env entries, and the names of the secrets it reads."""
+
+    volumes: tuple[dict[str, Any], ...] = ()
+    mounts: tuple[dict[str, Any], ...] = ()
+    env_from: tuple[dict[str, Any], ...] = ()
+    env: tuple[dict[str, Any], ...] = ()
+    secrets: tuple[str, ...] = ()
+
+    def __add__(self, other: _Wiring) -> _Wiring:
+        return _Wiring(
+            self.volumes + other.volumes,
+            self.mounts + other.mounts,
+            self.env_from + other.env_from,
+            self.env + other.env,
+            self.secrets + other.secrets,
+        )
+
+
+@dataclass(frozen=True)
+class _ConfigMapFiles:
+    """The ConfigMap's data and the volumes and mounts that put each file at its context path."""
+
+    data: dict[str, str]
+    binary_data: dict[str, str]
+    wiring: _Wiring
+
+
+def _config_map_files(
+    build: CompiledBuild, name: str, context: PackedContext | None
+) -> _ConfigMapFiles:
+    """Every rendered file (and the local context's archive, if any) in ConfigMap ``name``."""
+    data, volumes, mounts = _context_volumes(build, name)
+    binary_data: dict[str, str] = {}
+    if context is not None:
+        binary_data[CONTEXT_ARCHIVE] = base64.b64encode(context.data).decode("ascii")
+        volumes[0]["configMap"]["items"].append({"key": CONTEXT_ARCHIVE, "path": CONTEXT_ARCHIVE})
+    return _ConfigMapFiles(data, binary_data, _Wiring(tuple(volumes), tuple(mounts)))
+
+
+def _check_config_map_size(files: _ConfigMapFiles) -> None:
+    """Refuse a ConfigMap the API server would refuse (~1 MiB of keys and values)."""
+    entries = (*files.data.items(), *files.binary_data.items())
+    size = sum(len(v.encode("utf-8")) + len(k) for k, v in entries)
+    if size > CONFIGMAP_LIMIT:
+        raise SpecError(
+            f"the build context is {size} bytes, more than a ConfigMap holds (~1 MiB): "
+            "keep large files out of the context (.dockerignore) or use a git or object-store context"
+        )
+
+
 def _context_volumes(
     build: CompiledBuild, name: str
 ) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -448,46 +506,39 @@ def _context_volumes(
     return data, volumes, mounts
 
 
-def _connection_wiring(
-    build: CompiledBuild, shapes: Mapping[str, SecretShape]
-) -> tuple[
-    list[dict[str, Any]],
-    list[dict[str, Any]],
-    list[dict[str, Any]],
-    list[dict[str, Any]],
-    list[str],
-]:
+def _connection_wiring(build: CompiledBuild, shapes: Mapping[str, SecretShape]) -> _Wiring:
     """Volumes, mounts, envFrom and env entries for the run's connections, and secret names."""
-    volumes: list[dict[str, Any]] = []
-    mounts: list[dict[str, Any]] = []
-    env_from: list[dict[str, Any]] = []
-    env: list[dict[str, Any]] = []
-    secrets: list[str] = []
     names = list(build.run.connections) if isinstance(build.run.connections, list) else []
     remote = git_context(build)
     if remote is not None and remote.connection is not None and remote.connection.name not in names:
         # A private repository's credentials (GIT_USERNAME / GIT_PASSWORD / GIT_TOKEN for Kaniko).
         names.append(remote.connection.name)
+    wiring = _Wiring()
     for name in names:
         connection = build.connections.get(name)
         if connection is None:
             continue
-        _wire_secret(connection, shapes, volumes, mounts, env_from)
-        if connection.secret is not None:
-            secrets.append(connection.secret.name)
-        if connection.config_map is not None:
-            ref = connection.config_map
-            if ref.mount_path:
-                volume = _volume_name(connection.name, "cm")
-                source: dict[str, Any] = {"name": ref.name}
-                if ref.items:
-                    source["items"] = [{"key": k, "path": k} for k in ref.items]
-                volumes.append({"name": volume, "configMap": source})
-                mounts.append({"name": volume, "mountPath": ref.mount_path, "readOnly": True})
-            else:
-                env_from.append({"configMapRef": {"name": ref.name}})
-        env.extend(connection.env or [])
-    return volumes, mounts, env_from, env, secrets
+        wiring += _secret_wiring(connection, shapes)
+        wiring += _config_map_wiring(connection)
+        wiring += _Wiring(env=tuple(connection.env or []))
+    return wiring
+
+
+def _config_map_wiring(connection: Connection) -> _Wiring:
+    """A connection's ConfigMap: mounted at its ``mountPath``, else its keys as env."""
+    ref = connection.config_map
+    if ref is None:
+        return _Wiring()
+    if not ref.mount_path:
+        return _Wiring(env_from=({"configMapRef": {"name": ref.name}},))
+    volume = _volume_name(connection.name, "cm")
+    source: dict[str, Any] = {"name": ref.name}
+    if ref.items:
+        source["items"] = [{"key": k, "path": k} for k in ref.items]
+    return _Wiring(
+        volumes=({"name": volume, "configMap": source},),
+        mounts=({"name": volume, "mountPath": ref.mount_path, "readOnly": True},),
+    )
 
 
 def _volume_name(connection: str, kind: str) -> str:
@@ -497,19 +548,13 @@ def _volume_name(connection: str, kind: str) -> str:
     return f"conn-{_dns_label(connection, 40)}-{digest}-{kind}"
 
 
-def _wire_secret(
-    connection: Connection,
-    shapes: Mapping[str, SecretShape],
-    volumes: list[dict[str, Any]],
-    mounts: list[dict[str, Any]],
-    env_from: list[dict[str, Any]],
-) -> None:
+def _secret_wiring(connection: Connection, shapes: Mapping[str, SecretShape]) -> _Wiring:
+    """A connection's secret: mounted at its ``mountPath``, else its keys as env."""
     ref = connection.secret
     if ref is None:
-        return
+        return _Wiring()
     if not ref.mount_path:
-        env_from.append({"secretRef": {"name": ref.name}})
-        return
+        return _Wiring(env_from=({"secretRef": {"name": ref.name}},), secrets=(ref.name,))
     source: dict[str, Any] = {"secretName": ref.name}
     if shapes.get(ref.name) is SecretShape.DOCKERCONFIGJSON:
         # Kaniko reads $DOCKER_CONFIG/config.json; a docker-registry secret names it .dockerconfigjson.
@@ -519,15 +564,28 @@ def _wire_secret(
     if ref.default_mode is not None:
         source["defaultMode"] = ref.default_mode
     volume = _volume_name(connection.name, "secret")
-    volumes.append({"name": volume, "secret": source})
-    mounts.append({"name": volume, "mountPath": ref.mount_path, "readOnly": True})
+    return _Wiring(
+        volumes=({"name": volume, "secret": source},),
+        mounts=({"name": volume, "mountPath": ref.mount_path, "readOnly": True},),
+        secrets=(ref.name,),
+    )
 
 
-def _pod_environment(
-    environment: Environment | None, spec: dict[str, Any], warnings: list[str]
-) -> tuple[dict[str, str], dict[str, str]]:
+@dataclass(frozen=True)
+class _PodEnvironment:
+    """What the operation's ``environment`` gives the pod."""
+
+    spec: dict[str, Any]
+    """Pod spec fields, in the order they are set."""
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    warnings: tuple[str, ...] = ()
+
+
+def _pod_environment(environment: Environment | None) -> _PodEnvironment:
     if environment is None:
-        return {}, {}
+        return _PodEnvironment({}, {}, {})
+    spec: dict[str, Any] = {}
     if environment.node_selector:
         spec["nodeSelector"] = {k: str(v) for k, v in environment.node_selector.items()}
     simple: dict[str, Any] = {
@@ -545,18 +603,17 @@ def _pod_environment(
         "priorityClassName": environment.priority_class_name,
         "priority": environment.priority,
     }
-    for key, value in simple.items():
-        if value is not None:
-            spec[key] = value
+    spec.update((key, value) for key, value in simple.items() if value is not None)
     if environment.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": n} for n in environment.image_pull_secrets]
+    warnings: tuple[str, ...] = ()
     if environment.restart_policy not in (None, "Never"):
-        warnings.append(
-            f"environment.restartPolicy `{environment.restart_policy}` is ignored: a build pod never restarts"
+        warnings = (
+            f"environment.restartPolicy `{environment.restart_policy}` is ignored: a build pod never restarts",
         )
     labels = {k: str(v) for k, v in (environment.labels or {}).items()}
     annotations = {k: str(v) for k, v in (environment.annotations or {}).items()}
-    return labels, annotations
+    return _PodEnvironment(spec, labels, annotations, warnings)
 
 
 _CONTAINER_PASSTHROUGH = (
@@ -580,21 +637,6 @@ def _env_var(item: Mapping[str, Any]) -> dict[str, Any]:
     return {**item, "value": str(value)}
 
 
-def _apply_scheduling(
-    options: KanikoOptions, spec: dict[str, Any], container: dict[str, Any]
-) -> None:
-    """Resources, node selector, tolerations and service account given as options win over
-    what the operation's ``environment`` and container say."""
-    if options.resources:
-        container["resources"] = options.resources
-    if options.node_selector:
-        spec["nodeSelector"] = {**spec.get("nodeSelector", {}), **options.node_selector}
-    if options.tolerations:
-        spec["tolerations"] = [*spec.get("tolerations", []), *options.tolerations]
-    if options.service_account:
-        spec["serviceAccountName"] = options.service_account
-
-
 def _active_deadline(termination_timeout: int | None, timeout: float) -> int:
     if timeout <= 0:
         raise SpecError(f"the timeout must be more than 0 seconds, got {timeout:g}", path="timeout")
@@ -602,15 +644,11 @@ def _active_deadline(termination_timeout: int | None, timeout: float) -> int:
     return min(termination_timeout, overall) if termination_timeout else overall
 
 
-def _apply_safe_defaults(spec: dict[str, Any], container: dict[str, Any]) -> None:
-    """The runtime's default seccomp profile and a scratch-space request, unless the operation
-    chose otherwise: Kaniko needs neither extra syscalls nor a fixed amount of disk."""
-    # Copies: these dicts may be the operation's or the caller's options.
-    context = copy.deepcopy(spec.get("securityContext") or {})
-    if isinstance(context, dict):
-        context.setdefault("seccompProfile", {"type": "RuntimeDefault"})
-        spec["securityContext"] = context
-    resources = copy.deepcopy(container.get("resources") or {})
+def _with_scratch_space(resources: Any) -> Any:
+    """``resources`` (a copy) with a scratch-space request, unless it sets ephemeral storage:
+    Kaniko unpacks the base image into the container's own filesystem."""
+    # A copy: these dicts may be the operation's or the caller's options.
+    resources = copy.deepcopy(resources or {})
     if isinstance(resources, dict):
         requests = resources.get("requests") or {}
         limits = resources.get("limits") or {}
@@ -618,14 +656,185 @@ def _apply_safe_defaults(spec: dict[str, Any], container: dict[str, Any]) -> Non
             if "ephemeral-storage" not in requests and "ephemeral-storage" not in limits:
                 requests["ephemeral-storage"] = EPHEMERAL_STORAGE_REQUEST
             resources["requests"] = requests
-        container["resources"] = resources
+    return resources
 
 
-def _check_metadata(metadata: Mapping[str, Any]) -> None:
-    """Labels and annotations as the API server will check them (the operation's
-    ``environment.labels``/``annotations`` end up here)."""
-    check_labels(metadata["labels"], "environment.labels")
-    check_annotations(metadata["annotations"], "environment.annotations")
+def _with_seccomp_default(security_context: Any) -> Any:
+    """The pod's ``securityContext`` (a copy) with the runtime's default seccomp profile, unless
+    it names one: Kaniko needs no extra syscalls."""
+    context = copy.deepcopy(security_context or {})
+    if isinstance(context, dict):
+        context.setdefault("seccompProfile", {"type": "RuntimeDefault"})
+    return context
+
+
+def _executor_container(
+    container: Container, image: str, args: list[str], wiring: _Wiring, options: KanikoOptions
+) -> dict[str, Any]:
+    """The pod's one container: the component's, with the executor's image and args, the
+    files and connections wired in, and the options' resources (which win)."""
+    pod_container: dict[str, Any] = {"name": CONTAINER_NAME, "image": image, "args": args}
+    source = container.to_polyaxon()
+    for key in _CONTAINER_PASSTHROUGH:
+        if key in source:
+            pod_container[key] = source[key]
+    if "command" in pod_container:
+        pod_container["command"] = [c for c in pod_container["command"] if c]
+    env = [*pod_container.get("env", []), *wiring.env]
+    if env:
+        # Polyaxon reads env values back as literals (1, True); Kubernetes only takes strings.
+        pod_container["env"] = [_env_var(item) for item in env]
+    if wiring.env_from:
+        pod_container["envFrom"] = [*pod_container.get("envFrom", []), *wiring.env_from]
+    pod_container["volumeMounts"] = [*source.get("volumeMounts", []), *wiring.mounts]
+    # On failure the kubelet puts the log tail (Kaniko's error line) in the termination message.
+    pod_container["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    if options.resources:
+        pod_container["resources"] = options.resources
+    pod_container["resources"] = _with_scratch_space(pod_container.get("resources"))
+    return pod_container
+
+
+def _pod_spec(
+    build: CompiledBuild,
+    environment: _PodEnvironment,
+    container: dict[str, Any],
+    volumes: tuple[dict[str, Any], ...],
+    options: KanikoOptions,
+    timeout: float,
+) -> dict[str, Any]:
+    """The pod's spec: the operation's environment, then what every build pod has; node
+    selector, tolerations and service account given as options win over the environment's."""
+    user_volumes = build.run.volumes if isinstance(build.run.volumes, list) else []
+    spec: dict[str, Any] = {
+        **environment.spec,
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "containers": [container],
+        "volumes": [*user_volumes, *volumes],
+        "activeDeadlineSeconds": _active_deadline(build.timeout, timeout),
+    }
+    if options.node_selector:
+        spec["nodeSelector"] = {**spec.get("nodeSelector", {}), **options.node_selector}
+    if options.tolerations:
+        spec["tolerations"] = [*spec.get("tolerations", []), *options.tolerations]
+    if options.service_account:
+        spec["serviceAccountName"] = options.service_account
+    spec["securityContext"] = _with_seccomp_default(spec.get("securityContext"))
+    return spec
+
+
+def _build_metadata(
+    build: CompiledBuild,
+    name: str,
+    image: str,
+    spec_hash: str,
+    destinations: list[str],
+    extra_labels: Mapping[str, str] | None,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The labels and annotations polymagic puts on both objects of a build."""
+    labels = {
+        LABEL_MANAGED_BY: "polymagic",
+        LABEL_NAME: _dns_label(build.name, 63),
+        LABEL_BUILD: name,
+        LABEL_SPEC_HASH: spec_hash[:32],
+        **(extra_labels or {}),
+    }
+    annotations = {
+        f"{ANNOTATION_PREFIX}operation": build.name,
+        f"{ANNOTATION_PREFIX}spec-hash": spec_hash,
+        f"{ANNOTATION_PREFIX}executor-image": image,
+        f"{ANNOTATION_PREFIX}destinations": json.dumps(destinations),
+        f"{ANNOTATION_PREFIX}version": __version__,
+    }
+    return labels, annotations
+
+
+def _checked_metadata(
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    environment: _PodEnvironment,
+) -> dict[str, Any]:
+    """The pod's metadata: the build's labels and annotations over the environment's, checked
+    as the API server will check them (the operation's ``environment.labels``/``annotations``
+    end up here)."""
+    pod_labels = {**environment.labels, **labels}
+    pod_annotations = {**environment.annotations, **annotations}
+    check_labels(pod_labels, "environment.labels")
+    check_annotations(pod_annotations, "environment.annotations")
+    return {
+        "name": name,
+        "namespace": namespace,
+        "labels": pod_labels,
+        "annotations": pod_annotations,
+    }
+
+
+def _config_map(
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    files: _ConfigMapFiles,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": dict(labels),
+            "annotations": dict(annotations),
+        },
+        "data": files.data,
+        **({"binaryData": files.binary_data} if files.binary_data else {}),
+    }
+
+
+def _buildable_container(build: CompiledBuild) -> Container:
+    """The executor container of a build polymagic can run (one container, a Dockerfile)."""
+    if isinstance(build.run.sidecars, list) and build.run.sidecars:
+        raise UnsupportedError(
+            "sidecars are not supported: the build pod must finish when the executor does",
+            path="run.sidecars",
+        )
+    if not build.dockerfiles:
+        raise SpecError(
+            "the build has no Dockerfile: add a `dockerfile` init under `runPatch.init`, or a"
+            " `file` init named `Dockerfile` with your own (see the README)",
+            path="runPatch.init",
+        )
+    return _container_of(build.run)
+
+
+def _executor_image(container: Container, executor_image: str | None) -> str:
+    """The image the pod runs: the one asked for, else the component's (a pinned release for
+    upstream Kaniko's floating ``latest``)."""
+    image = executor_image or container.image
+    if not image:
+        raise SpecError("the executor container has no image", path="run.container.image")
+    if image == UPSTREAM_EXECUTOR and not executor_image:
+        image = DEFAULT_EXECUTOR_IMAGE
+    return image
+
+
+def _executor_args(
+    build: CompiledBuild,
+    container: Container,
+    options: KanikoOptions,
+    spec_hash: str,
+    context: PackedContext | None,
+) -> tuple[list[str], list[str]]:
+    """The executor's arguments in the pod, and warnings about what was adjusted."""
+    args, warnings = _pod_args(build, container)
+    if context is not None:
+        warnings += context.warnings
+        # Local files travel as a reproducible tar.gz next to the Dockerfile; Kaniko unpacks it.
+        archive = f"{build.dockerfiles[0].context_path.rstrip('/')}/{CONTEXT_ARCHIVE}"
+        args = _set_flag(args, ("-c", "--context"), f"tar://{archive}")
+    return _option_args(options, args, spec_hash, _insecure_registries(build)), warnings
 
 
 def build_manifests(
@@ -646,131 +855,38 @@ def build_manifests(
     ``termination.timeout``) as ``activeDeadlineSeconds``, so a build whose client died stops too.
     """
     check_namespace(namespace)
-    run = build.run
-    if isinstance(run.sidecars, list) and run.sidecars:
-        raise UnsupportedError(
-            "sidecars are not supported: the build pod must finish when the executor does",
-            path="run.sidecars",
-        )
-    if not build.dockerfiles:
-        raise SpecError(
-            "the build has no Dockerfile: add a `dockerfile` init under `runPatch.init`, or a"
-            " `file` init named `Dockerfile` with your own (see the README)",
-            path="runPatch.init",
-        )
-    container = _container_of(run)
-    warnings: list[str] = []
+    container = _buildable_container(build)
     kaniko = options_from_params(build, kaniko or KanikoOptions())
-    image = executor_image or container.image
-    if not image:
-        raise SpecError("the executor container has no image", path="run.container.image")
-    if image == UPSTREAM_EXECUTOR and not executor_image:
-        image = DEFAULT_EXECUTOR_IMAGE
-    args, arg_warnings = _pod_args(build, container)
-    warnings += arg_warnings
+    image = _executor_image(container, executor_image)
     spec_hash = spec_hash_of(build, image, kaniko, context.sha256 if context is not None else None)
-    if context is not None:
-        warnings += context.warnings
-        # Local files travel as a reproducible tar.gz next to the Dockerfile; Kaniko unpacks it.
-        archive = f"{build.dockerfiles[0].context_path.rstrip('/')}/{CONTEXT_ARCHIVE}"
-        args = _set_flag(args, ("-c", "--context"), f"tar://{archive}")
-    args = _option_args(kaniko, args, spec_hash, _insecure_registries(build))
+    args, warnings = _executor_args(build, container, kaniko, spec_hash, context)
     name = name or build_name(build, pod_name_hash_of(build, image, args))
 
-    data, context_volumes, context_mounts = _context_volumes(build, name)
-    binary_data: dict[str, str] = {}
-    if context is not None:
-        binary_data[CONTEXT_ARCHIVE] = base64.b64encode(context.data).decode("ascii")
-        first = context_volumes[0]["configMap"]["items"]
-        first.append({"key": CONTEXT_ARCHIVE, "path": CONTEXT_ARCHIVE})
-    size = sum(len(v.encode("utf-8")) + len(k) for k, v in (*data.items(), *binary_data.items()))
-    if size > CONFIGMAP_LIMIT:
-        raise SpecError(
-            f"the build context is {size} bytes, more than a ConfigMap holds (~1 MiB): "
-            "keep large files out of the context (.dockerignore) or use a git or object-store context"
-        )
-    conn_volumes, conn_mounts, conn_env_from, conn_env, secrets = _connection_wiring(
-        build, secret_shapes or {}
-    )
-
-    labels = {
-        LABEL_MANAGED_BY: "polymagic",
-        LABEL_NAME: _dns_label(build.name, 63),
-        LABEL_BUILD: name,
-        LABEL_SPEC_HASH: spec_hash[:32],
-        **(extra_labels or {}),
-    }
+    files = _config_map_files(build, name, context)
+    _check_config_map_size(files)
+    connections = _connection_wiring(build, secret_shapes or {})
     destinations = destinations_of(args)
-    annotations = {
-        f"{ANNOTATION_PREFIX}operation": build.name,
-        f"{ANNOTATION_PREFIX}spec-hash": spec_hash,
-        f"{ANNOTATION_PREFIX}executor-image": image,
-        f"{ANNOTATION_PREFIX}destinations": json.dumps(destinations),
-        f"{ANNOTATION_PREFIX}version": __version__,
-    }
-    spec: dict[str, Any] = {}
-    env_labels, env_annotations = _pod_environment(
-        run.environment if isinstance(run.environment, Environment) else None, spec, warnings
+    labels, annotations = _build_metadata(
+        build, name, image, spec_hash, destinations, extra_labels
     )
-    pod_container: dict[str, Any] = {"name": CONTAINER_NAME, "image": image, "args": args}
-    source = container.to_polyaxon()
-    for key in _CONTAINER_PASSTHROUGH:
-        if key in source:
-            pod_container[key] = source[key]
-    if "command" in pod_container:
-        pod_container["command"] = [c for c in pod_container["command"] if c]
-    env = [*pod_container.get("env", []), *conn_env]
-    if env:
-        # Polyaxon reads env values back as literals (1, True); Kubernetes only takes strings.
-        pod_container["env"] = [_env_var(item) for item in env]
-    if conn_env_from:
-        pod_container["envFrom"] = [*pod_container.get("envFrom", []), *conn_env_from]
-    pod_container["volumeMounts"] = [*source.get("volumeMounts", []), *context_mounts, *conn_mounts]
-    # On failure the kubelet puts the log tail (Kaniko's error line) in the termination message.
-    pod_container["terminationMessagePolicy"] = "FallbackToLogsOnError"
-    user_volumes = run.volumes if isinstance(run.volumes, list) else []
-    spec.update(
-        {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "containers": [pod_container],
-            "volumes": [*user_volumes, *context_volumes, *conn_volumes],
-        }
+    environment = _pod_environment(
+        build.run.environment if isinstance(build.run.environment, Environment) else None
     )
-    spec["activeDeadlineSeconds"] = _active_deadline(build.timeout, timeout)
-    _apply_scheduling(kaniko, spec, pod_container)
-    _apply_safe_defaults(spec, pod_container)
-    metadata = {
-        "name": name,
-        "namespace": namespace,
-        "labels": {**env_labels, **labels},
-        "annotations": {**env_annotations, **annotations},
-    }
-    config_map = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": dict(labels),
-            "annotations": dict(annotations),
-        },
-        "data": data,
-        **({"binaryData": binary_data} if binary_data else {}),
-    }
+    wiring = files.wiring + connections
+    pod_container = _executor_container(container, image, args, wiring, kaniko)
+    spec = _pod_spec(build, environment, pod_container, wiring.volumes, kaniko, timeout)
+    metadata = _checked_metadata(name, namespace, labels, annotations, environment)
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
-    _check_metadata(metadata)
-    steps = tuple(build.dockerfiles[0].steps)
     return BuildManifests(
         name=name,
         namespace=namespace,
         spec_hash=spec_hash,
         executor_image=image,
-        config_map=config_map,
+        config_map=_config_map(name, namespace, labels, annotations, files),
         pod=pod,
-        secrets=tuple(dict.fromkeys(secrets)),
-        steps=steps,
+        secrets=tuple(dict.fromkeys(connections.secrets)),
+        steps=tuple(build.dockerfiles[0].steps),
         destinations=tuple(destinations),
-        warnings=tuple(warnings),
+        warnings=(*warnings, *environment.warnings),
         context=context,
     )

@@ -299,11 +299,8 @@ def _compose(loader: Any, lines: _Lines) -> yaml.Node | None:
     ``loader`` is libyaml's or PyYAML's own parser; their event API is the same (and untyped).
     """
     get_event, resolve = loader.get_event, loader.resolve
-    get_event()  # stream start
-    if loader.check_event(yaml.StreamEndEvent):
-        get_event()
+    if not _document_starts(loader):
         return None
-    get_event()  # document start
     anchors: dict[str, tuple[yaml.Node, int]] = {}  # size -1: still open
     stack: list[_Frame] = []
     count = 0
@@ -324,26 +321,11 @@ def _compose(loader: Any, lines: _Lines) -> yaml.Node | None:
             node = _alias(anchors, event, lines)
             count += anchors[event.anchor][1]
             if count > YAML_MAX_NODES:
-                raise LimitError(
-                    f"the alias `*{event.anchor}` makes the document larger than"
-                    f" {YAML_MAX_NODES:,} nodes (an aliased part counts once per use;"
-                    f" {limit_text('YAML_MAX_NODES')})",
-                    line=lines.of(event.start_mark),
-                    source=lines.source,
-                )
+                raise _alias_too_large(event, lines)
         elif kind is yaml.SequenceStartEvent or kind is yaml.MappingStartEvent:
-            node_kind = yaml.SequenceNode if kind is yaml.SequenceStartEvent else yaml.MappingNode
-            tag = event.tag
-            if tag is None or tag == "!":
-                tag = resolve(node_kind, None, event.implicit)
             if len(stack) >= DOCUMENT_MAX_DEPTH:
-                raise LimitError(
-                    f"the document is nested more than {DOCUMENT_MAX_DEPTH} levels deep"
-                    f" ({limit_text('DOCUMENT_MAX_DEPTH')})",
-                    line=lines.of(event.start_mark),
-                    source=lines.source,
-                )
-            node = node_kind(tag, [], event.start_mark, None, flow_style=event.flow_style)
+                raise _too_deep(event, lines)
+            node = _collection(event, kind, resolve)
             if event.anchor is not None:
                 _anchor(anchors, event, node, -1)
             stack.append(_Frame(node, count, event.anchor))
@@ -356,12 +338,7 @@ def _compose(loader: Any, lines: _Lines) -> yaml.Node | None:
             if frame.anchor is not None:
                 anchors[frame.anchor] = (node, count - frame.start)
         if count > YAML_MAX_NODES:
-            raise LimitError(
-                f"the document has more than {YAML_MAX_NODES:,} nodes"
-                f" ({limit_text('YAML_MAX_NODES')})",
-                line=lines.of(node.start_mark),
-                source=lines.source,
-            )
+            raise _too_many_nodes(node, lines)
         if not stack:
             break
         parent = stack[-1]
@@ -372,17 +349,68 @@ def _compose(loader: Any, lines: _Lines) -> yaml.Node | None:
         else:
             parent.node.value.append((parent.key, node))
             parent.key = None
-    get_event()  # document end
+    _document_ends(loader, node)
+    return node
+
+
+def _document_starts(loader: Any) -> bool:
+    """Read the stream's start and its document's; False when the stream is empty."""
+    loader.get_event()  # stream start
+    if loader.check_event(yaml.StreamEndEvent):
+        loader.get_event()
+        return False
+    loader.get_event()  # document start
+    return True
+
+
+def _document_ends(loader: Any, node: yaml.Node) -> None:
+    """Read the document's end and the stream's; a second document is an error."""
+    loader.get_event()  # document end
     if not loader.check_event(yaml.StreamEndEvent):
-        extra: Any = get_event()
+        extra: Any = loader.get_event()
         raise yaml.composer.ComposerError(
             "expected a single document in the stream",
             node.start_mark,
             "but found another document",
             extra.start_mark,
         )
-    get_event()
-    return node
+    loader.get_event()
+
+
+def _collection(event: Any, kind: type, resolve: Any) -> yaml.Node:
+    """The (still empty) sequence or mapping node a start event opens."""
+    node_kind = yaml.SequenceNode if kind is yaml.SequenceStartEvent else yaml.MappingNode
+    tag = event.tag
+    if tag is None or tag == "!":
+        tag = resolve(node_kind, None, event.implicit)
+    return node_kind(tag, [], event.start_mark, None, flow_style=event.flow_style)
+
+
+def _alias_too_large(event: Any, lines: _Lines) -> LimitError:
+    return LimitError(
+        f"the alias `*{event.anchor}` makes the document larger than"
+        f" {YAML_MAX_NODES:,} nodes (an aliased part counts once per use;"
+        f" {limit_text('YAML_MAX_NODES')})",
+        line=lines.of(event.start_mark),
+        source=lines.source,
+    )
+
+
+def _too_deep(event: Any, lines: _Lines) -> LimitError:
+    return LimitError(
+        f"the document is nested more than {DOCUMENT_MAX_DEPTH} levels deep"
+        f" ({limit_text('DOCUMENT_MAX_DEPTH')})",
+        line=lines.of(event.start_mark),
+        source=lines.source,
+    )
+
+
+def _too_many_nodes(node: yaml.Node, lines: _Lines) -> LimitError:
+    return LimitError(
+        f"the document has more than {YAML_MAX_NODES:,} nodes ({limit_text('YAML_MAX_NODES')})",
+        line=lines.of(node.start_mark),
+        source=lines.source,
+    )
 
 
 def _anchor(
