@@ -61,12 +61,11 @@ def bench_parser(count: int) -> None:
 
 
 def bench_cluster(builds: int) -> None:
-    from kubernetes import client
-
     from polymagic.kube.client import connect
     from polymagic.kube.session import BuildOptions, build_image
     from polymagic.render.compiler import compile_operation
     from polymagic.spec.loader import load_connections
+    from tests.cluster import admin
     from tests.cluster.control_plane import ControlPlane, ensure_binaries
     from tests.cluster.simulated_node import SimulatedNode
 
@@ -81,7 +80,7 @@ def bench_cluster(builds: int) -> None:
         SimulatedNode(plane.admin_kubeconfig),
     ):
         cluster = connect(plane.admin_kubeconfig, namespace="bench")
-        core = client.CoreV1Api(cluster.api_client)
+        core = admin.core(plane.admin_kubeconfig)
         core.create_namespace({"metadata": {"name": "bench"}})
         _wait_for_service_account(core)
         auth = base64.b64encode(json.dumps({"auths": {}}).encode()).decode()

@@ -134,7 +134,6 @@ def _in_process(stack: LocalStack, op: Path, catalog: Path, builds: int) -> list
     cluster = connect(stack.kubeconfig, namespace=stack.namespace)
     overheads = []
     try:
-        cluster.core  # noqa: B018  (the client's API classes imported, as after a first build)
         for index in range(builds):
             build = compile_operation(
                 operation, params=[f"destination=bench/warm{index}"], connections=connections

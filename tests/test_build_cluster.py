@@ -9,6 +9,7 @@ replays without a cluster. CI never sets it: the recorded traffic changes only o
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -37,6 +38,7 @@ from polymagic.render.compiler import compile_operation
 from polymagic.render.kaniko_log import EventKind, KanikoLogParser, ProgressEvent
 from polymagic.render.manifests import CONTAINER_NAME, LABEL_MANAGED_BY
 from polymagic.spec.loader import load_connections
+from tests.cluster import admin
 from tests.cluster.simulated_node import Scenario, SeenPod, SimulatedNode
 from tests.conftest import SEED
 from tests.replay.recorder import RecordingCluster
@@ -102,7 +104,7 @@ def _secret(cluster: Cluster, name: str = "regcred", docker_registry: bool = Tru
         "type": "kubernetes.io/dockerconfigjson" if docker_registry else "Opaque",
         "data": {".dockerconfigjson" if docker_registry else "config.json": config},
     }
-    cluster.core.create_namespaced_secret(cluster.namespace, body)
+    admin.core(cluster).create_namespaced_secret(cluster.namespace, body)
 
 
 def _build(seed: str = SEED, params: list[str] | None = None):  # type: ignore[no-untyped-def]
@@ -265,7 +267,7 @@ def test_rbac_forbidden_user_gets_one_actionable_message(
 
 def _grant_builder_rights(cluster: Cluster, user: str = "alice") -> None:
     """A Role with what a build needs, but not reading secrets."""
-    rbac = client_module().RbacAuthorizationV1Api(cluster.api_client)
+    rbac = admin.rbac(cluster)
     rules = [
         {
             "apiGroups": [""],
@@ -286,12 +288,6 @@ def _grant_builder_rights(cluster: Cluster, user: str = "alice") -> None:
             "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
         },
     )
-
-
-def client_module() -> Any:
-    from kubernetes import client
-
-    return client
 
 
 def test_missing_secret_seen_as_failed_mount_when_secrets_are_unreadable(
@@ -507,8 +503,9 @@ def test_watch_expiry_is_resumed_without_losing_the_outcome(
         # Bump the revision past the pod's, then compact, a few times while the pod waits:
         # a watch resumed from the pod's version after that gets 410 Gone from the server.
         for index in range(8):
-            bump: Any = {"metadata": {"name": f"bump-{index}"}}
-            cluster.core.create_namespaced_config_map(cluster.namespace, bump)
+            admin.core(cluster).create_namespaced_config_map(
+                cluster.namespace, {"metadata": {"name": f"bump-{index}"}}
+            )
             control_plane.compact_etcd()
             time.sleep(0.7)
 
@@ -600,11 +597,8 @@ def test_in_cluster_login_with_a_service_account(
     import base64 as b64
     from urllib.parse import urlparse
 
-    from kubernetes import client
-
-    core = client.CoreV1Api(cluster.api_client)
-    account_body: Any = {"metadata": {"name": "notebook"}}
-    core.create_namespaced_service_account(cluster.namespace, account_body)
+    core = admin.core(cluster)
+    core.create_namespaced_service_account(cluster.namespace, {"metadata": {"name": "notebook"}})
     deadline = time.monotonic() + 30
     secret_name = None
     while secret_name is None and time.monotonic() < deadline:
@@ -616,7 +610,7 @@ def test_in_cluster_login_with_a_service_account(
     (tmp_path / "token").write_bytes(b64.b64decode(token_data["token"]))
     (tmp_path / "ca.crt").write_bytes(b64.b64decode(token_data["ca.crt"]))
     (tmp_path / "namespace").write_text(cluster.namespace)
-    rbac = client.RbacAuthorizationV1Api(cluster.api_client)
+    rbac = admin.rbac(cluster)
     binding: Any = {
         "metadata": {"name": "notebook-admin"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},

@@ -5,22 +5,32 @@ create, read, list, watch, logs, delete, access reviews. Every client exception 
 polymagic ``ClusterError``/``ApiError`` carrying status and reason, in words a user reads.
 Nothing else in polymagic imports ``kubernetes``; the build code takes a ``Cluster`` (or
 anything shaped like it), so tests, the CLI and the notebook share it.
+
+Of the ``kubernetes`` package this module uses what is hard to get right: kubeconfig and
+in-cluster loading, authentication (tokens, exec plugins and their refresh, client
+certificates), TLS and the connection pool (``Configuration``, ``ApiClient.param_serialize``
+and ``call_api``, which adds the credentials and quotes paths and queries). The calls themselves
+are plain REST on the API's paths, JSON in and out: the generated API classes (``CoreV1Api``
+and the pydantic models it pulls in) cost a new process most of a second to import, and
+polymagic handles objects as dicts anyway. It must not import them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import urllib3
-from kubernetes import client, config
+from kubernetes.client.api_client import ApiClient
+from kubernetes.client.configuration import Configuration
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config import incluster_config
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.incluster_config import InClusterConfigLoader
+from kubernetes.config.kube_config import list_kube_config_contexts, load_kube_config
 
 from polymagic.errors import ApiError, ClusterConfigError, ClusterError
 from polymagic.render.kaniko_log import MAX_LINE, LineSplitter
@@ -28,12 +38,30 @@ from polymagic.render.kaniko_log import MAX_LINE, LineSplitter
 __all__ = ["Cluster", "WatchExpired", "connect"]
 
 JsonDict = dict[str, Any]
+Query = Sequence[tuple[str, str | int | bool]]
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 HOW_TO_CONFIGURE = (
     "no Kubernetes cluster is configured: set KUBECONFIG to a kubeconfig file (or create"
     " ~/.kube/config, e.g. with `kubectl config`), or run inside a pod with a service account"
 )
+
+# The API's paths, ``{name}`` parts quoted by ``ApiClient.param_serialize``.
+NAMESPACE = "/api/v1/namespaces/{name}"
+PODS = "/api/v1/namespaces/{namespace}/pods"
+ALL_PODS = "/api/v1/pods"
+POD = "/api/v1/namespaces/{namespace}/pods/{name}"
+POD_LOG = "/api/v1/namespaces/{namespace}/pods/{name}/log"
+EVENTS = "/api/v1/namespaces/{namespace}/events"
+CONFIG_MAPS = "/api/v1/namespaces/{namespace}/configmaps"
+CONFIG_MAP = "/api/v1/namespaces/{namespace}/configmaps/{name}"
+SECRET = "/api/v1/namespaces/{namespace}/secrets/{name}"
+ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+# Kubernetes' own answer to a GET of pods/log is text; errors still come as a JSON Status.
+LOG_ACCEPT = "text/plain, application/json"
 
 
 class WatchExpired(Exception):
@@ -54,82 +82,139 @@ _REASONS = {
 }
 
 
-def api_error(exc: ApiException, doing: str) -> ApiError:
-    """A polymagic ApiError for a client ApiException, keeping status and reason."""
-    status = exc.status if isinstance(exc.status, int) else None
+def answer_error(status: int | None, reason: object, body: object, doing: str) -> ApiError:
+    """A polymagic ApiError for an error answer of the API server, keeping status and reason."""
     detail = ""
     try:
-        body = json.loads(exc.body or "{}")
-        detail = str(body.get("message") or "")
-    except (ValueError, AttributeError):
-        detail = str(exc.body or "")[:300]
-    words = _REASONS.get(status or 0, str(exc.reason or "error"))
-    message = f"{doing}: {words} ({status} {exc.reason})"
+        answer = json.loads(body or "{}")  # type: ignore[arg-type]
+        detail = str(answer.get("message") or "")
+    except (ValueError, TypeError, AttributeError):
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+        detail = text[:300]
+    words = _REASONS.get(status or 0, str(reason or "error"))
+    message = f"{doing}: {words} ({status} {reason})"
     if detail:
         message += f": {detail}"
-    return ApiError(message, status=status, reason=str(exc.reason) if exc.reason else None)
+    return ApiError(message, status=status, reason=str(reason) if reason else None)
+
+
+def api_error(exc: ApiException, doing: str) -> ApiError:
+    """A polymagic ApiError for a client ApiException (the client's REST layer raises one for a
+    TLS failure, with status 0), keeping status and reason."""
+    status = exc.status if isinstance(exc.status, int) else None
+    return answer_error(status, exc.reason, exc.body, doing)
 
 
 @dataclass
 class Cluster:
     """A logged-in connection to one cluster, with a default namespace."""
 
-    api_client: client.ApiClient
+    # The client's credentials, TLS and connection pool; polymagic's own calls are below.
+    _api: ApiClient = field(repr=False)
     namespace: str
     server: str
     source: str
 
-    @property
-    def core(self) -> client.CoreV1Api:
-        return client.CoreV1Api(self.api_client)
-
     def fresh(self) -> Cluster:
         """The same cluster over a new connection (for cleanup after an interrupt)."""
-        configuration = self.api_client.configuration
-        return Cluster(client.ApiClient(configuration), self.namespace, self.server, self.source)
+        configuration = self._api.configuration
+        return Cluster(ApiClient(configuration), self.namespace, self.server, self.source)
 
     def close(self) -> None:
         """Release the connection pool."""
-        self.api_client.close()
+        self._api.close()
 
-    # -- calls -----------------------------------------------------------------------------
+    # -- the REST layer -------------------------------------------------------------------
 
-    def _call(self, doing: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+    def _send(
+        self,
+        doing: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        query: Query = (),
+        body: JsonDict | None = None,
+        content_type: str = JSON,
+        accept: str = JSON,
+        timeout: tuple[float, float | None] | None = None,
+    ) -> Any:
+        """Send one request; the unread urllib3 response of a 2xx answer (release it when
+        done). An error answer becomes an ``ApiError``, connection trouble a ``ClusterError``."""
+        headers = {"Accept": accept}
+        if body is not None:
+            headers["Content-Type"] = content_type
         try:
-            return method(*args, **kwargs)
+            # param_serialize adds the credentials (calling the refresh hook of exec plugins
+            # and of the in-cluster token file) and quotes the path's parts and the query.
+            request = self._api.param_serialize(
+                method,
+                path,
+                path_params=params,
+                query_params=list(query),
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            response = self._api.call_api(*request, _request_timeout=timeout).response
         except ApiException as exc:
             raise api_error(exc, doing) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise ClusterError(
                 f"{doing}: cannot reach the API server at {self.server} ({exc})"
             ) from exc
+        if not 200 <= response.status <= 299:
+            try:
+                text = response.data
+            except (urllib3.exceptions.HTTPError, OSError):
+                text = b""
+            finally:
+                response.release_conn()
+            raise answer_error(response.status, response.reason, text, doing)
+        return response
 
-    def _json(self, doing: str, method: Any, *args: Any, **kwargs: Any) -> JsonDict:
-        response = self._call(doing, method, *args, _preload_content=False, **kwargs)
+    def _json(self, doing: str, method: str, path: str, **kwargs: Any) -> JsonDict:
+        response = self._send(doing, method, path, **kwargs)
         try:
-            data: JsonDict = json.loads(response.data or b"{}")
+            raw = response.data
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ClusterError(f"{doing}: the connection to {self.server} dropped ({exc})") from exc
         finally:
             response.release_conn()
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError as exc:
+            raise ClusterError(
+                f"{doing}: the API server at {self.server} answered with something that is not"
+                f" JSON ({str(exc)[:100]})"
+            ) from exc
+        if not isinstance(data, dict):
+            raise ClusterError(f"{doing}: the API server at {self.server} answered with no object")
         return data
 
+    # -- calls -----------------------------------------------------------------------------
+
     def read_namespace(self, name: str) -> JsonDict:
-        return self._json(f"reading namespace `{name}`", self.core.read_namespace, name)
+        return self._json(f"reading namespace `{name}`", "GET", NAMESPACE, params={"name": name})
+
+    def _read_secret(self, namespace: str, name: str) -> JsonDict:
+        return self._json(
+            f"reading secret `{name}`",
+            "GET",
+            SECRET,
+            params={"namespace": namespace, "name": name},
+        )
 
     def read_secret_type(self, namespace: str, name: str) -> str:
         """The ``type`` of a secret; its data is dropped at once and never shown."""
-        data = self._json(
-            f"reading secret `{name}`", self.core.read_namespaced_secret, name, namespace
-        )
+        data = self._read_secret(namespace, name)
         data.pop("data", None)
         data.pop("stringData", None)
         return str(data.get("type") or "Opaque")
 
     def read_secret_data(self, namespace: str, name: str) -> dict[str, str]:
         """A secret's ``data`` (base64 values), for polymagic's own use only: never shown."""
-        data = self._json(
-            f"reading secret `{name}`", self.core.read_namespaced_secret, name, namespace
-        )
-        values = data.get("data") or {}
+        values = self._read_secret(namespace, name).get("data") or {}
         return {str(k): str(v) for k, v in values.items()}
 
     def can_i(self, verb: str, resource: str, namespace: str, subresource: str = "") -> bool:
@@ -146,56 +231,67 @@ class Cluster:
                 }
             },
         }
-        api = client.AuthorizationV1Api(self.api_client)
-        review = self._json("checking permissions", api.create_self_subject_access_review, body)
+        review = self._json("checking permissions", "POST", ACCESS_REVIEWS, body=body)
         return bool(review.get("status", {}).get("allowed"))
 
     def create_config_map(self, namespace: str, body: JsonDict) -> JsonDict:
         name = body["metadata"]["name"]
         return self._json(
-            f"creating ConfigMap `{name}`", self.core.create_namespaced_config_map, namespace, body
+            f"creating ConfigMap `{name}`",
+            "POST",
+            CONFIG_MAPS,
+            params={"namespace": namespace},
+            body=body,
         )
 
     def create_pod(self, namespace: str, body: JsonDict) -> JsonDict:
         name = body["metadata"]["name"]
         return self._json(
-            f"creating Pod `{name}`", self.core.create_namespaced_pod, namespace, body
+            f"creating Pod `{name}`", "POST", PODS, params={"namespace": namespace}, body=body
         )
 
     def patch_config_map(self, namespace: str, name: str, patch: JsonDict) -> JsonDict:
+        """A JSON merge patch (RFC 7386): maps merge, lists are replaced, ``None`` removes."""
         return self._json(
             f"updating ConfigMap `{name}`",
-            self.core.patch_namespaced_config_map,
-            name,
-            namespace,
-            patch,
+            "PATCH",
+            CONFIG_MAP,
+            params={"namespace": namespace, "name": name},
+            body=patch,
+            content_type=MERGE_PATCH,
         )
 
     def read_pod(self, namespace: str, name: str) -> JsonDict:
-        return self._json(f"reading Pod `{name}`", self.core.read_namespaced_pod, name, namespace)
+        return self._json(
+            f"reading Pod `{name}`", "GET", POD, params={"namespace": namespace, "name": name}
+        )
 
     def read_config_map(self, namespace: str, name: str) -> JsonDict:
         return self._json(
-            f"reading ConfigMap `{name}`", self.core.read_namespaced_config_map, name, namespace
+            f"reading ConfigMap `{name}`",
+            "GET",
+            CONFIG_MAP,
+            params={"namespace": namespace, "name": name},
         )
 
     def list_pods(self, namespace: str | None, selector: str) -> list[JsonDict]:
+        """Pods with the labels of ``selector``, in ``namespace`` or (``None``) in all."""
+        query = [("labelSelector", selector)]
         if namespace is None:
-            data = self._json(
-                "listing pods", self.core.list_pod_for_all_namespaces, label_selector=selector
-            )
+            data = self._json("listing pods", "GET", ALL_PODS, query=query)
         else:
             data = self._json(
-                "listing pods", self.core.list_namespaced_pod, namespace, label_selector=selector
+                "listing pods", "GET", PODS, params={"namespace": namespace}, query=query
             )
         return list(data.get("items") or [])
 
     def list_config_maps(self, namespace: str, selector: str) -> list[JsonDict]:
         data = self._json(
             "listing ConfigMaps",
-            self.core.list_namespaced_config_map,
-            namespace,
-            label_selector=selector,
+            "GET",
+            CONFIG_MAPS,
+            params={"namespace": namespace},
+            query=[("labelSelector", selector)],
         )
         return list(data.get("items") or [])
 
@@ -203,34 +299,30 @@ class Cluster:
         """Events about one pod, oldest first."""
         data = self._json(
             f"reading events of Pod `{pod}`",
-            self.core.list_namespaced_event,
-            namespace,
-            field_selector=f"involvedObject.kind=Pod,involvedObject.name={pod}",
+            "GET",
+            EVENTS,
+            params={"namespace": namespace},
+            query=[("fieldSelector", f"involvedObject.kind=Pod,involvedObject.name={pod}")],
         )
         items = list(data.get("items") or [])
         return sorted(items, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
 
     def delete_pod(self, namespace: str, name: str) -> bool:
         """Delete a pod now (grace 0); False if it was already gone."""
-        return self._delete(
-            f"deleting Pod `{name}`", self.core.delete_namespaced_pod, name, namespace
-        )
+        return self._delete(f"deleting Pod `{name}`", POD, namespace, name)
 
     def delete_config_map(self, namespace: str, name: str) -> bool:
         """Delete a ConfigMap; False if it was already gone."""
-        return self._delete(
-            f"deleting ConfigMap `{name}`", self.core.delete_namespaced_config_map, name, namespace
-        )
+        return self._delete(f"deleting ConfigMap `{name}`", CONFIG_MAP, namespace, name)
 
-    def _delete(self, doing: str, method: Any, name: str, namespace: str) -> bool:
+    def _delete(self, doing: str, path: str, namespace: str, name: str) -> bool:
         try:
             self._json(
                 doing,
-                method,
-                name,
-                namespace,
-                grace_period_seconds=0,
-                propagation_policy="Background",
+                "DELETE",
+                path,
+                params={"namespace": namespace, "name": name},
+                query=[("gracePeriodSeconds", 0), ("propagationPolicy", "Background")],
             )
         except ApiError as exc:
             if exc.status == 404:
@@ -244,17 +336,21 @@ class Cluster:
         """``(type, pod)`` changes of one pod after ``resource_version``, for at most
         ``timeout_seconds``; raises ``WatchExpired`` when that version is too old."""
         doing = f"watching Pod `{name}`"
-        kwargs: dict[str, Any] = {
-            "field_selector": f"metadata.name={name}",
-            "watch": True,
-            "timeout_seconds": timeout_seconds,
-            "allow_watch_bookmarks": False,
-            "_request_timeout": (10, timeout_seconds + 10),
-        }
+        query: list[tuple[str, str | int | bool]] = [
+            ("fieldSelector", f"metadata.name={name}"),
+            ("watch", True),
+            ("timeoutSeconds", timeout_seconds),
+            ("allowWatchBookmarks", False),
+        ]
         if resource_version:
-            kwargs["resource_version"] = resource_version
-        response = self._call(
-            doing, self.core.list_namespaced_pod, namespace, _preload_content=False, **kwargs
+            query.append(("resourceVersion", resource_version))
+        response = self._send(
+            doing,
+            "GET",
+            PODS,
+            params={"namespace": namespace},
+            query=query,
+            timeout=(10, timeout_seconds + 10),
         )
         try:
             for line in _json_lines(response, doing, self.server):
@@ -285,16 +381,14 @@ class Cluster:
         """The container's log, line by line (each cut at ``MAX_LINE`` bytes plus a marker);
         with ``follow`` it goes on until the container ends."""
         doing = f"reading the log of Pod `{name}`"
-        extra: dict[str, Any] = {"_request_timeout": (10, read_timeout)} if read_timeout else {}
-        response = self._call(
+        response = self._send(
             doing,
-            self.core.read_namespaced_pod_log,
-            name,
-            namespace,
-            container=container,
-            follow=follow,
-            _preload_content=False,
-            **extra,
+            "GET",
+            POD_LOG,
+            params={"namespace": namespace, "name": name},
+            query=[("container", container), ("follow", follow)],
+            accept=LOG_ACCEPT,
+            timeout=(10, read_timeout) if read_timeout else None,
         )
         try:
             # A RUN step may print a line of any length: only its head is kept.
@@ -332,7 +426,7 @@ def connect(
 ) -> Cluster:
     """Log in: the given kubeconfig, else ``$KUBECONFIG`` / ``~/.kube/config``, else in-cluster
     (a notebook in a pod: the service account's token, CA and namespace in ``service_account_dir``)."""
-    configuration = client.Configuration()
+    configuration = Configuration()
     # Resolved here, not by the client: it reads $KUBECONFIG once, when it is first imported.
     candidates = [p for p in (os.environ.get("KUBECONFIG") or "").split(os.pathsep) if p]
     default = Path.home() / ".kube" / "config"
@@ -346,13 +440,13 @@ def connect(
         path = None
     if path is not None:
         try:
-            config.load_kube_config(
+            load_kube_config(
                 config_file=path,
                 context=context,
                 client_configuration=configuration,
                 persist_config=False,
             )
-            contexts, active = config.list_kube_config_contexts(config_file=path)
+            contexts, active = list_kube_config_contexts(config_file=path)
         except (ConfigException, OSError, ValueError, TypeError) as exc:
             raise ClusterConfigError(f"cannot use the kubeconfig {path}: {exc}") from exc
         if context:
@@ -360,7 +454,7 @@ def connect(
         default_ns = (active or {}).get("context", {}).get("namespace") or "default"
         source = f"kubeconfig {path}"
     elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-        loader = incluster_config.InClusterConfigLoader(
+        loader = InClusterConfigLoader(
             token_filename=str(service_account_dir / "token"),
             cert_filename=str(service_account_dir / "ca.crt"),
         )
@@ -376,5 +470,5 @@ def connect(
     else:
         raise ClusterConfigError(HOW_TO_CONFIGURE)
     return Cluster(
-        client.ApiClient(configuration), namespace or default_ns, str(configuration.host), source
+        ApiClient(configuration), namespace or default_ns, str(configuration.host), source
     )

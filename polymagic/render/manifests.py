@@ -866,9 +866,7 @@ def build_manifests(
     _check_config_map_size(files)
     connections = _connection_wiring(build, secret_shapes or {})
     destinations = destinations_of(args)
-    labels, annotations = _build_metadata(
-        build, name, image, spec_hash, destinations, extra_labels
-    )
+    labels, annotations = _build_metadata(build, name, image, spec_hash, destinations, extra_labels)
     environment = _pod_environment(
         build.run.environment if isinstance(build.run.environment, Environment) else None
     )

@@ -62,6 +62,8 @@ __all__ = [
     "default_kube_bin",
     "ensure_binaries",
     "free_port",
+    "write_cert_kubeconfig",
+    "write_client_cert",
     "write_self_signed_cert",
 ]
 
@@ -217,7 +219,8 @@ def write_ca_and_server_cert(directory: Path) -> tuple[Path, Path, Path]:
     """Write ``ca.crt`` and a CA-signed ``server.crt``/``server.key`` for 127.0.0.1/localhost.
 
     A separate CA (instead of one self-signed leaf) keeps strict X.509 verification
-    (Python 3.13's default) happy.  Returns (ca_file, cert_file, key_file).
+    (Python 3.13's default) happy.  The CA's key stays in ``ca.key``, for client certificates
+    (the apiserver trusts this CA for them too).  Returns (ca_file, cert_file, key_file).
     """
     ca_key, server_key = _new_key(), _new_key()
     ca_cert = (
@@ -240,9 +243,49 @@ def write_ca_and_server_cert(directory: Path) -> tuple[Path, Path, Path]:
         directory / "server.key",
     )
     _write_cert(ca_cert, ca_file)
+    _write_key(ca_key, directory / "ca.key")
     _write_cert(server_cert, cert_file)
     _write_key(server_key, key_file)
     return ca_file, cert_file, key_file
+
+
+def write_client_cert(
+    directory: Path, stem: str, user: str, groups: Sequence[str] = (), ca_dir: Path | None = None
+) -> tuple[Path, Path]:
+    """Write ``<stem>.crt``/``<stem>.key``: a client certificate of ``user`` (its common name)
+    in ``groups`` (its organizations: how the apiserver reads a certificate's groups), signed by
+    the CA that ``write_ca_and_server_cert`` left in ``ca_dir``, or self-signed without one (a
+    certificate the apiserver does not trust).  Returns (cert, key)."""
+    key = _new_key()
+    names = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in groups]
+    names.append(x509.NameAttribute(NameOID.COMMON_NAME, user))
+    if ca_dir is None:
+        issuer, signer = x509.Name(names), key
+    else:
+        ca = x509.load_pem_x509_certificate((ca_dir / "ca.crt").read_bytes())
+        loaded = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), None)
+        assert isinstance(loaded, rsa.RSAPrivateKey)
+        issuer, signer = ca.subject, loaded
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(names))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .sign(signer, hashes.SHA256())
+    )
+    cert_file, key_file = directory / f"{stem}.crt", directory / f"{stem}.key"
+    _write_cert(cert, cert_file)
+    _write_key(key, key_file)
+    return cert_file, key_file
 
 
 def write_self_signed_cert(directory: Path, stem: str) -> tuple[Path, Path]:
@@ -288,6 +331,24 @@ class TokenUser:
 
 def write_kubeconfig(path: Path, server_url: str, ca_file: Path, user: TokenUser) -> Path:
     """A kubeconfig (JSON is valid YAML) for ``user`` authenticating with its bearer token."""
+    return _write_kubeconfig(path, server_url, ca_file, user.name, {"token": user.token})
+
+
+def write_cert_kubeconfig(
+    path: Path, server_url: str, ca_file: Path, name: str, cert_file: Path, key_file: Path
+) -> Path:
+    """A kubeconfig for a user authenticating with a client certificate, given inline
+    (``client-certificate-data``/``client-key-data``, as kubeadm and kind write them)."""
+    credentials = {
+        "client-certificate-data": base64.b64encode(cert_file.read_bytes()).decode(),
+        "client-key-data": base64.b64encode(key_file.read_bytes()).decode(),
+    }
+    return _write_kubeconfig(path, server_url, ca_file, name, credentials)
+
+
+def _write_kubeconfig(
+    path: Path, server_url: str, ca_file: Path, name: str, credentials: dict[str, Any]
+) -> Path:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -297,14 +358,14 @@ def write_kubeconfig(path: Path, server_url: str, ca_file: Path, user: TokenUser
                 "cluster": {"server": server_url, "certificate-authority": str(ca_file)},
             }
         ],
-        "users": [{"name": user.name, "user": {"token": user.token}}],
+        "users": [{"name": name, "user": credentials}],
         "contexts": [
             {
-                "name": user.name,
-                "context": {"cluster": "polymagic-test", "user": user.name, "namespace": "default"},
+                "name": name,
+                "context": {"cluster": "polymagic-test", "user": name, "namespace": "default"},
             }
         ],
-        "current-context": user.name,
+        "current-context": name,
     }
     path.write_text(json.dumps(config, indent=2) + "\n")
     path.chmod(0o600)
@@ -579,6 +640,16 @@ class ControlPlane:
 
     def log_path(self, name: str) -> Path:
         return self.workdir / f"{name}.log"
+
+    def cert_kubeconfig(
+        self, path: Path, user: str, groups: Sequence[str] = (), *, trusted: bool = True
+    ) -> Path:
+        """Write a kubeconfig at ``path`` for ``user`` in ``groups``, logging in with a client
+        certificate signed by the cluster's CA (``trusted``) or self-signed (refused)."""
+        cert, key = write_client_cert(
+            path.parent, path.stem, user, groups, self.workdir if trusted else None
+        )
+        return write_cert_kubeconfig(path, self.server_url, self.ca_file, user, cert, key)
 
     # -- credentials
 

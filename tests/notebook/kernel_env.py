@@ -90,7 +90,7 @@ class KernelEnv:
 
 def create_registry_secret(kubeconfig: Path, namespace: str, name: str = SECRET_NAME) -> None:
     """A ``kubernetes.io/dockerconfigjson`` secret as ``kubectl create secret docker-registry``."""
-    from polymagic.kube.client import connect
+    from tests.cluster import admin
 
     config = json.dumps({"auths": {"registry.example.com": {"auth": "eDp5"}}}).encode()
     body = {
@@ -100,11 +100,7 @@ def create_registry_secret(kubeconfig: Path, namespace: str, name: str = SECRET_
         "type": "kubernetes.io/dockerconfigjson",
         "data": {".dockerconfigjson": base64.b64encode(config).decode()},
     }
-    cluster = connect(kubeconfig, namespace=namespace)
-    try:
-        cluster.core.create_namespaced_secret(namespace, body)
-    finally:
-        cluster.close()
+    admin.core(kubeconfig).create_namespaced_secret(namespace, body)
 
 
 def write_kernelspec(jupyter_path: Path, env: Mapping[str, str]) -> Path:

@@ -15,6 +15,7 @@ import yaml
 
 from polymagic.kube.client import Cluster, connect
 from polymagic.spec.examples import QUICK_START
+from tests.cluster import admin
 from tests.registry.server import RegistryMode, RegistryServer
 from tests.test_build_cluster import _leftovers
 from tests.test_cli_cluster import _env as cli_env
@@ -89,13 +90,9 @@ def create_registry_secret(
         body = {"type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": encoded}}
     else:
         raise ValueError(shape)
-    cluster = connect(kubeconfig, namespace=namespace)
-    try:
-        cluster.core.create_namespaced_secret(
-            namespace, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, **body}
-        )
-    finally:
-        cluster.close()
+    admin.core(kubeconfig).create_namespaced_secret(
+        namespace, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, **body}
+    )
 
 
 class CliRun:

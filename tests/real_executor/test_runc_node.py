@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from polymagic.kube.client import Cluster, connect
+from tests.cluster import admin
 from tests.cluster.runc_runtime import EXECUTOR_REFERENCE
 from tests.real_executor.conftest import BASE_REPOSITORY, BASE_TAG
 from tests.registry.server import RegistryServer
@@ -43,7 +44,9 @@ def _wait_terminated(cluster: Cluster, name: str, timeout: float = 120) -> dict[
 
 
 def _log(cluster: Cluster, name: str) -> str:
-    text: str = cluster.core.read_namespaced_pod_log(name, cluster.namespace, container="kaniko")
+    text: str = admin.core(cluster).read_namespaced_pod_log(
+        name, cluster.namespace, container="kaniko"
+    )
     return text
 
 
@@ -76,7 +79,7 @@ def test_volumes_env_and_cgroups_reach_the_container(
     cluster: Cluster, plain_registry: RegistryServer
 ) -> None:
     base = plain_registry.image(BASE_REPOSITORY, BASE_TAG)
-    cluster.core.create_namespaced_config_map(
+    admin.core(cluster).create_namespaced_config_map(
         cluster.namespace,
         {
             "apiVersion": "v1",
@@ -86,7 +89,7 @@ def test_volumes_env_and_cgroups_reach_the_container(
             "binaryData": {"binary": base64.b64encode(BINARY).decode()},
         },
     )
-    cluster.core.create_namespaced_secret(
+    admin.core(cluster).create_namespaced_secret(
         cluster.namespace,
         {
             "apiVersion": "v1",
@@ -126,7 +129,7 @@ def test_volumes_env_and_cgroups_reach_the_container(
             {"name": "scratch", "emptyDir": {}},
         ],
     )  # fmt: skip
-    cluster.core.create_namespaced_pod(cluster.namespace, pod)
+    admin.core(cluster).create_namespaced_pod(cluster.namespace, pod)
     done = _wait_terminated(cluster, "runc-wiring")
     log = _log(cluster, "runc-wiring")
     status = done["status"]["containerStatuses"][0]
@@ -152,7 +155,7 @@ def test_without_a_digest_file_a_failure_reports_the_log_tail(
         ["--no-such-flag"],
         container={"terminationMessagePolicy": "FallbackToLogsOnError"},
     )
-    cluster.core.create_namespaced_pod(cluster.namespace, pod)
+    admin.core(cluster).create_namespaced_pod(cluster.namespace, pod)
     done = _wait_terminated(cluster, "runc-fallback")
     terminated = done["status"]["containerStatuses"][0]["state"]["terminated"]
     assert terminated["exitCode"] == 1

@@ -21,9 +21,10 @@ from polymagic.kube.client import Cluster, connect
 from polymagic.kube.registry import check_image
 from polymagic.kube.session import BuildOptions, build_image, start_build
 from polymagic.render.compiler import compile_operation
-from polymagic.render.kaniko_log import EventKind
+from polymagic.render.kaniko_log import EventKind, ProgressEvent
 from polymagic.render.manifests import KanikoOptions, build_manifests
 from polymagic.spec.loader import load_connections
+from tests.cluster import admin
 from tests.cluster.control_plane import write_self_signed_cert
 from tests.cluster.simulated_node import SimulatedNode
 from tests.conftest import SEED
@@ -76,7 +77,7 @@ def test_cached_build_returns_the_existing_digest_without_a_pod(
     manifests = build_manifests(build, namespace=cluster.namespace)
     # An earlier build of the same spec pushed its hash tag.
     digest = push_test_image(http_registry, repository, f"spec-{manifests.spec_hash[:20]}")
-    events = []
+    events: list[ProgressEvent] = []
     result = build_image(cluster, build, OPTIONS, on_event=events.append)
     assert result.digest == digest
     assert result.image == f"{http_registry.host}/{repository}:1@{digest}"
@@ -247,7 +248,7 @@ def _registry_secret(cluster: Cluster, registry: RegistryServer) -> None:
     """The destination secret holds the registry's user: credentials that must not leak."""
     config = registry.docker_config("username")
     data = {".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()}
-    cluster.core.replace_namespaced_secret(
+    admin.core(cluster).replace_namespaced_secret(
         "regcred",
         cluster.namespace,
         {"metadata": {"name": "regcred"}, "type": "kubernetes.io/dockerconfigjson", "data": data},
