@@ -7,14 +7,13 @@ import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from polymagic.cli.common import context_base, kaniko_options, read_source
 from polymagic.config import compile_with_connections, find_connections
 from polymagic.errors import SpecError, one_line
 from polymagic.render.compiler import CompiledBuild, compiled_component
 from polymagic.render.context import PackedContext, pack_build_context
-from polymagic.render.lint import Finding, lint_dockerfile
 from polymagic.render.manifests import (
     DEFAULT_TIMEOUT,
     BuildManifests,
@@ -23,6 +22,9 @@ from polymagic.render.manifests import (
 )
 from polymagic.spec.models import DockerfileInit
 from polymagic.spec.yamltext import dump_yaml, dump_yaml_all
+
+if TYPE_CHECKING:
+    from polymagic.render.lint import Finding
 
 __all__ = ["render", "render_everything"]
 
@@ -51,6 +53,8 @@ def _dump(data: Any, fmt: str) -> str:
 
 
 def _lint(build: CompiledBuild, context: Path) -> list[Finding]:
+    from polymagic.render.lint import lint_dockerfile  # only with --lint: it runs hadolint
+
     findings: list[Finding] = []
     inits = build.run.init if isinstance(build.run.init, list) else []
     for rendered in build.dockerfiles:
