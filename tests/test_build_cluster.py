@@ -9,7 +9,6 @@ replays without a cluster. CI never sets it: the recorded traffic changes only o
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import os
 import re

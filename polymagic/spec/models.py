@@ -5,9 +5,12 @@ Field names and types mirror Polyaxon 2.18's schema (camelCase aliases, unknown 
 so that a document Polyaxon accepts is accepted here and one it rejects is rejected here.
 This module only describes shapes; loading YAML and turning validation errors into
 messages lives in ``loader``, compiling in ``compiler``.
-"""
 
-from __future__ import annotations
+Building the validators is most of what ``polymagic render`` costs after the imports, so the
+annotations here are real objects (no ``from __future__ import annotations``: pydantic would
+evaluate some 200 strings again), every model is defined after the models it holds (none
+needs a rebuild), and the shared base of operations and components builds no validator.
+"""
 
 import enum
 import re
@@ -154,6 +157,41 @@ class PolyModel(BaseModel):
         return self.model_dump(by_alias=True, exclude_unset=True, exclude_none=True, mode="json")
 
 
+# -- containers (an init entry may hold one, as may the run) ------------------------------
+
+
+class Container(PolyModel):
+    """A Kubernetes container as Polyaxon accepts it in ``run.container``."""
+
+    name: StrictStr | None = None
+    image: StrictStr | None = None
+    image_pull_policy: StrictStr | None = Field(default=None, alias="imagePullPolicy")
+    # An item whose template rendered ``None`` stays as null, as in Polyaxon; the pod drops it.
+    command: list[StrictStr | None] | None = None
+    args: list[StrictStr | None] | None = None
+    working_dir: StrictStr | None = Field(default=None, alias="workingDir")
+    env: list[dict[str, Any]] | None = None
+    env_from: list[dict[str, Any]] | None = Field(default=None, alias="envFrom")
+    resources: dict[str, Any] | None = None
+    resize_policy: list[dict[str, Any]] | None = Field(default=None, alias="resizePolicy")
+    restart_policy: StrictStr | None = Field(default=None, alias="restartPolicy")
+    volume_mounts: list[dict[str, Any]] | None = Field(default=None, alias="volumeMounts")
+    volume_devices: list[dict[str, Any]] | None = Field(default=None, alias="volumeDevices")
+    ports: list[dict[str, Any]] | None = None
+    liveness_probe: dict[str, Any] | None = Field(default=None, alias="livenessProbe")
+    readiness_probe: dict[str, Any] | None = Field(default=None, alias="readinessProbe")
+    startup_probe: dict[str, Any] | None = Field(default=None, alias="startupProbe")
+    lifecycle: dict[str, Any] | None = None
+    security_context: dict[str, Any] | None = Field(default=None, alias="securityContext")
+    termination_message_path: StrictStr | None = Field(default=None, alias="terminationMessagePath")
+    termination_message_policy: StrictStr | None = Field(
+        default=None, alias="terminationMessagePolicy"
+    )
+    stdin: StrictBool | None = None
+    stdin_once: StrictBool | None = Field(default=None, alias="stdinOnce")
+    tty: StrictBool | None = None
+
+
 # -- init entries -------------------------------------------------------------------------
 
 
@@ -278,7 +316,7 @@ class Init(PolyModel):
     container: Annotated[Annotated[Container, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
 
     @model_validator(mode="after")
-    def _one_initializer(self) -> Init:
+    def _one_initializer(self) -> "Init":
         kinds = [self.artifacts, self.paths, self.git, self.file, self.dockerfile]
         if sum(kind is not None for kind in kinds) > 1:
             raise ValueError("Only one of artifacts, paths, git, file, or dockerfile can be set")
@@ -314,38 +352,6 @@ Volume = Annotated[dict[str, Any], BeforeValidator(_volume)]
 
 
 # -- the job run ----------------------------------------------------------------------------
-
-
-class Container(PolyModel):
-    """A Kubernetes container as Polyaxon accepts it in ``run.container``."""
-
-    name: StrictStr | None = None
-    image: StrictStr | None = None
-    image_pull_policy: StrictStr | None = Field(default=None, alias="imagePullPolicy")
-    # An item whose template rendered ``None`` stays as null, as in Polyaxon; the pod drops it.
-    command: list[StrictStr | None] | None = None
-    args: list[StrictStr | None] | None = None
-    working_dir: StrictStr | None = Field(default=None, alias="workingDir")
-    env: list[dict[str, Any]] | None = None
-    env_from: list[dict[str, Any]] | None = Field(default=None, alias="envFrom")
-    resources: dict[str, Any] | None = None
-    resize_policy: list[dict[str, Any]] | None = Field(default=None, alias="resizePolicy")
-    restart_policy: StrictStr | None = Field(default=None, alias="restartPolicy")
-    volume_mounts: list[dict[str, Any]] | None = Field(default=None, alias="volumeMounts")
-    volume_devices: list[dict[str, Any]] | None = Field(default=None, alias="volumeDevices")
-    ports: list[dict[str, Any]] | None = None
-    liveness_probe: dict[str, Any] | None = Field(default=None, alias="livenessProbe")
-    readiness_probe: dict[str, Any] | None = Field(default=None, alias="readinessProbe")
-    startup_probe: dict[str, Any] | None = Field(default=None, alias="startupProbe")
-    lifecycle: dict[str, Any] | None = None
-    security_context: dict[str, Any] | None = Field(default=None, alias="securityContext")
-    termination_message_path: StrictStr | None = Field(default=None, alias="terminationMessagePath")
-    termination_message_policy: StrictStr | None = Field(
-        default=None, alias="terminationMessagePolicy"
-    )
-    stdin: StrictBool | None = None
-    stdin_once: StrictBool | None = Field(default=None, alias="stdinOnce")
-    tty: StrictBool | None = None
 
 
 class Environment(PolyModel):
@@ -462,7 +468,7 @@ class Param(PolyModel):
         return data
 
     @model_validator(mode="after")
-    def _ref_needs_str(self) -> Param:
+    def _ref_needs_str(self) -> "Param":
         if self.ref and not isinstance(self.value, str):
             raise ValueError(
                 f"Value must be of type string when a ref is provided, received `{self.value}` instead."
@@ -535,6 +541,11 @@ RUN_SHORTCUT_FIELDS: tuple[str, ...] = (
 
 
 class _Document(PolyModel):
+    """The fields operations and components share. Never validated itself: its validator is
+    not built (each subclass builds its own)."""
+
+    model_config = ConfigDict(defer_build=True)
+
     version: float | None = None
     name: Annotated[StrictStr, AfterValidator(lambda v: _check_name(v))] | None = None
     description: StrictStr | None = None
@@ -580,6 +591,7 @@ def _check_name(value: str) -> str:
 class Component(_Document):
     """A Polyaxon component (``kind: component``) with a job run."""
 
+    model_config = ConfigDict(defer_build=False)
     kind: Literal["component"] = "component"
     inputs: list[IOSpec] | None = None
     outputs: list[IOSpec] | None = None
@@ -602,6 +614,7 @@ class Component(_Document):
 class Operation(_Document):
     """A Polyaxon operation (``kind: operation``) that runs a component."""
 
+    model_config = ConfigDict(defer_build=False)
     kind: Literal["operation"]
     params: dict[StrictStr, Param] | None = None
     hub_ref: StrictStr | None = Field(default=None, alias="hubRef")
@@ -613,7 +626,7 @@ class Operation(_Document):
     patch_strategy: PatchStrategy | None = Field(default=None, alias="patchStrategy")
 
     @model_validator(mode="after")
-    def _one_reference(self) -> Operation:
+    def _one_reference(self) -> "Operation":
         refs = [self.hub_ref, self.dag_ref, self.url_ref, self.path_ref, self.component]
         if sum(ref is not None for ref in refs) != 1:
             raise ValueError(
@@ -697,6 +710,3 @@ class ConnectionCatalog(PolyModel):
     def names(self) -> list[str]:
         """Every connection name, in catalog order."""
         return [c.name for c in self.connections]
-
-
-Init.model_rebuild()

@@ -116,15 +116,23 @@ def merge_overrides(
     return merged
 
 
-_ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    "int": TypeAdapter(int),
-    "float": TypeAdapter(float),
-    "bool": TypeAdapter(bool),
-    "dict": TypeAdapter(dict[str, Any]),
-    "list": TypeAdapter(list[Any]),
-    "path": TypeAdapter(StrictStr),
-    "uuid": TypeAdapter(StrictStr),
+_ADAPTED: dict[str, Any] = {
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "dict": dict[str, Any],
+    "list": list[Any],
+    "path": StrictStr,
+    "uuid": StrictStr,
 }
+
+
+@functools.cache
+def _adapter(kind: str) -> TypeAdapter[Any]:
+    # Built on first use: each costs a validator, and most compiles need one or none.
+    return TypeAdapter(_ADAPTED[kind])
+
+
 # Types whose string values Polyaxon first reads as JSON (``"3"`` → 3, ``"[1]"`` → [1]).
 _JSON_TYPES = {"int", "float", "dict", "list"}
 
@@ -154,12 +162,11 @@ def _convert_one(kind: str, value: Any) -> Any:
     if kind == "image":
         # Polyaxon still reads the legacy object form ``{name: org/image:tag}``.
         return validate_image(value.get("name") if isinstance(value, dict) else value)
-    adapter = _ADAPTERS.get(kind)
-    if adapter is None:
+    if kind not in _ADAPTED:
         return value  # other Polyaxon types (uri, s3, gcs, ...) are passed through unchanged
     if kind in _JSON_TYPES and isinstance(value, str):
         value = _load_json(value)
-    return adapter.validate_python(value)
+    return _adapter(kind).validate_python(value)
 
 
 def _describe(io: IOSpec) -> str:
