@@ -164,8 +164,8 @@ def main() -> None:
                     operations[name] = yaml.safe_dump(op)
                     (work / f"{name}.yaml").write_text(operations[name])
                 reused = compile_operation(operations["reused"], connections=connections)
-                image_hash = build_manifests(reused, namespace=NAMESPACE).image_hash
-                push_test_image(registry, "bench/reused", f"spec-{image_hash[:20]}")
+                spec_hash = build_manifests(reused, namespace=NAMESPACE).spec_hash
+                push_test_image(registry, "bench/reused", f"spec-{spec_hash[:20]}")
                 # A build the node holds running: what `status NAME` reports on.
                 node.set_scenario(NAMESPACE, Scenario.SUCCESS, hold_running=True)
                 cluster = connect(plane.admin_kubeconfig, namespace=NAMESPACE)

@@ -3,3 +3,5 @@
 (``preview``), and the freeze workflow (``freeze_command``) with the running interpreter it reads
 (``interpreter``). Imports neither front end.
 """
+
+__all__: list[str] = []

@@ -1,1 +1,3 @@
 """The command line: ``polymagic render|build|status|logs|cancel|list|freeze|rbac``."""
+
+__all__: list[str] = []

@@ -4,3 +4,5 @@ protocol and the clock), getting a build onto the cluster (``submit``), followin
 (``session``, ``log_reader``) with the pure pod-state machine deciding what the pod says
 (``pod_state``), and the registry's reuse check (``reuse``, ``registry``).
 """
+
+__all__: list[str] = []

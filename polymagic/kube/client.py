@@ -105,28 +105,15 @@ def api_error(exc: ApiException, doing: str) -> ApiError:
     return answer_error(status, exc.reason, exc.body, doing)
 
 
-@dataclass
-class Cluster:
-    """A logged-in connection to one cluster, with a default namespace."""
+class _Rest:
+    """One request at a time to the API server over the client's ``ApiClient`` (credentials,
+    TLS, pool): the answer as JSON, or as a stream of lines; errors in polymagic's words."""
 
-    # The client's credentials, TLS and connection pool; polymagic's own calls are below.
-    _api: ApiClient = field(repr=False)
-    namespace: str
-    server: str
-    source: str
+    def __init__(self, api: ApiClient, server: str) -> None:
+        self.api = api
+        self.server = server
 
-    def fresh(self) -> Cluster:
-        """The same cluster over a new connection (for cleanup after an interrupt)."""
-        configuration = self._api.configuration
-        return Cluster(ApiClient(configuration), self.namespace, self.server, self.source)
-
-    def close(self) -> None:
-        """Release the connection pool."""
-        self._api.close()
-
-    # -- the REST layer -------------------------------------------------------------------
-
-    def _send(
+    def send(
         self,
         doing: str,
         method: str,
@@ -147,7 +134,7 @@ class Cluster:
         try:
             # param_serialize adds the credentials (calling the refresh hook of exec plugins
             # and of the in-cluster token file) and quotes the path's parts and the query.
-            request = self._api.param_serialize(
+            request = self.api.param_serialize(
                 method,
                 path,
                 path_params=params,
@@ -156,7 +143,7 @@ class Cluster:
                 body=body,
                 auth_settings=["BearerToken"],
             )
-            response = self._api.call_api(*request, _request_timeout=timeout).response
+            response = self.api.call_api(*request, _request_timeout=timeout).response
         except ApiException as exc:
             raise api_error(exc, doing) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -173,8 +160,8 @@ class Cluster:
             raise answer_error(response.status, response.reason, text, doing)
         return response
 
-    def _json(self, doing: str, method: str, path: str, **kwargs: Any) -> JsonDict:
-        response = self._send(doing, method, path, **kwargs)
+    def read_json(self, doing: str, method: str, path: str, **kwargs: Any) -> JsonDict:
+        response = self.send(doing, method, path, **kwargs)
         try:
             raw = response.data
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -191,6 +178,44 @@ class Cluster:
         if not isinstance(data, dict):
             raise ClusterError(f"{doing}: the API server at {self.server} answered with no object")
         return data
+
+    def lines(
+        self, doing: str, path: str, limit: int | None = None, **kwargs: Any
+    ) -> Iterator[str]:
+        """The lines of a streamed GET answer (see ``_json_lines``), the connection released at
+        the end."""
+        response = self.send(doing, "GET", path, **kwargs)
+        try:
+            yield from _json_lines(response, doing, self.server, limit=limit)
+        finally:
+            response.release_conn()
+
+
+@dataclass
+class Cluster:
+    """A logged-in connection to one cluster, with a default namespace."""
+
+    # The client's credentials, TLS and connection pool; polymagic's own calls are below.
+    _api: ApiClient = field(repr=False)
+    namespace: str
+    server: str
+    source: str
+    _rest: _Rest = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rest = _Rest(self._api, self.server)
+
+    def fresh(self) -> Cluster:
+        """The same cluster over a new connection (for cleanup after an interrupt)."""
+        configuration = self._api.configuration
+        return Cluster(ApiClient(configuration), self.namespace, self.server, self.source)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._api.close()
+
+    def _json(self, doing: str, method: str, path: str, **kwargs: Any) -> JsonDict:
+        return self._rest.read_json(doing, method, path, **kwargs)
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -344,30 +369,26 @@ class Cluster:
         ]
         if resource_version:
             query.append(("resourceVersion", resource_version))
-        response = self._send(
+        lines = self._rest.lines(
             doing,
-            "GET",
             PODS,
             params={"namespace": namespace},
             query=query,
             timeout=(10, timeout_seconds + 10),
         )
-        try:
-            for line in _json_lines(response, doing, self.server):
-                event = json.loads(line)
-                kind = event.get("type")
-                obj = event.get("object") or {}
-                if kind == "ERROR":
-                    if obj.get("code") == 410:
-                        raise WatchExpired(obj.get("message", "410 Gone"))
-                    raise ApiError(
-                        f"{doing}: {obj.get('message', 'watch error')}",
-                        status=obj.get("code"),
-                        reason=obj.get("reason"),
-                    )
-                yield str(kind), obj
-        finally:
-            response.release_conn()
+        for line in lines:
+            event = json.loads(line)
+            kind = event.get("type")
+            obj = event.get("object") or {}
+            if kind == "ERROR":
+                if obj.get("code") == 410:
+                    raise WatchExpired(obj.get("message", "410 Gone"))
+                raise ApiError(
+                    f"{doing}: {obj.get('message', 'watch error')}",
+                    status=obj.get("code"),
+                    reason=obj.get("reason"),
+                )
+            yield str(kind), obj
 
     def pod_log(
         self,
@@ -381,20 +402,16 @@ class Cluster:
         """The container's log, line by line (each cut at ``MAX_LINE`` bytes plus a marker);
         with ``follow`` it goes on until the container ends."""
         doing = f"reading the log of Pod `{name}`"
-        response = self._send(
+        # A RUN step may print a line of any length: only its head is kept.
+        yield from self._rest.lines(
             doing,
-            "GET",
             POD_LOG,
+            limit=MAX_LINE,
             params={"namespace": namespace, "name": name},
             query=[("container", container), ("follow", follow)],
             accept=LOG_ACCEPT,
             timeout=(10, read_timeout) if read_timeout else None,
         )
-        try:
-            # A RUN step may print a line of any length: only its head is kept.
-            yield from _json_lines(response, doing, self.server, limit=MAX_LINE)
-        finally:
-            response.release_conn()
 
 
 def _json_lines(response: Any, doing: str, server: str, limit: int | None = None) -> Iterator[str]:

@@ -4,3 +4,5 @@ This package is the only place that imports IPython and ipywidgets. Everything i
 by the pure core (``polymagic.render.compiler``, ``polymagic.render.manifests``, ``polymagic.render.lint``,
 ``polymagic.render.kaniko_log``); nothing here renders, compiles or talks to a cluster itself.
 """
+
+__all__: list[str] = []

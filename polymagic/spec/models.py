@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "RUN_SHORTCUT_FIELDS",
     "Component",
     "Connection",
     "ConnectionCatalog",
