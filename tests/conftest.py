@@ -1,4 +1,8 @@
-"""Shared fixtures: paths to the copied conformance data and a few operations."""
+"""Root conftest: registers the real-cluster fixtures and the fixtures every directory shares.
+
+Constants the tests share live in :mod:`tests.data`; tests import them from there, never from a
+conftest.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from polymagic.spec.examples import QUICK_START
-from tests.cluster.fixtures import *  # noqa: F403  (the real-cluster fixtures)
+from tests.data import CONFORMANCE, SEED
 
-CONFORMANCE = Path(__file__).parent / "conformance"
-
-SEED = QUICK_START
-
-REGISTRY = [
-    {
-        "name": "docker-connection",
-        "kind": "registry",
-        "schema": {"url": "registry.example.com/org"},
-        "secret": {"name": "docker-conf", "mountPath": "/kaniko/.docker"},
-    }
-]
+# Registered as a plugin (allowed only in the root conftest), so the cluster fixtures exist
+# exactly once for the whole session without a star import.
+pytest_plugins = ["tests.cluster.fixtures"]
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from polymagic.render.manifests import build_manifests
 from polymagic.spec.loader import load_connections
 from tests.cluster.control_plane import ControlPlane, free_port
 from tests.cluster.simulated_node import Scenario, SimulatedNode
-from tests.conftest import SEED
+from tests.data import SEED
 from tests.registry.server import RegistryMode, RegistryServer, push_test_image
 from tests.test_build_cluster import FAST, _build, _leftovers, _secret
 

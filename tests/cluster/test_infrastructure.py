@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +22,6 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from tests.cluster import fixtures
 from tests.cluster.control_plane import ControlPlane, ControlPlaneError, ensure_binaries
 from tests.cluster.simulated_node import (
     FATAL_RUN_ERROR,
@@ -35,20 +33,6 @@ from tests.cluster.simulated_node import (
     kaniko_digest,
     parse_dockerfile,
 )
-
-
-def _fixtures_come_from_a_conftest() -> bool:
-    return any(
-        Path(getattr(module, "__file__", None) or "x").name == "conftest.py"
-        and getattr(module, "control_plane", None) is fixtures.control_plane
-        for module in list(sys.modules.values())
-    )
-
-
-# The fixtures are meant to be imported by tests/conftest.py; only when no conftest
-# provides them (e.g. before it exists) bring them in here, so they are never registered twice.
-if not _fixtures_come_from_a_conftest():
-    from tests.cluster.fixtures import *  # noqa: F403
 
 T = TypeVar("T")
 

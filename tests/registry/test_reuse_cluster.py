@@ -27,7 +27,7 @@ from polymagic.spec.loader import load_connections
 from tests.cluster import admin
 from tests.cluster.control_plane import write_self_signed_cert
 from tests.cluster.simulated_node import SimulatedNode
-from tests.conftest import SEED
+from tests.data import SEED
 from tests.registry.server import (
     RegistryMode,
     RegistryServer,
