@@ -47,7 +47,10 @@ REUSE_TARGET = 0.7
 
 
 def _dependencies_stamp() -> str:
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the project supports 3.10, where tomli is a dependency
+        import tomli as tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     return hashlib.sha256(json.dumps(project["dependencies"]).encode()).hexdigest()
@@ -164,7 +167,7 @@ def main() -> None:
                     operations[name] = yaml.safe_dump(op)
                     (work / f"{name}.yaml").write_text(operations[name])
                 reused = compile_operation(operations["reused"], connections=connections)
-                image_hash = build_manifests(reused, namespace=NAMESPACE).image_hash
+                image_hash = build_manifests(reused, namespace=NAMESPACE).spec_hash
                 push_test_image(registry, "bench/reused", f"spec-{image_hash[:20]}")
                 # A build the node holds running: what `status NAME` reports on.
                 node.set_scenario(NAMESPACE, Scenario.SUCCESS, hold_running=True)

@@ -276,7 +276,7 @@ def test_the_cluster_commands_never_import_the_generated_api(
         (tmp_path / f"{name}.yaml").write_text(_operation(f"imports/{name}"))
     # The registry already holds the first spec's hash tag: that build is reused, no pod.
     reused = compile_operation((tmp_path / "reused.yaml").read_text(), connections=connections)
-    image_hash = build_manifests(reused, namespace=ns).image_hash
+    image_hash = build_manifests(reused, namespace=ns).spec_hash
     push_test_image(module_registry, "imports/reused", f"spec-{image_hash[:20]}")
     # A build held running, for `status`, `logs`, `watch` and `cancel`.
     sim_node.set_scenario(ns, Scenario.SUCCESS, hold_running=True)
