@@ -6,6 +6,7 @@ Tests import these by name; fixtures live in conftest files and are never import
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from polymagic.spec.examples import QUICK_START
 
@@ -16,7 +17,7 @@ CONFORMANCE = Path(__file__).parent / "conformance"
 
 SEED = QUICK_START
 
-REGISTRY = [
+REGISTRY: list[dict[str, Any]] = [
     {
         "name": "docker-connection",
         "kind": "registry",

@@ -202,8 +202,11 @@ def test_a_registry_trickling_one_byte_a_second_ends_at_the_deadline(
     cert = write_self_signed_cert(workdir, "trickle") if tls else None
     server = TrickleServer(head, tail, interval=0.5, cert=cert).start()
     try:
-        options = {"skip_tls_verify": True} if tls else {"insecure": True}
-        answer = _check(f"{server.host}/org/app:v1", timeout=2, **options)
+        image = f"{server.host}/org/app:v1"
+        if tls:
+            answer = _check(image, timeout=2, skip_tls_verify=True)
+        else:
+            answer = _check(image, timeout=2, insecure=True)
     finally:
         server.stop()
     _unknown(answer, "no answer", "within 2s")
