@@ -47,7 +47,10 @@ REUSE_TARGET = 0.7
 
 
 def _dependencies_stamp() -> str:
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the project supports 3.10, where tomli is a dependency
+        import tomli as tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     return hashlib.sha256(json.dumps(project["dependencies"]).encode()).hexdigest()

@@ -161,7 +161,10 @@ def _kernel_dry_runs(kernels: int, python: str) -> tuple[list[float], list[float
     cpus = []
     for _ in range(kernels + 1):  # the first kernel warms the caches and is not counted
         manager = KernelManager(kernel_name="python3")
-        manager.kernel_spec.argv[0] = python
+        spec = manager.kernel_spec
+        if spec is None:
+            raise RuntimeError("no `python3` kernelspec: install ipykernel in the venv")
+        spec.argv[0] = python
         manager.start_kernel(
             cwd=str(QUICK_START.parent),
             env=_env(),

@@ -39,7 +39,7 @@ from polymagic.render.manifests import CONTAINER_NAME, LABEL_MANAGED_BY
 from polymagic.spec.loader import load_connections
 from tests.cluster import admin
 from tests.cluster.simulated_node import Scenario, SeenPod, SimulatedNode
-from tests.conftest import SEED
+from tests.data import SEED
 from tests.replay.recorder import RecordingCluster
 from tests.replay.tape import TAPES, Tape
 

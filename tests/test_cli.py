@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from polymagic.cli.main import main
-from tests.conftest import CONFORMANCE, REGISTRY, SEED
+from tests.data import CONFORMANCE, REGISTRY, SEED
 
 
 def run(*argv: str) -> tuple[int, str, str]:

@@ -15,7 +15,7 @@ import yaml
 
 from polymagic.kube.client import connect
 from tests.cluster.simulated_node import Scenario, SimulatedNode
-from tests.conftest import SEED
+from tests.data import SEED
 from tests.test_build_cluster import CATALOG, _leftovers, _secret
 
 pytestmark = pytest.mark.cluster

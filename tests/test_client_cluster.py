@@ -34,7 +34,7 @@ from polymagic.render.manifests import build_manifests
 from polymagic.spec.loader import load_connections
 from tests.cluster.control_plane import ControlPlane, free_port
 from tests.cluster.simulated_node import Scenario, SimulatedNode
-from tests.conftest import SEED
+from tests.data import SEED
 from tests.registry.server import RegistryMode, RegistryServer, push_test_image
 from tests.test_build_cluster import FAST, _build, _leftovers, _secret
 
@@ -242,7 +242,7 @@ COMMANDS = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+def module_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     server = RegistryServer(tmp_path_factory.mktemp("registry"), RegistryMode.HTTP)
     try:
         yield server.start()
@@ -259,7 +259,7 @@ def _operation(repository: str) -> str:
 def test_the_cluster_commands_never_import_the_generated_api(
     cluster: Cluster,
     sim_node: SimulatedNode,
-    registry: RegistryServer,
+    module_registry: RegistryServer,
     admin_kubeconfig: Path,
     tmp_path: Path,
 ) -> None:
@@ -267,7 +267,7 @@ def test_the_cluster_commands_never_import_the_generated_api(
     _secret(cluster)
     catalog = [{
         "name": "docker-connection", "kind": "registry",
-        "schema": {"url": registry.host, "insecure": True},
+        "schema": {"url": module_registry.host, "insecure": True},
         "secret": {"name": "regcred", "mountPath": "/kaniko/.docker"},
     }]  # fmt: skip
     (tmp_path / "connections.yaml").write_text(yaml.safe_dump(catalog))
@@ -277,7 +277,7 @@ def test_the_cluster_commands_never_import_the_generated_api(
     # The registry already holds the first spec's hash tag: that build is reused, no pod.
     reused = compile_operation((tmp_path / "reused.yaml").read_text(), connections=connections)
     spec_hash = build_manifests(reused, namespace=ns).spec_hash
-    push_test_image(registry, "imports/reused", f"spec-{spec_hash[:20]}")
+    push_test_image(module_registry, "imports/reused", f"spec-{spec_hash[:20]}")
     # A build held running, for `status`, `logs`, `watch` and `cancel`.
     sim_node.set_scenario(ns, Scenario.SUCCESS, hold_running=True)
     held_build = compile_operation((tmp_path / "held.yaml").read_text(), connections=connections)

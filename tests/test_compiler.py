@@ -11,7 +11,7 @@ import yaml
 from polymagic.errors import ParamError, SpecError, UnsupportedError
 from polymagic.render.compiler import compile_operation
 from polymagic.spec.loader import load_connections
-from tests.conftest import REGISTRY, SEED
+from tests.data import REGISTRY, SEED
 
 GOLDEN = Path(__file__).parent / "conformance" / "compile"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())

@@ -41,7 +41,7 @@ from tests.cluster.simulated_node import (
     SimulatedNode,
     read_tar_context,
 )
-from tests.conftest import REGISTRY, SEED
+from tests.data import REGISTRY, SEED
 
 DOCKERFILE = (
     "\nFROM python:3.11-slim\n\nWORKDIR /code\n\nCOPY requirements.txt /code\nRUN echo ok\n"

@@ -12,7 +12,7 @@ from polymagic.render.compiler import compile_operation
 from polymagic.render.kaniko_log import strip_ansi
 from polymagic.render.manifests import BuildManifests, build_manifests
 from polymagic.spec.loader import load_connections
-from tests.conftest import REGISTRY, SEED
+from tests.data import REGISTRY, SEED
 
 LOGS = Path(__file__).parent / "fixtures" / "kaniko-logs"
 

@@ -9,7 +9,7 @@ from polymagic.errors import ConnectionsError, SpecError
 from polymagic.render.compiler import compile_operation
 from polymagic.render.manifests import build_manifests
 from polymagic.spec.loader import load_connections
-from tests.conftest import REGISTRY, SEED
+from tests.data import REGISTRY, SEED
 
 
 def _pod_args(

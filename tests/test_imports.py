@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEED
+from tests.data import SEED
 
 ROOT = Path(__file__).resolve().parent.parent
 

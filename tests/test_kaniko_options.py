@@ -18,7 +18,7 @@ from polymagic.render.manifests import (
     spec_hash_of,
 )
 from polymagic.spec.loader import load_connections
-from tests.conftest import REGISTRY, SEED
+from tests.data import REGISTRY, SEED
 
 
 def _args(**options: object) -> list[str]:

@@ -20,7 +20,7 @@ from polymagic.render.manifests import build_manifests
 from polymagic.spec.loader import load_connections
 from tests.cluster.control_plane import ControlPlane
 from tests.cluster.fixtures import _AdminApi
-from tests.conftest import REGISTRY, SEED
+from tests.data import REGISTRY, SEED
 
 pytestmark = pytest.mark.cluster
 

@@ -22,7 +22,7 @@ from polymagic.spec.loader import (
     parse_yaml,
     read_spec_file,
 )
-from tests.conftest import SEED
+from tests.data import SEED
 
 
 def test_seed_loads_from_text_dict_and_path(tmp_path: Path) -> None:

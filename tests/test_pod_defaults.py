@@ -22,7 +22,7 @@ from polymagic.render.kube_names import (
 )
 from polymagic.render.manifests import EPHEMERAL_STORAGE_REQUEST, KanikoOptions, build_manifests
 from polymagic.spec.loader import load_connections
-from tests.conftest import REGISTRY, SEED
+from tests.data import REGISTRY, SEED
 
 
 def _manifests(

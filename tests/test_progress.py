@@ -53,7 +53,9 @@ def digest_pushed(log: CapturedLog) -> str:
     """The image's digest, from the log's last `Pushed <destination>@...` line (by eye: the
     README's table; here: the first destination's repository)."""
     text = log.data.decode(errors="replace")
-    found = re.findall(rf"Pushed {re.escape(log.destinations[0])}@(sha256:[0-9a-f]{{64}})", text)
+    found: list[str] = re.findall(
+        rf"Pushed {re.escape(log.destinations[0])}@(sha256:[0-9a-f]{{64}})", text
+    )
     return found[-1]
 
 

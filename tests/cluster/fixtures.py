@@ -1,6 +1,7 @@
 """Pytest fixtures for tests against the real test cluster.
 
-Import them into a conftest with ``from tests.cluster.fixtures import *``.
+The root ``tests/conftest.py`` registers this module as a plugin (``pytest_plugins``), so every
+test directory has them.
 
 - ``control_plane`` (session): a running :class:`ControlPlane`; the binaries are
   built by ``.ci/cluster-binaries.sh`` first if they are not cached yet;

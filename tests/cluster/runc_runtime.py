@@ -416,9 +416,9 @@ class ContainerRun:
                         continue
                     noun = "secret" if kind == "secretRef" else "configmap"
                     raise ContainerConfigError(f'{noun} "{ref["name"]}" not found')
-                for key, value in _object_data(obj).items():
+                for key, raw in _object_data(obj).items():
                     if _ENV_NAME.match(prefix + key):
-                        resolved[prefix + key] = value.decode(errors="replace")
+                        resolved[prefix + key] = raw.decode(errors="replace")
         for entry in self.container.get("env") or []:
             value = self._env_value(entry, resolved)
             if value is not None:
@@ -527,7 +527,7 @@ class ContainerRun:
         return mounts
 
     def _volume_dir(self, volume: JsonDict) -> Path:
-        directory = self.bundle / "volumes" / volume["name"]
+        directory: Path = self.bundle / "volumes" / volume["name"]
         directory.mkdir(parents=True)
         for kind, resource, key in (
             ("configMap", "configmaps", "name"),

@@ -12,18 +12,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from kubernetes import client, config, watch
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
+from urllib3 import BaseHTTPResponse
 
-from tests.cluster import fixtures
 from tests.cluster.control_plane import ControlPlane, ControlPlaneError, ensure_binaries
 from tests.cluster.simulated_node import (
     FATAL_RUN_ERROR,
@@ -35,20 +34,6 @@ from tests.cluster.simulated_node import (
     kaniko_digest,
     parse_dockerfile,
 )
-
-
-def _fixtures_come_from_a_conftest() -> bool:
-    return any(
-        Path(getattr(module, "__file__", None) or "x").name == "conftest.py"
-        and getattr(module, "control_plane", None) is fixtures.control_plane
-        for module in list(sys.modules.values())
-    )
-
-
-# The fixtures are meant to be imported by tests/conftest.py; only when no conftest
-# provides them (e.g. before it exists) bring them in here, so they are never registered twice.
-if not _fixtures_come_from_a_conftest():
-    from tests.cluster.fixtures import *  # noqa: F403
 
 T = TypeVar("T")
 
@@ -103,7 +88,11 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0) ->
 def build_pod(
     name: str, *, args: list[str] | None = None, secret: str | None = None
 ) -> dict[str, Any]:
-    """A Kaniko pod reading its Dockerfile from the ConfigMap ``<name>-context`` at /workspace."""
+    """A Kaniko pod reading its Dockerfile from the ConfigMap ``<name>-context`` at /workspace.
+
+    The client's hints ask for a model (``V1Pod``) as a body, but it sends a plain dict as well
+    (``ApiClient.sanitize_for_serialization``); the calls passing a dict body say
+    ``# type: ignore[arg-type]`` for that alone."""
     volumes: list[dict[str, Any]] = [{"name": "context", "configMap": {"name": f"{name}-context"}}]
     mounts: list[dict[str, Any]] = [{"name": "context", "mountPath": "/workspace"}]
     if secret:
@@ -143,14 +132,14 @@ def create_build(
 ) -> client.V1Pod:
     core.create_namespaced_config_map(
         namespace,
-        {
+        {  # type: ignore[arg-type]  # a dict body (see build_pod)
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {"name": f"{name}-context"},
             "data": {"Dockerfile": dockerfile},
         },
     )
-    return core.create_namespaced_pod(namespace, build_pod(name, **pod_options))
+    return core.create_namespaced_pod(namespace, build_pod(name, **pod_options))  # type: ignore[arg-type]
 
 
 def wait_phase(
@@ -158,24 +147,52 @@ def wait_phase(
 ) -> client.V1Pod:
     def probe() -> client.V1Pod | None:
         pod = core.read_namespaced_pod(name, namespace)
-        return pod if pod.status.phase in phases else None
+        phase = pod_status(pod).phase
+        return pod if phase is not None and phase in phases else None
 
     return wait_for(f"pod {name} in phase {phases}", probe, timeout)
 
 
+def pod_status(pod: client.V1Pod) -> client.V1PodStatus:
+    """The pod's status (the apiserver gives every pod one; the model's fields are all optional)."""
+    assert pod.status is not None, pod.metadata
+    return pod.status
+
+
+def container_state(pod: client.V1Pod) -> client.V1ContainerState:
+    """The state of the pod's only container."""
+    statuses = pod_status(pod).container_statuses
+    assert statuses, f"no container status: {pod.status}"
+    state = statuses[0].state
+    assert state is not None, statuses[0]
+    return state
+
+
 def terminated_state(pod: client.V1Pod) -> client.V1ContainerStateTerminated:
-    return pod.status.container_statuses[0].state.terminated
+    terminated = container_state(pod).terminated
+    assert terminated is not None, pod.status
+    return terminated
+
+
+def uid_of(obj: client.V1Pod | client.V1ConfigMap) -> str:
+    assert obj.metadata is not None, obj
+    assert obj.metadata.uid is not None, obj.metadata
+    return obj.metadata.uid
 
 
 def follow_log(core: client.CoreV1Api, namespace: str, name: str) -> Iterator[str]:
     """The pod's log lines, streamed through the apiserver as they are written."""
-    response = core.read_namespaced_pod_log(
-        name,
-        namespace,
-        container="kaniko",
-        follow=True,
-        _preload_content=False,
-        _request_timeout=(5, 30),
+    # With _preload_content=False the client returns urllib3's response, not the str it declares.
+    response = cast(
+        BaseHTTPResponse,
+        core.read_namespaced_pod_log(
+            name,
+            namespace,
+            container="kaniko",
+            follow=True,
+            _preload_content=False,
+            _request_timeout=(5, 30),
+        ),
     )
     try:
         buffer = b""
@@ -193,6 +210,13 @@ def events_of(core: client.CoreV1Api, namespace: str, pod: str) -> list[client.C
     return [e for e in core.list_namespaced_event(namespace).items if e.involved_object.name == pod]
 
 
+def refusal(error: ApiException) -> str:
+    """The message of the Status object an apiserver refusal carries."""
+    assert error.body is not None, error
+    message: str = json.loads(error.body)["message"]
+    return message
+
+
 def info_messages(lines: list[str]) -> list[str]:
     return [m.group(2) for m in map(INFO_LINE.match, lines) if m]
 
@@ -201,7 +225,7 @@ def log_error(core: client.CoreV1Api, namespace: str, name: str) -> tuple[int, s
     """(HTTP status, Status message) of a log request the apiserver refuses."""
     with pytest.raises(ApiException) as caught:
         core.read_namespaced_pod_log(name, namespace, container="kaniko")
-    return caught.value.status, json.loads(caught.value.body)["message"]
+    return caught.value.status, refusal(caught.value)
 
 
 # --------------------------------------------------------------------------- the happy path
@@ -215,8 +239,11 @@ def test_kaniko_pod_is_scheduled_runs_streams_colored_logs_and_succeeds(
     created = create_build(core, namespace, "build")
 
     running = wait_phase(core, namespace, "build", "Running")
+    assert running.spec is not None
     assert running.spec.node_name == node.name  # bound by the real kube-scheduler
-    assert running.status.container_statuses[0].state.running.started_at is not None
+    started = container_state(running).running
+    assert started is not None
+    assert started.started_at is not None
     lines: list[str] = []
     for line in follow_log(core, namespace, "build"):
         lines.append(line)
@@ -258,7 +285,7 @@ def test_kaniko_pod_is_scheduled_runs_streams_colored_logs_and_succeeds(
     assert terminated.finished_at is not None
 
     seen = node.seen_pod(namespace, "build")
-    assert seen.uid == created.metadata.uid
+    assert seen.uid == uid_of(created)
     assert seen.configmaps == {"build-context": {"Dockerfile": DOCKERFILE}}
     assert seen.dockerfile == DOCKERFILE
     assert seen.args["kaniko"].destinations == (DESTINATION,)
@@ -268,9 +295,7 @@ def test_kaniko_pod_is_scheduled_runs_streams_colored_logs_and_succeeds(
     assert "Scheduled" in {e.reason for e in events}
     kubelet = [e for e in events if e.source and e.source.component == "kubelet"]
     assert {e.reason for e in kubelet} == {"Pulling", "Pulled", "Created", "Started"}
-    assert all(
-        e.involved_object.uid == created.metadata.uid and e.type == "Normal" for e in kubelet
-    )
+    assert all(e.involved_object.uid == uid_of(created) and e.type == "Normal" for e in kubelet)
     assert f'Pulling image "{KANIKO_IMAGE}"' in {e.message for e in kubelet}
 
 
@@ -348,14 +373,14 @@ def test_image_pull_fails_scenario_reports_waiting_reasons_and_events(
 
     assert {"ErrImagePull", "ImagePullBackOff"} <= reasons
     pod = core.read_namespaced_pod("build", namespace)
-    assert pod.status.phase == "Pending"
+    assert pod_status(pod).phase == "Pending"
     events = events_of(core, namespace, "build")
     pull_failures = [
         e
         for e in events
         if e.reason == "Failed"
         and e.type == "Warning"
-        and e.message.startswith(f'Failed to pull image "{KANIKO_IMAGE}": rpc error: ')
+        and (e.message or "").startswith(f'Failed to pull image "{KANIKO_IMAGE}": rpc error: ')
     ]
     assert pull_failures
     assert any(
@@ -390,17 +415,20 @@ def test_missing_secret_gives_failed_mount_until_the_secret_exists(
                 if e.reason == "FailedMount"
                 and e.type == "Warning"
                 and e.message == message
-                and e.count >= 2
+                and (e.count or 0) >= 2
             ),
             None,
         )
 
     event = wait_for("a repeated FailedMount event", repeated_failed_mount)
 
+    assert event.source is not None
     assert event.source.component == "kubelet"
     pod = core.read_namespaced_pod("build", namespace)
-    assert pod.status.phase == "Pending"
-    assert pod.status.container_statuses[0].state.waiting.reason == "ContainerCreating"
+    assert pod_status(pod).phase == "Pending"
+    waiting = container_state(pod).waiting
+    assert waiting is not None
+    assert waiting.reason == "ContainerCreating"
     assert log_error(core, namespace, "build") == (
         400,
         'container "kaniko" in pod "build" is waiting to start: ContainerCreating',
@@ -408,7 +436,7 @@ def test_missing_secret_gives_failed_mount_until_the_secret_exists(
 
     core.create_namespaced_secret(
         namespace,
-        {
+        {  # type: ignore[arg-type]  # a dict body (see build_pod)
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": "docker-config"},
@@ -426,7 +454,7 @@ def test_slow_start_is_a_slow_image_pull_then_succeeds(
     started = time.monotonic()
     create_build(core, namespace, "build")
 
-    def reasons() -> set[str]:
+    def reasons() -> set[str | None]:
         return {e.reason for e in events_of(core, namespace, "build")}
 
     wait_for("the Pulling event", lambda: "Pulling" in reasons())
@@ -439,7 +467,8 @@ def test_slow_start_is_a_slow_image_pull_then_succeeds(
     assert time.monotonic() - started >= 3.0
     pulled = next(e for e in events_of(core, namespace, "build") if e.reason == "Pulled")
     assert re.fullmatch(
-        rf'Successfully pulled image "{re.escape(KANIKO_IMAGE)}" in 3\.\d{{9}}s', pulled.message
+        rf'Successfully pulled image "{re.escape(KANIKO_IMAGE)}" in 3\.\d{{9}}s',
+        pulled.message or "",
     )
 
 
@@ -470,10 +499,10 @@ def test_unprivileged_user_is_forbidden_to_create_pods(
     alice = client.CoreV1Api(config.new_client_from_config(config_file=str(user_kubeconfig)))
 
     with pytest.raises(ApiException) as caught:
-        alice.create_namespaced_pod(namespace, build_pod("build"))
+        alice.create_namespaced_pod(namespace, build_pod("build"))  # type: ignore[arg-type]
 
     assert caught.value.status == 403
-    assert json.loads(caught.value.body)["message"].startswith(
+    assert refusal(caught.value).startswith(
         'pods is forbidden: User "alice" cannot create resource "pods" in API group "" in the namespace '
     )
 
@@ -498,8 +527,12 @@ def test_node_and_pods_survive_an_apiserver_restart(
     wait_phase(core, namespace, "after", "Succeeded")
 
     def fresh_heartbeat() -> bool:
-        ready = next(c for c in core.read_node(node.name).status.conditions if c.type == "Ready")
-        return ready.status == "True" and ready.last_heartbeat_time.timestamp() >= int(restarted_at)
+        status = core.read_node(node.name).status
+        assert status is not None
+        assert status.conditions, status
+        ready = next(c for c in status.conditions if c.type == "Ready")
+        beat = ready.last_heartbeat_time
+        return ready.status == "True" and beat is not None and beat.timestamp() >= int(restarted_at)
 
     wait_for("a Ready heartbeat after the restart", fresh_heartbeat)
     # Started from a thread that has ended, the new apiserver must still be alive.
@@ -512,7 +545,7 @@ def test_compact_etcd_makes_a_watch_from_an_old_resource_version_gone(
 ) -> None:
     created = core.create_namespaced_config_map(
         namespace,
-        {
+        {  # type: ignore[arg-type]  # a dict body (see build_pod)
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {"name": "counter"},
@@ -522,6 +555,7 @@ def test_compact_etcd_makes_a_watch_from_an_old_resource_version_gone(
     for n in range(1, 4):
         core.patch_namespaced_config_map("counter", namespace, {"data": {"n": str(n)}})
 
+    assert created.metadata is not None
     control_plane.compact_etcd()
 
     with pytest.raises(ApiException) as caught:
@@ -551,7 +585,7 @@ def test_deleting_a_running_pod_removes_it(
         try:
             core.read_namespaced_pod("build", namespace)
         except ApiException as error:
-            return error.status == 404
+            return bool(error.status == 404)
         return False
 
     wait_for("the pod to disappear", gone, timeout=15)
@@ -563,10 +597,10 @@ def test_owned_objects_are_garbage_collected(
     core: client.CoreV1Api, node: SimulatedNode, namespace: str
 ) -> None:
     pod = create_build(core, namespace, "build")
-    owner = {"apiVersion": "v1", "kind": "Pod", "name": "build", "uid": pod.metadata.uid}
+    owner = {"apiVersion": "v1", "kind": "Pod", "name": "build", "uid": uid_of(pod)}
     core.create_namespaced_config_map(
         namespace,
-        {
+        {  # type: ignore[arg-type]  # a dict body (see build_pod)
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {"name": "owned", "ownerReferences": [owner]},
@@ -578,7 +612,9 @@ def test_owned_objects_are_garbage_collected(
     core.delete_namespaced_pod("build", namespace)
 
     def collected() -> bool:
-        names = {c.metadata.name for c in core.list_namespaced_config_map(namespace).items}
+        names = {
+            c.metadata.name for c in core.list_namespaced_config_map(namespace).items if c.metadata
+        }
         return "owned" not in names
 
     wait_for("the garbage collector to delete the owned ConfigMap", collected)

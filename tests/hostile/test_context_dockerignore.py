@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REGISTRY, SEED
+from tests.data import REGISTRY, SEED
 from tests.hostile.bounded import Bounded, run_bounded, run_cli_bounded
 
 CORPUS = Path(__file__).parent / "context"

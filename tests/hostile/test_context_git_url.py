@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REGISTRY, SEED
+from tests.data import REGISTRY, SEED
 from tests.hostile.bounded import run_cli_bounded
 from tests.hostile.test_context_dockerignore import one_error_line
 

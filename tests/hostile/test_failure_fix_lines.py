@@ -12,7 +12,7 @@ from polymagic.kube.pod_state import executor_fix
 from polymagic.render.compiler import compile_operation
 from polymagic.spec.loader import load_connections
 from polymagic.render.manifests import build_manifests
-from tests.conftest import REGISTRY, SEED
+from tests.data import REGISTRY, SEED
 manifests = build_manifests(compile_operation(SEED, connections=load_connections(REGISTRY)))
 """
 

@@ -79,6 +79,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # -- the token realm ------------------------------------------------------------------------------
 
 
+@pytest.mark.registry
 def test_a_real_registry_announcing_a_malformed_realm_is_unknown(workdir: Path) -> None:
     # Before: urlsplit's ValueError ("Invalid IPv6 URL") escaped and ended `polymagic build`.
     registry = RegistryServer(workdir / "bad-realm", RegistryMode.TLS_TOKEN, realm="http://[::1/t")
@@ -113,6 +114,7 @@ def test_malformed_challenges_are_unknown(stub: StubServer, challenge: str) -> N
     _unknown(answer)
 
 
+@pytest.mark.registry
 def test_a_token_realm_elsewhere_is_verified_even_when_the_registry_skips_it(
     workdir: Path,
 ) -> None:
@@ -137,6 +139,7 @@ def test_a_token_realm_elsewhere_is_verified_even_when_the_registry_skips_it(
     assert realm.requests == []
 
 
+@pytest.mark.registry
 def test_the_registrys_own_token_server_needs_its_ca_when_tls_is_skipped(workdir: Path) -> None:
     # A real token server on another port: another origin, verified. With its CA it works.
     registry = RegistryServer(workdir / "token", RegistryMode.TLS_TOKEN)
@@ -199,8 +202,11 @@ def test_a_registry_trickling_one_byte_a_second_ends_at_the_deadline(
     cert = write_self_signed_cert(workdir, "trickle") if tls else None
     server = TrickleServer(head, tail, interval=0.5, cert=cert).start()
     try:
-        options = {"skip_tls_verify": True} if tls else {"insecure": True}
-        answer = _check(f"{server.host}/org/app:v1", timeout=2, **options)
+        image = f"{server.host}/org/app:v1"
+        if tls:
+            answer = _check(image, timeout=2, skip_tls_verify=True)
+        else:
+            answer = _check(image, timeout=2, insecure=True)
     finally:
         server.stop()
     _unknown(answer, "no answer", "within 2s")

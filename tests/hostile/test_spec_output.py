@@ -13,7 +13,7 @@ from polymagic.render.compiler import compile_operation, compiled_component
 from polymagic.render.manifests import build_manifests
 from polymagic.spec.models import ConnectionCatalog
 from polymagic.spec.yamltext import dump_yaml, dump_yaml_all
-from tests.conftest import REGISTRY, SEED
+from tests.data import REGISTRY, SEED
 from tests.hostile.bounded import run_cli_bounded
 from tests.hostile.test_spec_yaml import SEED as FLOW_SEED
 

@@ -16,7 +16,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import nbformat
 import pytest
@@ -32,6 +32,9 @@ from tests.notebook.kernel_env import (
     summarize,
 )
 from tests.notebook.test_notebooks_execute import EXPECTATIONS
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -168,7 +171,7 @@ _KERNEL_READY_JS = """(name) => {
 }"""
 
 
-def _wait_kernel_idle(page: Any, timeout: int) -> None:
+def _wait_kernel_idle(page: Page, timeout: int) -> None:
     """The notebook has *our* kernel, connected and idle. (The toolbar's indicator alone says
     ``idle`` already while the panel has "No Kernel | Initializing".)"""
     try:
@@ -181,7 +184,7 @@ def _wait_kernel_idle(page: Any, timeout: int) -> None:
         ) from exc
 
 
-def _run_all_cells(page: Any) -> None:
+def _run_all_cells(page: Page) -> None:
     """Run -> Run All Cells, from the menu bar."""
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
     item = page.locator(".lm-Menu:visible .lm-Menu-item", has_text="Run All Cells").first
@@ -193,7 +196,7 @@ def _run_all_cells(page: Any) -> None:
         raise AssertionError(f"JupyterLab opened a dialog on Run All: {dialog.inner_text()!r}")
 
 
-def _wait_all_executed(page: Any, notebook: Any, timeout: int) -> None:
+def _wait_all_executed(page: Page, notebook: Locator, timeout: int) -> None:
     """Every code cell has an execution number (none is still ``[*]`` or ``[ ]``)."""
     deadline = time.monotonic() + timeout / SECOND
     while True:
@@ -207,13 +210,15 @@ def _wait_all_executed(page: Any, notebook: Any, timeout: int) -> None:
         page.wait_for_timeout(250)
 
 
-def _widget_text(widget: Any) -> str:
+def _widget_text(widget: Locator) -> str:
     """A widget's visible text with the values of its inputs (a Text widget shows the image)."""
-    values = widget.locator("input").evaluate_all("(inputs) => inputs.map((i) => i.value)")
+    values: list[str] = widget.locator("input").evaluate_all(
+        "(inputs) => inputs.map((i) => i.value)"
+    )
     return widget.inner_text() + "\n" + "\n".join(values)
 
 
-def _save_and_read(page: Any, path: Path, timeout: float) -> Any:
+def _save_and_read(page: Page, path: Path, timeout: float) -> nbformat.NotebookNode:
     """Save with Ctrl+S and read the file back once it holds outputs."""
     before = path.stat().st_mtime_ns
     page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").first.click(
@@ -223,6 +228,7 @@ def _save_and_read(page: Any, path: Path, timeout: float) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.stat().st_mtime_ns != before:
+            nb: nbformat.NotebookNode | None
             try:
                 nb = nbformat.read(path, as_version=4)
             except (json.JSONDecodeError, nbformat.reader.NotJSONError):
@@ -233,7 +239,7 @@ def _save_and_read(page: Any, path: Path, timeout: float) -> Any:
     raise AssertionError(f"JupyterLab did not save {path.name} with outputs within {timeout:.0f}s")
 
 
-def _failure_screenshot(page: Any, folder: Path) -> str:
+def _failure_screenshot(page: Page, folder: Path) -> str:
     target = folder / "quick-start-failure.png"
     try:
         page.screenshot(path=target, full_page=True)

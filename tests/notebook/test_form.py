@@ -18,7 +18,7 @@ from polymagic.errors import SpecError
 from polymagic.notebook.form import GENERAL, YAML, BuildForm, field_for_path
 from polymagic.render.dockerfile import render_dockerfile
 from polymagic.spec.loader import load_connections, load_dockerfile_init
-from tests.conftest import REGISTRY, SEED
+from tests.data import REGISTRY, SEED
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,7 @@ from IPython.utils.capture import capture_output
 from polymagic.errors import SpecError, UsageError
 from polymagic.notebook.magics import PolyBuildMagics
 from polymagic.render.options import BuildOptions
-from tests.conftest import SEED
+from tests.data import SEED
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ from IPython.utils.capture import capture_output
 from polymagic.kube.client import connect
 from polymagic.notebook.progress_widget import Outcome
 from tests.cluster.simulated_node import Scenario, SimulatedNode
-from tests.conftest import SEED
+from tests.data import SEED
 from tests.test_build_cluster import CATALOG, _leftovers, _secret
 
 pytestmark = pytest.mark.cluster

@@ -24,7 +24,7 @@ from polymagic.render.dockerfile import render_dockerfile
 from polymagic.render.lint import Finding, Severity, polyaxon_findings
 from polymagic.render.manifests import build_manifests
 from polymagic.spec.loader import load_connections, load_dockerfile_init
-from tests.conftest import REGISTRY, SEED
+from tests.data import REGISTRY, SEED
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -44,6 +44,11 @@ echo "Successfully installed${installed}"
 """
 
 
+BASE_REPOSITORY = "base/busybox"
+BASE_TAG = "1"
+"""Where the real-executor registries hold the base image (``base/busybox:1``)."""
+
+
 def missing_tools() -> list[str]:
     """What the image needs and this machine lacks (``.ci/setup`` installs it)."""
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]

@@ -23,13 +23,16 @@ import pytest
 
 from tests.cluster.runc_runtime import ExecutorImage, ExecutorUnavailable, RuncEngine
 from tests.cluster.simulated_node import SimulatedNode
-from tests.real_executor.base_image import make_base_layout, missing_tools, push_base
+from tests.real_executor.base_image import (
+    BASE_REPOSITORY,
+    BASE_TAG,
+    make_base_layout,
+    missing_tools,
+    push_base,
+)
+from tests.real_executor.helpers import LOG_DIR
 from tests.registry.server import RegistryMode, RegistryServer
 from tests.registry.server import missing_tools as registry_missing_tools
-
-BASE_REPOSITORY = "base/busybox"
-BASE_TAG = "1"
-LOG_DIR = Path(__file__).resolve().parents[2] / "test-output" / "kaniko-logs"
 
 
 @pytest.fixture(scope="session")

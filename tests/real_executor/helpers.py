@@ -22,6 +22,7 @@ from tests.test_cli_cluster import _env as cli_env
 
 __all__ = [
     "DESTINATION",
+    "LOG_DIR",
     "CliRun",
     "build_argv",
     "catalog",
@@ -38,6 +39,9 @@ __all__ = [
 
 DESTINATION = "polyaxon/polyaxon-quick-start"
 """The seed's destination repository (under the connection's registry)."""
+
+LOG_DIR = Path(__file__).resolve().parents[2] / "test-output" / "kaniko-logs"
+"""Where each real build's pod log is saved (by the ``real_namespace`` fixture)."""
 
 
 def seed_with_base(base: str) -> dict[str, Any]:

@@ -34,14 +34,13 @@ from tests.cluster.control_plane import ControlPlane, ensure_binaries
 from tests.cluster.fixtures import _AdminApi, _wait_default_service_account
 from tests.cluster.runc_runtime import ExecutorImage, RuncEngine
 from tests.cluster.simulated_node import SimulatedNode
-from tests.real_executor.base_image import make_base_layout, push_base
+from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG, make_base_layout, push_base
 from tests.real_executor.registry_view import RegistryView
 from tests.registry.server import RegistryMode, RegistryServer
 
 __all__ = ["LocalStack", "main"]
 
 NAMESPACE = "quickstart"
-BASE_REPOSITORY, BASE_TAG = "base/busybox", "1"
 DESTINATION = "polyaxon/polyaxon-quick-start"
 
 

@@ -24,7 +24,7 @@ from polymagic.spec.loader import load_connections
 from tests.cluster.runc_runtime import RuncEngine
 from tests.cluster.simulated_node import SimulatedNode
 from tests.notebook.test_magics_cluster import _magics
-from tests.real_executor.conftest import BASE_REPOSITORY, BASE_TAG
+from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG
 from tests.real_executor.helpers import (
     build_argv,
     catalog,

@@ -35,7 +35,7 @@ from tests.notebook.kernel_env import (
 )
 from tests.notebook.test_browser import CHROMIUM_FLAGS, SECOND
 from tests.notebook.test_notebooks_execute import EXPECTATIONS, execute
-from tests.real_executor.conftest import LOG_DIR
+from tests.real_executor.helpers import LOG_DIR
 from tests.real_executor.registry_view import RegistryView
 from tests.registry.server import RegistryServer
 

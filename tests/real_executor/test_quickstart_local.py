@@ -18,7 +18,7 @@ from tests.real_executor.local_stack import DESTINATION
 from tests.real_executor.registry_view import RegistryView
 from tests.registry.server import RegistryMode, RegistryServer
 
-pytestmark = [pytest.mark.real_executor, pytest.mark.slow]
+pytestmark = [pytest.mark.real_executor, pytest.mark.registry, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / ".ci" / "quickstart"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.simulated_node import SimulatedNode
-from tests.real_executor.conftest import BASE_REPOSITORY, BASE_TAG
+from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG
 from tests.real_executor.helpers import (
     catalog,
     create_registry_secret,

@@ -18,7 +18,7 @@ import pytest
 from polymagic.kube.client import Cluster, connect
 from tests.cluster import admin
 from tests.cluster.runc_runtime import EXECUTOR_REFERENCE
-from tests.real_executor.conftest import BASE_REPOSITORY, BASE_TAG
+from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG
 from tests.registry.server import RegistryServer
 
 pytestmark = [pytest.mark.cluster, pytest.mark.real_executor]

@@ -13,8 +13,7 @@ from polymagic.render.compiler import compile_operation
 from polymagic.render.manifests import build_manifests
 from polymagic.spec.loader import load_connections
 from tests.cluster.simulated_node import SimulatedNode
-from tests.real_executor.base_image import PIP_MARKER
-from tests.real_executor.conftest import BASE_REPOSITORY, BASE_TAG
+from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG, PIP_MARKER
 from tests.real_executor.helpers import (
     DESTINATION,
     catalog,

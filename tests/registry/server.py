@@ -43,7 +43,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -110,6 +110,9 @@ class RegistryServer:
     token_server: TokenServer | None = None
     _process: ManagedProcess | None = None
     _context: ssl.SSLContext | None = None
+    starts: ClassVar[int] = 0
+    """How many registry processes this test process has started (tests/conftest.py checks that
+    a test starting one is marked ``registry``)."""
 
     @property
     def host(self) -> str:
@@ -213,6 +216,7 @@ class RegistryServer:
         self._process = ManagedProcess(
             "docker-registry", [str(REGISTRY_BINARY), "serve", str(config_file)], self.log_path
         )
+        RegistryServer.starts += 1
         self._process.start()
         self._wait_ready(timeout)
         return self

@@ -55,6 +55,7 @@ def test_an_index_has_no_single_size_and_says_so(
     assert "is an image index (1 manifests): its size is per platform" in answer.manifest.size_note
 
 
+@pytest.mark.registry
 @pytest.mark.parametrize("mode", ["http_registry", "basic_auth_registry", "token_registry"])
 def test_tags_are_pointed_at_the_digest(
     mode: str, request: pytest.FixtureRequest, repository: str
@@ -121,6 +122,7 @@ def test_a_tag_is_on_the_same_registry_and_a_read_is_by_digest(
 # -- a wrong password is not a missing permission ---------------------------------------------------
 
 
+@pytest.mark.registry
 @pytest.mark.parametrize("mode", ["basic_auth_registry", "token_registry"])
 def test_a_wrong_password_is_flagged_as_rejected_credentials(
     mode: str, request: pytest.FixtureRequest, repository: str

@@ -237,6 +237,7 @@ def _expect(answer: RegistryAnswer, presence: Presence, *words: str) -> None:
 MODES = ["http_registry", "tls_registry", "basic_auth_registry", "token_registry"]
 
 
+@pytest.mark.registry
 @pytest.mark.parametrize("mode", MODES)
 def test_exists_and_missing_in_every_mode(
     mode: str, request: pytest.FixtureRequest, repository: str

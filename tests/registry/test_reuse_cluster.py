@@ -27,7 +27,7 @@ from polymagic.spec.loader import load_connections
 from tests.cluster import admin
 from tests.cluster.control_plane import write_self_signed_cert
 from tests.cluster.simulated_node import SimulatedNode
-from tests.conftest import SEED
+from tests.data import SEED
 from tests.registry.server import (
     RegistryMode,
     RegistryServer,
@@ -163,6 +163,7 @@ def _built_with_a_warning(
     assert _pods(sim_node, namespace) == 1
 
 
+@pytest.mark.registry
 def test_a_malformed_token_realm_means_build_with_a_warning(
     cluster: Cluster, sim_node: SimulatedNode, admin_kubeconfig: Path, tmp_path: Path
 ) -> None:
@@ -179,6 +180,7 @@ def test_a_malformed_token_realm_means_build_with_a_warning(
     _built_with_a_warning(done, sim_node, cluster.namespace, "unusable token realm")
 
 
+@pytest.mark.registry
 def test_a_token_realm_elsewhere_with_an_untrusted_certificate_gets_no_credentials(
     cluster: Cluster, sim_node: SimulatedNode, admin_kubeconfig: Path, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ import yaml
 from polymagic.cli import cluster as cli_cluster
 from polymagic.cli.main import main
 from polymagic.kube.session import build_image
-from tests.conftest import SEED
+from tests.data import SEED
 from tests.replay.replay import NoRegistry, ReplayCluster, VirtualClock
 from tests.replay.tape import Tape
 from tests.replay.test_session_replay import CATALOG, _digest_of

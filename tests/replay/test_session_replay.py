@@ -21,7 +21,7 @@ from polymagic.kube.session import BuildSession, start_build
 from polymagic.render.compiler import CompiledBuild, compile_operation
 from polymagic.render.kaniko_log import EventKind, ProgressEvent
 from polymagic.spec.loader import load_connections
-from tests.conftest import SEED
+from tests.data import SEED
 from tests.replay.replay import (
     NoRegistry,
     ReplayCluster,
