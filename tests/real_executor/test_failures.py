@@ -144,7 +144,8 @@ def test_missing_base_image_names_the_image_and_the_registry_answer(
     error = done.stderr.split("polymagic: error: ", 1)[-1].splitlines()
     # Kaniko's words (the registry's answer), then polymagic's fix naming the image.
     assert "manifests/9: MANIFEST_UNKNOWN: manifest unknown" in error[0], done
-    assert error[1].startswith(f"polymagic: fix: the image `{missing}` is not in its registry"), done
+    fix = f"polymagic: fix: the image `{missing}` is not in its registry"
+    assert error[1].startswith(fix), done
     assert leftovers(admin_kubeconfig, real_namespace) == []
 
 
