@@ -11,7 +11,10 @@ sanitiser returns contains none of them:
    strings up to their terminator (BEL or ST, or the end of the line when unterminated), and
    the two- and three-byte escapes (``ESC c``, ``ESC 7``, ``ESC ( B``, ...);
 2. every other C0 / C1 control character (and DEL) except tab is escaped as a visible ``\\xNN``;
-3. invalid UTF-8 (and lone surrogates) become U+FFFD.
+3. the bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C) are
+   escaped as a visible ``\\uNNNN``: they reorder what a terminal or browser shows, so a line
+   could read differently from what it says ("Trojan Source");
+4. invalid UTF-8 (and lone surrogates) become U+FFFD.
 
 Pure: no I/O, never raises for any ``str`` or ``bytes``.
 """
@@ -22,8 +25,10 @@ import re
 
 __all__ = ["printable"]
 
-# What needs work at all: C0 but tab, DEL, C1, and surrogates (never encodable as UTF-8).
-_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+# What needs work at all: C0 but tab, DEL, C1, the bidirectional controls, and surrogates
+# (never encodable as UTF-8).
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f{_BIDI}\ud800-\udfff]")
 _CSI_BODY = "[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
 _STRING_BODY = "[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\\\|\x9c)?"
 _SEQUENCE = re.compile(
@@ -51,11 +56,17 @@ _SEQUENCE_ASCII = re.compile(
 
 # Runs of what is escaped (all of _UNSAFE; without \n when line breaks are kept).
 _RUN = re.compile(f"{_UNSAFE.pattern}+")
-_RUN_BUT_NEWLINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]+")
+_RUN_BUT_NEWLINE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}\ud800-\udfff]+")
 _ESCAPES = {
     code: f"\\x{code:02x}" for code in (*range(0x00, 0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0))
 }
 _ESCAPES.update(dict.fromkeys(range(0xD800, 0xE000), "\ufffd"))
+_ESCAPES.update(
+    {
+        code: f"\\u{code:04x}"
+        for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+    }
+)
 
 
 def _escape(run: re.Match[str]) -> str:

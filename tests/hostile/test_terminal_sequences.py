@@ -4,7 +4,7 @@ A RUN step's output reaches the user's terminal through the log follower and
 ``TerminalProgress``. Whatever it holds (a reset, cursor save/restore, charset switches, a bell,
 C1 controls, OSC titles and clipboard writes, DCS strings), what is printed keeps the text and
 loses the control: whole sequences are removed, every other control but tab is shown as
-``\\xNN``. Large and malformed sequences must not make the sanitiser slow.
+``\\xNN``, bidirectional controls as ``\\uNNNN``. Large and malformed sequences must not make the sanitiser slow.
 """
 
 from __future__ import annotations
@@ -40,6 +40,19 @@ CASES = [
     ("escape-escape", "a\x1b\x1b[2Jb", "a\\x1bb"),
     ("tab-is-kept", "a\tb", "a\tb"),
     ("colour-is-removed", "\x1b[31mred\x1b[0m", "red"),
+    # Bidirectional controls reorder what is shown ("Trojan Source"): shown as \uNNNN.
+    ("bidi-override", "ok \u202eredro\u202c done", "ok \\u202eredro\\u202c done"),
+    (
+        "bidi-isolates-and-marks",
+        "\u2066a\u2069\u200e\u200f\u061c",
+        "\\u2066a\\u2069\\u200e\\u200f\\u061c",
+    ),
+    ("bidi-in-kaniko-line", "\x1b[36mINFO\x1b[0m[0001] RUN x\u202e", "INFO[0001] RUN x\\u202e"),
+    (
+        "letters-of-rtl-scripts-stay",
+        "\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627",
+        "\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627",
+    ),
 ]
 
 
