@@ -284,6 +284,19 @@ def check_git_url(url: str, what: str = "") -> str:
     return url
 
 
+def _check_registry_url(url: str) -> str:
+    """A registry connection's ``url``, unless it carries credentials (then a ValueError)."""
+    masked = git_url_credentials(url)
+    if masked is not None:
+        raise ValueError(
+            f"`url` `{masked}` carries credentials (user info before `@`): they would be written"
+            " into the pod's arguments and the render output; use the URL without them, and put"
+            " them in the connection's secret (`kubectl create secret docker-registry NAME"
+            " --docker-server=... --docker-username=... --docker-password=...`)"
+        )
+    return url
+
+
 class GitInit(PolyModel):
     """The ``git`` init: a repository cloned into the context."""
 
@@ -683,9 +696,12 @@ class Connection(PolyModel):
 
     @field_validator("schema_")
     @classmethod
-    def _git_url(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
-        if info.data.get("kind") == "git" and value and isinstance(value.get("url"), str):
-            check_git_url(value["url"], "`url` ")
+    def _url(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        url = value.get("url") if value else None
+        if isinstance(url, str) and info.data.get("kind") == "git":
+            check_git_url(url, "`url` ")
+        elif isinstance(url, str) and info.data.get("kind") == "registry":
+            _check_registry_url(url)
         return value
 
 

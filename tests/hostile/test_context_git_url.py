@@ -42,3 +42,31 @@ def test_a_token_in_a_git_url_is_refused_and_never_printed(
     assert f"{field}: `https://***@github.com/acme/app` carries credentials" in line
     assert "GIT_USERNAME and GIT_PASSWORD" in line
     assert TOKEN not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://robot:{TOKEN}@registry.example.com/org",
+        f"robot:{TOKEN}@registry.example.com/org",
+    ],
+    ids=["with-scheme", "bare"],
+)
+def test_a_password_in_a_registry_connection_url_is_refused_and_never_printed(
+    tmp_path: Path, url: str
+) -> None:
+    catalog = [{**REGISTRY[0], "schema": {"url": url}}]
+    (tmp_path / "op.yaml").write_text(SEED)
+    (tmp_path / "connections.yaml").write_text(yaml.safe_dump(catalog))
+    argv = [
+        "render",
+        str(tmp_path / "op.yaml"),
+        "--connections",
+        str(tmp_path / "connections.yaml"),
+    ]
+    result = run_cli_bounded(argv)
+
+    line = one_error_line(result)
+    assert "***@registry.example.com/org` carries credentials" in line
+    assert "kubectl create secret docker-registry" in line
+    assert TOKEN not in result.stdout + result.stderr
