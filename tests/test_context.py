@@ -408,6 +408,29 @@ def test_an_exception_in_dockerignore_brings_one_back_without_a_warning(tmp_path
     assert "`.env`" not in " ".join(packed.warnings)
 
 
+def test_a_file_brought_back_from_a_left_out_folder_names_what_stays_out(tmp_path: Path) -> None:
+    tree = {".git/HEAD": "ref", ".git/config": "token", ".git/refs/main": "x", "app.py": "1"}
+    write_tree(tmp_path, {**tree, ".dockerignore": "!.git/HEAD\n"})
+
+    packed = pack_context(tmp_path, ["."], {})
+
+    assert ".git/HEAD" in packed.files
+    assert ".git/config" not in packed.files
+    # Before: `.git` was named as left out although part of it was in the archive.
+    assert packed.left_out == (".git/config", ".git/refs")
+    assert "`.git/config`, `.git/refs`;" in packed.warnings[0]
+
+
+def test_an_exception_that_brings_nothing_back_names_the_folder_alone(tmp_path: Path) -> None:
+    tree = {".git/HEAD": "ref", ".git/config": "token", "app.py": "1"}
+    write_tree(tmp_path, {**tree, ".dockerignore": "!.git/ORIG_HEAD\n"})
+
+    packed = pack_context(tmp_path, ["."], {})
+
+    assert packed.files == (".dockerignore", "app.py")
+    assert packed.left_out == (".git",)
+
+
 def test_a_secret_the_dockerfile_copies_is_left_out_with_how_to_send_it(tmp_path: Path) -> None:
     write_tree(tmp_path, {".env": "SECRET", "app.py": ""})
 

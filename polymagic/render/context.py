@@ -28,7 +28,7 @@ import posixpath
 import re
 import stat
 import tarfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -444,6 +444,53 @@ class _Members:
         return entries
 
 
+class _LeftOut:
+    """What :data:`SECRET_PATTERNS` alone leave out of one archive, for the warning and the
+    summary (a folder stands for what is below it)."""
+
+    def __init__(self, rules: _Rules) -> None:
+        self.rules = rules
+        self.paths: list[str] = []
+        # Folders left out by default that the walk still opens: a `!` rule may bring back
+        # something below them, so what stays out inside is noted too (see settle).
+        self.opened: set[str] = set()
+
+    def note(self, rel: str, mask: int) -> None:
+        """Remember ``rel`` when only the defaults leave it out and its folder is in the
+        archive, or is one of those opened."""
+        if self.rules.by_default(mask):
+            parent = rel.rpartition("/")[0] or "."
+            if parent in self.opened or not self.rules.matcher.excluded(
+                self.rules.folder(parent)[1]
+            ):
+                self.paths.append(rel)
+
+    def open(self, rel: str, mask: int) -> None:
+        """The walk goes into ``rel``, a folder it leaves out, looking for `!` exceptions."""
+        if self.rules.by_default(mask):
+            self.opened.add(rel)
+
+    def settle(self, members: Iterable[str]) -> None:
+        """Once the walk is done: a folder left out by default of which a `!` rule brought
+        something back is not named as a whole; what stays out inside it is. A folder of which
+        nothing came back is named alone."""
+        # ``members`` holds the parents of every member: a folder has something below it
+        # exactly when it is some member's parent.
+        parents = {m.rpartition("/")[0] for m in members}
+        brought_back = self.opened & parents
+        kept = []
+        for rel in self.paths:
+            if rel in brought_back:
+                continue
+            outer = rel.rpartition("/")[0]
+            while outer and outer not in self.opened:
+                outer = outer.rpartition("/")[0]
+            if outer and outer not in brought_back:
+                continue  # named by a folder of which nothing came back
+            kept.append(rel)
+        self.paths = sorted(kept)
+
+
 class _Packer:
     """Collects the entries of one archive (one call of :func:`pack_context`): walks each COPY
     source under the context folder, bounded, deciding path by path what goes in."""
@@ -458,7 +505,7 @@ class _Packer:
         self.entries = self.members.entries
         self.visited: set[str] = set()
         self.looked_at = 0
-        self.left_out: list[str] = []
+        self.left_out = _LeftOut(self.rules)
         self.copied_secrets: list[str] = []
 
     # -- sources
@@ -482,8 +529,8 @@ class _Packer:
             return
         if all(map(self.rules.by_default, masks)):
             for rel in matches:
-                if rel in self.left_out:
-                    self.left_out.remove(rel)
+                if rel in self.left_out.paths:
+                    self.left_out.paths.remove(rel)
                 self.copied_secrets.append(rel)
             return
         raise SpecError(
@@ -573,7 +620,7 @@ class _Packer:
         """Record one path the walk met; return link targets and folders to visit next."""
         excluded = self.matcher.excluded(mask)
         if excluded:
-            self._note_left_out(rel, mask)
+            self.left_out.note(rel, mask)
         if stat.S_ISLNK(info.st_mode):
             return [] if excluded else list(self._add_link(rel, follow=True))
         if stat.S_ISDIR(info.st_mode):
@@ -584,6 +631,8 @@ class _Packer:
                     self.members.add(rel, _Entry(_Kind.DIR))
             # Below an excluded folder only a `!` rule can bring something back.
             if not excluded or self.matcher.exceptions_possible(state):
+                if excluded:
+                    self.left_out.open(rel, mask)
                 return [_Folder(rel, info, state, mask)]
         elif stat.S_ISREG(info.st_mode) and not excluded:
             executable = bool(info.st_mode & 0o111)
@@ -593,14 +642,6 @@ class _Packer:
             self.members.add(rel, entry)
         # sockets, FIFOs and devices are left out, as Docker does
         return []
-
-    def _note_left_out(self, rel: str, mask: int) -> None:
-        """Remember ``rel`` for the warning when only the defaults leave it out (a folder stands
-        for what is below it)."""
-        if self.rules.by_default(mask):
-            parent = rel.rpartition("/")[0] or "."
-            if not self.matcher.excluded(self.rules.folder(parent)[1]):
-                self.left_out.append(rel)
 
     def _list(self, folder: _Folder) -> list[str | _Folder]:
         """Visit the entries of a folder, opened without following links and only if it is
@@ -627,7 +668,7 @@ class _Packer:
                     state = self.matcher.step(folder.state, item.name)
                     mask = folder.mask | state.accepts
                     if self.matcher.excluded(mask) and not item.is_dir(follow_symlinks=False):
-                        self._note_left_out(child, mask)  # no need to look further
+                        self.left_out.note(child, mask)  # no need to look further
                         continue
                     # Stat here, while the folder is open: the entry is the one listed.
                     pending += self._visit(child, item.stat(follow_symlinks=False), state, mask)
@@ -698,15 +739,16 @@ def _left_out_warnings(packer: _Packer) -> list[str]:
             f" secrets (a ConfigMap is readable by many), so the build cannot copy it: to"
             f" send it on purpose, {reinclude_hint(rel)}"
         )
-    if packer.left_out:
-        names = ", ".join(f"`{one_line(rel)}`" for rel in packer.left_out[:_SHOWN])
-        more = len(packer.left_out) - _SHOWN
+    left_out = packer.left_out.paths
+    if left_out:
+        names = ", ".join(f"`{one_line(rel)}`" for rel in left_out[:_SHOWN])
+        more = len(left_out) - _SHOWN
         if more > 0:
             names += f" and {more} more"
         out.append(
             f"left out of the build context because they may hold secrets (a ConfigMap is"
             f" readable by many): {names}; to send one on purpose,"
-            f" {reinclude_hint(packer.left_out[0])}"
+            f" {reinclude_hint(left_out[0])}"
         )
     return out
 
@@ -815,7 +857,7 @@ def pack_context(
     for name, content in extra_files.items():
         packer.add_generated(name, content)
     entries = packer.with_parents()
-    packer.left_out.sort()
+    packer.left_out.settle(entries)
 
     sink = _BoundedBuffer(limit)
     names = sorted(entries)
@@ -839,7 +881,7 @@ def pack_context(
         files=tuple(names),
         top_level=tuple(_top_level(entries, sizes)),
         warnings=tuple(_left_out_warnings(packer)),
-        left_out=tuple(sorted(packer.left_out + packer.copied_secrets)),
+        left_out=tuple(sorted(packer.left_out.paths + packer.copied_secrets)),
     )
 
 
