@@ -29,6 +29,7 @@ from polymagic.errors import PolymagicError
 from polymagic.render.compiler import CompiledBuild, compile_operation
 from polymagic.render.dockerfile import render_dockerfile
 from polymagic.spec.loader import load_connections, load_dockerfile_init
+from tests.data import REGISTRY, SEED
 from tests.differential_strategies import (
     CompileCase,
     compile_cases,
@@ -262,3 +263,35 @@ def test_compiled_dockerfiles_match_polyaxon(compile_runs: list[CompileRun]) -> 
         if (m := _compare(run.shown(), ours, theirs)) is not None:
             mismatches.append(m)
     _assert_no_mismatches(mismatches, len(checked))
+
+
+# -- Polyaxon's own filter ----------------------------------------------------------------------
+
+MAP_FORMAT_IMAGES = [
+    "{{ tag | map_format('python:%s-slim') }}",
+    "{{ tag | map_format('python:%(version)s', 'version') }}",
+    "{{ [tag, 'x'] | map('map_format', 'py%s') | join('-') }}",
+    "{{ tag | map_format('img:%05.1f') }}",
+]
+
+
+@pytest.mark.parametrize("image", MAP_FORMAT_IMAGES)
+def test_polyaxons_map_format_filter_renders_as_polyaxon_renders_it(image: str) -> None:
+    op = yaml.safe_load(SEED)
+    op["params"]["tag"] = {"value": 3.5 if "f')" in image else "3.11", "contextOnly": True}
+    op["runPatch"]["init"][0]["dockerfile"]["image"] = image
+    text = yaml.safe_dump(op)
+    case = {
+        "kind": "compile",
+        "op": text,
+        "params": [],
+        "connections": REGISTRY,
+        "component": kaniko_component(),
+    }
+    (theirs,) = run_oracle([case])
+
+    catalog = load_connections(json_copy(REGISTRY))
+    ours = _guard(lambda: json_copy(compile_operation(text, connections=catalog).run_dict))
+
+    assert "ok" in theirs, theirs  # Polyaxon knows the filter
+    assert ours == theirs  # before: polymagic had no filter named map_format

@@ -74,6 +74,7 @@ class _BoundedEnvironment(jinja2.sandbox.SandboxedEnvironment):
 
     def __init__(self) -> None:
         super().__init__(autoescape=False, finalize=_finalize)
+        self.filters["map_format"] = _map_format  # Polyaxon's engine adds it to Jinja's
         self.filters = {name: _bounded_filter(name, f) for name, f in self.filters.items()}
         self.filters[_LOOP_FILTER] = _bounded_loop
 
@@ -101,6 +102,17 @@ class _BoundedEnvironment(jinja2.sandbox.SandboxedEnvironment):
         current_budget().step()
         current_budget().produce(sum(text_size(o) for o in operands), "a `~` concatenation")
         return operands
+
+
+def _map_format(value: Any, pattern: Any, variable_name: str | None = None) -> str:
+    """Polyaxon's ``map_format`` filter: ``pattern % value``, or with ``variable_name``
+    ``pattern % {variable_name: value}``; bounded as the ``%`` operator is."""
+    text = str(pattern)
+    operand = {variable_name: value} if variable_name else value
+    check_binop("%", text, operand, f"`{short(text)} | map_format`")
+    result: str = text % operand
+    check_result(result, "`map_format`")
+    return result
 
 
 def _finalize(value: Any) -> Any:

@@ -85,6 +85,9 @@ def test_the_issue_cases_are_refused_at_once(name: str, bound: str) -> None:
         pytest.param("{{ '{:>1000000000}'.format(1) }}", "TEMPLATE_MAX_VALUE", id="format-width"),
         pytest.param("{{ '%0*d' % (1000000000, 1) }}", "TEMPLATE_MAX_VALUE", id="percent-width"),
         pytest.param(
+            "{{ 1|map_format('%01000000000d') }}", "TEMPLATE_MAX_VALUE", id="map-format-width"
+        ),
+        pytest.param(
             "{{ range(100000)|join('x' * 100000) }}", "TEMPLATE_MAX_VALUE", id="join-separator"
         ),
         pytest.param(
