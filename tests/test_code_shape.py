@@ -7,7 +7,6 @@ list there (private ``_names`` included), so ``__all__`` is the whole of what a 
 from __future__ import annotations
 
 import ast
-import fnmatch
 import importlib
 from dataclasses import dataclass
 from functools import cache
@@ -20,17 +19,6 @@ from polymagic.spec.models import PolyModel
 PACKAGE = Path(__file__).resolve().parent.parent / "polymagic"
 MAX_FUNCTION = 60
 MAX_CLASS = 250
-
-# Modules other helpers of issue 10 are splitting at the same time; the lead empties this list
-# once their branches are merged. Keep it short: a new entry is a size limit given up.
-SPLIT_IN_PROGRESS: tuple[str, ...] = ()
-
-
-# Findings in files outside this branch of issue 10, left for the lead (one line each: an
-# `__all__` in the package's `__init__.py`, a name added to a module's `__all__`). Listed so the
-# tests hold meanwhile; each entry fails as soon as it is fixed, so the lists only shrink.
-NO_ALL_YET: tuple[str, ...] = ()
-UNLISTED_YET: set[tuple[str, str, str]] = set()
 
 
 @dataclass(frozen=True)
@@ -105,15 +93,9 @@ def is_model(module: Module, name: str) -> bool:
     return isinstance(value, type) and issubclass(value, PolyModel)
 
 
-def in_progress(module: Module) -> bool:
-    return any(fnmatch.fnmatch(module.relative, pattern) for pattern in SPLIT_IN_PROGRESS)
-
-
 @pytest.mark.parametrize("module", sorted(modules()), ids=str)
 def test_no_function_over_60_lines_and_no_class_over_250(module: str) -> None:
     found = modules()[module]
-    if in_progress(found):
-        pytest.skip("being split by another branch of issue 10 (SPLIT_IN_PROGRESS)")
     too_long = [
         f"{kind} {name}: {length} lines"
         for kind, length, name in oversized(found)
@@ -123,18 +105,7 @@ def test_no_function_over_60_lines_and_no_class_over_250(module: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "module",
-    [
-        pytest.param(
-            name,
-            marks=[pytest.mark.xfail(strict=True, reason="NO_ALL_YET")]
-            if name in NO_ALL_YET
-            else [],
-        )
-        for name, found in sorted(modules().items())
-        if found.is_public
-    ],
-    ids=str,
+    "module", [name for name, found in sorted(modules().items()) if found.is_public], ids=str
 )
 def test_every_public_module_lists_its_names_in_all(module: str) -> None:
     found = modules()[module]
@@ -167,7 +138,6 @@ def imported_names(module: Module) -> list[tuple[int, str, str]]:
 def test_modules_import_only_what_other_modules_list_in_all() -> None:
     everything = modules()
     wrong = []
-    known = set()
     for module in everything.values():
         for line, source, name in imported_names(module):
             if f"{source}.{name}" in everything:
@@ -176,12 +146,8 @@ def test_modules_import_only_what_other_modules_list_in_all() -> None:
             listed = declared_all(target) if target is not None else None
             if source == module.name or (listed is not None and name in listed):
                 continue
-            if (module.relative, name, source) in UNLISTED_YET:
-                known.add((module.relative, name, source))
-            else:
-                wrong.append(f"{module.relative}:{line}: `{name}` from {source}")
+            wrong.append(f"{module.relative}:{line}: `{name}` from {source}")
     assert not wrong, "imported names their module does not list in __all__:\n" + "\n".join(wrong)
-    assert known == UNLISTED_YET, f"fixed, so take them out of UNLISTED_YET: {UNLISTED_YET - known}"
 
 
 @pytest.mark.parametrize(
