@@ -27,7 +27,8 @@ __all__ = ["printable"]
 
 # What needs work at all: C0 but tab, DEL, C1, the bidirectional controls, and surrogates
 # (never encodable as UTF-8).
-_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_BIDI_CODES = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_BIDI = "".join(map(chr, _BIDI_CODES))  # none of them is special inside a regex class
 _UNSAFE = re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f{_BIDI}\ud800-\udfff]")
 _CSI_BODY = "[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
 _STRING_BODY = "[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\\\|\x9c)?"
@@ -61,12 +62,7 @@ _ESCAPES = {
     code: f"\\x{code:02x}" for code in (*range(0x00, 0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0))
 }
 _ESCAPES.update(dict.fromkeys(range(0xD800, 0xE000), "\ufffd"))
-_ESCAPES.update(
-    {
-        code: f"\\u{code:04x}"
-        for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-    }
-)
+_ESCAPES.update({code: f"\\u{code:04x}" for code in _BIDI_CODES})
 
 
 def _escape(run: re.Match[str]) -> str:

@@ -272,29 +272,37 @@ def git_url_credentials(url: str) -> str | None:
     return f"{head}***@{authority.rpartition('@')[2]}{rest[len(authority) :]}"
 
 
-def check_git_url(url: str, what: str = "") -> str:
-    """``url``, unless it carries credentials: then a ValueError that shows it masked."""
+def _refuse_credentials(url: str, what: str, written_into: str, instead: str) -> str:
+    """``url``, unless it carries credentials: then a ValueError that shows it masked, says
+    where they would end up and where they belong instead."""
     masked = git_url_credentials(url)
     if masked is not None:
         raise ValueError(
             f"{what}`{masked}` carries credentials (user info before `@`): they would be written"
-            " into the pod's arguments, the render output and the notebook; use the URL without"
-            " them, and put them in the git connection's secret as GIT_USERNAME and GIT_PASSWORD"
+            f" into {written_into}; use the URL without them, and put them in {instead}"
         )
     return url
+
+
+def check_git_url(url: str, what: str = "") -> str:
+    """``url``, unless it carries credentials: then a ValueError that shows it masked."""
+    return _refuse_credentials(
+        url,
+        what,
+        "the pod's arguments, the render output and the notebook",
+        "the git connection's secret as GIT_USERNAME and GIT_PASSWORD",
+    )
 
 
 def _check_registry_url(url: str) -> str:
     """A registry connection's ``url``, unless it carries credentials (then a ValueError)."""
-    masked = git_url_credentials(url)
-    if masked is not None:
-        raise ValueError(
-            f"`url` `{masked}` carries credentials (user info before `@`): they would be written"
-            " into the pod's arguments and the render output; use the URL without them, and put"
-            " them in the connection's secret (`kubectl create secret docker-registry NAME"
-            " --docker-server=... --docker-username=... --docker-password=...`)"
-        )
-    return url
+    return _refuse_credentials(
+        url,
+        "`url` ",
+        "the pod's arguments and the render output",
+        "the connection's secret (`kubectl create secret docker-registry NAME"
+        " --docker-server=... --docker-username=... --docker-password=...`)",
+    )
 
 
 class GitInit(PolyModel):
