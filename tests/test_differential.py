@@ -267,28 +267,46 @@ def test_compiled_dockerfiles_match_polyaxon(compile_runs: list[CompileRun]) -> 
 
 # -- Polyaxon's own filter ----------------------------------------------------------------------
 
-MAP_FORMAT_IMAGES = [
-    "{{ tag | map_format('python:%s-slim') }}",
-    "{{ tag | map_format('python:%(version)s', 'version') }}",
-    "{{ [tag, 'x'] | map('map_format', 'py%s') | join('-') }}",
-    "{{ tag | map_format('img:%05.1f') }}",
+# (the image template, the value of its `tag` param)
+MAP_FORMAT_CASES: list[tuple[str, object]] = [
+    ("{{ tag | map_format('python:%s-slim') }}", "3.11"),
+    ("{{ tag | map_format('python:%(version)s', 'version') }}", "3.11"),
+    ("{{ [tag, 'x'] | map('map_format', 'py%s') | join('-') }}", "3.11"),
+    ("{{ tag | map_format('img:%05.1f') }}", 3.5),
 ]
 
 
-@pytest.mark.parametrize("image", MAP_FORMAT_IMAGES)
-def test_polyaxons_map_format_filter_renders_as_polyaxon_renders_it(image: str) -> None:
+def _map_format_operation(image: str, tag: object) -> str:
     op = yaml.safe_load(SEED)
-    op["params"]["tag"] = {"value": 3.5 if "f')" in image else "3.11", "contextOnly": True}
+    op["params"]["tag"] = {"value": tag, "contextOnly": True}
     op["runPatch"]["init"][0]["dockerfile"]["image"] = image
-    text = yaml.safe_dump(op)
-    case = {
-        "kind": "compile",
-        "op": text,
-        "params": [],
-        "connections": REGISTRY,
-        "component": kaniko_component(),
-    }
-    (theirs,) = run_oracle([case])
+    return yaml.safe_dump(op)
+
+
+@pytest.fixture(scope="module")
+def map_format_oracle() -> list[dict[str, Any]]:
+    """Polyaxon's resolved run for each case, in one oracle batch."""
+    cases = [
+        {
+            "kind": "compile",
+            "op": _map_format_operation(image, tag),
+            "params": [],
+            "connections": REGISTRY,
+            "component": kaniko_component(),
+        }
+        for image, tag in MAP_FORMAT_CASES
+    ]
+    return run_oracle(cases)
+
+
+@pytest.mark.parametrize(
+    "index", range(len(MAP_FORMAT_CASES)), ids=[c[0] for c in MAP_FORMAT_CASES]
+)
+def test_polyaxons_map_format_filter_renders_as_polyaxon_renders_it(
+    index: int, map_format_oracle: list[dict[str, Any]]
+) -> None:
+    text = _map_format_operation(*MAP_FORMAT_CASES[index])
+    theirs = map_format_oracle[index]
 
     catalog = load_connections(json_copy(REGISTRY))
     ours = _guard(lambda: json_copy(compile_operation(text, connections=catalog).run_dict))
