@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.simulated_node import SimulatedNode
+from tests.fixtures.kaniko_logs import HOSTILE_RUN, MULTI_STAGE
 from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG
 from tests.real_executor.helpers import (
     catalog,
@@ -48,19 +49,6 @@ def test_copy_of_a_local_file_travels_in_the_tar_context(
     assert leftovers(admin_kubeconfig, real_namespace) == []
 
 
-MULTI_STAGE = """\
-ARG GREETING=hello
-FROM {base} AS builder
-ARG GREETING
-RUN echo "$GREETING from the builder" > /greeting.txt
-FROM {base} AS final
-COPY --from=builder /greeting.txt /greeting.txt
-RUN cat /greeting.txt
-FROM final AS debug
-RUN echo "this stage is past the target" > /debug.txt
-"""
-
-
 def test_multi_stage_dockerfile_with_build_arg_and_target(
     tmp_path: Path,
     admin_kubeconfig: Path,
@@ -97,18 +85,6 @@ def test_multi_stage_dockerfile_with_build_arg_and_target(
     assert "bonjour from the builder" in log  # `RUN cat` in the final stage
     assert not any("past the target" in line for line in log)
     assert leftovers(admin_kubeconfig, real_namespace) == []
-
-
-HOSTILE_RUN = (
-    # terminal escapes: a window title, clear screen, colours, the alternate screen
-    r"printf '\033]0;owned\007\033[2J\033[31mred\033[0m\033[?1049h\n'"
-    # bytes that are not UTF-8
-    r" && printf 'not utf-8: \377\376\300\n'"
-    # a JSON-looking line that nests thousands of arrays
-    r""" && printf '{"level":"info","msg":' && head -c 20000 /dev/zero | tr '\000' '[' && echo"""
-    # a 64 KiB line without a newline, the last thing the step prints
-    r" && head -c 65536 /dev/zero | tr '\000' x"
-)
 
 
 def test_hostile_run_output_still_gives_the_digest(
