@@ -294,6 +294,7 @@ def test_missing_secret_seen_as_failed_mount_when_secrets_are_unreadable(
 ) -> None:
     _grant_builder_rights(cluster)
     alice = connect(user_kubeconfig, namespace=cluster.namespace)
+    admin.wait_until_builds_allowed(alice)
     api = record(alice, FAST, "missing-secret-mount")
     try:
         with pytest.raises(BuildFailed) as caught:

@@ -18,6 +18,7 @@ from polymagic.errors import PreflightError
 from polymagic.kube.client import Cluster, connect
 from polymagic.kube.session import build_image, start_build
 from polymagic.render.permissions import PERMISSIONS, Permission
+from tests.cluster.admin import wait_until_builds_allowed
 from tests.cluster.control_plane import ControlPlane, TokenUser, write_kubeconfig
 from tests.cluster.fixtures import _AdminApi
 from tests.cluster.simulated_node import SimulatedNode
@@ -92,6 +93,7 @@ def test_the_printed_role_is_enough_and_every_verb_in_it_is_needed(
 
     builder = connect(kubeconfig, namespace=namespace)
     try:
+        wait_until_builds_allowed(builder)
         assert "@sha256:" in build_image(builder, _build(), FAST).image
         assert _leftovers(admin) == []
         # Now take away one verb at a time: the preflight must name it, and create nothing.

@@ -9,12 +9,14 @@ One ``ApiClient`` per kubeconfig serves the whole test process.
 from __future__ import annotations
 
 import functools
+import time
 from pathlib import Path
 from typing import Any
 
 from polymagic.kube.client import Cluster
+from polymagic.render.permissions import permission_checks
 
-__all__ = ["core", "kubeconfig_of", "rbac"]
+__all__ = ["core", "kubeconfig_of", "rbac", "wait_until_builds_allowed"]
 
 KUBECONFIG_SOURCE = "kubeconfig "
 
@@ -50,3 +52,23 @@ def rbac(target: Cluster | Path) -> Any:
     from kubernetes import client
 
     return client.RbacAuthorizationV1Api(_client_of(target))
+
+
+def wait_until_builds_allowed(user: Cluster, timeout: float = 15.0) -> None:
+    """Wait until the authorizer lets ``user`` do everything a build needs in its namespace.
+
+    A new Role or RoleBinding reaches the apiserver's RBAC authorizer through an informer, a
+    moment after the write returns; a build started at once can be refused by the preflight.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        refused = [
+            f"{verb} {resource}{'/' + sub if sub else ''}"
+            for verb, resource, sub in permission_checks()
+            if not user.can_i(verb, resource, user.namespace, sub)
+        ]
+        if not refused:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"after {timeout:g} s the granted role still refuses {refused}")
+        time.sleep(0.1)
