@@ -59,10 +59,12 @@ __all__ = [
     "UnsupportedError",
     "UsageError",
     "YamlSyntaxError",
+    "fix_evicted",
     "fix_executor_image",
     "fix_manifest_unknown",
     "fix_missing_reference",
     "fix_missing_secret",
+    "fix_out_of_memory",
     "fix_registry_refused",
     "fix_registry_wants_credentials",
     "fix_see_events",
@@ -289,7 +291,8 @@ class BuildError(PolymagicError):
     """Raised when a submitted build ends without a pushed image.
 
     Fields (keyword arguments): ``name`` of the build; ``reason``, a Kubernetes or executor
-    reason (``ImagePullBackOff``, ``FailedMount``, ``Unschedulable``, ``Error``, ...) or one of
+    reason (``ImagePullBackOff``, ``FailedMount``, ``Unschedulable``, ``OOMKilled``,
+    ``Evicted``, ``Error``, ...) or one of
     polymagic's (``PodDeleted``, ``PodNotFound``, ``NoDigest``, ``NoResult``,
     ``DeadlineExceeded``, ``Cancelled``); ``detail``, what the cluster or the executor said (a waiting message,
     Kaniko's error line); ``exit_code`` of the executor (None: it never ended); ``failed_step``;
@@ -333,6 +336,12 @@ class BuildFailed(BuildError):
     POD_NOT_FOUND = "PodNotFound"
     NO_DIGEST = "NoDigest"
     NO_RESULT = "NoResult"
+    OUT_OF_MEMORY = "OOMKilled"
+    """The kubelet's reason: the kernel killed a process of the executor's container (Kaniko
+    itself, or a RUN step's command) at the container's memory limit, or its node ran out."""
+    EVICTED = "Evicted"
+    """The kubelet's reason: the node, short of a resource, stopped the pod (``detail`` is the
+    node's message, naming the resource)."""
 
     def __init__(
         self,
@@ -377,9 +386,23 @@ class BuildFailed(BuildError):
         if not self.started:
             said = self.detail.strip() or "no message"
             return f"build `{name}` could not start: the pod is stuck in {self.reason} ({said})"
+        step = f" at {self.failed_step}" if self.failed_step else ""
+        if self.reason == self.EVICTED:
+            said = self.detail.strip() or "no message"
+            return f"build `{name}` was evicted from its node{step}: {said}"
+        if self.reason == self.OUT_OF_MEMORY:
+            code = (
+                ""
+                if self.exit_code is None
+                else f", the executor exited with code {self.exit_code}"
+            )
+            said = f": {self.detail}" if self.detail else ""
+            return (
+                f"build `{name}` ran out of memory{step}: the kernel's out-of-memory killer"
+                f" stopped it (OOMKilled{code}){said}"
+            )
         if self.exit_code is None:
             return f"build `{name}` failed: the pod ended ({self.reason}) before the executor did"
-        step = f" at {self.failed_step}" if self.failed_step else ""
         error_line = self.detail or "no error line in the log"
         return (
             f"build `{name}` failed{step}: the executor exited with code {self.exit_code}"
@@ -469,6 +492,47 @@ def fix_registry_refused(host: str | None, secret: str, namespace: str) -> str:
         f" for {where} in it, e.g. recreate it with `kubectl -n {namespace} create secret"
         f" docker-registry {secret} --docker-server={host or '...'} --docker-username=..."
         " --docker-password=...`"
+    )
+
+
+def fix_out_of_memory(limit: str | None, more: str | None) -> str:
+    """``limit``: the executor's memory limit as the pod states it (None: none); ``more``: an
+    amount to suggest (None: no suggestion can be made from the limit)."""
+    if limit is None:
+        return (
+            "the executor has no memory limit, so its node ran out of memory: give it a memory"
+            " request and limit, e.g. `--memory 4Gi` (polymagic build, %%polybuild), so"
+            " the scheduler places it on a node with that much free"
+        )
+    example = f", e.g. `--memory {more}`" if more else " with `--memory`"
+    return (
+        f"the executor may use at most {limit} of memory: give it more{example}"
+        " (polymagic build, %%polybuild; in Python, the resources of KanikoOptions); what the"
+        " RUN steps start counts towards that limit as well as Kaniko itself"
+    )
+
+
+def fix_evicted(resource: str | None, scratch: str) -> str:
+    """``resource``: what the node ran short of, from its eviction message (None: not named);
+    ``scratch``: the ephemeral-storage request polymagic makes by default."""
+    if resource == "ephemeral-storage":
+        return (
+            "the node ran short of disk: Kaniko unpacks the base image and writes every layer"
+            " to the node's disk; ask for room with `resources.requests.ephemeral-storage` on"
+            " the run's container (e.g. `runPatch: {container: {resources: {requests:"
+            f" {{ephemeral-storage: 10Gi}}}}}}}}`; polymagic asks for {scratch} unless it is set), so the"
+            " scheduler places the build on a node with that much free"
+        )
+    if resource == "memory":
+        return (
+            "the node ran short of memory: give the executor a memory request, e.g. `--memory"
+            " 4Gi` (polymagic build, %%polybuild), so the scheduler places it on a node with"
+            " that much free"
+        )
+    named = f" ({resource})" if resource else ""
+    return (
+        f"the node was short of a resource{named}: build again, or on other nodes"
+        " (environment.nodeSelector)"
     )
 
 

@@ -35,10 +35,12 @@ from polymagic.errors import (
     BuildTimeout,
     FailedStep,
     PodEvent,
+    fix_evicted,
     fix_executor_image,
     fix_manifest_unknown,
     fix_missing_reference,
     fix_missing_secret,
+    fix_out_of_memory,
     fix_registry_refused,
     fix_registry_wants_credentials,
     fix_see_events,
@@ -48,7 +50,7 @@ from polymagic.errors import (
 from polymagic.printable import printable
 from polymagic.render.dockerfile import dockerfile_instructions
 from polymagic.render.kaniko_log import MAX_LINE, EventKind, KanikoLogParser, ProgressEvent
-from polymagic.render.manifests import CONTAINER_NAME, BuildManifests
+from polymagic.render.manifests import CONTAINER_NAME, EPHEMERAL_STORAGE_REQUEST, BuildManifests
 from polymagic.render.options import BuildOptions, BuildResult, BuildStatus
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "is_running",
     "is_terminated",
     "manifests_of",
+    "more_memory",
     "pod_fix",
     "resource_version",
     "stuck_problem",
@@ -179,6 +182,40 @@ def executor_fix(error_line: str, manifests: BuildManifests) -> str:
         )
         return fix_manifest_unknown(image)
     return ""
+
+
+_BINARY = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50}
+_DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
+_QUANTITY = re.compile(r"(?P<number>[0-9]{1,15}(?:\.[0-9]{1,6})?)(?P<suffix>[KMGTP]i|[kMGTP])?")
+# `The node was low on resource: ephemeral-storage. Threshold quantity: ...` (the kubelet's).
+_LOW_ON = re.compile(r"low on resource: (?P<resource>[\w/-]{1,64}(?:\.[\w/-]{1,64}){0,3})")
+_EVICTION_MESSAGE_MAX = 400
+
+
+def _memory_limit(pod: JsonDict) -> str | None:
+    """The executor's memory limit as the live pod states it (a LimitRange may have set it)."""
+    for container in pod.get("spec", {}).get("containers") or []:
+        if isinstance(container, dict) and container.get("name") == CONTAINER_NAME:
+            limits = (container.get("resources") or {}).get("limits") or {}
+            limit = limits.get("memory") if isinstance(limits, dict) else None
+            return printable(str(limit))[:64] if limit is not None else None
+    return None
+
+
+def more_memory(limit: str) -> str | None:
+    """Twice ``limit`` (a Kubernetes quantity such as ``192Mi`` or ``2G``), in ``Mi`` or
+    ``Gi``; None when it is not a plain quantity of bytes."""
+    found = _QUANTITY.fullmatch(limit.strip())
+    if found is None:
+        return None
+    suffix = found.group("suffix") or ""
+    unit = _BINARY.get(suffix) or _DECIMAL.get(suffix) or 1
+    twice = int(float(found.group("number")) * unit * 2)
+    if twice <= 0:
+        return None
+    if twice % _BINARY["Gi"] == 0:
+        return f"{twice // _BINARY['Gi']}Gi"
+    return f"{-(-twice // _BINARY['Mi'])}Mi"
 
 
 def _last_error_line(message: str) -> str | None:
@@ -358,7 +395,12 @@ class PodStateMachine:
             destinations = self.manifests.destinations
             destination = destinations[0] if destinations else self.name
             return Pushed(f"{destination}@{found.group(0)}", found.group(0))
-        reason = pod.get("status", {}).get("reason") or terminated.get("reason") or "Error"
+        status = pod.get("status", {})
+        if status.get("reason") == BuildFailed.EVICTED:
+            return self._evicted(str(status.get("message") or ""), code)
+        if terminated.get("reason") == BuildFailed.OUT_OF_MEMORY:
+            return self._out_of_memory(pod, message, code)
+        reason = status.get("reason") or terminated.get("reason") or "Error"
         error_line = self.parser.error_line or _last_error_line(message) or ""
         return BuildFailed(
             name=self.name,
@@ -369,6 +411,43 @@ class PodStateMachine:
             log_tail=self.tail,
             fix=executor_fix(error_line, self.manifests),
         )
+
+    def _out_of_memory(self, pod: JsonDict, message: str, code: Any) -> BuildFailed:
+        # The kubelet says OOMKilled whenever the kernel killed a process of the container at
+        # its memory limit: Kaniko itself (exit 137), or a RUN step's command (Kaniko then
+        # fails the step and exits 1): either way the step that was running is the one.
+        limit = _memory_limit(pod)
+        return BuildFailed(
+            name=self.name,
+            reason=BuildFailed.OUT_OF_MEMORY,
+            detail=self.parser.error_line or _last_error_line(message) or "",
+            exit_code=code if isinstance(code, int) else None,
+            failed_step=self._running_step(),
+            log_tail=self.tail,
+            fix=fix_out_of_memory(limit, more_memory(limit) if limit else None),
+        )
+
+    def _evicted(self, message: str, code: Any) -> BuildFailed:
+        said = printable(" ".join(message[: _EVICTION_MESSAGE_MAX * 4].split()))
+        if len(said) > _EVICTION_MESSAGE_MAX:
+            said = said[: _EVICTION_MESSAGE_MAX - 1] + "…"
+        low_on = _LOW_ON.search(said)
+        return BuildFailed(
+            name=self.name,
+            reason=BuildFailed.EVICTED,
+            detail=said,
+            exit_code=code if isinstance(code, int) else None,
+            failed_step=self._running_step(),
+            log_tail=self.tail,
+            fix=fix_evicted(
+                low_on.group("resource") if low_on else None, EPHEMERAL_STORAGE_REQUEST
+            ),
+        )
+
+    def _running_step(self) -> FailedStep | None:
+        """The step that was running when the container was stopped from outside."""
+        step, steps = self.parser.running_step, self.parser.steps
+        return FailedStep(step, len(steps), steps[step - 1]) if 0 < step <= len(steps) else None
 
     def _failed_step(self, error_line: str) -> FailedStep | None:
         """The step Kaniko failed in, when it failed inside one."""

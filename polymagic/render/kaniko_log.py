@@ -495,6 +495,12 @@ class _Steps:
         )
         return event
 
+    @property
+    def running(self) -> int:
+        """The step running now (1-based), 0 when none is: before the first, between a stage's
+        end and the next step, and once the image is being pushed."""
+        return 0 if self._open is None else self._open + 1
+
     def mark_cached(self, instruction: str) -> None:
         """``Using caching version of cmd``: the next step of that instruction is cached."""
         for index in self._step_at.get(_normal(instruction), ()):
@@ -608,6 +614,7 @@ class KanikoLogParser:
         self.lines = 0
         self._pushes = _Pushes(destinations)
         self._bases: set[str] = set()
+        self._ended_in: int | None = None
 
     @property
     def total(self) -> int:
@@ -621,6 +628,12 @@ class KanikoLogParser:
     @step.setter
     def step(self, value: int) -> None:
         self._steps.current = value
+
+    @property
+    def running_step(self) -> int:
+        """The step running when the log ended, or now if it goes on (1-based); 0 when none
+        was: before the first, between stages, while the image is pushed."""
+        return self._steps.running if self._ended_in is None else self._ended_in
 
     @property
     def digest(self) -> str | None:
@@ -716,6 +729,8 @@ class KanikoLogParser:
 
     def finish(self, at: float | None = None) -> None:
         """The log ended: the step still running ends here (at ``at``, or now)."""
+        if self._ended_in is None:
+            self._ended_in = self._steps.running
         self._steps.close(self.tail[-1] if self.tail else "", at)
 
     def summary(self) -> tuple[BuildStep, ...]:

@@ -1,0 +1,199 @@
+"""How a build that the cluster stopped from outside is reported: the kernel's out-of-memory
+killer (the kubelet's ``OOMKilled``) and eviction by a node short of disk or memory.
+
+The log lines are the real executor's (``tests/fixtures/kaniko-logs/``); the terminated pod is
+written here as a kubelet reports it (the real out-of-memory build is in
+``tests/real_executor/test_out_of_memory.py``). Runs without a cluster.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from polymagic.errors import BuildFailed
+from polymagic.kube.pod_state import PodStateMachine, more_memory
+from polymagic.render.compiler import compile_operation
+from polymagic.render.manifests import build_manifests
+from polymagic.render.options import BuildOptions
+from polymagic.render.outcome_text import failure_lines
+from polymagic.spec.loader import load_connections
+from tests.data import REGISTRY, SEED
+from tests.fixtures.kaniko_logs import captured
+
+JsonDict = dict[str, Any]
+
+SLEEP_STEP = "step 6/6 (RUN echo sleeping now && sleep 600)"
+EXIT_137 = (
+    "error building image: error building stage: failed to execute command: waiting for"
+    " process to exit: exit status 137"
+)
+DISK = (
+    "The node was low on resource: ephemeral-storage. Threshold quantity: 1Gi, available:"
+    " 512Mi. Container kaniko was using 6Gi, request is 1Gi, has larger consumption of"
+    " ephemeral-storage."
+)
+
+
+def _machine(log: str = "killed", lines: list[str] | None = None) -> PodStateMachine:
+    """A machine that read the real ``log`` (or ``lines``) to its end."""
+    run = captured(log)
+    build = compile_operation(SEED, connections=load_connections(REGISTRY))
+    machine = PodStateMachine(
+        build_manifests(build, namespace="ml"), BuildOptions(), started=0.0, parser=run.parser()
+    )
+    feed = run.lines() if lines is None else lines
+    machine.log_lines(feed, [float(i) for i in range(len(feed))])
+    machine.log_ended(float(len(feed)))
+    return machine
+
+
+def _terminated(
+    machine: PodStateMachine,
+    *,
+    exit_code: int,
+    reason: str,
+    limit: str | None = None,
+    pod_status: JsonDict | None = None,
+) -> JsonDict:
+    """The pod as the API server shows it once its kubelet reported the executor's end."""
+    pod = copy.deepcopy(machine.manifests.pod)
+    if limit is not None:
+        pod["spec"]["containers"][0].setdefault("resources", {})["limits"] = {"memory": limit}
+    state = {"terminated": {"exitCode": exit_code, "reason": reason}}
+    pod["status"] = {
+        "phase": "Failed",
+        **(pod_status or {}),
+        "containerStatuses": [{"name": "kaniko", "state": state}],
+    }
+    return pod
+
+
+def _failed(machine: PodStateMachine, pod: JsonDict) -> BuildFailed:
+    outcome = machine.outcome(pod)
+    assert isinstance(outcome, BuildFailed), outcome
+    return outcome
+
+
+def test_executor_killed_at_its_memory_limit_names_the_step_the_limit_and_twice_it() -> None:
+    machine = _machine("killed")
+    failed = _failed(
+        machine, _terminated(machine, exit_code=137, reason="OOMKilled", limit="192Mi")
+    )
+    assert failed.reason == "OOMKilled"
+    assert failed.exit_code == 137
+    assert str(failed.failed_step) == SLEEP_STEP
+    assert failed.summary == (
+        f"build `{machine.name}` ran out of memory at {SLEEP_STEP}: the kernel's out-of-memory"
+        " killer stopped it (OOMKilled, the executor exited with code 137)"
+    )
+    assert failed.fix.startswith(
+        "the executor may use at most 192Mi of memory: give it more, e.g. `--memory 384Mi`"
+    )
+
+
+def test_a_run_steps_command_killed_keeps_kanikos_error_line() -> None:
+    # Kaniko outlives the command the kernel killed, fails the step and exits 1; the kubelet
+    # still says OOMKilled (the container's cgroup had an out-of-memory kill).
+    lines = captured("run-fails-exit-3").lines()
+    lines[-1] = lines[-1].replace("exit status 3", "exit status 137")
+    assert EXIT_137 in lines[-1]
+    machine = _machine("run-fails-exit-3", lines)
+    failed = _failed(machine, _terminated(machine, exit_code=1, reason="OOMKilled", limit="1Gi"))
+    assert failed.reason == "OOMKilled"
+    assert failed.detail == EXIT_137
+    assert str(failed.failed_step) == "step 7/7 (RUN exit 3)"
+    assert "(OOMKilled, the executor exited with code 1): error building image" in failed.summary
+    assert "at most 1Gi of memory" in failed.fix
+    assert "`--memory 2Gi`" in failed.fix
+
+
+def test_without_a_memory_limit_the_node_ran_out() -> None:
+    machine = _machine("killed")
+    failed = _failed(machine, _terminated(machine, exit_code=137, reason="OOMKilled"))
+    assert failed.fix.startswith("the executor has no memory limit, so its node ran out of memory")
+    assert "`--memory 4Gi`" in failed.fix
+
+
+def test_out_of_memory_on_the_terminal_is_the_summary_then_the_fix() -> None:
+    machine = _machine("killed")
+    failed = _failed(machine, _terminated(machine, exit_code=137, reason="OOMKilled", limit="2G"))
+    lines = failure_lines(failed)
+    assert lines[0] == f"polymagic: error: {failed.summary}"
+    assert lines[1] == f"polymagic: fix: {failed.fix}"
+    assert "`--memory 3815Mi`" in failed.fix  # 4e9 bytes, rounded up to whole MiB
+
+
+def test_eviction_for_disk_says_the_nodes_words_and_how_to_ask_for_room() -> None:
+    machine = _machine("killed")
+    pod = _terminated(
+        machine,
+        exit_code=137,
+        reason="Error",
+        pod_status={"reason": "Evicted", "message": DISK},
+    )
+    failed = _failed(machine, pod)
+    assert failed.reason == "Evicted"
+    assert (
+        failed.summary
+        == f"build `{machine.name}` was evicted from its node at {SLEEP_STEP}: {DISK}"
+    )
+    assert "ask for room with `resources.requests.ephemeral-storage`" in failed.fix
+    assert "polymagic asks for 1Gi unless it is set" in failed.fix
+
+
+def test_eviction_for_memory_suggests_a_memory_request() -> None:
+    machine = _machine("killed")
+    said = "The node was low on resource: memory. Container kaniko was using 3Gi."
+    pod = _terminated(
+        machine, exit_code=137, reason="Error", pod_status={"reason": "Evicted", "message": said}
+    )
+    failed = _failed(machine, pod)
+    assert failed.fix.startswith("the node ran short of memory: give the executor a memory request")
+
+
+def test_an_eviction_message_is_shown_bounded_and_printable() -> None:
+    machine = _machine("killed")
+    said = "low on resource: pids\x1b]0;owned\x07 " + "x" * 100_000
+    pod = _terminated(
+        machine, exit_code=137, reason="Error", pod_status={"reason": "Evicted", "message": said}
+    )
+    failed = _failed(machine, pod)
+    assert len(failed.detail) <= 400
+    assert "\x1b" not in failed.detail
+    assert "\x07" not in failed.detail
+    assert failed.fix.startswith("the node was short of a resource (pids)")
+
+
+def test_no_step_is_blamed_once_the_image_is_being_pushed() -> None:
+    lines = captured("success-with-cache").lines()
+    destination = captured("success-with-cache").destinations[0]
+    push = next(
+        i
+        for i, line in enumerate(lines)
+        if line.rstrip().endswith(f"Pushing image to {destination}")
+    )
+    machine = _machine("success-with-cache", lines[: push + 1])
+    failed = _failed(machine, _terminated(machine, exit_code=137, reason="OOMKilled", limit="1Gi"))
+    assert failed.failed_step is None
+    assert failed.summary.startswith(f"build `{machine.name}` ran out of memory: the kernel's")
+
+
+@pytest.mark.parametrize(
+    ("limit", "twice"),
+    [
+        ("192Mi", "384Mi"),
+        ("1Gi", "2Gi"),
+        ("1.5Gi", "3Gi"),
+        ("500M", "954Mi"),
+        ("128974848", "246Mi"),
+        ("3G", "5723Mi"),
+        ("lots", None),
+        ("1e9", None),
+        ("-1Gi", None),
+    ],
+)
+def test_more_memory_doubles_a_quantity(limit: str, twice: str | None) -> None:
+    assert more_memory(limit) == twice
