@@ -34,7 +34,15 @@ runPatch:
       run: ["pip install requests"]
 """
 
-WATCHED = ("jinja2", "subprocess", "polymagic.render.lint", "kubernetes", "ipywidgets")
+WATCHED = (
+    "jinja2",
+    "subprocess",
+    "polymagic.render.lint",
+    "kubernetes",
+    "ipywidgets",
+    "pydantic",
+    "yaml",
+)
 
 
 def loaded_after(code: str, cwd: Path) -> set[str]:
@@ -99,3 +107,18 @@ def test_render_without_lint_loads_neither_the_linter_nor_subprocess(
 def test_render_with_lint_loads_the_linter(tmp_path: Path, op_file: Path) -> None:
     loaded = loaded_after(cli_code("render", str(op_file), "--lint"), tmp_path)
     assert {"polymagic.render.lint", "subprocess"} <= loaded
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["render", "--help"]])
+def test_help_and_version_load_neither_pydantic_nor_yaml(tmp_path: Path, argv: list[str]) -> None:
+    # argparse ends these with SystemExit(0); the command modules are imported per command.
+    code = (
+        "import contextlib, io\n"
+        "from polymagic.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        f"        main({argv!r})\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0, exc.code\n"
+    )
+    assert loaded_after(code, tmp_path).isdisjoint({"pydantic", "yaml", "jinja2", "kubernetes"})

@@ -10,7 +10,6 @@ from io import BytesIO
 from pathlib import Path
 
 from polymagic.printable import printable
-from polymagic.spec.loader import read_spec_stream
 
 __all__ = ["context_base", "flat_message", "read_source"]
 
@@ -19,6 +18,8 @@ def read_source(file: str) -> str | Path:
     """The operation: stdin's text for ``-`` (bounded, UTF-8), else the path, read later by
     the loader with the same checks (a regular file, bounded, UTF-8)."""
     if file == "-":
+        from polymagic.spec.loader import read_spec_stream
+
         # A stdin replaced by a text stream (tests, embedding) has no bytes to decode.
         stream = getattr(sys.stdin, "buffer", None) or BytesIO(sys.stdin.read().encode())
         text = read_spec_stream(stream)

@@ -32,14 +32,12 @@ from polymagic.app.freeze_command import (
     write_requirements,
 )
 from polymagic.cli.common import flat_message
-from polymagic.cli.render import render
 from polymagic.config import (
     CONNECTIONS_ENV,
     find_connections,
     user_config_dir,
 )
 from polymagic.errors import PolymagicError, UsageError
-from polymagic.spec.yamltext import dump_yaml_all
 
 __all__ = ["main"]
 
@@ -226,6 +224,7 @@ def _freeze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _rbac(args: argparse.Namespace, out: TextIO) -> int:
     from polymagic.render.kube_names import check_namespace
     from polymagic.render.permissions import rbac_objects
+    from polymagic.spec.yamltext import dump_yaml_all
 
     namespace = args.namespace
     if not namespace:
@@ -256,6 +255,9 @@ def main(
     args = _parser().parse_args(argv)
     try:
         if args.command == "render":
+            # Each command imports what it needs: `--help` and `--version` stay quick.
+            from polymagic.cli.render import render
+
             return render(args, out, err)
         if args.command == "rbac":
             return _rbac(args, out)
