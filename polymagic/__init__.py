@@ -27,9 +27,10 @@ __all__ = [
 
 if TYPE_CHECKING:
     from polymagic.errors import PolymagicError
+    from polymagic.render.build_objects import BuildManifests
     from polymagic.render.compiler import CompiledBuild, compile_operation
     from polymagic.render.dockerfile import render_dockerfile
-    from polymagic.render.manifests import BuildManifests, build_manifests
+    from polymagic.render.manifests import build_manifests
     from polymagic.spec.loader import load_connections, load_operation
 
 _LAZY = {
@@ -39,7 +40,7 @@ _LAZY = {
     "PolymagicError": "polymagic.errors",
     "load_connections": "polymagic.spec.loader",
     "load_operation": "polymagic.spec.loader",
-    "BuildManifests": "polymagic.render.manifests",
+    "BuildManifests": "polymagic.render.build_objects",
     "build_manifests": "polymagic.render.manifests",
 }
 

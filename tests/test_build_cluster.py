@@ -33,9 +33,9 @@ from polymagic.errors import (
 )
 from polymagic.kube.client import Cluster, connect
 from polymagic.kube.session import BuildOptions, build_image, cancel_build, find_builds, start_build
+from polymagic.render.build_objects import CONTAINER_NAME, LABEL_MANAGED_BY
 from polymagic.render.compiler import compile_operation
 from polymagic.render.kaniko_log import EventKind, KanikoLogParser, ProgressEvent
-from polymagic.render.manifests import CONTAINER_NAME, LABEL_MANAGED_BY
 from polymagic.spec.loader import load_connections
 from tests.cluster import admin
 from tests.cluster.simulated_node import Scenario, SeenPod, SimulatedNode

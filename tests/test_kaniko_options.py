@@ -8,15 +8,14 @@ import pytest
 import yaml
 
 from polymagic.errors import SpecError
-from polymagic.render.compiler import compile_operation
-from polymagic.render.manifests import (
+from polymagic.render.build_objects import (
     DEFAULT_EXECUTOR_IMAGE,
     KanikoOptions,
-    build_manifests,
     hash_tag_of,
     registry_host,
-    spec_hash_of,
 )
+from polymagic.render.compiler import compile_operation
+from polymagic.render.manifests import build_manifests, spec_hash_of
 from polymagic.spec.loader import load_connections
 from tests.data import REGISTRY, SEED
 

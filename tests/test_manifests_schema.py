@@ -26,15 +26,14 @@ import yaml
 from kubernetes_validate.utils import all_versions  # type: ignore[import-untyped]
 
 from polymagic.errors import SpecError
-from polymagic.render.compiler import ARTIFACTS_PATH, CompiledBuild, compile_operation
-from polymagic.render.manifests import (
-    CONFIGMAP_LIMIT,
+from polymagic.render.build_objects import (
     LABEL_MANAGED_BY,
     LABEL_SPEC_HASH,
     BuildManifests,
     SecretShape,
-    build_manifests,
 )
+from polymagic.render.compiler import ARTIFACTS_PATH, CompiledBuild, compile_operation
+from polymagic.render.manifests import CONFIGMAP_LIMIT, build_manifests
 from polymagic.spec.loader import load_connections
 
 # The oldest and the newest Kubernetes version the installed kubernetes-validate ships schemas for.

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from polymagic.errors import SpecError
+from polymagic.render.build_objects import EPHEMERAL_STORAGE_REQUEST, KanikoOptions
 from polymagic.render.compiler import compile_operation
 from polymagic.render.kube_names import (
     ANNOTATIONS_LIMIT,
@@ -20,7 +21,7 @@ from polymagic.render.kube_names import (
     check_labels,
     check_namespace,
 )
-from polymagic.render.manifests import EPHEMERAL_STORAGE_REQUEST, KanikoOptions, build_manifests
+from polymagic.render.manifests import build_manifests
 from polymagic.spec.loader import load_connections
 from tests.data import REGISTRY, SEED
 

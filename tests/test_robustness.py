@@ -41,8 +41,9 @@ from hypothesis.control import currently_in_test_context
 from pydantic import BaseModel
 
 from polymagic.errors import PolymagicError, SpecError, YamlSyntaxError
+from polymagic.render.build_objects import SecretShape
 from polymagic.render.compiler import CompiledBuild, compile_operation
-from polymagic.render.manifests import SecretShape, build_manifests
+from polymagic.render.manifests import build_manifests
 from polymagic.spec import models
 from polymagic.spec.loader import load_connections, load_operation, parse_yaml
 from polymagic.spec.models import ConnectionCatalog

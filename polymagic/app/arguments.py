@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from polymagic.render.manifests import KanikoOptions
+    from polymagic.render.build_objects import KanikoOptions
     from polymagic.render.options import BuildOptions
 
 __all__ = [
@@ -232,7 +232,7 @@ _DEADLINE_NAMES = ("timeout", "start_timeout", "stuck_grace", "log_idle_timeout"
 
 def kaniko_options(args: argparse.Namespace) -> KanikoOptions:
     """The executor options in ``args`` (parsed with ``EXECUTOR_OPTIONS``)."""
-    from polymagic.render.manifests import KanikoOptions
+    from polymagic.render.build_objects import KanikoOptions
     from polymagic.spec.params import parse_pairs
 
     resources: dict[str, Any] | None = None

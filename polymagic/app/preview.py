@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Literal
 from polymagic.errors import SpecError
 
 if TYPE_CHECKING:
+    from polymagic.render.build_objects import BuildManifests
     from polymagic.render.compiler import CompiledBuild
     from polymagic.render.context import PackedContext
     from polymagic.render.dockerfile import RenderedDockerfile
     from polymagic.render.lint import Finding
-    from polymagic.render.manifests import BuildManifests
     from polymagic.render.options import BuildOptions
 
 __all__ = ["LintedDockerfile", "ejected_file", "lint_dockerfiles", "manifests_for"]

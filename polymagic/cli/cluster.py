@@ -12,7 +12,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from polymagic.cli.common import flat_message
 from polymagic.cli.terminal import TerminalProgress
@@ -33,10 +33,11 @@ from polymagic.kube.session import (
     find_builds,
 )
 from polymagic.printable import printable
-from polymagic.render.compiler import CompiledBuild
-from polymagic.render.context import pack_build_context
-from polymagic.render.manifests import CONTAINER_NAME
+from polymagic.render.build_objects import CONTAINER_NAME
 from polymagic.render.outcome_text import failure_lines
+
+if TYPE_CHECKING:
+    from polymagic.render.compiler import CompiledBuild
 
 __all__ = ["run"]
 
@@ -85,6 +86,8 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(f"polymagic: warning: {warning}\n")
         defaults = OptionDefaults(namespace=namespace)
         options = build_options(args, context_dir=context_base(args), defaults=defaults)
+        from polymagic.render.context import pack_build_context
+
         packed = pack_build_context(build, context_base(args))
         if cluster is None or args.dry_run:
             # On the submit path these warnings arrive as the build's first progress events.

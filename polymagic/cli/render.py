@@ -13,9 +13,9 @@ from polymagic.app.preview import lint_dockerfiles, manifests_for
 from polymagic.cli.common import context_base, read_source
 from polymagic.config import compile_with_connections, find_connections
 from polymagic.errors import SpecError, one_line
+from polymagic.render.build_objects import BuildManifests
 from polymagic.render.compiler import CompiledBuild, compiled_component
 from polymagic.render.context import PackedContext, pack_build_context
-from polymagic.render.manifests import BuildManifests
 from polymagic.render.options import BuildOptions
 from polymagic.spec.yamltext import dump_yaml, dump_yaml_all
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from polymagic.errors import ApiError, ClusterError
 from polymagic.kube.api import Clock, Cluster
 from polymagic.kube.pod_state import PodStateMachine
+from polymagic.render.build_objects import CONTAINER_NAME
 from polymagic.render.kaniko_log import ProgressEvent
-from polymagic.render.manifests import CONTAINER_NAME
 
 __all__ = ["LineItem", "LinePipe", "follow_log", "read_log"]
 

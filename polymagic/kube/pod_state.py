@@ -48,9 +48,9 @@ from polymagic.errors import (
     fix_unschedulable,
 )
 from polymagic.printable import printable
+from polymagic.render.build_objects import CONTAINER_NAME, EPHEMERAL_STORAGE_REQUEST, BuildManifests
 from polymagic.render.dockerfile import dockerfile_instructions
 from polymagic.render.kaniko_log import MAX_LINE, EventKind, KanikoLogParser, ProgressEvent
-from polymagic.render.manifests import CONTAINER_NAME, EPHEMERAL_STORAGE_REQUEST, BuildManifests
 from polymagic.render.options import BuildOptions, BuildResult, BuildStatus
 
 __all__ = [

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polymagic.errors import ApiError, ClusterError, ConnectionsError, SpecError
 from polymagic.kube.api import Cluster
@@ -33,8 +33,10 @@ from polymagic.kube.registry import (
     read_manifest,
     tag_manifest,
 )
-from polymagic.render.compiler import CompiledBuild
-from polymagic.render.manifests import BuildManifests, KanikoOptions, hash_tag_of, registry_host
+from polymagic.render.build_objects import BuildManifests, KanikoOptions, hash_tag_of, registry_host
+
+if TYPE_CHECKING:
+    from polymagic.render.compiler import CompiledBuild
 
 __all__ = [
     "RegistryAccess",

@@ -15,6 +15,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from polymagic.errors import (
     ApiError,
@@ -37,10 +38,12 @@ from polymagic.kube.pod_state import (
     resource_version,
 )
 from polymagic.kube.submit import HTTP_REGISTRY, Registry, Start, Submission, submit_build
-from polymagic.render.compiler import CompiledBuild
+from polymagic.render.build_objects import LABEL_BUILD, LABEL_MANAGED_BY, BuildManifests
 from polymagic.render.kaniko_log import EventKind, KanikoLogParser, ProgressEvent
-from polymagic.render.manifests import LABEL_BUILD, LABEL_MANAGED_BY, BuildManifests
 from polymagic.render.options import BuildOptions, BuildResult, BuildStatus
+
+if TYPE_CHECKING:
+    from polymagic.render.compiler import CompiledBuild
 
 __all__ = [
     "BuildOptions",

@@ -21,10 +21,8 @@ from typing import TYPE_CHECKING, Protocol
 from polymagic.errors import ApiError, ClusterError, PreflightError
 from polymagic.kube.api import REAL_CLOCK, Clock, Cluster, JsonDict
 from polymagic.kube.pod_state import resource_version
-from polymagic.render.compiler import CompiledBuild
+from polymagic.render.build_objects import BuildManifests, KanikoOptions, SecretShape
 from polymagic.render.connection_checks import check_destination_connections_known
-from polymagic.render.context import pack_build_context
-from polymagic.render.manifests import BuildManifests, KanikoOptions, SecretShape, build_manifests
 from polymagic.render.options import BuildOptions, BuildResult
 from polymagic.render.permissions import permission_checks
 
@@ -32,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from polymagic.kube.registry import ManifestAnswer, RegistryAnswer
+    from polymagic.render.compiler import CompiledBuild
 
 __all__ = [
     "HTTP_REGISTRY",
@@ -188,6 +187,10 @@ def _checked_manifests(
     """The build's manifests, once everything that can be checked first was."""
     check_destination_connections_known(build)
     # Local files are packed first: a missing one is an error before anything is created.
+    # The render layer's makers load here: reading builds back (status, logs) needs none.
+    from polymagic.render.context import pack_build_context
+    from polymagic.render.manifests import build_manifests
+
     packed = pack_build_context(build, options.context_dir) if options.context_dir else None
 
     def render(shapes: dict[str, SecretShape] | None) -> BuildManifests:

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from polymagic.notebook.form_fields import FIELDS, UNSET, Field, InputError
-from polymagic.render.manifests import OPTION_PARAMS
+from polymagic.render.build_objects import OPTION_PARAMS
 from polymagic.spec.hub import hub_component
 from polymagic.spec.models import DockerfileInit, Operation, Param
 from polymagic.spec.yamltext import dump_yaml

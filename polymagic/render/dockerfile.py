@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from polymagic.spec.models import DockerfileInit
+if TYPE_CHECKING:
+    from polymagic.spec.models import DockerfileInit
 
 __all__ = ["RenderedDockerfile", "dockerfile_instructions", "render_dockerfile"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
-import enum
 import hashlib
 import json
 import math
@@ -21,6 +20,26 @@ from typing import Any
 
 from polymagic._version import __version__
 from polymagic.errors import SpecError, UnsupportedError
+from polymagic.render.build_objects import (
+    ANNOTATION_PREFIX,
+    CONTAINER_NAME,
+    CONTEXT_ARCHIVE,
+    DEFAULT_EXECUTOR_IMAGE,
+    DEFAULT_TIMEOUT,
+    DIGEST_FILE,
+    EPHEMERAL_STORAGE_REQUEST,
+    LABEL_BUILD,
+    LABEL_MANAGED_BY,
+    LABEL_NAME,
+    LABEL_SPEC_HASH,
+    OPTION_PARAMS,
+    UPSTREAM_EXECUTOR,
+    BuildManifests,
+    KanikoOptions,
+    SecretShape,
+    hash_tag_of,
+    repository_without_tag,
+)
 from polymagic.render.compiler import ARTIFACTS_PATH, CompiledBuild
 from polymagic.render.context import PackedContext
 from polymagic.render.git_context import git_context
@@ -41,96 +60,11 @@ from polymagic.spec.models import (
 
 __all__ = [
     "CONFIGMAP_LIMIT",
-    "CONTAINER_NAME",
-    "DEFAULT_TIMEOUT",
-    "EPHEMERAL_STORAGE_REQUEST",
-    "LABEL_BUILD",
-    "LABEL_MANAGED_BY",
-    "LABEL_SPEC_HASH",
-    "OPTION_PARAMS",
-    "BuildManifests",
-    "KanikoOptions",
-    "SecretShape",
     "build_manifests",
     "build_name",
-    "hash_tag_of",
     "pod_name_hash_of",
-    "registry_host",
     "spec_hash_of",
 ]
-
-CONTAINER_NAME = "kaniko"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-LABEL_NAME = "app.kubernetes.io/name"
-LABEL_BUILD = "polymagic/build"
-LABEL_SPEC_HASH = "polymagic/spec-hash"
-ANNOTATION_PREFIX = "polymagic/"
-DIGEST_FILE = "/dev/termination-log"
-DEFAULT_TIMEOUT = 3600.0
-"""The overall deadline of a build in seconds, and so of its pod (``activeDeadlineSeconds``)."""
-EPHEMERAL_STORAGE_REQUEST = "1Gi"
-"""Scratch space asked for the executor: Kaniko unpacks the base image into the container's own
-filesystem, so the scheduler should place it on a node with room for that."""
-CONTEXT_ARCHIVE = "context.tar.gz"
-
-
-class SecretShape(str, enum.Enum):
-    """How a registry secret stores the Docker config, which decides how it is mounted."""
-
-    CONFIG_JSON = "config.json"
-    """A generic secret whose key is ``config.json`` (Polyaxon's recipe)."""
-    DOCKERCONFIGJSON = ".dockerconfigjson"
-    """A ``kubernetes.io/dockerconfigjson`` secret (``kubectl create secret docker-registry``)."""
-
-
-DEFAULT_EXECUTOR_IMAGE = "ghcr.io/osscontainertools/kaniko:v1.28.3"
-"""The executor polymagic runs when the component names upstream Kaniko's floating ``latest``:
-upstream Kaniko is archived, so a pinned release of a maintained fork. Always overridable."""
-UPSTREAM_EXECUTOR = "gcr.io/kaniko-project/executor:latest"
-
-
-@dataclass(frozen=True)
-class KanikoOptions:
-    """Executor options polymagic adds to the pod (the compiled component stays Polyaxon's)."""
-
-    build_args: tuple[tuple[str, str], ...] = ()
-    target: str | None = None
-    tags: tuple[str, ...] = ()
-    """More destinations: full references, or ``:tag`` for the first destination's repository."""
-    reproducible: bool = False
-    snapshot_mode: str | None = None
-    insecure_registries: tuple[str, ...] = ()
-    """Registries reached over plain HTTP (Kaniko's ``--insecure-registry``)."""
-    skip_tls_verify_registries: tuple[str, ...] = ()
-    cache_repo: str | None = None
-    hash_tag: bool = True
-    """Also push ``<repository>:spec-<hash>`` so a later build of the same spec can be reused."""
-    resources: dict[str, Any] | None = None
-    node_selector: dict[str, str] | None = None
-    tolerations: tuple[dict[str, Any], ...] = ()
-    service_account: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.snapshot_mode not in (None, "full", "redo", "time"):
-            raise SpecError(f"snapshot mode `{self.snapshot_mode}`: choose full, redo or time")
-        for key, _ in self.build_args:
-            if not key or "=" in key:
-                raise SpecError(
-                    f"build arg `{key}`: give it as NAME=value", path="params.build_args"
-                )
-
-
-# Context-only params an operation may carry to set executor options, so a spec file holds them
-# too: e.g. ``build_args: {value: {PY: "3.11"}, contextOnly: true}``.
-OPTION_PARAMS = (
-    "build_args",
-    "target",
-    "tags",
-    "reproducible",
-    "snapshot_mode",
-    "insecure_registries",
-    "cache_repo",
-)
 
 
 def options_from_params(build: CompiledBuild, options: KanikoOptions) -> KanikoOptions:
@@ -158,27 +92,6 @@ def options_from_params(build: CompiledBuild, options: KanikoOptions) -> KanikoO
     if values.get("reproducible") is True:
         changes["reproducible"] = True
     return dataclasses.replace(options, **changes)
-
-
-def _repository(reference: str) -> str:
-    """``host/org/app:tag`` or ``...@sha256:..`` → ``host/org/app``."""
-    base = reference.split("@", 1)[0]
-    slash = base.rfind("/")
-    colon = base.rfind(":")
-    return base[:colon] if colon > slash else base
-
-
-def registry_host(reference: str) -> str:
-    """The registry part of an image reference (``docker.io`` when there is none)."""
-    first, slash, _ = reference.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
-
-
-def hash_tag_of(destination: str, spec_hash: str) -> str:
-    """The reference under which the image built from ``spec_hash`` is also pushed."""
-    return f"{_repository(destination)}:spec-{spec_hash[:20]}"
 
 
 def spec_hash_of(
@@ -220,7 +133,7 @@ def _option_args(
         if tag.startswith(":"):
             if first is None:
                 raise SpecError(f"tag `{tag}` needs a destination to add it to", path="params.tags")
-            tag = _repository(first) + tag
+            tag = repository_without_tag(first) + tag
         extra += ["--destination", tag]
     if options.hash_tag and first is not None:
         extra += ["--destination", hash_tag_of(first, spec_hash)]
@@ -235,32 +148,6 @@ def _option_args(
     if options.cache_repo:
         extra.append(f"--cache-repo={options.cache_repo}")
     return [*args, *(a for a in extra if a not in args)]
-
-
-@dataclass(frozen=True)
-class BuildManifests:
-    """What polymagic submits for one build."""
-
-    name: str
-    namespace: str
-    spec_hash: str
-    """What decides the image's content (see ``spec_hash_of``): the ``spec-`` tag, the
-    ``polymagic/spec-hash`` annotation, ``BuildResult.spec_hash``."""
-    config_map: dict[str, Any]
-    pod: dict[str, Any]
-    secrets: tuple[str, ...]
-    """Names of the secrets the pod mounts or reads (preflight checks they exist)."""
-    steps: tuple[str, ...]
-    """The instructions of the Dockerfile Kaniko builds, for step i/N progress."""
-    destinations: tuple[str, ...]
-    warnings: tuple[str, ...] = ()
-    executor_image: str = ""
-    context: PackedContext | None = None
-    """The local files in the ConfigMap, when the build has any (their listing, what was left out)."""
-
-    def objects(self) -> list[dict[str, Any]]:
-        """The objects in the order they are created: ConfigMap, then Pod."""
-        return [self.config_map, self.pod]
 
 
 _DNS_INVALID = re.compile(r"[^a-z0-9-]+")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polymagic.render.build_objects import DEFAULT_TIMEOUT, KanikoOptions
 from polymagic.render.kaniko_log import BuildStep, format_size
-from polymagic.render.manifests import DEFAULT_TIMEOUT, KanikoOptions
 
 __all__ = ["BuildOptions", "BuildResult", "BuildStatus"]
 

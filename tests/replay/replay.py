@@ -25,8 +25,8 @@ from polymagic.kube.api import JsonDict
 from polymagic.kube.pod_state import manifests_of, resource_version
 from polymagic.kube.registry import ImageReference, ManifestAnswer, Presence, RegistryAnswer
 from polymagic.kube.submit import Submission
+from polymagic.render.build_objects import BuildManifests, KanikoOptions
 from polymagic.render.compiler import CompiledBuild
-from polymagic.render.manifests import BuildManifests, KanikoOptions
 from polymagic.render.options import BuildOptions
 from tests.replay.tape import Call, Tape, is_transient, raise_error
 
