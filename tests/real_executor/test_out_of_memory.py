@@ -158,8 +158,8 @@ def test_a_build_that_fits_the_memory_limit_succeeds(
     result = _build(admin_kubeconfig, real_namespace, op, plain_registry, TIGHT)
     assert result.digest.startswith("sha256:")
     run = _finished_run(runc_engine, real_namespace)
-    assert not run.oom_killed
     assert str(192 * 2**20) in run.state.log.lines()  # the limit is in the container's cgroup
+    assert not run.oom_killed
     assert run.memory_peak is not None
     print(f"peak under {TIGHT}: {run.memory_peak / 2**20:.0f} MiB")
     assert leftovers(admin_kubeconfig, real_namespace) == []
