@@ -23,6 +23,15 @@ containerd's CRI defaults) wires it, and everything that must be cleaned up afte
 - a kubelet-style cgroups path, ``/kubepods/<qos>/pod<uid>/<container id>`` — which is also
   how Kaniko recognises that it runs in a container (it refuses to start otherwise);
 - the container runtime's default capabilities;
+- resources, as containerd's CRI writes the kubelet's values into the OCI spec on cgroup v1
+  (:func:`oci_resources`): ``limits.memory`` as the memory limit (and memory + swap at the
+  same value when the kernel accounts swap), ``limits.cpu`` as a CFS quota per 100 ms period,
+  ``requests.cpu`` as ``cpu.shares``; a quantity it cannot read is a
+  CreateContainerConfigError;
+- out of memory: the container's memory cgroup is watched as containerd's shim watches it
+  (:class:`OomWatch`), and if it ran out of memory the container terminates with reason
+  ``OOMKilled`` and the exit code its process returned (the OOM killer may have killed a
+  child, e.g. a RUN step's command, and the executor exited with its own code);
 - output: stdout and stderr are read on separate pipes and split into lines per stream,
   as the CRI logger does, and each line reaches the node's log endpoint as it is printed
   (bytes that are not UTF-8 travel unchanged, through ``surrogateescape``);
@@ -33,8 +42,14 @@ Unlike containerd, a line is passed on only when its newline arrives (or the str
 containerd splits a line longer than 16 KiB into partial entries as it comes, which the kubelet
 serves without newlines between them.
 
+Unlike containerd's shim, which keeps a stopped container (and its cgroup) until it is
+deleted, ``runc run`` removes the cgroup as soon as the process ends; the OOM watch accounts for
+that (see :class:`OomWatch`).
+
 What it does not do: pull images (the node holds only the executor image, under the
-reference :data:`EXECUTOR_REFERENCE`), resource limits, probes, restarts, security
+reference :data:`EXECUTOR_REFERENCE`), the pod-level cgroup limits and ``oom_score_adj`` the
+kubelet sets per QoS class, memory requests (cgroup v1 has no use for them), ephemeral-storage
+limits and evictions, hugepages, cgroup v2 (no OOM watch there), probes, restarts, security
 contexts, init containers (the simulated node completes those instantly).
 
 Every container runs under a state directory private to the test session
@@ -52,6 +67,7 @@ import os
 import posixpath
 import re
 import secrets
+import select
 import shutil
 import signal
 import subprocess
@@ -59,6 +75,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -107,6 +124,16 @@ DEFAULT_CAPABILITIES = [
     "CAP_AUDIT_WRITE",
 ]
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+CPU_PERIOD_US = 100_000
+"""The kubelet's CFS period (its ``--cpu-cfs-quota-period`` default)."""
+MIN_CPU_SHARES = 2
+"""The kernel's, and so the kubelet's, least ``cpu.shares``: what a container without a request gets."""
+_QUANTITY = re.compile(
+    r"(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+    r"(?:(?P<binary>Ki|Mi|Gi|Ti|Pi|Ei)|(?P<decimal>[mkMGTPE])|[eE](?P<exponent>[+-]?[0-9]+))?"
+)
+_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
+_DECIMAL = {"m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 
 
 def cache_dir() -> Path:
@@ -160,6 +187,78 @@ class ExecutorImage:
 
 class ContainerConfigError(Exception):
     """The kubelet's CreateContainerConfigError: the spec refers to something missing."""
+
+
+def parse_quantity(value: object) -> Decimal:
+    """A Kubernetes quantity as an exact number: ``96Mi``, ``1Gi`` (binary suffixes), ``500M``,
+    ``2k``, ``500m`` (decimal ones, ``m`` for thousandths), ``128974848``, ``129e6``.
+
+    Anything else is a :class:`ContainerConfigError` (the API server would have refused it)."""
+    text = (
+        str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else ""
+    )
+    found = _QUANTITY.fullmatch(text)
+    # A long exponent would build an enormous number; no memory or CPU amount needs one.
+    if found is None or len(found["exponent"] or "") > 3:
+        raise ContainerConfigError(
+            f"quantity {value!r} is not a Kubernetes quantity (e.g. 96Mi, 1Gi, 500M, 500m, 129e6)"
+        )
+    number = Decimal(found["number"])
+    if found["binary"]:
+        return number * (1 << (10 * _BINARY[found["binary"]]))
+    if found["decimal"]:
+        return number.scaleb(_DECIMAL[found["decimal"]])
+    return number.scaleb(int(found["exponent"] or 0))
+
+
+def _whole(value: object, unit: int, what: str) -> int:
+    """``value`` counted in ``1/unit`` parts, rounded up as Kubernetes' ``Value()`` and
+    ``MilliValue()`` round; negative or absurdly large amounts are config errors."""
+    try:
+        amount = (parse_quantity(value) * unit).to_integral_value(rounding=ROUND_CEILING)
+    except InvalidOperation:
+        amount = Decimal(-1)
+    if not 0 <= amount < 2**63:
+        raise ContainerConfigError(f"{what} {value!r} is out of range")
+    return int(amount)
+
+
+def oci_resources(resources: JsonDict, *, swap_controller: bool) -> JsonDict:
+    """A container's ``resources`` as containerd's CRI writes them into the OCI spec on cgroup
+    v1, from the values the kubelet computes:
+
+    - ``limits.memory`` in bytes becomes ``memory.limit``, and ``memory.swap`` the same (memory
+      plus swap capped at the limit: no swap beyond it) when the kernel has the swap controller;
+    - ``cpu.shares`` from ``requests.cpu`` (the limit when there is no request): millicores *
+      1024 / 1000, at least 2, which is also what a container without either gets;
+    - ``cpu.period`` always 100 ms; ``cpu.quota`` from ``limits.cpu``: millicores * 100 µs
+      (at least 1 ms)."""
+    limits = resources.get("limits") or {}
+    requests = resources.get("requests") or {}
+    oci: JsonDict = {}
+    memory = _whole(limits["memory"], 1, "memory limit") if "memory" in limits else 0
+    if memory:
+        oci["memory"] = {"limit": memory}
+        if swap_controller:
+            oci["memory"]["swap"] = memory
+    limit_milli = _whole(limits["cpu"], 1000, "cpu limit") if "cpu" in limits else 0
+    request = requests.get("cpu")
+    request_milli = _whole(request, 1000, "cpu request") if request is not None else 0
+    shares_milli = request_milli or limit_milli
+    cpu: JsonDict = {
+        "shares": max(MIN_CPU_SHARES, min(262144, shares_milli * 1024 // 1000)),
+        "period": CPU_PERIOD_US,
+    }
+    if limit_milli:
+        cpu["quota"] = max(1000, limit_milli * CPU_PERIOD_US // 1000)
+    oci["cpu"] = cpu
+    return oci
+
+
+def _swap_controller() -> bool:
+    """Whether the memory controller accounts swap (``memory.memsw.*``): runc fails to create a
+    container whose spec sets ``memory.swap`` without it, so containerd sets swap only then."""
+    return (CGROUP_ROOT / "memory" / "memory.memsw.limit_in_bytes").exists()
 
 
 def _now() -> str:
@@ -313,6 +412,104 @@ def _remove_cgroups(uids: set[str]) -> None:
                 (hierarchy / "kubepods" / qos).rmdir()  # busy while another pod uses it
 
 
+# =========================================================================== out of memory
+
+
+class OomWatch:
+    """What containerd's shim does on cgroup v1 to learn that a container ran out of memory:
+    an eventfd registered (``cgroup.event_control``) on the container memory cgroup's
+    ``memory.oom_control``, which the kernel signals each time the cgroup hits its limit and
+    the OOM killer runs, whichever of its processes it kills (Kaniko's RUN command is a child
+    of the executor, which then exits with its own code).
+
+    The cgroup is created here before ``runc run`` (which takes it as it finds it) so the
+    watch is in place before the container's first instruction. ``runc events`` reports the
+    same signal (checked here: it prints ``{"type":"oom"}``) but can only attach once the
+    container exists, so an early OOM would be missed, and it is one more process to reap.
+
+    The kernel also signals the eventfd once when the cgroup is removed, which ``runc run``
+    does as soon as the process ends, and only after the cgroup's files are gone: a signal
+    while ``memory.oom_control`` is still there is an OOM; once it is gone, all signals but
+    the removal's one are. Everything runs on the caller's thread (``wait`` instead of a
+    sleep): no thread or process to leave behind. Also notes the cgroup's peak usage."""
+
+    def __init__(self, cgroup: Path) -> None:
+        self.cgroup = cgroup
+        self.oom = False
+        self.peak: int | None = None
+        self._removals = 0
+        self._fd: int | None = None
+
+    @classmethod
+    def start(cls, cgroups_path: str) -> OomWatch:
+        """Watch the memory cgroup at ``cgroups_path`` (the OCI ``cgroupsPath``); without a
+        cgroup v1 memory controller nothing is watched (``oom`` stays false)."""
+        memory = CGROUP_ROOT / "memory"
+        watch = cls(memory / cgroups_path.lstrip("/"))
+        if not (memory / "cgroup.event_control").exists():
+            return watch
+        watch.cgroup.mkdir(parents=True, exist_ok=True)
+        eventfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        try:
+            control = os.open(watch.cgroup / "memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                (watch.cgroup / "cgroup.event_control").write_text(f"{eventfd} {control}")
+            finally:
+                os.close(control)
+        except BaseException:
+            os.close(eventfd)
+            raise
+        watch._fd = eventfd
+        return watch
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, taking note of what the cgroup signals meanwhile."""
+        if self._fd is None:
+            time.sleep(seconds)
+            return
+        ready, _, _ = select.select([self._fd], [], [], seconds)
+        with contextlib.suppress(OSError, ValueError):
+            self.peak = int((self.cgroup / "memory.max_usage_in_bytes").read_text())
+        if ready:
+            self._drain()
+
+    def _drain(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            count = os.eventfd_read(self._fd)
+        except BlockingIOError:
+            return
+        if (self.cgroup / "memory.oom_control").exists():
+            self.oom = True
+        else:
+            self._removals += count
+
+    def finish(self, removal_wait: float = 2.0) -> bool:
+        """Once the container's process has ended: whether the cgroup ran out of memory.
+        Waits (up to ``removal_wait``) for the removal's signal, which the kernel sends after
+        the directory is gone (asynchronously), then stops watching."""
+        try:
+            if self._fd is not None and not self.cgroup.exists():
+                deadline = time.monotonic() + removal_wait
+                while self._removals == 0 and time.monotonic() < deadline:
+                    select.select([self._fd], [], [], max(0.0, deadline - time.monotonic()))
+                    self._drain()
+                if self._removals > 1:
+                    self.oom = True
+            else:
+                self._drain()  # still there: any signal is an OOM
+        finally:
+            self.close()
+        return self.oom
+
+    def close(self) -> None:
+        """Stop watching (the kernel drops the registration with the eventfd)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 # =========================================================================== one container
 
 
@@ -345,11 +542,16 @@ class ContainerRun:
     exit_code: int | None = None
     termination_message: str = ""
     killed: bool = False
+    oom_killed: bool = False
+    """The container's cgroup ran out of memory (reported as the kubelet does: ``OOMKilled``)."""
+    memory_peak: int | None = None
+    """The container cgroup's peak memory use in bytes, as last read while it ran."""
     times: dict[str, float] = field(default_factory=dict)
     """``time.monotonic()`` when the kubelet's work began (``prepare``: rootfs copy, volumes),
     ``runc run`` was started (``started``), it returned (``exited``) and the termination was
     reported (``reported``): what a benchmark subtracts to get polymagic's own time."""
     _process: subprocess.Popen[bytes] | None = None
+    _oom_watch: OomWatch | None = None
 
     @property
     def pod_uid(self) -> str:
@@ -610,9 +812,14 @@ class ContainerRun:
             "hostname": self.pod.name[:63],
             "mounts": standard + [m.oci() for m in mounts],
             "linux": {
-                "cgroupsPath": f"/kubepods/{self._qos_path()}pod{self.pod.uid}/{self.id}",
+                "cgroupsPath": self._cgroups_path(),
                 "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount")],
-                "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+                "resources": {
+                    "devices": [{"allow": False, "access": "rwm"}],
+                    **oci_resources(
+                        self.container.get("resources") or {}, swap_controller=_swap_controller()
+                    ),
+                },
                 "maskedPaths": [
                     "/proc/acpi",
                     "/proc/kcore",
@@ -634,6 +841,9 @@ class ContainerRun:
                 ],
             },
         }
+
+    def _cgroups_path(self) -> str:
+        return f"/kubepods/{self._qos_path()}pod{self.pod.uid}/{self.id}"
 
     def _qos_path(self) -> str:
         """``besteffort/``, ``burstable/`` or ``""`` (Guaranteed), as the kubelet nests pods."""
@@ -661,6 +871,7 @@ class ContainerRun:
              "--pid-file", str(pid_file), self.id]
         )  # fmt: skip
         self.state.container_id = f"runc://{self.id}"
+        watch = self._oom_watch = OomWatch.start(self._cgroups_path())
         self._process = _ProcessStarter.shared().call(
             lambda: subprocess.Popen(
                 argv,
@@ -685,9 +896,11 @@ class ContainerRun:
             if self.pod.deletion_requested.is_set() or self.pod.node.stopping:
                 self._kill(process)
                 break
-            time.sleep(0.05)
+            watch.wait(0.05)
         code = process.wait()
         self.times["exited"] = time.monotonic()
+        self.oom_killed = watch.finish()
+        self.memory_peak = watch.peak
         for reader in readers:
             reader.join(timeout=10)
         process.stdout.close()
@@ -734,9 +947,12 @@ class ContainerRun:
             tail = "\n".join(lines).encode("utf-8", errors="surrogateescape")
             message = tail[-FALLBACK_LOG_BYTES:].decode(errors="replace")
         self.termination_message = message
+        # containerd reports OOMKilled whenever the cgroup ran out of memory, whatever the
+        # exit code: the OOM killer may have killed a child and the main process carried on.
+        reason = "OOMKilled" if self.oom_killed else "Completed" if code == 0 else "Error"
         terminated: JsonDict = {
             "exitCode": code,
-            "reason": "Completed" if code == 0 else "Error",
+            "reason": reason,
             "startedAt": self.state.started_at,
             "finishedAt": _now(),
             "containerID": self.state.container_id,
@@ -777,6 +993,8 @@ class ContainerRun:
     def _cleanup(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._kill(self._process)
+        if self._oom_watch is not None:
+            self._oom_watch.close()
         root = self.engine.state_root
         _remove_containers(root, [c for c in _runc_list(root) if c == self.id])
         shutil.rmtree(self.bundle, ignore_errors=True)

@@ -169,3 +169,37 @@ def test_without_a_digest_file_a_failure_reports_the_log_tail(
     assert 'Use "executor [command] --help"' in message
     assert terminated["containerID"].startswith("runc://")
     assert done["status"]["phase"] == "Failed"
+
+
+def test_resource_limits_are_in_the_containers_cgroups(
+    cluster: Cluster, plain_registry: RegistryServer
+) -> None:
+    base = plain_registry.image(BASE_REPOSITORY, BASE_TAG)
+    files = ["memory/memory.limit_in_bytes", "memory/memory.memsw.limit_in_bytes"]
+    files += ["cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us", "cpu/cpu.shares"]
+    cat = " ".join(f"/sys/fs/cgroup/{f}" for f in files)
+    admin.core(cluster).create_namespaced_config_map(
+        cluster.namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "ctx"},
+            "data": {"Dockerfile": f"FROM {base}\nRUN cat {cat} | tr '\\n' ' ' && echo\n"},
+        },
+    )
+    pod = _pod(
+        "runc-limits",
+        ["--dockerfile=/ctx/Dockerfile", "--context=dir:///ctx", "--no-push",
+         f"--insecure-registry={plain_registry.host}"],
+        container={
+            "volumeMounts": [{"name": "ctx", "mountPath": "/ctx"}],
+            "resources": {"limits": {"memory": "128Mi", "cpu": "500m"}, "requests": {"cpu": "250m"}},
+        },
+        volumes=[{"name": "ctx", "configMap": {"name": "ctx"}}],
+    )  # fmt: skip
+    admin.core(cluster).create_namespaced_pod(cluster.namespace, pod)
+    done = _wait_terminated(cluster, "runc-limits")
+    log = _log(cluster, "runc-limits")
+    assert done["status"]["phase"] == "Succeeded", log
+    # memory and memory+swap at the limit (no swap), 500m as 50 ms per 100 ms, 250m as shares.
+    assert f"{128 * 2**20} {128 * 2**20} 50000 100000 256 " in log.splitlines(), log
