@@ -26,9 +26,9 @@ from tests.fixtures.kaniko_logs import captured
 JsonDict = dict[str, Any]
 
 SLEEP_STEP = "step 6/6 (RUN echo sleeping now && sleep 600)"
-EXIT_137 = (
+KILLED = (
     "error building image: error building stage: failed to execute command: waiting for"
-    " process to exit: exit status 137"
+    " process to exit: signal: killed"
 )
 DISK = (
     "The node was low on resource: ephemeral-storage. Threshold quantity: 1Gi, available:"
@@ -95,17 +95,18 @@ def test_executor_killed_at_its_memory_limit_names_the_step_the_limit_and_twice_
 
 
 def test_a_run_steps_command_killed_keeps_kanikos_error_line() -> None:
-    # Kaniko outlives the command the kernel killed, fails the step and exits 1; the kubelet
-    # still says OOMKilled (the container's cgroup had an out-of-memory kill).
+    # Kaniko outlives the command the kernel killed, fails the step with Kaniko's own words for
+    # a killed child and exits 255 (as the real one does: tests/real_executor/
+    # test_out_of_memory.py); the kubelet still says OOMKilled (its cgroup had an OOM kill).
     lines = captured("run-fails-exit-3").lines()
-    lines[-1] = lines[-1].replace("exit status 3", "exit status 137")
-    assert EXIT_137 in lines[-1]
+    lines[-1] = lines[-1].replace("exit status 3", "signal: killed")
+    assert KILLED in lines[-1]
     machine = _machine("run-fails-exit-3", lines)
-    failed = _failed(machine, _terminated(machine, exit_code=1, reason="OOMKilled", limit="1Gi"))
+    failed = _failed(machine, _terminated(machine, exit_code=255, reason="OOMKilled", limit="1Gi"))
     assert failed.reason == "OOMKilled"
-    assert failed.detail == EXIT_137
+    assert failed.detail == KILLED
     assert str(failed.failed_step) == "step 7/7 (RUN exit 3)"
-    assert "(OOMKilled, the executor exited with code 1): error building image" in failed.summary
+    assert "(OOMKilled, the executor exited with code 255): error building image" in failed.summary
     assert "at most 1Gi of memory" in failed.fix
     assert "`--memory 2Gi`" in failed.fix
 

@@ -24,8 +24,8 @@ import pytest
 from polymagic.errors import BuildFailed
 from polymagic.kube.client import connect
 from polymagic.kube.session import BuildOptions, build_image
+from polymagic.render.build_objects import KanikoOptions
 from polymagic.render.compiler import compile_operation
-from polymagic.render.manifests import KanikoOptions
 from polymagic.spec.loader import load_connections
 from tests.cluster.runc_runtime import (
     ContainerConfigError,
@@ -113,6 +113,15 @@ def test_a_run_step_over_the_memory_limit_fails_the_build_as_oom_killed(
     assert run.state.log.lines()[-1].endswith("waiting for process to exit: signal: killed")
     assert caught.value.reason == "OOMKilled"
     assert caught.value.exit_code == run.exit_code
+    # What the user reads: the step that ran, Kaniko's own line, the limit and twice it.
+    assert caught.value.summary.startswith(
+        f"build `{caught.value.name}` ran out of memory at step 7/7 (RUN {HUNGRY_RUN}): the"
+        " kernel's out-of-memory killer stopped it (OOMKilled, the executor exited with code 255)"
+    )
+    assert caught.value.detail.endswith("waiting for process to exit: signal: killed")
+    assert caught.value.fix.startswith(
+        f"the executor may use at most {TIGHT} of memory: give it more, e.g. `--memory 384Mi`"
+    )
     assert leftovers(admin_kubeconfig, real_namespace) == []
     assert runc_engine.leftovers() == []
     assert _eventfds() == eventfds
@@ -135,6 +144,9 @@ def test_cli_memory_limit_reaches_the_container_and_an_oom_fails_the_build(
     assert run.oom_killed, done
     assert run.state.terminated is not None
     assert run.state.terminated["reason"] == "OOMKilled"
+    error = done.stderr.split("polymagic: error: ", 1)[-1].splitlines()[0]
+    assert f"ran out of memory at step 6/6 (RUN {HUNGRY_RUN})" in error, done
+    assert f"polymagic: fix: the executor may use at most {TIGHT} of memory" in done.stderr, done
     assert leftovers(admin_kubeconfig, real_namespace) == []
     assert runc_engine.leftovers() == []
 
