@@ -205,6 +205,40 @@ def test_interrupt_mid_build_deletes_everything(
     _keep(api, "cancelled from another thread at step 3 of a build held running")
 
 
+def test_an_evicted_build_says_what_its_node_ran_short_of(
+    cluster: Cluster, sim_node: SimulatedNode
+) -> None:
+    # Eviction cannot happen for real here (no eviction manager): the simulated node evicts
+    # the held pod as a kubelet does, and the session must report it, not a bare exit 137.
+    low_on_disk = (
+        "The node was low on resource: ephemeral-storage. Container kaniko was using 6Gi,"
+        " which exceeds its request of 1Gi."
+    )
+    _secret(cluster)
+    sim_node.set_scenario(cluster.namespace, Scenario.SUCCESS, hold_running=True)
+    session = start_build(cluster, _build(), FAST)
+
+    def follow_and_evict_once_held() -> None:
+        for event in session.events():
+            if event.kind is EventKind.LOG and "held by the simulated node" in event.message:
+                sim_node.evict(cluster.namespace, session.name, low_on_disk)
+
+    with pytest.raises(BuildFailed) as caught:
+        follow_and_evict_once_held()
+    failed = caught.value
+    assert failed.reason == "Evicted"
+    assert failed.exit_code == 137
+    assert failed.detail == low_on_disk
+    assert str(failed).startswith(
+        f"build `{session.name}` was evicted from its node at step 6/6 (RUN pip3 install"
+    )
+    assert "ask for room with `resources.requests.ephemeral-storage`" in failed.fix
+    deadline = time.monotonic() + 20
+    while _leftovers(cluster) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _leftovers(cluster) == []
+
+
 def test_find_and_cancel_by_name_from_a_new_connection(
     cluster: Cluster, sim_node: SimulatedNode, admin_kubeconfig: Path
 ) -> None:

@@ -1170,6 +1170,8 @@ class PodRuntime:
         self.deletion_requested = threading.Event()
         self.released = threading.Event()
         self.finished = threading.Event()
+        self.eviction: str | None = None
+        """The eviction manager's message once the node evicts the pod (see ``evict``)."""
         self.containers = seen.containers
         for container in pod["spec"]["containers"]:
             self.containers[container["name"]] = ContainerRuntime(
@@ -1251,6 +1253,7 @@ class PodRuntime:
         containers_ready = dict(ready_condition, type="ContainersReady")
         body: JsonDict = {
             "phase": self._phase,
+            **({"reason": "Evicted", "message": self.eviction} if self.eviction else {}),
             "hostIP": LOCALHOST,
             "startTime": self._started,
             "conditions": [
@@ -1509,6 +1512,9 @@ class PodDriver:
         for item in run.plan():
             if isinstance(item, Hold):
                 self._hold(state.log)
+                if self.runtime.eviction is not None:
+                    self._evicted(state)
+                    return
                 continue
             state.log.write(format_kaniko_line(item, args, started, time.time()))
             if not item.undelayed and self.options.line_delay > 0:
@@ -1519,12 +1525,28 @@ class PodDriver:
 
     def _hold(self, log: ContainerLog) -> None:
         beat = 0
-        while not self.runtime.released.is_set():
+        while not self.runtime.released.is_set() and self.runtime.eviction is None:
             beat += 1
             log.write(f"(still running: held by the simulated node, heartbeat {beat})")
             deadline = time.monotonic() + self.options.heartbeat_interval
             while time.monotonic() < deadline and not self.runtime.released.is_set():
                 self.runtime.sleep(min(0.1, self.options.heartbeat_interval))
+
+    def _evicted(self, state: ContainerRuntime) -> None:
+        """The eviction manager killed the container (as a 1.20 kubelet reports it: exit 137,
+        ``Error``; the pod ``Failed`` with reason ``Evicted`` and the message, and the events)."""
+        message = self.runtime.eviction or ""
+        self.runtime.event(None, "Warning", "Evicted", message)
+        self.runtime.event(state.name, "Normal", "Killing", f"Stopping container {state.name}")
+        state.terminated = {
+            "exitCode": 137,
+            "reason": "Error",
+            "startedAt": state.started_at,
+            "finishedAt": _now(),
+            "containerID": state.container_id,
+        }
+        self.runtime.seen.exit_codes[state.name] = 137
+        state.log.close()
 
     def _terminate(self, container: JsonDict, state: ContainerRuntime, run: KanikoRun) -> None:
         path = container.get("terminationMessagePath") or DEFAULT_TERMINATION_MESSAGE_PATH
@@ -1734,6 +1756,17 @@ class SimulatedNode:
     def engine_for(self, namespace: str) -> ContainerEngine | None:
         with self._lock:
             return self._engines.get(namespace)
+
+    def evict(self, namespace: str, pod: str, message: str) -> bool:
+        """Evict held pod ``namespace/pod`` as the kubelet's eviction manager does when the node
+        runs short of a resource (``message`` names it); whether the node holds that pod."""
+        with self._lock:
+            runtimes = [
+                r for r in self._by_uid.values() if (r.namespace, r.name) == (namespace, pod)
+            ]
+        for runtime in runtimes:
+            runtime.eviction = message
+        return bool(runtimes)
 
     def release(self, namespace: str, pod: str | None = None) -> int:
         """Let held pods (``hold_running=True``) of ``namespace`` (or just ``pod``) finish; returns how many."""
