@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from polymagic.errors import BuildFailed
-from polymagic.kube.pod_state import PodStateMachine, more_memory
+from polymagic.kube.pod_state import PodStateMachine, build_status, more_memory
 from polymagic.render.compiler import compile_operation
 from polymagic.render.manifests import build_manifests
 from polymagic.render.options import BuildOptions
@@ -180,6 +180,19 @@ def test_no_step_is_blamed_once_the_image_is_being_pushed() -> None:
     failed = _failed(machine, _terminated(machine, exit_code=137, reason="OOMKilled", limit="1Gi"))
     assert failed.failed_step is None
     assert failed.summary.startswith(f"build `{machine.name}` ran out of memory: the kernel's")
+
+
+def test_status_and_list_say_out_of_memory_and_evicted() -> None:
+    machine = _machine("killed")
+    oom = _terminated(machine, exit_code=255, reason="OOMKilled", limit="1Gi")
+    assert build_status(oom).detail == "out of memory (OOMKilled), exit code 255"
+    evicted = _terminated(
+        machine, exit_code=137, reason="Error", pod_status={"reason": "Evicted", "message": DISK}
+    )
+    assert build_status(evicted).detail == "evicted: its node was low on ephemeral-storage"
+    assert build_status(evicted).phase == "Failed"
+    plain = _terminated(machine, exit_code=3, reason="Error")
+    assert build_status(plain).detail == "exit code 3"
 
 
 @pytest.mark.parametrize(

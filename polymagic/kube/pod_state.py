@@ -498,6 +498,11 @@ def build_status(pod: JsonDict) -> BuildStatus:
         found = _DIGEST.search(str(terminated.get("message") or ""))
         digest = found.group(0) if found and terminated.get("exitCode") == 0 else None
         detail = f"exit code {terminated.get('exitCode')}"
+        if terminated.get("reason") == BuildFailed.OUT_OF_MEMORY:
+            detail = f"out of memory (OOMKilled), {detail}"
+    if pod.get("status", {}).get("reason") == BuildFailed.EVICTED:
+        low_on = _LOW_ON.search(str(pod["status"].get("message") or "")[:_EVICTION_MESSAGE_MAX])
+        detail = f"evicted: its node was low on {low_on.group('resource')}" if low_on else "evicted"
     annotations = meta.get("annotations") or {}
     try:
         destinations = tuple(json.loads(annotations.get("polymagic/destinations", "[]")))
