@@ -205,7 +205,8 @@ def test_status_and_list_say_out_of_memory_and_evicted() -> None:
         ("128974848", "246Mi"),
         ("3G", "5723Mi"),
         ("lots", None),
-        ("1e9", None),
+        ("1e9", "1908Mi"),
+        ("512e6", "977Mi"),
         ("-1Gi", None),
     ],
 )

@@ -232,11 +232,19 @@ _DEADLINE_NAMES = ("timeout", "start_timeout", "stuck_grace", "log_idle_timeout"
 
 def kaniko_options(args: argparse.Namespace) -> KanikoOptions:
     """The executor options in ``args`` (parsed with ``EXECUTOR_OPTIONS``)."""
+    from polymagic.errors import UsageError
     from polymagic.render.build_objects import KanikoOptions
+    from polymagic.render.quantities import quantity_value
     from polymagic.spec.params import parse_pairs
 
     resources: dict[str, Any] | None = None
     amounts = {k: v for k, v in (("cpu", args.cpu), ("memory", args.memory)) if v}
+    for name, amount in amounts.items():
+        if quantity_value(amount) is None:
+            example = "2 or 500m" if name == "cpu" else "4Gi or 512Mi"
+            raise UsageError(
+                f"--{name} {amount}: not a Kubernetes quantity; give it like {example}"
+            )
     if amounts:
         resources = {"requests": dict(amounts), "limits": dict(amounts)}
     return KanikoOptions(

@@ -52,6 +52,7 @@ from polymagic.render.build_objects import CONTAINER_NAME, EPHEMERAL_STORAGE_REQ
 from polymagic.render.dockerfile import dockerfile_instructions
 from polymagic.render.kaniko_log import MAX_LINE, EventKind, KanikoLogParser, ProgressEvent
 from polymagic.render.options import BuildOptions, BuildResult, BuildStatus
+from polymagic.render.quantities import quantity_value
 
 __all__ = [
     "PodStateMachine",
@@ -184,12 +185,10 @@ def executor_fix(error_line: str, manifests: BuildManifests) -> str:
     return ""
 
 
-_BINARY = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50}
-_DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
-_QUANTITY = re.compile(r"(?P<number>[0-9]{1,15}(?:\.[0-9]{1,6})?)(?P<suffix>[KMGTP]i|[kMGTP])?")
 # `The node was low on resource: ephemeral-storage. Threshold quantity: ...` (the kubelet's).
 _LOW_ON = re.compile(r"low on resource: (?P<resource>[\w/-]{1,64}(?:\.[\w/-]{1,64}){0,3})")
 _EVICTION_MESSAGE_MAX = 400
+_MI, _GI = 1 << 20, 1 << 30
 
 
 def _memory_limit(pod: JsonDict) -> str | None:
@@ -203,19 +202,15 @@ def _memory_limit(pod: JsonDict) -> str | None:
 
 
 def more_memory(limit: str) -> str | None:
-    """Twice ``limit`` (a Kubernetes quantity such as ``192Mi`` or ``2G``), in ``Mi`` or
-    ``Gi``; None when it is not a plain quantity of bytes."""
-    found = _QUANTITY.fullmatch(limit.strip())
-    if found is None:
+    """Twice ``limit`` (a Kubernetes quantity such as ``192Mi``, ``2G`` or ``1e9``), in ``Mi``
+    or ``Gi``; None when it is not a quantity of at least a byte."""
+    value = quantity_value(limit.strip())
+    if value is None or value < 1:
         return None
-    suffix = found.group("suffix") or ""
-    unit = _BINARY.get(suffix) or _DECIMAL.get(suffix) or 1
-    twice = int(float(found.group("number")) * unit * 2)
-    if twice <= 0:
-        return None
-    if twice % _BINARY["Gi"] == 0:
-        return f"{twice // _BINARY['Gi']}Gi"
-    return f"{-(-twice // _BINARY['Mi'])}Mi"
+    twice = int(value * 2)
+    if twice % _GI == 0:
+        return f"{twice // _GI}Gi"
+    return f"{-(-twice // _MI)}Mi"
 
 
 def _last_error_line(message: str) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from polymagic.errors import SpecError
+from polymagic.render.quantities import check_resources
 
 if TYPE_CHECKING:
     from polymagic.render.context import PackedContext
@@ -92,6 +93,7 @@ class KanikoOptions:
     service_account: str | None = None
 
     def __post_init__(self) -> None:
+        check_resources(self.resources)
         if self.snapshot_mode not in (None, "full", "redo", "time"):
             raise SpecError(f"snapshot mode `{self.snapshot_mode}`: choose full, redo or time")
         for key, _ in self.build_args:
