@@ -79,13 +79,14 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         # The kubeconfig context's namespace when none is given: what `globals.namespace`
         # reads, where the objects go and what the rendered manifests say.
         namespace = args.namespace or (cluster.namespace if cluster else None) or "default"
+        # The options first: one used the wrong way is the only thing said.
+        defaults = OptionDefaults(namespace=namespace)
+        options = build_options(args, context_dir=context_base(args), defaults=defaults)
         build = compile_with_connections(
             text_or_path, source, params=args.params, namespace=namespace
         )
         for warning in build.warnings:
             err.write(f"polymagic: warning: {warning}\n")
-        defaults = OptionDefaults(namespace=namespace)
-        options = build_options(args, context_dir=context_base(args), defaults=defaults)
         from polymagic.render.context import pack_build_context
 
         packed = pack_build_context(build, context_base(args))
