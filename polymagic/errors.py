@@ -504,11 +504,13 @@ def fix_out_of_memory(limit: str | None, more: str | None) -> str:
             " request and limit, e.g. `--memory 4Gi` (polymagic build, %%polybuild), so"
             " the scheduler places it on a node with that much free"
         )
+    amount = more or "..."
     example = f", e.g. `--memory {more}`" if more else " with `--memory`"
     return (
         f"the executor may use at most {limit} of memory: give it more{example}"
-        " (polymagic build, %%polybuild; in Python, the resources of KanikoOptions); what the"
-        " RUN steps start counts towards that limit as well as Kaniko itself"
+        " (polymagic build, %%polybuild), or in the operation `runPatch: {container:"
+        f" {{resources: {{limits: {{memory: {amount}}}}}}}}}` (in Python, the resources of"
+        " KanikoOptions); what the RUN steps start counts towards that limit, not only Kaniko"
     )
 
 

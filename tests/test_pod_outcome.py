@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 import pytest
+import yaml
 
 from polymagic.errors import BuildFailed
 from polymagic.kube.pod_state import PodStateMachine, build_status, more_memory
@@ -109,6 +110,17 @@ def test_a_run_steps_command_killed_keeps_kanikos_error_line() -> None:
     assert "(OOMKilled, the executor exited with code 255): error building image" in failed.summary
     assert "at most 1Gi of memory" in failed.fix
     assert "`--memory 2Gi`" in failed.fix
+
+
+def test_the_operation_route_of_the_fix_gives_the_pod_that_limit() -> None:
+    machine = _machine("killed")
+    failed = _failed(machine, _terminated(machine, exit_code=137, reason="OOMKilled", limit="1Gi"))
+    patch = failed.fix.split("in the operation `runPatch: ", 1)[1].split("`", 1)[0]
+    op = yaml.safe_load(SEED)
+    op["runPatch"].update(yaml.safe_load(patch))
+    build = compile_operation(yaml.safe_dump(op), connections=load_connections(REGISTRY))
+    pod = build_manifests(build, namespace="ml").pod
+    assert pod["spec"]["containers"][0]["resources"]["limits"] == {"memory": "2Gi"}
 
 
 def test_without_a_memory_limit_the_node_ran_out() -> None:
