@@ -272,6 +272,18 @@ def module_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regist
         server.stop()
 
 
+def _script(code: str, argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``code`` run by a new interpreter with ``argv``, as a user's process would run."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
 def _operation(repository: str) -> str:
     op = yaml.safe_load(SEED)
     op["params"]["destination"]["value"] = f"{repository}:1"
@@ -309,14 +321,7 @@ def test_the_cluster_commands_never_import_the_generated_api(
     env["KUBECONFIG"] = str(admin_kubeconfig)
     report = tmp_path / "report.json"
     argv = [ns, tmp_path / "reused.yaml", tmp_path / "other.yaml", tmp_path / "connections.yaml"]
-    done = subprocess.run(
-        [sys.executable, "-c", COMMANDS, *map(str, argv), held.name, str(report)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    done = _script(COMMANDS, [*map(str, argv), held.name, str(report)], env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "not building it again" in done.stderr
     result = json.loads(report.read_text())
@@ -324,14 +329,7 @@ def test_the_cluster_commands_never_import_the_generated_api(
     assert result["loaded"]  # the client's REST layer was used: the check below means something
     assert result["generated"] == []
     assert result["classes"] == []
-    by_name = subprocess.run(
-        [sys.executable, "-c", BY_NAME, ns, held.name, str(report)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    by_name = _script(BY_NAME, [ns, held.name, str(report)], env)
     assert by_name.returncode == 0, by_name.stderr[-3000:]
     assert f"cancelled build `{held.name}`" in by_name.stdout
     light = json.loads(report.read_text())
