@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from polymagic.kube.client import Cluster
 from polymagic.render.permissions import permission_checks
 
-__all__ = ["core", "kubeconfig_of", "rbac", "wait_until_builds_allowed"]
+__all__ = ["core", "kubeconfig_of", "rbac", "wait_for_authorizer", "wait_until_builds_allowed"]
 
 KUBECONFIG_SOURCE = "kubeconfig "
 
@@ -54,21 +55,35 @@ def rbac(target: Cluster | Path) -> Any:
     return client.RbacAuthorizationV1Api(_client_of(target))
 
 
-def wait_until_builds_allowed(user: Cluster, timeout: float = 15.0) -> None:
-    """Wait until the authorizer lets ``user`` do everything a build needs in its namespace.
+def wait_for_authorizer(
+    user: Cluster,
+    checks: Iterable[tuple[str, str, str]],
+    *,
+    allowed: bool,
+    timeout: float,
+) -> None:
+    """Wait until the authorizer answers ``allowed`` for every ``(verb, resource,
+    subresource)`` of ``checks`` in ``user``'s namespace.
 
-    A new Role or RoleBinding reaches the apiserver's RBAC authorizer through an informer, a
-    moment after the write returns; a build started at once can be refused by the preflight.
+    RBAC changes reach the apiserver's authorizer through an informer, a moment after the
+    write returns: a build started at once can still be refused, or still be let through.
     """
+    wanted = list(checks)
     deadline = time.monotonic() + timeout
     while True:
-        refused = [
+        wrong = [
             f"{verb} {resource}{'/' + sub if sub else ''}"
-            for verb, resource, sub in permission_checks()
-            if not user.can_i(verb, resource, user.namespace, sub)
+            for verb, resource, sub in wanted
+            if user.can_i(verb, resource, user.namespace, sub) is not allowed
         ]
-        if not refused:
+        if not wrong:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"after {timeout:g} s the granted role still refuses {refused}")
+            still = "refuses" if allowed else "allows"
+            raise AssertionError(f"after {timeout:g} s the authorizer still {still} {wrong}")
         time.sleep(0.1)
+
+
+def wait_until_builds_allowed(user: Cluster, timeout: float = 15.0) -> None:
+    """Wait until the authorizer lets ``user`` do everything a build needs in its namespace."""
+    wait_for_authorizer(user, permission_checks(), allowed=True, timeout=timeout)
