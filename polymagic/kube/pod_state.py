@@ -191,6 +191,20 @@ _EVICTION_MESSAGE_MAX = 400
 _MI, _GI = 1 << 20, 1 << 30
 
 
+def _eviction(pod: JsonDict) -> tuple[str, str | None] | None:
+    """``(the node's message, the resource it was low on)`` when the pod was evicted; the
+    message on one line, printable, at most ``_EVICTION_MESSAGE_MAX`` characters."""
+    status = pod.get("status", {})
+    if status.get("reason") != BuildFailed.EVICTED:
+        return None
+    message = str(status.get("message") or "")[: _EVICTION_MESSAGE_MAX * 4]
+    said = printable(" ".join(message.split()))
+    if len(said) > _EVICTION_MESSAGE_MAX:
+        said = said[: _EVICTION_MESSAGE_MAX - 1] + "…"
+    low_on = _LOW_ON.search(said)
+    return said, low_on.group("resource") if low_on else None
+
+
 def _memory_limit(pod: JsonDict) -> str | None:
     """The executor's memory limit as the live pod states it (a LimitRange may have set it)."""
     for container in pod.get("spec", {}).get("containers") or []:
@@ -390,12 +404,12 @@ class PodStateMachine:
             destinations = self.manifests.destinations
             destination = destinations[0] if destinations else self.name
             return Pushed(f"{destination}@{found.group(0)}", found.group(0))
-        status = pod.get("status", {})
-        if status.get("reason") == BuildFailed.EVICTED:
-            return self._evicted(str(status.get("message") or ""), code)
+        eviction = _eviction(pod)
+        if eviction is not None:
+            return self._evicted(*eviction, code)
         if terminated.get("reason") == BuildFailed.OUT_OF_MEMORY:
             return self._out_of_memory(pod, message, code)
-        reason = status.get("reason") or terminated.get("reason") or "Error"
+        reason = pod.get("status", {}).get("reason") or terminated.get("reason") or "Error"
         error_line = self.parser.error_line or _last_error_line(message) or ""
         return BuildFailed(
             name=self.name,
@@ -422,11 +436,7 @@ class PodStateMachine:
             fix=fix_out_of_memory(limit, more_memory(limit) if limit else None),
         )
 
-    def _evicted(self, message: str, code: Any) -> BuildFailed:
-        said = printable(" ".join(message[: _EVICTION_MESSAGE_MAX * 4].split()))
-        if len(said) > _EVICTION_MESSAGE_MAX:
-            said = said[: _EVICTION_MESSAGE_MAX - 1] + "…"
-        low_on = _LOW_ON.search(said)
+    def _evicted(self, said: str, low_on: str | None, code: Any) -> BuildFailed:
         return BuildFailed(
             name=self.name,
             reason=BuildFailed.EVICTED,
@@ -434,23 +444,23 @@ class PodStateMachine:
             exit_code=code if isinstance(code, int) else None,
             failed_step=self._running_step(),
             log_tail=self.tail,
-            fix=fix_evicted(
-                low_on.group("resource") if low_on else None, EPHEMERAL_STORAGE_REQUEST
-            ),
+            fix=fix_evicted(low_on, EPHEMERAL_STORAGE_REQUEST),
         )
 
     def _running_step(self) -> FailedStep | None:
         """The step that was running when the container was stopped from outside."""
-        step, steps = self.parser.running_step, self.parser.steps
+        return self._step(self.parser.running_step)
+
+    def _step(self, step: int) -> FailedStep | None:
+        steps = self.parser.steps
         return FailedStep(step, len(steps), steps[step - 1]) if 0 < step <= len(steps) else None
 
     def _failed_step(self, error_line: str) -> FailedStep | None:
         """The step Kaniko failed in, when it failed inside one."""
-        step, steps = self.parser.step, self.parser.steps
         # Kaniko's marker for an error in a stage's commands; not for pulls, pushes or auth.
-        if "error building stage" not in error_line or not 0 < step <= len(steps):
+        if "error building stage" not in error_line:
             return None
-        return FailedStep(step, len(steps), steps[step - 1])
+        return self._step(self.parser.step)
 
     def pushed_events(self, pushed: Pushed) -> list[ProgressEvent]:
         """PUSHED, when the log did not already announce the digest."""
@@ -495,9 +505,9 @@ def build_status(pod: JsonDict) -> BuildStatus:
         detail = f"exit code {terminated.get('exitCode')}"
         if terminated.get("reason") == BuildFailed.OUT_OF_MEMORY:
             detail = f"out of memory (OOMKilled), {detail}"
-    if pod.get("status", {}).get("reason") == BuildFailed.EVICTED:
-        low_on = _LOW_ON.search(str(pod["status"].get("message") or "")[:_EVICTION_MESSAGE_MAX])
-        detail = f"evicted: its node was low on {low_on.group('resource')}" if low_on else "evicted"
+    if (eviction := _eviction(pod)) is not None:
+        low_on = eviction[1]
+        detail = f"evicted: its node was low on {low_on}" if low_on else "evicted"
     annotations = meta.get("annotations") or {}
     try:
         destinations = tuple(json.loads(annotations.get("polymagic/destinations", "[]")))
