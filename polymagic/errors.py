@@ -292,11 +292,11 @@ class BuildError(PolymagicError):
 
     Fields (keyword arguments): ``name`` of the build; ``reason``, a Kubernetes or executor
     reason (``ImagePullBackOff``, ``FailedMount``, ``Unschedulable``, ``OOMKilled``,
-    ``Evicted``, ``Error``, ...) or one of
-    polymagic's (``PodDeleted``, ``PodNotFound``, ``NoDigest``, ``NoResult``,
-    ``DeadlineExceeded``, ``Cancelled``); ``detail``, what the cluster or the executor said (a waiting message,
-    Kaniko's error line); ``exit_code`` of the executor (None: it never ended); ``failed_step``;
-    ``events``, the pod's last events; ``log_tail``, the last log lines; ``fix``, what to do.
+    ``Evicted``, ``Error``, ...) or one of polymagic's (``PodDeleted``, ``PodNotFound``,
+    ``NoDigest``, ``NoResult``, ``DeadlineExceeded``, ``Cancelled``); ``detail``, what the
+    cluster or the executor said (a waiting or eviction message, Kaniko's error line);
+    ``exit_code`` of the executor (None: it never ended); ``failed_step``; ``events``, the
+    pod's last events; ``log_tail``, the last log lines; ``fix``, what to do.
     """
 
     def __init__(
