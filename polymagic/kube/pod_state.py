@@ -211,7 +211,7 @@ def _memory_limit(pod: JsonDict) -> str | None:
         if isinstance(container, dict) and container.get("name") == CONTAINER_NAME:
             limits = (container.get("resources") or {}).get("limits") or {}
             limit = limits.get("memory") if isinstance(limits, dict) else None
-            return printable(str(limit))[:64] if limit is not None else None
+            return printable(str(limit)[:64])[:64] if limit is not None else None
     return None
 
 
