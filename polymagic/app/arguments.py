@@ -243,7 +243,7 @@ def kaniko_options(args: argparse.Namespace) -> KanikoOptions:
         if quantity_value(amount) is None:
             example = "2 or 500m" if name == "cpu" else "4Gi or 512Mi"
             raise UsageError(
-                f"--{name} {amount}: not a Kubernetes quantity; give it like {example}"
+                f"--{name} {amount[:64]}: not a Kubernetes quantity; give it like {example}"
             )
     if amounts:
         resources = {"requests": dict(amounts), "limits": dict(amounts)}
