@@ -210,6 +210,8 @@ hubRef: kaniko
         "build_args": "",
         "target": "",
         "tags": "",
+        "memory_limit": "",
+        "cpu_limit": "",
     }
     assert form.errors == {}
 
