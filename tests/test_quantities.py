@@ -76,3 +76,28 @@ def test_command_line_refuses_a_bad_amount_at_once(
     assert err.getvalue() == (
         f"polymagic: error: {flag} {value}: not a Kubernetes quantity; give it like {example}\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("resources", "path", "shown"),
+    [
+        ("{limits: {memory: lots}}", "limits.memory", "`lots` is not a Kubernetes quantity"),
+        ("{requests: {cpu: '-1'}}", "requests.cpu", "`-1` is not a Kubernetes quantity"),
+        ("{limits: [4Gi]}", "limits", "must be a mapping of resource names"),
+    ],
+    ids=["memory-limit", "negative-cpu-request", "limits-a-list"],
+)
+def test_an_operations_bad_amount_is_refused_with_its_field_before_submission(
+    tmp_path: Path, resources: str, path: str, shown: str
+) -> None:
+    op = tmp_path / "op.yaml"
+    op.write_text(
+        SEED.replace("runPatch:\n", f"runPatch:\n  container: {{resources: {resources}}}\n")
+    )
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["build", str(op), "--dry-run"], out=out, err=err)
+    assert code == 2
+    assert out.getvalue() == ""
+    errors = [line for line in err.getvalue().splitlines() if "error:" in line]
+    assert len(errors) == 1, err.getvalue()
+    assert errors[0].startswith(f"polymagic: error: run.container.resources.{path}: {shown}")
