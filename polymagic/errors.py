@@ -509,8 +509,9 @@ def fix_out_of_memory(limit: str | None, more: str | None) -> str:
     return (
         f"the executor may use at most {limit} of memory: give it more{example}"
         " (polymagic build, %%polybuild), or in the operation `runPatch: {container:"
-        f" {{resources: {{limits: {{memory: {amount}}}}}}}}}` (in Python, the resources of"
-        " KanikoOptions); what the RUN steps start counts towards that limit, not only Kaniko"
+        f" {{resources: {{limits: {{memory: {amount}}}}}}}}}` (the build form's Memory limit; in"
+        " Python, the resources of KanikoOptions); what the RUN steps start counts towards that"
+        " limit, not only Kaniko"
     )
 
 

@@ -123,6 +123,18 @@ def test_the_operation_route_of_the_fix_gives_the_pod_that_limit() -> None:
     assert pod["spec"]["containers"][0]["resources"]["limits"] == {"memory": "2Gi"}
 
 
+def test_the_fix_names_the_forms_memory_limit_in_one_sentence() -> None:
+    machine = _machine("killed")
+    failed = _failed(machine, _terminated(machine, exit_code=137, reason="OOMKilled", limit="1Gi"))
+    assert failed.fix == (
+        "the executor may use at most 1Gi of memory: give it more, e.g. `--memory 2Gi` (polymagic"
+        " build, %%polybuild), or in the operation `runPatch: {container: {resources: {limits:"
+        " {memory: 2Gi}}}}` (the build form's Memory limit; in Python, the resources of"
+        " KanikoOptions); what the RUN steps start counts towards that limit, not only Kaniko"
+    )
+    assert ". " not in failed.fix.replace("e.g. ", "")  # one sentence
+
+
 def test_without_a_memory_limit_the_node_ran_out() -> None:
     machine = _machine("killed")
     failed = _failed(machine, _terminated(machine, exit_code=137, reason="OOMKilled"))

@@ -49,10 +49,12 @@ def test_what_it_refuses(text: object) -> None:
     assert quantity_value(text) is None
 
 
-def test_python_api_names_the_field() -> None:
-    with pytest.raises(SpecError, match=r"resources\.limits\.memory: `lots` is not a Kubernetes"):
+def test_python_api_names_the_field_once() -> None:
+    with pytest.raises(SpecError, match=r"^resources\.limits\.memory: `lots` is not a Kubernetes"):
         KanikoOptions(resources={"limits": {"memory": "lots"}})
-    with pytest.raises(SpecError, match=r"resources\.requests must map resource names"):
+    with pytest.raises(
+        SpecError, match=r"^resources\.requests: must be a mapping of resource names"
+    ):
         KanikoOptions(resources={"requests": ["4Gi"]})
     ok = KanikoOptions(resources={"limits": {"memory": "4Gi", "nvidia.com/gpu": 1}})
     assert ok.resources == {"limits": {"memory": "4Gi", "nvidia.com/gpu": 1}}
@@ -74,3 +76,28 @@ def test_command_line_refuses_a_bad_amount_at_once(
     assert err.getvalue() == (
         f"polymagic: error: {flag} {value}: not a Kubernetes quantity; give it like {example}\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("resources", "path", "shown"),
+    [
+        ("{limits: {memory: lots}}", "limits.memory", "`lots` is not a Kubernetes quantity"),
+        ("{requests: {cpu: '-1'}}", "requests.cpu", "`-1` is not a Kubernetes quantity"),
+        ("{limits: [4Gi]}", "limits", "must be a mapping of resource names"),
+    ],
+    ids=["memory-limit", "negative-cpu-request", "limits-a-list"],
+)
+def test_an_operations_bad_amount_is_refused_with_its_field_before_submission(
+    tmp_path: Path, resources: str, path: str, shown: str
+) -> None:
+    op = tmp_path / "op.yaml"
+    op.write_text(
+        SEED.replace("runPatch:\n", f"runPatch:\n  container: {{resources: {resources}}}\n")
+    )
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["build", str(op), "--dry-run"], out=out, err=err)
+    assert code == 2
+    assert out.getvalue() == ""
+    errors = [line for line in err.getvalue().splitlines() if "error:" in line]
+    assert len(errors) == 1, err.getvalue()
+    assert errors[0].startswith(f"polymagic: error: run.container.resources.{path}: {shown}")

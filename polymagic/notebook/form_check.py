@@ -81,6 +81,10 @@ def field_for_path(path: str | None, init_index: int | None) -> str | None:
         attr = "connection" if rest[len(name) :].startswith(".connection") else "value"
         return next((s.name for s in FIELDS if s.param == (name, attr)), None)
     for root in (*RUN_PATCH, "run"):
+        limits = f"{root}.container.resources.limits."
+        if path.startswith(limits):
+            key = _segment(path[len(limits) :])
+            return next((s.name for s in FIELDS if s.attr == "limit" and s.key == key), None)
         prefix = f"{root}.init[{init_index}].dockerfile."
         if init_index is not None and path.startswith(prefix):
             key = _segment(path[len(prefix) :])

@@ -1,13 +1,14 @@
 """The build form's document: where each field's value lives in the operation (a key of the
-first ``dockerfile`` init, a param's value or connection), reading the fields' values out of a
-document and writing edited values back into a copy of it, and naming what the form leaves to
-the YAML.
+first ``dockerfile`` init, a param's value or connection, a resource limit of the run's
+container), reading the fields' values out of a document and writing edited values back into a
+copy of it, and naming what the form leaves to the YAML.
 
 Pure: dicts in, dicts out, no widgets. The YAML is the document of record: writing changes only
 the keys the form edits, so anything it cannot show (a second init, ``runPatch.environment``, a
 templated field) is kept as written. The executor options (build args, target stage, extra tags)
 are params the component does not declare, so they are written as
-``{value: ..., contextOnly: true}``.
+``{value: ..., contextOnly: true}``. The resource limits are Polyaxon's own place for them,
+``runPatch.container.resources.limits``, so the YAML stays an operation Polyaxon runs as is.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from polymagic.notebook.form_fields import FIELDS, UNSET, Field, InputError
 from polymagic.render.build_objects import OPTION_PARAMS
 from polymagic.spec.hub import hub_component
-from polymagic.spec.models import DockerfileInit, Operation, Param
+from polymagic.spec.models import Container, DockerfileInit, JobRun, Operation, Param
 from polymagic.spec.yamltext import dump_yaml
 
 __all__ = [
@@ -56,6 +57,9 @@ _CONTEXT_ONLY_PARAMS = frozenset(OPTION_PARAMS)
 """Params polymagic reads as executor options: written with ``contextOnly: true``."""
 _PARAM_KEYS = frozenset(k for n, i in Param.model_fields.items() for k in (n, i.alias) if k)
 _FRAME_KEYS = frozenset({"version", "kind", "name", "params", *RUN_PATCH, "hubRef", "hub_ref"})
+_CONTAINER = key_spellings(JobRun, "container")
+_LIMITS_PLACE = (RUN_PATCH, _CONTAINER, key_spellings(Container, "resources"), ("limits",))
+"""The keys from the operation down to the container's limits, each with its spellings."""
 
 
 def lookup(mapping: Any, spellings: tuple[str, ...]) -> tuple[str | None, Any]:
@@ -164,6 +168,10 @@ def _read_field(document: Mapping[str, Any], spec: Field) -> Any:
     if spec.attr is None:
         body = dockerfile_body(document)
         return lookup(body, key_spellings(DockerfileInit, spec.key))[1]
+    if spec.attr == "limit":
+        steps, _ = _limits_steps(document)
+        limits = steps[-1][1] if len(steps) == len(_LIMITS_PLACE) else None
+        return limits.get(spec.key) if isinstance(limits, Mapping) else None
     param = _param(document, spec.key)
     value = None if param is None else getattr(param, spec.attr)
     return _kaniko_default(spec.key) if value is None and spec.attr == "value" else value
@@ -172,6 +180,8 @@ def _read_field(document: Mapping[str, Any], spec: Field) -> Any:
 def _write_field(document: dict[str, Any], spec: Field, value: Any) -> None:
     if spec.attr is None:
         _write_dockerfile_key(document, spec.key, value)
+    elif spec.attr == "limit":
+        _write_limit(document, spec.key, value)
     else:
         _write_param(document, spec.key, spec.attr, value)
 
@@ -220,15 +230,60 @@ def _write_param(document: dict[str, Any], name: str, attr: str, value: Any) -> 
         document.pop("params", None)
 
 
+def _limits_steps(document: Mapping[str, Any]) -> tuple[list[tuple[str, Any]], bool]:
+    """``(key, value)`` from ``runPatch`` down to ``limits`` as far as the document has them
+    (a null counts as absent), and whether the limits have a place: False when one of them is
+    not a mapping (a ``{{ ... }}`` template, a list)."""
+    steps: list[tuple[str, Any]] = []
+    current: Any = document
+    for spellings in _LIMITS_PLACE:
+        key, value = lookup(current, spellings)
+        if key is None or value is None:
+            return steps, True
+        steps.append((key, value))
+        if not isinstance(value, Mapping):
+            return steps, False
+        current = value
+    return steps, True
+
+
+def _write_limit(document: dict[str, Any], name: str, value: Any) -> None:
+    """Set or remove ``runPatch.container.resources.limits.<name>``, adding the mappings on the
+    way; a removal also removes the ``limits``, ``resources`` and ``container`` it left empty."""
+    steps, placed = _limits_steps(document)
+    if not placed:
+        return
+    if value is UNSET:
+        holders = [document, *(mapping for _, mapping in steps)]
+        if len(steps) < len(_LIMITS_PLACE) or name not in holders[-1]:
+            return
+        holders[-1].pop(name)
+        for depth in range(len(steps) - 1, 0, -1):  # limits, resources, container; not runPatch
+            if steps[depth][1]:
+                break
+            holders[depth].pop(steps[depth][0])
+        return
+    current: dict[str, Any] = document
+    for depth, spellings in enumerate(_LIMITS_PLACE):
+        written, inner = lookup(current, spellings)
+        if inner is None:
+            before = ("hubRef", "hub_ref") if depth == 0 else ()
+            inner = _insert_before(current, written or spellings[0], {}, before)
+        current = inner
+    current[name] = value
+
+
 def read_form_values(document: Mapping[str, Any]) -> tuple[dict[str, str | bool], set[str]]:
     """What each field shows for ``document``, and the fields that cannot show their value."""
     values: dict[str, str | bool] = {}
     hidden: set[str] = set()
     placed = _has_dockerfile_place(document)
+    limits_placed = _limits_steps(document)[1]
     for spec in FIELDS:
         value = _read_field(document, spec)
         shown = spec.codec.show(value)
-        if shown is None or (spec.attr is None and not placed):
+        unplaced = not placed if spec.attr is None else spec.attr == "limit" and not limits_placed
+        if shown is None or unplaced:
             hidden.add(spec.name)
             shown = _as_text(value) if isinstance(spec.codec.blank, str) else spec.codec.blank
         values[spec.name] = shown
@@ -276,7 +331,7 @@ def yaml_only_parts(document: Mapping[str, Any], hidden: AbstractSet[str]) -> li
 
 def _params_only_in_yaml(document: Mapping[str, Any], hidden: AbstractSet[str]) -> list[str]:
     params = document.get("params")
-    form_params = {spec.key for spec in FIELDS if spec.attr is not None}
+    form_params = {spec.key for spec in FIELDS if spec.param is not None}
     parts = []
     for name, raw in params.items() if isinstance(params, Mapping) else ():
         if name not in form_params:
@@ -287,7 +342,7 @@ def _params_only_in_yaml(document: Mapping[str, Any], hidden: AbstractSet[str]) 
                 shown.update(_CONTEXT_ONLY)  # the form writes the flag itself
             parts += [f"params.{name}.{k}" for k in raw if k not in shown]
     for spec in FIELDS:
-        if spec.attr is not None and spec.name in hidden:
+        if spec.param is not None and spec.name in hidden:
             parts.append(
                 f"params.{spec.key}" + (".connection" if spec.attr == "connection" else "")
             )
@@ -300,7 +355,8 @@ def _run_patch_only_in_yaml(document: Mapping[str, Any], hidden: AbstractSet[str
         return []
     if not isinstance(patch, Mapping):
         return [patch_key]
-    parts = [f"{patch_key}.{key}" for key in patch if key != "init"]
+    parts = [f"{patch_key}.{key}" for key in patch if key not in ("init", *_CONTAINER)]
+    parts += _container_only_in_yaml(document, hidden)
     init = patch.get("init")
     index = dockerfile_index(document)
     if init is not None and not isinstance(init, list):
@@ -314,3 +370,18 @@ def _run_patch_only_in_yaml(document: Mapping[str, Any], hidden: AbstractSet[str
     parts += [f"{where}.{key}" for key in body if key not in known]
     fields = (s for s in FIELDS if s.attr is None and s.name in hidden)
     return parts + [f"{where}.{spec.key}" for spec in fields]
+
+
+def _container_only_in_yaml(document: Mapping[str, Any], hidden: AbstractSet[str]) -> list[str]:
+    """What of ``runPatch.container`` the form does not edit: all but the limits it shows."""
+    steps, _ = _limits_steps(document)
+    shown = tuple(s.key for s in FIELDS if s.attr == "limit" and s.name not in hidden)
+    parts: list[str] = []
+    where = steps[0][0] if steps else ""
+    for depth, (key, value) in enumerate(steps[1:], start=1):
+        where = f"{where}.{key}"
+        if not isinstance(value, Mapping):
+            return [*parts, where]  # a template or a list: the whole of it is the YAML's
+        edited = _LIMITS_PLACE[depth + 1] if depth + 1 < len(_LIMITS_PLACE) else shown
+        parts += [f"{where}.{k}" for k in value if k not in edited]
+    return parts

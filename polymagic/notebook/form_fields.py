@@ -1,6 +1,7 @@
 """The build form's fields: how each one's text is read and shown (its codec: ``KEY=value``
 lines, ``src dst`` lines, numbers, a checkbox), and which key of the operation it edits (a key of
-the first ``dockerfile`` init, or a param's value or connection).
+the first ``dockerfile`` init, a param's value or connection, or a resource limit of the run's
+container).
 
 Pure: no widgets. A codec only reads the form's own text (a line without ``=`` is an
 ``InputError``); what is *valid* is decided by polymagic's loader and compiler
@@ -258,15 +259,16 @@ class Field:
     codec: Codec
     key: str
     """The key in the dockerfile init (its camelCase alias), or the param's name."""
-    attr: Literal["value", "connection"] | None = None
-    """For a param: which part of it the field edits; None for a dockerfile key."""
+    attr: Literal["value", "connection", "limit"] | None = None
+    """For a param: which part of it the field edits; ``"limit"`` for a resource limit of the
+    run's container (``runPatch.container.resources.limits.<key>``); None for a dockerfile key."""
     widget: WidgetKind = "text"
     placeholder: str = ""
 
     @property
     def param(self) -> tuple[str, str] | None:
         """``(param name, attr)`` for a param field."""
-        return None if self.attr is None else (self.key, self.attr)
+        return None if self.attr is None or self.attr == "limit" else (self.key, self.attr)
 
 
 _TEXT = _TextCodec()
@@ -308,10 +310,13 @@ FIELDS: tuple[Field, ...] = (
         widget=_AREA,
         placeholder="org/image:v2 or :v2, one per line",
     ),
+    Field("memory_limit", "Memory limit", _TEXT, "memory", "limit", placeholder="e.g. 4Gi"),
+    Field("cpu_limit", "CPU limit", _TEXT, "cpu", "limit", placeholder="e.g. 2 or 500m"),
 )
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Image", ("image", "run", "env", "lang_env", "path", "copy")),
     ("User and workdir", ("uid", "gid", "username", "workdir")),
     ("Push", ("destination", "connection", "cache", "cache_ttl")),
     ("Executor options", ("build_args", "target", "tags")),
+    ("Resources", ("memory_limit", "cpu_limit")),
 )

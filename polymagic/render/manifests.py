@@ -50,6 +50,7 @@ from polymagic.render.kube_names import (
     check_namespace,
     is_config_map_key,
 )
+from polymagic.render.quantities import check_resources
 from polymagic.spec.models import (
     Connection,
     Container,
@@ -694,7 +695,10 @@ def _buildable_container(build: CompiledBuild) -> Container:
             " `file` init named `Dockerfile` with your own (see the README)",
             path="runPatch.init",
         )
-    return _container_of(build.run)
+    container = _container_of(build.run)
+    # An amount the API server would refuse fails here, with its field, not at submission.
+    check_resources(container.resources, where="run.container.resources")
+    return container
 
 
 def _executor_image(container: Container, executor_image: str | None) -> str:

@@ -60,15 +60,15 @@ def check_resources(resources: Mapping[str, Any] | None, where: str = "resources
         if amounts is None:
             continue
         if not isinstance(amounts, Mapping):
-            raise SpecError(
-                f"{where}.{kind} must map resource names to amounts, e.g. {{memory: 4Gi}}",
+            raise SpecError(  # the path leads the message, once: it is in ``path``
+                "must be a mapping of resource names to amounts, e.g. {memory: 4Gi}",
                 path=f"{where}.{kind}",
             )
         for name, amount in amounts.items():
             if quantity_value(amount) is None:
                 shown = str(amount)[:_MAX_TEXT]
                 raise SpecError(
-                    f"{where}.{kind}.{name}: `{shown}` is not a Kubernetes quantity; write it"
+                    f"`{shown}` is not a Kubernetes quantity; write it"
                     " like 4Gi or 512Mi (memory, ephemeral-storage) or 2 or 500m (cpu)",
                     path=f"{where}.{kind}.{name}",
                 )

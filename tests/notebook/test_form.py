@@ -14,9 +14,12 @@ import ipywidgets as widgets
 import pytest
 import yaml
 
-from polymagic.errors import SpecError
+from polymagic.errors import SpecError, fix_out_of_memory
 from polymagic.notebook.form import GENERAL, YAML, BuildForm, field_for_path
+from polymagic.render.build_objects import KanikoOptions
+from polymagic.render.compiler import compile_operation
 from polymagic.render.dockerfile import render_dockerfile
+from polymagic.render.manifests import build_manifests
 from polymagic.spec.loader import load_connections, load_dockerfile_init
 from tests.data import REGISTRY, SEED
 
@@ -210,6 +213,8 @@ hubRef: kaniko
         "build_args": "",
         "target": "",
         "tags": "",
+        "memory_limit": "",
+        "cpu_limit": "",
     }
     assert form.errors == {}
 
@@ -695,6 +700,222 @@ def test_build_hands_over_the_yaml_with_the_options() -> None:
     assert params["tags"] == {"value": [":v2"], "contextOnly": True}
 
 
+# -- resources: the run container's memory and CPU limits ---------------------------------------
+
+LIMITS = SEED.replace(
+    "runPatch:\n",
+    """\
+runPatch:
+  container:
+    image: ghcr.io/osscontainertools/kaniko:v1.28.3
+    env: [{name: GODEBUG, value: madvdontneed=1}]
+    resources:
+      requests: {cpu: 500m}
+      limits: {memory: 1Gi, cpu: 2}
+""",
+)
+
+
+def _notes(form: BuildForm) -> str:
+    return html.unescape(form.messages.value)
+
+
+def test_the_limit_fields_are_text_boxes_in_a_resources_section() -> None:
+    form = BuildForm()
+    assert "<b>Resources</b>" in [getattr(w, "value", None) for w in _descendants(form)]
+    for name, label, placeholder in [
+        ("memory_limit", "Memory limit", "e.g. 4Gi"),
+        ("cpu_limit", "CPU limit", "e.g. 2 or 500m"),
+    ]:
+        widget = form.fields[name]
+        assert isinstance(widget, widgets.Text)
+        assert (widget.description, widget.placeholder, widget.value) == (label, placeholder, "")
+        assert widget.disabled is False
+
+
+def test_typing_a_memory_limit_writes_the_run_patch_into_the_yaml_and_the_cell() -> None:
+    form = BuildForm()
+    form.fields["memory_limit"].value = " 512Mi "
+    form.fields["cpu_limit"].value = "2"
+    expected = {"resources": {"limits": {"memory": "512Mi", "cpu": "2"}}}
+    assert _yaml_dict(form)["runPatch"]["container"] == expected
+    assert "        memory: 512Mi\n" in form.yaml
+    assert list(_yaml_dict(form)) == ["version", "kind", "name", "params", "runPatch", "hubRef"]
+    assert _yaml_dict(form)["runPatch"]["init"] == yaml.safe_load(SEED)["runPatch"]["init"]
+    cell = form.cell_text()
+    assert cell.startswith("%%polybuild\n")
+    assert yaml.safe_load(cell.split("\n", 1)[1])["runPatch"]["container"] == expected
+    assert form.errors == {}
+    assert form.build_button.disabled is False
+    assert "runPatch.container" not in _notes(form)
+
+
+@pytest.mark.parametrize("patch_key", ["runPatch", "run_patch"])
+def test_a_yaml_limit_shows_in_its_field_and_the_rest_of_the_container_is_listed(
+    patch_key: str,
+) -> None:
+    text = LIMITS.replace("runPatch:", f"{patch_key}:")
+    form = BuildForm.from_yaml(text)
+    assert (form.fields["memory_limit"].value, form.fields["cpu_limit"].value) == ("1Gi", "2")
+    assert form.fields["memory_limit"].disabled is False
+    assert form.fields["cpu_limit"].disabled is False
+    assert form.errors == {}
+    listed = re.findall(r"`([^`]+)`", _notes(form).split("Only editable in the YAML", 1)[1])
+    where = f"{patch_key}.container"
+    assert listed == [f"{where}.image", f"{where}.env", f"{where}.resources.requests"]
+    form.fields["memory_limit"].value = "3Gi"
+    assert list(form.operation()) == list(yaml.safe_load(text))  # no second spelling added
+    patch = form.operation()[patch_key]
+    assert patch["container"]["resources"] == {
+        "requests": {"cpu": "500m"},
+        "limits": {"memory": "3Gi", "cpu": 2},  # the untouched CPU limit keeps its type
+    }
+
+
+def test_a_container_holding_only_the_limits_is_not_listed_as_yaml_only() -> None:
+    text = SEED.replace(
+        "runPatch:\n", "runPatch:\n  container: {resources: {limits: {memory: 1Gi, cpu: 2}}}\n"
+    )
+    form = BuildForm.from_yaml(text)
+    assert form.errors == {}
+    assert "Only editable in the YAML" not in _notes(form)
+
+
+def test_emptying_a_limit_removes_it_and_keeps_the_other_container_keys() -> None:
+    form = BuildForm.from_yaml(LIMITS)
+    original = form.operation()["runPatch"]["container"]
+    form.fields["memory_limit"].value = ""
+    container = _yaml_dict(form)["runPatch"]["container"]
+    assert container == {**original, "resources": {**original["resources"], "limits": {"cpu": 2}}}
+    form.fields["cpu_limit"].value = " "
+    container = _yaml_dict(form)["runPatch"]["container"]
+    assert container == {
+        "image": original["image"],
+        "env": original["env"],
+        "resources": {"requests": {"cpu": "500m"}},
+    }
+    assert form.errors == {}
+
+
+def test_emptying_the_only_limit_removes_the_mappings_around_it() -> None:
+    form = BuildForm()
+    form.fields["memory_limit"].value = "512Mi"
+    form.set_yaml(form.yaml)  # the limit is now the YAML's, not the form's own edit
+    form.fields["memory_limit"].value = ""
+    assert _yaml_dict(form) == yaml.safe_load(SEED)
+    assert form.operation() == yaml.safe_load(SEED)
+
+
+@pytest.mark.parametrize(
+    ("container", "hidden", "listed"),
+    [
+        ("'{{ params.c }}'", ["memory_limit", "cpu_limit"], "runPatch.container"),
+        (
+            "{resources: {limits: '{{ params.l }}'}}",
+            ["memory_limit", "cpu_limit"],
+            "runPatch.container.resources.limits",
+        ),
+        (
+            "{resources: {limits: [4Gi]}}",
+            ["memory_limit", "cpu_limit"],
+            "runPatch.container.resources.limits",
+        ),
+        (
+            "{resources: {limits: {memory: [1Gi], cpu: 2}}}",
+            ["memory_limit"],
+            "runPatch.container.resources.limits.memory",
+        ),
+        (
+            '{resources: {limits: {memory: "1\\nGi"}}}',
+            ["memory_limit"],
+            "runPatch.container.resources.limits.memory",
+        ),
+    ],
+    ids=["container-template", "limits-template", "limits-a-list", "memory-a-list", "two-lines"],
+)
+def test_a_limit_without_a_place_for_it_is_disabled_and_kept(
+    container: str, hidden: list[str], listed: str
+) -> None:
+    text = SEED.replace("runPatch:\n", f"runPatch:\n  container: {container}\n")
+    form = BuildForm.from_yaml(text)
+    assert YAML not in form.errors
+    assert [n for n in ("memory_limit", "cpu_limit") if form.fields[n].disabled] == hidden
+    assert f"`{listed}`" in _notes(form)
+    before = form.operation()["runPatch"]["container"]
+    form.fields["image"].value = "python:3.12"
+    _edit(form, **{name: "8Gi" for name in hidden})  # a disabled field's value is not written
+    assert form.operation()["runPatch"]["container"] == before
+    assert yaml.safe_load(form.yaml)["runPatch"]["container"] == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "path"),
+    [("memory_limit", "lots", "limits.memory"), ("cpu_limit", "-1", "limits.cpu")],
+    ids=["memory-lots", "cpu-negative"],
+)
+def test_a_bad_amount_is_shown_under_its_field_and_blocks_build(
+    field: str, value: str, path: str
+) -> None:
+    calls: list[str] = []
+    form = BuildForm()
+    form.on_build(lambda text, namespace: calls.append(text))
+    form.fields[field].value = value
+    expected = f"`{value}` is not a Kubernetes quantity; write it like 4Gi or 512Mi"
+    assert list(form.errors) == [field]
+    assert form.errors[field].startswith(expected)
+    assert html.escape(expected) in form.field_messages[field].value
+    assert form.build_button.disabled is True
+    form.build_button.click()
+    assert calls == []
+    assert "fix the problems" in form.messages.value
+    assert form.dockerfile_text is not None  # the Dockerfile itself is fine
+    form.fields[field].value = "1"
+    assert form.errors == {}
+    form.build_button.click()
+    assert len(calls) == 1
+
+
+def test_limits_round_trip_from_the_yaml_through_the_form_to_the_yaml() -> None:
+    form = BuildForm.from_yaml(LIMITS)
+    document = form.operation()
+    assert document == yaml.safe_load(LIMITS)
+    form.fields["image"].value = "python:3.12"
+    form.fields["image"].value = "tensorflow/tensorflow:2.0.1-py3"
+    assert form.operation() == document
+    again = BuildForm.from_yaml(form.yaml)
+    assert again.operation() == document
+    assert {n: again.fields[n].value for n in again.fields} == {
+        n: form.fields[n].value for n in form.fields
+    }
+    again.fields["memory_limit"].value = "2Gi"
+    third = BuildForm.from_yaml(again.yaml)
+    assert third.fields["memory_limit"].value == "2Gi"
+    assert third.operation()["runPatch"]["container"]["resources"]["limits"] == {
+        "memory": "2Gi",
+        "cpu": 2,
+    }
+
+
+def test_the_forms_memory_limit_is_the_fixs_runpatch_and_reaches_the_executor() -> None:
+    fix = fix_out_of_memory("1Gi", "2Gi")
+    patch = fix.split("in the operation `runPatch: ", 1)[1].split("`", 1)[0]
+    assert "the build form's Memory limit" in fix
+    route = yaml.safe_load(SEED)
+    route["runPatch"].update(yaml.safe_load(patch))
+    form = BuildForm()
+    form.fields["memory_limit"].value = "2Gi"
+    assert form.operation() == route
+    connections = load_connections(REGISTRY)
+    build = compile_operation(form.yaml, connections=connections)
+    (container,) = build_manifests(build, namespace="ml").pod["spec"]["containers"]
+    assert container["name"] == "kaniko"
+    assert container["resources"]["limits"] == {"memory": "2Gi"}
+    # `--memory` (KanikoOptions.resources) replaces the operation's resources as a whole.
+    options = KanikoOptions(resources={"requests": {"cpu": "1"}, "limits": {"cpu": "1"}})
+    (container,) = build_manifests(build, namespace="ml", kaniko=options).pod["spec"]["containers"]
+    assert container["resources"]["limits"] == {"cpu": "1"}
+
+
 # -- building and writing a cell --------------------------------------------------------------
 
 
@@ -804,6 +1025,12 @@ def test_the_mimebundle_has_the_widget_and_the_yaml_as_text() -> None:
         ("params.tags", "tags"),
         ("params.reproducible", None),
         ("run.connections[0]", "connection"),
+        ("run.container.resources.limits.memory", "memory_limit"),
+        ("runPatch.container.resources.limits.cpu", "cpu_limit"),
+        ("run_patch.container.resources.limits.memory", "memory_limit"),
+        ("run.container.resources.limits", None),
+        ("run.container.resources.requests.memory", None),
+        ("run.container.resources.limits.nvidia.com/gpu", None),
         ("hubRef", None),
         (None, None),
     ],
