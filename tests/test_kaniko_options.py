@@ -104,6 +104,27 @@ def test_scheduling_options() -> None:
     assert pod["spec"]["serviceAccountName"] == "builder"
 
 
+def test_resource_options_set_their_amounts_and_keep_the_operations_others() -> None:
+    op = yaml.safe_load(SEED)
+    op["runPatch"]["container"] = {
+        "resources": {
+            "requests": {"memory": "1Gi", "ephemeral-storage": "8Gi"},
+            "limits": {"memory": "2Gi", "cpu": "4"},
+        }
+    }
+    build = compile_operation(op)
+    given = {"requests": {"cpu": "2"}, "limits": {"cpu": "2"}}
+    pod = build_manifests(build, kaniko=KanikoOptions(resources=given)).pod
+    assert pod["spec"]["containers"][0]["resources"] == {
+        "requests": {"memory": "1Gi", "ephemeral-storage": "8Gi", "cpu": "2"},
+        "limits": {"memory": "2Gi", "cpu": "2"},
+    }
+    # Neither the operation nor the options are changed by the merge.
+    assert given == {"requests": {"cpu": "2"}, "limits": {"cpu": "2"}}
+    again = build_manifests(build).pod["spec"]["containers"][0]["resources"]
+    assert again["limits"] == {"memory": "2Gi", "cpu": 4}  # Polyaxon reads "4" as a number
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [({"snapshot_mode": "fast"}, "snapshot mode"), ({"build_args": (("", "x"),)}, "build arg")],

@@ -561,7 +561,7 @@ def _executor_container(
     container: Container, image: str, args: list[str], wiring: _Wiring, options: KanikoOptions
 ) -> dict[str, Any]:
     """The pod's one container: the component's, with the executor's image and args, the
-    files and connections wired in, and the options' resources (which win)."""
+    files and connections wired in, and the options' resource amounts (which win)."""
     pod_container: dict[str, Any] = {"name": CONTAINER_NAME, "image": image, "args": args}
     source = container.to_polyaxon()
     for key in _CONTAINER_PASSTHROUGH:
@@ -578,10 +578,26 @@ def _executor_container(
     pod_container["volumeMounts"] = [*source.get("volumeMounts", []), *wiring.mounts]
     # On failure the kubelet puts the log tail (Kaniko's error line) in the termination message.
     pod_container["terminationMessagePolicy"] = "FallbackToLogsOnError"
-    if options.resources:
-        pod_container["resources"] = options.resources
-    pod_container["resources"] = _with_scratch_space(pod_container.get("resources"))
+    resources = _with_options(pod_container.get("resources"), options.resources)
+    pod_container["resources"] = _with_scratch_space(resources)
     return pod_container
+
+
+def _with_options(resources: Any, overrides: Mapping[str, Any] | None) -> Any:
+    """The operation's container ``resources`` (a copy) with the options' amounts over them,
+    amount by amount: ``--cpu 2`` keeps the operation's memory limit."""
+    resources = copy.deepcopy(resources or {})
+    if not overrides:
+        return resources
+    if not isinstance(resources, dict):
+        return copy.deepcopy(dict(overrides))
+    for kind, amounts in overrides.items():
+        written = resources.get(kind)
+        if isinstance(written, dict) and isinstance(amounts, Mapping):
+            resources[kind] = {**written, **copy.deepcopy(dict(amounts))}
+        else:
+            resources[kind] = copy.deepcopy(amounts)
+    return resources
 
 
 def _pod_spec(

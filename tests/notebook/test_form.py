@@ -910,10 +910,10 @@ def test_the_forms_memory_limit_is_the_fixs_runpatch_and_reaches_the_executor() 
     (container,) = build_manifests(build, namespace="ml").pod["spec"]["containers"]
     assert container["name"] == "kaniko"
     assert container["resources"]["limits"] == {"memory": "2Gi"}
-    # `--memory` (KanikoOptions.resources) replaces the operation's resources as a whole.
+    # `--cpu 1` (KanikoOptions.resources) sets the CPU amounts and keeps the form's memory limit.
     options = KanikoOptions(resources={"requests": {"cpu": "1"}, "limits": {"cpu": "1"}})
     (container,) = build_manifests(build, namespace="ml", kaniko=options).pod["spec"]["containers"]
-    assert container["resources"]["limits"] == {"cpu": "1"}
+    assert container["resources"]["limits"] == {"memory": "2Gi", "cpu": "1"}
 
 
 # -- building and writing a cell --------------------------------------------------------------
