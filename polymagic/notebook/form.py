@@ -83,11 +83,18 @@ def _preview_html(text: str | None) -> str:
     )
 
 
+def _full_width() -> Any:
+    """A widget as wide as its column. Not ``width: 100%``: a widget also has a margin, so it
+    would overflow its box, which then cuts its right edge off or puts a scroll bar under it."""
+    return widgets.Layout(width="auto")
+
+
 def _make_widget(spec: Field, connections: ConnectionCatalog | None) -> Any:
     common: dict[str, Any] = {"description": spec.label, "style": _LABEL_STYLE}
-    layout = widgets.Layout(width="100%")
+    layout = _full_width()
     if spec.widget == "check":
-        return widgets.Checkbox(value=False, indent=False, **common)
+        # Indented by the labels' width, its box lines up with the text boxes above and below.
+        return widgets.Checkbox(value=False, indent=True, **common)
     if spec.widget == "area":
         return widgets.Textarea(placeholder=spec.placeholder, rows=3, layout=layout, **common)
     if spec.widget == "combo":
@@ -122,12 +129,15 @@ class _FormWidgets:
     def __init__(self, connections: ConnectionCatalog | None) -> None:
         self.fields: dict[str, Any] = {s.name: _make_widget(s, connections) for s in FIELDS}
         self.namespace_field = widgets.Text(
-            description="Namespace", placeholder="kubeconfig default", style=_LABEL_STYLE
+            description="Namespace",
+            placeholder="kubeconfig default",
+            style=_LABEL_STYLE,
+            layout=_full_width(),
         )
         self.field_messages: dict[str, Any] = {
             name: widgets.HTML() for name in [*self.fields, "namespace"]
         }
-        self.yaml_view = widgets.Textarea(rows=22, layout=widgets.Layout(width="100%"))
+        self.yaml_view = widgets.Textarea(rows=22, layout=_full_width())
         self.yaml_message = widgets.HTML()
         self.preview = widgets.HTML()
         self.messages = widgets.HTML()

@@ -4,6 +4,8 @@
   (``docker-connection`` -> ``registry.example.com/org``), and a kernelspec + environment so a
   kernel runs the project venv's Python, imports polymagic from the repo and builds on the
   test cluster (the simulated node plays the Kaniko pods);
+- ``offline_kernel_env``: the same catalog, kernelspec and variables with no cluster at all (its
+  ``KUBECONFIG`` names a file that does not exist), for notebooks that build nothing;
 - ``kernelspec_lookup``: points this process's Jupyter paths at that kernelspec (for nbclient);
 - ``notebook_copy``: a scratch copy of ``notebooks/`` to execute in (nothing is written into the
   repo);
@@ -19,7 +21,14 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.simulated_node import SimulatedNode
-from tests.notebook.kernel_env import CHROMIUM, NOTEBOOKS, REPO, KernelEnv, prepare_kernel_env
+from tests.notebook.kernel_env import (
+    CHROMIUM,
+    NOTEBOOKS,
+    REPO,
+    KernelEnv,
+    prepare_kernel_env,
+    write_kernel_env,
+)
 
 
 @pytest.fixture
@@ -27,6 +36,12 @@ def kernel_env(
     admin_kubeconfig: Path, namespace: str, sim_node: SimulatedNode, tmp_path: Path
 ) -> KernelEnv:
     return prepare_kernel_env(admin_kubeconfig, namespace, tmp_path / "kernel-env")
+
+
+@pytest.fixture
+def offline_kernel_env(tmp_path: Path) -> KernelEnv:
+    home = tmp_path / "kernel-env"
+    return write_kernel_env(home / "no-cluster.kubeconfig", "no-cluster", home)
 
 
 @pytest.fixture

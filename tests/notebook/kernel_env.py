@@ -3,9 +3,11 @@ executed notebooks' outputs, and a JupyterLab server run as a subprocess.
 
 - :func:`prepare_kernel_env` writes everything a kernel needs to build on the test cluster: the
   registry secret ``regcred`` in the namespace, a connections catalog, a kernelspec that runs the
-  project venv's Python, and the environment variables polymagic reads.
+  project venv's Python, and the environment variables polymagic reads;
+  :func:`write_kernel_env` the same without the secret, for kernels that need no cluster.
 - :func:`output_problems` and friends look at a notebook's outputs the way a reader would.
-- :class:`LabServer` starts ``jupyter lab`` from the venv and stops it (and its kernels) by PID.
+- :class:`LabServer` starts ``jupyter lab`` from the venv and stops it (and its kernels) by PID;
+  :func:`serve_notebook` runs one over a scratch copy of a notebook.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -121,8 +124,14 @@ def write_kernelspec(jupyter_path: Path, env: Mapping[str, str]) -> Path:
 
 def prepare_kernel_env(kubeconfig: Path, namespace: str, home: Path) -> KernelEnv:
     """The secret, the catalog, the kernelspec and the variables for a kernel (see module doc)."""
-    home.mkdir(parents=True, exist_ok=True)
     create_registry_secret(kubeconfig, namespace)
+    return write_kernel_env(kubeconfig, namespace, home)
+
+
+def write_kernel_env(kubeconfig: Path, namespace: str, home: Path) -> KernelEnv:
+    """The catalog, the kernelspec and the variables for a kernel, without touching a cluster
+    (``kubeconfig`` need not exist: a kernel that only shows forms never reads it)."""
+    home.mkdir(parents=True, exist_ok=True)
     catalog = home / "connections.yaml"
     catalog.write_text(yaml.safe_dump(CATALOG, sort_keys=False), encoding="utf-8")
     for sub in (
@@ -429,6 +438,21 @@ class LabServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         self.process = None
+
+
+@contextlib.contextmanager
+def serve_notebook(notebook: str, env: KernelEnv, workdir: Path) -> Iterator[LabServer]:
+    """A started :class:`LabServer` whose root (under ``workdir``) holds a scratch copy of
+    ``notebooks/<notebook>``; stopped afterwards, also on failure."""
+    root = workdir / "lab-root"
+    root.mkdir()
+    shutil.copy(NOTEBOOKS / notebook, root / notebook)
+    server = LabServer(root, env, workdir / "jupyter-lab.log")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 # -- expectations ---------------------------------------------------------------------------------

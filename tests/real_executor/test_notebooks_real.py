@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tests.cluster.runc_runtime import RuncEngine
+from tests.notebook.browser import CHROMIUM_FLAGS, SECOND
 from tests.notebook.kernel_env import (
     CHROMIUM,
     NOTEBOOKS,
@@ -33,7 +34,6 @@ from tests.notebook.kernel_env import (
     summarize,
     tail,
 )
-from tests.notebook.test_browser import CHROMIUM_FLAGS, SECOND
 from tests.notebook.test_notebooks_execute import EXPECTATIONS, execute
 from tests.real_executor.helpers import LOG_DIR
 from tests.real_executor.registry_view import RegistryView
