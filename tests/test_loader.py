@@ -54,6 +54,25 @@ def test_typo_points_at_its_line_with_a_suggestion() -> None:
     assert caught.value.path == "runPatch.init[0].dockerfile.langEvn"
 
 
+def test_a_typo_in_a_required_field_is_reported_as_the_typo() -> None:
+    # `imag` is both unknown and the reason `image` is missing: the typo is what to fix.
+    text = SEED.replace("image:", "imag:", 1)
+    with pytest.raises(SpecError) as caught:
+        load_operation(text)
+    assert caught.value.path == "runPatch.init[0].dockerfile.imag"
+    assert str(caught.value).startswith(
+        "line 11: runPatch.init[0].dockerfile.imag: unknown field `imag`; did you mean `image`?"
+    )
+    assert str(caught.value).endswith("(and 1 more problem)")
+
+
+def test_an_unknown_field_unlike_the_missing_one_leaves_the_missing_one_first() -> None:
+    text = SEED.replace("image:", "colour: blue\n      wanted:", 1)
+    with pytest.raises(SpecError) as caught:
+        load_operation(text)
+    assert caught.value.path == "runPatch.init[0].dockerfile.image"
+
+
 def test_top_level_typo_suggests_the_field() -> None:
     with pytest.raises(SpecError, match="did you mean `runPatch`"):
         load_operation(SEED.replace("runPatch", "runPach"))

@@ -629,17 +629,35 @@ def spec_error(
 ) -> SpecError:
     """One SpecError for a pydantic ValidationError: first problem, its line and field path."""
     seen: dict[Path_, str] = {}
+    kinds: dict[Path_, str] = {}
     for error in exc.errors():
         path = problem_path(model, error)
         if path not in seen:
             seen[path] = _message(error, model, path)
-    path, message = next(iter(seen.items()))
+            kinds[path] = error["type"]
+    path = _typo_of_missing(kinds) or next(iter(seen))
+    message = seen[path]
     if len(seen) > 1:
         message += f" (and {len(seen) - 1} more problem{'s' if len(seen) > 2 else ''})"
     full = (*prefix, *path)
     return SpecError(
         message, path=format_path(full) or None, line=lines.line_of(path), source=lines.source
     )
+
+
+def _typo_of_missing(kinds: Mapping[Path_, str]) -> Path_ | None:
+    """An unknown key spelled like a required field missing beside it (``imag`` for ``image``):
+    the problem to report first, since writing it right fixes both."""
+    missing = [path for path, kind in kinds.items() if kind == "missing" and path]
+    for path, kind in kinds.items():
+        if kind != "extra_forbidden" or not path:
+            continue
+        for wanted in missing:
+            if wanted[:-1] == path[:-1] and difflib.get_close_matches(
+                str(path[-1]), [str(wanted[-1])], n=1, cutoff=0.6
+            ):
+                return path
+    return None
 
 
 def validate_model(
