@@ -403,3 +403,22 @@ def test_text_read_as_a_number_says_what_happened_and_how_to_keep_it_text(
     assert message in str(caught.value)
     assert "input should be a valid string" not in str(caught.value)
     assert "quote it inside the string" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "version: 1\nkind: operation\nparams:\n\tdestination: {value: x}\n",
+        'name: "é"\n\tkind: operation\n',
+    ],
+)
+def test_a_tab_used_as_indentation_is_named(text: str) -> None:
+    with pytest.raises(YamlSyntaxError) as caught:
+        parse_yaml(text)
+    assert "a tab: YAML indents with spaces only" in str(caught.value)
+
+
+def test_a_syntax_error_elsewhere_says_nothing_of_tabs() -> None:
+    with pytest.raises(YamlSyntaxError) as caught:
+        parse_yaml("a:\tb\n  - c: [1,\n")
+    assert "tab" not in str(caught.value)

@@ -240,6 +240,8 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         line, message = _syntax_message(exc, lines)
+        if _is_tab(text, exc.problem_mark) and "tab" not in message:
+            message += " (a tab: YAML indents with spaces only; replace the tab with spaces)"
         raise YamlSyntaxError(message, line=line, source=source) from exc
     except yaml.reader.ReaderError as exc:
         line = min(text.count("\n", 0, exc.position) + 1, lines.last)
@@ -258,6 +260,19 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
         if collecting:
             gc.enable()
     return data, LineMap(tree, source)
+
+
+def _is_tab(text: str, mark: Any) -> bool:
+    """Whether the parser stopped at a tab, which YAML does not take as indentation."""
+    if mark is None:
+        return False
+    start = 0
+    for _ in range(mark.line):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return False
+    at = start + mark.column
+    return at < len(text) and text[at] == "\t"
 
 
 def _syntax_message(exc: yaml.MarkedYAMLError, lines: _Lines) -> tuple[int | None, str]:
