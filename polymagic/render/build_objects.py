@@ -88,6 +88,8 @@ class KanikoOptions:
     hash_tag: bool = True
     """Also push ``<repository>:spec-<hash>`` so a later build of the same spec can be reused."""
     resources: dict[str, Any] | None = None
+    """The executor's ``requests``/``limits``, set amount by amount over the operation's
+    (``{"limits": {"cpu": "2"}}`` keeps the operation's memory limit)."""
     node_selector: dict[str, str] | None = None
     tolerations: tuple[dict[str, Any], ...] = ()
     service_account: str | None = None
