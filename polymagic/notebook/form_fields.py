@@ -81,6 +81,18 @@ class _IntCodec(_TextCodec):
         return text
 
 
+class _AmountCodec(_TextCodec):
+    """A Kubernetes quantity: a whole number is written as a number (``cpu: 2``, as one writes
+    it in YAML), anything else as text (``4Gi``, ``500m``)."""
+
+    def read(self, shown: Any, base: Any) -> Any:
+        text = super().read(shown, base)
+        # Short: int() of thousands of digits raises, and no amount needs more than 18.
+        if isinstance(text, str) and len(text) <= 18 and text.isascii() and text.isdigit():
+            return int(text)
+        return text
+
+
 class _CheckCodec:
     """A checkbox: true or false."""
 
@@ -273,6 +285,7 @@ class Field:
 
 _TEXT = _TextCodec()
 _LINES = _LinesCodec()
+_AMOUNT = _AmountCodec()
 _AREA: WidgetKind = "area"
 FIELDS: tuple[Field, ...] = (
     Field("image", "Base image", _TEXT, "image", placeholder="python:3.11-slim"),
@@ -310,8 +323,8 @@ FIELDS: tuple[Field, ...] = (
         widget=_AREA,
         placeholder="org/image:v2 or :v2, one per line",
     ),
-    Field("memory_limit", "Memory limit", _TEXT, "memory", "limit", placeholder="e.g. 4Gi"),
-    Field("cpu_limit", "CPU limit", _TEXT, "cpu", "limit", placeholder="e.g. 2 or 500m"),
+    Field("memory_limit", "Memory limit", _AMOUNT, "memory", "limit", placeholder="e.g. 4Gi"),
+    Field("cpu_limit", "CPU limit", _AMOUNT, "cpu", "limit", placeholder="e.g. 2 or 500m"),
 )
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Image", ("image", "run", "env", "lang_env", "path", "copy")),

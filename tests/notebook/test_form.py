@@ -737,9 +737,15 @@ def test_typing_a_memory_limit_writes_the_run_patch_into_the_yaml_and_the_cell()
     form = BuildForm()
     form.fields["memory_limit"].value = " 512Mi "
     form.fields["cpu_limit"].value = "2"
-    expected = {"resources": {"limits": {"memory": "512Mi", "cpu": "2"}}}
+    expected = {"resources": {"limits": {"memory": "512Mi", "cpu": 2}}}
     assert _yaml_dict(form)["runPatch"]["container"] == expected
     assert "        memory: 512Mi\n" in form.yaml
+    assert "        cpu: 2\n" in form.yaml  # a number, as one writes it, not '2'
+    form.fields["cpu_limit"].value = "500m"
+    assert _yaml_dict(form)["runPatch"]["container"]["resources"]["limits"]["cpu"] == "500m"
+    form.fields["cpu_limit"].value = "9" * 5000  # too long for int(): kept as text, refused
+    assert "cpu_limit" in form.errors
+    form.fields["cpu_limit"].value = "2"
     assert list(_yaml_dict(form)) == ["version", "kind", "name", "params", "runPatch", "hubRef"]
     assert _yaml_dict(form)["runPatch"]["init"] == yaml.safe_load(SEED)["runPatch"]["init"]
     cell = form.cell_text()
