@@ -134,8 +134,13 @@ class _FormWidgets:
             style=_LABEL_STYLE,
             layout=_full_width(),
         )
+        # A blank label as wide as the fields' labels, so a message starts under the input;
+        # hidden while empty, or its label would put a blank row under every field.
         self.field_messages: dict[str, Any] = {
-            name: widgets.HTML() for name in [*self.fields, "namespace"]
+            name: widgets.HTML(
+                description="\u00a0", style=_LABEL_STYLE, layout=widgets.Layout(display="none")
+            )
+            for name in [*self.fields, "namespace"]
         }
         self.yaml_view = widgets.Textarea(rows=22, layout=_full_width())
         self.yaml_message = widgets.HTML()
@@ -342,6 +347,7 @@ class BuildForm(_FormWidgets):
         errors = self.errors
         for name, message in self.field_messages.items():
             message.value = _message_html("error", errors.get(name))
+            message.layout.display = None if message.value else "none"
         self.yaml_message.value = _message_html("error", errors.get(YAML))
         self.preview.value = _preview_html(self._check.dockerfile)
         self.build_button.disabled = bool(errors)

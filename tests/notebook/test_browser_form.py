@@ -76,7 +76,7 @@ def test_build_form_memory_limit_typed_in_jupyterlab(
         expect(yaml_pane).to_have_value(re.compile(r"^ +memory: 2Gi$", re.MULTILINE))
         assert _limits(yaml_pane) == {"memory": "2Gi"}
         expect(preview).to_contain_text(DOCKERFILE_FROM)
-        expect(message).to_have_text("")
+        expect(message).to_be_hidden()  # no blank row under a field without a message
         expect(build).to_be_enabled()
         run.mark("2Gi in the YAML")
         form.screenshot(path=run.shot("2-memory-2Gi"))
@@ -148,6 +148,11 @@ def _assert_under(message: Locator, field: Locator) -> None:
         below["x"], above["x"]
     )
     assert overlap > 0, f"the message {below} is not in the field's column {above}"
+    text = message.locator(".widget-html-content").bounding_box()
+    assert text is not None, "the message has no text box"
+    assert abs(text["x"] - above["x"]) <= 2, (
+        f"the message's text starts at x={text['x']:.0f}, the input at x={above['x']:.0f}"
+    )
 
 
 _LAYOUT_JS = r"""(root) => {

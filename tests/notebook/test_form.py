@@ -870,6 +870,9 @@ def test_a_bad_amount_is_shown_under_its_field_and_blocks_build(
     assert list(form.errors) == [field]
     assert form.errors[field].startswith(expected)
     assert html.escape(expected) in form.field_messages[field].value
+    # Shown only with a message: an empty one would leave a blank row under every field.
+    shown = [n for n, m in form.field_messages.items() if m.layout.display != "none"]
+    assert shown == [field]
     assert form.build_button.disabled is True
     form.build_button.click()
     assert calls == []
@@ -877,6 +880,7 @@ def test_a_bad_amount_is_shown_under_its_field_and_blocks_build(
     assert form.dockerfile_text is not None  # the Dockerfile itself is fine
     form.fields[field].value = "1"
     assert form.errors == {}
+    assert all(m.layout.display == "none" for m in form.field_messages.values())
     form.build_button.click()
     assert len(calls) == 1
 
