@@ -157,6 +157,7 @@ DEADLINES = (
 """The build's deadlines; left out, they are the front end's defaults (see OptionDefaults)."""
 
 _REPEATED: dict[str, Any] = {"action": "append", "default": []}
+_KEPT = "the operation's other resource amounts stay"
 EXECUTOR_OPTIONS = OptionGroup(
     "executor options (added to the pod; the compiled component stays Polyaxon's)",
     (
@@ -191,8 +192,8 @@ EXECUTOR_OPTIONS = OptionGroup(
         option(
             "--no-hash-tag", action="store_true", help="do not also push <repository>:spec-<hash>"
         ),
-        option("--cpu", help="CPU request and limit of the executor, e.g. 2"),
-        option("--memory", help="memory request and limit of the executor, e.g. 4Gi"),
+        option("--cpu", help="CPU request and limit of the executor, e.g. 2; " + _KEPT),
+        option("--memory", help="memory request and limit of the executor, e.g. 4Gi; " + _KEPT),
         option(
             "--node-selector",
             **_REPEATED,
