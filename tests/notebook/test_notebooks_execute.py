@@ -97,6 +97,7 @@ EXPECTATIONS: dict[str, Expect] = {
             'form.fields["image"].value = "python:3.11-slim"': (
                 "image: python:3.11-slim",
                 "value: team/sklearn:1",
+                "      limits:\n        memory: 2Gi\n",
             ),
             "print(form.dockerfile_text)": (
                 "FROM python:3.11-slim",
