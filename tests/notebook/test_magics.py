@@ -20,6 +20,7 @@ from polymagic.errors import SpecError, UsageError
 from polymagic.notebook.magics import PolyBuildMagics
 from polymagic.render.options import BuildOptions
 from tests.data import SEED
+from tests.notebook.shell import new_shell
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +36,7 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Interacti
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.chdir(tmp_path)
-    ip = InteractiveShell.instance()
+    ip = new_shell()
     ip.run_line_magic("load_ext", "polymagic")
     yield ip
     ip.run_line_magic("unload_ext", "polymagic")

@@ -17,6 +17,7 @@ from polymagic.kube.client import connect
 from polymagic.notebook.progress_widget import Outcome
 from tests.cluster.simulated_node import Scenario, SimulatedNode
 from tests.data import SEED
+from tests.notebook.shell import new_shell
 from tests.test_build_cluster import CATALOG, _leftovers, _secret
 
 pytestmark = pytest.mark.cluster
@@ -39,7 +40,7 @@ def shell(
     monkeypatch.setenv("POLYMAGIC_NAMESPACE", namespace)
     monkeypatch.setenv("POLYMAGIC_STUCK_GRACE", "3")
     monkeypatch.chdir(tmp_path)
-    ip = InteractiveShell.instance()
+    ip = new_shell()
     ip.run_line_magic("load_ext", "polymagic")
     yield ip
     ip.run_line_magic("unload_ext", "polymagic")

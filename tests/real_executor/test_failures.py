@@ -23,6 +23,7 @@ from polymagic.render.compiler import compile_operation
 from polymagic.spec.loader import load_connections
 from tests.cluster.runc_runtime import RuncEngine
 from tests.cluster.simulated_node import SimulatedNode
+from tests.notebook.shell import new_shell
 from tests.notebook.test_magics_cluster import _magics
 from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG
 from tests.real_executor.helpers import (
@@ -107,7 +108,7 @@ def shell(
     monkeypatch.setenv("POLYMAGIC_CONNECTIONS", str(tmp_path / "connections.yaml"))
     monkeypatch.setenv("POLYMAGIC_NAMESPACE", real_namespace)
     monkeypatch.chdir(tmp_path)
-    ip = InteractiveShell.instance()
+    ip = new_shell()
     ip.run_line_magic("load_ext", "polymagic")
     yield ip
     ip.run_line_magic("unload_ext", "polymagic")
