@@ -22,7 +22,19 @@ containerd's CRI defaults) wires it, and everything that must be cleaned up afte
   network and reaches test registries on 127.0.0.1 (like a ``hostNetwork`` pod);
 - a kubelet-style cgroups path, ``/kubepods/<qos>/pod<uid>/<container id>`` — which is also
   how Kaniko recognises that it runs in a container (it refuses to start otherwise);
-- the container runtime's default capabilities;
+- the security context, as the kubelet and containerd's CRI apply it (:func:`effective_seccomp`,
+  :func:`oci_seccomp`, :func:`container_capabilities`, :func:`process_user`): the seccomp
+  profile, the container's ``seccompProfile`` over the pod's (none: Unconfined, as kubelets
+  without SeccompDefault), ``RuntimeDefault`` being the runtime's default profile
+  (:data:`DEFAULT_SECCOMP_PROFILE`, Docker's format, translated into the OCI spec for this
+  host's arch, kernel and the container's capabilities) and ``Localhost`` a
+  CreateContainerConfigError (no profile directory here); the runtime's default capabilities
+  with ``capabilities.add`` / ``drop``; ``allowPrivilegeEscalation: false`` as
+  ``noNewPrivileges``; ``runAsUser`` / ``runAsGroup`` (the container's over the pod's) as the
+  process user; ``readOnlyRootFilesystem`` as a read-only root. What a kubelet refuses before
+  it creates the container (a missing env reference, an unusable security context or
+  quantity) the node learns from :meth:`RuncEngine.config_error` and reports while the pod
+  stays Pending;
 - resources, as containerd's CRI writes the kubelet's values into the OCI spec on cgroup v1
   (:func:`oci_resources`): ``limits.memory`` as the memory limit (and memory + swap at the
   same value when the kernel accounts swap), ``limits.cpu`` as a CFS quota per 100 ms period,
@@ -49,8 +61,11 @@ that (see :class:`OomWatch`).
 What it does not do: pull images (the node holds only the executor image, under the
 reference :data:`EXECUTOR_REFERENCE`), the pod-level cgroup limits and ``oom_score_adj`` the
 kubelet sets per QoS class, memory requests (cgroup v1 has no use for them), ephemeral-storage
-limits and evictions, hugepages, cgroup v2 (no OOM watch there), probes, restarts, security
-contexts, init containers (the simulated node completes those instantly).
+limits and evictions, hugepages, cgroup v2 (no OOM watch there), probes, restarts, init containers (the simulated
+node completes those instantly); of the security context: ``privileged``, ``procMount``,
+SELinux and AppArmor options, ``runAsNonRoot``, ``supplementalGroups``, ``fsGroup`` and
+``sysctls`` are ignored, and a user without a group gets group 0 (the executor image has no
+``/etc/passwd`` to read it from).
 
 Every container runs under a state directory private to the test session
 (``/run/polymagic-runc/<pid>``); :meth:`RuncEngine.close` kills and removes whatever is

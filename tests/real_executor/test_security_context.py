@@ -1,9 +1,10 @@
 """The build pod's ``securityContext`` applied by the test node's real runtime: builds under
 the runtime's default seccomp profile (polymagic's ``RuntimeDefault``), a syscall that profile
 refuses failing the RUN step that makes it (and passing ``Unconfined``), ``Localhost`` as a
-CreateContainerConfigError, ``allowPrivilegeEscalation`` and ``capabilities`` reaching the RUN
-step's process; and the translation of a Docker-format profile into the OCI spec's
-``linux.seccomp`` on small hand-made profiles.
+CreateContainerConfigError, ``allowPrivilegeEscalation``, ``capabilities`` and ``runAsGroup``
+reaching the RUN step's process, ``readOnlyRootFilesystem`` stopping the executor; and the
+translation of a Docker-format profile into the OCI spec's ``linux.seccomp`` on small
+hand-made profiles.
 
 The refused syscall: busybox's ``linux64 -R`` calls ``personality(PER_LINUX |
 ADDR_NO_RANDOMIZE)``, 0x40000. The default profile allows ``personality`` only for five
@@ -158,6 +159,61 @@ def test_privileges_and_capabilities_reach_the_run_step(
     assert bounding & (1 << 21)  # CAP_SYS_ADMIN
     assert not bounding & (1 << 13)  # CAP_NET_RAW
     assert leftovers(admin_kubeconfig, real_namespace) == []
+
+
+@pytest.mark.cluster
+@pytest.mark.real_executor
+def test_the_pods_run_as_group_reaches_the_run_step(
+    admin_kubeconfig: Path,
+    real_namespace: str,
+    plain_registry: RegistryServer,
+    runc_engine: RuncEngine,
+) -> None:
+    """The executor runs with the pod's ``runAsGroup`` and its RUN steps inherit it. (A
+    non-root ``runAsUser`` is applied the same way, but the executor cannot start without
+    root: it fails reading its Dockerfile, so a build shows nothing more.)"""
+    op = _op(
+        plain_registry,
+        "seccomp/group",
+        ["grep -E '^(Uid|Gid):' /proc/self/status"],
+        pod_context={"runAsGroup": 1234},
+    )
+    result = _build(admin_kubeconfig, real_namespace, op, plain_registry)
+    assert result.digest.startswith("sha256:")
+    lines = _only_run(runc_engine, real_namespace).state.log.lines()
+    assert "Uid:\t0\t0\t0\t0" in lines
+    assert "Gid:\t1234\t1234\t1234\t1234" in lines
+    assert leftovers(admin_kubeconfig, real_namespace) == []
+
+
+@pytest.mark.cluster
+@pytest.mark.real_executor
+def test_a_read_only_root_filesystem_stops_the_executor(
+    admin_kubeconfig: Path,
+    real_namespace: str,
+    plain_registry: RegistryServer,
+    runc_engine: RuncEngine,
+) -> None:
+    """Kaniko writes its Dockerfile copy (and the base image) over its own root: with
+    ``readOnlyRootFilesystem`` it cannot, and the build says so."""
+    op = _op(
+        plain_registry,
+        "seccomp/readonly",
+        ["true"],
+        container_context={"readOnlyRootFilesystem": True},
+    )
+    with pytest.raises(BuildFailed) as caught:
+        _build(admin_kubeconfig, real_namespace, op, plain_registry)
+    run = _only_run(runc_engine, real_namespace)
+    assert run.exit_code == caught.value.exit_code == 1
+    # Kaniko's error line; it then prints its usage, whose last line polymagic shows as the
+    # error (a startup error is not told from the usage yet).
+    assert (
+        "Error: error resolving dockerfile path: copying dockerfile: creating file:"
+        " open /kaniko/Dockerfile: read-only file system"
+    ) in run.state.log.lines()
+    assert leftovers(admin_kubeconfig, real_namespace) == []
+    assert runc_engine.leftovers() == []
 
 
 @pytest.mark.cluster
