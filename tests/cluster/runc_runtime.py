@@ -22,7 +22,19 @@ containerd's CRI defaults) wires it, and everything that must be cleaned up afte
   network and reaches test registries on 127.0.0.1 (like a ``hostNetwork`` pod);
 - a kubelet-style cgroups path, ``/kubepods/<qos>/pod<uid>/<container id>`` — which is also
   how Kaniko recognises that it runs in a container (it refuses to start otherwise);
-- the container runtime's default capabilities;
+- the security context, as the kubelet and containerd's CRI apply it (:func:`effective_seccomp`,
+  :func:`oci_seccomp`, :func:`container_capabilities`, :func:`process_user`): the seccomp
+  profile, the container's ``seccompProfile`` over the pod's (none: Unconfined, as kubelets
+  without SeccompDefault), ``RuntimeDefault`` being the runtime's default profile
+  (:data:`DEFAULT_SECCOMP_PROFILE`, Docker's format, translated into the OCI spec for this
+  host's arch, kernel and the container's capabilities) and ``Localhost`` a
+  CreateContainerConfigError (no profile directory here); the runtime's default capabilities
+  with ``capabilities.add`` / ``drop``; ``allowPrivilegeEscalation: false`` as
+  ``noNewPrivileges``; ``runAsUser`` / ``runAsGroup`` (the container's over the pod's) as the
+  process user; ``readOnlyRootFilesystem`` as a read-only root. What a kubelet refuses before
+  it creates the container (a missing env reference, an unusable security context or
+  quantity) the node learns from :meth:`RuncEngine.config_error` and reports while the pod
+  stays Pending;
 - resources, as containerd's CRI writes the kubelet's values into the OCI spec on cgroup v1
   (:func:`oci_resources`): ``limits.memory`` as the memory limit (and memory + swap at the
   same value when the kernel accounts swap), ``limits.cpu`` as a CFS quota per 100 ms period,
@@ -49,8 +61,11 @@ that (see :class:`OomWatch`).
 What it does not do: pull images (the node holds only the executor image, under the
 reference :data:`EXECUTOR_REFERENCE`), the pod-level cgroup limits and ``oom_score_adj`` the
 kubelet sets per QoS class, memory requests (cgroup v1 has no use for them), ephemeral-storage
-limits and evictions, hugepages, cgroup v2 (no OOM watch there), probes, restarts, security
-contexts, init containers (the simulated node completes those instantly).
+limits and evictions, hugepages, cgroup v2 (no OOM watch there), probes, restarts, init containers (the simulated
+node completes those instantly); of the security context: ``privileged``, ``procMount``,
+SELinux and AppArmor options, ``runAsNonRoot``, ``supplementalGroups``, ``fsGroup`` and
+``sysctls`` are ignored, and a user without a group gets group 0 (the executor image has no
+``/etc/passwd`` to read it from).
 
 Every container runs under a state directory private to the test session
 (``/run/polymagic-runc/<pid>``); :meth:`RuncEngine.close` kills and removes whatever is
@@ -123,6 +138,17 @@ DEFAULT_CAPABILITIES = [
     "CAP_KILL",
     "CAP_AUDIT_WRITE",
 ]
+ALL_CAPABILITIES = [
+    *DEFAULT_CAPABILITIES,
+    *(f"CAP_{name}" for name in (
+        "DAC_READ_SEARCH", "LINUX_IMMUTABLE", "NET_BROADCAST", "NET_ADMIN", "IPC_LOCK",
+        "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN",
+        "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "LEASE",
+        "AUDIT_CONTROL", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND",
+        "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+    )),
+]  # fmt: skip
+"""Every capability this kernel knows (``capabilities.add: [ALL]``)."""
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 CPU_PERIOD_US = 100_000
 """The kubelet's CFS period (its ``--cpu-cfs-quota-period`` default)."""
@@ -261,6 +287,187 @@ def _swap_controller() -> bool:
     return (CGROUP_ROOT / "memory" / "memory.memsw.limit_in_bytes").exists()
 
 
+# =========================================================================== security
+
+
+DEFAULT_SECCOMP_PROFILE = Path("/usr/share/containers/seccomp.json")
+"""The container runtime's default profile (Docker's format), from Debian's
+``golang-github-containers-common``: what ``RuntimeDefault`` applies on this node."""
+SECCOMP_ARCHES = {
+    "x86_64": ("amd64", "SCMP_ARCH_X86_64"),
+    "aarch64": ("arm64", "SCMP_ARCH_AARCH64"),
+    "s390x": ("s390x", "SCMP_ARCH_S390X"),
+}
+"""``uname -m`` -> (libseccomp's name of the native arch, as a profile's ``arches`` write it;
+its ``archMap`` key)."""
+
+
+@dataclass(frozen=True)
+class Seccomp:
+    """The effective seccomp profile of a container, as the kubelet resolves it."""
+
+    kind: str
+    """``RuntimeDefault`` or ``Unconfined`` (``Localhost`` is a config error here)."""
+
+
+def effective_seccomp(pod_spec: JsonDict, container: JsonDict) -> Seccomp:
+    """The container's ``securityContext.seccompProfile`` over the pod's; neither -> Unconfined
+    (kubelets without SeccompDefault). ``Localhost`` is a :class:`ContainerConfigError`: this
+    node has no profile directory, and a profile it cannot apply must not run unconfined."""
+    profile = None
+    for context in (container.get("securityContext"), pod_spec.get("securityContext")):
+        if isinstance(context, dict) and context.get("seccompProfile"):
+            profile = context["seccompProfile"]
+            break
+    if profile is None:
+        return Seccomp("Unconfined")
+    kind = profile.get("type") if isinstance(profile, dict) else None
+    if kind in ("RuntimeDefault", "Unconfined"):
+        return Seccomp(str(kind))
+    if kind == "Localhost":
+        name = profile.get("localhostProfile", "")
+        raise ContainerConfigError(
+            f'seccomp profile type Localhost ("{name}") is not supported by this test node: it'
+            " applies only RuntimeDefault (its runtime's default profile) and Unconfined"
+        )
+    raise ContainerConfigError(
+        f"seccompProfile type {kind!r} is not one of RuntimeDefault, Unconfined, Localhost"
+    )
+
+
+def container_capabilities(context: JsonDict | None) -> list[str]:
+    """The capabilities the container gets, as containerd's CRI computes them: the runtime's
+    defaults, ``ALL`` in ``add`` (every capability) or ``drop`` (none) first, then each named
+    one added, then each named one dropped; names take a ``CAP_`` prefix."""
+    capabilities = (context or {}).get("capabilities") or {}
+    add = [str(c).upper() for c in capabilities.get("add") or []]
+    drop = [str(c).upper() for c in capabilities.get("drop") or []]
+    granted = list(DEFAULT_CAPABILITIES)
+    if "ALL" in add:
+        granted = list(ALL_CAPABILITIES)
+    if "ALL" in drop:
+        granted = []
+    for name in add:
+        cap = name if name.startswith("CAP_") else f"CAP_{name}"
+        if name != "ALL" and cap not in granted:
+            granted.append(cap)
+    dropped = {n if n.startswith("CAP_") else f"CAP_{n}" for n in drop if n != "ALL"}
+    return [c for c in granted if c not in dropped]
+
+
+def _kernel_at_least(release: tuple[int, ...], wanted: str) -> bool:
+    """``minKernel`` (``"4.8"``, ``"5.6"``) against the running kernel's release numbers."""
+    try:
+        numbers = tuple(int(part) for part in wanted.split("-", 1)[0].split("."))
+    except ValueError:
+        raise ContainerConfigError(
+            f"seccomp profile: minKernel {wanted!r} is not a version"
+        ) from None
+    width = max(len(numbers), len(release))
+    return release + (0,) * (width - len(release)) >= numbers + (0,) * (width - len(numbers))
+
+
+def process_user(pod_context: JsonDict, context: JsonDict) -> JsonDict:
+    """The OCI process user: ``runAsUser`` / ``runAsGroup``, the container's over the pod's;
+    root (the executor image's user) when unset, and group 0 when only the user is given (the
+    image has no ``/etc/passwd`` to take the user's group from)."""
+    user: JsonDict = {"uid": 0, "gid": 0}
+    for key, field_name in (("uid", "runAsUser"), ("gid", "runAsGroup")):
+        value = context.get(field_name, pod_context.get(field_name))
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+            raise ContainerConfigError(f"securityContext.{field_name} {value!r} is not a valid id")
+        user[key] = value
+    return user
+
+
+def kernel_release(text: str) -> tuple[int, ...]:
+    """``6.18.44-fc-v669`` -> (6, 18, 44): the numbers before the first non-version part."""
+    found = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", text)
+    return tuple(int(n) for n in found.groups() if n is not None) if found else (0,)
+
+
+def oci_seccomp(
+    profile: JsonDict, *, capabilities: list[str], machine: str, kernel: tuple[int, ...]
+) -> JsonDict:
+    """A Docker-format seccomp profile as the OCI spec's ``linux.seccomp``, filtered for this
+    container as containerd and podman filter it:
+
+    - ``architectures``: the ``archMap`` entry of the host's arch and its sub-arches (or the
+      profile's own ``architectures``);
+    - a syscall rule is left out when its ``excludes`` names the host's arch, any capability
+      the container has, or a ``minKernel`` the kernel reaches; and when its ``includes`` names
+      arches without the host's, any capability the container lacks (all are needed), or a
+      ``minKernel`` above the kernel;
+    - kept rules carry ``names``, ``action``, ``errnoRet`` and ``args`` (index, value,
+      valueTwo, op) unchanged."""
+    if profile.get("architectures") and profile.get("archMap"):
+        raise ContainerConfigError("seccomp profile: both 'architectures' and 'archMap' are given")
+    native, map_key = SECCOMP_ARCHES.get(machine, (machine, ""))
+    architectures = list(profile.get("architectures") or [])
+    for entry in profile.get("archMap") or []:
+        if entry.get("architecture") == map_key:
+            architectures += [entry["architecture"], *(entry.get("subArchitectures") or [])]
+            break
+    seccomp: JsonDict = {"defaultAction": profile["defaultAction"]}
+    if profile.get("defaultErrnoRet") is not None:
+        seccomp["defaultErrnoRet"] = profile["defaultErrnoRet"]
+    if architectures:
+        seccomp["architectures"] = architectures
+    if profile.get("flags"):
+        seccomp["flags"] = list(profile["flags"])
+    granted = set(capabilities)
+    syscalls = []
+    for rule in profile.get("syscalls") or []:
+        excludes = rule.get("excludes") or {}
+        includes = rule.get("includes") or {}
+        if native in (excludes.get("arches") or []):
+            continue
+        if granted & set(excludes.get("caps") or []):
+            continue
+        if excludes.get("minKernel") and _kernel_at_least(kernel, excludes["minKernel"]):
+            continue
+        if includes.get("arches") and native not in includes["arches"]:
+            continue
+        if not set(includes.get("caps") or []) <= granted:
+            continue
+        if includes.get("minKernel") and not _kernel_at_least(kernel, includes["minKernel"]):
+            continue
+        if rule.get("name") and rule.get("names"):
+            raise ContainerConfigError("seccomp profile: a rule gives both 'name' and 'names'")
+        names = list(rule.get("names") or [rule["name"]])
+        syscall: JsonDict = {"names": names, "action": rule["action"]}
+        if rule.get("errnoRet") is not None:
+            syscall["errnoRet"] = rule["errnoRet"]
+        if rule.get("args"):
+            syscall["args"] = [
+                {k: arg[k] for k in ("index", "value", "valueTwo", "op") if k in arg}
+                for arg in rule["args"]
+            ]
+        syscalls.append(syscall)
+    seccomp["syscalls"] = syscalls
+    return seccomp
+
+
+def _default_seccomp(capabilities: list[str]) -> JsonDict:
+    """The runtime's default profile for a container holding ``capabilities``, on this host."""
+    try:
+        profile = json.loads(DEFAULT_SECCOMP_PROFILE.read_text())
+    except (OSError, ValueError) as error:
+        raise ContainerConfigError(
+            f"the runtime's default seccomp profile {DEFAULT_SECCOMP_PROFILE} cannot be read"
+            f" ({error}): run .ci/setup (it installs golang-github-containers-common)"
+        ) from None
+    uname = os.uname()
+    return oci_seccomp(
+        profile,
+        capabilities=capabilities,
+        machine=uname.machine,
+        kernel=kernel_release(uname.release),
+    )
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -309,6 +516,16 @@ class RuncEngine:
         finally:
             with self._lock:
                 self._active.pop(run.id, None)
+
+    def config_error(self, pod: PodRuntime, container: JsonDict) -> str | None:
+        """What the kubelet checks before it creates the container, as the message of its
+        CreateContainerConfigError (None when the container can be created): env references,
+        the security context and the resources."""
+        try:
+            ContainerRun(self, pod, container, pod.containers[container["name"]]).check_config()
+        except ContainerConfigError as error:
+            return str(error)
+        return None
 
     def active(self) -> list[str]:
         """IDs of containers started and not yet cleaned up."""
@@ -588,6 +805,18 @@ class ContainerRun:
 
     # -- preparing the bundle
 
+    def check_config(self) -> None:
+        """Raise :class:`ContainerConfigError` for what the spec refers to and is missing or
+        what this runtime cannot apply; nothing is written."""
+        self._environment()
+        effective_seccomp(self.pod.pod["spec"], self.container)
+        process_user(self.pod.pod["spec"].get("securityContext") or {}, self._security_context())
+        oci_resources(self.container.get("resources") or {}, swap_controller=False)
+
+    def _security_context(self) -> JsonDict:
+        context = self.container.get("securityContext") or {}
+        return context if isinstance(context, dict) else {}
+
     def _prepare(self) -> JsonDict:
         env = self._environment()
         self.bundle.mkdir(parents=True)
@@ -777,7 +1006,10 @@ class ContainerRun:
         merged["HOSTNAME"] = self.pod.name[:63]
         merged.update(self.engine.node_env(self.pod.namespace))
         merged.update(env)
-        capabilities = list(DEFAULT_CAPABILITIES)
+        pod_context = self.pod.pod["spec"].get("securityContext") or {}
+        context = self._security_context()
+        capabilities = container_capabilities(context)
+        seccomp = effective_seccomp(self.pod.pod["spec"], self.container)
         standard = [
             {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
             {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
@@ -797,7 +1029,7 @@ class ContainerRun:
             "ociVersion": "1.0.2",
             "process": {
                 "terminal": False,
-                "user": {"uid": 0, "gid": 0},
+                "user": process_user(pod_context, context),
                 "args": argv,
                 "env": [f"{k}={v}" for k, v in merged.items()],
                 "cwd": self.container.get("workingDir") or image.workdir,
@@ -806,13 +1038,19 @@ class ContainerRun:
                     "effective": capabilities,
                     "permitted": capabilities,
                 },
-                "noNewPrivileges": False,
+                # The kubelet's rule: only an explicit `allowPrivilegeEscalation: false` sets it.
+                "noNewPrivileges": context.get("allowPrivilegeEscalation") is False,
             },
-            "root": {"path": "rootfs", "readonly": False},
+            "root": {"path": "rootfs", "readonly": bool(context.get("readOnlyRootFilesystem"))},
             "hostname": self.pod.name[:63],
             "mounts": standard + [m.oci() for m in mounts],
             "linux": {
                 "cgroupsPath": self._cgroups_path(),
+                **(
+                    {"seccomp": _default_seccomp(capabilities)}
+                    if seccomp.kind == "RuntimeDefault"
+                    else {}
+                ),
                 "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount")],
                 "resources": {
                     "devices": [{"allow": False, "access": "rwm"}],

@@ -1150,6 +1150,10 @@ class ContainerEngine(Protocol):
     def run(self, pod: PodRuntime, container: JsonDict, state: ContainerRuntime) -> None:
         """Run to the end (or the pod's deletion), writing ``state.log``; set ``state.terminated``."""
 
+    def config_error(self, pod: PodRuntime, container: JsonDict) -> str | None:
+        """Why the container cannot be created from its spec (the kubelet's
+        CreateContainerConfigError message), or None: asked before the container starts."""
+
 
 class _Interrupted(Exception):
     """The pod is being deleted or the node is stopping."""
@@ -1445,12 +1449,26 @@ class PodDriver:
             self._fail_pulling_forever(name, image)
         took = f"{time.monotonic() - pulling:.9f}s"
         runtime.event(name, "Normal", "Pulled", f'Successfully pulled image "{image}" in {took}')
+        engine = self.node.engine_for(runtime.namespace)
+        problem = engine.config_error(runtime, container) if engine is not None else None
+        if problem is not None:
+            self._config_error_forever(name, problem)
         runtime.containers[name].container_id = f"containerd://{secrets.token_hex(32)}"
         runtime.event(name, "Normal", "Created", f"Created container {name}")
         runtime.event(name, "Normal", "Started", f"Started container {name}")
         state = runtime.containers[name]
         state.started_at = _now()
         state.waiting_reason = None
+
+    def _config_error_forever(self, name: str, message: str) -> None:
+        """The kubelet's CreateContainerConfigError: the pod stays Pending, the container
+        waiting, and each sync retries (and fails) until the pod is deleted."""
+        runtime, state = self.runtime, self.runtime.containers[name]
+        while True:
+            runtime.event(name, "Warning", "Failed", f"Error: {message}")
+            state.waiting_reason, state.waiting_message = "CreateContainerConfigError", message
+            runtime.publish_status()
+            runtime.sleep(self.options.retry_interval)
 
     def _fail_pulling_forever(self, name: str, image: str) -> None:
         runtime, state = self.runtime, self.runtime.containers[name]
