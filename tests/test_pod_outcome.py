@@ -1,5 +1,6 @@
 """How a build that the cluster stopped from outside is reported: the kernel's out-of-memory
-killer (the kubelet's ``OOMKilled``) and eviction by a node short of disk or memory.
+killer (the kubelet's ``OOMKilled``) and eviction by a node short of disk or memory; and an
+executor that stopped at startup, before its usage text.
 
 The log lines are the real executor's (``tests/fixtures/kaniko-logs/``); the terminated pod is
 written here as a kubelet reports it (the real out-of-memory build is in
@@ -236,3 +237,38 @@ def test_status_and_list_say_out_of_memory_and_evicted() -> None:
 )
 def test_more_memory_doubles_a_quantity(limit: str, twice: str | None) -> None:
     assert more_memory(limit) == twice
+
+
+# The executor's command line on a startup error (as the real one prints it with a read-only
+# root: tests/real_executor/test_security_context.py): the error, then its usage, whose flag
+# lines say `error` too.
+STARTUP_ERROR = (
+    "error resolving dockerfile path: copying dockerfile: creating file:"
+    " open /kaniko/Dockerfile: read-only file system"
+)
+USAGE = [
+    f"Error: {STARTUP_ERROR}",
+    "Usage:",
+    "  executor [flags]",
+    "  executor [command]",
+    "",
+    "Flags:",
+    "      --cache                    Use cache when building image",
+    "  -v, --verbosity string         Log level (trace, debug, info, warn, error, fatal, panic)"
+    ' (default "info")',
+]
+
+
+def test_a_startup_error_is_the_error_not_the_last_line_of_the_usage() -> None:
+    machine = _machine("killed", USAGE)
+    failed = _failed(machine, _terminated(machine, exit_code=1, reason="Error"))
+    assert failed.detail == STARTUP_ERROR
+    assert failed.summary.endswith(f"(Error): {STARTUP_ERROR}")
+
+
+def test_a_startup_error_in_the_termination_message_alone_is_found_too() -> None:
+    machine = _machine("killed", [])  # the log was never read: only the kubelet's message
+    pod = _terminated(machine, exit_code=1, reason="Error")
+    pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"] = "\n".join(USAGE)
+    failed = _failed(machine, pod)
+    assert failed.detail == STARTUP_ERROR

@@ -228,9 +228,14 @@ def more_memory(limit: str) -> str | None:
 
 
 def _last_error_line(message: str) -> str | None:
-    for line in reversed(message.splitlines()):
-        clean = line.strip()
-        if "error" in clean.lower():
+    lines = [line.strip() for line in message.splitlines()]
+    # The executor's own startup error comes before its usage text, whose flag lines
+    # (`-v, --verbosity string  Log level (..., error, ...)`) must not pass for it.
+    for clean in reversed(lines):
+        if clean.startswith("Error: "):
+            return clean[len("Error: ") :]
+    for clean in reversed(lines):
+        if "error" in clean.lower() and not clean.startswith("-"):
             return clean
     return None
 

@@ -107,6 +107,7 @@ _FATAL_PREFIXES = (
     "you must provide --destination",
 )
 _FATAL_INITIALS = frozenset("eEyY")
+_COBRA_ERROR = "Error: "
 _LEVEL_INITIALS = frozenset("DTIWEFP")
 _DOCKER_HUB = "index.docker.io"
 _KANIKO_WORDS = frozenset(
@@ -716,7 +717,11 @@ class KanikoLogParser:
         emit(log)
         found = _split_line(line)
         if found is None:
-            if line[:1] in _FATAL_INITIALS and line.lower().startswith(_FATAL_PREFIXES):
+            if line.startswith(_COBRA_ERROR):
+                # A flag or startup error, printed by the executor's command line before its
+                # usage text (whose flag lines mention `error` too).
+                self.error_line = line[len(_COBRA_ERROR) :]
+            elif line[:1] in _FATAL_INITIALS and line.lower().startswith(_FATAL_PREFIXES):
                 self.error_line = line
             return
         level, message = found

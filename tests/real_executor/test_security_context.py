@@ -206,12 +206,13 @@ def test_a_read_only_root_filesystem_stops_the_executor(
         _build(admin_kubeconfig, real_namespace, op, plain_registry)
     run = _only_run(runc_engine, real_namespace)
     assert run.exit_code == caught.value.exit_code == 1
-    # Kaniko's error line; it then prints its usage, whose last line polymagic shows as the
-    # error (a startup error is not told from the usage yet).
-    assert (
-        "Error: error resolving dockerfile path: copying dockerfile: creating file:"
+    # Kaniko's error line, printed before its usage text, is what polymagic reports.
+    error = (
+        "error resolving dockerfile path: copying dockerfile: creating file:"
         " open /kaniko/Dockerfile: read-only file system"
-    ) in run.state.log.lines()
+    )
+    assert f"Error: {error}" in run.state.log.lines()
+    assert caught.value.detail == error
     assert leftovers(admin_kubeconfig, real_namespace) == []
     assert runc_engine.leftovers() == []
 
