@@ -59,10 +59,10 @@ __all__ = [
     "UnsupportedError",
     "UsageError",
     "YamlSyntaxError",
+    "fix_container_config",
     "fix_evicted",
     "fix_executor_image",
     "fix_manifest_unknown",
-    "fix_missing_reference",
     "fix_missing_secret",
     "fix_out_of_memory",
     "fix_registry_refused",
@@ -473,8 +473,32 @@ def fix_unschedulable() -> str:
     )
 
 
-def fix_missing_reference() -> str:
-    return "the container's configuration refers to something missing (a secret or config map key)"
+def fix_container_config(message: str) -> str:
+    """What to do when the kubelet cannot make the executor's container from the pod
+    (``CreateContainerConfigError``); ``message`` is the kubelet's."""
+    said = message.lower()
+    if "runasnonroot" in said:
+        return (
+            "the pod asks to run as non-root (`runAsNonRoot`), but Kaniko's executor runs as root"
+            " and must: remove `runAsNonRoot` from the operation's `environment.securityContext`"
+            " (and from the run container's `securityContext`)"
+        )
+    if "seccomp" in said:
+        return (
+            "the node cannot apply the seccomp profile the pod asks for: leave"
+            " `seccompProfile` out of the operation's `environment.securityContext` (polymagic"
+            " asks for `RuntimeDefault`) or name a profile the node has"
+        )
+    if "secret" in said or "configmap" in said or "config map" in said:
+        return (
+            "the container's configuration refers to something missing (a secret or config map"
+            " key): create it in the build's namespace, or fix the name the operation gives"
+        )
+    return (
+        "the kubelet could not make the executor's container from the pod (its message is"
+        " above): check the operation's `environment.securityContext` and the run container's"
+        " settings"
+    )
 
 
 def fix_registry_wants_credentials(host: str | None) -> str:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from polymagic.errors import BuildFailed
-from polymagic.kube.pod_state import PodStateMachine, build_status, more_memory
+from polymagic.kube.pod_state import PodStateMachine, build_status, more_memory, pod_fix
 from polymagic.render.compiler import compile_operation
 from polymagic.render.manifests import build_manifests
 from polymagic.render.options import BuildOptions
@@ -272,3 +272,25 @@ def test_a_startup_error_in_the_termination_message_alone_is_found_too() -> None
     pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"] = "\n".join(USAGE)
     failed = _failed(machine, pod)
     assert failed.detail == STARTUP_ERROR
+
+
+@pytest.mark.parametrize(
+    ("message", "fix"),
+    [
+        ('secret "registry" not found', "refers to something missing (a secret or config map key)"),
+        ("couldn't find key token in ConfigMap ml/settings", "refers to something missing"),
+        (
+            "container has runAsNonRoot and image will run as root (pod: b, container: kaniko)",
+            "remove `runAsNonRoot`",
+        ),
+        ('failed to load seccomp profile "profiles/x.json"', "cannot apply the seccomp profile"),
+        ("something else entirely", "check the operation's `environment.securityContext`"),
+    ],
+    ids=["secret", "configmap-key", "run-as-non-root", "seccomp", "other"],
+)
+def test_a_container_config_error_gets_the_fix_its_message_calls_for(
+    message: str, fix: str
+) -> None:
+    build = compile_operation(SEED, connections=load_connections(REGISTRY))
+    manifests = build_manifests(build, namespace="ml")
+    assert fix in pod_fix("CreateContainerConfigError", message, manifests)

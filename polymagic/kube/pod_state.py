@@ -35,10 +35,10 @@ from polymagic.errors import (
     BuildTimeout,
     FailedStep,
     PodEvent,
+    fix_container_config,
     fix_evicted,
     fix_executor_image,
     fix_manifest_unknown,
-    fix_missing_reference,
     fix_missing_secret,
     fix_out_of_memory,
     fix_registry_refused,
@@ -160,7 +160,7 @@ def pod_fix(reason: str, message: str, manifests: BuildManifests) -> str:
     if reason in ("FailedScheduling", "Unschedulable"):
         return fix_unschedulable()
     if reason == "CreateContainerConfigError":
-        return fix_missing_reference()
+        return fix_container_config(message)
     return fix_see_events()
 
 

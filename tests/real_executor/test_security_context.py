@@ -244,6 +244,7 @@ def test_a_localhost_profile_is_a_config_error_polymagic_reports(
     message = str(caught.value)
     assert "CreateContainerConfigError" in message, message
     assert 'seccomp profile type Localhost ("my.json")' in message, message
+    assert caught.value.fix.startswith("the node cannot apply the seccomp profile")
     assert leftovers(admin_kubeconfig, real_namespace) == []
     assert runc_engine.leftovers() == []
 
