@@ -294,3 +294,19 @@ def test_a_container_config_error_gets_the_fix_its_message_calls_for(
     build = compile_operation(SEED, connections=load_connections(REGISTRY))
     manifests = build_manifests(build, namespace="ml")
     assert fix in pod_fix("CreateContainerConfigError", message, manifests)
+
+
+def test_a_container_error_about_a_seccomp_profile_gets_the_seccomp_fix() -> None:
+    build = compile_operation(SEED, connections=load_connections(REGISTRY))
+    manifests = build_manifests(build, namespace="ml")
+    # containerd's words for a Localhost profile the node does not have.
+    lacking = (
+        "failed to generate security options for container: failed to generate seccomp spec"
+        ' opts: cannot load seccomp profile "/var/lib/kubelet/seccomp/x.json": no such file'
+    )
+    assert pod_fix("CreateContainerError", lacking, manifests).startswith(
+        "the node cannot apply the seccomp profile"
+    )
+    assert pod_fix("CreateContainerError", "context deadline exceeded", manifests) == (
+        "see the events below"
+    )

@@ -161,6 +161,9 @@ def pod_fix(reason: str, message: str, manifests: BuildManifests) -> str:
         return fix_unschedulable()
     if reason == "CreateContainerConfigError":
         return fix_container_config(message)
+    if reason == "CreateContainerError" and re.search(r"seccomp|runAsNonRoot", message, re.I):
+        # containerd reports a Localhost seccomp profile the node lacks this way.
+        return fix_container_config(message)
     return fix_see_events()
 
 
