@@ -14,8 +14,13 @@ from typing import Any
 import yaml
 
 from polymagic.kube.client import Cluster, connect
+from polymagic.kube.session import BuildOptions, build_image
+from polymagic.render.compiler import compile_operation
 from polymagic.spec.examples import QUICK_START
+from polymagic.spec.loader import load_connections
 from tests.cluster import admin
+from tests.cluster.runc_runtime import ContainerRun, RuncEngine
+from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG
 from tests.registry.server import RegistryMode, RegistryServer
 from tests.test_build_cluster import _leftovers
 from tests.test_cli_cluster import _env as cli_env
@@ -25,10 +30,13 @@ __all__ = [
     "LOG_DIR",
     "CliRun",
     "build_argv",
+    "build_in",
     "catalog",
     "cli_env",
     "create_registry_secret",
+    "finished_run",
     "leftovers",
+    "op_running",
     "polymagic_build",
     "seed_with_base",
     "summary_durations",
@@ -49,6 +57,41 @@ def seed_with_base(base: str) -> dict[str, Any]:
     op: dict[str, Any] = yaml.safe_load(QUICK_START)
     op["runPatch"]["init"][0]["dockerfile"]["image"] = base
     return op
+
+
+def op_running(registry: RegistryServer, destination: str, run: list[str]) -> dict[str, Any]:
+    """The seed on the tests' base image in ``registry``, pushing to ``destination`` (under the
+    connection's registry), with ``run`` as its RUN steps."""
+    op = seed_with_base(registry.image(BASE_REPOSITORY, BASE_TAG))
+    op["params"]["destination"]["value"] = destination
+    op["runPatch"]["init"][0]["dockerfile"]["run"] = run
+    return op
+
+
+def build_in(
+    kubeconfig: Path, namespace: str, op: dict[str, Any], registry: RegistryServer, **options: Any
+) -> Any:
+    """``op`` built from Python (``build_image``) in ``namespace``, pushing to ``registry``;
+    ``options`` go to ``BuildOptions`` beside the namespace and a 300 s deadline."""
+    build = compile_operation(op, connections=load_connections(catalog(registry)))
+    cluster = connect(kubeconfig, namespace=namespace)
+    try:
+        return build_image(
+            cluster, build, BuildOptions(namespace=namespace, timeout=300, **options)
+        )
+    finally:
+        cluster.close()
+
+
+def finished_run(engine: RuncEngine, namespace: str) -> ContainerRun:
+    """The namespace's one container, once the runtime has cleaned it up."""
+    runs = [r for r in engine.runs if r.pod.namespace == namespace]
+    assert len(runs) == 1, runs
+    deadline = time.monotonic() + 15
+    while runs[0].id in engine.active():
+        assert time.monotonic() < deadline, "the container was not cleaned up in 15 s"
+        time.sleep(0.1)
+    return runs[0]
 
 
 def catalog(registry: RegistryServer, secret: str | None = None) -> list[dict[str, Any]]:

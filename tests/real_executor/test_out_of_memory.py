@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,24 +21,20 @@ from typing import Any
 import pytest
 
 from polymagic.errors import BuildFailed
-from polymagic.kube.client import connect
-from polymagic.kube.session import BuildOptions, build_image
 from polymagic.render.build_objects import KanikoOptions
-from polymagic.render.compiler import compile_operation
-from polymagic.spec.loader import load_connections
 from tests.cluster.runc_runtime import (
     ContainerConfigError,
-    ContainerRun,
     RuncEngine,
     oci_resources,
     parse_quantity,
 )
-from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG
 from tests.real_executor.helpers import (
+    build_in,
     catalog,
+    finished_run,
     leftovers,
+    op_running,
     polymagic_build,
-    seed_with_base,
     write_inputs,
 )
 from tests.registry.server import RegistryServer
@@ -48,13 +43,6 @@ TIGHT = "192Mi"
 """Fits the executor (peak 16 MiB) and a 64 MiB RUN step, not a 400 MiB one."""
 HUNGRY_RUN = "dd if=/dev/zero of=/dev/null bs=400M count=1"
 """busybox's dd allocates (and touches) one 400 MiB buffer."""
-
-
-def _op(registry: RegistryServer, destination: str, run: list[str]) -> dict[str, Any]:
-    op = seed_with_base(registry.image(BASE_REPOSITORY, BASE_TAG))
-    op["params"]["destination"]["value"] = destination
-    op["runPatch"]["init"][0]["dockerfile"]["run"] = run
-    return op
 
 
 def _eventfds() -> int:
@@ -66,30 +54,10 @@ def _eventfds() -> int:
     return count
 
 
-def _finished_run(engine: RuncEngine, namespace: str) -> ContainerRun:
-    """The namespace's one container, once the runtime has cleaned it up."""
-    runs = [r for r in engine.runs if r.pod.namespace == namespace]
-    assert len(runs) == 1, runs
-    deadline = time.monotonic() + 15
-    while runs[0].id in engine.active():
-        assert time.monotonic() < deadline, "the container was not cleaned up in 15 s"
-        time.sleep(0.1)
-    return runs[0]
-
-
 def _build(kubeconfig: Path, namespace: str, op: dict[str, Any], registry: RegistryServer,
            memory: str) -> Any:  # fmt: skip
-    build = compile_operation(op, connections=load_connections(catalog(registry)))
-    cluster = connect(kubeconfig, namespace=namespace)
-    options = BuildOptions(
-        namespace=namespace,
-        timeout=300,
-        kaniko=KanikoOptions(resources={"limits": {"memory": memory}}),
-    )
-    try:
-        return build_image(cluster, build, options)
-    finally:
-        cluster.close()
+    kaniko = KanikoOptions(resources={"limits": {"memory": memory}})
+    return build_in(kubeconfig, namespace, op, registry, kaniko=kaniko)
 
 
 @pytest.mark.cluster
@@ -101,10 +69,10 @@ def test_a_run_step_over_the_memory_limit_fails_the_build_as_oom_killed(
     runc_engine: RuncEngine,
 ) -> None:
     eventfds = _eventfds()
-    op = _op(plain_registry, "oom/app", ["echo before the allocation", HUNGRY_RUN])
+    op = op_running(plain_registry, "oom/app", ["echo before the allocation", HUNGRY_RUN])
     with pytest.raises(BuildFailed) as caught:
         _build(admin_kubeconfig, real_namespace, op, plain_registry, TIGHT)
-    run = _finished_run(runc_engine, real_namespace)
+    run = finished_run(runc_engine, real_namespace)
     assert run.oom_killed
     # The kernel killed dd, a child (the shell exec'd it), not the executor: Kaniko reported
     # the signal and exited with the code Go gives a killed child, -1, so 255. Not 137: only
@@ -136,11 +104,11 @@ def test_cli_memory_limit_reaches_the_container_and_an_oom_fails_the_build(
     plain_registry: RegistryServer,
     runc_engine: RuncEngine,
 ) -> None:
-    op = _op(plain_registry, "oom-cli/app", [HUNGRY_RUN])
+    op = op_running(plain_registry, "oom-cli/app", [HUNGRY_RUN])
     inputs = write_inputs(tmp_path, op, catalog(plain_registry))
     done = polymagic_build(admin_kubeconfig, inputs, real_namespace, "--memory", TIGHT)
     assert done.returncode == 1, done
-    run = _finished_run(runc_engine, real_namespace)
+    run = finished_run(runc_engine, real_namespace)
     assert run.oom_killed, done
     assert run.state.terminated is not None
     assert run.state.terminated["reason"] == "OOMKilled"
@@ -159,7 +127,7 @@ def test_a_build_that_fits_the_memory_limit_succeeds(
     plain_registry: RegistryServer,
     runc_engine: RuncEngine,
 ) -> None:
-    op = _op(
+    op = op_running(
         plain_registry,
         "fits/app",
         [
@@ -169,7 +137,7 @@ def test_a_build_that_fits_the_memory_limit_succeeds(
     )
     result = _build(admin_kubeconfig, real_namespace, op, plain_registry, TIGHT)
     assert result.digest.startswith("sha256:")
-    run = _finished_run(runc_engine, real_namespace)
+    run = finished_run(runc_engine, real_namespace)
     assert str(192 * 2**20) in run.state.log.lines()  # the limit is in the container's cgroup
     assert not run.oom_killed
     assert run.memory_peak is not None

@@ -20,10 +20,6 @@ from typing import Any
 import pytest
 
 from polymagic.errors import BuildFailed
-from polymagic.kube.client import connect
-from polymagic.kube.session import BuildOptions, build_image
-from polymagic.render.compiler import compile_operation
-from polymagic.spec.loader import load_connections
 from tests.cluster.runc_runtime import (
     DEFAULT_CAPABILITIES,
     DEFAULT_SECCOMP_PROFILE,
@@ -36,8 +32,7 @@ from tests.cluster.runc_runtime import (
     oci_seccomp,
     process_user,
 )
-from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG
-from tests.real_executor.helpers import catalog, leftovers, seed_with_base
+from tests.real_executor.helpers import build_in, finished_run, leftovers, op_running
 from tests.registry.server import RegistryServer
 
 REFUSED_RUN = "linux64 -R true"
@@ -54,9 +49,7 @@ def _op(
     pod_context: dict[str, Any] | None = None,
     container_context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    op = seed_with_base(registry.image(BASE_REPOSITORY, BASE_TAG))
-    op["params"]["destination"]["value"] = destination
-    op["runPatch"]["init"][0]["dockerfile"]["run"] = run
+    op = op_running(registry, destination, run)
     if pod_context is not None:
         op["runPatch"]["environment"] = {"securityContext": pod_context}
     if container_context is not None:
@@ -65,20 +58,7 @@ def _op(
 
 
 def _build(kubeconfig: Path, namespace: str, op: dict[str, Any], registry: RegistryServer) -> Any:
-    build = compile_operation(op, connections=load_connections(catalog(registry)))
-    cluster = connect(kubeconfig, namespace=namespace)
-    try:
-        return build_image(
-            cluster, build, BuildOptions(namespace=namespace, timeout=300, stuck_grace=3)
-        )
-    finally:
-        cluster.close()
-
-
-def _only_run(engine: RuncEngine, namespace: str) -> Any:
-    runs = [r for r in engine.runs if r.pod.namespace == namespace]
-    assert len(runs) == 1, runs
-    return runs[0]
+    return build_in(kubeconfig, namespace, op, registry, stuck_grace=3)
 
 
 # --------------------------------------------------------------------------- real builds
@@ -95,7 +75,7 @@ def test_runtime_default_refuses_a_syscall_and_the_error_names_the_run_step(
     op = _op(plain_registry, "seccomp/refused", ["echo before the call", REFUSED_RUN])
     with pytest.raises(BuildFailed) as caught:
         _build(admin_kubeconfig, real_namespace, op, plain_registry)
-    run = _only_run(runc_engine, real_namespace)
+    run = finished_run(runc_engine, real_namespace)
     assert run.pod.pod["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert ENOSYS_LINE in run.state.log.lines()
     message = str(caught.value)
@@ -123,7 +103,7 @@ def test_the_same_step_builds_unconfined(
     )
     result = _build(admin_kubeconfig, real_namespace, op, plain_registry)
     assert result.digest.startswith("sha256:")
-    run = _only_run(runc_engine, real_namespace)
+    run = finished_run(runc_engine, real_namespace)
     # The operation's securityContext wins over polymagic's default: no filter at all (mode 0).
     assert run.pod.pod["spec"]["securityContext"]["seccompProfile"] == {"type": "Unconfined"}
     assert "Seccomp:\t0" in run.state.log.lines()
@@ -152,7 +132,7 @@ def test_privileges_and_capabilities_reach_the_run_step(
     )
     result = _build(admin_kubeconfig, real_namespace, op, plain_registry)
     assert result.digest.startswith("sha256:")
-    lines = _only_run(runc_engine, real_namespace).state.log.lines()
+    lines = finished_run(runc_engine, real_namespace).state.log.lines()
     assert "NoNewPrivs:\t1" in lines
     assert "Seccomp:\t2" in lines  # filtered: RuntimeDefault, polymagic's default
     bounding = int(next(line for line in lines if line.startswith("CapBnd:")).split()[1], 16)
@@ -180,7 +160,7 @@ def test_the_pods_run_as_group_reaches_the_run_step(
     )
     result = _build(admin_kubeconfig, real_namespace, op, plain_registry)
     assert result.digest.startswith("sha256:")
-    lines = _only_run(runc_engine, real_namespace).state.log.lines()
+    lines = finished_run(runc_engine, real_namespace).state.log.lines()
     assert "Uid:\t0\t0\t0\t0" in lines
     assert "Gid:\t1234\t1234\t1234\t1234" in lines
     assert leftovers(admin_kubeconfig, real_namespace) == []
@@ -204,7 +184,7 @@ def test_a_read_only_root_filesystem_stops_the_executor(
     )
     with pytest.raises(BuildFailed) as caught:
         _build(admin_kubeconfig, real_namespace, op, plain_registry)
-    run = _only_run(runc_engine, real_namespace)
+    run = finished_run(runc_engine, real_namespace)
     assert run.exit_code == caught.value.exit_code == 1
     # Kaniko's error line, printed before its usage text, is what polymagic reports.
     error = (
