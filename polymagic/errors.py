@@ -60,6 +60,7 @@ __all__ = [
     "UsageError",
     "YamlSyntaxError",
     "fix_container_config",
+    "fix_container_error",
     "fix_evicted",
     "fix_executor_image",
     "fix_manifest_unknown",
@@ -473,9 +474,9 @@ def fix_unschedulable() -> str:
     )
 
 
-def fix_container_config(message: str) -> str:
-    """What to do when the kubelet cannot make the executor's container from the pod
-    (``CreateContainerConfigError``); ``message`` is the kubelet's."""
+def _container_setting_fix(message: str) -> str | None:
+    """The fix for a pod setting the node cannot run the executor with, if ``message`` (the
+    kubelet's or the runtime's) names one."""
     said = message.lower()
     if "runasnonroot" in said:
         return (
@@ -489,6 +490,16 @@ def fix_container_config(message: str) -> str:
             " `seccompProfile` out of the operation's `environment.securityContext` (polymagic"
             " asks for `RuntimeDefault`) or name a profile the node has"
         )
+    return None
+
+
+def fix_container_config(message: str) -> str:
+    """What to do when the kubelet cannot make the executor's container from the pod
+    (``CreateContainerConfigError``); ``message`` is the kubelet's."""
+    setting = _container_setting_fix(message)
+    if setting is not None:
+        return setting
+    said = message.lower()
     if "secret" in said or "configmap" in said or "config map" in said:
         return (
             "the container's configuration refers to something missing (a secret or config map"
@@ -499,6 +510,13 @@ def fix_container_config(message: str) -> str:
         " above): check the operation's `environment.securityContext` and the run container's"
         " settings"
     )
+
+
+def fix_container_error(message: str) -> str:
+    """What to do when the runtime fails to create the executor's container
+    (``CreateContainerError``; containerd's way of saying a Localhost seccomp profile is not
+    on the node)."""
+    return _container_setting_fix(message) or fix_see_events()
 
 
 def fix_registry_wants_credentials(host: str | None) -> str:

@@ -36,6 +36,7 @@ from polymagic.errors import (
     FailedStep,
     PodEvent,
     fix_container_config,
+    fix_container_error,
     fix_evicted,
     fix_executor_image,
     fix_manifest_unknown,
@@ -161,9 +162,8 @@ def pod_fix(reason: str, message: str, manifests: BuildManifests) -> str:
         return fix_unschedulable()
     if reason == "CreateContainerConfigError":
         return fix_container_config(message)
-    if reason == "CreateContainerError" and re.search(r"seccomp|runAsNonRoot", message, re.I):
-        # containerd reports a Localhost seccomp profile the node lacks this way.
-        return fix_container_config(message)
+    if reason == "CreateContainerError":
+        return fix_container_error(message)
     return fix_see_events()
 
 
