@@ -51,7 +51,13 @@ from polymagic.errors import (
 from polymagic.printable import printable
 from polymagic.render.build_objects import CONTAINER_NAME, EPHEMERAL_STORAGE_REQUEST, BuildManifests
 from polymagic.render.dockerfile import dockerfile_instructions
-from polymagic.render.kaniko_log import MAX_LINE, EventKind, KanikoLogParser, ProgressEvent
+from polymagic.render.kaniko_log import (
+    MAX_LINE,
+    EventKind,
+    KanikoLogParser,
+    ProgressEvent,
+    startup_error,
+)
 from polymagic.render.options import BuildOptions, BuildResult, BuildStatus
 from polymagic.render.quantities import quantity_value
 
@@ -235,8 +241,9 @@ def _last_error_line(message: str) -> str | None:
     # The executor's own startup error comes before its usage text, whose flag lines
     # (`-v, --verbosity string  Log level (..., error, ...)`) must not pass for it.
     for clean in reversed(lines):
-        if clean.startswith("Error: "):
-            return clean[len("Error: ") :]
+        started = startup_error(clean)
+        if started is not None:
+            return started
     for clean in reversed(lines):
         if "error" in clean.lower() and not clean.startswith("-"):
             return clean

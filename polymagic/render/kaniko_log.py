@@ -59,6 +59,7 @@ __all__ = [
     "format_size",
     "format_steps",
     "repository_of",
+    "startup_error",
     "strip_ansi",
     "truncation_marker",
 ]
@@ -344,6 +345,13 @@ def build_steps(instructions: Sequence[str]) -> list[str]:
             steps.append(text)
     # Without any FROM (a list given by hand), every instruction is a step.
     return steps if seen_from else list(instructions)
+
+
+def startup_error(line: str) -> str | None:
+    """The error of a flag or startup failure, printed by the executor's command line as
+    ``Error: ...`` before its usage text (whose flag lines mention `error` too); None for any
+    other line."""
+    return line[len(_COBRA_ERROR) :] if line.startswith(_COBRA_ERROR) else None
 
 
 def _normal(text: str) -> str:
@@ -717,10 +725,9 @@ class KanikoLogParser:
         emit(log)
         found = _split_line(line)
         if found is None:
-            if line.startswith(_COBRA_ERROR):
-                # A flag or startup error, printed by the executor's command line before its
-                # usage text (whose flag lines mention `error` too).
-                self.error_line = line[len(_COBRA_ERROR) :]
+            started = startup_error(line)
+            if started is not None:
+                self.error_line = started
             elif line[:1] in _FATAL_INITIALS and line.lower().startswith(_FATAL_PREFIXES):
                 self.error_line = line
             return
