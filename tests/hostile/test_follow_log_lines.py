@@ -227,3 +227,24 @@ report(checked=checked)
 """
     )
     assert report["checked"] > 500
+
+
+def test_a_huge_startup_error_line_is_cut_and_cleaned_before_it_is_the_error() -> None:
+    # `Error: ` starts the executor's startup error: a RUN step (or a crafted log) printing
+    # 32 MiB of it, with terminal controls, gives an error line no longer than a shown line.
+    report = _child(
+        r"""
+def chunks():
+    yield b"Error: \x1b]0;pwned\x07\x1bc" + b"e" * (64 * 1024)
+    for _ in range(511):
+        yield b"e" * (64 * 1024)
+    yield b"\n"
+parser, lines = follow(chunks)
+report(error_length=len(parser.error_line or ""), error_start=(parser.error_line or "")[:8],
+       controls=any(c in (parser.error_line or "") for c in "\x1b\x07"))
+"""
+    )
+    assert report["error_start"] == "eeeeeeee"
+    assert report["error_length"] < MAX_LINE + 64
+    assert report["controls"] is False
+    assert report["seconds"] < 10
