@@ -264,15 +264,12 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
 
 def _is_tab(text: str, mark: Any) -> bool:
     """Whether the parser stopped at a tab, which YAML does not take as indentation."""
-    if mark is None:
+    at = getattr(mark, "index", None)
+    if not isinstance(at, int) or not 0 <= at < len(text) or text[at] != "\t":
         return False
-    start = 0
-    for _ in range(mark.line):
-        start = text.find("\n", start) + 1
-        if start == 0:
-            return False
-    at = start + mark.column
-    return at < len(text) and text[at] == "\t"
+    # The mark's index counts characters (both PyYAML loaders); its column must agree with it,
+    # found from the index without walking the lines before (a document may have millions).
+    return at - (text.rfind("\n", 0, at) + 1) == mark.column
 
 
 def _syntax_message(exc: yaml.MarkedYAMLError, lines: _Lines) -> tuple[int | None, str]:

@@ -207,3 +207,11 @@ def test_an_alias_inside_its_own_anchor_is_refused() -> None:
     )
     line = refused(run_cli_bounded(["render", "-"], stdin=text.encode()), "line 7", "`*me`")
     assert "tree" in line
+
+
+def test_a_tab_on_the_last_line_of_60_million_is_named_quickly() -> None:
+    # Naming the tab reads the character where the parser stopped: not by walking the lines
+    # before it (seconds more for these 60 million, on top of the parse).
+    text = SEED + "\n" * 60_000_000 + "\tlast: 1\n"
+    line = refused(run_cli_bounded(["render", "-"], stdin=text.encode()), "a tab")
+    assert "line 60000010" in line, line
