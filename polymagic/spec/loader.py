@@ -269,7 +269,8 @@ def _is_tab(text: str, mark: Any) -> bool:
         return False
     # The mark's index counts characters (both PyYAML loaders); its column must agree with it,
     # found from the index without walking the lines before (a document may have millions).
-    return at - (text.rfind("\n", 0, at) + 1) == mark.column
+    column: object = getattr(mark, "column", None)
+    return at - (text.rfind("\n", 0, at) + 1) == column
 
 
 def _syntax_message(exc: yaml.MarkedYAMLError, lines: _Lines) -> tuple[int | None, str]:
