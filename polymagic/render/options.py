@@ -12,13 +12,15 @@ from pathlib import Path
 
 from polymagic.render.build_objects import DEFAULT_TIMEOUT, KanikoOptions
 from polymagic.render.kaniko_log import BuildStep, format_size
+from polymagic.setting_schema import default_seconds
 
 __all__ = ["BuildOptions", "BuildResult", "BuildStatus"]
 
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """How a build is run and watched. Times are in seconds."""
+    """How a build is run and watched. Times are in seconds; the defaults of those that are
+    also settings come from ``polymagic.setting_schema``."""
 
     namespace: str | None = None
     executor_image: str | None = None
@@ -27,9 +29,9 @@ class BuildOptions:
     timeout: float = DEFAULT_TIMEOUT
     """Overall deadline, from submission to the result; also the pod's ``activeDeadlineSeconds``,
     so a build whose client died stops on its own."""
-    start_timeout: float = 600.0
+    start_timeout: float = default_seconds("start_timeout")
     """Deadline for the pod to start running (slow clusters pull and schedule slowly)."""
-    stuck_grace: float = 30.0
+    stuck_grace: float = default_seconds("stuck_grace")
     """How long a pod may sit in a state that does not fix itself (ImagePullBackOff,
     FailedMount, Unschedulable) before the build fails."""
     log_idle_timeout: float | None = None

@@ -1,0 +1,168 @@
+"""The one settings schema and where its values come from (``polymagic.setting_schema``,
+``polymagic.app.settings``): the sources in order, the trust rule for project files, the
+origins every view names, and that the magic's traitlets and the command line's options are
+made from the schema."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from polymagic.app.settings import Source, read_settings, trust_project_file
+from polymagic.errors import SpecError
+from polymagic.setting_schema import SETTINGS, Kind
+
+
+@pytest.fixture(autouse=True)
+def user_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No user settings or trust list but the test's own; no POLYMAGIC_* from outside."""
+    for name in list(os.environ):
+        if name.startswith("POLYMAGIC_"):
+            monkeypatch.delenv(name)
+    config = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    return config / "polymagic"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A cloned repository's folder with a notebook folder below it."""
+    (tmp_path / "repo" / "notebooks").mkdir(parents=True)
+    return tmp_path / "repo"
+
+
+def _pyproject(project: Path, body: str) -> Path:
+    path = project / "pyproject.toml"
+    path.write_text("[tool.polymagic]\n" + body)
+    return path
+
+
+def test_the_sources_in_order_each_value_with_its_origin(project: Path, user_home: Path) -> None:
+    _pyproject(project, 'timeout = 120\nstart-timeout = 60\nshow = "dockerfile"\n')
+    user_home.mkdir(parents=True)
+    (user_home / "settings.toml").write_text("start_timeout = 90\nstuck_grace = 5\n")
+    found = read_settings(project / "notebooks", environ={"POLYMAGIC_STUCK_GRACE": "7"})
+    assert (found["timeout"], found.source("timeout")) == (120.0, Source.PROJECT)
+    assert found.origin("timeout") == f"{project / 'pyproject.toml'} [tool.polymagic]"
+    assert (found["start_timeout"], found.source("start_timeout")) == (90.0, Source.USER_FILE)
+    assert (found["stuck_grace"], found.origin("stuck_grace")) == (7.0, "$POLYMAGIC_STUCK_GRACE")
+    assert found["show"] == "dockerfile"
+    assert (found["keep"], found.source("keep")) == (False, Source.DEFAULT)
+    assert [name for name, _ in found.non_default()] == [
+        "timeout",
+        "start_timeout",
+        "stuck_grace",
+        "show",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "setting"),
+    [
+        ('executor-image = "evil.example/kaniko:1"\n', "executor_image"),
+        ('connections_file = "catalog.yaml"\n', "connections_file"),
+        ('namespace = "kube-system"\n', "namespace"),
+    ],
+    ids=["executor-image", "catalog", "namespace"],
+)
+def test_an_untrusted_project_file_cannot_steer_credentials(
+    project: Path, body: str, setting: str
+) -> None:
+    path = _pyproject(project, body + "timeout = 99\n")
+    found = read_settings(project, environ={})
+    assert found.source(setting) is Source.DEFAULT
+    assert found[setting] is None
+    assert found["timeout"] == 99.0  # a harmless setting still comes from the project
+    (warning,) = found.warnings
+    assert str(path) in warning
+    assert f"`{setting}`" in warning
+    assert f"polymagic trust {project}" in warning
+
+
+def test_a_trusted_project_file_is_read_until_it_changes(project: Path, user_home: Path) -> None:
+    path = _pyproject(project, 'executor_image = "ghcr.io/team/kaniko:1"\n')
+    trust_project_file(project)
+    assert (user_home / "trusted.json").is_file()
+    found = read_settings(project, environ={})
+    assert (found["executor_image"], found.source("executor_image")) == (
+        "ghcr.io/team/kaniko:1",
+        Source.PROJECT,
+    )
+    assert found.warnings == ()
+    path.write_text('[tool.polymagic]\nexecutor_image = "evil.example/kaniko:1"\n')
+    changed = read_settings(project, environ={})
+    assert changed["executor_image"] is None
+    assert "not trusted this file" in changed.warnings[0]
+
+
+def test_the_users_own_places_may_set_every_setting(project: Path, user_home: Path) -> None:
+    user_home.mkdir(parents=True)
+    (user_home / "settings.toml").write_text('executor_image = "ghcr.io/me/kaniko:2"\n')
+    found = read_settings(project, environ={"POLYMAGIC_NAMESPACE": "ml"})
+    assert found["executor_image"] == "ghcr.io/me/kaniko:2"
+    assert (found["namespace"], found.source("namespace")) == ("ml", Source.ENVIRONMENT)
+    assert found.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("where", "text", "message"),
+    [
+        ("project", "timout = 1\n", r"has no setting `timout` \(known: namespace, "),
+        ("project", "timeout = -1\n", r"`timeout` from .* is -1: expected a positive number"),
+        ("project", 'show = "logs"\n', r"`show` from .* expected views .*unknown view `logs`"),
+        ("project", "keep = 3\n", r"`keep` from .* is 3: expected true or false"),
+        ("env", "soon", r"\$POLYMAGIC_TIMEOUT is 'soon': expected a positive number"),
+        ("env", "\x1b[2J", r"\$POLYMAGIC_NAMESPACE is '\\x1b\[2J': expected text"),
+        ("user", "[tool]\n", r"settings.toml has no setting `tool`"),
+        ("project", "timeout = [", r"cannot read .*pyproject.toml: "),
+    ],
+    ids=["unknown", "negative", "view", "flag", "env-seconds", "env-control", "user", "toml"],
+)
+def test_a_bad_value_is_one_error_naming_where_it_came_from(
+    project: Path, user_home: Path, where: str, text: str, message: str
+) -> None:
+    environ = {}
+    if where == "project":
+        _pyproject(project, text)
+    elif where == "user":
+        user_home.mkdir(parents=True)
+        (user_home / "settings.toml").write_text(text)
+    else:
+        name = "POLYMAGIC_TIMEOUT" if text == "soon" else "POLYMAGIC_NAMESPACE"
+        environ[name] = text
+    with pytest.raises(SpecError, match=message):
+        read_settings(project, environ=environ)
+
+
+def test_a_huge_settings_file_is_refused_unread(project: Path) -> None:
+    path = project / "pyproject.toml"
+    path.write_text("# " + "x" * (2 * 1024 * 1024) + "\n")
+    with pytest.raises(SpecError, match=r"larger than 1,048,576 bytes"):
+        read_settings(project, environ={})
+
+
+def test_the_magics_traitlets_are_the_schema() -> None:
+    from polymagic.notebook.magics import PolyBuildMagics
+
+    traits = PolyBuildMagics.class_traits(config=True)
+    assert set(traits) == {s.name for s in SETTINGS}
+    for item in SETTINGS:
+        trait = traits[item.name]
+        assert trait.default_value == item.default, item.name
+        assert item.help[1:] in (trait.help or ""), item.name
+
+
+def test_the_command_lines_options_name_their_settings() -> None:
+    from polymagic.app.arguments import BUILD_OPTIONS, CONNECTIONS
+
+    helps = {o.flags[0]: o.settings.get("help", "") for o in BUILD_OPTIONS}
+    for item in SETTINGS:
+        flag = "--connections" if item.name == "connections_file" else item.flag
+        if item.name == "show":
+            continue  # the magic's own option; the command line shows every view
+        text = helps.get(flag) or CONNECTIONS.settings["help"]
+        assert f"setting `{item.name}`" in text, flag
+        if item.kind is Kind.SECONDS and isinstance(item.default, float):
+            assert f"default {item.default:g}" in text, flag
