@@ -166,3 +166,27 @@ def test_the_command_lines_options_name_their_settings() -> None:
         assert f"setting `{item.name}`" in text, flag
         if item.kind is Kind.SECONDS and isinstance(item.default, float):
             assert f"default {item.default:g}" in text, flag
+
+
+def test_polymagic_trust_records_the_file_the_warning_names(project: Path) -> None:
+    from io import StringIO
+
+    from polymagic.cli.main import main
+
+    _pyproject(project, 'connections_file = "team.yaml"\n')
+    warning = read_settings(project, environ={}).warnings[0]
+    command = warning.split("run `")[1].split("`")[0].split()
+    out, err = StringIO(), StringIO()
+    assert main(command[1:], out, err) == 0, err.getvalue()
+    assert out.getvalue().startswith(f"trusted {project / 'pyproject.toml'} (sha256 ")
+    assert read_settings(project, environ={})["connections_file"] == "team.yaml"
+
+
+def test_trusting_what_is_not_a_project_file_is_refused(project: Path) -> None:
+    from io import StringIO
+
+    from polymagic.cli.main import main
+
+    err = StringIO()
+    assert main(["trust", str(project / "nothing")], StringIO(), err) == 2
+    assert "is not a file: give the project's pyproject.toml or its folder" in err.getvalue()
