@@ -85,11 +85,12 @@ if TYPE_CHECKING:
         find_builds,
         start_build,
     )
+    from polymagic.outcome.result import BuildResult, BuildStatus
     from polymagic.render.build_objects import BuildManifests, KanikoOptions
     from polymagic.render.compiler import CompiledBuild, compile_operation
     from polymagic.render.dockerfile import render_dockerfile
     from polymagic.render.manifests import build_manifests
-    from polymagic.render.options import BuildOptions, BuildResult, BuildStatus
+    from polymagic.render.options import BuildOptions
     from polymagic.spec.loader import load_connections, load_operation
 
 _LAZY = {
@@ -99,9 +100,9 @@ _LAZY = {
     "BuildFailed": "polymagic.errors",
     "BuildManifests": "polymagic.render.build_objects",
     "BuildOptions": "polymagic.render.options",
-    "BuildResult": "polymagic.render.options",
+    "BuildResult": "polymagic.outcome.result",
     "BuildSession": "polymagic.kube.session",
-    "BuildStatus": "polymagic.render.options",
+    "BuildStatus": "polymagic.outcome.result",
     "BuildTimeout": "polymagic.errors",
     "ClusterConfigError": "polymagic.errors",
     "ClusterError": "polymagic.errors",

@@ -43,11 +43,13 @@ __all__ = [
     "Settings",
     "Source",
     "convert",
+    "defaults",
     "read_settings",
     "trust_project_file",
     "trusted_files_path",
     "user_config_dir",
     "user_settings_path",
+    "wanted_views",
 ]
 
 SETTINGS_FILE_MAX_BYTES = 1024 * 1024

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
+from polymagic.app.workflow import connect_for, plan_build
 from polymagic.cli.common import flat_message
 from polymagic.cli.terminal import TerminalProgress
 from polymagic.errors import (
@@ -31,9 +32,9 @@ from polymagic.kube.session import (
     cancel_build,
     find_builds,
 )
+from polymagic.outcome.text import failure_lines
 from polymagic.printable import printable
 from polymagic.render.build_objects import CONTAINER_NAME
-from polymagic.render.outcome_text import failure_lines
 
 if TYPE_CHECKING:
     from polymagic.render.compiler import CompiledBuild
@@ -62,7 +63,6 @@ def _sigterm_cancels() -> Iterator[None]:
 
 def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from polymagic.app.settings import read_settings
-    from polymagic.app.workflow import connect_for, plan_build
     from polymagic.cli.common import context_base, read_source
     from polymagic.cli.render import render_everything
 
