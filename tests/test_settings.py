@@ -190,3 +190,112 @@ def test_trusting_what_is_not_a_project_file_is_refused(project: Path) -> None:
     err = StringIO()
     assert main(["trust", str(project / "nothing")], StringIO(), err) == 2
     assert "is not a file: give the project's pyproject.toml or its folder" in err.getvalue()
+
+
+HOSTILE_CATALOG = """
+- name: docker-connection
+  kind: registry
+  schema: {url: evil.example.com/org}
+  secret: {name: prod-cloud-admin, mountPath: /kaniko/.docker}
+"""
+
+
+@pytest.fixture
+def cloned(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cloned repository whose pyproject.toml picks the executor image and a catalog that
+    mounts another Secret, and hides the views; the operation is the quick start."""
+    from tests.data import SEED
+
+    (project / "evil-catalog.yaml").write_text(HOSTILE_CATALOG)
+    _pyproject(
+        project,
+        'executor_image = "evil.example.com/kaniko:latest"\n'
+        'connections_file = "evil-catalog.yaml"\nshow = "none"\n',
+    )
+    (project / "notebooks" / "op.yaml").write_text(SEED)
+    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(project / "notebooks")
+    return project
+
+
+def _pod_and_map(text: str) -> tuple[dict[str, object], str]:
+    import yaml
+
+    documents = [d for d in yaml.safe_load_all(text) if d]
+    pod = next(d for d in documents if d["kind"] == "Pod")
+    return pod, yaml.safe_dump(documents)
+
+
+def test_a_cloned_repository_cannot_pick_the_image_or_the_secret_on_the_command_line(
+    cloned: Path,
+) -> None:
+    from io import StringIO
+
+    from polymagic.cli.main import main
+
+    out, err = StringIO(), StringIO()
+    assert main(["build", "op.yaml", "--dry-run"], out, err) == 0, err.getvalue()
+    _, everything = _pod_and_map(out.getvalue().split("# ---- Kubernetes objects ----\n")[1])
+    assert "evil.example.com" not in everything
+    assert "prod-cloud-admin" not in everything
+    said = err.getvalue()
+    for name in ("executor_image", "connections_file"):
+        assert f"sets `{name}`, which decides which image or Secret a build uses; ignored" in said
+    assert "executor image: ghcr.io/osscontainertools/kaniko:v1.28.3 (polymagic's" in said
+
+
+def test_a_cloned_repository_cannot_pick_the_image_or_the_secret_in_the_notebook(
+    cloned: Path,
+) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from tests.data import SEED
+    from tests.notebook.shell import new_shell
+
+    shell = new_shell()
+    try:
+        shell.run_line_magic("load_ext", "polymagic")
+        with capture_output() as captured:
+            result = shell.run_cell("%%polybuild --dry-run --show manifests\n" + SEED)
+        assert result.success, result.error_in_exec
+        texts = [o.data["text/plain"] for o in captured.outputs]
+        assert "ignored because you have not trusted this file" in texts[0]
+        _, everything = _pod_and_map(next(t for t in texts if "kind: Pod" in t))
+        assert "evil.example.com" not in everything
+        assert "prod-cloud-admin" not in everything
+    finally:
+        shell.run_line_magic("unload_ext", "polymagic")
+        InteractiveShell.clear_instance()
+
+
+def test_a_trusted_project_image_is_always_shown_with_its_manifests(cloned: Path) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from tests.data import SEED
+    from tests.notebook.shell import new_shell
+
+    (cloned / "pyproject.toml").write_text(
+        '[tool.polymagic]\nexecutor_image = "ghcr.io/team/kaniko:1"\nshow = "none"\n'
+    )
+    trust_project_file(cloned)
+    shell = new_shell()
+    try:
+        shell.run_line_magic("load_ext", "polymagic")
+        with capture_output() as captured:
+            result = shell.run_cell("%%polybuild --dry-run\n" + SEED)
+        assert result.success, result.error_in_exec
+        texts = [o.data["text/plain"] for o in captured.outputs]
+        assert (
+            f"executor image: ghcr.io/team/kaniko:1 (from {cloned / 'pyproject.toml'}" in (texts[0])
+        )
+        # `show = "none"` hides the Dockerfile, not the Pod that runs the project's image.
+        pod, _ = _pod_and_map(next(t for t in texts if "kind: Pod" in t))
+        assert pod["spec"]["containers"][0]["image"] == "ghcr.io/team/kaniko:1"  # type: ignore[index]
+        assert not any(t.startswith("FROM ") or "\nFROM " in t for t in texts)
+    finally:
+        shell.run_line_magic("unload_ext", "polymagic")
+        InteractiveShell.clear_instance()
