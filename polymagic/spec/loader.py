@@ -21,14 +21,9 @@ from polymagic.errors import (
     SpecError,
     UnsupportedError,
 )
-from polymagic.spec.models import (
-    RUN_SHORTCUT_FIELDS,
-    Component,
-    Connection,
-    ConnectionCatalog,
-    DockerfileInit,
-    Operation,
-)
+from polymagic.spec.connections import Connection, ConnectionCatalog
+from polymagic.spec.documents import RUN_SHORTCUT_FIELDS, Component, Operation
+from polymagic.spec.models import DockerfileInit
 from polymagic.spec.validation import validate_model
 from polymagic.spec.values import DocumentValueError, normalise_document
 from polymagic.spec.yaml_reader import LineMap, format_path, parse_yaml, read_spec_file
