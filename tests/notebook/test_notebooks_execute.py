@@ -96,6 +96,21 @@ EXPECTATIONS: dict[str, Expect] = {
         },
         absent={'print(open("requirements.txt").read())': ("ipykernel", "polymagic==", "pytest==")},
     ),
+    "sklearn-image.ipynb": Expect(
+        text={
+            "%%polybuild --out trainer": (
+                "FROM python:3.12-slim",
+                "COPY train.py /code",
+                "RUN pip install --no-cache-dir pandas==2.2.3 scikit-learn==1.6.1",
+            ),
+        },
+        widgets=("%%polybuild --out trainer",),
+        build_records={
+            "%%polybuild --out trainer": "registry.example.com/org/team/sklearn-trainer:1@sha256:"
+        },
+        absent={"%%polybuild --out trainer": ("# compiled component", "kind: Pod")},
+        record_image_in=("trainer.image",),
+    ),
     "build-form.ipynb": Expect(
         text={
             'form.fields["image"].value = "python:3.11-slim"': (
