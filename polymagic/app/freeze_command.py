@@ -102,12 +102,16 @@ def freeze_interpreter(
     context: Path,
     *,
     user_namespace: Mapping[str, Any] | None = None,
-    modules: Any = None,
+    modules: Mapping[str, object] | None = None,
 ) -> Frozen:
     """Freeze the running interpreter with the parsed ``args``; nothing is written yet."""
     from polymagic.app.interpreter import read_environment
     from polymagic.render.freeze import FreezeOptions, freeze
+    from polymagic.render.freeze_lines import requirements_name_problem
 
+    problem = requirements_name_problem(args.requirements)
+    if problem is not None:
+        raise SpecError(f"--requirements {args.requirements!r}: {problem}", path="requirements")
     target, relative = _inside(context, args.requirements)
     options = FreezeOptions(
         imported_only=args.imported,
@@ -118,7 +122,9 @@ def freeze_interpreter(
         connection=args.connection,
         requirements=relative,
     )
-    environment = read_environment(user_namespace=user_namespace, modules=modules)
+    environment = read_environment(
+        user_namespace=user_namespace, modules=modules, context=context.resolve()
+    )
     return Frozen(freeze(environment, options), target)
 
 

@@ -1,8 +1,17 @@
 """Reading the running interpreter for ``freeze``: its Python version, its installed
-distributions (``importlib.metadata``) and what the session has imported.
+distributions (``importlib.metadata``), which of them the loaded modules came from, what the
+user's code imports, and the local code it loaded.
 
-Reads files of the local Python installation only (each metadata file bounded in size); writes
-nothing. The decisions (what to pin, what to leave out) belong to ``polymagic.render.freeze``.
+Which distribution a module came from is decided by its file (``polymagic.app.freeze_owners``);
+what the user's code imports, by reading that code (``polymagic.app.freeze_user_code``): the
+cells' history and the local modules, so an import inside a function or in a helper next to the
+notebook counts, and a package the tooling loads too is still the user's when their code imports
+it. A module that no distribution installed and that is not the interpreter's own is local code:
+inside the build context it is copied into the image, outside it is named as needing attention.
+
+Reads files of the local Python installation and the local modules' sources only (each bounded in
+size); writes nothing; runs no code but the import system's finders for a top-level name that is
+not loaded. The decisions (what to pin, what to leave out) belong to ``polymagic.render.freeze``.
 """
 
 from __future__ import annotations
@@ -10,52 +19,32 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import platform
+import re
 import sys
-import types
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from polymagic.render.freeze import Distribution, Environment
+from packaging.utils import canonicalize_name
+
+from polymagic.app.freeze_owners import (
+    ModuleOrigin,
+    Owners,
+    environment_folders,
+    loaded_origins,
+    read_text_bounded,
+    under,
+)
+from polymagic.app.freeze_user_code import resolve_module, user_code
+from polymagic.render.freeze import Distribution, Environment, LocalModule
 
 __all__ = ["read_environment"]
 
-METADATA_FILE_LIMIT = 1024 * 1024
-"""A ``direct_url.json`` or ``top_level.txt`` larger than this is treated as unreadable."""
 _IGNORED_MODULES = ("__editable__", "_distutils_hack", "__main__", "__mp_main__")
+_COPYABLE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$")
 
 
-def _read(dist: importlib.metadata.Distribution, name: str) -> str | None:
-    try:
-        text = dist.read_text(name)
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if text is not None and len(text) > METADATA_FILE_LIMIT:
-        return None
-    return text
-
-
-def _top_level(dist: importlib.metadata.Distribution) -> tuple[str, ...]:
-    """The top-level modules a distribution provides, from ``top_level.txt`` or its RECORD."""
-    text = _read(dist, "top_level.txt")
-    if text is not None:
-        return tuple(sorted({line.strip() for line in text.splitlines() if line.strip()}))
-    names: set[str] = set()
-    for file in dist.files or ():
-        parts = file.parts
-        if not parts or parts[0].endswith((".dist-info", ".egg-info", ".data")):
-            continue
-        if parts[0] in ("..", "__pycache__") or parts[0].endswith(".pth"):
-            continue
-        top = parts[0]
-        if len(parts) == 1:
-            if not top.endswith((".py", ".so", ".pyd")):
-                continue
-            top = top.split(".", 1)[0]
-        names.add(top)
-    return tuple(sorted(names))
-
-
-def _distribution(dist: importlib.metadata.Distribution) -> Distribution:
+def _distribution(dist: importlib.metadata.Distribution, owners: Owners) -> Distribution:
     location = str(getattr(dist, "_path", "") or "") or None
     try:
         name = dist.metadata["Name"] or ""
@@ -68,73 +57,140 @@ def _distribution(dist: importlib.metadata.Distribution) -> Distribution:
         return Distribution(name, version, location=location, problem=missing)
     direct_url: Mapping[str, Any] | None = None
     problem = None
-    raw = _read(dist, "direct_url.json")
+    raw = read_text_bounded(dist, "direct_url.json")
     if raw is not None:
         try:
             loaded = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             problem = "its direct_url.json is not JSON"
         else:
             if isinstance(loaded, dict):
                 direct_url = loaded
             else:
                 problem = "its direct_url.json is not an object"
+    vendored_by = owners.note_vendored(location, canonicalize_name(name)) if location else None
     return Distribution(
         name=name,
         version=version,
         requires=requires,
-        top_level=_top_level(dist),
         direct_url=direct_url,
-        requested=_read(dist, "REQUESTED") is not None,
+        requested=read_text_bounded(dist, "REQUESTED") is not None,
         location=location,
         problem=problem,
+        vendored_by=vendored_by,
     )
 
 
-def _top_names(modules: Iterable[str]) -> frozenset[str]:
-    return frozenset(
-        name.split(".", 1)[0] for name in modules if not name.startswith(_IGNORED_MODULES)
-    )
+def _local_module(origin: ModuleOrigin, context: Path | None) -> LocalModule:
+    """The top-level file or folder holding a local module, and its place in the context."""
+    file = Path(origin.file or "")
+    parts = origin.name.split(".")
+    is_package = file.name == "__init__.py"
+    top = file
+    levels = len(parts) - 1 + is_package
+    if (len(parts) > 1 or is_package) and levels < len(file.parents):
+        candidate = file.parents[levels] / parts[0]
+        if candidate.is_dir():
+            top = candidate
+    inside = None
+    if context is not None:
+        try:
+            relative = top.resolve().relative_to(context.resolve())
+        except (ValueError, OSError):
+            relative = None
+        if relative is not None and relative.parts:
+            posix = PurePosixPath(*relative.parts).as_posix()
+            inside = posix if _COPYABLE.match(posix) else None
+    return LocalModule(origin.name.split(".")[0], str(top), inside)
 
 
-def _used_modules(namespace: Mapping[str, Any]) -> set[str]:
-    """The modules the user's own names come from: ``import numpy as np``, ``from pandas
-    import DataFrame``, ``df = pandas.DataFrame()``."""
+def _sources(modules: Iterable[LocalModule]) -> set[str]:
+    """The ``.py`` files of local modules (a package's files, at most a few hundred)."""
     found: set[str] = set()
-    for key, value in list(namespace.items()):
-        if key.startswith("_"):
-            continue  # IPython's own history and the builtins
-        if isinstance(value, types.ModuleType):
-            found.add(value.__name__)
-            continue
-        module = getattr(value, "__module__", None)
-        if not isinstance(module, str):
-            module = type(value).__module__
-        if isinstance(module, str):
-            found.add(module)
+    for module in modules:
+        top = Path(module.path)
+        if top.is_file():
+            found.add(str(top))
+        elif top.is_dir():
+            for count, file in enumerate(sorted(top.rglob("*.py"))):
+                if count >= 500:
+                    break
+                found.add(str(file))
     return found
 
 
 def read_environment(
     *,
     user_namespace: Mapping[str, Any] | None = None,
-    modules: Iterable[str] | None = None,
+    modules: Mapping[str, object] | None = None,
     path: Sequence[str] | None = None,
+    context: Path | None = None,
 ) -> Environment:
     """The running interpreter as ``freeze`` reads it.
 
-    ``modules`` defaults to ``sys.modules``; ``user_namespace`` (a kernel's ``user_ns``) tells
-    which of them the user's own code refers to.
+    ``modules`` defaults to ``sys.modules``; ``user_namespace`` (a kernel's ``user_ns``) holds the
+    user's code (its cell history) and values. Without it (the command line), only the installed
+    distributions are read.
     """
-    found = importlib.metadata.distributions(path=list(path) if path is not None else sys.path)
-    distributions = tuple(_distribution(dist) for dist in found)
-    imported = _top_names(sys.modules if modules is None else modules)
-    used = _top_names(_used_modules(user_namespace or {}))
+    found = list(
+        importlib.metadata.distributions(path=list(path) if path is not None else sys.path)
+    )
+    owners = Owners.read(found)
+    distributions = tuple(_distribution(dist, owners) for dist in found)
     major, minor, micro = sys.version_info[:3]
+    machine = platform.machine() or "x86_64"
+    if user_namespace is None:
+        return Environment(
+            python=(major, minor, micro), distributions=distributions, machine=machine
+        )
+    loaded = sys.modules if modules is None else modules
+    folders = environment_folders()
+    imported: set[str] = set()
+    local: dict[str, LocalModule] = {}
+
+    def place(origin: ModuleOrigin | None) -> str | None:
+        """The distribution key of a module, noting it as local code when nobody installed it."""
+        if origin is None or origin.name.startswith(_IGNORED_MODULES):
+            return None
+        key = owners.owner(origin)
+        if key is not None or origin.file is None:
+            return key
+        if context is not None and under(origin.file, [str(context.resolve())]):
+            pass  # the user's folder, even when it lies inside the environment's
+        elif under(origin.file, folders):
+            return None  # the standard library, or a stray file of the installation
+        module = _local_module(origin, context)
+        local.setdefault(module.path, module)
+        return None
+
+    for origin in loaded_origins(loaded):
+        key = place(origin)
+        if key is not None:
+            imported.add(key)
+    used: set[str] = set()
+    scanned: set[str] = set()
+    code = user_code(user_namespace, [])  # the cells, and the values bound to names
+    for _ in range(8):  # then helpers, and the helpers they import: each read once
+        used |= {
+            key for name in sorted(code.imports) if (key := place(resolve_module(name, loaded)))
+        }
+        fresh = sorted(_sources(local.values()) - scanned)
+        if not fresh:
+            break
+        scanned.update(fresh)
+        code = user_code({}, fresh)
+    values = user_code(user_namespace, []).referenced
+    referenced = {
+        key
+        for name in sorted(values)
+        if name in loaded and (key := place(resolve_module(name, loaded)))
+    }
     return Environment(
         python=(major, minor, micro),
         distributions=distributions,
-        imported=imported,
-        used=used,
-        machine=platform.machine() or "x86_64",
+        imported=frozenset(imported),
+        used=frozenset(used),
+        referenced=frozenset(referenced),
+        local=tuple(sorted(local.values(), key=lambda module: module.path)),
+        machine=machine,
     )

@@ -21,7 +21,6 @@ PY = (3, 11, 7)
 
 
 def dist(name: str, version: str = "1.0", *requires: str, **extra: Any) -> Distribution:
-    extra.setdefault("top_level", (name.lower(),))
     return Distribution(name, version, tuple(requires), **extra)
 
 
@@ -35,14 +34,14 @@ TOOLING = [
     dist("tornado", "6.4"),
     dist("jedi", "0.19"),
     dist("pygments", "2.17"),
-    dist("pyyaml", "6.0.1", top_level=("yaml",)),
+    dist("pyyaml", "6.0.1"),
 ]
 USER = [
     dist(
         "pandas", "2.2.0", "numpy>=1.23", "python-dateutil>=2.8", "tzdata; python_version < '3.0'"
     ),
     dist("numpy", "1.26.4"),
-    dist("python-dateutil", "2.9.0", "six>=1.5", top_level=("dateutil",)),
+    dist("python-dateutil", "2.9.0", "six>=1.5"),
     dist("six", "1.16.0"),
     dist("tzdata", "2024.1"),
     dist("packaging", "24.0"),
@@ -88,7 +87,7 @@ def test_a_dependency_shared_with_the_tooling_is_kept() -> None:
 
 
 def test_what_the_user_asked_for_by_name_is_kept_even_if_tooling_needs_it() -> None:
-    requested = Distribution("pyyaml", "6.0.1", top_level=("yaml",), requested=True)
+    requested = Distribution("pyyaml", "6.0.1", requested=True)
     tooling = [d for d in TOOLING if d.name != "pyyaml"]
     result = freeze(Environment(PY, (*tooling, *USER, requested)))
     assert "pyyaml==6.0.1" in lines(result.requirements)
@@ -112,7 +111,7 @@ def test_exclude_leaves_out_a_package_and_what_only_it_needs() -> None:
 
 
 def test_imported_only_follows_requirements_and_evaluates_markers() -> None:
-    environment = env(used={"pandas"}, imported={"pandas", "tornado", "yaml"})
+    environment = env(used={"pandas"}, imported={"pandas", "tornado", "pyyaml"})
     result = freeze(environment, FreezeOptions(imported_only=True))
     # tzdata is required only for Python < 3.0: left out; tornado/yaml were the tooling's imports.
     assert lines(result.requirements) == [
@@ -126,9 +125,9 @@ def test_imported_only_follows_requirements_and_evaluates_markers() -> None:
 def test_a_module_imported_by_the_user_counts_even_when_the_tooling_needs_it() -> None:
     """``import yaml`` in the notebook keeps PyYAML, though polymagic needs it too; a module that
     only the tooling imported does not."""
-    used = freeze(env(used={"yaml"}, imported={"yaml"}), FreezeOptions(imported_only=True))
+    used = freeze(env(used={"pyyaml"}, imported={"pyyaml"}), FreezeOptions(imported_only=True))
     assert lines(used.requirements) == ["pyyaml==6.0.1"]
-    imported = freeze(env(imported={"yaml"}), FreezeOptions(imported_only=True))
+    imported = freeze(env(imported={"pyyaml"}), FreezeOptions(imported_only=True))
     assert lines(imported.requirements) == []
 
 
@@ -167,7 +166,7 @@ def test_url_installs_become_direct_references(direct_url: dict[str, Any], line:
         ({"url": "file:///home/me/tool", "dir_info": {}}, "installed from a folder (/home/me/tool)"),
         ({"url": "file:///tmp/tool-1.0.whl", "archive_info": {}}, "installed from a local file (/tmp/tool-1.0.whl)"),
         ({"url": "https://bob:s3cret@example.com/org/tool.git", "vcs_info": {"vcs": "git", "commit_id": "b" * 40}},
-         "installed from https://***@example.com/org/tool.git, whose URL holds credentials"),
+         "installed from https://***@example.com/org/tool.git: its URL holds credentials"),
     ],
     ids=["editable", "local-folder", "local-file", "credentials"],
 )  # fmt: skip
