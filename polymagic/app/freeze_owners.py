@@ -172,7 +172,7 @@ def _editable_folder(dist: importlib.metadata.Distribution) -> str | None:
         return None
     try:
         info = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(info, dict) or not isinstance(info.get("dir_info"), dict):
         return None

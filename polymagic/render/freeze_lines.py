@@ -84,11 +84,11 @@ def _checked(line: str) -> str | None:
 def pinned_line(name: str, version: str) -> tuple[str | None, str | None]:
     """``name==version``, or why it cannot be written (an invalid name or version)."""
     if not _NAME.match(name):
-        return None, f"its name {safe_text(name, 80)!r} is not a valid distribution name"
+        return None, f"its name '{name[:200]}' is not a valid distribution name"
     try:
         normal = str(Version(version))
     except InvalidVersion:
-        return None, f"its version {safe_text(version, 80)!r} is not a PEP 440 version"
+        return None, f"its version '{version[:200]}' is not a PEP 440 version"
     line = _checked(f"{name}=={normal}")
     if line is None:
         return None, "its name and version do not make a valid requirement"
@@ -116,7 +116,7 @@ def vcs_line(name: str, info: Mapping[str, Any]) -> tuple[str | None, str | None
     """``name @ vcs+URL@COMMIT[#subdirectory=…]`` for a PEP 610 VCS or archive install, or why
     it cannot stay an active line."""
     if not _NAME.match(name):
-        return None, f"its name {safe_text(name, 80)!r} is not a valid distribution name"
+        return None, f"its name '{name[:200]}' is not a valid distribution name"
     url = info.get("url")
     if not isinstance(url, str):
         return None, "its direct_url.json has no URL"
