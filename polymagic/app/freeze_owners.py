@@ -16,6 +16,7 @@ Reads the local installation's metadata files only, each bounded in size; runs n
 from __future__ import annotations
 
 import ast
+import bisect
 import csv
 import importlib.metadata
 import io
@@ -27,8 +28,6 @@ import types
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from packaging.utils import canonicalize_name
 
 __all__ = ["METADATA_FILE_LIMIT", "ModuleOrigin", "Owners", "module_origin", "read_text_bounded"]
 
@@ -110,13 +109,15 @@ def module_origin(name: str, module: object) -> ModuleOrigin | None:
 def _record_paths(dist: importlib.metadata.Distribution) -> Iterator[str]:
     """The absolute paths of the files a distribution installed."""
     record = read_text_bounded(dist, "RECORD")
+    base = getattr(dist, "_path", None)
     if record is not None:
+        # RECORD paths are relative to the folder holding the .dist-info (its site directory).
+        site = os.fspath(base.parent) if isinstance(base, Path) else None
         for row in csv.reader(io.StringIO(record)):
             if row and row[0]:
-                yield str(dist.locate_file(row[0]))
+                yield os.path.join(site, row[0]) if site else str(dist.locate_file(row[0]))
         return
     legacy = read_text_bounded(dist, "installed-files.txt")
-    base = getattr(dist, "_path", None)
     if legacy is not None and isinstance(base, Path):
         for line in legacy.splitlines():
             if line.strip():
@@ -197,21 +198,14 @@ class Owners:
     """(folder, key), most specific first: a module under the folder belongs to the key."""
     project_folders: list[tuple[str, str]] = field(default_factory=list)
     """Editable projects' folders: consulted last."""
-    vendored: dict[str, str] = field(default_factory=dict)
-    """Metadata folder of a distribution shipped inside another's files → that other's key."""
+    _sorted: list[str] | None = None
 
     @classmethod
-    def read(cls, dists: Iterable[importlib.metadata.Distribution]) -> Owners:
+    def read(cls, dists: Iterable[tuple[importlib.metadata.Distribution, str]]) -> Owners:
+        """The index of ``(distribution, key)`` pairs, the first on the path winning."""
         owners = cls()
         folders: list[tuple[str, str]] = []
-        for dist in dists:
-            try:
-                name = dist.metadata["Name"]
-            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
-                continue
-            if not name:
-                continue
-            key = canonicalize_name(name)
+        for dist, key in dists:
             for path in _record_paths(dist):
                 normal = _norm(path)
                 owners.files.setdefault(normal, key)
@@ -249,14 +243,18 @@ class Owners:
         """The distribution a module came from; a namespace package only when one owns it all."""
         if origin.file is not None:
             return self.owner_of_file(origin.file)
+        if self._sorted is None:
+            self._sorted = sorted(self.files)
         keys: set[str] = set()
         for folder in origin.namespace:
-            normal = _norm(folder)
-            inside = {key for path, key in self.files.items() if path.startswith(normal + os.sep)}
-            inside |= {key for path, key in self.folders if path == normal}
-            keys |= inside
-            if len(keys) > 1:
-                return None
+            prefix = _norm(folder) + os.sep
+            keys |= {key for path, key in self.folders if path + os.sep == prefix}
+            index = bisect.bisect_left(self._sorted, prefix)
+            while index < len(self._sorted) and self._sorted[index].startswith(prefix):
+                keys.add(self.files[self._sorted[index]])
+                if len(keys) > 1:
+                    return None
+                index += 1
         return keys.pop() if len(keys) == 1 else None
 
 

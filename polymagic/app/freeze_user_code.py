@@ -74,19 +74,21 @@ def imports_in_source(text: str) -> set[str]:
     return {name for name in found if all(part.isidentifier() for part in name.split("."))}
 
 
-def _child(folders: Iterable[str], part: str) -> ModuleOrigin | None:
-    """``part`` inside one of ``folders``, by its files: a package, a module or a namespace."""
+def _child(folders: Iterable[str], name: str) -> ModuleOrigin | None:
+    """Module ``name``'s last part inside one of ``folders``, by its files: a package, a module
+    or a namespace."""
+    part = name.rsplit(".", 1)[-1]
     namespaces = []
     for folder in folders:
         package = os.path.join(folder, part, "__init__.py")
         if os.path.isfile(package):
-            return ModuleOrigin(part, package)
+            return ModuleOrigin(name, package)
         module = os.path.join(folder, f"{part}.py")
         if os.path.isfile(module):
-            return ModuleOrigin(part, module)
+            return ModuleOrigin(name, module)
         if os.path.isdir(os.path.join(folder, part)):
             namespaces.append(os.path.join(folder, part))
-    return ModuleOrigin(part, None, tuple(namespaces)) if namespaces else None
+    return ModuleOrigin(name, None, tuple(namespaces)) if namespaces else None
 
 
 def resolve_module(name: str, modules: Mapping[str, object]) -> ModuleOrigin | None:
@@ -113,11 +115,11 @@ def resolve_module(name: str, modules: Mapping[str, object]) -> ModuleOrigin | N
         else:
             return None  # built in: the standard library's
         depth = 1
-    for part in parts[depth:]:
+    for size in range(depth + 1, len(parts) + 1):
         if origin.file is not None and not origin.file.endswith("__init__.py"):
             break
         folders = origin.namespace or (os.path.dirname(origin.file or ""),)
-        deeper = _child(folders, part)
+        deeper = _child(folders, ".".join(parts[:size]))
         if deeper is None:
             break
         origin = deeper

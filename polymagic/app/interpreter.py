@@ -36,7 +36,7 @@ from polymagic.app.freeze_owners import (
     under,
 )
 from polymagic.app.freeze_user_code import resolve_module, user_code
-from polymagic.render.freeze import Distribution, Environment, LocalModule
+from polymagic.render.freeze import Distribution, Environment, LocalModule, is_tooling
 
 __all__ = ["read_environment"]
 
@@ -44,14 +44,29 @@ _IGNORED_MODULES = ("__editable__", "_distutils_hack", "__main__", "__mp_main__"
 _COPYABLE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$")
 
 
-def _distribution(dist: importlib.metadata.Distribution, owners: Owners) -> Distribution:
-    location = str(getattr(dist, "_path", "") or "") or None
+def _read_metadata(
+    dist: importlib.metadata.Distribution,
+) -> tuple[str, str, tuple[str, ...]] | str:
+    """Name, version and requirements, read once; or why they cannot be read."""
     try:
-        name = dist.metadata["Name"] or ""
-        version = dist.version or ""
-        requires = tuple(dist.requires or ())
+        metadata = dist.metadata
+        name = metadata["Name"] or ""
+        version = metadata["Version"] or ""
+        requires = metadata.get_all("Requires-Dist") or dist.requires or ()
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        return Distribution("", "", location=location, problem=f"unreadable: {exc}")
+        return f"unreadable: {exc}"
+    return str(name), str(version), tuple(str(line) for line in requires)
+
+
+def _distribution(
+    dist: importlib.metadata.Distribution,
+    read: tuple[str, str, tuple[str, ...]] | str,
+    owners: Owners,
+) -> Distribution:
+    location = str(getattr(dist, "_path", "") or "") or None
+    if isinstance(read, str):
+        return Distribution("", "", location=location, problem=read)
+    name, version, requires = read
     if not name or not version:
         missing = "no name" if not name else "no version"
         return Distribution(name, version, location=location, problem=missing)
@@ -135,8 +150,16 @@ def read_environment(
     found = list(
         importlib.metadata.distributions(path=list(path) if path is not None else sys.path)
     )
-    owners = Owners.read(found)
-    distributions = tuple(_distribution(dist, owners) for dist in found)
+    metadata = [_read_metadata(dist) for dist in found]
+    named = [
+        (dist, canonicalize_name(read[0]))
+        for dist, read in zip(found, metadata, strict=True)
+        if not isinstance(read, str) and read[0]
+    ]
+    owners = Owners.read(named)
+    distributions = tuple(
+        _distribution(dist, read, owners) for dist, read in zip(found, metadata, strict=True)
+    )
     major, minor, micro = sys.version_info[:3]
     machine = platform.machine() or "x86_64"
     if user_namespace is None:
@@ -160,7 +183,8 @@ def read_environment(
         elif under(origin.file, folders):
             return None  # the standard library, or a stray file of the installation
         module = _local_module(origin, context)
-        local.setdefault(module.path, module)
+        if not is_tooling(module.name):  # e.g. a polymagic checkout on PYTHONPATH
+            local.setdefault(module.path, module)
         return None
 
     for origin in loaded_origins(loaded):

@@ -91,6 +91,7 @@ def test_a_helper_next_to_the_notebook_is_copied_and_what_it_imports_is_kept(
     operation, texts = _freeze(kernel)
     assert {"six", "requests"} <= _names(_active(work / "requirements.txt"))
     assert "2 local modules copied" in texts[0], texts[0]
+    assert "local code copied into the image: helper.py, tools" in texts[0]
     assert "1 needing attention" in texts[0], texts[0]
     assert any(f"faraway: local code at {outside / 'faraway.py'}, outside the build context" in t
                for t in texts)  # fmt: skip
