@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import platform
 import re
 import sys
@@ -115,22 +116,32 @@ def _local_module(origin: ModuleOrigin, context: Path | None) -> LocalModule:
             relative = None
         if relative is not None and relative.parts:
             posix = PurePosixPath(*relative.parts).as_posix()
-            inside = posix if _COPYABLE.match(posix) else None
-    return LocalModule(origin.name.split(".")[0], str(top), inside)
+            if not _COPYABLE.match(posix):
+                return LocalModule(
+                    parts[0], str(top), None, "its path holds characters a COPY line cannot carry"
+                )
+            inside = posix
+    return LocalModule(parts[0], str(top), inside)
+
+
+_WALK_LIMIT = 5000
+"""At most this many folder entries are looked at per local package, for its ``.py`` files."""
 
 
 def _sources(modules: Iterable[LocalModule]) -> set[str]:
-    """The ``.py`` files of local modules (a package's files, at most a few hundred)."""
+    """The ``.py`` files of local modules (a package's files: a bounded walk, no symlinks)."""
     found: set[str] = set()
     for module in modules:
         top = Path(module.path)
         if top.is_file():
             found.add(str(top))
-        elif top.is_dir():
-            for count, file in enumerate(sorted(top.rglob("*.py"))):
-                if count >= 500:
-                    break
-                found.add(str(file))
+            continue
+        seen = 0
+        for folder, folders, files in os.walk(top):
+            seen += len(folders) + len(files)
+            found.update(os.path.join(folder, name) for name in files if name.endswith(".py"))
+            if seen > _WALK_LIMIT:
+                break
     return found
 
 

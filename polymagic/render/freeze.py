@@ -34,7 +34,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from polymagic.render.freeze_lines import comment, pinned_line, safe_text, vcs_line
-from polymagic.spec.yamltext import dump_yaml
+from polymagic.render.freeze_operation import operation_text
 
 __all__ = [
     "Attention",
@@ -63,11 +63,7 @@ TOOLING = frozenset(
 PACKAGING_TOOLS = frozenset({"pip", "setuptools", "wheel"})
 """Kept only when the user's code imports them and the base image's Python brings none (3.12+)."""
 TOOLING_PREFIXES = ("jupyter-", "jupyterlab")
-DEFAULT_LANG = "C.UTF-8"
-"""The locale the generated Dockerfile sets: the one Debian's slim Python images have built in."""
 DEFAULT_CONNECTION = "docker-connection"
-WORKDIR = "/code"
-"""Where the build's Dockerfile puts the context's files (Polyaxon's default ``workdir``)."""
 _PYTHON_IMAGE = re.compile(r"^(?:[^/\s]+/)*python:(\d+)\.(\d+)(?:\.(\d+))?(?:[-@][^\s]*)?$")
 
 
@@ -102,7 +98,9 @@ class LocalModule:
     path: str
     """The top-level file or folder to copy (absolute)."""
     in_context: str | None = None
-    """Its path inside the build context (forward slashes), or None when it lies outside."""
+    """Its path inside the build context (forward slashes), or None when it cannot be copied."""
+    problem: str | None = None
+    """Why it cannot be copied though inside the context; None: it lies outside."""
 
 
 @dataclass(frozen=True)
@@ -372,14 +370,18 @@ def _local_code(env: Environment) -> tuple[list[str], list[Attention]]:
             if module.in_context not in copied:
                 copied.append(module.in_context)
             continue
+        where = (
+            f"local code at {module.path}: {module.problem}"
+            if module.problem
+            else f"local code at {module.path}, outside the build context"
+        )
         attention.append(
             Attention(
                 module.name,
                 "",
-                f"local code at {module.path}, outside the build context, so the image will not"
-                " have it",
-                "move it into the notebook's folder (or install it as a package), then freeze"
-                " again",
+                f"{where}, so the image will not have it",
+                "rename or move it into the notebook's folder (or install it as a package), then"
+                " freeze again",
             )
         )
     return copied, attention
@@ -397,62 +399,6 @@ def _requirements_text(
         out.append(comment("Needing attention (the image will not have these as they are):"))
         out.extend(comment(item.line()) for item in attention)
     return "\n".join(out) + "\n"
-
-
-def _copy_entries(options: FreezeOptions, copied: Sequence[str]) -> list[Any]:
-    entries: list[Any] = [options.requirements]
-    for path in copied:
-        # A file at the context's top copies as Polyaxon's plain entry (into the workdir); a
-        # folder, or a file deeper down, keeps its place so that imports find it as they did.
-        entries.append(
-            path if "/" not in path and path.endswith(".py") else [path, f"{WORKDIR}/{path}"]
-        )
-    return entries
-
-
-def _operation_text(base: str, options: FreezeOptions, summary: str, copied: Sequence[str]) -> str:
-    filename = options.requirements.rsplit("/", 1)[-1]
-    document = {
-        "version": 1.1,
-        "kind": "operation",
-        "name": options.name,
-        # Without --destination the value stays unset: the cell and the form then say that
-        # `destination` has no value, until the user gives the image to push.
-        "params": {
-            "destination": {
-                "connection": options.connection or DEFAULT_CONNECTION,
-                **({"value": options.destination} if options.destination else {}),
-            }
-        },
-        "runPatch": {
-            "init": [
-                {
-                    "dockerfile": {
-                        "image": base,
-                        "copy": _copy_entries(options, copied),
-                        "run": [f"pip install --no-cache-dir -r {_shell_word(filename)}"],
-                        "langEnv": DEFAULT_LANG,
-                    }
-                }
-            ]
-        },
-        "hubRef": "kaniko",
-    }
-    header = f"# From polymagic freeze: {summary}.\n"
-    if not options.destination:
-        header += (
-            "# Give params.destination a value: the image to push (or run it with"
-            " -P destination=registry.example.com/org/app).\n"
-        )
-    return header + dump_yaml(document)
-
-
-def _shell_word(word: str) -> str:
-    """``word`` quoted for the RUN line's shell (names checked by ``requirements_name_problem``
-    need no quotes and get none, so the usual Dockerfile reads as before)."""
-    import shlex
-
-    return shlex.quote(word)
 
 
 def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResult:
@@ -497,7 +443,15 @@ def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResu
         warnings.append(base_warning)
     return FreezeResult(
         requirements=_requirements_text(python, lines, attention, summary),
-        operation=_operation_text(base, options, summary, copied),
+        operation=operation_text(
+            base=base,
+            name=options.name,
+            destination=options.destination,
+            connection=options.connection or DEFAULT_CONNECTION,
+            requirements=options.requirements,
+            summary=summary,
+            copied=copied,
+        ),
         base=base,
         pinned=tuple(pinned),
         left_out=left_names,
