@@ -259,15 +259,20 @@ class Owners:
 
 
 def environment_folders() -> tuple[str, ...]:
-    """Folders of the Python installation itself (stdlib, site-packages, prefixes): a module there
-    that no distribution installed is the interpreter's, not the user's code."""
+    """The Python installation's library folders (the standard library, every site-packages or
+    dist-packages folder): a module there that no distribution installed is the interpreter's,
+    not the user's code. Prefixes are not used: a notebook folder may well lie under one."""
     found: set[str] = set()
+    paths = sysconfig.get_paths()
     for scheme_key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        value = sysconfig.get_paths().get(scheme_key)
+        value = paths.get(scheme_key)
         if value:
             found.add(_norm(value))
-    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
-        found.add(_norm(prefix))
+    found.update(
+        _norm(entry)
+        for entry in sys.path
+        if isinstance(entry, str) and os.path.basename(entry) in ("site-packages", "dist-packages")
+    )
     try:
         import site
 

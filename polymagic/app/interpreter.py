@@ -189,9 +189,7 @@ def read_environment(
         key = owners.owner(origin)
         if key is not None or origin.file is None:
             return key
-        if context is not None and under(origin.file, [str(context.resolve())]):
-            pass  # the user's folder, even when it lies inside the environment's
-        elif under(origin.file, folders):
+        if under(origin.file, folders):
             return None  # the standard library, or a stray file of the installation
         module = _local_module(origin, context)
         if not is_tooling(module.name):  # e.g. a polymagic checkout on PYTHONPATH
