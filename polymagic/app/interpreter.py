@@ -202,7 +202,7 @@ def read_environment(
             imported.add(key)
     used: set[str] = set()
     scanned: set[str] = set()
-    code = user_code(user_namespace, [])  # the cells, and the values bound to names
+    cells = code = user_code(user_namespace, [])  # the cells, and the values bound to names
     for _ in range(8):  # then helpers, and the helpers they import: each read once
         used |= {
             key for name in sorted(code.imports) if (key := place(resolve_module(name, loaded)))
@@ -212,10 +212,9 @@ def read_environment(
             break
         scanned.update(fresh)
         code = user_code({}, fresh)
-    values = user_code(user_namespace, []).referenced
     referenced = {
         key
-        for name in sorted(values)
+        for name in sorted(cells.referenced)
         if name in loaded and (key := place(resolve_module(name, loaded)))
     }
     return Environment(
