@@ -29,7 +29,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["METADATA_FILE_LIMIT", "ModuleOrigin", "Owners", "module_origin", "read_text_bounded"]
+__all__ = [
+    "METADATA_FILE_LIMIT",
+    "ModuleOrigin",
+    "Owners",
+    "environment_folders",
+    "loaded_origins",
+    "module_origin",
+    "read_text_bounded",
+    "under",
+]
 
 METADATA_FILE_LIMIT = 4 * 1024 * 1024
 """A metadata file (``RECORD``, ``direct_url.json``, a ``.pth``) larger than this is unreadable."""

@@ -145,19 +145,8 @@ def _sources(modules: Iterable[LocalModule]) -> set[str]:
     return found
 
 
-def read_environment(
-    *,
-    user_namespace: Mapping[str, Any] | None = None,
-    modules: Mapping[str, object] | None = None,
-    path: Sequence[str] | None = None,
-    context: Path | None = None,
-) -> Environment:
-    """The running interpreter as ``freeze`` reads it.
-
-    ``modules`` defaults to ``sys.modules``; ``user_namespace`` (a kernel's ``user_ns``) holds the
-    user's code (its cell history) and values. Without it (the command line), only the installed
-    distributions are read.
-    """
+def _installed(path: Sequence[str] | None) -> tuple[tuple[Distribution, ...], Owners]:
+    """The distributions on ``path`` (default ``sys.path``) and the index of their files."""
     found = list(
         importlib.metadata.distributions(path=list(path) if path is not None else sys.path)
     )
@@ -171,58 +160,83 @@ def read_environment(
     distributions = tuple(
         _distribution(dist, read, owners) for dist, read in zip(found, metadata, strict=True)
     )
-    major, minor, micro = sys.version_info[:3]
-    machine = platform.machine() or "x86_64"
-    if user_namespace is None:
-        return Environment(
-            python=(major, minor, micro), distributions=distributions, machine=machine
-        )
-    loaded = sys.modules if modules is None else modules
-    folders = environment_folders()
-    imported: set[str] = set()
-    local: dict[str, LocalModule] = {}
+    return distributions, owners
 
-    def place(origin: ModuleOrigin | None) -> str | None:
+
+class _Placer:
+    """Places modules: the distribution that installed each, or local code noted on the way."""
+
+    def __init__(self, owners: Owners, context: Path | None) -> None:
+        self.owners = owners
+        self.context = context
+        self.folders = environment_folders()
+        self.local: dict[str, LocalModule] = {}
+
+    def place(self, origin: ModuleOrigin | None) -> str | None:
         """The distribution key of a module, noting it as local code when nobody installed it."""
         if origin is None or origin.name.startswith(_IGNORED_MODULES):
             return None
-        key = owners.owner(origin)
+        key = self.owners.owner(origin)
         if key is not None or origin.file is None:
             return key
-        if under(origin.file, folders):
+        if under(origin.file, self.folders):
             return None  # the standard library, or a stray file of the installation
-        module = _local_module(origin, context)
+        module = _local_module(origin, self.context)
         if not is_tooling(module.name):  # e.g. a polymagic checkout on PYTHONPATH
-            local.setdefault(module.path, module)
+            self.local.setdefault(module.path, module)
         return None
 
-    for origin in loaded_origins(loaded):
-        key = place(origin)
-        if key is not None:
-            imported.add(key)
+    def places(self, names: Iterable[str], loaded: Mapping[str, object]) -> set[str]:
+        return {key for name in sorted(names) if (key := self.place(resolve_module(name, loaded)))}
+
+
+def _user_distributions(
+    placer: _Placer, namespace: Mapping[str, Any], loaded: Mapping[str, object]
+) -> tuple[set[str], set[str]]:
+    """What the user's code imports (cells, then local modules, each read once) and what the
+    namespace's values were defined in."""
+    cells = code = user_code(namespace, [])
     used: set[str] = set()
     scanned: set[str] = set()
-    cells = code = user_code(user_namespace, [])  # the cells, and the values bound to names
-    for _ in range(8):  # then helpers, and the helpers they import: each read once
-        used |= {
-            key for name in sorted(code.imports) if (key := place(resolve_module(name, loaded)))
-        }
-        fresh = sorted(_sources(local.values()) - scanned)
+    for _ in range(8):  # helpers importing helpers
+        used |= placer.places(code.imports, loaded)
+        fresh = sorted(_sources(placer.local.values()) - scanned)
         if not fresh:
             break
         scanned.update(fresh)
         code = user_code({}, fresh)
-    referenced = {
-        key
-        for name in sorted(cells.referenced)
-        if name in loaded and (key := place(resolve_module(name, loaded)))
-    }
+    referenced = placer.places((name for name in cells.referenced if name in loaded), loaded)
+    return used, referenced
+
+
+def read_environment(
+    *,
+    user_namespace: Mapping[str, Any] | None = None,
+    modules: Mapping[str, object] | None = None,
+    path: Sequence[str] | None = None,
+    context: Path | None = None,
+) -> Environment:
+    """The running interpreter as ``freeze`` reads it.
+
+    ``modules`` defaults to ``sys.modules``; ``user_namespace`` (a kernel's ``user_ns``) holds the
+    user's code (its cell history) and values. Without it (the command line), only the installed
+    distributions are read.
+    """
+    distributions, owners = _installed(path)
+    major, minor, micro = sys.version_info[:3]
+    machine = platform.machine() or "x86_64"
+    if user_namespace is None:
+        return Environment((major, minor, micro), distributions, machine=machine)
+    loaded = sys.modules if modules is None else modules
+    placer = _Placer(owners, context)
+    imported = {key for origin in loaded_origins(loaded) if (key := placer.place(origin))}
+    used, referenced = _user_distributions(placer, user_namespace, loaded)
     return Environment(
         python=(major, minor, micro),
         distributions=distributions,
         imported=frozenset(imported),
         used=frozenset(used),
         referenced=frozenset(referenced),
-        local=tuple(sorted(local.values(), key=lambda module: module.path)),
+        local=tuple(sorted(placer.local.values(), key=lambda module: module.path)),
         machine=machine,
     )
