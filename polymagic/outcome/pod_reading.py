@@ -13,9 +13,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from polymagic.errors import (
-    BuildFailed,
-    PodEvent,
+from polymagic.errors import BuildFailed, PodEvent
+from polymagic.outcome.fixes import (
     fix_container_config,
     fix_container_error,
     fix_executor_image,

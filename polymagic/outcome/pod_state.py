@@ -27,15 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from polymagic.errors import (
-    BuildCancelled,
-    BuildError,
-    BuildFailed,
-    BuildTimeout,
-    FailedStep,
-    fix_evicted,
-    fix_out_of_memory,
-)
+from polymagic.errors import BuildCancelled, BuildError, BuildFailed, BuildTimeout, FailedStep
+from polymagic.outcome.fixes import fix_evicted, fix_out_of_memory
 from polymagic.outcome.kaniko_log import (
     MAX_LINE,
     EventKind,
