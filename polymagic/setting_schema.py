@@ -74,6 +74,20 @@ SETTINGS: tuple[Setting, ...] = (
         "connections catalog file (YAML list)",
         steers_credentials=True,
     ),
+    Setting(
+        "cache_repo",
+        Kind.TEXT,
+        None,
+        "repository where the executor keeps cached layers (it receives the registry credentials)",
+        steers_credentials=True,
+    ),
+    Setting(
+        "registry_mirror",
+        Kind.TEXT,
+        None,
+        "Docker Hub mirror(s) the executor pulls through, comma-separated",
+        steers_credentials=True,
+    ),
     Setting("timeout", Kind.SECONDS, 3600.0, "overall build deadline, seconds"),
     Setting("start_timeout", Kind.SECONDS, 600.0, "deadline for the build pod to start, seconds"),
     Setting(

@@ -155,11 +155,14 @@ def test_the_magics_traitlets_are_the_schema() -> None:
 
 
 def test_the_command_lines_options_name_their_settings() -> None:
-    from polymagic.app.arguments import BUILD_OPTIONS, CONNECTIONS
+    from polymagic.app.arguments import BUILD_OPTIONS, CONNECTIONS, EXECUTOR_OPTIONS
 
-    helps = {o.flags[0]: o.settings.get("help", "") for o in BUILD_OPTIONS}
+    every = (*BUILD_OPTIONS, *EXECUTOR_OPTIONS.options)
+    helps = {o.flags[0]: o.settings.get("help", "") for o in every}
     for item in SETTINGS:
-        flag = "--connections" if item.name == "connections_file" else item.flag
+        flag = {"connections_file": "--connections", "registry_mirror": "--registry-mirror"}.get(
+            item.name, item.flag
+        )
         if item.name == "show":
             continue  # the magic's own option; the command line shows every view
         text = helps.get(flag) or CONNECTIONS.settings["help"]

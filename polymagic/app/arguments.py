@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from polymagic.render.executor_flags import EXECUTOR_FLAGS, ExecutorFlag, FlagKind
 from polymagic.setting_schema import setting
 
 if TYPE_CHECKING:
@@ -141,6 +142,44 @@ DEADLINES = tuple(
 """The build's deadlines; left out, they are the settings' (``polymagic.setting_schema``)."""
 
 _REPEATED: dict[str, Any] = {"action": "append", "default": []}
+
+
+def _true_or_false(text: str) -> bool:
+    """An argparse type: ``true`` or ``false`` (as the executor writes its boolean flags)."""
+    said = text.strip().lower()
+    if said in ("true", "false"):
+        return said == "true"
+    raise argparse.ArgumentTypeError(f"expected true or false, not `{text}`")
+
+
+def _whole_number(text: str) -> int:
+    """An argparse type: a whole number from 0 to 1000."""
+    if not text.isdigit() or int(text) > 1000:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 1000, not `{text}`")
+    return int(text)
+
+
+def _flag_option(item: ExecutorFlag) -> Option:
+    """The option of one executor flag, named as the executor names it."""
+    since = "v" + ".".join(str(part) for part in item.since)
+    named = " (setting `registry_mirror`)" if item.field == "registry_mirrors" else ""
+    settings: dict[str, Any] = {
+        "dest": item.field,
+        "help": f"{item.help} (executor {since}+){named}",
+    }
+    if item.kind is FlagKind.SWITCH:
+        settings["action"] = "store_true"
+    elif item.kind is FlagKind.BOOLEAN:
+        settings.update(type=_true_or_false, metavar="true|false")
+    elif item.kind is FlagKind.NUMBER:
+        settings.update(type=_whole_number, metavar="N")
+    elif item.kind in (FlagKind.REPEATED, FlagKind.PAIRS):
+        settings.update(_REPEATED, metavar="KEY=VALUE" if item.kind is FlagKind.PAIRS else "HOST")
+    elif item.choices:
+        settings["choices"] = item.choices
+    return Option((item.flag,), settings)
+
+
 _KEPT = "the operation's other resource amounts stay"
 EXECUTOR_OPTIONS = OptionGroup(
     "executor options (added to the pod; the compiled component stays Polyaxon's)",
@@ -172,7 +211,7 @@ EXECUTOR_OPTIONS = OptionGroup(
             metavar="HOST",
             help="do not verify this registry's certificate (repeatable)",
         ),
-        option("--cache-repo", metavar="REPO", help="where Kaniko keeps cached layers"),
+        option("--cache-repo", metavar="REPO", help=_setting_help("cache_repo")),
         option(
             "--no-hash-tag", action="store_true", help="do not also push <repository>:spec-<hash>"
         ),
@@ -185,6 +224,14 @@ EXECUTOR_OPTIONS = OptionGroup(
             help="schedule on matching nodes (repeatable)",
         ),
         option("--service-account", help="service account of the build pod"),
+        *(_flag_option(item) for item in EXECUTOR_FLAGS),
+        option(
+            "--executor-arg",
+            **_REPEATED,
+            dest="executor_args",
+            metavar="--FLAG[=VALUE]",
+            help="any other executor flag, passed as given (repeatable)",
+        ),
     ),
 )
 """How the executor runs: everything ``KanikoOptions`` holds."""
@@ -197,14 +244,25 @@ each says in its own words) and the executor options."""
 # -- from parsed options to BuildOptions -------------------------------------------------------
 
 _DEADLINE_NAMES = ("timeout", "start_timeout", "stuck_grace", "log_idle_timeout")
-_OPTION_SETTINGS = ("namespace", "executor_image", "connections_file", "keep", *_DEADLINE_NAMES)
+_OPTION_SETTINGS = (
+    "namespace",
+    "executor_image",
+    "connections_file",
+    "cache_repo",
+    "registry_mirror",
+    "keep",
+    *_DEADLINE_NAMES,
+)
+_ATTRIBUTE = {"connections_file": "connections", "registry_mirror": "registry_mirrors"}
+"""Settings whose option stores its value under another name."""
 """The settings an option of the same name (``--connections`` for ``connections_file``) can
 override on the line."""
 
 
 def _given(args: argparse.Namespace, name: str) -> Any:
-    attribute = "connections" if name == "connections_file" else name
-    value = getattr(args, attribute, None)
+    value = getattr(args, _ATTRIBUTE.get(name, name), None)
+    if isinstance(value, list):  # a repeated option: the setting holds them comma-separated
+        return ",".join(value) or None
     return None if value is False else value
 
 
@@ -216,7 +274,10 @@ def with_options(settings: Settings, args: argparse.Namespace, where: str = "opt
     for name in _OPTION_SETTINGS:
         value = _given(args, name)
         if value is not None:
-            flag = "--connections" if name == "connections_file" else setting(name).flag
+            flag = {
+                "connections_file": "--connections",
+                "registry_mirror": "--registry-mirror",
+            }.get(name, setting(name).flag)
             settings = settings.given(name, value, Source.FRONT_END, f"{where} {flag}")
     return settings
 
@@ -251,7 +312,24 @@ def kaniko_options(args: argparse.Namespace) -> KanikoOptions:
         resources=resources,
         node_selector=dict(parse_pairs(args.node_selector, "node selector")) or None,
         service_account=args.service_account,
+        executor_args=tuple(getattr(args, "executor_args", ())),
+        **_flag_values(args),
     )
+
+
+def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The executor flags' fields as the options gave them (pairs read as KEY=VALUE)."""
+    from polymagic.spec.params import parse_pairs
+
+    values: dict[str, Any] = {}
+    for item in EXECUTOR_FLAGS:
+        value = getattr(args, item.field, None)
+        if item.kind is FlagKind.PAIRS:
+            value = parse_pairs(value or [], item.flag.lstrip("-"))
+        elif item.kind is FlagKind.REPEATED:
+            value = tuple(value or ())
+        values[item.field] = value
+    return values
 
 
 def build_options(
@@ -269,11 +347,17 @@ def build_options(
     resolved = with_options(settings or defaults(), args)
     deadlines = {name: resolved[name] for name in _DEADLINE_NAMES if resolved[name] is not None}
     context = getattr(args, "context", None)
+    kaniko = kaniko_options(args)
+    if resolved["cache_repo"] and not kaniko.cache_repo:
+        kaniko = replace(kaniko, cache_repo=resolved["cache_repo"])
+    if resolved["registry_mirror"] and not kaniko.registry_mirrors:
+        mirrors = tuple(m.strip() for m in str(resolved["registry_mirror"]).split(",") if m.strip())
+        kaniko = replace(kaniko, registry_mirrors=mirrors)
     return BuildOptions(
         namespace=resolved["namespace"],
         executor_image=resolved["executor_image"],
         keep=bool(resolved["keep"]),
-        kaniko=kaniko_options(args),
+        kaniko=kaniko,
         force=bool(getattr(args, "force", False)),
         context_dir=Path(context) if context else context_dir,
         **deadlines,

@@ -42,6 +42,7 @@ from polymagic.render.build_objects import (
 )
 from polymagic.render.compiler import ARTIFACTS_PATH, CompiledBuild
 from polymagic.render.context import PackedContext
+from polymagic.render.executor_flags import EXECUTOR_FLAGS, check_executor_version, flag_arguments
 from polymagic.render.git_context import git_context
 from polymagic.render.kube_names import (
     CONFIGMAP_LIMIT,
@@ -115,6 +116,11 @@ def spec_hash_of(
         "snapshot_mode": options.snapshot_mode,
         "executor": executor_image,
     }
+    # Executor options that change what the image holds (labels, compression, ...), when set.
+    for item in EXECUTOR_FLAGS:
+        value = getattr(options, item.field)
+        if item.content and value not in (None, False, ()):
+            payload[item.field] = value
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -144,6 +150,8 @@ def _option_args(
         extra.append(f"--skip-tls-verify-registry={registry}")
     if options.cache_repo:
         extra.append(f"--cache-repo={options.cache_repo}")
+    extra += flag_arguments({f.field: getattr(options, f.field) for f in EXECUTOR_FLAGS})
+    extra += options.executor_args
     return [*args, *(a for a in extra if a not in args)]
 
 
@@ -769,6 +777,7 @@ def build_manifests(
     image = _executor_image(container, executor_image)
     spec_hash = spec_hash_of(build, image, kaniko, context.sha256 if context is not None else None)
     args, warnings = _executor_args(build, container, kaniko, spec_hash, context)
+    check_executor_version(image, args)
     name = name or build_name(build, pod_name_hash_of(build, image, args))
 
     files = _config_map_files(build, name, context)
