@@ -132,7 +132,8 @@ def test_the_fix_names_the_forms_memory_limit_in_one_sentence() -> None:
         "the executor may use at most 1Gi of memory: give it more, e.g. `--memory 2Gi` (polymagic"
         " build, %%polybuild), or in the operation `runPatch: {container: {resources: {limits:"
         " {memory: 2Gi}}}}` (the build form's Memory limit; in Python, the resources of"
-        " KanikoOptions); what the RUN steps start counts towards that limit, not only Kaniko"
+        " KanikoOptions); what the RUN steps start counts towards that limit, not only Kaniko;"
+        " Kaniko itself needs less with `--compressed-caching=false`"
     )
     assert ". " not in failed.fix.replace("e.g. ", "")  # one sentence
 

@@ -8,13 +8,16 @@ it. ``outcome.pod_reading`` picks the fix from what the pod says; the wording li
 from __future__ import annotations
 
 __all__ = [
+    "SNAPSHOTS_WORTH_SAVING",
     "fix_container_config",
     "fix_container_error",
     "fix_evicted",
     "fix_executor_image",
+    "fix_immutable_tag",
     "fix_manifest_unknown",
     "fix_missing_secret",
     "fix_out_of_memory",
+    "fix_rate_limited",
     "fix_registry_refused",
     "fix_registry_wants_credentials",
     "fix_see_events",
@@ -119,14 +122,31 @@ def fix_registry_refused(host: str | None, secret: str, namespace: str) -> str:
     )
 
 
-def fix_out_of_memory(limit: str | None, more: str | None) -> str:
+SNAPSHOTS_WORTH_SAVING = 5
+"""From this many RUN steps on, one snapshot at the end (``--single-snapshot``) saves memory
+worth suggesting."""
+
+
+def _less_memory(run_steps: int) -> str:
+    """The executor options that make Kaniko itself use less memory."""
+    single = (
+        f", and `--single-snapshot` takes one snapshot instead of one per step ({run_steps} RUN"
+        " steps here)"
+        if run_steps >= SNAPSHOTS_WORTH_SAVING
+        else ""
+    )
+    return f"; Kaniko itself needs less with `--compressed-caching=false`{single}"
+
+
+def fix_out_of_memory(limit: str | None, more: str | None, run_steps: int = 0) -> str:
     """``limit``: the executor's memory limit as the pod states it (None: none); ``more``: an
-    amount to suggest (None: no suggestion can be made from the limit)."""
+    amount to suggest (None: no suggestion can be made from the limit); ``run_steps``: how
+    many RUN steps the Dockerfile has."""
     if limit is None:
         return (
             "the executor has no memory limit, so its node ran out of memory: give it a memory"
             " request and limit, e.g. `--memory 4Gi` (polymagic build, %%polybuild), so"
-            " the scheduler places it on a node with that much free"
+            " the scheduler places it on a node with that much free" + _less_memory(run_steps)
         )
     amount = more or "..."
     example = f", e.g. `--memory {more}`" if more else " with `--memory`"
@@ -135,7 +155,27 @@ def fix_out_of_memory(limit: str | None, more: str | None) -> str:
         " (polymagic build, %%polybuild), or in the operation `runPatch: {container:"
         f" {{resources: {{limits: {{memory: {amount}}}}}}}}}` (the build form's Memory limit; in"
         " Python, the resources of KanikoOptions); what the RUN steps start counts towards that"
-        " limit, not only Kaniko"
+        " limit, not only Kaniko" + _less_memory(run_steps)
+    )
+
+
+def fix_rate_limited(host: str | None) -> str:
+    """A registry answered 429 (too many requests: Docker Hub's pull limit, most often)."""
+    where = f"`{host}`" if host else "the registry"
+    return (
+        f"{where} refused for now: too many requests (429). Pull through a mirror with"
+        " `--registry-mirror HOST` (or the registry_mirror setting, once for every build), or"
+        " authenticate the pulls; then build again"
+    )
+
+
+def fix_immutable_tag(destination: str | None) -> str:
+    """The registry keeps tags immutable and the destination's tag exists already."""
+    which = f"`{destination}`" if destination else "the destination's tag"
+    return (
+        f"the registry does not let {which} be overwritten (immutable tags): push under a new"
+        " tag, or pass `--push-ignore-immutable-tag-errors` when an image already under that"
+        " tag is the one you want"
     )
 
 

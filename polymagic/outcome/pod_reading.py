@@ -18,8 +18,10 @@ from polymagic.outcome.fixes import (
     fix_container_config,
     fix_container_error,
     fix_executor_image,
+    fix_immutable_tag,
     fix_manifest_unknown,
     fix_missing_secret,
+    fix_rate_limited,
     fix_registry_refused,
     fix_registry_wants_credentials,
     fix_see_events,
@@ -154,6 +156,14 @@ def pod_fix(reason: str, message: str, manifests: BuildManifests) -> str:
     return fix_see_events()
 
 
+_IMMUTABLE_TAG = (
+    # What registries say when a tag may not be overwritten (the executor's own list, which
+    # --push-ignore-immutable-tag-errors acts on).
+    "The repository has enabled tag immutability",
+    "cannot be overwritten because the tag is immutable",
+)
+
+
 def executor_fix(error_line: str, manifests: BuildManifests) -> str:
     """What to do about an executor error that is a registry's answer ("" for other errors)."""
     error_line = error_line[:_ERROR_LINE_MAX]
@@ -163,6 +173,12 @@ def executor_fix(error_line: str, manifests: BuildManifests) -> str:
         if not manifests.secrets:
             return fix_registry_wants_credentials(host)
         return fix_registry_refused(host, manifests.secrets[0], manifests.namespace)
+    if "TOOMANYREQUESTS" in error_line or "429 Too Many Requests" in error_line:
+        url = _REGISTRY_URL.search(error_line)
+        return fix_rate_limited(url.group("host") if url else None)
+    if any(words in error_line for words in _IMMUTABLE_TAG):
+        destinations = manifests.destinations
+        return fix_immutable_tag(destinations[0] if destinations else None)
     before, found, _ = error_line.partition(": MANIFEST_UNKNOWN")
     # `GET https://host/v2/<repo>/manifests/<tag or digest>: MANIFEST_UNKNOWN: ...`
     missing = _MANIFEST_URL.fullmatch(before.rsplit(maxsplit=1)[-1]) if found and before else None

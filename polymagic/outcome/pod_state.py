@@ -257,7 +257,11 @@ class PodStateMachine:
             exit_code=code if isinstance(code, int) else None,
             failed_step=self._running_step(),
             log_tail=self.tail,
-            fix=fix_out_of_memory(limit, more_memory(limit) if limit else None),
+            fix=fix_out_of_memory(
+                limit,
+                more_memory(limit) if limit else None,
+                sum(1 for step in self.manifests.steps if step.upper().startswith("RUN")),
+            ),
         )
 
     def _evicted(self, said: str, low_on: str | None, code: Any) -> BuildFailed:
