@@ -51,8 +51,9 @@ from polymagic.render.kube_names import (
     check_namespace,
     is_config_map_key,
 )
+from polymagic.render.pod_wiring import Wiring, connection_wiring, dns_label
 from polymagic.render.quantities import check_resources
-from polymagic.spec.connections import Connection
+from polymagic.render.run_mounts import cache_note, run_mounts, secret_arguments
 from polymagic.spec.models import Container, Environment, FileInit, JobRun
 
 __all__ = [
@@ -153,15 +154,6 @@ def _option_args(
     extra += flag_arguments({f.field: getattr(options, f.field) for f in EXECUTOR_FLAGS})
     extra += options.executor_args
     return [*args, *(a for a in extra if a not in args)]
-
-
-_DNS_INVALID = re.compile(r"[^a-z0-9-]+")
-
-
-def _dns_label(text: str, limit: int) -> str:
-    label = _DNS_INVALID.sub("-", text.lower()).strip("-")
-    label = re.sub("-{2,}", "-", label)[:limit].strip("-")
-    return label or "build"
 
 
 def _container_of(run: JobRun) -> Container:
@@ -303,7 +295,7 @@ def pod_name_hash_of(build: CompiledBuild, executor_image: str, args: list[str])
 
 def build_name(build: CompiledBuild, pod_name_hash: str) -> str:
     """A DNS-1123 name from the operation name and the pod-name hash (same pod, same name)."""
-    return f"{_dns_label(build.name, 40)}-{pod_name_hash[:10]}"
+    return f"{dns_label(build.name, 40)}-{pod_name_hash[:10]}"
 
 
 def _file_entries(build: CompiledBuild) -> list[tuple[str, str, str]]:
@@ -318,33 +310,12 @@ def _file_entries(build: CompiledBuild) -> list[tuple[str, str, str]]:
 
 
 @dataclass(frozen=True)
-class _Wiring:
-    """What the pod gets for one source (the rendered files, a connection): volumes, mounts,
-    envFrom and env entries, and the names of the secrets it reads."""
-
-    volumes: tuple[dict[str, Any], ...] = ()
-    mounts: tuple[dict[str, Any], ...] = ()
-    env_from: tuple[dict[str, Any], ...] = ()
-    env: tuple[dict[str, Any], ...] = ()
-    secrets: tuple[str, ...] = ()
-
-    def __add__(self, other: _Wiring) -> _Wiring:
-        return _Wiring(
-            self.volumes + other.volumes,
-            self.mounts + other.mounts,
-            self.env_from + other.env_from,
-            self.env + other.env,
-            self.secrets + other.secrets,
-        )
-
-
-@dataclass(frozen=True)
 class _ConfigMapFiles:
     """The ConfigMap's data and the volumes and mounts that put each file at its context path."""
 
     data: dict[str, str]
     binary_data: dict[str, str]
-    wiring: _Wiring
+    wiring: Wiring
 
 
 def _config_map_files(
@@ -356,7 +327,7 @@ def _config_map_files(
     if context is not None:
         binary_data[CONTEXT_ARCHIVE] = base64.b64encode(context.data).decode("ascii")
         volumes[0]["configMap"]["items"].append({"key": CONTEXT_ARCHIVE, "path": CONTEXT_ARCHIVE})
-    return _ConfigMapFiles(data, binary_data, _Wiring(tuple(volumes), tuple(mounts)))
+    return _ConfigMapFiles(data, binary_data, Wiring(tuple(volumes), tuple(mounts)))
 
 
 def _check_config_map_size(files: _ConfigMapFiles) -> None:
@@ -397,71 +368,6 @@ def _context_volumes(
         volumes.append({"name": volume, "configMap": {"name": name, "items": items}})
         mounts.append({"name": volume, "mountPath": path, "readOnly": True})
     return data, volumes, mounts
-
-
-def _connection_wiring(build: CompiledBuild, shapes: Mapping[str, SecretShape]) -> _Wiring:
-    """Volumes, mounts, envFrom and env entries for the run's connections, and secret names."""
-    names = list(build.run.connections) if isinstance(build.run.connections, list) else []
-    remote = git_context(build)
-    if remote is not None and remote.connection is not None and remote.connection.name not in names:
-        # A private repository's credentials (GIT_USERNAME / GIT_PASSWORD / GIT_TOKEN for Kaniko).
-        names.append(remote.connection.name)
-    wiring = _Wiring()
-    for name in names:
-        connection = build.connections.get(name)
-        if connection is None:
-            continue
-        wiring += _secret_wiring(connection, shapes)
-        wiring += _config_map_wiring(connection)
-        wiring += _Wiring(env=tuple(connection.env or []))
-    return wiring
-
-
-def _config_map_wiring(connection: Connection) -> _Wiring:
-    """A connection's ConfigMap: mounted at its ``mountPath``, else its keys as env."""
-    ref = connection.config_map
-    if ref is None:
-        return _Wiring()
-    if not ref.mount_path:
-        return _Wiring(env_from=({"configMapRef": {"name": ref.name}},))
-    volume = _volume_name(connection.name, "cm")
-    source: dict[str, Any] = {"name": ref.name}
-    if ref.items:
-        source["items"] = [{"key": k, "path": k} for k in ref.items]
-    return _Wiring(
-        volumes=({"name": volume, "configMap": source},),
-        mounts=({"name": volume, "mountPath": ref.mount_path, "readOnly": True},),
-    )
-
-
-def _volume_name(connection: str, kind: str) -> str:
-    # Connection names may differ only in characters a volume name cannot hold (a_b, a-b), or
-    # beyond its length: a short hash of the real name keeps the volumes apart.
-    digest = hashlib.sha256(connection.encode("utf-8")).hexdigest()[:8]
-    return f"conn-{_dns_label(connection, 40)}-{digest}-{kind}"
-
-
-def _secret_wiring(connection: Connection, shapes: Mapping[str, SecretShape]) -> _Wiring:
-    """A connection's secret: mounted at its ``mountPath``, else its keys as env."""
-    ref = connection.secret
-    if ref is None:
-        return _Wiring()
-    if not ref.mount_path:
-        return _Wiring(env_from=({"secretRef": {"name": ref.name}},), secrets=(ref.name,))
-    source: dict[str, Any] = {"secretName": ref.name}
-    if shapes.get(ref.name) is SecretShape.DOCKERCONFIGJSON:
-        # Kaniko reads $DOCKER_CONFIG/config.json; a docker-registry secret names it .dockerconfigjson.
-        source["items"] = [{"key": ".dockerconfigjson", "path": "config.json"}]
-    elif ref.items:
-        source["items"] = [{"key": k, "path": k} for k in ref.items]
-    if ref.default_mode is not None:
-        source["defaultMode"] = ref.default_mode
-    volume = _volume_name(connection.name, "secret")
-    return _Wiring(
-        volumes=({"name": volume, "secret": source},),
-        mounts=({"name": volume, "mountPath": ref.mount_path, "readOnly": True},),
-        secrets=(ref.name,),
-    )
 
 
 @dataclass(frozen=True)
@@ -562,7 +468,7 @@ def _with_seccomp_default(security_context: Any) -> Any:
 
 
 def _executor_container(
-    container: Container, image: str, args: list[str], wiring: _Wiring, options: KanikoOptions
+    container: Container, image: str, args: list[str], wiring: Wiring, options: KanikoOptions
 ) -> dict[str, Any]:
     """The pod's one container: the component's, with the executor's image and args, the
     files and connections wired in, and the options' resource amounts (which win)."""
@@ -644,7 +550,7 @@ def _build_metadata(
     """The labels and annotations polymagic puts on both objects of a build."""
     labels = {
         LABEL_MANAGED_BY: "polymagic",
-        LABEL_NAME: _dns_label(build.name, 63),
+        LABEL_NAME: dns_label(build.name, 63),
         LABEL_BUILD: name,
         LABEL_SPEC_HASH: spec_hash[:32],
         **(extra_labels or {}),
@@ -751,6 +657,10 @@ def _executor_args(
         # Local files travel as a reproducible tar.gz next to the Dockerfile; Kaniko unpacks it.
         archive = f"{build.dockerfiles[0].context_path.rstrip('/')}/{CONTEXT_ARCHIVE}"
         args = _set_flag(args, ("-c", "--context"), f"tar://{archive}")
+    mounts = run_mounts(build)
+    args = [*args, *secret_arguments(build, mounts)]
+    note = cache_note(build, mounts)
+    warnings += [note] if note else []
     return _option_args(options, args, spec_hash, _insecure_registries(build)), warnings
 
 
@@ -782,7 +692,7 @@ def build_manifests(
 
     files = _config_map_files(build, name, context)
     _check_config_map_size(files)
-    connections = _connection_wiring(build, secret_shapes or {})
+    connections = connection_wiring(build, secret_shapes or {})
     destinations = destinations_of(args)
     labels, annotations = _build_metadata(build, name, image, spec_hash, destinations, extra_labels)
     environment = _pod_environment(
