@@ -46,6 +46,10 @@ class State:
     events: tuple[str, ...] = ()
     final_tail: tuple[str, ...] = ()
     ended: float | None = None
+    reused: bool = False
+    """The registry held the image already: nothing was built (no pod, no duration)."""
+    built_at: str = ""
+    """When a reused image was built, where that is known."""
     version: int = 0
 
 
