@@ -19,7 +19,7 @@ from polymagic.notebook.progress_state import Frame, Outcome, State
 
 __all__ = ["FinalView", "ending_line", "final_html", "final_view"]
 
-_GREEN, _RED, _AMBER = "#1a7f37", "#b00020", "#9a6700"
+_GREEN, _RED = "#1a7f37", "#b00020"
 
 
 def ending_line(state: State, elapsed: str) -> str:
@@ -72,11 +72,9 @@ def final_view(name: str, frame: Frame, log_path: str, text: str) -> FinalView:
     """The static copy of an ended build's view: title, ending line, the log's last lines, the
     final state, the pushed image and where the full log is; ``text`` is its plain form."""
     state = frame.state
-    colour = {Outcome.SUCCEEDED: _GREEN, Outcome.FAILED: _RED}.get(state.outcome, _AMBER)
     parts = [
         f'<div class="polymagic-final"><strong>polymagic build</strong> <code>{html.escape(name)}'
-        f'</code> <span style="color:{colour}">{html.escape(ending_line(state, frame.elapsed))}'
-        "</span></div>",
+        "</code></div>",
     ]
     if state.step:
         parts.append(

@@ -24,6 +24,9 @@ _LOG_BOX = (
     # without JavaScript (so a static copy of it does too, in nbconvert HTML or on GitHub)
     "max-height:18em;overflow:auto;display:flex;flex-direction:column-reverse;" + BOX
 )
+_UNSHRUNK = "flex:none;overflow:visible;"
+"""The lines inside a log box keep their height: JupyterLab styles ``pre`` with ``overflow:auto``,
+which would let the flex box shrink it into a scroller of its own, stuck on its first line."""
 LOG_CLASS = "polymagic-log"
 """The CSS class of the live log box (the scrolling container around the log pane)."""
 
@@ -109,7 +112,7 @@ def live_log_html(tail: Sequence[str]) -> str:
 def log_html(tail: Sequence[str]) -> str:
     """A static log box: the last lines, opening scrolled to the last one."""
     text = html.escape("\n".join(tail)) if tail else "(no log)"
-    return f'<div style="{_LOG_BOX}"><pre style="{PRE}">{text}</pre></div>'
+    return f'<div style="{_LOG_BOX}"><pre style="{PRE}{_UNSHRUNK}">{text}</pre></div>'
 
 
 def note_html(warnings: Sequence[str], shown: int, lines: int, log_path: str) -> str:

@@ -499,7 +499,7 @@ def test_the_ended_build_as_static_html_and_text(make: Callable[..., BuildProgre
     assert sorted(bundle) == ["text/html", "text/plain"]  # no widget state needed
     page = bundle["text/html"]
     assert "polymagic build</strong> <code>app</code>" in page
-    assert "succeeded in 0.0 s" in page
+    assert "<strong>succeeded</strong> in 0.0 s" in page
     assert "[1/2] RUN pip install &lt;x&gt;" in page
     assert "image size: 2.0 KiB" in page
     assert f"image <code>{IMAGE}</code>" in page
