@@ -123,9 +123,10 @@ class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
         image's size; a reused image says so instead of a duration (``built_at``: when it was
         built, where known)."""
         summary = tuple(printable(line) for line in result.summary())
-        if result.reused:
-            with self._lock:
-                self._state.reused, self._state.built_at = True, printable(built_at)
+        with self._lock:
+            if self._state.outcome is Outcome.RUNNING:  # the header, the final line and the
+                self._state.took = result.duration  # record say the same time
+                self._state.reused, self._state.built_at = result.reused, printable(built_at)
         self._finish(Outcome.SUCCEEDED, image=result.image, reason="pushed", summary=summary)
 
     def finish_failure(self, error: BaseException, log_tail: Sequence[str] = ()) -> None:
@@ -176,7 +177,8 @@ class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
             if state.reused:
                 elapsed = reused_text(state.built_at)
             else:
-                elapsed = duration_text(end - self._started)
+                took = state.took if state.took is not None else end - self._started
+                elapsed = duration_text(took)
             return _Frame(copy, tuple(self._tail), elapsed)
 
     # -- threads -------------------------------------------------------------------------------
