@@ -13,16 +13,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import nbformat
 import pytest
 
-from tests.notebook.browser import SECOND, BrowserRun, browse
+from tests.notebook.browser import AT_BOTTOM, SECOND, BrowserRun, browse, log_box_position
 from tests.notebook.kernel_env import KERNEL_NAME, KernelEnv, LabServer
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator
+    pass
 
 pytestmark = [pytest.mark.slow]
 
@@ -53,25 +53,6 @@ progress.finish_success(BuildResult(
     digest="sha256:" + "a" * 64, tags=(), duration=0.3, pod_name="log-box", spec_hash="f" * 64,
     executor_image="ghcr.io/osscontainertools/kaniko:v1.28.3", log_tail=()))
 display(progress.final_view())"""
-
-# Where a scrolling box stands: how far (px) its content's end is below the box's bottom edge,
-# and the log line at the bottom edge.
-_WHERE_JS = r"""(box) => {
-    // Read in one go: the widget replaces the lines' element at each update.
-    const content = box.querySelector("pre");
-    const b = box.getBoundingClientRect(), c = content.getBoundingClientRect();
-    const lines = content.innerText.split("\n").filter((l) => l);
-    const height = c.height / Math.max(lines.length, 1);
-    const bottom = Math.min(lines.length - 1, Math.floor((b.bottom - c.top) / height) - 1);
-    return {
-        below: Math.round(c.bottom - b.bottom),
-        overflow: box.scrollHeight - box.clientHeight,
-        lines: lines.length,
-        bottomLine: lines[Math.max(bottom, 0)] || "",
-        lastLine: lines[lines.length - 1] || "",
-    };
-}"""
-AT_BOTTOM = 8  # px: the pre's own margin and padding
 
 
 @pytest.fixture
@@ -107,7 +88,7 @@ def test_the_log_box_follows_the_newest_line_until_the_user_scrolls_up(
         page.keyboard.press("Shift+Enter")
         box = cells.first.locator(".polymagic-log")
         expect(box).to_be_visible(timeout=60 * SECOND)
-        where = _where(box)
+        where = log_box_position(box)
         _wait(run, lambda: where()["overflow"] > 200, "the log box to overflow")
         run.mark("log box overflows")
 
@@ -157,7 +138,7 @@ def test_the_log_box_follows_the_newest_line_until_the_user_scrolls_up(
         final = cells.nth(1).locator(".jp-OutputArea-output").filter(has_text="succeeded in")
         expect(final).to_be_visible(timeout=30 * SECOND)
         static = final.locator("div[style*='column-reverse']").first
-        ended = _where(static)()
+        ended = log_box_position(static)()
         assert ended["overflow"] > 200, f"the static log box does not overflow: {ended}"
         assert ended["below"] <= AT_BOTTOM, f"the static log box is not at its end: {ended}"
         assert ended["bottomLine"] == ended["lastLine"] == "the last log line", ended
@@ -166,16 +147,6 @@ def test_the_log_box_follows_the_newest_line_until_the_user_scrolls_up(
         page_text = notebook.inner_text()
         for bad in ("Error displaying widget", "Traceback (most recent"):
             assert bad not in page_text, f"the notebook page shows {bad!r}"
-
-
-def _where(box: Locator) -> Callable[[], dict[str, Any]]:
-    """A reading of ``box``'s scroll position (see ``_WHERE_JS``)."""
-
-    def read() -> dict[str, Any]:
-        found: dict[str, Any] = box.evaluate(_WHERE_JS)
-        return found
-
-    return read
 
 
 def _number(line: str) -> int:
