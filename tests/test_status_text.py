@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from polymagic.render.status_text import duration_text, no_builds_text, reused_text
+from polymagic.outcome.status_text import duration_text, no_builds_text, reused_text
 
 
 @pytest.mark.parametrize(

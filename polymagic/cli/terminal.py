@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
+from polymagic.outcome.kaniko_log import EventKind, ProgressEvent
+from polymagic.outcome.status_text import duration_text
 from polymagic.printable import printable
-from polymagic.render.kaniko_log import EventKind, ProgressEvent
-from polymagic.render.status_text import duration_text
 
 if TYPE_CHECKING:
-    from polymagic.render.options import BuildResult
+    from polymagic.outcome.result import BuildResult
 
 __all__ = ["TerminalProgress"]
 

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from polymagic.outcome.result import BuildStatus
+from polymagic.outcome.status_text import no_builds_text
 from polymagic.printable import printable
-from polymagic.render.options import BuildStatus
-from polymagic.render.status_text import no_builds_text
 
 __all__ = ["BuildList", "LogView", "WarningsView", "warnings_view"]
 

@@ -28,13 +28,13 @@ from pygments.styles.default import DefaultStyle
 
 from polymagic._version import __version__
 from polymagic.errors import one_line
+from polymagic.outcome.status_text import duration_text, reused_text
 from polymagic.render.lint import Finding, Severity
-from polymagic.render.status_text import duration_text, reused_text
 from polymagic.spec.yamltext import dump_yaml, dump_yaml_all
 
 if TYPE_CHECKING:
+    from polymagic.outcome.result import BuildResult
     from polymagic.render.context import PackedContext
-    from polymagic.render.options import BuildResult
 
 __all__ = ["BUILD_MIMETYPE", "BuildRecord", "ComponentView", "DockerfileView", "ManifestsView"]
 

@@ -51,18 +51,14 @@ from polymagic.render.kube_names import (
     is_config_map_key,
 )
 from polymagic.render.quantities import check_resources
-from polymagic.spec.models import (
-    Connection,
-    Container,
-    Environment,
-    FileInit,
-    JobRun,
-)
+from polymagic.spec.connections import Connection
+from polymagic.spec.models import Container, Environment, FileInit, JobRun
 
 __all__ = [
     "CONFIGMAP_LIMIT",
     "build_manifests",
     "build_name",
+    "executor_image_for",
     "pod_name_hash_of",
     "spec_hash_of",
 ]
@@ -715,6 +711,11 @@ def _buildable_container(build: CompiledBuild) -> Container:
     # An amount the API server would refuse fails here, with its field, not at submission.
     check_resources(container.resources, where="run.container.resources")
     return container
+
+
+def executor_image_for(build: CompiledBuild, executor_image: str | None = None) -> str:
+    """The executor image a pod of ``build`` runs, with ``executor_image`` asked for."""
+    return _executor_image(_buildable_container(build), executor_image)
 
 
 def _executor_image(container: Container, executor_image: str | None) -> str:

@@ -31,8 +31,8 @@ FEED = """\
 import threading, time
 from dataclasses import replace
 from polymagic.notebook.progress_widget import BuildProgress
-from polymagic.render.kaniko_log import EventKind, ProgressEvent
-from polymagic.render.options import BuildResult
+from polymagic.outcome.kaniko_log import EventKind, ProgressEvent
+from polymagic.outcome.result import BuildResult
 
 progress = BuildProgress("log-box", 0)
 display(progress)
