@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from polymagic.errors import BuildFailed
-from polymagic.outcome.pod_state import PodStateMachine, build_status, more_memory, pod_fix
+from polymagic.outcome.pod_reading import build_status, more_memory, pod_fix
+from polymagic.outcome.pod_state import PodStateMachine
 from polymagic.outcome.text import failure_lines
 from polymagic.render.compiler import compile_operation
 from polymagic.render.manifests import build_manifests

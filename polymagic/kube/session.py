@@ -31,14 +31,14 @@ from polymagic.kube.client import WatchExpired
 from polymagic.kube.log_reader import follow_log
 from polymagic.kube.submit import HTTP_REGISTRY, Registry, Start, Submission, submit_build
 from polymagic.outcome.kaniko_log import EventKind, KanikoLogParser, ProgressEvent
-from polymagic.outcome.pod_state import (
-    PodStateMachine,
+from polymagic.outcome.pod_reading import (
     build_status,
     is_running,
     is_terminated,
     manifests_of,
     resource_version,
 )
+from polymagic.outcome.pod_state import PodStateMachine
 from polymagic.outcome.result import BuildResult, BuildStatus
 from polymagic.render.build_objects import LABEL_BUILD, LABEL_MANAGED_BY, BuildManifests
 from polymagic.render.options import BuildOptions

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from polymagic.errors import ApiError, ClusterError, PreflightError
 from polymagic.kube.api import REAL_CLOCK, Clock, Cluster, JsonDict
-from polymagic.outcome.pod_state import resource_version
+from polymagic.outcome.pod_reading import resource_version
 from polymagic.outcome.result import BuildResult
 from polymagic.render.build_objects import BuildManifests, KanikoOptions, SecretShape
 from polymagic.render.connection_checks import check_destination_connections_known
