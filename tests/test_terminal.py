@@ -40,9 +40,9 @@ def test_tty_shows_phase_step_and_elapsed_on_one_redrawn_line() -> None:
     for event in _events():
         display.on_event(event)
     text = stream.getvalue()
-    assert "\r\x1b[K[00:00] running | step 2/2: RUN pip install x" in text
+    assert "\r\x1b[K[0.0 s] running | step 2/2: RUN pip install x" in text
     assert "  Collecting x\n" in text
-    assert text.endswith("polymagic: [00:00] succeeded\n")
+    assert text.endswith("polymagic: [0.0 s] succeeded\n")
 
 
 def test_plain_stream_gets_one_line_per_phase_and_step() -> None:
@@ -52,13 +52,27 @@ def test_plain_stream_gets_one_line_per_phase_and_step() -> None:
         display.on_event(event)
     lines = stream.getvalue().splitlines()
     assert lines == [
-        "polymagic: [00:00] scheduled: on node-1",
-        "polymagic: [00:00] running: kaniko",
-        "polymagic: [00:00] step 1/2: ENV A b",
-        "polymagic: [00:00] step 2/2: RUN pip install x",
-        "polymagic: [00:00] succeeded",
+        "polymagic: [0.0 s] scheduled: on node-1",
+        "polymagic: [0.0 s] running: kaniko",
+        "polymagic: [0.0 s] step 1/2: ENV A b",
+        "polymagic: [0.0 s] step 2/2: RUN pip install x",
+        "polymagic: [0.0 s] succeeded",
     ]
     assert "\x1b" not in stream.getvalue()
+
+
+def test_elapsed_time_under_a_minute_has_a_tenth_of_a_second() -> None:
+    now = [100.0]
+    stream = io.StringIO()
+    display = TerminalProgress(stream, tty=False, show_logs=False, clock=lambda: now[0])
+    now[0] = 100.34
+    display.on_event(ProgressEvent(EventKind.SCHEDULED, "on node-1"))
+    now[0] = 165.2
+    display.on_event(ProgressEvent(EventKind.SUCCEEDED, "r/x@sha256:" + "a" * 64))
+    assert stream.getvalue().splitlines() == [
+        "polymagic: [0.3 s] scheduled: on node-1",
+        "polymagic: [01:05] succeeded",
+    ]
 
 
 # -- the sanitiser: what a terminal is shown of text from outside -------------------------------

@@ -32,6 +32,7 @@ from polymagic.kube.session import (
     cancel_build,
     find_builds,
 )
+from polymagic.outcome.status_text import REUSED, duration_text, no_builds_text
 from polymagic.outcome.text import failure_lines
 from polymagic.printable import printable
 from polymagic.render.build_objects import CONTAINER_NAME
@@ -123,9 +124,9 @@ def _submit_and_follow(
         return EXIT_CANCELLED if isinstance(exc, BuildCancelled) else EXIT_FAILED
     # The summary goes to stderr, before the one stdout line scripts read.
     progress.summary(result)
-    what = "reused" if result.reused else "built"
+    took = REUSED if result.reused else f"built in {duration_text(result.duration)}"
     err.write(
-        f"polymagic: {what} in {result.duration:.0f}s (spec {result.spec_hash[:12]}, executor {result.executor_image})\n"
+        f"polymagic: {took} (spec {result.spec_hash[:12]}, executor {result.executor_image})\n"
     )
     out.write(result.image + "\n")
     return 0
@@ -178,6 +179,9 @@ def _cancel(args: argparse.Namespace, cluster: Cluster, out: TextIO) -> int:
 def _list(args: argparse.Namespace, cluster: Cluster, out: TextIO) -> int:
     namespace = None if args.all_namespaces else (args.namespace or cluster.namespace)
     builds = find_builds(cluster, namespace)
+    if not builds:
+        out.write(no_builds_text(namespace) + "\n")
+        return 0
     out.write(f"{'NAMESPACE':<20} {'NAME':<32} {'PHASE':<10} {'DETAIL':<22} DESTINATION\n")
     for b in sorted(builds, key=lambda b: b.created):
         phase, detail = printable(b.phase), printable(b.detail)

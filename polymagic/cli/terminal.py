@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from polymagic.outcome.kaniko_log import EventKind, ProgressEvent
+from polymagic.outcome.status_text import duration_text
 from polymagic.printable import printable
 
 if TYPE_CHECKING:
@@ -76,8 +77,7 @@ class TerminalProgress:
         self._lock = threading.RLock()
 
     def _elapsed(self) -> str:
-        seconds = int(self._clock() - self.started)
-        return f"{seconds // 60:02d}:{seconds % 60:02d}"
+        return duration_text(self._clock() - self.started)
 
     def _status(self) -> str:
         text = f"[{self._elapsed()}] {self.phase}"

@@ -28,7 +28,7 @@ def build_views(build: CompiledBuild, show: str, options: BuildOptions) -> list[
     if "dockerfile" in wanted:
         views += _dockerfile_views(build, options)
     if "component" in wanted:
-        views.append(_component_view(build))
+        views.append(_component_view(build, options))
     if "manifests" in wanted:
         views.append(_manifests_view(build, options))
     return views
@@ -45,11 +45,29 @@ def _dockerfile_views(build: CompiledBuild, options: BuildOptions) -> list[Any]:
     ]
 
 
-def _component_view(build: CompiledBuild) -> Any:
+def _component_view(build: CompiledBuild, options: BuildOptions) -> Any:
     from polymagic.notebook.views import ComponentView
     from polymagic.render.compiler import compiled_component
 
-    return ComponentView(compiled_component(build), build.source_component.to_polyaxon())
+    return ComponentView(
+        compiled_component(build),
+        build.source_component.to_polyaxon(),
+        executor_image=_executor_image(build, options),
+    )
+
+
+def _executor_image(build: CompiledBuild, options: BuildOptions) -> str | None:
+    """The executor image the build pod runs, as ``build_manifests`` chooses it: the one the
+    options name, else polymagic's pinned release for the hub's floating
+    ``gcr.io/kaniko-project/executor:latest``, else the component's (None: no container)."""
+    from polymagic.render.build_objects import DEFAULT_EXECUTOR_IMAGE, UPSTREAM_EXECUTOR
+    from polymagic.spec.models import Container
+
+    container = getattr(build.run, "container", None)
+    image = container.image if isinstance(container, Container) else None
+    if options.executor_image:
+        return options.executor_image
+    return DEFAULT_EXECUTOR_IMAGE if image == UPSTREAM_EXECUTOR else image
 
 
 def _manifests_view(build: CompiledBuild, options: BuildOptions) -> Any:

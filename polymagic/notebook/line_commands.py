@@ -38,7 +38,7 @@ def run_cluster_command(
             from polymagic.kube.session import find_builds
             from polymagic.notebook.status_views import BuildList
 
-            return BuildList(find_builds(cluster, cluster.namespace))
+            return BuildList(find_builds(cluster, cluster.namespace), cluster.namespace)
         if not rest:
             raise UsageError(f"usage: %polybuild {command} NAME")
         if command == "status":
@@ -57,7 +57,7 @@ def _status(cluster: Cluster, name: str) -> Any:
     found = find_builds(cluster, cluster.namespace, name)
     if not found:
         raise NotFoundError(name, cluster.namespace)
-    return BuildList(found)
+    return BuildList(found, cluster.namespace)
 
 
 def _logs(cluster: Cluster, name: str) -> Any:

@@ -46,6 +46,13 @@ class State:
     events: tuple[str, ...] = ()
     final_tail: tuple[str, ...] = ()
     ended: float | None = None
+    took: float | None = None
+    """How long the build took by its result (from submission, as its record says); until
+    then the widget's own clock."""
+    reused: bool = False
+    """The registry held the image already: nothing was built (no pod, no duration)."""
+    built_at: str = ""
+    """When a reused image was built, where that is known."""
     version: int = 0
 
 

@@ -28,6 +28,7 @@ from pygments.styles.default import DefaultStyle
 
 from polymagic._version import __version__
 from polymagic.errors import one_line
+from polymagic.outcome.status_text import duration_text, reused_text
 from polymagic.render.lint import Finding, Severity
 from polymagic.spec.yamltext import dump_yaml, dump_yaml_all
 
@@ -142,18 +143,29 @@ class DockerfileView(_View):
 
 
 class ComponentView(_View):
-    """The compiled component as YAML, and a diff showing what ``runPatch`` changed."""
+    """The compiled component as YAML, and a diff showing what ``runPatch`` changed.
+
+    ``executor_image`` is the image the build pod will run. When it is not the component's
+    ``run.container.image`` (the hub's ``gcr.io/kaniko-project/executor:latest``, which polymagic
+    replaces by its executor setting), the shown YAML says so on that line and a note under it
+    does too; ``.yaml`` stays the component exactly as compiled (what ``--eject component`` and
+    ``-o`` write)."""
 
     def __init__(
         self,
         compiled: Mapping[str, Any],
         source: Mapping[str, Any],
         title: str = "compiled component",
+        executor_image: str | None = None,
     ) -> None:
         self.compiled = dict(compiled)
         self.source = dict(source)
         self.title = title
         self.yaml = dump_yaml(self.compiled)
+        """The compiled component as YAML, exactly."""
+        self.executor_image = executor_image
+        self._image_line, self.shown_yaml = _annotated(self.yaml, executor_image)
+        """The YAML as shown: the container's ``image:`` line notes the executor that runs."""
         self.diff = list(
             difflib.unified_diff(
                 dump_yaml(self.source).splitlines(),
@@ -164,17 +176,38 @@ class ComponentView(_View):
             )
         )
 
+    @property
+    def executor_note(self) -> str:
+        """The sentence under the YAML when the pod runs another executor than ``image:``
+        says (empty otherwise)."""
+        if not self._image_line:
+            return ""
+        return (
+            f"the build pod runs {self.executor_image} (polymagic's executor setting);"
+            " run.container.image is the hub component's default, kept as Polyaxon compiles it"
+            " (--eject component and -o write it unchanged)"
+        )
+
     def plain(self) -> str:
         changes = "\n".join(self.diff) if self.diff else "(runPatch changed nothing)"
-        return f"# {self.title}\n{self.yaml.rstrip()}\n\n# what changed\n{changes}"
+        note = f"\n# {self.executor_note}" if self.executor_note else ""
+        return f"# {self.title}\n{self.shown_yaml.rstrip()}{note}\n\n# what changed\n{changes}"
 
     def html(self) -> str:
+        marked = [self._image_line] if self._image_line else []
+        note = (
+            f'<div style="color:{_SEVERITY_COLOURS[Severity.INFO]}">'
+            f"{html.escape(self.executor_note)}</div>"
+            if self.executor_note
+            else ""
+        )
         return (
             _title(self.title)
             + f"<details open><summary>what changed ({self._counts()})</summary>"
             + self._diff_html()
             + "</details><details open><summary>YAML</summary>"
-            + _highlighted(self.yaml, _yaml_lexer())
+            + _highlighted(self.shown_yaml, _yaml_lexer(), marked)
+            + note
             + "</details>"
         )
 
@@ -197,6 +230,27 @@ class ComponentView(_View):
                 f'<div style="background:{colour};white-space:pre">{html.escape(line) or " "}</div>'
             )
         return f'<div style="{_BOX}">{"".join(rows)}</div>'
+
+
+def _annotated(text: str, executor_image: str | None) -> tuple[int, str]:
+    """``text`` (a compiled component's YAML) with ``  # runs <executor_image>`` after the
+    container's ``image:`` line when that image is another one, and that line's number (1-based;
+    0 when nothing was annotated)."""
+    if not executor_image:
+        return 0, text
+    lines = text.split("\n")
+    in_container = False
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped == "container:":
+            in_container = True
+        elif in_container and stripped.startswith("image:"):
+            image = stripped[len("image:") :].strip().strip("'\"")
+            if image == executor_image:
+                return 0, text
+            lines[index] = f"{line}  # runs {executor_image} (polymagic's executor setting)"
+            return index + 1, "\n".join(lines)
+    return 0, text
 
 
 class ManifestsView(_View):
@@ -273,10 +327,15 @@ class BuildRecord:
     destinations: tuple[str, ...] = ()
     polymagic_version: str = __version__
     finished_at: str = field(default_factory=_now)
+    reused: bool = False
+    """The registry held this image already: nothing was built, ``duration`` is the check's."""
+    built_at: str = ""
+    """When a reused image was built, where known."""
 
     @classmethod
-    def from_result(cls, result: BuildResult) -> BuildRecord:
-        """The record of a successful build, finished now."""
+    def from_result(cls, result: BuildResult, built_at: str = "") -> BuildRecord:
+        """The record of a successful build, finished now (``built_at``: when a reused image
+        was built, where known)."""
         return cls(
             name=result.name,
             namespace=result.namespace,
@@ -286,6 +345,8 @@ class BuildRecord:
             executor_image=result.executor_image,
             duration=round(result.duration, 3),
             destinations=tuple(result.tags),
+            reused=result.reused,
+            built_at=built_at if result.reused else "",
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -301,10 +362,16 @@ class BuildRecord:
         values["destinations"] = tuple(values.get("destinations") or ())
         return cls(**values)
 
+    @property
+    def took(self) -> str:
+        """How long the build took, or that it was reused (no build, no duration)."""
+        return reused_text(self.built_at) if self.reused else duration_text(self.duration)
+
     def __repr__(self) -> str:
+        what = "image" if self.reused else "built"
         return (
-            f"built {self.image} (spec {self.spec_hash[:12]}, executor {self.executor_image},"
-            f" {self.duration:.0f} s)"
+            f"{what} {self.image} (spec {self.spec_hash[:12]}, executor {self.executor_image},"
+            f" {self.took})"
         )
 
     def _repr_mimebundle_(
@@ -320,7 +387,7 @@ class BuildRecord:
             ("build", f"{self.namespace}/{self.name}"),
             ("spec hash", self.spec_hash),
             ("executor", self.executor_image),
-            ("duration", f"{self.duration:.1f} s"),
+            ("duration", self.took),
             ("finished", self.finished_at),
             ("polymagic", self.polymagic_version),
         ]

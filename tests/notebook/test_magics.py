@@ -172,6 +172,33 @@ def test_eject_puts_text_into_a_new_cell(shell: InteractiveShell, what: str, sta
 
 
 @pytest.mark.parametrize(
+    ("line", "runs"),
+    [
+        ("", "ghcr.io/osscontainertools/kaniko:v1.28.3"),
+        (" --executor-image ghcr.io/x/kaniko:1", "ghcr.io/x/kaniko:1"),
+    ],
+    ids=["default", "executor-image"],
+)
+def test_the_component_view_names_the_executor_the_pod_runs(
+    shell: InteractiveShell, line: str, runs: str
+) -> None:
+    """The view says which executor runs beside the hub's default; the ejected component and
+    the Pod say what they said before (Polyaxon's component, the pod's image)."""
+    _, captured = run(shell, f"%%polybuild --dry-run --show component,manifests{line}\n" + SEED)
+    view = next(o for o in mimetypes(captured) if "# compiled component" in o["text/plain"])
+    annotated = f"image: gcr.io/kaniko-project/executor:latest  # runs {runs} (polymagic's"
+    assert annotated in view["text/plain"]
+    assert f"# the build pod runs {runs} (polymagic's executor setting)" in view["text/plain"]
+    assert f"runs {runs} (polymagic&#x27;s executor setting)" in view["text/html"]
+    assert _pod(captured)["spec"]["containers"][0]["image"] == runs
+    run(shell, f"%%polybuild --dry-run --show none --eject component{line}\n" + SEED)
+    ejected = shell.rl_next_input
+    assert "    image: gcr.io/kaniko-project/executor:latest\n" in ejected
+    assert "# runs" not in ejected
+    assert runs not in ejected
+
+
+@pytest.mark.parametrize(
     ("setting", "message"),
     [
         ("timeout = -1", "positive number of seconds"),

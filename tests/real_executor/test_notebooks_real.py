@@ -163,6 +163,9 @@ def test_notebook_builds_for_real_and_its_html_shows_the_result(
     text = _visible_text(html, executed.with_suffix(".png"))
     for needle in (*HTML_SHOWS[name], *images):
         assert needle in text, f"the shared HTML of {name} does not show {needle!r}:\n{text}"
+    # each build's ending, where its progress widget was (no widget state is needed for it)
+    endings = re.findall(r"succeeded(?: in \d+\.\d s| in \d\d+:\d\d|: reused)", text)
+    assert len(endings) >= len(images), f"the shared HTML of {name} shows {endings}:\n{text}"
 
 
 def _to_html(nb: Any, path: Path) -> Path:
