@@ -57,17 +57,15 @@ def _component_view(build: CompiledBuild, options: BuildOptions) -> Any:
 
 
 def _executor_image(build: CompiledBuild, options: BuildOptions) -> str | None:
-    """The executor image the build pod runs, as ``build_manifests`` chooses it: the one the
-    options name, else polymagic's pinned release for the hub's floating
-    ``gcr.io/kaniko-project/executor:latest``, else the component's (None: no container)."""
-    from polymagic.render.build_objects import DEFAULT_EXECUTOR_IMAGE, UPSTREAM_EXECUTOR
-    from polymagic.spec.models import Container
+    """The executor image the build pod runs, as ``build_manifests`` chooses it (None: the run
+    has no container to run)."""
+    from polymagic.errors import SpecError
+    from polymagic.render.manifests import executor_image_for
 
-    container = getattr(build.run, "container", None)
-    image = container.image if isinstance(container, Container) else None
-    if options.executor_image:
-        return options.executor_image
-    return DEFAULT_EXECUTOR_IMAGE if image == UPSTREAM_EXECUTOR else image
+    try:
+        return executor_image_for(build, options.executor_image)
+    except SpecError:
+        return None
 
 
 def _manifests_view(build: CompiledBuild, options: BuildOptions) -> Any:
