@@ -7,7 +7,8 @@ and polymagic must get the same bytes. Pure: no files, no network.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -92,23 +93,78 @@ def render_dockerfile(spec: DockerfileInit) -> str:
 
 
 def dockerfile_instructions(text: str) -> list[str]:
-    """The instruction lines of a Dockerfile (no comments, blanks or continuation joins needed
-    for what polymagic renders, but backslash continuations are joined anyway)."""
+    """The instructions of a Dockerfile as the executor's parser (BuildKit's, which Kaniko
+    uses) reads them, each with runs of spaces and tabs shown as one space.
+
+    Lines end at ``\\n`` only: a ``\\r``, ``\\x85`` or U+2028 inside a line stays in it (Python's
+    ``str.splitlines`` would split there), and ``\\r`` before a line's end is dropped. A line
+    whose last character but spaces and tabs is the escape character (``\\``, or the one a
+    ``# escape=`` directive names), not itself escaped, continues on the next line, joined
+    without a separator; comment lines and empty lines inside a continuation are skipped, and
+    comment lines and blank lines between instructions too. The lines of a heredoc
+    (``RUN <<EOF`` ... ``EOF``) belong to its instruction."""
+    lines = iter(text.split("\n"))
     steps: list[str] = []
-    pending = ""
-    for raw in _lines(text):
-        line = raw.strip()
-        if not pending and (not line or line.startswith("#")):
+    escape = "\\"
+    directives = True
+    for number, raw in enumerate(lines):
+        line = raw.rstrip("\r\n").lstrip(_GO_SPACES)
+        if number == 0 and line.startswith("\ufeff"):
+            line = line[1:].lstrip(_GO_SPACES)
+        if directives:
+            found = _DIRECTIVE.match(line)
+            directives = found is not None
+            if found and found.group(1).lower() == "escape" and found.group(2) in "\\`":
+                escape = found.group(2)
+        if not line or line.startswith("#"):
             continue
-        if line.endswith("\\"):
-            pending += line[:-1].rstrip() + " "
-            continue
-        steps.append((pending + line).strip())
-        pending = ""
-    if pending.strip():
-        steps.append(pending.strip())
+        parts: list[str] = []
+        body = _continued(line, escape)
+        while body is not None:
+            parts.append(body)
+            following = next(lines, None)
+            if following is None:
+                break
+            line = following.rstrip("\r\n")
+            if not line.lstrip(_GO_SPACES) or line.lstrip(_GO_SPACES).startswith("#"):
+                body = ""  # skipped: a comment or an empty line inside a continuation
+                continue
+            body = _continued(line, escape)
+        else:
+            parts.append(line)
+        step = _SPACES.sub(" ", "".join(parts).strip(_GO_SPACES))
+        steps.append(step)
+        _skip_heredocs(step, lines)
     return steps
 
 
-def _lines(text: str) -> Iterable[str]:
-    return text.splitlines()
+# What Go's unicode.IsSpace calls a space (the parser trims lines with it).
+_GO_SPACES = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_SPACES = re.compile("[ \t]+")
+_DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
+_HEREDOC = re.compile(r"^\d*<<(-?)([^<]+)$")
+
+
+def _continued(line: str, escape: str) -> str | None:
+    """``line`` without its continuation mark when it has one (the escape character, then only
+    spaces and tabs, and not preceded by another escape character); else None."""
+    body = line.rstrip(" \t")
+    if not body.endswith(escape) or body.endswith(escape * 2):
+        return None
+    return body[:-1]
+
+
+def _skip_heredocs(step: str, lines: Iterator[str]) -> None:
+    """Consume the lines of the heredocs ``step`` opens (``RUN``, ``COPY``, ``ADD`` only)."""
+    command, _, rest = step.partition(" ")
+    if command.lower() not in ("run", "copy", "add") or "<<" not in rest or rest.startswith("["):
+        return
+    for word in rest.split():
+        found = _HEREDOC.match(word)
+        if not found:
+            continue
+        chomp, name = found.group(1) == "-", found.group(2).replace("'", "").replace('"', "")
+        for line in lines:
+            end = line.rstrip("\r\n")
+            if (end.lstrip("\t") if chomp else end) == name:
+                break
