@@ -1,5 +1,14 @@
 """``polymagic render``: the Dockerfile, the compiled component and the Kubernetes objects, as
-text for a person or JSON for a program; also what ``build`` shows when it cannot submit."""
+text for a person or JSON for a program; also what ``build`` shows when it cannot submit.
+
+What a person reads is what runs: the labelled listing (``render``, ``build --dry-run``) shows
+every control, format and invisible character of a Dockerfile as an escape
+(:func:`polymagic.printable.visible`: ``\\x1b``, ``\\x0d``, ``\\u202e``), so a ``\\r`` or an
+erase-line sequence cannot make a line look harmless, and a Dockerfile holding any gets a
+warning naming the line on stderr. One part alone (``--only dockerfile``) is an artefact when
+redirected (``> Dockerfile``): written byte for byte then, escaped only on a terminal. JSON and
+YAML escape such characters themselves (``\\u001b``, ``\\e``), keeping the exact value.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +22,11 @@ from polymagic.app.preview import lint_dockerfiles, manifests_for
 from polymagic.cli.common import context_base, read_source
 from polymagic.config import compile_with_connections, find_connections
 from polymagic.errors import SpecError, one_line
+from polymagic.printable import visible
 from polymagic.render.build_objects import BuildManifests
 from polymagic.render.compiler import CompiledBuild, compiled_component
 from polymagic.render.context import PackedContext, pack_build_context
+from polymagic.render.lint import hidden_character_findings
 from polymagic.render.options import BuildOptions
 from polymagic.spec.yamltext import dump_yaml, dump_yaml_all
 
@@ -35,26 +46,43 @@ def _compile(args: argparse.Namespace) -> tuple[CompiledBuild, BuildManifests | 
     return build, manifests, warnings
 
 
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except ValueError:  # closed
+        return False
+
+
 def _dump(data: Any, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(data, indent=2) + "\n"
     return dump_yaml(data)
 
 
+def _one_line(text: str) -> str:
+    return visible(text).replace("\n", "\\n")
+
+
 def render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     build, manifests, warnings = _compile(args)
     for warning in warnings:
-        err.write(f"polymagic: warning: {warning}\n")
-    if args.lint:
-        for linted in lint_dockerfiles(build, context_base(args)):
-            for finding in linted.findings:
-                err.write(f"polymagic: lint: {linted.rendered.filename}: {finding}\n")
+        err.write(f"polymagic: warning: {_one_line(warning)}\n")
+    linted = lint_dockerfiles(build, context_base(args)) if args.lint else []
+    for each in linted:
+        for finding in each.findings:
+            err.write(f"polymagic: lint: {_one_line(each.rendered.filename)}: {finding}\n")
+    said = {id(each.rendered) for each in linted if any(f.code == "PM007" for f in each.findings)}
+    for rendered in build.dockerfiles:  # hidden characters are always said, lint or not
+        if id(rendered) not in said:
+            for finding in hidden_character_findings(rendered.text):
+                err.write(f"polymagic: warning: {_one_line(rendered.filename)}: {finding}\n")
     if args.only == "dockerfile":
         if not build.dockerfiles:
             raise SpecError(
                 "the operation has no `dockerfile` init to render", path="runPatch.init"
             )
-        out.write(build.dockerfiles[0].text)
+        text = build.dockerfiles[0].text
+        out.write(visible(text) if _is_terminal(out) else text)
         return 0
     if args.only == "component":
         out.write(_dump(compiled_component(build), args.output))
@@ -104,10 +132,9 @@ def _render_all(
         out.write(_dump(everything, "json"))
         return
     for d in build.dockerfiles:
-        out.write(
-            f"# ---- Dockerfile: {d.context_path}/{d.filename} (run.init[{d.init_index}]) ----\n"
-        )
-        out.write(d.text)
+        where = _one_line(f"{d.context_path}/{d.filename}")
+        out.write(f"# ---- Dockerfile: {where} (run.init[{d.init_index}]) ----\n")
+        out.write(visible(d.text))
     out.write(f"# ---- Component: {build.component.name} (compiled) ----\n")
     out.write(_dump(compiled_component(build), "yaml"))
     if context is not None:
@@ -116,10 +143,10 @@ def _render_all(
             f"# ---- Build context: {len(context.files)} entries,"
             f" {context.size} bytes compressed (in the ConfigMap) ----\n"
         )
-        out.writelines(f"#   {one_line(line)}\n" for line in context.listing())
+        out.writelines(f"#   {visible(one_line(line))}\n" for line in context.listing())
         if context.left_out:
             shown = ", ".join(context.left_out[:10])
             more = f" and {len(context.left_out) - 10} more" if len(context.left_out) > 10 else ""
-            out.write(f"#   left out (may hold secrets): {one_line(shown)}{more}\n")
+            out.write(f"#   left out (may hold secrets): {visible(one_line(shown))}{more}\n")
     out.write("# ---- Kubernetes objects ----\n")
     out.write(dump_yaml_all(objects))
