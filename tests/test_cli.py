@@ -262,7 +262,7 @@ def test_a_deadline_must_be_a_positive_number_of_seconds(
             "-P --connections --namespace --executor-image --only -o --output --lint --context"
             " --build-arg --target --tag --reproducible --snapshot-mode --insecure-registry"
             " --skip-tls-verify-registry --cache-repo --no-hash-tag --cpu --memory"
-            " --node-selector --service-account",
+            " --node-selector --service-account --allow-pod-field",
         ),
         (
             "build",
@@ -270,7 +270,7 @@ def test_a_deadline_must_be_a_positive_number_of_seconds(
             " --start-timeout --stuck-grace --log-idle-timeout --context --force --build-arg"
             " --target --tag --reproducible --snapshot-mode --insecure-registry"
             " --skip-tls-verify-registry --cache-repo --no-hash-tag --cpu --memory"
-            " --node-selector --service-account",
+            " --node-selector --service-account --allow-pod-field",
         ),
         ("status", "--namespace"),
         ("list", "--namespace -A --all-namespaces"),

@@ -210,16 +210,23 @@ class ManifestsView(_View):
     top-level entries of the local files they carry (names and sizes, never contents)."""
 
     def __init__(
-        self, objects: Sequence[Mapping[str, Any]], context: PackedContext | None = None
+        self,
+        objects: Sequence[Mapping[str, Any]],
+        context: PackedContext | None = None,
+        pod_fields: Sequence[str] = (),
     ) -> None:
         self.objects = [dict(obj) for obj in objects]
         self.context = context
+        self.pod_fields = tuple(pod_fields)
+        """The pod's fields that widen what the build can reach, each with its verdict
+        (:func:`polymagic.render.pod_fields.pod_field_lines`): always listed."""
 
     def plain(self) -> str:
-        return self._context_plain() + dump_yaml_all(self.objects).rstrip("\n")
+        fields = "".join(f"# pod field {visible(one_line(line))}\n" for line in self.pod_fields)
+        return self._context_plain() + fields + dump_yaml_all(self.objects).rstrip("\n")
 
     def html(self) -> str:
-        sections = [self._context_html()]
+        sections = [self._context_html(), self._pod_fields_html()]
         for obj in self.objects:
             meta = obj.get("metadata") or {}
             label = f"{obj.get('kind', 'object')} {meta.get('name', '')}".strip()
@@ -228,6 +235,16 @@ class ManifestsView(_View):
                 f"{_highlighted(dump_yaml(obj), _yaml_lexer())}</details>"
             )
         return "".join(sections) or "<div>no objects</div>"
+
+    def _pod_fields_html(self) -> str:
+        if not self.pod_fields:
+            return ""
+        colour = _SEVERITY_COLOURS[Severity.WARNING]
+        items = "".join(f"<li>{html.escape(visible(line))}</li>" for line in self.pod_fields)
+        return (
+            f'<div style="color:{colour}"><strong>pod fields that widen what the build can'
+            f' reach</strong><ul style="margin:4px 0">{items}</ul></div>'
+        )
 
     def _context_plain(self) -> str:
         if self.context is None:
