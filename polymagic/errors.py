@@ -23,7 +23,7 @@
 Errors render as one message in IPython (``_render_traceback_``) and on the command line.
 Failures of a build carry what is known about them as fields; ``str()`` is their message (the
 summary sentence, then ``fix: ...`` on a line of its own), and
-``polymagic.render.outcome_text`` lays the fields out for the terminal and the widget (events,
+``polymagic.outcome.text`` lays the fields out for the terminal and the widget (events,
 log tail), so nothing reads a message back. This module owns the wording: the messages, the
 sentences of the named constructors (``PreflightError.secret_missing``, ...) and the fixes
 (``fix_*``). It imports nothing from the rest of polymagic but the sanitiser (``printable``),

@@ -33,6 +33,7 @@ Pure: no I/O, never raises for any ``str`` or ``bytes``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 __all__ = ["HIDDEN", "has_hidden", "hidden_characters", "printable", "visible"]
 
@@ -127,6 +128,7 @@ _ESCAPES.update({code: _written(code) for code in HIDDEN})
 _VISIBLE_ESCAPES = {**_ESCAPES, **{code: _written(code) for code in range(0xD800, 0xE000)}}
 _ESCAPES.update(dict.fromkeys(range(0xD800, 0xE000), "\ufffd"))
 del _ESCAPES[0x09], _VISIBLE_ESCAPES[0x09], _VISIBLE_ESCAPES[0x0A]  # tab stays; newline too
+_ESCAPES_BUT_NEWLINE = {code: text for code, text in _ESCAPES.items() if code != 0x0A}
 
 
 def _escape(run: re.Match[str]) -> str:
@@ -144,17 +146,31 @@ def printable(text: str | bytes, *, keep_newlines: bool = False) -> str:
     # str.isprintable is a quick first answer (False also for a tab or U+00A0: they go on).
     if text.isprintable() and (text.isascii() or not _HIDDEN_PRINTABLE.search(text)):
         return text  # most RUN output: nothing to do
-    runs = _RUN
+    runs, table = _RUN, _ESCAPES
     if keep_newlines:
         text = text.replace("\r\n", "\n")
-        runs = _RUN_BUT_NEWLINE
+        runs, table = _RUN_BUT_NEWLINE, _ESCAPES_BUT_NEWLINE
     if text.isascii():  # (O(1)): no C1 control, no surrogate
         stripped = _SEQUENCE_ASCII.sub("", text)
         if stripped.isprintable():  # Kaniko's coloured lines: done
             return stripped
     else:
         stripped = _SEQUENCE.sub("", text)
-    return runs.sub(_escape, stripped)
+    return _escaped(stripped, runs, _escape, table)
+
+
+_FEW_RUNS = 4096
+"""Runs escaped one call each; past that many, the rest of the text is translated at once."""
+
+
+def _escaped(
+    text: str, runs: re.Pattern[str], escape: Callable[[re.Match[str]], str], table: dict[int, str]
+) -> str:
+    # One call per run is cheapest when runs are few (most text), but millions of short runs
+    # (a control between every two letters) cost seconds: then one translate of the whole text
+    # finishes the job (what was escaped already is printable ASCII, which it leaves alone).
+    done, count = runs.subn(escape, text, count=_FEW_RUNS)
+    return done.translate(table) if count == _FEW_RUNS else done
 
 
 def _escape_visible(run: re.Match[str]) -> str:
@@ -167,7 +183,7 @@ def visible(text: str) -> str:
     ``\\u202e``, ``\\U000e0041``). For views of a Dockerfile, an image name, a YAML text."""
     if text.isascii() and text.isprintable():
         return text
-    return _RUN_BUT_NEWLINE.sub(_escape_visible, text)
+    return _escaped(text, _RUN_BUT_NEWLINE, _escape_visible, _VISIBLE_ESCAPES)
 
 
 def hidden_characters(text: str) -> list[str]:

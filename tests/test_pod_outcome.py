@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from polymagic.errors import BuildFailed
-from polymagic.kube.pod_state import PodStateMachine, build_status, more_memory, pod_fix
+from polymagic.outcome.pod_state import PodStateMachine, build_status, more_memory, pod_fix
+from polymagic.outcome.text import failure_lines
 from polymagic.render.compiler import compile_operation
 from polymagic.render.manifests import build_manifests
 from polymagic.render.options import BuildOptions
-from polymagic.render.outcome_text import failure_lines
 from polymagic.spec.loader import load_connections
 from tests.data import REGISTRY, SEED
 from tests.fixtures.kaniko_logs import captured

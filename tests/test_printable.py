@@ -64,3 +64,12 @@ def test_visible_removes_nothing_and_escapes_what_would_hide(text: str, shown: s
 def test_hidden_characters_are_listed_once_in_order() -> None:
     assert hidden_characters("a\x1b[2K\r\x1b\u200b\nb") == ["\x1b", "\r", "\u200b"]
     assert hidden_characters("plain\ttext\n") == []
+
+
+@pytest.mark.parametrize("runs", [10, 10_000], ids=["few-runs", "many-runs"])
+def test_many_runs_are_escaped_the_same_way_as_few(runs: int) -> None:
+    # Past a few thousand runs the rest of the text is translated in one go: same result.
+    text = "a\x07\n\u200b\r\n\ud800" * runs
+    assert printable(text) == "a\\x07\\x0a\\u200b\\x0d\\x0a\ufffd" * runs
+    assert printable(text, keep_newlines=True) == "a\\x07\n\\u200b\n\ufffd" * runs
+    assert visible(text) == "a\\x07\n\\u200b\\x0d\n\\ud800" * runs

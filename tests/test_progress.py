@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from polymagic.render.kaniko_log import (
+from polymagic.outcome.kaniko_log import (
     BuildStep,
     EventKind,
     KanikoLogParser,

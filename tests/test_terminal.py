@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polymagic.cli.terminal import TerminalProgress
+from polymagic.outcome.kaniko_log import BuildStep, EventKind, KanikoLogParser, ProgressEvent
+from polymagic.outcome.result import BuildResult
 from polymagic.printable import HIDDEN, printable
-from polymagic.render.kaniko_log import BuildStep, EventKind, KanikoLogParser, ProgressEvent
-from polymagic.render.options import BuildResult
 
 STEPS = ["FROM python:3.11", "ENV A b", "RUN pip install x"]
 

@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_by_name(commands)
     _add_freeze(commands)
     _add_rbac(commands)
+    _add_trust(commands)
     return parser
 
 
@@ -201,6 +202,35 @@ def _add_rbac(commands: _Commands) -> None:
     )
 
 
+def _add_trust(commands: _Commands) -> None:
+    trust = commands.add_parser(
+        "trust",
+        help="let a project's pyproject.toml choose the executor image, catalog and namespace",
+        description=(
+            "A project's [tool.polymagic] table may set the settings that decide which image or"
+            " Secret a build uses (executor_image, connections_file, namespace) only once you"
+            " trust that file: this records its path and content hash in your config folder."
+            " A changed file needs trusting again; until then those settings are ignored, with"
+            " a warning."
+        ),
+    )
+    trust.add_argument(
+        "path",
+        nargs="?",
+        default=".",
+        metavar="PATH",
+        help="the project's folder or its pyproject.toml (default: .)",
+    )
+
+
+def _trust(args: argparse.Namespace, out: TextIO) -> int:
+    from polymagic.app.settings import trust_project_file, trusted_files_path
+
+    path, digest = trust_project_file(Path(args.path))
+    out.write(f"trusted {path} (sha256 {digest[:16]}…), recorded in {trusted_files_path()}\n")
+    return 0
+
+
 def _freeze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.imported:
         raise UsageError(
@@ -264,6 +294,8 @@ def main(
             return render(args, out, err)
         if args.command == "rbac":
             return _rbac(args, out)
+        if args.command == "trust":
+            return _trust(args, out)
         if args.command == "freeze":
             return _freeze(args, out, err)
         from polymagic.cli import cluster as cli_cluster

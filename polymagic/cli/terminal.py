@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
+from polymagic.outcome.kaniko_log import EventKind, ProgressEvent
 from polymagic.printable import printable
-from polymagic.render.kaniko_log import EventKind, ProgressEvent
 
 if TYPE_CHECKING:
-    from polymagic.render.options import BuildResult
+    from polymagic.outcome.result import BuildResult
 
 __all__ = ["TerminalProgress"]
 

@@ -9,25 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from polymagic.errors import SpecError
+from polymagic.app.settings import wanted_views
+from polymagic.setting_schema import VIEWS
 
 if TYPE_CHECKING:
     from polymagic.render.compiler import CompiledBuild
     from polymagic.render.options import BuildOptions
 
 __all__ = ["VIEWS", "build_views", "wanted_views"]
-
-VIEWS = ("dockerfile", "component", "manifests")
-"""The views a build can show, in the order they are shown."""
-
-
-def wanted_views(show: str) -> list[str]:
-    """The views named in ``show`` (comma-separated; ``none`` for none), checked."""
-    names = [v.strip() for v in show.split(",") if v.strip() and v.strip() != "none"]
-    unknown = [v for v in names if v not in VIEWS]
-    if unknown:
-        raise SpecError(f"unknown view `{unknown[0]}` (choose from {', '.join(VIEWS)} or none)")
-    return names
 
 
 def build_views(build: CompiledBuild, show: str, options: BuildOptions) -> list[Any]:

@@ -62,8 +62,8 @@ def _status(cluster: Cluster, name: str) -> Any:
 
 def _logs(cluster: Cluster, name: str) -> Any:
     from polymagic.notebook.status_views import LogView
+    from polymagic.outcome.kaniko_log import strip_ansi
     from polymagic.render.build_objects import CONTAINER_NAME
-    from polymagic.render.kaniko_log import strip_ansi
 
     lines = cluster.pod_log(cluster.namespace, name, CONTAINER_NAME, follow=False)
     return LogView(name, [strip_ansi(line) for line in lines])

@@ -11,8 +11,8 @@ import collections
 import enum
 from dataclasses import dataclass, field
 
+from polymagic.outcome.kaniko_log import EventKind, ProgressEvent
 from polymagic.printable import printable
-from polymagic.render.kaniko_log import EventKind, ProgressEvent
 
 __all__ = ["Frame", "Outcome", "State", "take_event"]
 

@@ -32,12 +32,12 @@ from polymagic.notebook.progress_state import Frame as _Frame
 from polymagic.notebook.progress_state import Outcome, take_event
 from polymagic.notebook.progress_state import State as _State
 from polymagic.notebook.progress_updates import UpdateSchedule
+from polymagic.outcome.kaniko_log import EventKind, ProgressEvent
+from polymagic.outcome.text import failure_view
 from polymagic.printable import printable
-from polymagic.render.kaniko_log import EventKind, ProgressEvent
-from polymagic.render.outcome_text import failure_view
 
 if TYPE_CHECKING:
-    from polymagic.render.options import BuildResult
+    from polymagic.outcome.result import BuildResult
 
 __all__ = ["BuildProgress", "Outcome"]
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from polymagic.outcome.result import BuildStatus
 from polymagic.printable import printable
-from polymagic.render.options import BuildStatus
 
 __all__ = ["BuildList", "LogView", "WarningsView", "warnings_view"]
 

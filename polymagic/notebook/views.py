@@ -36,8 +36,8 @@ from polymagic.render.lint import Finding, Severity
 from polymagic.spec.yamltext import dump_yaml, dump_yaml_all
 
 if TYPE_CHECKING:
+    from polymagic.outcome.result import BuildResult
     from polymagic.render.context import PackedContext
-    from polymagic.render.options import BuildResult
 
 __all__ = ["BUILD_MIMETYPE", "BuildRecord", "ComponentView", "DockerfileView", "ManifestsView"]
 

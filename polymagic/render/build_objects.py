@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from polymagic.errors import SpecError
 from polymagic.render.quantities import check_resources
+from polymagic.setting_schema import default_seconds
 
 if TYPE_CHECKING:
     from polymagic.render.context import PackedContext
@@ -48,7 +49,7 @@ LABEL_BUILD = "polymagic/build"
 LABEL_SPEC_HASH = "polymagic/spec-hash"
 ANNOTATION_PREFIX = "polymagic/"
 DIGEST_FILE = "/dev/termination-log"
-DEFAULT_TIMEOUT = 3600.0
+DEFAULT_TIMEOUT = default_seconds("timeout")
 """The overall deadline of a build in seconds, and so of its pod (``activeDeadlineSeconds``)."""
 EPHEMERAL_STORAGE_REQUEST = "1Gi"
 """Scratch space asked for the executor: Kaniko unpacks the base image into the container's own

@@ -63,6 +63,7 @@ __all__ = [
     "CONFIGMAP_LIMIT",
     "build_manifests",
     "build_name",
+    "executor_image_for",
     "pod_name_hash_of",
     "spec_hash_of",
 ]
@@ -715,6 +716,11 @@ def _buildable_container(build: CompiledBuild) -> Container:
     # An amount the API server would refuse fails here, with its field, not at submission.
     check_resources(container.resources, where="run.container.resources")
     return container
+
+
+def executor_image_for(build: CompiledBuild, executor_image: str | None = None) -> str:
+    """The executor image a pod of ``build`` runs, with ``executor_image`` asked for."""
+    return _executor_image(_buildable_container(build), executor_image)
 
 
 def _executor_image(container: Container, executor_image: str | None) -> str:

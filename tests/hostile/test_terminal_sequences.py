@@ -79,7 +79,7 @@ CASES = [
 def test_the_terminal_display_shows_text_not_control(line: str, shown: str) -> None:
     code = f"""
 import io, json
-from polymagic.render.kaniko_log import KanikoLogParser
+from polymagic.outcome.kaniko_log import KanikoLogParser
 from polymagic.cli.terminal import TerminalProgress
 
 stream = io.StringIO()
@@ -98,7 +98,7 @@ def test_the_status_line_on_a_tty_has_only_its_own_control() -> None:
     lines = [c[1] for c in CASES]
     code = f"""
 import io, json
-from polymagic.render.kaniko_log import EventKind, KanikoLogParser, ProgressEvent
+from polymagic.outcome.kaniko_log import EventKind, KanikoLogParser, ProgressEvent
 from polymagic.cli.terminal import TerminalProgress
 
 stream = io.StringIO()

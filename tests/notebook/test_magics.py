@@ -188,31 +188,6 @@ def test_bad_settings_are_clear_errors(
     assert (magics.timeout, magics.show) == (3600.0, "dockerfile,component,manifests")
 
 
-def test_settings_from_pyproject_then_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from polymagic.notebook.settings import find_defaults
-
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.polymagic]\nnamespace = "ml"\ntimeout = 120\nexecutor-image = "ghcr.io/x/kaniko:1"\n'
-    )
-    (tmp_path / "sub").mkdir()
-    found = find_defaults(tmp_path / "sub", environ={"POLYMAGIC_NAMESPACE": "override"})
-    assert found == {
-        "namespace": "override",
-        "timeout": 120.0,
-        "executor_image": "ghcr.io/x/kaniko:1",
-    }
-    (tmp_path / "pyproject.toml").write_text("[tool.polymagic]\ntimout = 1\n")
-    with pytest.raises(SpecError, match="no setting `timout`"):
-        find_defaults(tmp_path, environ={})
-    (tmp_path / "pyproject.toml").write_text("[tool.polymagic]\n")
-    with pytest.raises(
-        SpecError, match=r"\$POLYMAGIC_TIMEOUT is `soon`: expected a positive number"
-    ):
-        find_defaults(tmp_path, environ={"POLYMAGIC_TIMEOUT": "soon"})
-
-
 def test_config_changes_the_magics_settings(shell: InteractiveShell) -> None:
     run(shell, "%config PolyBuildMagics.namespace = 'team-a'")
     magics = the_magics(shell)

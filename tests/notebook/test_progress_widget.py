@@ -18,7 +18,7 @@ from polymagic.errors import ApiError, BuildFailed, PodEvent
 from polymagic.kube.session import BuildResult
 from polymagic.notebook import progress_widget
 from polymagic.notebook.progress_widget import BuildProgress, Outcome
-from polymagic.render.kaniko_log import BuildStep, EventKind, KanikoLogParser, ProgressEvent
+from polymagic.outcome.kaniko_log import BuildStep, EventKind, KanikoLogParser, ProgressEvent
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 IMAGE = f"registry.example.com/org/app@{DIGEST}"
@@ -442,7 +442,7 @@ def test_the_state_the_schedule_and_the_log_file_need_no_widgets() -> None:
         "from polymagic.notebook.progress_log import LogFile\n"
         "from polymagic.notebook.progress_state import State, take_event\n"
         "from polymagic.notebook.progress_updates import UpdateSchedule\n"
-        "from polymagic.render.kaniko_log import KanikoLogParser\n"
+        "from polymagic.outcome.kaniko_log import KanikoLogParser\n"
         f"parser = KanikoLogParser({INSTRUCTIONS!r})\n"
         "state = State(total=3)\n"
         f"for line in {KANIKO_LOG[:4]!r}:\n"

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from polymagic.errors import BuildError, BuildFailed, BuildTimeout
-from polymagic.kube.pod_state import (
+from polymagic.outcome.kaniko_log import EventKind, ProgressEvent
+from polymagic.outcome.pod_state import (
     PodStateMachine,
     Pushed,
     build_status,
@@ -22,7 +23,6 @@ from polymagic.kube.pod_state import (
     is_terminated,
     stuck_problem,
 )
-from polymagic.render.kaniko_log import EventKind, ProgressEvent
 from tests.replay.replay import _Timeline, submission_of
 from tests.replay.tape import Tape
 

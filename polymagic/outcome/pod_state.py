@@ -48,17 +48,18 @@ from polymagic.errors import (
     fix_unmountable_volume,
     fix_unschedulable,
 )
-from polymagic.printable import printable
-from polymagic.render.build_objects import CONTAINER_NAME, EPHEMERAL_STORAGE_REQUEST, BuildManifests
-from polymagic.render.dockerfile import dockerfile_instructions
-from polymagic.render.kaniko_log import (
+from polymagic.outcome.kaniko_log import (
     MAX_LINE,
     EventKind,
     KanikoLogParser,
     ProgressEvent,
     startup_error,
 )
-from polymagic.render.options import BuildOptions, BuildResult, BuildStatus
+from polymagic.outcome.result import BuildResult, BuildStatus
+from polymagic.printable import printable
+from polymagic.render.build_objects import CONTAINER_NAME, EPHEMERAL_STORAGE_REQUEST, BuildManifests
+from polymagic.render.dockerfile import dockerfile_instructions
+from polymagic.render.options import BuildOptions
 from polymagic.render.quantities import quantity_value
 
 __all__ = [
