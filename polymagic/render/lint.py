@@ -129,7 +129,7 @@ def line_break_findings(
     """PM008: a value holding a line break that is not a continuation (``\\`` at the line's
     end) starts a Dockerfile line of its own (an instruction, or a comment), as in Polyaxon."""
     findings = []
-    for path, value in _strings(spec.to_polyaxon(), "dockerfile"):
+    for path, value in _rendered_values(spec):
         if "\n" not in value or not _adds_lines(value, is_run=path.startswith("dockerfile.run[")):
             continue
         added = value.split("\n", 1)[1].lstrip("\n").split("\n", 1)[0]
@@ -161,6 +161,25 @@ def _adds_lines(value: str, *, is_run: bool) -> bool:
         if not body.endswith("\\") or body.endswith("\\\\"):
             return True
     return False
+
+
+def _rendered_values(spec: DockerfileInit) -> list[tuple[str, str]]:
+    """(field path, text as the template prints it) of every value of ``spec``: an ``env``
+    value that is not a string is printed with ``str()`` (a dict's line breaks are then
+    escaped, so they add no line)."""
+    data = spec.to_polyaxon()
+    env = data.pop("env", None)
+    found: list[tuple[str, str]] = []
+    if isinstance(env, Mapping):
+        for key, value in env.items():
+            if "\n" in str(key):
+                found.append((f"dockerfile.env key `{visible(str(key))[:40]}`", str(key)))
+            found.append((f"dockerfile.env.{visible(str(key))}", str(value)))
+    elif isinstance(env, list):
+        for index, pair in enumerate(env):
+            for place, value in enumerate(pair if isinstance(pair, list) else [pair]):
+                found.append((f"dockerfile.env[{index}][{place}]", str(value)))
+    return found + _strings(data, "dockerfile")
 
 
 def _strings(data: object, path: str) -> list[tuple[str, str]]:
