@@ -343,7 +343,7 @@ def build_steps(instructions: Sequence[str]) -> list[str]:
     seen_from = False
     for text in instructions:
         # The parser splits the command from its arguments at any of `\t\v\f\r `.
-        if _COMMAND_END.split(text, 1)[0].upper() == "FROM":
+        if text[:4].upper() == "FROM" and text[4:5] in _COMMAND_END:
             seen_from = True
         elif seen_from:
             steps.append(text)
@@ -351,7 +351,7 @@ def build_steps(instructions: Sequence[str]) -> list[str]:
     return steps if seen_from else list(instructions)
 
 
-_COMMAND_END = re.compile("[\t\v\f\r ]+")
+_COMMAND_END = ("", "\t", "\v", "\f", "\r", " ")
 
 
 def startup_error(line: str) -> str | None:

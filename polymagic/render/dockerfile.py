@@ -103,39 +103,48 @@ def dockerfile_instructions(text: str) -> list[str]:
     without a separator; comment lines and empty lines inside a continuation are skipped, and
     comment lines and blank lines between instructions too. The lines of a heredoc
     (``RUN <<EOF`` ... ``EOF``) belong to its instruction."""
-    lines = iter(text.split("\n"))
-    steps: list[str] = []
+    all_lines = text.split("\n")
+    all_lines[0] = all_lines[0].removeprefix("\ufeff")
     escape = "\\"
-    directives = True
-    for number, raw in enumerate(lines):
+    for raw in all_lines:  # parser directives: only at the top, before anything else
+        found = _DIRECTIVE.match(raw.rstrip("\r\n").lstrip(_GO_SPACES))
+        if found is None:
+            break
+        if found.group(1).lower() == "escape" and found.group(2) in "\\`":
+            escape = found.group(2)
+    ends = (escape, " ", "\t")  # a line ending otherwise is no continuation (a quick test)
+    lines = iter(all_lines)
+    steps: list[str] = []
+    for raw in lines:
+        # The hot loop (a Dockerfile may have a million lines): cheap tests first.
         line = raw.rstrip("\r\n").lstrip(_GO_SPACES)
-        if number == 0 and line.startswith("\ufeff"):
-            line = line[1:].lstrip(_GO_SPACES)
-        if directives:
-            found = _DIRECTIVE.match(line)
-            directives = found is not None
-            if found and found.group(1).lower() == "escape" and found.group(2) in "\\`":
-                escape = found.group(2)
-        if not line or line.startswith("#"):
+        if not line or line[0] == "#":
             continue
-        parts: list[str] = []
-        body = _continued(line, escape)
-        while body is not None:
-            parts.append(body)
-            following = next(lines, None)
-            if following is None:
-                break
-            line = following.rstrip("\r\n")
-            if not line.lstrip(_GO_SPACES) or line.lstrip(_GO_SPACES).startswith("#"):
-                body = ""  # skipped: a comment or an empty line inside a continuation
-                continue
-            body = _continued(line, escape)
-        else:
-            parts.append(line)
-        step = _SPACES.sub(" ", "".join(parts).strip(_GO_SPACES))
+        body = _continued(line, escape) if line.endswith(ends) else None
+        step = line.strip(_GO_SPACES) if body is None else _joined(body, lines, escape)
+        if "  " in step or "\t" in step:
+            step = _SPACES.sub(" ", step)
         steps.append(step)
-        _skip_heredocs(step, lines)
+        if "<<" in step:
+            _skip_heredocs(step, lines)
     return steps
+
+
+def _joined(body: str, lines: Iterator[str], escape: str) -> str:
+    """A continued instruction: ``body`` and the lines after it, up to one that does not end
+    with the escape character (comment and empty lines inside are skipped)."""
+    parts = [body]
+    for following in lines:
+        line = following.rstrip("\r\n")
+        stripped = line.lstrip(_GO_SPACES)
+        if not stripped or stripped[0] == "#":
+            continue
+        more = _continued(line, escape)
+        if more is None:
+            parts.append(line)
+            break
+        parts.append(more)
+    return "".join(parts).strip(_GO_SPACES)
 
 
 # What Go's unicode.IsSpace calls a space (the parser trims lines with it).

@@ -91,7 +91,7 @@ def polyaxon_findings(
 
 
 _MAX_HIDDEN_LINES = 10
-"""Lines named one by one by PM007; the rest are counted in one more finding."""
+"""Lines (PM007) and values (PM008) named one by one; the rest are counted in one finding."""
 
 
 def hidden_character_findings(text: str) -> list[Finding]:
@@ -129,8 +129,12 @@ def line_break_findings(
     """PM008: a value holding a line break that is not a continuation (``\\`` at the line's
     end) starts a Dockerfile line of its own (an instruction, or a comment), as in Polyaxon."""
     findings = []
+    more = 0
     for path, value in _rendered_values(spec):
         if "\n" not in value or not _adds_lines(value, is_run=path.startswith("dockerfile.run[")):
+            continue
+        if len(findings) == _MAX_HIDDEN_LINES:
+            more += 1  # counted, not located: each costs a search of the whole text
             continue
         added = value.split("\n", 1)[1].lstrip("\n").split("\n", 1)[0]
         at = text.find(value)
@@ -145,11 +149,13 @@ def line_break_findings(
             Finding(
                 "PM008",
                 f"`{path}`{origin} holds a line break: what follows it is a Dockerfile line of its"
-                f" own (`{visible(added.strip())[:80]}`), not part of the value; Polyaxon renders it"
+                f" own (`{visible(added.strip()[:200])[:80]}`), not part of the value; Polyaxon renders it"
                 " the same way. End the line with ` \\` to continue it, or remove the line break",
                 line=line,
             )
         )
+    if more:
+        findings.append(Finding("PM008", f"and {more} more values hold line breaks"))
     return findings
 
 
