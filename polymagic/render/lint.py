@@ -128,7 +128,7 @@ def line_break_findings(
 ) -> list[Finding]:
     """PM008: a value holding a line break that is not a continuation (``\\`` at the line's
     end) starts a Dockerfile line of its own (an instruction, or a comment), as in Polyaxon."""
-    findings = []
+    findings: list[Finding] = []
     more = 0
     for path, value in _rendered_values(spec):
         if "\n" not in value or not _adds_lines(value, is_run=path.startswith("dockerfile.run[")):
