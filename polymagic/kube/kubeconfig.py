@@ -49,7 +49,7 @@ def _kubeconfig_paths(kubeconfig: str | Path | None) -> list[Path]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    from polymagic.spec.loader import parse_yaml, read_spec_file
+    from polymagic.spec.yaml_reader import parse_yaml, read_spec_file
 
     try:
         data, _ = parse_yaml(read_spec_file(path), str(path))

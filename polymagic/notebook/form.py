@@ -34,8 +34,8 @@ from polymagic.notebook.form_check import (
 from polymagic.notebook.form_document import SKELETON, merge_form_values, read_form_values
 from polymagic.notebook.form_fields import FIELDS, SECTIONS, Field
 from polymagic.printable import visible
+from polymagic.spec.connections import ConnectionCatalog
 from polymagic.spec.examples import QUICK_START
-from polymagic.spec.models import ConnectionCatalog
 from polymagic.spec.yamltext import dump_yaml
 
 __all__ = [

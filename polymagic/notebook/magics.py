@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PolyBuildMagics"]
 
-_SUBCOMMANDS = ("status", "logs", "cancel", "list", "form", "freeze")
+_SUBCOMMANDS = ("build", "status", "logs", "cancel", "list", "form", "freeze")
 
 
 def _trait(item: Setting) -> TraitType[Any, Any]:
@@ -134,13 +134,15 @@ class PolyBuildMagics(_SettingTraits):
     )
     @shared_options(EXECUTOR_OPTIONS, ALLOW_POD_FIELD)
     @argument(
-        "subcommand", nargs="*", help="status|logs|cancel|list|form|freeze [NAME] (line magic)"
+        "subcommand",
+        nargs="*",
+        help="build FILE | status|logs|cancel NAME | list | form | freeze (line magic)",
     )
     @line_cell_magic
     def polybuild(self, line: str, cell: str | None = None) -> Any:
-        """Build the operation in the cell; or, as a line magic: status, logs, cancel, list,
-        form, freeze. An option left out takes the setting of the same name
-        (``%config PolyBuildMagics``)."""
+        """Build the operation in the cell; or, as a line magic: build FILE (the operation in a
+        file, as ``polymagic build FILE``), status, logs, cancel, list, form, freeze. An option
+        left out takes the setting of the same name (``%config PolyBuildMagics``)."""
         if cell is None and line.split()[:1] == ["freeze"]:
             from polymagic.notebook.freeze_magic import run_freeze
 
@@ -157,18 +159,34 @@ class PolyBuildMagics(_SettingTraits):
             )
         return self._cell(args, cell)
 
-    def _plan(self, args: Any, text: str, params: list[str], show: str | None) -> BuildPlan:
+    def _plan(
+        self,
+        args: Any,
+        source: str | Path,
+        params: list[str],
+        show: str | None,
+        context_dir: Path | None = None,
+    ) -> BuildPlan:
         from polymagic.app.workflow import plan_build
 
         return plan_build(
-            text, args, self._settings, context_dir=Path.cwd(), params=params, show=show
+            source,
+            args,
+            self._settings,
+            context_dir=context_dir or Path.cwd(),
+            params=params,
+            show=show,
         )
 
-    def _cell(self, args: Any, cell: str) -> Any:
+    def _cell(self, args: Any, cell: str | Path) -> Any:
+        """Plan, show and (unless a dry run) build the operation in ``cell`` (its text, or the
+        file that holds it; COPY sources then come from that file's folder, as on the
+        command line)."""
         from polymagic.notebook.build_views import build_views
         from polymagic.notebook.plan_view import PlanView
 
-        plan = self._plan(args, cell, args.params, args.show)
+        folder = cell.resolve().parent if isinstance(cell, Path) else None
+        plan = self._plan(args, cell, args.params, args.show, folder)
         display(PlanView(plan.settings_lines(), self._settings.warnings))
         for view in build_views(plan.build, ",".join(plan.views) or "none", plan.options):
             display(view)
@@ -224,6 +242,12 @@ class PolyBuildMagics(_SettingTraits):
             )
         if words[0] == "form":
             return self._form(args)
+        if words[0] == "build":
+            if len(words) != 2:
+                raise UsageError(
+                    "usage: %polybuild build FILE [options] (the operation's YAML file)"
+                )
+            return self._cell(args, Path(words[1]))
         shown = run_cluster_command(
             words[0], words[1:], args.namespace or self._settings["namespace"], self.builds
         )

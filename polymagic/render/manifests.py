@@ -51,13 +51,8 @@ from polymagic.render.kube_names import (
     is_config_map_key,
 )
 from polymagic.render.quantities import check_resources
-from polymagic.spec.models import (
-    Connection,
-    Container,
-    Environment,
-    FileInit,
-    JobRun,
-)
+from polymagic.spec.connections import Connection
+from polymagic.spec.models import Container, Environment, FileInit, JobRun
 
 __all__ = [
     "CONFIGMAP_LIMIT",

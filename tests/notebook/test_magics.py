@@ -197,7 +197,7 @@ def test_config_changes_the_magics_settings(shell: InteractiveShell) -> None:
 def test_line_magic_usage_error(shell: InteractiveShell) -> None:
     result, captured = run(shell, "%polybuild frobnicate")
     assert not result.success
-    assert "usage: %polybuild status|logs|cancel|list|form" in captured.stdout
+    assert "usage: %polybuild build|status|logs|cancel|list|form" in captured.stdout
     assert isinstance(result.error_in_exec, UsageError)
     assert not isinstance(result.error_in_exec, SpecError)
 
@@ -325,3 +325,34 @@ def test_every_shared_option_is_on_both_parsers() -> None:
     )
     for parser in (build, PolyBuildMagics.polybuild.parser):
         assert shared <= set(parser._option_string_actions)
+
+
+def test_build_file_shows_what_the_cell_with_its_text_shows(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    (tmp_path / "ops").mkdir()
+    (tmp_path / "ops" / "build.yaml").write_text(SEED)
+    _, from_cell = run(shell, "%%polybuild --dry-run -P destination=team/app:2\n" + SEED)
+    result, from_file = run(
+        shell, "%polybuild build ops/build.yaml --dry-run -P destination=team/app:2"
+    )
+    assert result.success, result.error_in_exec
+    assert mimetypes(from_file) == mimetypes(from_cell)
+    assert any("team/app:2" in o["text/plain"] for o in mimetypes(from_file))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("%polybuild build", r"usage: %polybuild build FILE"),
+        ("%polybuild build missing.yaml --dry-run", r"missing\.yaml"),
+    ],
+    ids=["no-file", "missing-file"],
+)
+def test_build_file_errors_are_one_line(shell: InteractiveShell, line: str, message: str) -> None:
+    import re
+
+    result, captured = run(shell, line)
+    assert not result.success
+    assert re.search(message, str(result.error_in_exec))
+    assert "Traceback" not in captured.stdout

@@ -52,7 +52,7 @@ EXPECTATIONS: dict[str, Expect] = {
     ),
     "advanced.ipynb": Expect(
         text={
-            "%%polybuild --dry-run --show component --out compiled": (
+            "%polybuild build quick-start.yaml --dry-run --show component --out compiled": (
                 "# compiled component",
                 "value: polyaxon/polyaxon-quick-start:v2",
             ),
@@ -66,12 +66,16 @@ EXPECTATIONS: dict[str, Expect] = {
                 "tags: ('registry.example.com/org/polyaxon/polyaxon-quick-start:v2'",
             ),
         },
-        widgets=("%%polybuild --out result",),
+        widgets=("%polybuild build quick-start.yaml --out result",),
         build_records={
-            "%%polybuild --out result": "registry.example.com/org/polyaxon/polyaxon-quick-start:v2@sha256:"
+            "%polybuild build quick-start.yaml --out result": "registry.example.com/org/polyaxon/polyaxon-quick-start:v2@sha256:"
         },
         absent={
-            "%%polybuild --out result": ("FROM tensorflow/", "# compiled component", "kind: Pod")
+            "%polybuild build quick-start.yaml --out result": (
+                "FROM tensorflow/",
+                "# compiled component",
+                "kind: Pod",
+            )
         },
         record_image_in=("print(result.image)",),
     ),
@@ -92,6 +96,21 @@ EXPECTATIONS: dict[str, Expect] = {
         },
         absent={'print(open("requirements.txt").read())': ("ipykernel", "polymagic==", "pytest==")},
     ),
+    "sklearn-image.ipynb": Expect(
+        text={
+            "%%polybuild --out trainer": (
+                "FROM python:3.12-slim",
+                "COPY train.py /code",
+                "RUN pip install --no-cache-dir pandas==2.2.3 scikit-learn==1.6.1",
+            ),
+        },
+        widgets=("%%polybuild --out trainer",),
+        build_records={
+            "%%polybuild --out trainer": "registry.example.com/org/team/sklearn-trainer:1@sha256:"
+        },
+        absent={"%%polybuild --out trainer": ("# compiled component", "kind: Pod")},
+        record_image_in=("trainer.image",),
+    ),
     "build-form.ipynb": Expect(
         text={
             'form.fields["image"].value = "python:3.11-slim"': (
@@ -109,15 +128,15 @@ EXPECTATIONS: dict[str, Expect] = {
             ),
             "form.set_yaml(": ("'team/sklearn:2'",),
             "print(form.cell_text())": ("%%polybuild\nversion: 1",),
-            'get_ipython().run_cell_magic("polybuild"': ("FROM python:3.11-slim",),
+            'with open("sklearn.yaml", "w")': ("FROM python:3.11-slim",),
         },
-        widgets=("form = %polybuild form", 'get_ipython().run_cell_magic("polybuild"'),
+        widgets=("form = %polybuild form", 'with open("sklearn.yaml", "w")'),
         build_records={
-            'get_ipython().run_cell_magic("polybuild"': "registry.example.com/org/team/sklearn:2@sha256:"
+            'with open("sklearn.yaml", "w")': "registry.example.com/org/team/sklearn:2@sha256:"
         },
         # form.errors is empty once the fields are valid
         patterns={"print(form.dockerfile_text)": r"(?m)^\{\}$"},
-        absent={'get_ipython().run_cell_magic("polybuild"': ("# compiled component", "kind: Pod")},
+        absent={'with open("sklearn.yaml", "w")': ("# compiled component", "kind: Pod")},
         record_image_in=("result.image",),
     ),
 }

@@ -45,6 +45,7 @@ NOTEBOOK_FILES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 DOCKER_HUB_BASES = [
     ("tensorflow/tensorflow", "2.0.1-py3"),  # quick-start, advanced
     ("library/python", "3.11-slim"),  # build-form
+    ("library/python", "3.12-slim"),  # sklearn-image
     # freeze: the kernel's own Python (the project venv's, as this process runs)
     ("library/python", f"{sys.version_info.major}.{sys.version_info.minor}-slim"),
 ]
@@ -56,6 +57,7 @@ HTML_SHOWS = {
     "advanced.ipynb": (DIFF_HEADER, "+  value: polyaxon/polyaxon-quick-start:v2"),
     "build-form.ipynb": ("FROM python:3.11-slim", "RUN pip install --no-cache-dir scikit-learn"),
     "freeze.ipynb": ("FROM python:", "COPY requirements.txt /code", "pinned"),
+    "sklearn-image.ipynb": ("FROM python:3.12-slim", "COPY train.py /code"),
 }
 
 
