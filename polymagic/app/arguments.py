@@ -360,5 +360,6 @@ def build_options(
         kaniko=kaniko,
         force=bool(getattr(args, "force", False)),
         context_dir=Path(context) if context else context_dir,
+        allowed_pod_fields=tuple(dict.fromkeys(getattr(args, "allow_pod_field", None) or ())),
         **deadlines,
     )

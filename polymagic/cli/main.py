@@ -31,6 +31,7 @@ from polymagic.app.freeze_command import (
     freeze_interpreter,
     write_requirements,
 )
+from polymagic.app.pod_fields import ALLOW_POD_FIELD
 from polymagic.cli.common import flat_message
 from polymagic.config import (
     CONNECTIONS_ENV,
@@ -95,6 +96,7 @@ def _add_render(commands: _Commands) -> None:
         option("-o", "--output", choices=("yaml", "json"), default="yaml", help="output format"),
         EXECUTOR_OPTIONS,
         option("--lint", action="store_true", help="also print lint findings (to stderr)"),
+        ALLOW_POD_FIELD,
         CONTEXT.but(help="build context folder for the COPY checks (default: the file's folder)"),
     )
 
@@ -117,6 +119,7 @@ def _add_build(commands: _Commands) -> None:
         option("--quiet", action="store_true", help="no executor log lines, progress only"),
         CONTEXT,
         EXECUTOR_OPTIONS,
+        ALLOW_POD_FIELD,
     )
 
 

@@ -26,6 +26,7 @@ from polymagic.render.build_objects import BuildManifests, KanikoOptions, Secret
 from polymagic.render.connection_checks import check_destination_connections_known
 from polymagic.render.options import BuildOptions
 from polymagic.render.permissions import permission_checks
+from polymagic.render.pod_fields import check_pod_fields
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -357,6 +358,9 @@ def submit_build(
     options = replace(options, namespace=options.namespace or cluster.namespace)
     namespace = str(options.namespace)
     manifests = _checked_manifests(cluster, build, options, namespace)
+    check_pod_fields(
+        manifests.pod, options.allowed_pod_fields, service_account=options.kaniko.service_account
+    )
     submission = Submission(
         manifests,
         options,

@@ -72,7 +72,11 @@ def _manifests_view(build: CompiledBuild, options: BuildOptions) -> Any:
     from polymagic.app.preview import manifests_for
     from polymagic.notebook.views import ManifestsView
     from polymagic.render.context import pack_build_context
+    from polymagic.render.pod_fields import pod_field_lines
 
     packed = pack_build_context(build, options.context_dir) if options.context_dir else None
     manifests = manifests_for(build, options, packed)
-    return ManifestsView(manifests.objects(), context=packed)
+    fields = pod_field_lines(
+        manifests.pod, options.allowed_pod_fields, service_account=options.kaniko.service_account
+    )
+    return ManifestsView(manifests.objects(), context=packed, pod_fields=fields)

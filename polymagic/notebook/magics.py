@@ -21,6 +21,7 @@ from IPython.display import display
 from traitlets import Bool, Float, TraitError, TraitType, Unicode, observe, validate
 
 from polymagic.app.arguments import BUILD_OPTIONS, CONTEXT, EXECUTOR_OPTIONS
+from polymagic.app.pod_fields import ALLOW_POD_FIELD
 from polymagic.app.settings import Settings, Source, convert, read_settings
 from polymagic.errors import SpecError, UsageError
 from polymagic.notebook.magic_options import shared_options
@@ -131,7 +132,7 @@ class PolyBuildMagics(_SettingTraits):
         action="store_true",
         help="with `form`: start from this kernel's packages (see `%%polybuild freeze`)",
     )
-    @shared_options(EXECUTOR_OPTIONS)
+    @shared_options(EXECUTOR_OPTIONS, ALLOW_POD_FIELD)
     @argument(
         "subcommand",
         nargs="*",

@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass, field
 
 from polymagic.outcome.kaniko_log import EventKind, ProgressEvent
-from polymagic.printable import printable
+from polymagic.printable import printable, visible
 
 __all__ = ["Frame", "Outcome", "State", "take_event"]
 
@@ -71,7 +71,7 @@ def take_event(state: State, event: ProgressEvent) -> None:
         state.phase = "building"
         state.step = event.step or state.step
         state.total = event.total or state.total
-        state.instruction = printable(event.instruction or "")
+        state.instruction = visible(event.instruction or "")  # as the executor reads it
     elif event.kind is EventKind.WARNING:
         state.warnings.append(printable(event.message))
     elif event.kind is not EventKind.LOG:

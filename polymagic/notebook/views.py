@@ -5,8 +5,11 @@ record of a finished build.
 Each view has ``__repr__`` (its text form, for terminals) and ``_repr_mimebundle_`` returning
 ``text/plain`` and ``text/html``. The HTML uses inline styles only and no JavaScript, so it
 survives nbconvert, static HTML and untrusted notebooks; everything user-controlled is escaped
-(Pygments escapes the code it highlights, ``html.escape`` the rest). Views hold data and format
-it; they compute nothing about the build themselves.
+(Pygments escapes the code it highlights, ``html.escape`` the rest). What they show is what
+runs: control, format and invisible characters (an ESC, a ``\\r``, U+202E, a zero-width space)
+are shown as escapes (:func:`polymagic.printable.visible`), never passed to the frontend, while
+``DockerfileView.text`` keeps the exact bytes. Views hold data and format it; they compute
+nothing about the build themselves.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pygments.styles.default import DefaultStyle
 from polymagic._version import __version__
 from polymagic.errors import one_line
 from polymagic.outcome.status_text import duration_text, reused_text
+from polymagic.printable import visible
 from polymagic.render.lint import Finding, Severity
 from polymagic.spec.yamltext import dump_yaml, dump_yaml_all
 
@@ -69,7 +73,7 @@ def _highlighted(text: str, lexer: Lexer, marked: Sequence[int] = ()) -> str:
 
 
 def _title(text: str) -> str:
-    return f"<div><strong>{html.escape(text)}</strong></div>"
+    return f"<div><strong>{html.escape(visible(text))}</strong></div>"
 
 
 def _yaml_lexer() -> Lexer:
@@ -113,8 +117,9 @@ class DockerfileView(_View):
         self.title = title or filename
 
     def plain(self) -> str:
-        # The Dockerfile is kept byte for byte (Polyaxon's leading empty line included).
-        text = f"# {self.title}\n{self.text}"
+        # Every line as the executor reads it (Polyaxon's leading empty line included), with
+        # what would hide text shown as escapes: a "\r" could otherwise overwrite a line.
+        text = f"# {visible(self.title)}\n{visible(self.text)}"
         if not self.findings:
             return text
         lines = [f"lint findings ({len(self.findings)}):", *(str(f) for f in self.findings)]
@@ -124,7 +129,8 @@ class DockerfileView(_View):
         # stripnl=False: Polyaxon's Dockerfile starts with an empty line, and line numbers
         # must match the findings'.
         marked = sorted({f.line for f in self.findings if f.line})
-        code = _highlighted(self.text, DockerLexer(stripnl=False), marked)
+        # Escaped before highlighting: Pygments would also read a "\r" as a line end.
+        code = _highlighted(visible(self.text), DockerLexer(stripnl=False), marked)
         return _title(self.title) + code + self._findings_html()
 
     def _findings_html(self) -> str:
@@ -137,7 +143,7 @@ class DockerfileView(_View):
             items.append(
                 f'<li><span style="color:{colour};font-weight:bold">'
                 f"{html.escape(finding.severity.value)}</span> {where}: "
-                f"<code>{html.escape(finding.code)}</code> {html.escape(finding.message)}</li>"
+                f"<code>{html.escape(finding.code)}</code> {html.escape(visible(finding.message))}</li>"
             )
         return f'<ul style="margin:4px 0">{"".join(items)}</ul>'
 
@@ -258,45 +264,62 @@ class ManifestsView(_View):
     top-level entries of the local files they carry (names and sizes, never contents)."""
 
     def __init__(
-        self, objects: Sequence[Mapping[str, Any]], context: PackedContext | None = None
+        self,
+        objects: Sequence[Mapping[str, Any]],
+        context: PackedContext | None = None,
+        pod_fields: Sequence[str] = (),
     ) -> None:
         self.objects = [dict(obj) for obj in objects]
         self.context = context
+        self.pod_fields = tuple(pod_fields)
+        """The pod's fields that widen what the build can reach, each with its verdict
+        (:func:`polymagic.render.pod_fields.pod_field_lines`): always listed."""
 
     def plain(self) -> str:
-        return self._context_plain() + dump_yaml_all(self.objects).rstrip("\n")
+        fields = "".join(f"# pod field {visible(one_line(line))}\n" for line in self.pod_fields)
+        return self._context_plain() + fields + dump_yaml_all(self.objects).rstrip("\n")
 
     def html(self) -> str:
-        sections = [self._context_html()]
+        sections = [self._context_html(), self._pod_fields_html()]
         for obj in self.objects:
             meta = obj.get("metadata") or {}
             label = f"{obj.get('kind', 'object')} {meta.get('name', '')}".strip()
             sections.append(
-                f"<details><summary>{html.escape(label)}</summary>"
+                f"<details><summary>{html.escape(visible(label))}</summary>"
                 f"{_highlighted(dump_yaml(obj), _yaml_lexer())}</details>"
             )
         return "".join(sections) or "<div>no objects</div>"
+
+    def _pod_fields_html(self) -> str:
+        if not self.pod_fields:
+            return ""
+        colour = _SEVERITY_COLOURS[Severity.WARNING]
+        items = "".join(f"<li>{html.escape(visible(line))}</li>" for line in self.pod_fields)
+        return (
+            f'<div style="color:{colour}"><strong>pod fields that widen what the build can'
+            f' reach</strong><ul style="margin:4px 0">{items}</ul></div>'
+        )
 
     def _context_plain(self) -> str:
         if self.context is None:
             return ""
         lines = [f"# {_context_title(self.context)}"]
-        lines += [f"#   {one_line(line)}" for line in self.context.listing()]
-        lines += [f"# warning: {one_line(warning)}" for warning in self.context.warnings]
+        lines += [f"#   {visible(one_line(line))}" for line in self.context.listing()]
+        lines += [f"# warning: {visible(one_line(warning))}" for warning in self.context.warnings]
         return "\n".join(lines) + "\n"
 
     def _context_html(self) -> str:
         if self.context is None:
             return ""
         rows = "".join(
-            f'<tr><td style="text-align:left;padding-right:1em"><code>{html.escape(e.name)}'
+            f'<tr><td style="text-align:left;padding-right:1em"><code>{html.escape(visible(e.name))}'
             f"{'/' if e.kind == 'folder' else ''}</code></td>"
             f'<td style="text-align:left">{html.escape(e.summary())}</td></tr>'
             for e in self.context.top_level
         )
         warnings = "".join(
             f'<div style="color:{_SEVERITY_COLOURS[Severity.WARNING]}">warning: '
-            f"{html.escape(warning)}</div>"
+            f"{html.escape(visible(warning))}</div>"
             for warning in self.context.warnings
         )
         return (
@@ -369,7 +392,7 @@ class BuildRecord:
 
     def __repr__(self) -> str:
         what = "image" if self.reused else "built"
-        return (
+        return visible(
             f"{what} {self.image} (spec {self.spec_hash[:12]}, executor {self.executor_image},"
             f" {self.took})"
         )
@@ -393,7 +416,7 @@ class BuildRecord:
         ]
         body = "".join(
             f'<tr><th style="text-align:left;padding-right:1em">{key}</th>'
-            f'<td style="text-align:left"><code>{html.escape(value)}</code></td></tr>'
+            f'<td style="text-align:left"><code>{html.escape(visible(value))}</code></td></tr>'
             for key, value in rows
         )
         return f"<table>{body}</table>"

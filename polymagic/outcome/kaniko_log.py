@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from polymagic.printable import printable
+from polymagic.printable import printable, visible
 
 __all__ = [
     "MAX_JSON_LINE",
@@ -277,7 +277,9 @@ class ProgressEvent:
         """A short human line for this event."""
         if self.kind is EventKind.STEP:
             mark = " (cached)" if self.cached else ""
-            return f"step {self.step}/{self.total}: {self.instruction}{mark}"
+            # The instruction as the executor reads it, every character shown (a "\r" in a
+            # RUN must not hide what follows it).
+            return f"step {self.step}/{self.total}: {visible(self.instruction or '')}{mark}"
         if self.kind is EventKind.PUSHED:
             return f"pushed {self.message}"
         return f"{self.kind.value}: {self.message}" if self.message else self.kind.value
@@ -313,7 +315,8 @@ class BuildStep:
 
     def describe(self, width: int = 60) -> str:
         """``[2/4] RUN pip install ...   12.3s`` or ``... CACHED``, BuildKit's way."""
-        name = self.name if len(self.name) <= width else self.name[: width - 1] + "…"
+        name = visible(self.name)
+        name = name if len(name) <= width else name[: width - 1] + "…"
         if self.cached:
             took = "CACHED"
         elif self.duration is None:
@@ -339,12 +342,16 @@ def build_steps(instructions: Sequence[str]) -> list[str]:
     steps: list[str] = []
     seen_from = False
     for text in instructions:
-        if text[:5].upper() == "FROM ":
+        # The parser splits the command from its arguments at any of `\t\v\f\r `.
+        if text[:4].upper() == "FROM" and text[4:5] in _COMMAND_END:
             seen_from = True
         elif seen_from:
             steps.append(text)
     # Without any FROM (a list given by hand), every instruction is a step.
     return steps if seen_from else list(instructions)
+
+
+_COMMAND_END = ("", "\t", "\v", "\f", "\r", " ")
 
 
 def startup_error(line: str) -> str | None:
@@ -455,7 +462,8 @@ class _Steps:
         step_at: dict[str, list[int]] = {}
         words = set()
         for index, text in enumerate(self.names):
-            normal = " ".join(text.split())
+            # As the log shows it: sanitised like every log line (``\r`` is ``\x0d`` there).
+            normal = _normal(printable(text))
             step_at.setdefault(normal, []).append(index)
             words.add(normal.partition(" ")[0])
         self.words = frozenset(words)

@@ -44,3 +44,6 @@ class BuildOptions:
     """Build even when the registry already holds an image built from this spec."""
     context_dir: Path | None = None
     """The folder ``COPY`` sources are taken from (None: the build copies no local files)."""
+    allowed_pod_fields: tuple[str, ...] = ()
+    """Widening pod fields the operation may set (``--allow-pod-field``; see
+    :mod:`polymagic.render.pod_fields`); any other is refused before submission."""
