@@ -78,7 +78,7 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         params=args.params,
     )
     for warning in plan.build.warnings:
-        err.write(f"polymagic: warning: {warning}\n")
+        err.write(f"polymagic: warning: {printable(warning)}\n")
     for line in plan.settings_lines():
         err.write(f"polymagic: {printable(line)}\n")
     from polymagic.render.context import pack_build_context
@@ -87,7 +87,7 @@ def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if plan.no_cluster is not None or args.dry_run:
         # On the submit path these warnings arrive as the build's first progress events.
         for warning in packed.warnings if packed else ():
-            err.write(f"polymagic: warning: {warning}\n")
+            err.write(f"polymagic: warning: {printable(warning)}\n")
         render_everything(plan.build, plan.options, out, packed)
         if args.dry_run:
             return 0

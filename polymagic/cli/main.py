@@ -39,6 +39,7 @@ from polymagic.config import (
     user_config_dir,
 )
 from polymagic.errors import PolymagicError, UsageError
+from polymagic.printable import printable
 
 __all__ = ["main"]
 
@@ -250,7 +251,7 @@ def _freeze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(frozen.result.operation)
     err.write(f"polymagic: wrote {frozen.requirements_path}: {frozen.result.summary()}\n")
     for warning in frozen.result.warnings:
-        err.write(f"polymagic: warning: {warning}\n")
+        err.write(f"polymagic: warning: {printable(warning)}\n")
     return 0
 
 
