@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from polymagic.outcome.kaniko_log import EventKind, KanikoLogParser
+from polymagic.outcome.events import EventKind
+from polymagic.outcome.kaniko_log import KanikoLogParser
 from polymagic.render.dockerfile import dockerfile_instructions, render_dockerfile
 from polymagic.spec.loader import load_dockerfile_init
 

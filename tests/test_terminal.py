@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polymagic.cli.terminal import TerminalProgress
-from polymagic.outcome.kaniko_log import BuildStep, EventKind, KanikoLogParser, ProgressEvent
+from polymagic.outcome.events import BuildStep, EventKind, ProgressEvent
+from polymagic.outcome.kaniko_log import KanikoLogParser
 from polymagic.outcome.result import BuildResult
 from polymagic.printable import HIDDEN, printable
 

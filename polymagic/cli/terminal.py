@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-from polymagic.outcome.kaniko_log import EventKind, ProgressEvent
+from polymagic.outcome.events import EventKind, ProgressEvent
 from polymagic.outcome.status_text import duration_text
 from polymagic.printable import printable
 

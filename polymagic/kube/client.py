@@ -34,7 +34,7 @@ from kubernetes.config.kube_config import list_kube_config_contexts, load_kube_c
 
 from polymagic.errors import ApiError, ClusterConfigError, ClusterError
 from polymagic.kube.kubeconfig import HOW_TO_CONFIGURE, SERVICE_ACCOUNT_DIR
-from polymagic.outcome.kaniko_log import MAX_LINE, LineSplitter
+from polymagic.outcome.log_lines import MAX_LINE, LineSplitter
 
 __all__ = ["Cluster", "WatchExpired", "connect"]
 

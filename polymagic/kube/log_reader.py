@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 from polymagic.errors import ApiError, ClusterError
 from polymagic.kube.api import Clock, Cluster
-from polymagic.outcome.kaniko_log import ProgressEvent
+from polymagic.outcome.events import ProgressEvent
 from polymagic.outcome.pod_state import PodStateMachine
 from polymagic.render.build_objects import CONTAINER_NAME
 

@@ -30,7 +30,8 @@ from polymagic.kube.api import REAL_CLOCK, Clock, Cluster, JsonDict
 from polymagic.kube.client import WatchExpired
 from polymagic.kube.log_reader import follow_log
 from polymagic.kube.submit import HTTP_REGISTRY, Registry, Start, Submission, submit_build
-from polymagic.outcome.kaniko_log import EventKind, KanikoLogParser, ProgressEvent
+from polymagic.outcome.events import EventKind, ProgressEvent
+from polymagic.outcome.kaniko_log import KanikoLogParser
 from polymagic.outcome.pod_reading import (
     build_status,
     is_running,

@@ -11,7 +11,7 @@ import collections
 import enum
 from dataclasses import dataclass, field
 
-from polymagic.outcome.kaniko_log import EventKind, ProgressEvent
+from polymagic.outcome.events import EventKind, ProgressEvent
 from polymagic.printable import printable, visible
 
 __all__ = ["Frame", "Outcome", "State", "take_event"]

@@ -32,7 +32,7 @@ from polymagic.notebook.progress_state import Frame as _Frame
 from polymagic.notebook.progress_state import Outcome, take_event
 from polymagic.notebook.progress_state import State as _State
 from polymagic.notebook.progress_updates import UpdateSchedule
-from polymagic.outcome.kaniko_log import EventKind, ProgressEvent
+from polymagic.outcome.events import EventKind, ProgressEvent
 from polymagic.outcome.status_text import duration_text, reused_text
 from polymagic.outcome.text import failure_view
 from polymagic.printable import printable

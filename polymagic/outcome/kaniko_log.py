@@ -1,8 +1,8 @@
 """Reading Kaniko's log into typed progress: phases, step i/N, the pushed digest, the error line,
 and at the end the steps with their durations and cached marks.
 
-Pure and incremental: ``LineSplitter`` turns the log's bytes into lines as they arrive,
-``KanikoLogParser`` takes the lines one at a time (``feed``) or as they arrived together
+Pure and incremental: ``outcome.log_lines.LineSplitter`` turns the log's bytes into lines as
+they arrive, ``KanikoLogParser`` takes the lines one at a time (``feed``) or as they arrived together
 (``feed_lines``, cheaper per line) and keeps only a bounded tail, so memory stays flat however
 long the log. Because polymagic rendered the Dockerfile itself, it knows the list of
 instructions and can say "step 3/7: RUN pip install ...".
@@ -29,7 +29,7 @@ executor's clock wins.
 Any RUN step prints what it likes, so a log line is hostile input: it is cut to ``MAX_LINE``
 bytes (plus a marker saying how much was dropped) before anyone holds it, read as JSON only
 under ``MAX_JSON_LINE``, and shown only through :func:`polymagic.printable.printable`. What the
-parser remembers per build is bounded too: the tail, at most ``_MAX_IMAGES`` base images and
+parser remembers per build is bounded too: the tail, at most ``MAX_IMAGES`` base images and
 pushed references (and eight times as many announced cache layers), and one record per step of
 the rendered Dockerfile.
 """
@@ -37,43 +37,31 @@ the rendered Dockerfile.
 from __future__ import annotations
 
 import collections
-import datetime
-import enum
 import json
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
-from polymagic.printable import printable, visible
+from polymagic.outcome.events import (
+    BuildStep,
+    EventKind,
+    ProgressEvent,
+    new_event,
+)
+from polymagic.outcome.log_lines import (
+    CUT_AT,
+    MAX_JSON_LINE,
+    cut_line,
+)
+from polymagic.outcome.log_progress import (
+    MAX_IMAGES,
+    Pushes,
+    Steps,
+)
+from polymagic.printable import printable
 
-__all__ = [
-    "MAX_JSON_LINE",
-    "MAX_LINE",
-    "BuildStep",
-    "EventKind",
-    "KanikoLogParser",
-    "LineSplitter",
-    "ProgressEvent",
-    "build_steps",
-    "format_size",
-    "format_steps",
-    "repository_of",
-    "startup_error",
-    "strip_ansi",
-    "truncation_marker",
-]
+__all__ = ["KanikoLogParser", "startup_error", "strip_ansi"]
 
-MAX_LINE = 16 * 1024
-"""Bytes of one log line that are kept, queued and shown; the rest is only counted."""
-MAX_JSON_LINE = 64 * 1024
-"""Longer lines are never handed to ``json.loads``."""
-# A line cut by the splitter is MAX_LINE plus its marker: the parser must not cut it again.
-_MARKER_ROOM = 64
-_CUT_AT = MAX_LINE + _MARKER_ROOM
-_MAX_IMAGES = 32
-"""Base images announced and pushed references kept: a Dockerfile has a few; a RUN step
-printing Kaniko-looking lines must not grow them without bound."""
 # logrus text form: LEVEL[0012] message   (the level may be coloured, the message padded)
 _TEXT_LINE = re.compile(
     r"^(?P<level>DEBU|TRAC|INFO|WARN|ERRO|FATA|PANI)\[(?P<clock>[^\]]*)\]\s?(?P<msg>.*)$"
@@ -97,7 +85,6 @@ _COLOURED = {
 }
 _COLOURED_PREFIX = len(next(iter(_COLOURED)))
 _INFO = "\x1b[36mINFO\x1b[0m["
-_DIGEST = re.compile(r"@(?P<digest>sha256:[0-9a-f]{64})")
 _ERROR_LEVELS = frozenset({"ERRO", "FATA", "PANI", "error", "fatal", "panic"})
 _FATAL_PREFIXES = (
     "error building image",
@@ -110,7 +97,6 @@ _FATAL_PREFIXES = (
 _FATAL_INITIALS = frozenset("eEyY")
 _COBRA_ERROR = "Error: "
 _LEVEL_INITIALS = frozenset("DTIWEFP")
-_DOCKER_HUB = "index.docker.io"
 _KANIKO_WORDS = frozenset(
     {"Retrieving", "Pushing", "Pushed", "Unpacking", "Using", "Taking", "Building", "Found"}
 )
@@ -133,225 +119,10 @@ _USING_CACHE = "Using caching version of cmd: "
 strip_ansi = printable
 """The old name of :func:`polymagic.printable.printable`."""
 
-
-def _size(count: int) -> str:
-    if count < 1024:
-        return f"{count} B"
-    value = count / 1024
-    for unit in ("KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
-
-
-def truncation_marker(dropped: int) -> str:
-    """What replaces the ``dropped`` bytes of a line cut at ``MAX_LINE``."""
-    return f"… [truncated {_size(dropped)}]"
-
-
-class LineSplitter:
-    """Bytes in, lines out, for a stream read in chunks.
-
-    Only newly received bytes are scanned for line ends (a long line costs its length once, not
-    once per chunk), and of a line longer than ``limit`` only the first ``limit`` bytes are kept:
-    the rest is counted and the line ends with :func:`truncation_marker`. ``limit=None`` keeps
-    whole lines (for the API server's own watch events). Invalid UTF-8 becomes U+FFFD.
-    """
-
-    def __init__(self, limit: int | None = MAX_LINE) -> None:
-        self.limit = limit
-        self._head = bytearray()
-        self._dropped = 0
-
-    def feed(self, chunk: bytes) -> list[str]:
-        """The lines that ``chunk`` completes."""
-        parts = chunk.split(b"\n")
-        self._keep(parts[0])
-        if len(parts) == 1:
-            return []
-        lines = [self._take()]
-        limit = self.limit
-        for part in parts[1:-1]:
-            if limit is not None and len(part) > limit:
-                lines.append(_decode(part[:limit], len(part) - limit))
-            else:
-                lines.append(part.decode("utf-8", errors="replace"))
-        self._keep(parts[-1])
-        return lines
-
-    def close(self) -> list[str]:
-        """The last line, when the stream ended without a line end."""
-        return [self._take()] if self._head or self._dropped else []
-
-    def _keep(self, part: bytes) -> None:
-        room = len(part) if self.limit is None else self.limit - len(self._head)
-        if len(part) <= room:
-            self._head += part
-        else:
-            self._head += part[: max(room, 0)]
-            self._dropped += len(part) - max(room, 0)
-
-    def _take(self) -> str:
-        line = _decode(self._head, self._dropped)
-        self._head.clear()
-        self._dropped = 0
-        return line
-
-
-def _decode(head: bytes | bytearray, dropped: int) -> str:
-    text = head.decode("utf-8", errors="replace")
-    return text + truncation_marker(dropped) if dropped else text
-
-
-def _cut(line: str) -> str:
-    """A line given as text, cut like ``LineSplitter`` cuts bytes."""
-    if len(line) <= _CUT_AT:
-        return line
-    kept = line[:MAX_LINE]
-    dropped = len(line) - MAX_LINE
-    if not line.isascii():
-        dropped = len(line[MAX_LINE:].encode("utf-8", errors="surrogatepass"))
-    return kept + truncation_marker(dropped)
-
-
-class EventKind(str, enum.Enum):
-    """What a progress event reports."""
-
-    SUBMITTED = "submitted"
-    SCHEDULED = "scheduled"
-    WAITING = "waiting"
-    PULLING_EXECUTOR = "pulling executor image"
-    STARTED = "started"
-    RETRIEVING_BASE = "retrieving base image"
-    STEP = "step"
-    SNAPSHOTTING = "snapshotting"
-    PUSHING = "pushing"
-    PUSHED = "pushed"
-    LOG = "log"
-    WARNING = "warning"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-@dataclass(frozen=True, init=False)
-class ProgressEvent:
-    """One thing that happened during a build, for UIs and the CLI."""
-
-    kind: EventKind
-    message: str = ""
-    step: int | None = None
-    total: int | None = None
-    instruction: str | None = None
-    digest: str | None = None
-    cached: bool | None = None
-    """For a STEP: whether Kaniko uses a cached layer for it (None: not known)."""
-    at: float = field(default_factory=time.time)
-
-    def __init__(
-        self,
-        kind: EventKind,
-        message: str = "",
-        step: int | None = None,
-        total: int | None = None,
-        instruction: str | None = None,
-        digest: str | None = None,
-        cached: bool | None = None,
-        at: float | None = None,
-    ) -> None:
-        # One event per log line: one dict update is half the cost of the frozen setattr
-        # calls a generated __init__ makes.
-        self.__dict__.update(
-            kind=kind,
-            message=message,
-            step=step,
-            total=total,
-            instruction=instruction,
-            digest=digest,
-            cached=cached,
-            at=time.time() if at is None else at,
-        )
-
-    def describe(self) -> str:
-        """A short human line for this event."""
-        if self.kind is EventKind.STEP:
-            mark = " (cached)" if self.cached else ""
-            # The instruction as the executor reads it, every character shown (a "\r" in a
-            # RUN must not hide what follows it).
-            return f"step {self.step}/{self.total}: {visible(self.instruction or '')}{mark}"
-        if self.kind is EventKind.PUSHED:
-            return f"pushed {self.message}"
-        return f"{self.kind.value}: {self.message}" if self.message else self.kind.value
-
-
-# A LOG event per log line is made without __init__: the fields it leaves out keep the
-# class's defaults (a frozen dataclass reads them from the class).
+# A LOG event per log line is made without __init__ (see ``events.new_event``).
 _new = object.__new__
 _LOG = EventKind.LOG
 _time = time.time
-
-
-def _event(kind: EventKind, message: str, **fields: object) -> ProgressEvent:
-    event: ProgressEvent = _new(ProgressEvent)
-    event.__dict__.update(fields, kind=kind, message=message, at=_time())
-    return event
-
-
-@dataclass(frozen=True)
-class BuildStep:
-    """One step the executor ran, for the summary after a build."""
-
-    number: int
-    """Its position among the build's steps (1-based: ``[number/total]``)."""
-    total: int
-    name: str
-    """The instruction, as rendered (``RUN pip install ...``)."""
-    duration: float | None
-    """Seconds, from the log (see the module docstring); None when the log ended inside it
-    without a time (e.g. the executor was killed)."""
-    cached: bool
-    """Kaniko used a cached layer for it (``--cache``)."""
-
-    def describe(self, width: int = 60) -> str:
-        """``[2/4] RUN pip install ...   12.3s`` or ``... CACHED``, BuildKit's way."""
-        name = visible(self.name)
-        name = name if len(name) <= width else name[: width - 1] + "…"
-        if self.cached:
-            took = "CACHED"
-        elif self.duration is None:
-            took = "-"
-        else:
-            took = f"{self.duration:.1f}s"
-        return f"[{self.number}/{self.total}] {name:<{width}} {took:>6}"
-
-
-def format_size(count: int) -> str:
-    """``12.3 MiB``: a size in bytes for people (binary units, as registries count)."""
-    return _size(count)
-
-
-def format_steps(steps: Sequence[BuildStep], width: int = 60) -> list[str]:
-    """The summary lines of ``steps``, one per step."""
-    return [step.describe(width) for step in steps]
-
-
-def build_steps(instructions: Sequence[str]) -> list[str]:
-    """The instructions Kaniko reports as steps: every one after the first FROM of a stage
-    (``ARG`` lines before the first ``FROM`` only parameterise the ``FROM`` lines)."""
-    steps: list[str] = []
-    seen_from = False
-    for text in instructions:
-        # The parser splits the command from its arguments at any of `\t\v\f\r `.
-        if text[:4].upper() == "FROM" and text[4:5] in _COMMAND_END:
-            seen_from = True
-        elif seen_from:
-            steps.append(text)
-    # Without any FROM (a list given by hand), every instruction is a step.
-    return steps if seen_from else list(instructions)
-
-
-_COMMAND_END = ("", "\t", "\v", "\f", "\r", " ")
 
 
 def startup_error(line: str) -> str | None:
@@ -359,65 +130,6 @@ def startup_error(line: str) -> str | None:
     ``Error: ...`` before its usage text (whose flag lines mention `error` too); None for any
     other line."""
     return line[len(_COBRA_ERROR) :] if line.startswith(_COBRA_ERROR) else None
-
-
-def _normal(text: str) -> str:
-    return " ".join(text.split())
-
-
-def repository_of(reference: str) -> str:
-    """``host/path`` of an image reference without tag or digest, with Docker Hub's names
-    written one way (``index.docker.io/library/x``), as go-containerregistry prints them."""
-    name = reference.split("@", 1)[0]
-    slash, colon = name.rfind("/"), name.rfind(":")
-    if colon > slash:
-        name = name[:colon]
-    first, has_slash, rest = name.partition("/")
-    if has_slash and ("." in first or ":" in first or first == "localhost"):
-        if first not in ("docker.io", "registry-1.docker.io"):
-            return name
-        name = rest
-    if "/" not in name:
-        name = f"library/{name}"
-    return f"{_DOCKER_HUB}/{name}"
-
-
-def _clock_of(line: str) -> float | None:
-    """Kaniko's clock on a (sanitised) line, in seconds: since the executor started
-    (``INFO[0003]``) or since the epoch (``--log-timestamp``, the text and JSON formats)."""
-    if line[4:5] == "[":
-        clock = line[5 : line.find("]")]
-    elif line.startswith('time="'):
-        clock = line[6 : line.find('"', 6)]
-    elif line.startswith("{"):
-        try:
-            data = json.loads(line) if len(line) < MAX_JSON_LINE else None
-        except (ValueError, RecursionError):
-            return None
-        found = data.get("time") if isinstance(data, dict) else None
-        if not isinstance(found, str):
-            return None
-        clock = found
-    else:
-        return None
-    if clock.isdigit():
-        return float(clock)
-    try:
-        return datetime.datetime.fromisoformat(clock).timestamp()
-    except ValueError:
-        return None
-
-
-def _duration(arrived: float, clocked: float | None) -> float:
-    # The clock truncates to whole seconds: the true time lies within one second of it.
-    if clocked is not None and not clocked - 1 < arrived < clocked + 1:
-        return clocked
-    return max(arrived, 0.0)
-
-
-def _moment(line: str, at: float | None) -> tuple[float, float | None]:
-    """(arrival, Kaniko's clock) of ``line``."""
-    return (time.monotonic() if at is None else at), _clock_of(line)
 
 
 def _split_line(line: str) -> tuple[str, str] | None:
@@ -452,176 +164,13 @@ def _split_line(line: str) -> tuple[str, str] | None:
     return None
 
 
-class _Steps:
-    """The rendered Dockerfile's steps as the log runs them: which one runs (Kaniko echoes each
-    instruction verbatim), which are cached, when each started and how long it took."""
-
-    def __init__(self, instructions: Sequence[str]) -> None:
-        self.names = build_steps(instructions)
-        # Where each step's text is, and the words steps start with (see match).
-        step_at: dict[str, list[int]] = {}
-        words = set()
-        for index, text in enumerate(self.names):
-            # As the log shows it: sanitised like every log line (``\r`` is ``\x0d`` there).
-            normal = _normal(printable(text))
-            step_at.setdefault(normal, []).append(index)
-            words.add(normal.partition(" ")[0])
-        self.words = frozenset(words)
-        self._step_at = step_at
-        self._initials = frozenset(word[:1] for word in words)
-        self.current = 0
-        """The step running (1-based; 0 before the first)."""
-        count = len(self.names)
-        self._cached = [False] * count
-        self._started: list[tuple[float, float | None] | None] = [None] * count
-        self._durations: list[float | None] = [None] * count
-        self._open: int | None = None
-
-    def match(self, message: str) -> int | None:
-        """The step (1-based) whose instruction ``message`` is, looking forward from the
-        current one; None for any other message."""
-        # Most messages do not start like a step's first word: they are ruled out unnormalised.
-        first = message[:1]
-        if first not in self._initials and not first.isspace():
-            return None
-        words = message.split()
-        if not words or words[0] not in self.words:
-            return None
-        for index in self._step_at.get(" ".join(words), ()):
-            if index >= self.current:
-                return index + 1
-        return None
-
-    def start(self, step: int, message: str, line: str, at: float | None) -> ProgressEvent:
-        """Step ``step`` starts at ``line``: the one before ends there. Its STEP event."""
-        index = step - 1
-        now = _moment(line, at)
-        self._close(now)
-        self._open = index
-        self._started[index] = now
-        self.current = step
-        event: ProgressEvent = _new(ProgressEvent)
-        event.__dict__.update(
-            kind=EventKind.STEP,
-            message=message,
-            step=step,
-            total=len(self.names),
-            instruction=self.names[index],
-            cached=self._cached[index],
-            at=_time(),
-        )
-        return event
-
-    @property
-    def running(self) -> int:
-        """The step running now (1-based), 0 when none is: before the first, between a stage's
-        end and the next step, and once the image is being pushed."""
-        return 0 if self._open is None else self._open + 1
-
-    def mark_cached(self, instruction: str) -> None:
-        """``Using caching version of cmd``: the next step of that instruction is cached."""
-        for index in self._step_at.get(_normal(instruction), ()):
-            if index >= self.current and not self._cached[index]:
-                self._cached[index] = True
-                return
-
-    def found_cached_layer(self) -> None:
-        """``Found cached layer``: the running step is cached."""
-        if self._open is not None:
-            self._cached[self._open] = True
-
-    def close(self, line: str, at: float | None) -> None:
-        """The running step (if any) ends at ``line``."""
-        if self._open is not None:
-            self._close(_moment(line, at))
-
-    def _close(self, now: tuple[float, float | None]) -> None:
-        index = self._open
-        if index is None:
-            return
-        self._open = None
-        start = self._started[index]
-        if start is None:
-            return
-        at, clock = now
-        started, began = start
-        clocked = clock - began if clock is not None and began is not None else None
-        self._durations[index] = _duration(at - started, clocked)
-
-    def summary(self) -> tuple[BuildStep, ...]:
-        total = len(self.names)
-        return tuple(
-            BuildStep(
-                number=index + 1,
-                total=total,
-                name=self.names[index],
-                duration=self._durations[index],
-                cached=self._cached[index],
-            )
-            for index in range(total)
-            if self._started[index] is not None
-        )
-
-
-class _Pushes:
-    """The pushes in the log: the image's, to one of the build's destinations (its digest),
-    told apart from the cache layers' pushes, which say the same words."""
-
-    def __init__(self, destinations: Sequence[str]) -> None:
-        self.destinations = tuple(destinations)
-        self._repositories = frozenset(map(repository_of, self.destinations))
-        self.digest: str | None = None
-        self.pushed: list[str] = []
-        # Cache layers announced (reference -> repository), and pushes of them not yet done.
-        self._cache_refs: dict[str, str] = {}
-        self._cache_pending: dict[str, int] = {}
-
-    def read(self, message: str) -> ProgressEvent | None:
-        """The PUSHING / PUSHED event a ``Pushing ...`` / ``Pushed ...`` message means, if any."""
-        # A cache layer's push: `Pushing layer <ref> to cache now`, `Pushing image to <ref>`
-        # (the same text), then `Pushed <repository>@<digest>` with the repository as
-        # go-containerregistry names it. Layers are pushed while later steps run.
-        if message.startswith("Pushing layer ") and message.endswith(" to cache now"):
-            reference = message[len("Pushing layer ") : -len(" to cache now")]
-            if len(self._cache_refs) < _MAX_IMAGES * 8:
-                self._cache_refs[reference] = repository_of(reference)
-            return None
-        if message.startswith("Pushing image to "):
-            reference = message[len("Pushing image to ") :]
-            cache = self._cache_refs.pop(reference, None)
-            if cache is not None:
-                self._cache_pending[cache] = self._cache_pending.get(cache, 0) + 1
-                return None
-            if self._repositories and repository_of(reference) not in self._repositories:
-                return None  # not one of this build's destinations: not the image
-            return _event(EventKind.PUSHING, reference)
-        if message.startswith("Pushed "):
-            return self._pushed(message[len("Pushed ") :])
-        return None
-
-    def _pushed(self, reference: str) -> ProgressEvent | None:
-        repository = reference.partition("@")[0]
-        pending = self._cache_pending.get(repository)
-        if pending:
-            self._cache_pending[repository] = pending - 1
-            return None
-        if self._repositories and repository not in self._repositories:
-            return None
-        found = _DIGEST.search(reference)
-        if found:
-            self.digest = found.group("digest")
-        if len(self.pushed) < _MAX_IMAGES:
-            self.pushed.append(reference)
-        return _event(EventKind.PUSHED, reference, digest=self.digest)
-
-
 class KanikoLogParser:
     """Turns Kaniko log lines into ``ProgressEvent``s, remembering only a bounded tail."""
 
     def __init__(
         self, instructions: Sequence[str] = (), tail: int = 200, destinations: Sequence[str] = ()
     ) -> None:
-        self._steps = _Steps(instructions)
+        self._steps = Steps(instructions)
         self.steps = self._steps.names
         # How the messages _interpret reads begin (others are only shown).
         words = tuple(f"{word} " for word in self._steps.words)
@@ -629,7 +178,7 @@ class KanikoLogParser:
         self.tail: collections.deque[str] = collections.deque(maxlen=tail)
         self.error_line: str | None = None
         self.lines = 0
-        self._pushes = _Pushes(destinations)
+        self._pushes = Pushes(destinations)
         self._bases: set[str] = set()
         self._ended_in: int | None = None
 
@@ -692,8 +241,8 @@ class KanikoLogParser:
         single = None if isinstance(at, Sequence) else at
         self.lines += len(lines)
         for index, raw in enumerate(lines):
-            if len(raw) > _CUT_AT:
-                raw = _cut(raw)
+            if len(raw) > CUT_AT:
+                raw = cut_line(raw)
             level = "INFO" if raw.startswith(_INFO) else coloured(raw[:_COLOURED_PREFIX])
             if level is not None:
                 rest = raw[_COLOURED_PREFIX - 1 :]  # `[clock] message`
@@ -777,7 +326,7 @@ class KanikoLogParser:
                 return event
             if word == "Taking" or word == "Unpacking":
                 if message.startswith(_SNAPSHOTS):
-                    return _event(EventKind.SNAPSHOTTING, message)
+                    return new_event(EventKind.SNAPSHOTTING, message)
             elif word == "Using" and message.startswith(_USING_CACHE):
                 self._steps.mark_cached(message[len(_USING_CACHE) :])
             elif word == "Building" and message.startswith("Building stage "):
@@ -797,7 +346,7 @@ class KanikoLogParser:
             image = message[len("Retrieving image ") :].split(" from ", 1)[0]
         else:
             return None
-        if image in self._bases or len(self._bases) >= _MAX_IMAGES:
+        if image in self._bases or len(self._bases) >= MAX_IMAGES:
             return None
         self._bases.add(image)
-        return _event(EventKind.RETRIEVING_BASE, image)
+        return new_event(EventKind.RETRIEVING_BASE, image)

@@ -28,13 +28,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from polymagic.errors import BuildCancelled, BuildError, BuildFailed, BuildTimeout, FailedStep
+from polymagic.outcome.events import EventKind, ProgressEvent
 from polymagic.outcome.fixes import fix_evicted, fix_out_of_memory
-from polymagic.outcome.kaniko_log import (
-    MAX_LINE,
-    EventKind,
-    KanikoLogParser,
-    ProgressEvent,
-)
+from polymagic.outcome.kaniko_log import KanikoLogParser
+from polymagic.outcome.log_lines import MAX_LINE
 from polymagic.outcome.pod_reading import (
     DIGEST,
     JsonDict,

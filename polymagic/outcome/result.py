@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from polymagic.outcome.kaniko_log import BuildStep, format_size
+from polymagic.outcome.events import BuildStep, format_size
 
 __all__ = ["BuildResult", "BuildStatus"]
 

@@ -98,7 +98,8 @@ def test_the_status_line_on_a_tty_has_only_its_own_control() -> None:
     lines = [c[1] for c in CASES]
     code = f"""
 import io, json
-from polymagic.outcome.kaniko_log import EventKind, KanikoLogParser, ProgressEvent
+from polymagic.outcome.events import EventKind, ProgressEvent
+from polymagic.outcome.kaniko_log import KanikoLogParser
 from polymagic.cli.terminal import TerminalProgress
 
 stream = io.StringIO()

@@ -19,7 +19,8 @@ from polymagic.kube.session import BuildResult
 from polymagic.notebook import progress_widget
 from polymagic.notebook.progress_layout import LOG_CLASS, live_log_html
 from polymagic.notebook.progress_widget import BuildProgress, Outcome
-from polymagic.outcome.kaniko_log import BuildStep, EventKind, KanikoLogParser, ProgressEvent
+from polymagic.outcome.events import BuildStep, EventKind, ProgressEvent
+from polymagic.outcome.kaniko_log import KanikoLogParser
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 IMAGE = f"registry.example.com/org/app@{DIGEST}"

@@ -19,7 +19,7 @@ import yaml
 
 from polymagic.kube.client import Cluster, connect
 from polymagic.kube.session import BuildOptions, build_image, start_build
-from polymagic.outcome.kaniko_log import EventKind, ProgressEvent
+from polymagic.outcome.events import EventKind, ProgressEvent
 from polymagic.registry import check_image
 from polymagic.render.build_objects import KanikoOptions
 from polymagic.render.compiler import compile_operation

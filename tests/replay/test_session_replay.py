@@ -18,7 +18,7 @@ import yaml
 from polymagic.errors import BuildCancelled, BuildFailed, BuildTimeout, PreflightError
 from polymagic.kube.api import Cluster
 from polymagic.kube.session import BuildSession, start_build
-from polymagic.outcome.kaniko_log import EventKind, ProgressEvent
+from polymagic.outcome.events import EventKind, ProgressEvent
 from polymagic.render.compiler import CompiledBuild, compile_operation
 from polymagic.spec.loader import load_connections
 from tests.data import SEED
