@@ -24,7 +24,6 @@ MAX_MODULE = 500
 OVER_BUDGET = {
     # Modules still to split, each at most the size it had when the budget came in: the list
     # may only shrink (issue 17). A module that drops under the budget must leave it.
-    "polymagic/render/manifests.py": 830,
     "polymagic/render/context.py": 930,
     "polymagic/render/dockerignore.py": 970,
 }
