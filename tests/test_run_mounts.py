@@ -31,7 +31,7 @@ CATALOG = [
     {
         "name": "pip-conf",
         "kind": "custom",
-        "secret": {"name": "team-pip", "mountPath": "/kaniko/secrets/pip", "items": ["pip.conf"]},
+        "secret": {"name": "team-pip", "mountPath": "/secrets/pip", "items": ["pip.conf"]},
     },
     {
         "name": "build-cache",
@@ -63,10 +63,10 @@ def test_a_secret_mount_becomes_one_secret_argument_and_a_read_only_mount() -> N
     manifests = _manifests([SECRET_RUN, SECRET_RUN.replace("team-pkg", "other")], ["pip-conf"])
     args = _container(manifests)["args"]
     assert [a for a in args if a.startswith("--secret")] == [
-        "--secret=id=pip-conf,src=/kaniko/secrets/pip/pip.conf"
+        "--secret=id=pip-conf,src=/secrets/pip/pip.conf"
     ]
     mount = next(
-        m for m in _container(manifests)["volumeMounts"] if m["mountPath"] == "/kaniko/secrets/pip"
+        m for m in _container(manifests)["volumeMounts"] if m["mountPath"] == "/secrets/pip"
     )
     assert mount["readOnly"] is True
     volume = next(v for v in manifests.pod["spec"]["volumes"] if v["name"] == mount["name"])
@@ -105,7 +105,7 @@ def test_a_secret_id_without_its_connection_is_one_error_naming_both(
 
 def test_a_secret_connection_must_name_its_key() -> None:
     catalog = [dict(c) for c in CATALOG]
-    catalog[1] = {**catalog[1], "secret": {"name": "team-pip", "mountPath": "/kaniko/secrets/pip"}}
+    catalog[1] = {**catalog[1], "secret": {"name": "team-pip", "mountPath": "/secrets/pip"}}
     build = compile_operation(
         _op([SECRET_RUN], ["pip-conf"]), connections=load_connections(catalog)
     )
@@ -145,3 +145,16 @@ def test_polyaxon_renders_the_mount_lines_the_same() -> None:
     results = run_oracle([{"kind": "dockerfile", "body": body} for body in bodies])
     for body, result in zip(bodies, results, strict=True):
         assert result == {"ok": render_dockerfile(load_dockerfile_init(body))}
+
+
+def test_a_secret_mounted_where_the_executor_copies_secrets_is_refused() -> None:
+    # The real executor copies each build secret to /kaniko/secrets/<id>: a Secret mounted there
+    # made it fail with "open /kaniko/secrets/token: is a directory" (seen with the real one).
+    catalog = [dict(c) for c in CATALOG]
+    secret = {"name": "team-pip", "mountPath": "/kaniko/secrets/pip-conf", "items": ["pip.conf"]}
+    catalog[1] = {**catalog[1], "secret": secret}
+    build = compile_operation(
+        _op([SECRET_RUN], ["pip-conf"]), connections=load_connections(catalog)
+    )
+    with pytest.raises(SpecError, match=r"inside /kaniko/secrets, where the executor copies"):
+        build_manifests(build)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CACHE_VOLUME_KINDS",
     "EXECUTOR_CACHE_DIR",
+    "EXECUTOR_SECRETS_DIR",
     "RunMount",
     "RunMounts",
     "cache_note",
@@ -37,6 +38,9 @@ __all__ = [
     "secret_arguments",
 ]
 
+EXECUTOR_SECRETS_DIR = "/kaniko/secrets"
+"""Where the executor copies each build secret (its ``KanikoSecretsDir``): a Secret mounted
+inside it collides with the copy (the executor fails with ``is a directory``)."""
 EXECUTOR_CACHE_DIR = "/kaniko/caches"
 """Where the executor keeps ``RUN --mount=type=cache`` folders (its ``KanikoCacheDir``)."""
 CACHE_VOLUME_KINDS = ("volume_claim", "host_path")
@@ -125,8 +129,16 @@ def _source_of(mount: RunMount, connection: Connection | None, names: Sequence[s
             f"RUN --mount=type=secret,id={mount.secret_id}: no connection"
             f" `{mount.secret_id}` with a mounted secret among the run's connections ({have}):"
             " add one to the catalog (`secret: {name: SECRET, mountPath:"
-            " /kaniko/secrets/NAME, items: [KEY]}`) and list it in `runPatch.connections`",
+            " /secrets/NAME, items: [KEY]}`) and list it in `runPatch.connections`",
             path="runPatch.connections",
+        )
+    mount_path = ref.mount_path.rstrip("/")
+    if mount_path == EXECUTOR_SECRETS_DIR or mount_path.startswith(EXECUTOR_SECRETS_DIR + "/"):
+        raise SpecError(
+            f"connection `{connection.name}`: its secret is mounted at {ref.mount_path}, inside"
+            f" {EXECUTOR_SECRETS_DIR}, where the executor copies build secrets itself; mount it"
+            f" elsewhere, e.g. /secrets/{connection.name}",
+            path=f"connections.{connection.name}.secret.mountPath",
         )
     if not ref.items or len(ref.items) != 1:
         raise SpecError(
