@@ -34,6 +34,7 @@ from tests.cluster.runc_runtime import (
 )
 from tests.real_executor.helpers import build_in, finished_run, leftovers, op_running
 from tests.registry.server import RegistryServer
+from tests.tiers import unavailable
 
 REFUSED_RUN = "linux64 -R true"
 """``personality(0x40000)``: refused by the runtime's default profile, fine without one."""
@@ -361,7 +362,7 @@ def test_translation_refuses_contradictory_profiles() -> None:
 
 def test_the_installed_default_profile_translates_for_this_host() -> None:
     if not DEFAULT_SECCOMP_PROFILE.is_file():
-        pytest.skip(f"{DEFAULT_SECCOMP_PROFILE} is not installed: run .ci/setup")
+        unavailable(f"{DEFAULT_SECCOMP_PROFILE} is not installed: run .ci/setup")
     profile = json.loads(DEFAULT_SECCOMP_PROFILE.read_text())
     seccomp = _translate(profile, DEFAULT_CAPABILITIES)
     allowed = {

@@ -1,0 +1,181 @@
+"""The test tiers and CI's rule that nothing is skipped (:mod:`tests.tiers`), and the executor
+script's refusals (``.ci/kaniko-executor.sh``), each run for real in a child process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.tiers import TESTS, tiers_of
+
+REPO = TESTS.parent
+SCRIPT = REPO / ".ci" / "kaniko-executor.sh"
+
+SKIPPING = """
+import pytest
+
+def test_skipped() -> None:
+    pytest.skip("the widget is not installed")
+
+def test_passes() -> None:
+    assert 1 + 1 == 2
+"""
+
+
+MODULE_SKIP = 'import pytest\npytest.skip("no widget here", allow_module_level=True)\n'
+TWO_TIERS = """
+import pytest
+
+@pytest.fixture
+def control_plane() -> int:
+    return 1
+
+def test_needs_a_cluster(control_plane: int) -> None:
+    assert control_plane == 1
+
+def test_fast() -> None:
+    assert True is not False
+"""
+
+
+def _pytest(folder: Path, ci: str | None, *args: str) -> str:
+    """What a pytest run with the tiers plugin prints, in ``folder``."""
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env["PYTHONPATH"] = str(REPO)
+    if ci is not None:
+        env["CI"] = ci
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.tiers", "-p", "no:cacheprovider", *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return f"exit {run.returncode}\n{run.stdout}"
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("suite")
+    (folder / "test_skipping.py").write_text(SKIPPING)
+    (folder / "test_module_skip.py").write_text(MODULE_SKIP)
+    (folder / "test_two.py").write_text(TWO_TIERS)
+    return folder
+
+
+def test_under_ci_a_skip_is_a_failure_with_its_reason(suite: Path) -> None:
+    shown = _pytest(
+        suite,
+        "true",
+        "-rA",
+        "--continue-on-collection-errors",
+        "test_skipping.py",
+        "test_module_skip.py",
+    )
+
+    assert shown.startswith("exit 1"), shown
+    assert "1 failed, 1 passed, 1 error" in shown, shown
+    assert "skipped under CI" in shown
+    assert "the widget is not installed" in shown
+    assert "a module skipped under CI" in shown
+    assert "no widget here" in shown
+
+
+@pytest.mark.parametrize("ci", [None, "false"])
+def test_outside_ci_a_skip_stays_a_skip_with_its_reason(suite: Path, ci: str | None) -> None:
+    shown = _pytest(suite, ci, "-rs", "test_skipping.py", "test_module_skip.py")
+
+    assert shown.startswith("exit 0"), shown
+    assert "1 passed, 2 skipped" in shown, shown
+    assert "the widget is not installed" in shown
+    assert "no widget here" in shown
+
+
+def test_plain_pytest_leaves_the_infrastructure_tiers_out_and_all_tiers_runs_them(
+    suite: Path,
+) -> None:
+    plain = _pytest(suite, None, "test_two.py")
+    every = _pytest(suite, None, "--all-tiers", "test_two.py")
+    chosen = _pytest(suite, None, "-m", "cluster", "test_two.py")
+
+    assert "1 passed, 1 deselected" in plain, plain
+    assert "the fast tier only" in plain
+    assert "2 passed" in every, every
+    assert "1 passed, 1 deselected" in chosen, chosen
+
+
+@pytest.mark.parametrize(
+    ("fixtures", "path", "expected"),
+    [
+        (["namespace", "control_plane", "tmp_path"], "test_build_cluster.py", {"cluster"}),
+        (["tls_registry"], "registry/test_registry.py", {"registry"}),
+        (["tmp_path"], "real_executor/test_failures.py", {"real_executor"}),
+        (["tmp_path"], "oracle/test_oracle_goldens.py", {"oracle"}),
+        (["tmp_path"], "test_differential.py", {"oracle"}),
+        (
+            ["chromium", "offline_kernel_env"],
+            "notebook/test_browser_form.py",
+            {"browser", "kernel"},
+        ),
+        (["tmp_path"], "hostile/test_spec_yaml.py", {"hostile"}),
+        (["tmp_path", "seed"], "test_compiler.py", set()),
+    ],
+    ids=[
+        "cluster",
+        "registry",
+        "executor",
+        "oracle-dir",
+        "oracle-file",
+        "browser",
+        "hostile",
+        "fast",
+    ],
+)
+def test_a_test_is_in_the_tiers_its_fixtures_and_file_bring_up(
+    fixtures: list[str], path: str, expected: set[str]
+) -> None:
+    assert tiers_of(fixtures, TESTS / path) == expected
+
+
+def _executor_script(
+    tmp_path: Path, ci: str | None, source: Path
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env.update(POLYMAGIC_CACHE=str(tmp_path / "cache"), POLYMAGIC_KANIKO_SRC=str(source))
+    if ci is not None:
+        env["CI"] = ci
+    return subprocess.run(
+        ["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.mark.parametrize("ci", [None, "true"])
+def test_the_executor_script_refuses_a_source_with_the_wrong_sha256(
+    tmp_path: Path, ci: str | None
+) -> None:
+    altered = tmp_path / "kaniko-1.28.3-src.tar.xz"
+    altered.write_bytes(b"not the release")
+
+    run = _executor_script(tmp_path, ci, altered)
+
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "has SHA-256" in run.stderr, run.stderr
+    assert "expected a854ebe6" in run.stderr
+    reason = (tmp_path / "cache" / "kaniko-v1.28.3" / "UNAVAILABLE").read_text()
+    assert "has SHA-256" in reason
+
+
+@pytest.mark.parametrize(("ci", "code"), [(None, 0), ("true", 1)], ids=["outside-ci", "ci"])
+def test_a_missing_executor_source_fails_setup_only_under_ci(
+    tmp_path: Path, ci: str | None, code: int
+) -> None:
+    run = _executor_script(tmp_path, ci, tmp_path / "absent.tar.xz")
+
+    assert run.returncode == code, run.stdout + run.stderr
+    assert "absent.tar.xz is not a file" in run.stdout + run.stderr
