@@ -1,9 +1,9 @@
 """Building against the real kube-apiserver, with the simulated kubelet playing Kaniko.
 
 The build calls go through ``tests.replay.recorder.RecordingCluster`` (``record``): with
-``POLYMAGIC_RECORD_API_TRAFFIC=1`` (``python -m tests.replay.record``) the tests that name a
-scenario save their traffic under ``tests/fixtures/api-traffic/``, which ``tests/replay/``
-replays without a cluster. CI never sets it: the recorded traffic changes only on request.
+``--record-api-traffic`` (``python -m tests.replay.record``) the tests that name a scenario save
+their traffic under ``tests/fixtures/api-traffic/``, which ``tests/replay/`` replays without a
+cluster. CI never passes it: the recorded traffic changes only on request.
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ CATALOG = [
     }
 ]
 FAST = BuildOptions(timeout=120, start_timeout=60, stuck_grace=3, watch_timeout=2)
-RECORDING = os.environ.get("POLYMAGIC_RECORD_API_TRAFFIC") == "1"
 Record = Callable[..., RecordingCluster]
 
 
@@ -66,7 +65,7 @@ def cluster(admin_kubeconfig: Path, namespace: str, sim_node: SimulatedNode) -> 
 
 
 @pytest.fixture
-def record() -> Record:
+def record(pytestconfig: pytest.Config) -> Record:
     """Wrap a connection in a recorder: ``record(cluster, FAST, "success")``."""
 
     def wrap(
@@ -80,14 +79,15 @@ def record() -> Record:
             "log_tail": options.log_tail,
             "watch_timeout": options.watch_timeout,
         }
-        return RecordingCluster(cluster, Tape(scenario, options=followed))
+        keep = bool(pytestconfig.getoption("record_api_traffic"))
+        return RecordingCluster(cluster, Tape(scenario, options=followed, keep=keep))
 
     return wrap
 
 
 def _keep(api: RecordingCluster, notes: str) -> None:
     """Save the traffic of a test that passed, when re-recording was asked for."""
-    if RECORDING:
+    if api.tape.keep:
         api.tape.notes = notes
         api.tape.save(TAPES / f"{api.tape.scenario}.json")
 
