@@ -533,23 +533,30 @@ def test_watch_expiry_is_resumed_without_losing_the_outcome(
     api = record(cluster, FAST, "watch-expiry")
     session = start_build(api, _build(), FAST)
 
-    def compact_repeatedly() -> None:
-        # Bump the revision past the pod's, then compact, a few times while the pod waits:
-        # a watch resumed from the pod's version after that gets 410 Gone from the server.
-        for index in range(8):
+    def expired() -> list[Any]:
+        calls = api.tape.of("watch_pod")
+        return [c for c in calls if c.error and c.error["type"] == "WatchExpired"]
+
+    def compact_until_a_watch_expires() -> None:
+        # Bump the revision past the pod's, then compact, until a watch resumed from the pod's
+        # version has got 410 Gone from the server (the watches restart every 2 s while the
+        # pod waits 8 s); not a fixed count that may all land between two restarts.
+        deadline = time.monotonic() + 30
+        index = 0
+        while not expired() and time.monotonic() < deadline:
             admin.core(cluster).create_namespaced_config_map(
                 cluster.namespace, {"metadata": {"name": f"bump-{index}"}}
             )
             control_plane.compact_etcd()
-            time.sleep(0.7)
+            index += 1
+            time.sleep(0.3)
 
-    compactor = threading.Thread(target=compact_repeatedly, daemon=True)
+    compactor = threading.Thread(target=compact_until_a_watch_expires, daemon=True)
     for event in session.events():
         if event.kind is EventKind.PULLING_EXECUTOR and compactor.ident is None:
             compactor.start()
     compactor.join()
-    expired = [c for c in api.tape.of("watch_pod") if c.error and c.error["type"] == "WatchExpired"]
-    assert len(expired) >= 1  # the real server's 410 Gone
+    assert len(expired()) >= 1  # the real server's 410 Gone
     assert session.result is not None
     assert "@sha256:" in session.result.image
     assert _leftovers(cluster) == []
@@ -566,7 +573,9 @@ def test_two_identical_builds_share_one_pod(cluster: Cluster, sim_node: Simulate
     results: dict[str, Any] = {}
 
     def follow(key: str, session: Any) -> None:
-        results[key] = [e.kind for e in session.events()]
+        seen = results[key] = []
+        for event in session.events():
+            seen.append(event.kind)
 
     threads = [
         threading.Thread(target=follow, args=(k, s))
@@ -574,7 +583,11 @@ def test_two_identical_builds_share_one_pod(cluster: Cluster, sim_node: Simulate
     ]
     for thread in threads:
         thread.start()
-    time.sleep(2)
+    # Release only once both followers are attached and following the held pod.
+    deadline = time.monotonic() + 60
+    while not all(EventKind.STARTED in results.get(k, ()) for k in ("first", "second")):
+        assert time.monotonic() < deadline, f"the followers did not both attach: {results}"
+        time.sleep(0.05)
     sim_node.release(cluster.namespace)
     for thread in threads:
         thread.join(60)
