@@ -65,7 +65,8 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("suite")
     (folder / "test_skipping.py").write_text(SKIPPING)
     (folder / "test_module_skip.py").write_text(MODULE_SKIP)
-    (folder / "test_two.py").write_text(TWO_TIERS)
+    (folder / "tiers").mkdir()
+    (folder / "tiers" / "test_two.py").write_text(TWO_TIERS)
     return folder
 
 
@@ -100,14 +101,16 @@ def test_outside_ci_a_skip_stays_a_skip_with_its_reason(suite: Path, ci: str | N
 def test_plain_pytest_leaves_the_infrastructure_tiers_out_and_all_tiers_runs_them(
     suite: Path,
 ) -> None:
-    plain = _pytest(suite, None, "test_two.py")
-    every = _pytest(suite, None, "--all-tiers", "test_two.py")
-    chosen = _pytest(suite, None, "-m", "cluster", "test_two.py")
+    plain = _pytest(suite / "tiers", None)
+    every = _pytest(suite / "tiers", None, "--all-tiers")
+    chosen = _pytest(suite / "tiers", None, "-m", "cluster")
+    named = _pytest(suite / "tiers", None, "test_two.py")
 
     assert "1 passed, 1 deselected" in plain, plain
     assert "the fast tier only" in plain
     assert "2 passed" in every, every
     assert "1 passed, 1 deselected" in chosen, chosen
+    assert "2 passed" in named, named  # a file named on the command line runs whole
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ oracle, real executor, browser or real kernel, and that run no hostile input in 
 collection by :func:`tiers_of` from the fixtures a test uses (directly or through another
 fixture) and from the file it lives in, so a new test that asks for ``namespace`` or
 ``executor_image`` is in its tier without anyone remembering a decorator. ``--all-tiers`` (what
-``.ci/test`` passes) runs everything; ``-m cluster`` and friends select tiers.
+``.ci/test`` passes) runs everything; ``-m cluster`` and friends select tiers; naming files or
+test ids (``pytest tests/test_build_cluster.py``) runs what was named, whatever its tier.
 
 Under CI (the ``CI`` environment variable set, as CI runs ``.ci/run``) every tier CI provisions
 is required: :func:`unavailable` fails instead of skipping, and a skip from anywhere else is
@@ -119,7 +120,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _runs_every_tier(config: pytest.Config) -> bool:
-    return bool(config.getoption("all_tiers") or config.getoption("markexpr"))
+    """``--all-tiers``, a ``-m`` expression, or files / test ids named on the command line (what
+    the user named is run, whatever its tier); plain ``pytest`` runs the fast tier."""
+    named = config.args_source is pytest.Config.ArgsSource.ARGS
+    return bool(config.getoption("all_tiers") or config.getoption("markexpr") or named)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
