@@ -145,7 +145,7 @@ def test_run_failure_carries_exit_code_and_kaniko_error(
     _secret(cluster)
     sim_node.set_scenario(cluster.namespace, Scenario.RUN_FAILS)
     api = record(cluster, FAST, "run-fails")
-    with pytest.raises(BuildFailed) as caught:
+    with pytest.raises(BuildFailed, match="exited with code 3") as caught:
         build_image(api, _build(), FAST)
     message = str(caught.value)
     assert "exited with code 3" in message  # the RUN's status, as Kaniko exits
@@ -198,7 +198,7 @@ def test_interrupt_mid_build_deletes_everything(
             if event.kind is EventKind.STEP and event.step == 3:
                 threading.Thread(target=session.cancel).start()
 
-    with pytest.raises(BuildCancelled):
+    with pytest.raises(BuildCancelled, match="cancelled; its pod and ConfigMap were deleted"):
         follow_and_cancel_at_step_3()
     assert EventKind.CANCELLED in seen
     assert _leftovers(cluster) == []
@@ -223,7 +223,7 @@ def test_an_evicted_build_says_what_its_node_ran_short_of(
             if event.kind is EventKind.LOG and "held by the simulated node" in event.message:
                 sim_node.evict(cluster.namespace, session.name, low_on_disk)
 
-    with pytest.raises(BuildFailed) as caught:
+    with pytest.raises(BuildFailed, match="was evicted from its node") as caught:
         follow_and_evict_once_held()
     failed = caught.value
     assert failed.reason == "Evicted"
@@ -331,7 +331,7 @@ def test_missing_secret_seen_as_failed_mount_when_secrets_are_unreadable(
     admin.wait_until_builds_allowed(alice)
     api = record(alice, FAST, "missing-secret-mount")
     try:
-        with pytest.raises(BuildFailed) as caught:
+        with pytest.raises(BuildFailed, match="FailedMount") as caught:
             build_image(api, _build(), FAST)
     finally:
         alice.close()

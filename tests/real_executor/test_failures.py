@@ -88,7 +88,7 @@ def test_failing_run_in_build_failed(
     )
     cluster = connect(admin_kubeconfig, namespace=real_namespace)
     try:
-        with pytest.raises(BuildFailed) as caught:
+        with pytest.raises(BuildFailed, match=EXIT_STATUS_3) as caught:
             build_image(cluster, build, BuildOptions(namespace=real_namespace, timeout=300))
     finally:
         cluster.close()
