@@ -24,7 +24,14 @@ from typing import NoReturn
 
 import pytest
 
-__all__ = ["CI", "INFRASTRUCTURE_TIERS", "TIER_FIXTURES", "tiers_of", "unavailable"]
+__all__ = [
+    "CI",
+    "INFRASTRUCTURE_TIERS",
+    "TIER_FIXTURES",
+    "example_count",
+    "tiers_of",
+    "unavailable",
+]
 
 CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 """True when the run is CI's (``CI=true bash .ci/run``): nothing may be skipped then."""
@@ -94,6 +101,16 @@ def tiers_of(fixtures: Iterable[str], path: Path, tests_root: Path = TESTS) -> s
     return found
 
 
+_every_tier = CI
+
+
+def example_count(full: int) -> int:
+    """How many examples a property test draws: ``full`` when every tier runs (``.ci/test``,
+    CI), a quarter (at least 50) in the fast loop, so plain ``pytest`` stays quick. Its stage
+    floors are fractions, so they hold for both."""
+    return full if _every_tier else max(50, full // 4)
+
+
 def unavailable(reason: str) -> NoReturn:
     """A tier's piece is missing: outside CI the test is skipped with ``reason``; under CI,
     where everything is provisioned, it fails with it."""
@@ -115,6 +132,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    global _every_tier  # read when the test modules build their settings, at collection
+    _every_tier = CI or bool(config.getoption("all_tiers"))
     for tier, about in INFRASTRUCTURE_TIERS.items():
         config.addinivalue_line("markers", f"{tier}: {about}")
 
@@ -127,7 +146,10 @@ def _runs_every_tier(config: pytest.Config) -> bool:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    lines = [f"polymagic: CI {'is set: a skip is a failure' if CI else 'is not set'}"]
+    lines = [
+        f"polymagic: CI {'is set: a skip is a failure' if CI else 'is not set'}; "
+        f"property tests draw {'all their' if _every_tier else 'a quarter of their'} examples"
+    ]
     if not _runs_every_tier(config):
         lines.append(
             "polymagic: the fast tier only; --all-tiers (or -m <tier>) runs the "

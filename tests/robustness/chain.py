@@ -32,6 +32,7 @@ from polymagic.render.manifests import build_manifests
 from polymagic.spec.loader import load_connections, load_operation, parse_yaml
 from polymagic.spec.models import ConnectionCatalog
 from tests.reach import Reach
+from tests.tiers import example_count
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -114,7 +115,7 @@ CATALOG_DATA: list[dict[str, Any]] = [
 CATALOG = load_connections(CATALOG_DATA)
 
 FAST = settings(
-    max_examples=60,
+    max_examples=example_count(60),
     deadline=None,
     database=None,
     # No "explain" phase and one shrunk example per test: a failing run stays short too.
@@ -126,8 +127,8 @@ FAST = settings(
         HealthCheck.filter_too_much,
     ],
 )
-MEDIUM = settings(FAST, max_examples=120)
-MANY = settings(FAST, max_examples=250)
+MEDIUM = settings(FAST, max_examples=example_count(120))
+MANY = settings(FAST, max_examples=example_count(250))
 
 
 # -- walking documents ----------------------------------------------------------------------------

@@ -328,15 +328,22 @@ odd_leaves = st.one_of(
 odd_values = nested(odd_leaves, st.text(max_size=6) | st.sampled_from(FIELD_NAMES))
 
 
+def _at(doc: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        doc = doc[part]
+    return doc
+
+
 @st.composite
 def plausible_operation(draw: st.DrawFn) -> dict[str, Any]:
-    """The rich seed with a few leaves (or whole sub-trees) swapped for odd values."""
+    """The rich seed with one leaf (now and then two or three, or a whole sub-tree) swapped for
+    an odd value."""
     doc: Any = copy.deepcopy(RICH_SEED)
-    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+    for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):
         paths = [path for path in paths_of(doc) if len(path) >= 2]
-        if not paths:
-            break
-        doc = set_at(doc, draw(st.sampled_from(paths)), draw(odd_values))
+        leaves = [p for p in paths if not isinstance(_at(doc, p), (dict, list))]
+        where = draw(st.sampled_from([leaves] * 3 + [paths]))
+        doc = set_at(doc, draw(st.sampled_from(where)), draw(odd_values))
     result: dict[str, Any] = doc
     return result
 
@@ -605,10 +612,17 @@ def _like(node: Any) -> st.SearchStrategy[Any]:
     )
 
 
+def _either(values: st.SearchStrategy[Any] | None, like: st.SearchStrategy[Any]) -> Any:
+    if values is None:
+        return like
+    return st.booleans().flatmap(lambda given: values if given else like)
+
+
 @st.composite
 def mutated_seed(draw: st.DrawFn, values: st.SearchStrategy[Any] | None = None) -> Any:
     """The quick start or the rich seed with one to three changes: a leaf replaced by a value of
-    its kind (or, with ``values``, by one of those), an optional key deleted, or a key added."""
+    its kind (or, with ``values``, half the time by one of those), a key deleted, or a key
+    added."""
     doc: Any = copy.deepcopy(draw(st.sampled_from([SEED, RICH_SEED])))
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         path = draw(st.sampled_from([p for p in paths_of(doc) if p]))
@@ -621,13 +635,13 @@ def mutated_seed(draw: st.DrawFn, values: st.SearchStrategy[Any] | None = None) 
             del parent[path[-1]]
         elif action == "add" and isinstance(node, dict):
             key = draw(st.sampled_from(FIELD_NAMES) | st.sampled_from(PARAM_NAMES))
-            node[key] = draw(values if values is not None else _like(next(iter(node.values()), "")))
+            node[key] = draw(_either(values, _like(next(iter(node.values()), ""))))
         elif action == "add" and isinstance(node, list):
             node.insert(
                 draw(st.integers(0, len(node))), copy.deepcopy(draw(st.sampled_from(node or [""])))
             )
         else:
-            doc = set_at(doc, path, draw(values if values is not None else _like(node)))
+            doc = set_at(doc, path, draw(_either(values, _like(node))))
     return doc
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from polymagic.render.compiler import compile_operation
@@ -43,20 +43,24 @@ from tests.robustness.strategies import (
 def test_arbitrary_python_structures(reach: Reach) -> None:
     @MEDIUM
     @given(st.one_of(python_values, st.dictionaries(python_keys, python_values, max_size=6)))
+    @example({})  # the seed whole: the chain runs to the manifests
     def examples(data: Any) -> None:
         reach.example()
         if isinstance(data, dict):
             run_all(data)
-            # The noise under a valid operation: it must be refused field by field.
+            # The noise over a valid operation: it must be refused field by field.
             run_all({**copy.deepcopy(SEED), **data}, reach=reach)
         else:
             # Not a Mapping: still must fail as a PolymagicError, never a TypeError.
             attempt(load_operation, data)
-            attempt(compile_operation, data)
+            _, error = attempt(compile_operation, data)
+            if error is not None:
+                reach.reached("refused")
 
     examples()
-    # Dicts whose keys miss every field leave the seed whole: those compile.
-    reach.require(loaded=0.02, compiled=0.02, manifests=0.02)
+    # Noise is refused (a PolymagicError, one line); an empty dict leaves the seed whole, and
+    # that one compiles through to the manifests.
+    reach.require(refused=0.2, compiled=0.005, manifests=0.005)
 
 
 def _self_containing() -> dict[str, Any]:
@@ -105,7 +109,7 @@ def test_mutated_seed_as_dict(reach: Reach) -> None:
         run_all(doc, connections=CATALOG, reach=reach)
 
     examples()
-    reach.require(loaded=0.3, compiled=0.25, manifests=0.25)
+    reach.require(loaded=0.2, compiled=0.15, manifests=0.15)
 
 
 def test_mutated_seed_as_yaml(reach: Reach) -> None:
@@ -116,7 +120,7 @@ def test_mutated_seed_as_yaml(reach: Reach) -> None:
         run_all(dump(doc, flow), connections=CATALOG, reach=reach)
 
     examples()
-    reach.require(loaded=0.3, compiled=0.25, manifests=0.25)
+    reach.require(loaded=0.2, compiled=0.15, manifests=0.15)
 
 
 def test_plausible_operations_with_odd_leaves(reach: Reach) -> None:
@@ -129,7 +133,7 @@ def test_plausible_operations_with_odd_leaves(reach: Reach) -> None:
 
     examples()
     # One to three sub-trees are odd on purpose: few survive, but some must reach the manifests.
-    reach.require(loaded=0.06, compiled=0.04, manifests=0.01)
+    reach.require(loaded=0.06, compiled=0.04, manifests=0.03)
 
 
 def test_mutated_seed_with_python_values(reach: Reach) -> None:
@@ -141,7 +145,7 @@ def test_mutated_seed_with_python_values(reach: Reach) -> None:
 
     examples()
     # Any Python value in a field: what still compiles is a deletion or an added known key.
-    reach.require(loaded=0.05, compiled=0.05, manifests=0.05)
+    reach.require(loaded=0.08, compiled=0.08, manifests=0.08)
 
 
 WRONG_VALUES: list[Any] = [
