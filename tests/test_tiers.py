@@ -120,7 +120,7 @@ def test_plain_pytest_leaves_the_infrastructure_tiers_out_and_all_tiers_runs_the
         (["tls_registry"], "registry/test_registry.py", {"registry"}),
         (["tmp_path"], "real_executor/test_failures.py", {"real_executor"}),
         (["tmp_path"], "oracle/test_oracle_goldens.py", {"oracle"}),
-        (["tmp_path"], "test_differential.py", {"oracle"}),
+        (["tmp_path"], "differential/test_differential.py", {"oracle"}),
         (
             ["chromium", "offline_kernel_env"],
             "notebook/test_browser_form.py",

@@ -76,7 +76,7 @@ TIER_FILES: dict[str, tuple[str, ...]] = {
     # Each test runs bounded children (tests/hostile/bounded.py) for seconds of CPU.
     "hostile": ("hostile/",),
     # The oracle is called directly (run_oracle), not through a fixture.
-    "oracle": ("oracle/", "test_differential.py"),
+    "oracle": ("oracle/", "differential/"),
     # Kernels started by the tests' own helpers (the freeze kernel, nbclient, JupyterLab).
     "kernel": (
         "freeze/test_freeze_kernel.py",
