@@ -38,7 +38,7 @@ from tests.oracle.harness import run_oracle
 pytestmark = pytest.mark.oracle
 
 KANIKO_COMPONENT = (
-    Path(__file__).resolve().parents[1] / "polymagic" / "spec" / "hub" / "kaniko-1.2.yaml"
+    Path(__file__).resolve().parents[2] / "polymagic" / "spec" / "hub" / "kaniko-1.2.yaml"
 )
 # Fixed seeds keep every run identical; POLYMAGIC_DIFFERENTIAL_SEED explores other inputs.
 SEED_OFFSET = int(os.environ.get("POLYMAGIC_DIFFERENTIAL_SEED", "0"))
