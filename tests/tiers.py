@@ -28,12 +28,20 @@ __all__ = [
     "CI",
     "INFRASTRUCTURE_TIERS",
     "TIER_FIXTURES",
+    "ci_is_set",
     "example_count",
     "tiers_of",
     "unavailable",
 ]
 
-CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+def ci_is_set(value: str | None) -> bool:
+    """Whether ``CI`` is set the way CI services set it (``true``, ``1``); empty, ``0``,
+    ``false`` and ``no`` do not count."""
+    return (value or "").strip().lower() not in ("", "0", "false", "no")
+
+
+CI = ci_is_set(os.environ.get("CI"))
 """True when the run is CI's (``CI=true bash .ci/run``): nothing may be skipped then."""
 
 TESTS = Path(__file__).resolve().parent
