@@ -136,7 +136,7 @@ def test_the_option_takes_each_name_once_and_only_known_names(
     args = parser.parse_args(["--allow-pod-field", "hostPID", "--allow-pod-field", "hostPID"])
     assert allowed_pod_fields(args) == ("hostPID",)
     assert allowed_pod_fields(argparse.Namespace()) == ()
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="2"):
         parser.parse_args(["--allow-pod-field", "hostpid"])
     assert "invalid choice: 'hostpid'" in capsys.readouterr().err
     assert set(WIDENING) == {

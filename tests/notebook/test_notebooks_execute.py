@@ -94,9 +94,9 @@ EXPECTATIONS: dict[str, Expect] = {
         record_image_in=("print(result.image)",),
     ),
     "freeze.ipynb": Expect(
-        ended={'get_ipython().run_cell_magic("polybuild"': (SUCCEEDED,)},
+        ended={'with open("frozen.yaml", "w")': (SUCCEEDED,)},
         build_records={
-            'get_ipython().run_cell_magic("polybuild"': "registry.example.com/org/frozen/app@sha256:"
+            'with open("frozen.yaml", "w")': "registry.example.com/org/frozen/app@sha256:"
         },
         record_image_in=("print(result.image)",),
         text={
