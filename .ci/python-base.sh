@@ -18,7 +18,7 @@
 # variant (no apt), usr-is-merged instead of usrmerge (which pulls in all of perl), no docs, man
 # pages, locales or info files. `python3 -m venv` gives the venv pip from Debian's wheel, which is
 # how the tests install (Debian's system pip refuses system-wide installs anyway).
-# Idempotent; concurrent runs wait on a lock; never fails setup.
+# Idempotent; concurrent runs wait on a lock; fails setup only under CI (CI set).
 set -euo pipefail
 
 SUITE=bookworm
@@ -44,11 +44,24 @@ report_and_exit() {
     exit 0
 }
 
+in_ci() {
+    case "$(printf '%s' "${CI:-}" | tr '[:upper:]' '[:lower:]')" in
+        "" | 0 | false | no) return 1 ;;
+        *) return 0 ;;
+    esac
+}
+
+# It cannot be made: say why (also in UNAVAILABLE, for the tests), and exit 0 outside CI (the
+# tests skip with the reason) but 1 under CI, which must run them.
 unavailable() {
     mkdir -p "$OUT"
     printf '%s\n' "$*" >"$OUT/UNAVAILABLE"
     log "not making the Python base: $*"
-    log "the tests that need it will be skipped (outside CI) with this reason"
+    if in_ci; then
+        log "CI is set: the private-index tests are required, so this is an error" >&2
+        exit 1
+    fi
+    log "the tests that need it will be skipped with this reason"
     exit 0
 }
 

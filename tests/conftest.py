@@ -1,4 +1,11 @@
-"""Root conftest: registers the real-cluster fixtures and the fixtures every directory shares.
+"""Root conftest: registers the real-cluster fixtures, the test tiers (:mod:`tests.tiers`: plain
+``pytest`` runs the fast tier, ``--all-tiers`` everything, and under CI a skip is a failure), the
+fixtures every directory shares, the hypothesis profiles and the recording option.
+
+- hypothesis runs the ``ci`` profile (derandomised: the same examples every run) under CI and
+  the ``dev`` profile (random, a failure prints how to reproduce it) elsewhere;
+- ``--record-api-traffic`` makes the tests that name a scenario rewrite
+  ``tests/fixtures/api-traffic/`` (``python -m tests.replay.record`` passes it).
 
 Constants the tests share live in :mod:`tests.data`; tests import them from there, never from a
 conftest.
@@ -6,17 +13,36 @@ conftest.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import os
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.data import CONFORMANCE, SEED
+from tests.reach import Reach
 from tests.registry.server import RegistryServer
 
-# Registered as a plugin (allowed only in the root conftest), so the cluster fixtures exist
-# exactly once for the whole session without a star import.
-pytest_plugins = ["tests.cluster.fixtures"]
+pytest.register_assert_rewrite("tests.tiers")  # imported here, before it loads as a plugin
+from tests.tiers import CI, TIER_FIXTURES  # noqa: E402
+
+# Registered as plugins (allowed only in the root conftest), so the cluster fixtures exist
+# exactly once for the whole session without a star import, and the tiers apply everywhere.
+pytest_plugins = ["tests.cluster.fixtures", "tests.tiers"]
+
+# CI replays the same examples on every run (a red CI is red again on a re-run); elsewhere the
+# examples are random and a failure prints the @reproduce_failure blob (and hypothesis its seed).
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", print_blob=True)
+HYPOTHESIS_PROFILE = "ci" if CI else "dev"
+settings.load_profile(HYPOTHESIS_PROFILE)
 
 
 @pytest.fixture
@@ -29,27 +55,58 @@ def conformance() -> Path:
     return CONFORMANCE
 
 
-# -- the `registry` marker --------------------------------------------------------------------------
+@pytest.fixture
+def reach(request: pytest.FixtureRequest) -> Iterator[Reach]:
+    """A property test's per-stage counts (:mod:`tests.reach`), shown in the terminal summary."""
+    counted = Reach(request.node.name)
+    yield counted
+    request.node.user_properties.append(("reach", counted.summary()))
 
-REGISTRY_FIXTURES = frozenset(
-    {
-        "http_registry",
-        "tls_registry",
-        "basic_auth_registry",
-        "token_registry",
-        "plain_registry",
-        "auth_registry",
-        "module_registry",
-    }
-)
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = [
+        f"{report.nodeid}: {value.split(': ', 1)[1]}"
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "teardown"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "reach"
+    ]
+    if lines:
+        terminalreporter.section("how far the property tests' examples got")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+# -- options ------------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("polymagic").addoption(
+        "--record-api-traffic",
+        action="store_true",
+        help="rewrite tests/fixtures/api-traffic/*.json from the cluster tests that name a "
+        "scenario (use `python -m tests.replay.record`; the tapes change only on request)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("POLYMAGIC_RECORD_API_TRAFFIC"):
+        raise pytest.UsageError(
+            "POLYMAGIC_RECORD_API_TRAFFIC no longer records anything: unset it, and re-record "
+            "with `python -m tests.replay.record` (it passes --record-api-traffic)"
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"polymagic: hypothesis profile {HYPOTHESIS_PROFILE}"
+
+
+# -- the `registry` marker, checked ----------------------------------------------------------------
+
+REGISTRY_FIXTURES = TIER_FIXTURES["registry"]
 """Fixtures that start Debian's docker-registry: a test using one (even through another fixture)
-is marked ``registry`` at collection, so ``-m "not registry"`` deselects it."""
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if REGISTRY_FIXTURES.intersection(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.registry)
+is marked ``registry`` at collection (:mod:`tests.tiers`)."""
 
 
 def _registry_started_unmarked(item: pytest.Item) -> Generator[None, object, object]:
@@ -61,7 +118,7 @@ def _registry_started_unmarked(item: pytest.Item) -> Generator[None, object, obj
     if RegistryServer.starts != before and item.get_closest_marker("registry") is None:
         pytest.fail(
             f"{item.nodeid} started docker-registry without the `registry` marker: mark it "
-            "`@pytest.mark.registry` or add its fixture to REGISTRY_FIXTURES in tests/conftest.py",
+            "`@pytest.mark.registry` or add its fixture to TIER_FIXTURES in tests/tiers.py",
             pytrace=False,
         )
     return result

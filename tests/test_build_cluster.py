@@ -1,9 +1,9 @@
 """Building against the real kube-apiserver, with the simulated kubelet playing Kaniko.
 
 The build calls go through ``tests.replay.recorder.RecordingCluster`` (``record``): with
-``POLYMAGIC_RECORD_API_TRAFFIC=1`` (``python -m tests.replay.record``) the tests that name a
-scenario save their traffic under ``tests/fixtures/api-traffic/``, which ``tests/replay/``
-replays without a cluster. CI never sets it: the recorded traffic changes only on request.
+``--record-api-traffic`` (``python -m tests.replay.record``) the tests that name a scenario save
+their traffic under ``tests/fixtures/api-traffic/``, which ``tests/replay/`` replays without a
+cluster. CI never passes it: the recorded traffic changes only on request.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ CATALOG = [
     }
 ]
 FAST = BuildOptions(timeout=120, start_timeout=60, stuck_grace=3, watch_timeout=2)
-RECORDING = os.environ.get("POLYMAGIC_RECORD_API_TRAFFIC") == "1"
 Record = Callable[..., RecordingCluster]
 
 
@@ -67,7 +66,7 @@ def cluster(admin_kubeconfig: Path, namespace: str, sim_node: SimulatedNode) -> 
 
 
 @pytest.fixture
-def record() -> Record:
+def record(pytestconfig: pytest.Config) -> Record:
     """Wrap a connection in a recorder: ``record(cluster, FAST, "success")``."""
 
     def wrap(
@@ -81,14 +80,15 @@ def record() -> Record:
             "log_tail": options.log_tail,
             "watch_timeout": options.watch_timeout,
         }
-        return RecordingCluster(cluster, Tape(scenario, options=followed))
+        keep = bool(pytestconfig.getoption("record_api_traffic"))
+        return RecordingCluster(cluster, Tape(scenario, options=followed, keep=keep))
 
     return wrap
 
 
 def _keep(api: RecordingCluster, notes: str) -> None:
     """Save the traffic of a test that passed, when re-recording was asked for."""
-    if RECORDING:
+    if api.tape.keep:
         api.tape.notes = notes
         api.tape.save(TAPES / f"{api.tape.scenario}.json")
 
@@ -146,7 +146,7 @@ def test_run_failure_carries_exit_code_and_kaniko_error(
     _secret(cluster)
     sim_node.set_scenario(cluster.namespace, Scenario.RUN_FAILS)
     api = record(cluster, FAST, "run-fails")
-    with pytest.raises(BuildFailed) as caught:
+    with pytest.raises(BuildFailed, match="exited with code 3") as caught:
         build_image(api, _build(), FAST)
     message = str(caught.value)
     assert "exited with code 3" in message  # the RUN's status, as Kaniko exits
@@ -199,7 +199,7 @@ def test_interrupt_mid_build_deletes_everything(
             if event.kind is EventKind.STEP and event.step == 3:
                 threading.Thread(target=session.cancel).start()
 
-    with pytest.raises(BuildCancelled):
+    with pytest.raises(BuildCancelled, match="cancelled; its pod and ConfigMap were deleted"):
         follow_and_cancel_at_step_3()
     assert EventKind.CANCELLED in seen
     assert _leftovers(cluster) == []
@@ -224,7 +224,7 @@ def test_an_evicted_build_says_what_its_node_ran_short_of(
             if event.kind is EventKind.LOG and "held by the simulated node" in event.message:
                 sim_node.evict(cluster.namespace, session.name, low_on_disk)
 
-    with pytest.raises(BuildFailed) as caught:
+    with pytest.raises(BuildFailed, match="was evicted from its node") as caught:
         follow_and_evict_once_held()
     failed = caught.value
     assert failed.reason == "Evicted"
@@ -332,7 +332,7 @@ def test_missing_secret_seen_as_failed_mount_when_secrets_are_unreadable(
     admin.wait_until_builds_allowed(alice)
     api = record(alice, FAST, "missing-secret-mount")
     try:
-        with pytest.raises(BuildFailed) as caught:
+        with pytest.raises(BuildFailed, match="FailedMount") as caught:
             build_image(api, _build(), FAST)
     finally:
         alice.close()
@@ -534,23 +534,30 @@ def test_watch_expiry_is_resumed_without_losing_the_outcome(
     api = record(cluster, FAST, "watch-expiry")
     session = start_build(api, _build(), FAST)
 
-    def compact_repeatedly() -> None:
-        # Bump the revision past the pod's, then compact, a few times while the pod waits:
-        # a watch resumed from the pod's version after that gets 410 Gone from the server.
-        for index in range(8):
+    def expired() -> list[Any]:
+        calls = api.tape.of("watch_pod")
+        return [c for c in calls if c.error and c.error["type"] == "WatchExpired"]
+
+    def compact_until_a_watch_expires() -> None:
+        # Bump the revision past the pod's, then compact, until a watch resumed from the pod's
+        # version has got 410 Gone from the server (the watches restart every 2 s while the
+        # pod waits 8 s); not a fixed count that may all land between two restarts.
+        deadline = time.monotonic() + 30
+        index = 0
+        while not expired() and time.monotonic() < deadline:
             admin.core(cluster).create_namespaced_config_map(
                 cluster.namespace, {"metadata": {"name": f"bump-{index}"}}
             )
             control_plane.compact_etcd()
-            time.sleep(0.7)
+            index += 1
+            time.sleep(0.3)
 
-    compactor = threading.Thread(target=compact_repeatedly, daemon=True)
+    compactor = threading.Thread(target=compact_until_a_watch_expires, daemon=True)
     for event in session.events():
         if event.kind is EventKind.PULLING_EXECUTOR and compactor.ident is None:
             compactor.start()
     compactor.join()
-    expired = [c for c in api.tape.of("watch_pod") if c.error and c.error["type"] == "WatchExpired"]
-    assert len(expired) >= 1  # the real server's 410 Gone
+    assert len(expired()) >= 1  # the real server's 410 Gone
     assert session.result is not None
     assert "@sha256:" in session.result.image
     assert _leftovers(cluster) == []
@@ -567,7 +574,9 @@ def test_two_identical_builds_share_one_pod(cluster: Cluster, sim_node: Simulate
     results: dict[str, Any] = {}
 
     def follow(key: str, session: Any) -> None:
-        results[key] = [e.kind for e in session.events()]
+        seen = results[key] = []
+        for event in session.events():
+            seen.append(event.kind)
 
     threads = [
         threading.Thread(target=follow, args=(k, s))
@@ -575,7 +584,11 @@ def test_two_identical_builds_share_one_pod(cluster: Cluster, sim_node: Simulate
     ]
     for thread in threads:
         thread.start()
-    time.sleep(2)
+    # Release only once both followers are attached and following the held pod.
+    deadline = time.monotonic() + 60
+    while not all(EventKind.STARTED in results.get(k, ()) for k in ("first", "second")):
+        assert time.monotonic() < deadline, f"the followers did not both attach: {results}"
+        time.sleep(0.05)
     sim_node.release(cluster.namespace)
     for thread in threads:
         thread.join(60)

@@ -248,7 +248,7 @@ def test_a_deadline_must_be_a_positive_number_of_seconds(
 ) -> None:
     """Refused when the line is read, as the notebook's settings refuse it: not after the
     build was submitted with a deadline that has already passed."""
-    with pytest.raises(SystemExit) as exited:
+    with pytest.raises(SystemExit, match=r"^2$") as exited:
         main(["build", str(op_file), "--dry-run", *argv])
     assert exited.value.code == 2
     assert "expected a positive number of seconds" in capsys.readouterr().err

@@ -77,7 +77,9 @@ def test_a_client_certificate_without_rights_is_told_permission_denied(
     dave = connect(kubeconfig, namespace=namespace)
     try:
         assert dave.can_i("create", "pods", namespace) is False
-        with pytest.raises(ApiError) as caught:
+        with pytest.raises(
+            ApiError, match=r"^listing pods: permission denied \(403 Forbidden\)"
+        ) as caught:
             dave.list_pods(namespace, "a=b")
     finally:
         dave.close()
@@ -94,7 +96,9 @@ def test_a_client_certificate_the_cluster_does_not_trust_is_refused(
     )
     mallory = connect(kubeconfig, namespace=namespace)
     try:
-        with pytest.raises(ApiError) as caught:
+        with pytest.raises(
+            ApiError, match=r"the credentials were not accepted .*\(401 Unauthorized\)"
+        ) as caught:
             mallory.read_namespace(namespace)
     finally:
         mallory.close()
@@ -157,7 +161,7 @@ def test_error_answers_and_an_unreachable_server_keep_their_wording(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     ns = cluster.namespace
-    with pytest.raises(ApiError) as missing:
+    with pytest.raises(ApiError, match=r"not found \(404 Not Found\)") as missing:
         cluster.read_pod(ns, "nothing-here")
     assert missing.value.status == 404
     assert missing.value.reason == "Not Found"
@@ -167,13 +171,15 @@ def test_error_answers_and_an_unreachable_server_keep_their_wording(
     assert cluster.delete_pod(ns, "nothing-here") is False
     assert cluster.delete_config_map(ns, "nothing-here") is False
     cluster.create_config_map(ns, {"metadata": {"name": "twice"}})
-    with pytest.raises(ApiError) as conflict:
+    with pytest.raises(
+        ApiError, match=r"already exists or changed meanwhile \(409 Conflict\)"
+    ) as conflict:
         cluster.create_config_map(ns, {"metadata": {"name": "twice"}})
     assert conflict.value.status == 409
     assert str(conflict.value).startswith(
         "creating ConfigMap `twice`: it already exists or changed meanwhile (409 Conflict): "
     )
-    with pytest.raises(ApiError) as invalid:
+    with pytest.raises(ApiError, match=r"\(422 Unprocessable Entity\)") as invalid:
         cluster.create_config_map(ns, {"metadata": {"name": "Not_Valid"}})
     assert invalid.value.status == 422
     assert cluster.list_config_maps(ns, "no-such-label=x") == []
@@ -182,7 +188,7 @@ def test_error_answers_and_an_unreachable_server_keep_their_wording(
     (tmp_path / "closed.kubeconfig").write_text(json.dumps(config))
     closed = connect(tmp_path / "closed.kubeconfig", namespace=ns)
     try:
-        with pytest.raises(ClusterError) as unreachable:
+        with pytest.raises(ClusterError, match="cannot reach the API server at") as unreachable:
             closed.read_namespace(ns)
     finally:
         closed.close()

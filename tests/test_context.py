@@ -296,7 +296,7 @@ def test_missing_source_says_where_it_must_be(project: Path) -> None:
         f"COPY source `nope.txt` not found in {project}: it must be inside the build context"
         " folder (the notebook's folder, or --context DIR)"
     )
-    with pytest.raises(SpecError) as caught:
+    with pytest.raises(SpecError, match=r"COPY source `nope\.txt` not found") as caught:
         pack_context(project, ["nope.txt"], {})
     assert str(caught.value) == message
     with pytest.raises(SpecError, match=r"`src/\*\.txt` not found"):
@@ -323,7 +323,7 @@ def test_generated_file_names_must_stay_inside(project: Path, name: str) -> None
 def test_archive_over_the_limit_suggests_git_or_object_store(project: Path) -> None:
     (project / "model.bin").write_bytes(os.urandom(20_000))
 
-    with pytest.raises(SpecError) as caught:
+    with pytest.raises(SpecError, match="more than fits in a ConfigMap") as caught:
         pack_context(project, ["."], {}, limit=4_000)
 
     message = str(caught.value)

@@ -27,7 +27,7 @@ REJECTED = json.loads((GOLDEN / "rejected.json").read_text())
 
 @pytest.mark.parametrize("body", REJECTED, ids=[json.dumps(b)[:40] for b in REJECTED])
 def test_polyaxon_rejections_are_rejected_with_a_field_path(body: dict[str, object]) -> None:
-    with pytest.raises(SpecError) as caught:
+    with pytest.raises(SpecError, match=r"^dockerfile\.") as caught:
         load_dockerfile_init(body)
     assert caught.value.path is not None
     assert caught.value.path.startswith("dockerfile")

@@ -95,7 +95,7 @@ def test_each_ending_has_its_sentence(error: PolymagicError, message: str) -> No
 
 
 def test_build_errors_take_keywords_only() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="positional argument"):
         BuildFailed("a message")  # type: ignore[call-arg]
 
 

@@ -104,7 +104,7 @@ def assert_refused_without_the_token(error: SpecError, masked: str, field: str) 
 
 @pytest.mark.parametrize(("url", "masked"), CREDENTIAL_URLS, ids=CREDENTIAL_IDS)
 def test_a_git_url_with_credentials_is_refused(url: str, masked: str) -> None:
-    with pytest.raises(SpecError) as caught:
+    with pytest.raises(SpecError, match="carries credentials") as caught:
         _pod_args({"url": url})
 
     assert_refused_without_the_token(caught.value, masked, "runPatch.init[0].git.url: ")
@@ -116,7 +116,7 @@ def test_a_git_url_with_credentials_is_refused(url: str, masked: str) -> None:
 def test_a_git_connection_url_with_credentials_is_refused(url: str, masked: str) -> None:
     connection = {"name": "repo", "kind": "git", "schema": {"url": url}}
 
-    with pytest.raises(ConnectionsError) as caught:
+    with pytest.raises(ConnectionsError, match="carries credentials") as caught:
         load_connections([*REGISTRY, connection])
 
     assert_refused_without_the_token(caught.value, masked, "[1].schema: `url` ")
@@ -127,9 +127,11 @@ def test_a_git_url_with_credentials_from_a_param_is_refused() -> None:
     op["params"]["repo"] = {"value": "github.com/acme/app", "contextOnly": True}
     op["runPatch"]["init"].insert(0, {"git": {"url": "{{ repo }}"}})
     catalog = load_connections(REGISTRY)
-    assert compile_operation(op, connections=catalog)  # the param's own value is fine
+    # The param's own value is fine: it becomes the git init's URL.
+    fine = compile_operation(op, connections=catalog)
+    assert fine.run_dict["init"][0] == {"git": {"url": "github.com/acme/app"}}
 
-    with pytest.raises(SpecError) as caught:
+    with pytest.raises(SpecError, match="carries credentials") as caught:
         compile_operation(
             op, params=["repo=https://alice:TOKEN@github.com/acme/app"], connections=catalog
         )

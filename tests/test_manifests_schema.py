@@ -266,11 +266,13 @@ def test_validator_is_strict(version: str) -> None:
     assert kubernetes_validate.validate(good, version, strict=True)
     unknown = copy.deepcopy(good)
     unknown["spec"]["containers"][0]["dockerfile"] = "Dockerfile"
-    with pytest.raises(kubernetes_validate.ValidationError):
+    with pytest.raises(
+        kubernetes_validate.ValidationError, match="Additional properties are not allowed"
+    ):
         kubernetes_validate.validate(unknown, version, strict=True)
     wrong_type = copy.deepcopy(good)
     wrong_type["spec"]["restartPolicy"] = ["Never"]
-    with pytest.raises(kubernetes_validate.ValidationError):
+    with pytest.raises(kubernetes_validate.ValidationError, match="is not of type 'string'"):
         kubernetes_validate.validate(wrong_type, version, strict=True)
 
 
@@ -660,10 +662,10 @@ def test_config_map_payload_over_the_limit_is_a_spec_error() -> None:
     used = len(build.dockerfiles[0].text.encode()) + len("Dockerfile") + len("big.txt")
     at_limit = _with_file("a" * (CONFIGMAP_LIMIT - used))
     assert len(at_limit.manifests()[1].config_map["data"]["big.txt"]) == CONFIGMAP_LIMIT - used
-    with pytest.raises(SpecError):
+    with pytest.raises(SpecError, match="more than a ConfigMap holds"):
         _with_file("a" * (CONFIGMAP_LIMIT - used + 1)).manifests()
     # The limit is on bytes: 2-byte characters count twice.
-    with pytest.raises(SpecError):
+    with pytest.raises(SpecError, match="more than a ConfigMap holds"):
         _with_file("é" * (CONFIGMAP_LIMIT // 2 + 1)).manifests()
 
 

@@ -302,3 +302,22 @@ def test_a_trusted_project_image_is_always_shown_with_its_manifests(cloned: Path
     finally:
         shell.run_line_magic("unload_ext", "polymagic")
         InteractiveShell.clear_instance()
+
+
+def test_render_shows_the_pod_the_settings_make(project: Path, user_home: Path) -> None:
+    """The review view is what runs: `polymagic render` reads the same settings as `build`."""
+    from io import StringIO
+
+    import yaml
+
+    from polymagic.cli.main import main
+    from tests.data import SEED
+
+    user_home.mkdir(parents=True)
+    (user_home / "settings.toml").write_text('executor_image = "ghcr.io/me/kaniko:v1.28.3"\n')
+    op = project / "op.yaml"
+    op.write_text(SEED)
+    out, err = StringIO(), StringIO()
+    assert main(["render", str(op), "--only", "manifests"], out, err) == 0, err.getvalue()
+    pod = next(d for d in yaml.safe_load_all(out.getvalue()) if d and d["kind"] == "Pod")
+    assert pod["spec"]["containers"][0]["image"] == "ghcr.io/me/kaniko:v1.28.3"

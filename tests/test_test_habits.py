@@ -79,3 +79,54 @@ def test_no_test_module_star_imports_or_imports_from_a_conftest() -> None:
         "import shared names by name from a plain module (e.g. tests/data.py), never `*` and "
         "never from a conftest: " + "; ".join(found)
     )
+
+
+# -- pytest.raises says what it expects ---------------------------------------------------------
+
+
+def raises_without_match(source: str, name: str) -> list[str]:
+    """``name:line`` of each ``pytest.raises(...)`` call without ``match=``: it would pass on any
+    error of that type, the wrong one included."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source, filename=name)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "raises"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "pytest"
+            and not any(k.arg == "match" or k.arg is None for k in node.keywords)
+        ):
+            found.append(f"{name}:{node.lineno}")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("with pytest.raises(ValueError):\n    f()\n", ["x.py:1"]),
+        ("with pytest.raises(ValueError) as caught:\n    f()\n", ["x.py:1"]),
+        ("with pytest.raises((A, B)):\n    f()\n", ["x.py:1"]),
+        ("x = 1\nwith pytest.raises(ValueError, match='bad'):\n    f()\n", []),
+        ("with pytest.raises(ValueError, **kw):\n    f()\n", []),
+        ("with raises(ValueError):\n    f()\n", []),  # not pytest's (or imported by name)
+        ("pytest.raises(ValueError, f)\n", ["x.py:1"]),
+    ],
+)
+def test_the_checker_finds_pytest_raises_without_match(source: str, expected: list[str]) -> None:
+    assert raises_without_match(source, "x.py") == expected
+
+
+def test_every_pytest_raises_says_which_error_it_expects() -> None:
+    sources = sorted(TESTS.rglob("*.py"))
+    found = [
+        v
+        for path in sources
+        for v in raises_without_match(path.read_text(), str(path.relative_to(TESTS)))
+    ]
+
+    assert len(sources) > 50  # the scan really reads the suite
+    assert found == [], (
+        "give each pytest.raises a match= (the message, or the fragment naming what went "
+        "wrong), so it cannot pass on another error of the same type: " + ", ".join(found)
+    )

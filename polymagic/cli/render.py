@@ -39,13 +39,17 @@ def _compile(
 ) -> tuple[CompiledBuild, BuildManifests | None, list[str], list[str]]:
     """The build, its manifests (when shown), its warnings, and what the pod's widening fields
     are (with whether they are allowed)."""
-    source = find_connections(args.connections)
+    from polymagic.app.settings import read_settings
+
+    # The same settings `polymagic build` and the magic read: what is rendered is what runs.
+    settings = read_settings()
+    source = find_connections(args.connections or settings["connections_file"])
     build = compile_with_connections(read_source(args.file), source, params=args.params)
-    warnings = list(build.warnings)
+    warnings = [*settings.warnings, *build.warnings]
     manifests = None
     pod_lines: list[str] = []
     if args.only in (None, "manifests"):
-        options = build_options(args, context_dir=context_base(args))
+        options = build_options(args, context_dir=context_base(args), settings=settings)
         packed = pack_build_context(build, context_base(args))
         manifests = manifests_for(build, options, packed)
         warnings += manifests.warnings

@@ -233,7 +233,8 @@ def test_without_a_destination_the_cell_says_what_to_give() -> None:
     with pytest.raises(ParamError, match="param `destination` has no value") as caught:
         compile_operation(result.operation)
     assert caught.value.path == "params.destination"
-    assert compile_operation(result.operation, params=["destination=reg.example.com/a/b"])
+    given = compile_operation(result.operation, params=["destination=reg.example.com/a/b"])
+    assert given.destination == "reg.example.com/a/b"
 
 
 @pytest.mark.parametrize(

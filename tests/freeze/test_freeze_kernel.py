@@ -90,9 +90,11 @@ def test_the_generated_cell_renders_the_golden_dockerfile(kernel: Kernel) -> Non
     rendered = kernel.run("%%polybuild --dry-run --show dockerfile\n" + operation)
     assert rendered.error is None, rendered.error
     golden = (GOLDEN / "freeze.Dockerfile").read_text()
-    assert any(text.startswith(f"# Dockerfile\n{golden}") for text in rendered.texts)
+    # The whole view: the golden Dockerfile, then the linter's one finding (no USER line).
+    view = f"# Dockerfile\n{golden}\nlint findings (1):\nPM004 no USER line: the image runs as root"
+    assert view in rendered.texts, rendered.texts
     # The view the freeze itself showed is the same Dockerfile.
-    assert any(text.startswith(f"# Dockerfile\n{golden}") for text in done.texts)
+    assert view in done.texts, done.texts
 
 
 def test_an_existing_requirements_file_is_kept_without_force(

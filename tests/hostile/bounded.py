@@ -1,15 +1,21 @@
 """Run a piece of polymagic in a child process with a hard time and memory bound.
 
 A hostile input that makes a reader hang or grow must fail its test, not hang CI: the child gets
-``RLIMIT_AS`` (address space) and ``RLIMIT_CPU`` from ``resource.setrlimit`` before it starts, and
-the parent kills it when the wall-clock bound passes. Tests then look at its exit status and
-output like any command's.
+``RLIMIT_AS`` (address space) and ``RLIMIT_CPU`` from ``resource.setrlimit`` before it starts.
+Tests then look at its exit status and output like any command's.
+
+The bound is on the work done, so it is measured as work: ``cpu_seconds`` is the child's user +
+system time (``RUSAGE_CHILDREN``), which does not grow when six engineers share two cores, and
+``RLIMIT_CPU`` is what stops a runaway. The wall clock only catches a child that hangs without
+using CPU (blocked on a read): it is killed after ``WALL_FACTOR`` times its CPU bound, so a busy
+machine that slows a child down does not turn into a false "timed out".
 """
 
 from __future__ import annotations
 
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +26,10 @@ from pathlib import Path
 __all__ = ["LIMIT_MEMORY", "LIMIT_SECONDS", "Bounded", "run_bounded", "run_cli_bounded"]
 
 LIMIT_SECONDS = 10.0
+"""The child's CPU-time bound (``RLIMIT_CPU``)."""
 LIMIT_MEMORY = 1 << 30  # 1 GiB of address space
+WALL_FACTOR = 4
+"""The wall-clock kill, as a multiple of the CPU bound: only for a child that hangs idle."""
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +42,11 @@ class Bounded:
     stdout: str
     stderr: str
     seconds: float
+    """Wall-clock seconds (grows with the machine's load)."""
     timed_out: bool
+    """Stopped by its CPU bound (``SIGXCPU``/``SIGKILL`` from ``RLIMIT_CPU``) or the wall kill."""
+    cpu_seconds: float = 0.0
+    """User + system CPU seconds of the child: the work it did, whatever the machine's load."""
 
     @property
     def out_of_memory(self) -> bool:
@@ -43,7 +56,10 @@ class Bounded:
         """A line for an assertion message."""
         tail = self.stderr[-600:]
         how = "timed out" if self.timed_out else f"exit {self.returncode}"
-        return f"{how} after {self.seconds:.2f} s; stderr tail: {tail!r}"
+        return (
+            f"{how} after {self.cpu_seconds:.2f} s of CPU ({self.seconds:.2f} s wall); "
+            f"stderr tail: {tail!r}"
+        )
 
 
 def _limits(seconds: float, memory: int) -> None:
@@ -64,6 +80,9 @@ def _run(
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONPATH", str(ROOT))
     child_env["PYTHONHASHSEED"] = "0"
+    # RUSAGE_CHILDREN counts reaped children only; the difference is this child's (tests run one
+    # at a time in this process).
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     process = subprocess.Popen(
         list(argv),
@@ -75,19 +94,22 @@ def _run(
         preexec_fn=lambda: _limits(seconds, memory),  # the child has no threads yet
     )
     try:
-        out, err = process.communicate(stdin, timeout=seconds)
-        timed_out = False
+        out, err = process.communicate(stdin, timeout=seconds * WALL_FACTOR)
+        timed_out = process.returncode in (-signal.SIGXCPU, -signal.SIGKILL)
     except subprocess.TimeoutExpired:
         process.kill()
         out, err = process.communicate()
         timed_out = True
     elapsed = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return Bounded(
         returncode=process.returncode,
         stdout=out.decode("utf-8", "replace"),
         stderr=err.decode("utf-8", "replace"),
         seconds=elapsed,
         timed_out=timed_out,
+        cpu_seconds=cpu,
     )
 
 

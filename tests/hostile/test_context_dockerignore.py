@@ -71,7 +71,7 @@ def test_backtracking_patterns_are_matched_in_linear_time(
     assert not result.timed_out, result.explain()
     assert result.returncode == 0, result.explain()
     assert json.loads(result.stdout) == expected
-    assert result.seconds < 5, result.explain()
+    assert result.cpu_seconds < 5, result.explain()
 
 
 @pytest.mark.parametrize(
@@ -111,7 +111,7 @@ def test_a_dockerignore_with_ten_thousand_patterns_ends_in_time(tmp_path: Path) 
         assert "kind: ConfigMap" in result.stdout
     else:
         assert "takes more than 20,000,000 steps" in one_error_line(result)
-    assert result.seconds < 8, result.explain()
+    assert result.cpu_seconds < 8, result.explain()
 
 
 def test_an_oversized_dockerignore_is_refused_unread(tmp_path: Path) -> None:

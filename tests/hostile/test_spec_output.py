@@ -23,7 +23,7 @@ def test_a_50_mb_string_renders_well_inside_the_bound() -> None:
     text = FLOW_SEED.replace('run: ["pip3 install polyaxon"]', f'run: ["{command}"]')
     result = run_cli_bounded(["render", "-", "--only", "component"], stdin=text.encode())
     assert result.returncode == 0, result.explain()
-    assert result.seconds < 5, result.explain()
+    assert result.cpu_seconds < 5, result.explain()
     assert command in result.stdout
     assert len(result.stdout) > 50_000_000
 

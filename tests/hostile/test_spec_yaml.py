@@ -36,7 +36,7 @@ def refused(result: Bounded, *fragments: str) -> str:
     assert lines[0].startswith("polymagic: error: "), result.explain()
     for fragment in fragments:
         assert fragment in lines[0], result.explain()
-    assert result.seconds < QUICK, result.explain()
+    assert result.cpu_seconds < QUICK, result.explain()
     return lines[0]
 
 
@@ -104,7 +104,7 @@ def test_aliases_within_the_bound_still_load() -> None:
     result = run_cli_bounded(["render", "-", "--only", "dockerfile"], stdin=text.encode())
     assert result.returncode == 0, result.explain()
     assert "RUN pip3 install polyaxon" in result.stdout
-    assert result.seconds < QUICK, result.explain()
+    assert result.cpu_seconds < QUICK, result.explain()
 
 
 def _load_timed(text: str, report: str) -> tuple[Bounded, str, str]:
@@ -114,9 +114,9 @@ def _load_timed(text: str, report: str) -> tuple[Bounded, str, str]:
         "import sys, time\n"
         "from polymagic.spec.loader import load_operation\n"
         "text = sys.stdin.read()\n"
-        "start = time.perf_counter()\n"
+        "start = time.process_time()\n"
         "loaded = load_operation(text)\n"
-        "print(time.perf_counter() - start)\n"
+        "print(time.process_time() - start)\n"
         f"print({report})\n"
     )
     result = run_bounded(code, stdin=text.encode())
@@ -170,7 +170,7 @@ def test_a_document_just_under_the_node_bound_renders_inside_the_time_bound() ->
     result = run_cli_bounded(["render", "-"], stdin=text.encode())
     assert result.returncode == 0, result.explain()
     assert "FROM tensorflow/tensorflow:2.0.1-py3" in result.stdout
-    assert result.seconds < QUICK, result.explain()
+    assert result.cpu_seconds < QUICK, result.explain()
 
 
 def test_a_64_mib_document_of_tiny_nodes_is_refused_quickly() -> None:

@@ -156,9 +156,9 @@ def test_megabytes_of_malformed_sequences_are_cleaned_in_linear_time(text: str) 
 import time
 from polymagic.printable import printable
 text = {text}
-started = time.perf_counter()
+started = time.process_time()
 out = printable(text)
-elapsed = time.perf_counter() - started
+elapsed = time.process_time() - started
 assert not any(c < " " and c != "\\t" or "\\x7f" <= c <= "\\x9f" for c in out[:1000])
 print(f"{{elapsed:.3f}}")
 """

@@ -258,7 +258,7 @@ def test_stop_button_is_enabled_again_when_cancel_fails(
         raise RuntimeError("the cluster is gone")
 
     progress.set_cancel(broken)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="the cluster is gone"):
         progress._on_stop(progress.stop_button)  # what the click handler runs
     assert not progress.stop_button.disabled
     assert progress.stop_button.description == "Stop"

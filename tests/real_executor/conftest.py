@@ -1,7 +1,8 @@
 """Fixtures for builds with the real Kaniko executor (marker ``real_executor``).
 
 - ``executor_image`` (session): the executor built by ``.ci/kaniko-executor.sh``; when it is
-  not there, every test here is skipped with the reason (shown in pytest's summary);
+  not there (or runc, or root), every test here is skipped with the reason (shown in pytest's
+  summary), and fails with it under CI, which provisions all of it;
 - ``runc_engine`` (session): the :class:`RuncEngine` the node runs real containers with; at
   the end of the session it must find nothing left (containers, rootfs copies, cgroups);
 - ``plain_registry`` / ``auth_registry`` (session): Debian's ``docker-registry`` on loopback,
@@ -38,21 +39,21 @@ from tests.real_executor.python_base import (
     PythonBaseUnavailable,
     make_python_layout,
     push_python_base,
-    skip_or_fail,
 )
 from tests.registry.server import RegistryMode, RegistryServer
 from tests.registry.server import missing_tools as registry_missing_tools
+from tests.tiers import unavailable
 
 
 @pytest.fixture(scope="session")
 def executor_image() -> ExecutorImage:
     missing = missing_tools() + registry_missing_tools()
     if missing:
-        pytest.skip(f"real-executor tests need {', '.join(missing)}: run .ci/setup")
+        unavailable(f"real-executor tests need {', '.join(missing)}: run .ci/setup")
     try:
         return ExecutorImage.from_cache()
     except ExecutorUnavailable as why:
-        pytest.skip(str(why))
+        unavailable(str(why))
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +107,7 @@ def python_layout(executor_image: ExecutorImage, tmp_path_factory: pytest.TempPa
     try:
         return make_python_layout(tmp_path_factory.mktemp("python-base"))
     except PythonBaseUnavailable as why:
-        skip_or_fail(str(why))
+        unavailable(str(why))
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@
 This module owns turning the cached root filesystem (``python-base/rootfs.tar``: bookworm's
 python3.11 with venv and ensurepip's pip wheel, made by mmdebstrap) into an OCI layout with umoci
 (the tarball becomes the image's one layer, verbatim) and pushing it to a test registry with
-skopeo, and saying why when it cannot (the reason a test is skipped with, or fails with in CI).
+skopeo, and saying why when it cannot (the reason ``tests.tiers.unavailable`` skips a test with, or
+fails it with under CI).
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import NoReturn
-
-import pytest
 
 from tests.registry.server import RegistryServer
 
@@ -25,7 +23,6 @@ __all__ = [
     "cache_dir",
     "make_python_layout",
     "push_python_base",
-    "skip_or_fail",
     "wheels_dir",
 ]
 
@@ -114,11 +111,3 @@ def push_python_base(layout: Path, registry: RegistryServer) -> str:
         argv.append(f"--dest-creds={registry.username}:{registry.password}")
     _run(*argv, f"oci:{layout}:{LAYOUT_TAG}", f"docker://{reference}")
     return reference
-
-
-def skip_or_fail(reason: str) -> NoReturn:
-    """Skip with ``reason``; under CI (``$CI`` set) fail instead: the tier must not shrink
-    silently where everything is supposed to be installed."""
-    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-        pytest.fail(f"{reason} (CI is set: failing instead of skipping)", pytrace=False)
-    pytest.skip(reason)

@@ -40,6 +40,9 @@ from tests.registry.server import RegistryServer
 
 pytestmark = [pytest.mark.cluster, pytest.mark.real_executor]
 
+CLEAN_AFTER_CTRL_C = 5.0
+"""Seconds from Ctrl-C to no pod or ConfigMap left: the wall-time promise of the CLI."""
+
 EXIT_STATUS_3 = "error building image: error building stage: failed to execute command: waiting for process to exit: exit status 3"
 
 
@@ -85,7 +88,7 @@ def test_failing_run_in_build_failed(
     )
     cluster = connect(admin_kubeconfig, namespace=real_namespace)
     try:
-        with pytest.raises(BuildFailed) as caught:
+        with pytest.raises(BuildFailed, match=EXIT_STATUS_3) as caught:
             build_image(cluster, build, BuildOptions(namespace=real_namespace, timeout=300))
     finally:
         cluster.close()
@@ -171,10 +174,16 @@ def test_ctrl_c_during_a_sleeping_run_kills_the_container_and_cleans_up(
     interrupted = time.monotonic()
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=30)
+    exited = time.monotonic() - interrupted
     assert process.returncode == 130, stderr
     assert stdout == ""
-    assert wait_clean(admin_kubeconfig, real_namespace, 5 - (time.monotonic() - interrupted)) == []
-    assert time.monotonic() - interrupted < 5
+    # The promise is wall time from Ctrl-C to nothing left, the CLI's own exit included: one
+    # deadline from the signal (a budget left after the exit could be negative, and then say
+    # nothing about how late it was).
+    left = wait_clean(admin_kubeconfig, real_namespace, max(0.0, CLEAN_AFTER_CTRL_C - exited))
+    took = time.monotonic() - interrupted
+    assert left == [], f"{left} left {took:.1f} s after Ctrl-C (the CLI exited at {exited:.1f} s)"
+    assert took < CLEAN_AFTER_CTRL_C, f"clean {took:.1f} s after Ctrl-C (exit at {exited:.1f} s)"
     deadline = time.monotonic() + 10
     while _running(runc_engine, real_namespace) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -70,7 +70,7 @@ def test_a_run_step_over_the_memory_limit_fails_the_build_as_oom_killed(
 ) -> None:
     eventfds = _eventfds()
     op = op_running(plain_registry, "oom/app", ["echo before the allocation", HUNGRY_RUN])
-    with pytest.raises(BuildFailed) as caught:
+    with pytest.raises(BuildFailed, match="signal: killed") as caught:
         _build(admin_kubeconfig, real_namespace, op, plain_registry, TIGHT)
     run = finished_run(runc_engine, real_namespace)
     assert run.oom_killed

@@ -38,9 +38,10 @@ from tests.real_executor.helpers import (
     write_inputs,
 )
 from tests.real_executor.package_index import PackageIndex
-from tests.real_executor.python_base import PythonBaseUnavailable, skip_or_fail, wheels_dir
+from tests.real_executor.python_base import PythonBaseUnavailable, wheels_dir
 from tests.real_executor.registry_view import RegistryView
 from tests.registry.server import RegistryServer
+from tests.tiers import unavailable
 
 DESTINATION = "private/app"
 SECRET_MOUNT = "--mount=type=secret,id=pip-conf,target=/etc/pip.conf"
@@ -54,7 +55,7 @@ def index() -> Iterator[PackageIndex]:
     try:
         wheels = wheels_dir()
     except PythonBaseUnavailable as why:
-        skip_or_fail(str(why))
+        unavailable(str(why))
     with PackageIndex(wheels) as served:
         yield served
 

@@ -205,7 +205,7 @@ def test_docker_config_legacy_form_and_credential_helpers() -> None:
     ids=["not-base64", "no-colon", "not-a-string", "auths-not-object", "entry-not-object"],
 )
 def test_bad_docker_config_is_one_message_without_the_secret(config: dict[str, Any]) -> None:
-    with pytest.raises(ConnectionsError) as raised:
+    with pytest.raises(ConnectionsError, match="the docker config") as raised:
         RegistryAuth.from_docker_config(config, "reg.io")
     assert "SECRET-VALUE" not in str(raised.value)
     assert _b64("no-colon-SECRET-VALUE") not in str(raised.value)
@@ -547,7 +547,9 @@ def test_no_credential_ever_appears_in_a_reason_repr_or_error(
                 answers.append(check_image(image, auth=options["auth"], ca_file=ca, insecure=True))
                 answers.append(check_image(f"{closed_port}/org/app:v1", auth=options["auth"]))
     for bad in ("not base64 " + wrong, _b64(wrong)):
-        with pytest.raises(ConnectionsError) as raised:
+        with pytest.raises(
+            ConnectionsError, match=r"the docker config entry for `reg\.io`"
+        ) as raised:
             RegistryAuth.from_docker_config({"auths": {"reg.io": {"auth": bad}}}, "reg.io")
         texts += [str(raised.value), repr(raised.value), *raised.value._render_traceback_()]
     assert {answer.presence for answer in answers} == {Presence.EXISTS, Presence.UNKNOWN}

@@ -101,8 +101,12 @@ def test_cached_build_returns_the_existing_digest_without_a_pod(
 def test_missing_image_is_built(
     cluster: Cluster, sim_node: SimulatedNode, http_registry: RegistryServer, repository: str
 ) -> None:
-    build_image(cluster, _build(http_registry.host, repository), OPTIONS)
+    result = build_image(cluster, _build(http_registry.host, repository), OPTIONS)
     assert _pods(sim_node, cluster.namespace) == 1
+    # Built, not reused: the result is the pushed image, by the digest the executor reported.
+    assert result.reused is False
+    assert result.digest.startswith("sha256:")
+    assert result.image == f"{http_registry.host}/{repository}:1@{result.digest}"
 
 
 def test_registry_that_cannot_tell_means_build_with_a_warning(

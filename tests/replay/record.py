@@ -3,14 +3,14 @@
     python -m tests.replay.record              # every scenario
     python -m tests.replay.record -k cancel    # more pytest arguments narrow it
 
-Runs the cluster tests of ``tests/test_build_cluster.py`` with ``POLYMAGIC_RECORD_API_TRAFFIC=1``:
+Runs the cluster tests of ``tests/test_build_cluster.py`` with ``--record-api-traffic`` (an
+option of the root conftest, so no exported variable can make another run rewrite the tapes):
 each test that names a scenario and passes writes its tape. Never run by CI (the tapes are golden
 data, changed only on request); review the diff of the tapes before committing them.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def main(argv: Sequence[str]) -> int:
-    env = {**os.environ, "POLYMAGIC_RECORD_API_TRAFFIC": "1"}
     command = [sys.executable, "-m", "pytest", "tests/test_build_cluster.py", "-m", "cluster"]
-    return subprocess.call([*command, "-p", "no:cacheprovider", *argv], cwd=ROOT, env=env)
+    options = ["--record-api-traffic", "-p", "no:cacheprovider"]
+    return subprocess.call([*command, *options, *argv], cwd=ROOT)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,8 @@ class Tape:
     """The ``BuildOptions`` fields that decide how it was followed (times, tail)."""
     calls: list[Call] = field(default_factory=list)
     notes: str = ""
+    keep: bool = False
+    """Whether the test saves this tape when it passes (``--record-api-traffic``); not saved."""
 
     def save(self, path: Path) -> None:
         data = {

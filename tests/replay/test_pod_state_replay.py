@@ -81,6 +81,12 @@ def test_success_is_the_pushed_digest_with_six_timed_steps() -> None:
     assert drive.outcome.image.endswith("@" + drive.outcome.digest)
     result = drive.machine.result(drive.outcome, 9.5, None, "size unknown")
     assert (result.duration, result.notes, len(result.steps)) == (9.5, ("size unknown",), 6)
+    # Timed: each step's duration comes from the executor's log timestamps on the tape.
+    assert [(s.number, s.total) for s in result.steps] == [(n, 6) for n in range(1, 7)]
+    assert result.steps[-1].name == "RUN pip3 install --no-cache-dir -U polyaxon"
+    durations = [s.duration for s in result.steps]
+    assert all(d is not None and d >= 0 for d in durations), durations
+    assert (result.steps[-1].duration or 0) > 0, durations  # the RUN took time
     assert result.spec_hash == drive.machine.manifests.spec_hash != ""
     assert drive.machine.pushed_events(drive.outcome) == []  # the log announced the digest
 

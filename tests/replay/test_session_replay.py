@@ -239,7 +239,7 @@ def test_a_slow_start_is_not_stuck() -> None:
 )
 def test_preflight_stops_before_anything_is_created(scenario: str, reason: str, words: str) -> None:
     replay = Replay(scenario)
-    with pytest.raises(PreflightError) as caught:
+    with pytest.raises(PreflightError, match=words) as caught:
         start_build(
             replay.cluster,
             _build(),

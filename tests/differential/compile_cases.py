@@ -1,368 +1,21 @@
-"""Seeded generators of inputs for the differential tests against the real Polyaxon.
-
-Owns the input space of ``tests/test_differential.py``: ``dockerfile`` init bodies and
-``hubRef: kaniko`` build operations (with ``-P`` overrides and connection catalogs). Every
-generator is a pure function of a ``random.Random``, so a fixed seed always yields the same
-cases, and every case is plain JSON data (it crosses a process boundary to the oracle).
-
-Each generator has two parts:
-
-* *single-factor* cases: a minimal valid baseline with exactly one key set to one value of
-  its pool. Every pool value is covered on every run, and a divergence found here is
-  already its own minimal reproduction;
-* *combined* cases: many keys at once, drawn at random from the same pools.
-
-Deliberate differences between polymagic and Polyaxon are never generated: undeclared
-params (including ``-P =x``, which Polyaxon reads as a param named ""), documents without
-``kind: operation``, several component references, and connection names missing from the
-catalog. ``{{ globals.name }}`` only appears in named operations: for an unnamed one the
-oracle makes up the run name.
-"""
+"""Seeded generators of ``hubRef: kaniko`` build operations for the differential tests, with
+``-P`` overrides and connection catalogs (single-factor cases, odd documents, then random
+combinations)."""
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-__all__ = [
-    "BASE_IMAGE",
-    "CompileCase",
-    "compile_cases",
-    "dockerfile_bodies",
-    "json_copy",
-]
+from tests.differential.common import BASE_IMAGE, DIGEST, MISSING, Json, Pool, json_copy, pick
+from tests.differential.dockerfile_cases import valid_leaning_dockerfile_body
 
-Json = Any
-Pool = Sequence[Json]
-
-BASE_IMAGE = "python:3.11"
-_DIGEST = "sha256:" + "0123456789abcdef" * 4
-_MISSING = object()  # a pool entry that means "leave the key out"
-
-
-def json_copy(value: Json) -> Json:
-    """``value`` as it arrives on the other side of the oracle's JSON pipe."""
-    return json.loads(json.dumps(value))
-
-
-def _pick(rng: random.Random, pool: Pool) -> Json:
-    return json_copy(rng.choice(list(pool)))
-
-
-# -- the dockerfile init ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Values:
-    """The values tried for one key: those Polyaxon accepts and those it rejects.
-
-    The split only steers the random cases towards valid documents; what counts as valid
-    is always decided by the oracle.
-    """
-
-    valid: Pool
-    invalid: Pool = ()
-
-    @property
-    def every(self) -> tuple[Json, ...]:
-        return (*self.valid, *self.invalid)
-
-    def draw(self, rng: random.Random, invalid_rate: float) -> Json:
-        pool = self.invalid if self.invalid and rng.random() < invalid_rate else self.valid
-        return _pick(rng, pool)
-
-
-IMAGES = Values(
-    valid=(
-        "python:3.11",
-        "python:3.11-slim",
-        "ubuntu",
-        "tensorflow/tensorflow:2.0.1-py3",
-        "reg.io:5000/org/img:tag",
-        "localhost:5000/img",
-        "localhost:5000/org/img:1.0",
-        f"gcr.io/org/img@{_DIGEST}",
-        f"img@{_DIGEST}",
-        f"reg.io:5000/img@{_DIGEST}",
-        "UPPER/Case:Tag",
-        "a",
-        "org/img:",
-        "img::",
-        "http://reg.io/img:1",
-        "https://reg.io:5000/org/img:tag",
-        "https://img:1",
-        "shop:1",
-        "s:t:p",
-        "h:x:y",
-        "img\tname",
-        "{{ image }}",
-        "{{image}}",
-        "{{ base }}:b:c",
-        "prefix-{{ x }}",
-        "{{ }}",
-        "{{}}",
-        "a b {{ x }}",
-        "a/b/c/d:e",
-    ),
-    invalid=(
-        f"org/img:1.0@{_DIGEST}",
-        "ghcr.io/o/i:v@sha256:abc",
-        "a:b:c",
-        "a:b:c:d",
-        "reg:/x:y",
-        "ftp://img:1",
-        "img:tag@sha256:abc",
-        "foo bar",
-        " python",
-        "python:3.11 ",
-        "",
-        None,
-        1,
-        True,
-        1.5,
-        ["python:3.11"],
-        {"name": "python:3.11"},
-        "http://a:b:c",
-    ),
-)
-ENV_KEYS: Pool = ("KEY", "k2", "PATH", "", "with space", "1NUM", "{{ k }}")
-ENV_VALUES: Pool = (
-    "value",
-    "",
-    "with space",
-    "a=b",
-    1,
-    0,
-    -3,
-    10**20,
-    1.5,
-    1e-7,
-    1e22,
-    -0.0,
-    True,
-    False,
-    None,
-    ["a", 1],
-    {"k": "v"},
-    "{{ x }}",
-    '"quoted"',
-    "ünïcode",
-    "line1\nline2",
-)
-ENV_LIST_ITEMS = Values(
-    valid=(["KEY", "value"], ["KEY", ""], ["KEY"], ["KEY", "v", "extra"], []),
-    invalid=(
-        ["KEY", 1],
-        ["KEY", True],
-        ["KEY", None],
-        [1, "v"],
-        ["KEY", ["v"]],
-        "KEY=value",
-        None,
-        {"KEY": "value"},
-    ),
-)
-ENV_WHOLE = Values(valid=({}, [], None, "{{ env }}"), invalid=("K=V", 5))
-PATHS = Values(
-    valid=(
-        ["/usr/local/bin"],
-        ["/usr/local/bin", "$HOME/bin"],
-        [""],
-        ["a b"],
-        [],
-        None,
-        "{{ p }}",
-    ),
-    invalid=("/plain/str", [1], [None], [["nested"]], {"a": "b"}),
-)
-COPY_ENTRIES = Values(
-    valid=(
-        "requirements.txt",
-        ".",
-        "",
-        "{{ c }}",
-        ["src", "/dst"],
-        ["only"],
-        ["a", "b", "c"],
-        [],
-        ["{{ s }}", "{{ d }}"],
-    ),
-    invalid=([1, "b"], ["a", None], [["x"]], {"src": "a"}, None),
-)
-COPY_WHOLE = Values(valid=([], None, "{{ c }}"), invalid=("plain", {"a": "b"}, 3))
-RUNS = Values(
-    valid=(
-        ["pip install x"],
-        ["echo $HOME && ls", "set -e; echo 'hi'"],
-        [""],
-        ["a\nb"],
-        ["{{ cmd }}"],
-        ["{% raw %}x{% endraw %}"],
-        [],
-        None,
-        "{{ run }}",
-    ),
-    invalid=("pip install x", [1], [None], [["a"]]),
-)
-LANG_ENVS = Values(valid=("en_US.UTF-8", "C", "", None, "{{ lang }}"), invalid=(1, True))
-IDS = Values(
-    valid=(
-        1000,
-        1,
-        0,
-        -1,
-        2**31,
-        "1000",
-        "0",
-        " 12 ",
-        "1_000",
-        True,
-        False,
-        1.0,
-        "1.0",
-        None,
-        "{{ uid }}",
-    ),
-    invalid=("abc", "", 1.5, [1]),
-)
-STRS_OPTIONAL = Values(valid=("name", "", None, "{{ v }}"), invalid=(1, True))
-FILENAMES = Values(valid=("Dockerfile", "Dockerfile.dev", "", None, "sub/Dockerfile"), invalid=(1,))
-WORKDIRS = Values(
-    valid=("/code", "/app", "", None, "relative", "/with space", "{{ w }}"), invalid=(1,)
-)
-WORKDIR_PATHS = Values(valid=(".", "./src", "", None, "{{ wp }}"), invalid=(1,))
-SHELLS = Values(valid=("/bin/bash", "/bin/sh", "", None, "{{ shell }}"), invalid=(1,))
-# Keys that are not camelCase aliases, each with a value of the right shape for its field.
-OTHER_KEYS: dict[str, Json] = {
-    "foo": "x",
-    "lang_env": "C",
-    "post_run_copy": ["x"],
-    "workdir_path": ".",
-    "copy_": ["x"],
-    "Image": "x",
-    "RUN": ["x"],
-    "kind": "dockerfile",
-    "envs": {"A": "b"},
-}
-
-
-def _env(rng: random.Random, invalid_rate: float) -> Json:
-    shape = rng.random()
-    if shape < 0.45:
-        return {_pick(rng, ENV_KEYS): _pick(rng, ENV_VALUES) for _ in range(rng.randint(0, 3))}
-    if shape < 0.9:
-        return [ENV_LIST_ITEMS.draw(rng, invalid_rate) for _ in range(rng.randint(0, 3))]
-    return ENV_WHOLE.draw(rng, invalid_rate)
-
-
-def _copy(rng: random.Random, invalid_rate: float) -> Json:
-    if rng.random() < 0.85:
-        return [COPY_ENTRIES.draw(rng, invalid_rate) for _ in range(rng.randint(0, 3))]
-    return COPY_WHOLE.draw(rng, invalid_rate)
-
-
-def _values(values: Values) -> Callable[[random.Random, float], Json]:
-    return lambda rng, invalid_rate: values.draw(rng, invalid_rate)
-
-
-# key -> (a random value given an invalid rate, every value worth a single-factor case)
-_DOCKERFILE_KEYS: dict[str, tuple[Callable[[random.Random, float], Json], Pool]] = {
-    "image": (_values(IMAGES), (*IMAGES.every, _MISSING)),
-    "env": (
-        _env,
-        (
-            *({k: "v"} for k in ENV_KEYS),
-            *({"KEY": v} for v in ENV_VALUES),
-            *([item] for item in ENV_LIST_ITEMS.every),
-            *ENV_WHOLE.every,
-        ),
-    ),
-    "path": (_values(PATHS), PATHS.every),
-    "copy": (_copy, (*([e] for e in COPY_ENTRIES.every), *COPY_WHOLE.every)),
-    "postRunCopy": (_copy, (*([e] for e in COPY_ENTRIES.every), *COPY_WHOLE.every)),
-    "run": (_values(RUNS), RUNS.every),
-    "langEnv": (_values(LANG_ENVS), LANG_ENVS.every),
-    "uid": (_values(IDS), IDS.every),
-    "gid": (_values(IDS), IDS.every),
-    "username": (_values(STRS_OPTIONAL), STRS_OPTIONAL.every),
-    "filename": (_values(FILENAMES), FILENAMES.every),
-    "workdir": (_values(WORKDIRS), WORKDIRS.every),
-    "workdirPath": (_values(WORKDIR_PATHS), WORKDIR_PATHS.every),
-    "shell": (_values(SHELLS), SHELLS.every),
-}
-
-
-def _single_factor_bodies() -> list[Json]:
-    bodies: list[Json] = [None, [], 5]  # not a mapping at all
-    for key, (_, pool) in _DOCKERFILE_KEYS.items():
-        for value in pool:
-            body: dict[str, Json] = {"image": BASE_IMAGE}
-            if value is _MISSING:
-                del body[key]
-            else:
-                body[key] = json_copy(value)
-            bodies.append(body)
-    bodies.extend({"image": BASE_IMAGE, key: json_copy(v)} for key, v in OTHER_KEYS.items())
-    # uid/gid only render together: cover each id value paired with a valid one.
-    bodies.extend({"image": BASE_IMAGE, "uid": json_copy(v), "gid": 2000} for v in IDS.every)
-    bodies.extend({"image": BASE_IMAGE, "uid": 1000, "gid": json_copy(v)} for v in IDS.every)
-    bodies.extend(
-        {"image": BASE_IMAGE, "uid": 1, "gid": 2, "username": json_copy(v)}
-        for v in STRS_OPTIONAL.every
-    )
-    bodies.extend(
-        {"image": BASE_IMAGE, "copy": ["a"], "postRunCopy": ["b"], "workdir": json_copy(v)}
-        for v in WORKDIRS.every
-    )
-    bodies.extend(
-        {"image": BASE_IMAGE, "workdirPath": ".", "workdir": json_copy(v)} for v in WORKDIRS.every
-    )
-    bodies.extend(
-        {"image": BASE_IMAGE, "langEnv": "C", "shell": json_copy(v), "path": ["/p"]}
-        for v in SHELLS.every
-    )
-    return bodies
-
-
-def dockerfile_body(
-    rng: random.Random, *, key_probability: float = 0.4, invalid_rate: float = 0.04
-) -> dict[str, Json]:
-    """One random ``dockerfile:`` body: several keys, each invalid with ``invalid_rate``."""
-    body: dict[str, Json] = {}
-    if rng.random() < 0.98:
-        body["image"] = IMAGES.draw(rng, invalid_rate)
-    for key, (make, _) in _DOCKERFILE_KEYS.items():
-        if key != "image" and rng.random() < key_probability:
-            body[key] = make(rng, invalid_rate)
-    if rng.random() < 0.04:
-        key = rng.choice(list(OTHER_KEYS))
-        body[key] = json_copy(OTHER_KEYS[key])
-    return body
-
-
-def valid_leaning_dockerfile_body(rng: random.Random) -> dict[str, Json]:
-    """A body for use inside operations: mostly valid, sometimes with templates."""
-    body = dockerfile_body(rng, key_probability=0.25, invalid_rate=0.02)
-    if rng.random() < 0.1:
-        # A dockerfile body is itself resolved by the compiler: templates inside it.
-        body["run"] = ["echo {{ destination }} {{ cache_ttl }}"]
-    return body
-
-
-def dockerfile_bodies(seed: int, random_count: int) -> list[Json]:
-    """Every single-factor body, then ``random_count`` random ones (deterministic)."""
-    rng = random.Random(seed)
-    bodies = _single_factor_bodies()
-    bodies.extend(dockerfile_body(rng) for _ in range(random_count))
-    return bodies
-
-
-# -- build operations ------------------------------------------------------------------------
+__all__ = ["CompileCase", "compile_case", "compile_cases"]
 
 CONNECTION_NAMES: Pool = ("registry", "docker-connection", "my_reg", "reg2")
 REGISTRY_SCHEMAS: Pool = (
@@ -375,20 +28,20 @@ REGISTRY_SCHEMAS: Pool = (
     {"url": "reg.io", "insecure": True},
     {},
     None,
-    _MISSING,
+    MISSING,
 )
 SECRETS: Pool = (
     {"name": "docker-conf", "mountPath": "/kaniko/.docker"},
     {"name": "regcred"},
     {"name": "regcred", "mountPath": "/kaniko/.docker", "items": ["config.json"]},
-    _MISSING,
+    MISSING,
 )
 DESTINATIONS: Pool = (
     "polyaxon/polyaxon-quick-start",
     "ml/trainer:v1",
     "reg.io:5000/org/img:tag",
     "img",
-    f"org/img@{_DIGEST}",
+    f"org/img@{DIGEST}",
     "a:b:c",
     "foo bar",
     "",
@@ -574,7 +227,7 @@ OTHER_INITS: Pool = (
     {"file": {"content": "hello", "filename": "a.txt"}},
     {"dockerfile": {"image": "python:3.11"}, "path": "/plx-context/artifacts/sub"},
 )
-STRATEGIES: Pool = ("post_merge", "pre_merge", "replace", "isnull", _MISSING)
+STRATEGIES: Pool = ("post_merge", "pre_merge", "replace", "isnull", MISSING)
 TERMINATIONS: Pool = (
     {"maxRetries": 2},
     {"ttl": 60},
@@ -607,17 +260,17 @@ class CompileCase:
 def _connection(rng: random.Random, name: str) -> dict[str, Json]:
     entry: dict[str, Json] = {"name": name, "kind": "registry"}
     schema = _pick_maybe(rng, REGISTRY_SCHEMAS)
-    if schema is not _MISSING:
+    if schema is not MISSING:
         entry["schema"] = schema
     secret = _pick_maybe(rng, SECRETS)
-    if secret is not _MISSING:
+    if secret is not MISSING:
         entry["secret"] = secret
     return entry
 
 
 def _pick_maybe(rng: random.Random, pool: Pool) -> Json:
     value = rng.choice(list(pool))
-    return value if value is _MISSING else json_copy(value)
+    return value if value is MISSING else json_copy(value)
 
 
 def _base_op(hub_ref: str = "kaniko") -> dict[str, Json]:
@@ -643,12 +296,12 @@ def _base_catalog() -> list[dict[str, Json]]:
 
 
 def _with(op: dict[str, Json], path: Sequence[str], value: Json) -> dict[str, Json]:
-    """A copy of ``op`` with ``value`` at ``path`` (``_MISSING`` deletes it)."""
+    """A copy of ``op`` with ``value`` at ``path`` (``MISSING`` deletes it)."""
     out: dict[str, Json] = json_copy(op)
     node = out
     for key in path[:-1]:
         node = node.setdefault(key, {})
-    if value is _MISSING:
+    if value is MISSING:
         node.pop(path[-1], None)
     else:
         node[path[-1]] = json_copy(value)
@@ -679,9 +332,9 @@ def _single_factor_compiles() -> list[CompileCase]:
         add(_with(base, ("params", "destination"), value))
     add(_with(base, ("params", "destination"), {"value": "org/img"}))
     add(_with(base, ("params", "destination"), {"connection": "registry"}))
-    add(_with(base, ("params",), _MISSING))
-    add(_with(base, ("params",), _MISSING), ["destination=org/img:v2"])
-    no_destination = _with(_with(base, ("params",), _MISSING), ("patchStrategy",), "replace")
+    add(_with(base, ("params",), MISSING))
+    add(_with(base, ("params",), MISSING), ["destination=org/img:v2"])
+    no_destination = _with(_with(base, ("params",), MISSING), ("patchStrategy",), "replace")
     add(_with(no_destination, ("runPatch", "connections"), []))
     for value in CACHE_VALUES:
         add(_with(base, ("params", "cache"), value))
@@ -728,14 +381,14 @@ def _single_factor_compiles() -> list[CompileCase]:
     # Catalogs: every schema and secret shape for the destination's connection.
     for schema in REGISTRY_SCHEMAS:
         entry = dict(catalog[0])
-        if schema is _MISSING:
+        if schema is MISSING:
             entry.pop("schema")
         else:
             entry["schema"] = schema
         add(base, (), [entry])
     for secret in SECRETS:
         entry = dict(catalog[0])
-        if secret is _MISSING:
+        if secret is MISSING:
             entry.pop("secret")
         else:
             entry["secret"] = secret
@@ -805,7 +458,7 @@ def _single_factor_compiles() -> list[CompileCase]:
             )
         )
         add(_with(with_strategy, ("runPatch", "kind"), "job"))
-        add(_with(with_strategy, ("runPatch",), _MISSING))
+        add(_with(with_strategy, ("runPatch",), MISSING))
         for init in OTHER_INITS:
             add(_with(with_strategy, ("runPatch", "init"), [init]))
     for template in TEMPLATES:
@@ -816,11 +469,11 @@ def _single_factor_compiles() -> list[CompileCase]:
     for termination in TERMINATIONS:
         add(_with(base, ("termination",), termination))
     for key, value in (
-        ("name", _MISSING),
+        ("name", MISSING),
         ("name", "my-build"),
         ("name", "kaniko_build"),
         ("name", "bad name"),
-        ("version", _MISSING),
+        ("version", MISSING),
         ("version", 1),
         ("description", "builds"),
         ("tags", ["build", "ml"]),
@@ -888,7 +541,7 @@ def _random_params(rng: random.Random, catalog_names: list[str]) -> dict[str, Js
     params: dict[str, Json] = {}
     roll = rng.random()
     if roll < 0.85:
-        value = _pick(rng, DESTINATIONS[:6]) if rng.random() < 0.85 else _pick(rng, DESTINATIONS)
+        value = pick(rng, DESTINATIONS[:6]) if rng.random() < 0.85 else pick(rng, DESTINATIONS)
         if catalog_names and rng.random() < 0.8:
             params["destination"] = {"value": value, "connection": rng.choice(catalog_names)}
         elif rng.random() < 0.5:
@@ -897,16 +550,16 @@ def _random_params(rng: random.Random, catalog_names: list[str]) -> dict[str, Js
             params["destination"] = value
     for name, pool in (("cache", CACHE_VALUES), ("cache_ttl", CACHE_TTLS), ("context", CONTEXTS)):
         if rng.random() < 0.3:
-            value = _pick(rng, pool)
+            value = pick(rng, pool)
             params[name] = {"value": value} if rng.random() < 0.5 else value
     return params
 
 
 def _random_overrides(rng: random.Random) -> list[str]:
     wellformed = OVERRIDES[:-3]
-    items = [_pick(rng, wellformed) for _ in range(rng.choice((0, 0, 1, 1, 2, 3)))]
+    items = [pick(rng, wellformed) for _ in range(rng.choice((0, 0, 1, 1, 2, 3)))]
     if rng.random() < 0.04:
-        items.append(_pick(rng, OVERRIDES[-3:]))
+        items.append(pick(rng, OVERRIDES[-3:]))
     return items
 
 
@@ -917,27 +570,27 @@ def _random_run_patch(
     if rng.random() < 0.85:
         inits: list[Json] = [{"dockerfile": valid_leaning_dockerfile_body(rng)}]
         if rng.random() < 0.15:
-            inits.append(_pick(rng, OTHER_INITS))
+            inits.append(pick(rng, OTHER_INITS))
         patch["init"] = inits
     if rng.random() < 0.45:
         container: dict[str, Json] = {}
         for _ in range(rng.randint(1, 3)):
-            container.update(_pick(rng, CONTAINERS))
+            container.update(pick(rng, CONTAINERS))
         if rng.random() < 0.4:
             container["env"] = [
-                {"name": f"V{i}", "value": _pick(rng, ENV_VAR_VALUES)}
+                {"name": f"V{i}", "value": pick(rng, ENV_VAR_VALUES)}
                 for i in range(rng.randint(1, 3))
             ]
         if rng.random() < 0.3:
-            container["resources"] = _pick(rng, RESOURCES)
+            container["resources"] = pick(rng, RESOURCES)
         patch["container"] = container
     if rng.random() < 0.3:
         environment: dict[str, Json] = {}
         for _ in range(rng.randint(1, 3)):
-            environment.update(_pick(rng, ENVIRONMENTS))
+            environment.update(pick(rng, ENVIRONMENTS))
         if rng.random() < 0.3:
             labels = environment.setdefault("labels", {})
-            labels["v"] = _pick(rng, MAP_VALUES)
+            labels["v"] = pick(rng, MAP_VALUES)
         patch["environment"] = environment
     if rng.random() < 0.25 and catalog_names:
         names = rng.sample(catalog_names, rng.randint(0, len(catalog_names)))
@@ -945,7 +598,7 @@ def _random_run_patch(
             names.append("{{ params.destination.connection }}")
         patch["connections"] = names
     if rng.random() < 0.15:
-        patch["volumes"] = _pick(rng, VOLUMES)
+        patch["volumes"] = pick(rng, VOLUMES)
     if rng.random() < 0.05:
         patch["kind"] = "job"
     return patch
@@ -969,11 +622,11 @@ def compile_case(rng: random.Random) -> CompileCase:
     if patch or rng.random() < 0.2:
         op["runPatch"] = patch
     strategy = _pick_maybe(rng, STRATEGIES)
-    if strategy is not _MISSING:
+    if strategy is not MISSING:
         op["patchStrategy"] = strategy
     if rng.random() < 0.15:
-        op["termination"] = _pick(rng, TERMINATIONS)
-    op["hubRef"] = _pick(rng, HUB_REFS)
+        op["termination"] = pick(rng, TERMINATIONS)
+    op["hubRef"] = pick(rng, HUB_REFS)
     if "globals.name" in json.dumps(op) and "name" not in op:
         # The oracle names an unnamed run "build"; a real server names it. Not comparable.
         op["name"] = "build"

@@ -2,7 +2,7 @@
 
 Owns the claim that polymagic renders ``dockerfile`` inits and compiles ``hubRef: kaniko``
 builds the way Polyaxon does, on inputs nobody wrote by hand. The cases come from the seeded
-generators of ``tests/differential_strategies.py`` (deterministic); each test sends its whole
+generators beside it (``dockerfile_cases``, ``compile_cases``; deterministic); each test sends its whole
 batch to the oracle in one subprocess call, then runs every case through polymagic.
 
 Compared exactly, with no normalisation: accept/reject must agree; when both accept, the
@@ -30,18 +30,15 @@ from polymagic.render.compiler import CompiledBuild, compile_operation
 from polymagic.render.dockerfile import render_dockerfile
 from polymagic.spec.loader import load_connections, load_dockerfile_init
 from tests.data import REGISTRY, SEED
-from tests.differential_strategies import (
-    CompileCase,
-    compile_cases,
-    dockerfile_bodies,
-    json_copy,
-)
+from tests.differential.common import json_copy
+from tests.differential.compile_cases import CompileCase, compile_cases
+from tests.differential.dockerfile_cases import dockerfile_bodies
 from tests.oracle.harness import run_oracle
 
 pytestmark = pytest.mark.oracle
 
 KANIKO_COMPONENT = (
-    Path(__file__).resolve().parents[1] / "polymagic" / "spec" / "hub" / "kaniko-1.2.yaml"
+    Path(__file__).resolve().parents[2] / "polymagic" / "spec" / "hub" / "kaniko-1.2.yaml"
 )
 # Fixed seeds keep every run identical; POLYMAGIC_DIFFERENTIAL_SEED explores other inputs.
 SEED_OFFSET = int(os.environ.get("POLYMAGIC_DIFFERENTIAL_SEED", "0"))
