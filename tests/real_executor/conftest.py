@@ -7,6 +7,9 @@
   the end of the session it must find nothing left (containers, rootfs copies, cgroups);
 - ``plain_registry`` / ``auth_registry`` (session): Debian's ``docker-registry`` on loopback,
   plain HTTP and TLS + htpasswd, each holding the busybox base image as ``base/busybox:1``;
+- ``python_base`` (session): the Debian-made Python base (``.ci/python-base.sh``) made into an
+  OCI layout once and pushed to ``plain_registry`` as ``base/python:3.11``; skipped with the
+  reason when it is missing (failed instead under CI);
 - ``real_namespace`` (function): a fresh namespace whose pods the node runs with runc; at
   teardown every container of it has ended and been removed, and each pod's log (the bytes
   the node's log endpoint served) is saved under ``test-output/kaniko-logs/``.
@@ -32,6 +35,11 @@ from tests.real_executor.base_image import (
     push_base,
 )
 from tests.real_executor.helpers import LOG_DIR
+from tests.real_executor.python_base import (
+    PythonBaseUnavailable,
+    make_python_layout,
+    push_python_base,
+)
 from tests.registry.server import RegistryMode, RegistryServer
 from tests.registry.server import missing_tools as registry_missing_tools
 from tests.tiers import unavailable
@@ -92,6 +100,20 @@ def auth_registry(
 ) -> Iterator[RegistryServer]:
     """HTTPS with a throwaway CA (Kaniko's ``--skip-tls-verify-registry``) and htpasswd users."""
     yield from _registry_with_base(tmp_path_factory, RegistryMode.TLS_BASIC, base_layout)
+
+
+@pytest.fixture(scope="session")
+def python_layout(executor_image: ExecutorImage, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    try:
+        return make_python_layout(tmp_path_factory.mktemp("python-base"))
+    except PythonBaseUnavailable as why:
+        unavailable(str(why))
+
+
+@pytest.fixture(scope="session")
+def python_base(python_layout: Path, plain_registry: RegistryServer) -> str:
+    """The Python base's reference in ``plain_registry``."""
+    return push_python_base(python_layout, plain_registry)
 
 
 @pytest.fixture
