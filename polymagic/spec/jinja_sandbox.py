@@ -1,5 +1,7 @@
-"""The Jinja2 sandbox templates are rendered in: Jinja with no access to Python internals,
-every loop, call, operator and filter counted and size-checked by ``template_bounds``.
+"""The Jinja2 sandbox templates are rendered in: Jinja with no access to Python internals, and
+only the filters, tests, methods and global functions of ``template_allowed``, each charged its
+cost before it runs; every loop iteration, call and operator counted and size-checked by
+``template_bounds``. Anything else is refused with a message naming it.
 
 Importing this module imports Jinja2; ``templating`` does so only when a document holds a
 template. Pure.
@@ -16,8 +18,18 @@ import jinja2.sandbox
 from jinja2 import TemplateError, nodes
 from jinja2.compiler import CodeGenerator, Frame
 
+from polymagic.spec.template_allowed import (
+    ALLOWED_GLOBALS,
+    FILTER_COSTS,
+    LAZY_FILTERS,
+    REFUSED_GLOBALS,
+    TEST_COSTS,
+    NotAllowed,
+    filter_cost,
+    method_cost,
+)
 from polymagic.spec.template_bounds import (
-    call_estimate,
+    Exceeded,
     check_binop,
     check_result,
     current_budget,
@@ -75,8 +87,20 @@ class _BoundedEnvironment(jinja2.sandbox.SandboxedEnvironment):
     def __init__(self) -> None:
         super().__init__(autoescape=False, finalize=_finalize)
         self.filters["map_format"] = _map_format  # Polyaxon's engine adds it to Jinja's
-        self.filters = {name: _bounded_filter(name, f) for name, f in self.filters.items()}
+        # Every name Jinja knows stays known, so that a refused one is named when it is used.
+        self.filters = {
+            name: _bounded(name, f, FILTER_COSTS, "filter", name in LAZY_FILTERS)
+            for name, f in self.filters.items()
+        }
         self.filters[_LOOP_FILTER] = _bounded_loop
+        self.tests = {
+            name: _bounded(name, t, TEST_COSTS, "test", False) for name, t in self.tests.items()
+        }
+        for name in REFUSED_GLOBALS:
+            self.globals[name] = _refusing(f"the function `{name}`")
+        # The refusing stand-ins run, to say what they stand for.
+        called = (*ALLOWED_GLOBALS, *REFUSED_GLOBALS)
+        self.allowed_calls = {id(self.globals[name]) for name in called}
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         current_budget().step()
@@ -85,16 +109,34 @@ class _BoundedEnvironment(jinja2.sandbox.SandboxedEnvironment):
         return check_result(self.binop_table[operator](left, right), shown)
 
     def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
-        current_budget().step()
+        budget = current_budget()
+        budget.step()
         target = getattr(obj, "__wrapped__", obj)  # the sandbox wraps str.format
         name = getattr(target, "__name__", "")
         owner = getattr(target, "__self__", None)
         what = f"`{name}(…)`"
-        estimate = call_estimate(name, owner, args, kwargs)
-        if estimate:
-            current_budget().check(estimate, what)
+        if isinstance(obj, jinja2.Undefined):
+            pass  # Jinja's own error names what is undefined
+        elif isinstance(obj, jinja2.runtime.Macro) or id(obj) in self.allowed_calls:
+            pass  # a macro's body is charged as it runs; range/dict/namespace cost a step
+        elif isinstance(obj, jinja2.runtime.LoopContext) or isinstance(
+            owner, jinja2.runtime.LoopContext
+        ):
+            pass  # loop.cycle(...), loop.changed(...)
+        elif owner is not None and not isinstance(owner, type):
+            try:
+                steps, size = method_cost(owner, name, args, kwargs, text_size)
+            except NotAllowed as refused:
+                raise Exceeded(f"{refused} (the README lists those allowed)") from None
+            budget.check(size, what)
+            budget.spend(steps, what)
+        else:
+            raise Exceeded(
+                f"calling `{short(obj)}` is not allowed in templates (the README lists the"
+                " functions and methods allowed)"
+            )
         result = super().call(context, obj, *args, **kwargs)
-        if isinstance(owner, (list, dict, set)):  # a method that grew its object (append)
+        if isinstance(owner, (list, dict)):  # a method that grew its object (append): O(1)
             check_result(owner, what)
         return check_result(result, what)
 
@@ -122,18 +164,44 @@ def _finalize(value: Any) -> Any:
     return value
 
 
-def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+def _bounded(name: str, function: Any, costs: Any, kind: str, lazy: bool) -> Callable[..., Any]:
+    """``function`` charged its cost (from ``costs``) before it runs; refused when not listed."""
+    what = f"`|{name}`" if kind == "filter" else f"the test `{name}`"
+
     @functools.wraps(function)  # keeps Jinja's pass_context / pass_environment marks
     def bounded(*args: Any, **kwargs: Any) -> Any:
-        current_budget().step()
+        budget = current_budget()
+        budget.step()
         values = [a for a in args if not isinstance(a, _JINJA_PASSED)]
-        if values:
-            estimate = call_estimate(name, values[0], tuple(values[1:]), kwargs)
-            if estimate:
-                current_budget().check(estimate, f"`|{name}`")
-        return check_result(function(*args, **kwargs), f"`|{name}`")
+        value = values[0] if values else None
+        try:
+            steps, size = filter_cost(costs, name, value, tuple(values[1:]), kwargs, text_size)
+        except NotAllowed as refused:
+            reason = str(refused) if name in costs else f"the {kind} `{name}` is not allowed"
+            raise Exceeded(f"{reason} in templates (the README lists those allowed)") from None
+        budget.check(size, what)
+        budget.spend(steps, what)
+        result = function(*args, **kwargs)
+        if lazy or (isinstance(result, Iterator) and not isinstance(result, str)):
+            return _stepping(result)
+        return check_result(result, what)
 
     return bounded
+
+
+def _stepping(items: Any) -> Iterator[Any]:
+    """An iterator a filter answered, charged a step per item it makes."""
+    budget = current_budget()
+    for item in items:
+        budget.step()
+        yield item
+
+
+def _refusing(what: str) -> Callable[..., Any]:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise Exceeded(f"{what} is not allowed in templates (the README lists those allowed)")
+
+    return refuse
 
 
 _JINJA_PASSED = (jinja2.runtime.Context, jinja2.Environment, nodes.EvalContext)
