@@ -10,6 +10,7 @@ template. Pure.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,7 +21,9 @@ from jinja2.compiler import CodeGenerator, Frame
 
 from polymagic.spec.template_allowed import (
     ALLOWED_GLOBALS,
+    BYTES_PER_STEP,
     FILTER_COSTS,
+    ITEM_COST,
     LAZY_FILTERS,
     REFUSED_GLOBALS,
     TEST_COSTS,
@@ -61,6 +64,33 @@ class _BoundedCodeGenerator(CodeGenerator):
                 loop.iter, _LOOP_FILTER, [], [], None, None, lineno=loop.lineno
             )
         super().visit_Template(node, frame)
+
+    def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
+        # `a == b`, `x in a`: C code that reads its operands, charged first (a chain is
+        # evaluated in full, then compared in order).
+        self.write("environment.call_compare(")
+        self.visit(node.expr, frame)
+        for operand in node.ops:
+            self.write(f", {operand.op!r}, ")
+            self.visit(operand.expr, frame)
+        self.write(")")
+
+    def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
+        if not isinstance(node.arg, nodes.Slice):
+            super().visit_Getitem(node, frame)
+            return
+        # Jinja writes `a[1:]` as Python slicing: through getitem, a slice is charged first.
+        self.write("environment.getitem(")
+        self.visit(node.node, frame)
+        self.write(", slice(")
+        for index, part in enumerate((node.arg.start, node.arg.stop, node.arg.step)):
+            if index:
+                self.write(", ")
+            if part is None:
+                self.write("None")
+            else:
+                self.visit(part, frame)
+        self.write("))")
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         # As Jinja writes it (text, or markup when autoescaping), with the operands checked
@@ -107,6 +137,33 @@ class _BoundedEnvironment(jinja2.sandbox.SandboxedEnvironment):
         shown = f"`{short(left)} {operator} {short(right)}`"
         check_binop(operator, left, right, shown)
         return check_result(self.binop_table[operator](left, right), shown)
+
+    def call_compare(self, first: Any, *rest: Any) -> Any:
+        """``first op1 second op2 third ...``, each comparison charged before it runs."""
+        budget = current_budget()
+        left, result = first, True
+        for index in range(0, len(rest), 2):
+            operator, right = rest[index], rest[index + 1]
+            budget.step()
+            read = text_size(right) if operator in ("in", "notin") else text_size(left)
+            if operator not in ("in", "notin"):
+                read = min(read, text_size(right))
+            budget.spend(read // BYTES_PER_STEP, f"a `{operator}` comparison")
+            result = _COMPARE[operator](left, right)
+            if not result:
+                return result
+            left = right
+        return result
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(argument, slice) and isinstance(obj, (str, list, tuple)):
+            # A slice copies what it selects: checked and charged before it is made.
+            taken = len(range(len(obj))[argument])
+            size = taken if isinstance(obj, str) else taken * ITEM_COST
+            budget = current_budget()
+            budget.check(size, "a slice")
+            budget.spend(size // BYTES_PER_STEP + 1, "a slice")
+        return super().getitem(obj, argument)
 
     def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         budget = current_budget()
@@ -205,6 +262,16 @@ def _refusing(what: str) -> Callable[..., Any]:
 
 
 _JINJA_PASSED = (jinja2.runtime.Context, jinja2.Environment, nodes.EvalContext)
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "gteq": operator.ge,
+    "lt": operator.lt,
+    "lteq": operator.le,
+    "in": lambda left, right: left in right,
+    "notin": lambda left, right: left not in right,
+}
 _ENV = _BoundedEnvironment()
 _CACHED_TEMPLATE_CHARS = 4096
 

@@ -89,6 +89,26 @@ def test_the_audits_templates_end_at_once(template: str, words: str) -> None:
     assert int(str(answer["mb"])) < 200, answer
 
 
+# Found while building the allow-list: Jinja writes comparisons and slices as plain Python, so
+# they ran uncharged (each of these took over 60 s before).
+BIG = "{% set a = 'x' * 60000000 %}{% set b = 'x' * 60000000 %}{% for i in range(20000) %}"
+OPERATOR_CASES = [
+    ("equal", BIG + "{% if a == b %}{% endif %}{% endfor %}", "a `eq` comparison would bring"),
+    ("chain", BIG + "{% if 1 < 2 < a|length %}{{ a < b }}{% endif %}{% endfor %}", "a `lt` com"),
+    ("in", BIG + "{% if 'y' in a %}{% endif %}{% endfor %}", "a `in` comparison would bring"),
+    ("slice", BIG + "{% set c = a[1:] %}{% endfor %}", "a slice would bring the steps"),
+]
+
+
+@pytest.mark.parametrize(
+    ("template", "words"), [c[1:] for c in OPERATOR_CASES], ids=[c[0] for c in OPERATOR_CASES]
+)
+def test_comparisons_and_slices_of_large_values_are_charged(template: str, words: str) -> None:
+    answer = _render(template)
+    assert words in str(answer["answer"]), answer
+    assert float(str(answer["cpu"])) < RENDER_BOUND, answer
+
+
 def test_the_allow_list_covers_every_jinja_name() -> None:
     # Each of Jinja's filters, tests and globals is either charged or refused by name.
     plain = jinja2.sandbox.SandboxedEnvironment()
@@ -117,6 +137,11 @@ def test_the_allow_list_covers_every_jinja_name() -> None:
         ),
         ("{{ [1, 2, 3]|select('odd')|list }}", "[1, 3]"),
         ("{{ range(5)|sum }}", "10"),
+        (
+            "{{ 1 < 2 < 3 }}-{{ 'a' in 'abc' }}-{{ 3 not in [1] }}-{{ 1 == 1 == 2 }}",
+            "True-True-True-False",
+        ),
+        ("{{ [1, 2][::-1] }}{{ 'abcd'[1:3] }}{{ (range(5)|list)[1::2] }}", "[2, 1]bc[1, 3]"),
     ],
 )
 def test_allowed_calls_render_as_jinja_renders_them(template: str, expected: str) -> None:
