@@ -215,9 +215,16 @@ def _map_format(value: Any, pattern: Any, variable_name: str | None = None) -> s
 
 
 def _finalize(value: Any) -> Any:
-    """Every ``{{ ... }}`` value before it becomes text: a long one stops here."""
-    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-        current_budget().check(text_size(value), f"the text of {short(value)}")
+    """Every ``{{ ... }}`` value before it becomes text: a long one stops here, and a text is
+    charged for the copy the output makes of it (inside ``{% set %}`` blocks, macros and
+    ``{% filter %}`` blocks output is joined as it goes, not only at the end)."""
+    if isinstance(value, str):
+        if len(value) >= BYTES_PER_STEP:
+            current_budget().spend(len(value) // BYTES_PER_STEP, f"writing {short(value)}")
+    elif not isinstance(value, (int, float)) or isinstance(value, bool):
+        size = text_size(value)
+        current_budget().check(size, f"the text of {short(value)}")
+        current_budget().spend(size // BYTES_PER_STEP, f"writing {short(value)}")
     return value
 
 

@@ -97,6 +97,7 @@ OPERATOR_CASES = [
     ("chain", BIG + "{% if 1 < 2 < a|length %}{{ a < b }}{% endif %}{% endfor %}", "a `lt` com"),
     ("in", BIG + "{% if 'y' in a %}{% endif %}{% endfor %}", "a `in` comparison would bring"),
     ("slice", BIG + "{% set c = a[1:] %}{% endfor %}", "a slice would bring the steps"),
+    ("block-set", BIG + "{% set c %}{{ a }}{{ b }}{% endset %}{% endfor %}", "writing 'xxx"),
 ]
 
 
