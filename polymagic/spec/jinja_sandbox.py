@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from typing import Any
 
 import jinja2
@@ -145,9 +145,9 @@ class _BoundedEnvironment(jinja2.sandbox.SandboxedEnvironment):
         for index in range(0, len(rest), 2):
             operator, right = rest[index], rest[index + 1]
             budget.step()
-            read = text_size(right) if operator in ("in", "notin") else text_size(left)
+            read = _walk(right) if operator in ("in", "notin") else _walk(left)
             if operator not in ("in", "notin"):
-                read = min(read, text_size(right))
+                read = min(read, _walk(right))
             budget.spend(read // BYTES_PER_STEP, f"a `{operator}` comparison")
             result = _COMPARE[operator](left, right)
             if not result:
@@ -174,15 +174,19 @@ class _BoundedEnvironment(jinja2.sandbox.SandboxedEnvironment):
         what = f"`{name}(…)`"
         if isinstance(obj, jinja2.Undefined):
             pass  # Jinja's own error names what is undefined
-        elif isinstance(obj, jinja2.runtime.Macro) or id(obj) in self.allowed_calls:
-            pass  # a macro's body is charged as it runs; range/dict/namespace cost a step
+        elif isinstance(obj, jinja2.runtime.Macro):
+            pass  # its body is charged as it runs
+        elif id(obj) in self.allowed_calls:
+            # range() costs a step; dict() and namespace() copy what they are given
+            copied = sum(len(a) for a in args if isinstance(a, Sized)) + len(kwargs)
+            budget.spend(copied // 16, what)
         elif isinstance(obj, jinja2.runtime.LoopContext) or isinstance(
             owner, jinja2.runtime.LoopContext
         ):
             pass  # loop.cycle(...), loop.changed(...)
         elif owner is not None and not isinstance(owner, type):
             try:
-                steps, size = method_cost(owner, name, args, kwargs, text_size)
+                steps, size = method_cost(owner, name, args, kwargs, _walk)
             except NotAllowed as refused:
                 raise Exceeded(f"{refused} (the README lists those allowed)") from None
             budget.check(size, what)
@@ -239,7 +243,7 @@ def _bounded(name: str, function: Any, costs: Any, kind: str, lazy: bool) -> Cal
         values = [a for a in args if not isinstance(a, _JINJA_PASSED)]
         value = values[0] if values else None
         try:
-            steps, size = filter_cost(costs, name, value, tuple(values[1:]), kwargs, text_size)
+            steps, size = filter_cost(costs, name, value, tuple(values[1:]), kwargs, _walk)
         except NotAllowed as refused:
             reason = str(refused) if name in costs else f"the {kind} `{name}` is not allowed"
             raise Exceeded(f"{reason} in templates (the README lists those allowed)") from None
@@ -269,6 +273,9 @@ def _refusing(what: str) -> Callable[..., Any]:
 
 
 _JINJA_PASSED = (jinja2.runtime.Context, jinja2.Environment, nodes.EvalContext)
+_walk = functools.partial(text_size, limit=1 << 62)
+"""A value's whole length as text: not cut at a bound, because every container it looks into
+is charged first (a list of a thousand references to one 30 MB text is 30 GB to compare)."""
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "eq": operator.eq,
     "ne": operator.ne,

@@ -122,10 +122,23 @@ def _per_item(value: Any, args: tuple[Any, ...], kw: Mapping[str, Any], walk: Wa
     return _items(value), _items(value) * ITEM_COST
 
 
+def _read_deep(value: Any, walk: Walker) -> int:
+    """Steps for comparisons that may read every item in full (equal long texts compare to
+    their end); the walk itself is charged as it goes."""
+    return walk(value) // BYTES_PER_STEP if isinstance(value, Sized) else 0
+
+
 def _sorting(value: Any, args: tuple[Any, ...], kw: Mapping[str, Any], walk: Walker) -> Cost:
-    """A key per item (Python-level), then C-level comparisons."""
+    """A key per item (Python-level), then comparisons: about log2(n) per item, each of which
+    may read the items in full."""
     n = _items(value)
-    return n + int(n * math.log2(n + 1)) // 16, n * ITEM_COST
+    rounds = int(math.log2(n + 1)) + 1
+    return n + n * rounds // 16 + _read_deep(value, walk) * rounds, n * ITEM_COST
+
+
+def _extreme(value: Any, args: tuple[Any, ...], kw: Mapping[str, Any], walk: Walker) -> Cost:
+    """``min`` / ``max``: a comparison per item, each of which may read the items in full."""
+    return _items(value) + _read_deep(value, walk), 64
 
 
 def _as_text(value: Any, args: tuple[Any, ...], kw: Mapping[str, Any], walk: Walker) -> Cost:
@@ -315,8 +328,10 @@ def _copy(owner: Any, args: tuple[Any, ...], kw: Mapping[str, Any], walk: Walker
 
 
 def _scan(owner: Any, args: tuple[Any, ...], kw: Mapping[str, Any], walk: Walker) -> Cost:
-    """A C-level search or test that reads the owner once and makes a small result."""
-    return _bytes(owner) + sum(_bytes(a) for a in args), 64
+    """A C-level search, test or comparison that reads the owner (and its items) once and
+    makes a small result."""
+    read = walk(owner) + sum(walk(a) for a in args)
+    return read // BYTES_PER_STEP + 1, 64
 
 
 def _parts(owner: Any, args: tuple[Any, ...], kw: Mapping[str, Any], walk: Walker) -> Cost:
@@ -367,8 +382,8 @@ FILTER_COSTS: dict[str, Estimate] = {
     "sort": _sorting,
     "dictsort": _sorting,
     "groupby": _sorting,
-    "min": _per_item,
-    "max": _per_item,
+    "min": _extreme,
+    "max": _extreme,
     "sum": _sum,
     "batch": _batch,
     "slice": _slice,

@@ -51,8 +51,8 @@ ISSUE_CASES = [
         "{% set d = {} %}{% for i in range(100000) %}{% set _ = d.update({i: i}) %}{% endfor %}",
         "`update(…)` would bring",
     ),
-    ("sort", "{{ " + MILLIONS + "|sort|length }}", "`|sort` would bring the steps"),
-    ("unique", "{{ " + MILLIONS + "|unique|list|length }}", "`|unique` would bring the steps"),
+    ("sort", "{{ " + MILLIONS + "|sort|length }}", "would bring the steps past 200,000"),
+    ("unique", "{{ " + MILLIONS + "|unique|list|length }}", "would bring the steps past 200,000"),
     ("batch", "{{ " + MILLIONS + "|batch(1)|list|length }}", "`|batch` would bring the steps"),
     ("split", "{{ ('a ' * 30000000).split()|length }}", "`split(…)` would take"),
     ("translate", "{{ ('a' * 10000000).translate({97: 'x' * 100}) }}", "`translate(…)` would"),
@@ -98,6 +98,16 @@ OPERATOR_CASES = [
     ("in", BIG + "{% if 'y' in a %}{% endif %}{% endfor %}", "a `in` comparison would bring"),
     ("slice", BIG + "{% set c = a[1:] %}{% endfor %}", "a slice would bring the steps"),
     ("block-set", BIG + "{% set c %}{{ a }}{{ b }}{% endset %}{% endfor %}", "writing 'xxx"),
+    # Comparisons that read every item in full: a thousand references to two equal texts.
+    ("max", BIG + "{% endfor %}{{ ([a, b] * 1000)|max|length }}", "`|max` would bring"),
+    ("unique", BIG + "{% endfor %}{{ ([a, b] * 1000)|unique|list }}", "`|unique` would bring"),
+    ("list-eq", BIG + "{% endfor %}{{ [a, b] * 1000 == [b, a] * 1000 }}", "a `eq` comparison"),
+    (
+        "dict-copy",
+        "{% set p = range(100000)|batch(2)|list %}{% for i in range(100000) %}"
+        "{% set d = dict(p) %}{% endfor %}",
+        "`dict(…)` would bring",
+    ),
 ]
 
 
