@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from polymagic.outcome.kaniko_log import KanikoLogParser  # noqa: E402
 from polymagic.render.dockerfile import dockerfile_instructions  # noqa: E402
-from polymagic.render.kaniko_log import KanikoLogParser  # noqa: E402
 
 DOCKERFILE = (ROOT / "tests" / "conformance" / "dockerfile" / "quick-start.Dockerfile").read_text()
 

@@ -7,7 +7,7 @@ followed build feeds them (``feed_lines`` per batch that arrived together; here 
 log) or one at a time (``feed``). Prints lines per second (median and best of ``--runs``) and the peak
 memory traced while parsing (one more pass, under ``tracemalloc``).
 
-``--against REF`` runs the same on ``polymagic/render/kaniko_log.py`` as of a git revision (e.g.
+``--against REF`` runs the same on ``polymagic/outcome/kaniko_log.py`` as of a git revision (e.g.
 ``main``), for a before/after figure; an old parser without ``feed_lines`` gets ``feed`` only.
 
 Run: .venv/bin/python benchmarks/bench_parser.py [--lines N] [--runs N] [--against REF]
@@ -50,7 +50,7 @@ def _workload(count: int) -> list[Run]:
 
 def _module_at(revision: str) -> ModuleType:
     source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{revision}:polymagic/render/kaniko_log.py"],
+        ["git", "-C", str(ROOT), "show", f"{revision}:polymagic/outcome/kaniko_log.py"],
         capture_output=True,
         text=True,
         check=True,
@@ -133,9 +133,9 @@ def main() -> None:
     parser.add_argument("--against", metavar="REF", help="also measure progress.py at REF")
     args = parser.parse_args()
     runs = _workload(args.lines)
-    import polymagic.render.kaniko_log
+    import polymagic.outcome.kaniko_log
 
-    report("this tree  ", polymagic.render.kaniko_log, runs, args.runs)
+    report("this tree  ", polymagic.outcome.kaniko_log, runs, args.runs)
     if args.against:
         report(f"{args.against:<11}", _module_at(args.against), runs, args.runs)
 

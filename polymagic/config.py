@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from polymagic.render.compiler import CompiledBuild
-    from polymagic.spec.models import ConnectionCatalog
+    from polymagic.spec.connections import ConnectionCatalog
 
 __all__ = [
     "CONNECTIONS_ENV",
@@ -53,8 +53,8 @@ def find_connections(explicit: str | Path | None = None) -> ConnectionsSource:
     """The connections catalog by the precedence in this module's docstring."""
     # The spec layer (pydantic's validators) loads here, not with the module: `polymagic
     # --help` and the commands that read no catalog never pay for it.
+    from polymagic.spec.connections import ConnectionCatalog
     from polymagic.spec.loader import load_connections
-    from polymagic.spec.models import ConnectionCatalog
 
     if explicit:
         return ConnectionsSource(load_connections(Path(explicit)), f"file {explicit}")

@@ -23,10 +23,10 @@
 Errors render as one message in IPython (``_render_traceback_``) and on the command line.
 Failures of a build carry what is known about them as fields; ``str()`` is their message (the
 summary sentence, then ``fix: ...`` on a line of its own), and
-``polymagic.render.outcome_text`` lays the fields out for the terminal and the widget (events,
-log tail), so nothing reads a message back. This module owns the wording: the messages, the
-sentences of the named constructors (``PreflightError.secret_missing``, ...) and the fixes
-(``fix_*``). It imports nothing from the rest of polymagic but the sanitiser (``printable``),
+``polymagic.outcome.text`` lays the fields out for the terminal and the widget (events,
+log tail), so nothing reads a message back. This module owns the wording of the messages and
+the sentences of the named constructors (``PreflightError.secret_missing``, ...); the fixes a
+failed build suggests are ``polymagic.outcome.fixes``'. It imports nothing from the rest of polymagic but the sanitiser (``printable``),
 since a message may quote what a build printed.
 """
 
@@ -59,18 +59,6 @@ __all__ = [
     "UnsupportedError",
     "UsageError",
     "YamlSyntaxError",
-    "fix_container_config",
-    "fix_container_error",
-    "fix_evicted",
-    "fix_executor_image",
-    "fix_manifest_unknown",
-    "fix_missing_secret",
-    "fix_out_of_memory",
-    "fix_registry_refused",
-    "fix_registry_wants_credentials",
-    "fix_see_events",
-    "fix_unmountable_volume",
-    "fix_unschedulable",
     "one_line",
 ]
 
@@ -455,153 +443,3 @@ class BuildCancelled(BuildError):
     @property
     def summary(self) -> str:
         return f"build `{self.name}` cancelled; its pod and ConfigMap were deleted"
-
-
-# -- fixes: what a failure tells the user to do ---------------------------------------------
-
-
-def fix_executor_image(image: str) -> str:
-    return (
-        f"the executor image `{image}` cannot be pulled: check its name, or choose another"
-        " with --executor-image / the executor_image setting (a private image also needs"
-        " environment.imagePullSecrets)"
-    )
-
-
-def fix_missing_secret(namespace: str, secret: str) -> str:
-    return (
-        f"secret `{secret}` not found in namespace `{namespace}`: create it with `kubectl -n"
-        f" {namespace} create secret docker-registry {secret} --docker-server=..."
-        " --docker-username=... --docker-password=...`, or fix the connection's secret name"
-    )
-
-
-def fix_unmountable_volume() -> str:
-    return (
-        "a volume of the build pod cannot be mounted: check the connection's secret and configMap"
-    )
-
-
-def fix_see_events() -> str:
-    return "see the events below"
-
-
-def fix_unschedulable() -> str:
-    return (
-        "no node can run the build pod: check environment.nodeSelector, tolerations and the"
-        " container's resources against the cluster's nodes"
-    )
-
-
-def _container_setting_fix(message: str) -> str | None:
-    """The fix for a pod setting the node cannot run the executor with, if ``message`` (the
-    kubelet's or the runtime's) names one."""
-    said = message.lower()
-    if "runasnonroot" in said:
-        return (
-            "the pod asks to run as non-root (`runAsNonRoot`), but Kaniko's executor runs as root"
-            " and must: remove `runAsNonRoot` from the operation's `environment.securityContext`"
-            " (and from the run container's `securityContext`)"
-        )
-    if "seccomp" in said:
-        return (
-            "the node cannot apply the seccomp profile the pod asks for: leave"
-            " `seccompProfile` out of the operation's `environment.securityContext` (polymagic"
-            " asks for `RuntimeDefault`) or name a profile the node has"
-        )
-    return None
-
-
-def fix_container_config(message: str) -> str:
-    """What to do when the kubelet cannot make the executor's container from the pod
-    (``CreateContainerConfigError``); ``message`` is the kubelet's."""
-    setting = _container_setting_fix(message)
-    if setting is not None:
-        return setting
-    said = message.lower()
-    if "secret" in said or "configmap" in said or "config map" in said:
-        return (
-            "the container's configuration refers to something missing (a secret or config map"
-            " key): create it in the build's namespace, or fix the name the operation gives"
-        )
-    return (
-        "the kubelet could not make the executor's container from the pod (its message is"
-        " above): check the operation's `environment.securityContext` and the run container's"
-        " settings"
-    )
-
-
-def fix_container_error(message: str) -> str:
-    """What to do when the runtime fails to create the executor's container
-    (``CreateContainerError``; containerd's way of saying a Localhost seccomp profile is not
-    on the node)."""
-    return _container_setting_fix(message) or fix_see_events()
-
-
-def fix_registry_wants_credentials(host: str | None) -> str:
-    where = f"`{host}`" if host else "the registry"
-    return (
-        f"{where} wants credentials and the build has none: give the destination's connection"
-        " a `secret` holding a docker config for it"
-    )
-
-
-def fix_registry_refused(host: str | None, secret: str, namespace: str) -> str:
-    where = f"`{host}`" if host else "the registry"
-    return (
-        f"{where} refused the credentials in secret `{secret}`: check the username and password"
-        f" for {where} in it, e.g. recreate it with `kubectl -n {namespace} create secret"
-        f" docker-registry {secret} --docker-server={host or '...'} --docker-username=..."
-        " --docker-password=...`"
-    )
-
-
-def fix_out_of_memory(limit: str | None, more: str | None) -> str:
-    """``limit``: the executor's memory limit as the pod states it (None: none); ``more``: an
-    amount to suggest (None: no suggestion can be made from the limit)."""
-    if limit is None:
-        return (
-            "the executor has no memory limit, so its node ran out of memory: give it a memory"
-            " request and limit, e.g. `--memory 4Gi` (polymagic build, %%polybuild), so"
-            " the scheduler places it on a node with that much free"
-        )
-    amount = more or "..."
-    example = f", e.g. `--memory {more}`" if more else " with `--memory`"
-    return (
-        f"the executor may use at most {limit} of memory: give it more{example}"
-        " (polymagic build, %%polybuild), or in the operation `runPatch: {container:"
-        f" {{resources: {{limits: {{memory: {amount}}}}}}}}}` (the build form's Memory limit; in"
-        " Python, the resources of KanikoOptions); what the RUN steps start counts towards that"
-        " limit, not only Kaniko"
-    )
-
-
-def fix_evicted(resource: str | None, scratch: str) -> str:
-    """``resource``: what the node ran short of, from its eviction message (None: not named);
-    ``scratch``: the ephemeral-storage request polymagic makes by default."""
-    if resource == "ephemeral-storage":
-        return (
-            "the node ran short of disk: Kaniko unpacks the base image and writes every layer"
-            " to the node's disk; ask for room with `resources.requests.ephemeral-storage` on"
-            " the run's container (e.g. `runPatch: {container: {resources: {requests:"
-            f" {{ephemeral-storage: 10Gi}}}}}}}}`; polymagic asks for {scratch} unless it is set), so the"
-            " scheduler places the build on a node with that much free"
-        )
-    if resource == "memory":
-        return (
-            "the node ran short of memory: give the executor a memory request, e.g. `--memory"
-            " 4Gi` (polymagic build, %%polybuild), so the scheduler places it on a node with"
-            " that much free"
-        )
-    named = f" ({resource})" if resource else ""
-    return (
-        f"the node was short of a resource{named}: build again, or on other nodes"
-        " (environment.nodeSelector)"
-    )
-
-
-def fix_manifest_unknown(image: str) -> str:
-    return (
-        f"the image `{image}` is not in its registry (MANIFEST_UNKNOWN): check the base image's"
-        " name and tag (the FROM line)"
-    )

@@ -33,9 +33,10 @@ from polymagic.errors import (
 )
 from polymagic.kube.client import Cluster, connect
 from polymagic.kube.session import BuildOptions, build_image, cancel_build, find_builds, start_build
+from polymagic.outcome.events import EventKind, ProgressEvent
+from polymagic.outcome.kaniko_log import KanikoLogParser
 from polymagic.render.build_objects import CONTAINER_NAME, LABEL_MANAGED_BY
 from polymagic.render.compiler import compile_operation
-from polymagic.render.kaniko_log import EventKind, KanikoLogParser, ProgressEvent
 from polymagic.spec.loader import load_connections
 from tests.cluster import admin
 from tests.cluster.simulated_node import Scenario, SeenPod, SimulatedNode
@@ -399,7 +400,7 @@ UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 LONG_LINE = 32 << 20
 MAX_LINE = (
     16 * 1024
-)  # what the log follower keeps of one line (polymagic.render.kaniko_log.MAX_LINE)
+)  # what the log follower keeps of one line (polymagic.outcome.log_lines.MAX_LINE)
 
 
 def _pod_of(sim_node: SimulatedNode, namespace: str) -> SeenPod:

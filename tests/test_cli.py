@@ -262,7 +262,12 @@ def test_a_deadline_must_be_a_positive_number_of_seconds(
             "-P --connections --namespace --executor-image --only -o --output --lint --context"
             " --build-arg --target --tag --reproducible --snapshot-mode --insecure-registry"
             " --skip-tls-verify-registry --cache-repo --no-hash-tag --cpu --memory"
-            " --node-selector --service-account",
+            " --node-selector --service-account"
+            " --no-push-cache --compressed-caching --single-snapshot --use-new-run"
+            " --cache-run-layers --cache-copy-layers --registry-mirror"
+            " --skip-default-registry-fallback --push-retry --image-download-retry --compression"
+            " --compression-level --image-format --label --annotation"
+            " --push-ignore-immutable-tag-errors --executor-arg --allow-pod-field",
         ),
         (
             "build",
@@ -270,7 +275,12 @@ def test_a_deadline_must_be_a_positive_number_of_seconds(
             " --start-timeout --stuck-grace --log-idle-timeout --context --force --build-arg"
             " --target --tag --reproducible --snapshot-mode --insecure-registry"
             " --skip-tls-verify-registry --cache-repo --no-hash-tag --cpu --memory"
-            " --node-selector --service-account",
+            " --node-selector --service-account"
+            " --no-push-cache --compressed-caching --single-snapshot --use-new-run"
+            " --cache-run-layers --cache-copy-layers --registry-mirror"
+            " --skip-default-registry-fallback --push-retry --image-download-retry --compression"
+            " --compression-level --image-format --label --annotation"
+            " --push-ignore-immutable-tag-errors --executor-arg --allow-pod-field",
         ),
         ("status", "--namespace"),
         ("list", "--namespace -A --all-namespaces"),

@@ -201,6 +201,15 @@ def test_status_list_logs_cancel_by_name(
     assert "no build named" in again.stderr
 
 
+def test_list_without_builds_says_so_in_one_line(admin_kubeconfig: Path, with_secret: str) -> None:
+    listing = _polymagic(admin_kubeconfig, "list", "--namespace", with_secret)
+    assert listing.returncode == 0
+    assert listing.stdout == (
+        f"no polymagic builds in namespace `{with_secret}`: finished builds are deleted with"
+        " their pods unless built with --keep\n"
+    )
+
+
 def test_without_a_cluster_build_shows_what_it_would_submit(
     files: tuple[Path, Path], tmp_path: Path
 ) -> None:

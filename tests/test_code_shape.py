@@ -19,6 +19,14 @@ from polymagic.spec.models import PolyModel
 PACKAGE = Path(__file__).resolve().parent.parent / "polymagic"
 MAX_FUNCTION = 60
 MAX_CLASS = 250
+MAX_MODULE = 500
+"""Lines in one module: past it, a module holds more than one thing a newcomer looks for."""
+OVER_BUDGET = {
+    # Modules still to split, each at most the size it had when the budget came in: the list
+    # may only shrink (issue 17). A module that drops under the budget must leave it.
+    "polymagic/render/context.py": 930,
+    "polymagic/render/dockerignore.py": 970,
+}
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,14 @@ def test_modules_import_only_what_other_modules_list_in_all() -> None:
                 continue
             wrong.append(f"{module.relative}:{line}: `{name}` from {source}")
     assert not wrong, "imported names their module does not list in __all__:\n" + "\n".join(wrong)
+
+
+def test_no_module_over_the_budget() -> None:
+    sizes = {m.relative: len(m.path.read_text().splitlines()) for m in modules().values()}
+    over = {path: size for path, size in sizes.items() if size > OVER_BUDGET.get(path, MAX_MODULE)}
+    assert not over, f"modules over {MAX_MODULE} lines (split them by what they own): {over}"
+    back_under = sorted(p for p in OVER_BUDGET if sizes.get(p, 0) <= MAX_MODULE)
+    assert not back_under, f"under the budget now: take them out of OVER_BUDGET: {back_under}"
 
 
 @pytest.mark.parametrize(

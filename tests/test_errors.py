@@ -1,6 +1,6 @@
 """Errors carry data: what a failed build knows travels as fields, its message is written from
 them (``polymagic.errors``), and the terminal's lines and the widget's view are laid out from
-the fields (``polymagic.render.outcome_text``), never read back from a message."""
+the fields (``polymagic.outcome.text``), never read back from a message."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from polymagic.errors import (
     SpecError,
     UsageError,
 )
-from polymagic.render.outcome_text import failure_lines, failure_view
+from polymagic.outcome.text import failure_lines, failure_view
 
 STEP = FailedStep(6, 6, "RUN pip3 install -U polyaxon")
 RUN_FAILED = BuildFailed(

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from polymagic.kube.pod_state import executor_fix
+from polymagic.outcome.kaniko_log import strip_ansi
+from polymagic.outcome.pod_reading import executor_fix
 from polymagic.render.build_objects import BuildManifests
 from polymagic.render.compiler import compile_operation
-from polymagic.render.kaniko_log import strip_ansi
 from polymagic.render.manifests import build_manifests
 from polymagic.spec.loader import load_connections
 from tests.data import REGISTRY, SEED

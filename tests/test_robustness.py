@@ -45,8 +45,9 @@ from polymagic.render.build_objects import SecretShape
 from polymagic.render.compiler import CompiledBuild, compile_operation
 from polymagic.render.manifests import build_manifests
 from polymagic.spec import models
-from polymagic.spec.loader import load_connections, load_operation, parse_yaml
-from polymagic.spec.models import ConnectionCatalog
+from polymagic.spec.connections import ConnectionCatalog
+from polymagic.spec.loader import load_connections, load_operation
+from polymagic.spec.yaml_reader import parse_yaml
 
 _REPO = Path(__file__).resolve().parents[1]
 

@@ -4,8 +4,7 @@ one function that turns parsed options into ``BuildOptions``.
 Each option is an :class:`Option` (its flags and argparse settings); :func:`add_options` puts a
 list of them on any ``argparse`` parser: the command line's sub-commands and the magic's parser
 (IPython's ``MagicArgumentParser`` is one). :func:`build_options` reads the parsed options, with
-the front end's own defaults (the magic's settings, the kubeconfig context's namespace) for what
-was left out. Only ``argparse`` at import time: the models are imported when options are built,
+the settings (``polymagic.app.settings``) for what was left out. Only ``argparse`` at import time: the models are imported when options are built,
 so loading the extension or ``polymagic --help`` stays cheap.
 """
 
@@ -16,7 +15,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from polymagic.render.executor_flags import EXECUTOR_FLAGS, ExecutorFlag, FlagKind
+from polymagic.setting_schema import setting
+
 if TYPE_CHECKING:
+    from polymagic.app.settings import Settings
     from polymagic.render.build_objects import KanikoOptions
     from polymagic.render.options import BuildOptions
 
@@ -33,13 +36,13 @@ __all__ = [
     "NAMESPACE",
     "PARAMS",
     "Option",
-    "OptionDefaults",
     "OptionGroup",
     "add_options",
     "build_options",
     "kaniko_options",
     "option",
     "positive_seconds",
+    "with_options",
 ]
 
 
@@ -105,19 +108,23 @@ PARAMS = option(
     metavar="NAME=VALUE",
     help="override a param's value (repeatable)",
 )
-CONNECTIONS = option("--connections", metavar="FILE", help="connections catalog (YAML list)")
-NAMESPACE = option("--namespace", help="namespace of the build (default: the kubeconfig context's)")
-EXECUTOR_IMAGE = option(
-    "--executor-image",
-    metavar="IMAGE",
-    help="run this Kaniko executor image instead of the component's",
-)
+
+
+def _setting_help(name: str) -> str:
+    """An option's help from its setting's (``polymagic.setting_schema``), naming the
+    setting so a user knows it can be set once for every build."""
+    item = setting(name)
+    default = f"default {item.default:g}; " if isinstance(item.default, float) else ""
+    return f"{item.help} ({default}setting `{name}`)"
+
+
+CONNECTIONS = option("--connections", metavar="FILE", help=_setting_help("connections_file"))
+NAMESPACE = option("--namespace", help=_setting_help("namespace"))
+EXECUTOR_IMAGE = option("--executor-image", metavar="IMAGE", help=_setting_help("executor_image"))
 DRY_RUN = option(
     "--dry-run", action="store_true", help="show what would be submitted; submit nothing"
 )
-KEEP = option(
-    "--keep", action="store_true", help="leave the pod and ConfigMap on the cluster afterwards"
-)
+KEEP = option("--keep", action="store_true", help=_setting_help("keep"))
 FORCE = option(
     "--force",
     action="store_true",
@@ -128,35 +135,51 @@ CONTEXT = option(
     metavar="DIR",
     help="folder that COPY sources come from (default: the operation file's folder)",
 )
-DEADLINES = (
-    option(
-        "--timeout",
-        type=positive_seconds,
-        metavar="S",
-        help="overall deadline (default 3600)",
-    ),
-    option(
-        "--start-timeout",
-        type=positive_seconds,
-        metavar="S",
-        help="deadline for the pod to start (default 600)",
-    ),
-    option(
-        "--stuck-grace",
-        type=positive_seconds,
-        metavar="S",
-        help="fail a pod stuck in ImagePullBackOff/FailedMount/Unschedulable after this (default 30)",
-    ),
-    option(
-        "--log-idle-timeout",
-        type=positive_seconds,
-        metavar="S",
-        help="fail when the executor prints nothing for this long",
-    ),
+DEADLINES = tuple(
+    option(setting(name).flag, type=positive_seconds, metavar="S", help=_setting_help(name))
+    for name in ("timeout", "start_timeout", "stuck_grace", "log_idle_timeout")
 )
-"""The build's deadlines; left out, they are the front end's defaults (see OptionDefaults)."""
+"""The build's deadlines; left out, they are the settings' (``polymagic.setting_schema``)."""
 
 _REPEATED: dict[str, Any] = {"action": "append", "default": []}
+
+
+def _true_or_false(text: str) -> bool:
+    """An argparse type: ``true`` or ``false`` (as the executor writes its boolean flags)."""
+    said = text.strip().lower()
+    if said in ("true", "false"):
+        return said == "true"
+    raise argparse.ArgumentTypeError(f"expected true or false, not `{text}`")
+
+
+def _whole_number(text: str) -> int:
+    """An argparse type: a whole number from 0 to 1000."""
+    if not text.isdigit() or int(text) > 1000:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 1000, not `{text}`")
+    return int(text)
+
+
+def _flag_option(item: ExecutorFlag) -> Option:
+    """The option of one executor flag, named as the executor names it."""
+    since = "v" + ".".join(str(part) for part in item.since)
+    named = " (setting `registry_mirror`)" if item.field == "registry_mirrors" else ""
+    settings: dict[str, Any] = {
+        "dest": item.field,
+        "help": f"{item.help} (executor {since}+){named}",
+    }
+    if item.kind is FlagKind.SWITCH:
+        settings["action"] = "store_true"
+    elif item.kind is FlagKind.BOOLEAN:
+        settings.update(type=_true_or_false, metavar="true|false")
+    elif item.kind is FlagKind.NUMBER:
+        settings.update(type=_whole_number, metavar="N")
+    elif item.kind in (FlagKind.REPEATED, FlagKind.PAIRS):
+        settings.update(_REPEATED, metavar="KEY=VALUE" if item.kind is FlagKind.PAIRS else "HOST")
+    elif item.choices:
+        settings["choices"] = item.choices
+    return Option((item.flag,), settings)
+
+
 _KEPT = "the operation's other resource amounts stay"
 EXECUTOR_OPTIONS = OptionGroup(
     "executor options (added to the pod; the compiled component stays Polyaxon's)",
@@ -188,7 +211,7 @@ EXECUTOR_OPTIONS = OptionGroup(
             metavar="HOST",
             help="do not verify this registry's certificate (repeatable)",
         ),
-        option("--cache-repo", metavar="REPO", help="where Kaniko keeps cached layers"),
+        option("--cache-repo", metavar="REPO", help=_setting_help("cache_repo")),
         option(
             "--no-hash-tag", action="store_true", help="do not also push <repository>:spec-<hash>"
         ),
@@ -201,6 +224,14 @@ EXECUTOR_OPTIONS = OptionGroup(
             help="schedule on matching nodes (repeatable)",
         ),
         option("--service-account", help="service account of the build pod"),
+        *(_flag_option(item) for item in EXECUTOR_FLAGS),
+        option(
+            "--executor-arg",
+            **_REPEATED,
+            dest="executor_args",
+            metavar="--FLAG[=VALUE]",
+            help="any other executor flag, passed as given (repeatable)",
+        ),
     ),
 )
 """How the executor runs: everything ``KanikoOptions`` holds."""
@@ -212,23 +243,43 @@ each says in its own words) and the executor options."""
 
 # -- from parsed options to BuildOptions -------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class OptionDefaults:
-    """What an option that was left out means, as the front end decides: the magic's settings
-    (``%config PolyBuildMagics...``); on the command line, the kubeconfig context's namespace.
-    A None deadline is ``BuildOptions``' own default."""
-
-    namespace: str | None = None
-    executor_image: str | None = None
-    keep: bool = False
-    timeout: float | None = None
-    start_timeout: float | None = None
-    stuck_grace: float | None = None
-    log_idle_timeout: float | None = None
-
-
 _DEADLINE_NAMES = ("timeout", "start_timeout", "stuck_grace", "log_idle_timeout")
+_OPTION_SETTINGS = (
+    "namespace",
+    "executor_image",
+    "connections_file",
+    "cache_repo",
+    "registry_mirror",
+    "keep",
+    *_DEADLINE_NAMES,
+)
+_ATTRIBUTE = {"connections_file": "connections", "registry_mirror": "registry_mirrors"}
+"""Settings whose option stores its value under another name."""
+"""The settings an option of the same name (``--connections`` for ``connections_file``) can
+override on the line."""
+
+
+def _given(args: argparse.Namespace, name: str) -> Any:
+    value = getattr(args, _ATTRIBUTE.get(name, name), None)
+    if isinstance(value, list):  # a repeated option: the setting holds them comma-separated
+        return ",".join(value) or None
+    return None if value is False else value
+
+
+def with_options(settings: Settings, args: argparse.Namespace, where: str = "option") -> Settings:
+    """``settings`` with what the parsed options say over them, each with its origin
+    (``option --namespace``)."""
+    from polymagic.app.settings import Source
+
+    for name in _OPTION_SETTINGS:
+        value = _given(args, name)
+        if value is not None:
+            flag = {
+                "connections_file": "--connections",
+                "registry_mirror": "--registry-mirror",
+            }.get(name, setting(name).flag)
+            settings = settings.given(name, value, Source.FRONT_END, f"{where} {flag}")
+    return settings
 
 
 def kaniko_options(args: argparse.Namespace) -> KanikoOptions:
@@ -261,33 +312,54 @@ def kaniko_options(args: argparse.Namespace) -> KanikoOptions:
         resources=resources,
         node_selector=dict(parse_pairs(args.node_selector, "node selector")) or None,
         service_account=args.service_account,
+        executor_args=tuple(getattr(args, "executor_args", ())),
+        **_flag_values(args),
     )
 
 
+def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The executor flags' fields as the options gave them (pairs read as KEY=VALUE)."""
+    from polymagic.spec.params import parse_pairs
+
+    values: dict[str, Any] = {}
+    for item in EXECUTOR_FLAGS:
+        value = getattr(args, item.field, None)
+        if item.kind is FlagKind.PAIRS:
+            value = parse_pairs(value or [], item.flag.lstrip("-"))
+        elif item.kind is FlagKind.REPEATED:
+            value = tuple(value or ())
+        values[item.field] = value
+    return values
+
+
 def build_options(
-    args: argparse.Namespace, *, context_dir: Path, defaults: OptionDefaults | None = None
+    args: argparse.Namespace, *, context_dir: Path, settings: Settings | None = None
 ) -> BuildOptions:
-    """``BuildOptions`` from parsed options; what was left out comes from ``defaults``.
+    """``BuildOptions`` from parsed options; what was left out comes from ``settings`` (the
+    built-in defaults when there are none).
 
     ``context_dir`` is where COPY sources come from unless ``--context`` names a folder. A
-    parser without some of the run options (``render`` has no deadlines) gets their defaults.
+    parser without some of the run options (``render`` has no deadlines) gets the settings'.
     """
+    from polymagic.app.settings import defaults
     from polymagic.render.options import BuildOptions
 
-    defaults = defaults or OptionDefaults()
-    deadlines = {}
-    for name in _DEADLINE_NAMES:
-        given = getattr(args, name, None)
-        value = given if given is not None else getattr(defaults, name)
-        if value is not None:
-            deadlines[name] = value
+    resolved = with_options(settings or defaults(), args)
+    deadlines = {name: resolved[name] for name in _DEADLINE_NAMES if resolved[name] is not None}
     context = getattr(args, "context", None)
+    kaniko = kaniko_options(args)
+    if resolved["cache_repo"] and not kaniko.cache_repo:
+        kaniko = replace(kaniko, cache_repo=resolved["cache_repo"])
+    if resolved["registry_mirror"] and not kaniko.registry_mirrors:
+        mirrors = tuple(m.strip() for m in str(resolved["registry_mirror"]).split(",") if m.strip())
+        kaniko = replace(kaniko, registry_mirrors=mirrors)
     return BuildOptions(
-        namespace=args.namespace or defaults.namespace,
-        executor_image=args.executor_image or defaults.executor_image,
-        keep=bool(getattr(args, "keep", False) or defaults.keep),
-        kaniko=kaniko_options(args),
+        namespace=resolved["namespace"],
+        executor_image=resolved["executor_image"],
+        keep=bool(resolved["keep"]),
+        kaniko=kaniko,
         force=bool(getattr(args, "force", False)),
         context_dir=Path(context) if context else context_dir,
+        allowed_pod_fields=tuple(dict.fromkeys(getattr(args, "allow_pod_field", None) or ())),
         **deadlines,
     )

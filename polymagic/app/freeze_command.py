@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -97,17 +98,41 @@ def _inside(context: Path, requirements: str) -> tuple[Path, str]:
     return target, PurePosixPath(*relative.parts).as_posix()
 
 
+_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,511}$")
+_CONNECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+
+
+def _check_words(args: argparse.Namespace) -> None:
+    """``--base``, ``--destination`` and ``--connection`` are written into the operation (the
+    base into the Dockerfile's FROM line): one plain word each, so none can add a line."""
+    checks = (("--base", args.base, _IMAGE), ("--destination", args.destination, _IMAGE))
+    for flag, value, pattern in (*checks, ("--connection", args.connection, _CONNECTION)):
+        if value is not None and not pattern.match(value):
+            raise SpecError(
+                f"{flag} {value!r}: give one image reference (letters, digits and . _ / : @ + -,"
+                " no spaces or line breaks)"
+                if pattern is _IMAGE
+                else f"{flag} {value!r}: give a connection name (letters, digits and . _ -)",
+                path=flag.removeprefix("--"),
+            )
+
+
 def freeze_interpreter(
     args: argparse.Namespace,
     context: Path,
     *,
     user_namespace: Mapping[str, Any] | None = None,
-    modules: Any = None,
+    modules: Mapping[str, object] | None = None,
 ) -> Frozen:
     """Freeze the running interpreter with the parsed ``args``; nothing is written yet."""
     from polymagic.app.interpreter import read_environment
     from polymagic.render.freeze import FreezeOptions, freeze
+    from polymagic.render.freeze_lines import requirements_name_problem
 
+    problem = requirements_name_problem(args.requirements)
+    if problem is not None:
+        raise SpecError(f"--requirements {args.requirements!r}: {problem}", path="requirements")
+    _check_words(args)
     target, relative = _inside(context, args.requirements)
     options = FreezeOptions(
         imported_only=args.imported,
@@ -118,7 +143,9 @@ def freeze_interpreter(
         connection=args.connection,
         requirements=relative,
     )
-    environment = read_environment(user_namespace=user_namespace, modules=modules)
+    environment = read_environment(
+        user_namespace=user_namespace, modules=modules, context=context.resolve()
+    )
     return Frozen(freeze(environment, options), target)
 
 

@@ -44,7 +44,12 @@ def lint_dockerfiles(build: CompiledBuild, context_dir: Path | None) -> list[Lin
     for rendered in build.dockerfiles:
         spec = inits[rendered.init_index].dockerfile
         findings = (
-            lint_dockerfile(spec, rendered.text, context_dir=context_dir)
+            lint_dockerfile(
+                spec,
+                rendered.text,
+                context_dir=context_dir,
+                params={n: p.value for n, p in build.params.items()},
+            )
             if isinstance(spec, DockerfileInit)
             else []
         )

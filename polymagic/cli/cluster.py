@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
+from polymagic.app.workflow import connect_for, plan_build
 from polymagic.cli.common import flat_message
 from polymagic.cli.terminal import TerminalProgress
-from polymagic.config import compile_with_connections, find_connections
 from polymagic.errors import (
     BuildCancelled,
     BuildError,
@@ -32,9 +32,10 @@ from polymagic.kube.session import (
     cancel_build,
     find_builds,
 )
+from polymagic.outcome.status_text import REUSED, duration_text, no_builds_text
+from polymagic.outcome.text import failure_lines
 from polymagic.printable import printable
 from polymagic.render.build_objects import CONTAINER_NAME
-from polymagic.render.outcome_text import failure_lines
 
 if TYPE_CHECKING:
     from polymagic.render.compiler import CompiledBuild
@@ -62,55 +63,44 @@ def _sigterm_cancels() -> Iterator[None]:
 
 
 def _build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from polymagic.app.arguments import OptionDefaults, build_options
+    from polymagic.app.settings import read_settings
     from polymagic.cli.common import context_base, read_source
     from polymagic.cli.render import render_everything
 
-    source = find_connections(args.connections)
-    text_or_path = read_source(args.file)
-    cluster: Cluster | None = None
-    no_cluster: ClusterConfigError | None = None
-    try:
-        # Only reads the configuration (a dry run too: it shows the context's namespace).
-        cluster = connect(namespace=args.namespace)
-    except ClusterConfigError as exc:
-        no_cluster = exc
-    try:
-        # The kubeconfig context's namespace when none is given: what `globals.namespace`
-        # reads, where the objects go and what the rendered manifests say.
-        namespace = args.namespace or (cluster.namespace if cluster else None) or "default"
-        # The options first: one used the wrong way is the only thing said.
-        defaults = OptionDefaults(namespace=namespace)
-        options = build_options(args, context_dir=context_base(args), defaults=defaults)
-        build = compile_with_connections(
-            text_or_path, source, params=args.params, namespace=namespace
-        )
-        for warning in build.warnings:
-            err.write(f"polymagic: warning: {warning}\n")
-        from polymagic.render.context import pack_build_context
+    settings = read_settings()
+    for warning in settings.warnings:
+        err.write(f"polymagic: warning: {printable(warning)}\n")
+    plan = plan_build(
+        read_source(args.file),
+        args,
+        settings,
+        context_dir=context_base(args),
+        params=args.params,
+    )
+    for warning in plan.build.warnings:
+        err.write(f"polymagic: warning: {printable(warning)}\n")
+    for line in plan.settings_lines():
+        err.write(f"polymagic: {printable(line)}\n")
+    from polymagic.render.context import pack_build_context
 
-        packed = pack_build_context(build, context_base(args))
-        if cluster is None or args.dry_run:
-            # On the submit path these warnings arrive as the build's first progress events.
-            for warning in packed.warnings if packed else ():
-                err.write(f"polymagic: warning: {warning}\n")
-            render_everything(
-                build,
-                options,
-                out,
-                packed,
-            )
-            if args.dry_run:
-                return 0
-            err.write(f"polymagic: not submitted: {no_cluster}\n")
-            err.write(
-                "polymagic: above is everything polymagic would submit; then run `polymagic build` again\n"
-            )
-            return EXIT_NO_CLUSTER
-        return _submit_and_follow(args, cluster, build, namespace, options, err, out)
+    packed = pack_build_context(plan.build, context_base(args))
+    if plan.no_cluster is not None or args.dry_run:
+        # On the submit path these warnings arrive as the build's first progress events.
+        for warning in packed.warnings if packed else ():
+            err.write(f"polymagic: warning: {printable(warning)}\n")
+        render_everything(plan.build, plan.options, out, packed)
+        if args.dry_run:
+            return 0
+        err.write(f"polymagic: not submitted: {plan.no_cluster}\n")
+        err.write(
+            "polymagic: above is everything polymagic would submit; then run `polymagic build` again\n"
+        )
+        return EXIT_NO_CLUSTER
+    cluster = connect_for(plan)
+    try:
+        return _submit_and_follow(args, cluster, plan.build, plan.namespace, plan.options, err, out)
     finally:
-        if cluster is not None:
-            cluster.close()
+        cluster.close()
 
 
 def _submit_and_follow(
@@ -134,9 +124,9 @@ def _submit_and_follow(
         return EXIT_CANCELLED if isinstance(exc, BuildCancelled) else EXIT_FAILED
     # The summary goes to stderr, before the one stdout line scripts read.
     progress.summary(result)
-    what = "reused" if result.reused else "built"
+    took = REUSED if result.reused else f"built in {duration_text(result.duration)}"
     err.write(
-        f"polymagic: {what} in {result.duration:.0f}s (spec {result.spec_hash[:12]}, executor {result.executor_image})\n"
+        f"polymagic: {took} (spec {result.spec_hash[:12]}, executor {result.executor_image})\n"
     )
     out.write(result.image + "\n")
     return 0
@@ -189,6 +179,9 @@ def _cancel(args: argparse.Namespace, cluster: Cluster, out: TextIO) -> int:
 def _list(args: argparse.Namespace, cluster: Cluster, out: TextIO) -> int:
     namespace = None if args.all_namespaces else (args.namespace or cluster.namespace)
     builds = find_builds(cluster, namespace)
+    if not builds:
+        out.write(no_builds_text(namespace) + "\n")
+        return 0
     out.write(f"{'NAMESPACE':<20} {'NAME':<32} {'PHASE':<10} {'DETAIL':<22} DESTINATION\n")
     for b in sorted(builds, key=lambda b: b.created):
         phase, detail = printable(b.phase), printable(b.detail)

@@ -18,7 +18,7 @@ def read_source(file: str) -> str | Path:
     """The operation: stdin's text for ``-`` (bounded, UTF-8), else the path, read later by
     the loader with the same checks (a regular file, bounded, UTF-8)."""
     if file == "-":
-        from polymagic.spec.loader import read_spec_stream
+        from polymagic.spec.yaml_reader import read_spec_stream
 
         # A stdin replaced by a text stream (tests, embedding) has no bytes to decode.
         stream = getattr(sys.stdin, "buffer", None) or BytesIO(sys.stdin.read().encode())

@@ -31,6 +31,7 @@ from polymagic.app.freeze_command import (
     freeze_interpreter,
     write_requirements,
 )
+from polymagic.app.pod_fields import ALLOW_POD_FIELD
 from polymagic.cli.common import flat_message
 from polymagic.config import (
     CONNECTIONS_ENV,
@@ -38,6 +39,7 @@ from polymagic.config import (
     user_config_dir,
 )
 from polymagic.errors import PolymagicError, UsageError
+from polymagic.printable import printable
 from polymagic.render.permissions import PODS_CREATE_IMPLIES
 
 __all__ = ["main"]
@@ -65,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_by_name(commands)
     _add_freeze(commands)
     _add_rbac(commands)
+    _add_trust(commands)
     return parser
 
 
@@ -95,6 +98,7 @@ def _add_render(commands: _Commands) -> None:
         option("-o", "--output", choices=("yaml", "json"), default="yaml", help="output format"),
         EXECUTOR_OPTIONS,
         option("--lint", action="store_true", help="also print lint findings (to stderr)"),
+        ALLOW_POD_FIELD,
         CONTEXT.but(help="build context folder for the COPY checks (default: the file's folder)"),
     )
 
@@ -117,6 +121,7 @@ def _add_build(commands: _Commands) -> None:
         option("--quiet", action="store_true", help="no executor log lines, progress only"),
         CONTEXT,
         EXECUTOR_OPTIONS,
+        ALLOW_POD_FIELD,
     )
 
 
@@ -214,6 +219,35 @@ def _add_rbac(commands: _Commands) -> None:
     )
 
 
+def _add_trust(commands: _Commands) -> None:
+    trust = commands.add_parser(
+        "trust",
+        help="let a project's pyproject.toml choose the executor image, catalog and namespace",
+        description=(
+            "A project's [tool.polymagic] table may set the settings that decide which image or"
+            " Secret a build uses (executor_image, connections_file, namespace) only once you"
+            " trust that file: this records its path and content hash in your config folder."
+            " A changed file needs trusting again; until then those settings are ignored, with"
+            " a warning."
+        ),
+    )
+    trust.add_argument(
+        "path",
+        nargs="?",
+        default=".",
+        metavar="PATH",
+        help="the project's folder or its pyproject.toml (default: .)",
+    )
+
+
+def _trust(args: argparse.Namespace, out: TextIO) -> int:
+    from polymagic.app.settings import trust_project_file, trusted_files_path
+
+    path, digest = trust_project_file(Path(args.path))
+    out.write(f"trusted {path} (sha256 {digest[:16]}…), recorded in {trusted_files_path()}\n")
+    return 0
+
+
 def _freeze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.imported:
         raise UsageError(
@@ -233,7 +267,7 @@ def _freeze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(frozen.result.operation)
     err.write(f"polymagic: wrote {frozen.requirements_path}: {frozen.result.summary()}\n")
     for warning in frozen.result.warnings:
-        err.write(f"polymagic: warning: {warning}\n")
+        err.write(f"polymagic: warning: {printable(warning)}\n")
     return 0
 
 
@@ -282,6 +316,8 @@ def main(
             return render(args, out, err)
         if args.command == "rbac":
             return _rbac(args, out)
+        if args.command == "trust":
+            return _trust(args, out)
         if args.command == "freeze":
             return _freeze(args, out, err)
         from polymagic.cli import cluster as cli_cluster

@@ -19,11 +19,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
+from polymagic.outcome.events import EventKind, ProgressEvent
+from polymagic.outcome.status_text import duration_text
 from polymagic.printable import printable
-from polymagic.render.kaniko_log import EventKind, ProgressEvent
 
 if TYPE_CHECKING:
-    from polymagic.render.options import BuildResult
+    from polymagic.outcome.result import BuildResult
 
 __all__ = ["TerminalProgress"]
 
@@ -76,8 +77,7 @@ class TerminalProgress:
         self._lock = threading.RLock()
 
     def _elapsed(self) -> str:
-        seconds = int(self._clock() - self.started)
-        return f"{seconds // 60:02d}:{seconds % 60:02d}"
+        return duration_text(self._clock() - self.started)
 
     def _status(self) -> str:
         text = f"[{self._elapsed()}] {self.phase}"

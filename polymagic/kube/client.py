@@ -33,18 +33,13 @@ from kubernetes.config.incluster_config import InClusterConfigLoader
 from kubernetes.config.kube_config import list_kube_config_contexts, load_kube_config
 
 from polymagic.errors import ApiError, ClusterConfigError, ClusterError
-from polymagic.render.kaniko_log import MAX_LINE, LineSplitter
+from polymagic.kube.kubeconfig import HOW_TO_CONFIGURE, SERVICE_ACCOUNT_DIR
+from polymagic.outcome.log_lines import MAX_LINE, LineSplitter
 
 __all__ = ["Cluster", "WatchExpired", "connect"]
 
 JsonDict = dict[str, Any]
 Query = Sequence[tuple[str, str | int | bool]]
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-
-HOW_TO_CONFIGURE = (
-    "no Kubernetes cluster is configured: set KUBECONFIG to a kubeconfig file (or create"
-    " ~/.kube/config, e.g. with `kubectl config`), or run inside a pod with a service account"
-)
 
 # The API's paths, ``{name}`` parts quoted by ``ApiClient.param_serialize``.
 NAMESPACE = "/api/v1/namespaces/{name}"

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 
 from polymagic.errors import ApiError, ClusterError
 from polymagic.kube.api import Clock, Cluster
-from polymagic.kube.pod_state import PodStateMachine
+from polymagic.outcome.events import ProgressEvent
+from polymagic.outcome.pod_state import PodStateMachine
 from polymagic.render.build_objects import CONTAINER_NAME
-from polymagic.render.kaniko_log import ProgressEvent
 
 __all__ = ["LineItem", "LinePipe", "follow_log", "read_log"]
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from polymagic.errors import ApiError, ClusterError, ConnectionsError, SpecError
 from polymagic.kube.api import Cluster
-from polymagic.kube.registry import (
+from polymagic.registry import (
     ImageReference,
     ManifestAnswer,
     Presence,

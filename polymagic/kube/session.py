@@ -2,7 +2,7 @@
 
 ``start_build`` submits (``kube.submit``) and returns a ``BuildSession``; its ``events()``
 follows the pod with one watch (resumed after a dropped connection or a 410) and reads its log
-(``kube.log_reader``), feeding both to the pod-state machine (``kube.pod_state``, which decides
+(``kube.log_reader``), feeding both to the pod-state machine (``outcome.pod_state``, which decides
 what they mean) and yielding its ``ProgressEvent``s; ``build_image`` does both and returns a
 ``BuildResult``. Whatever happens — success, failure, a deadline, an interrupt — what polymagic
 created is deleted unless ``keep`` was asked for. Talks to Kubernetes only through the
@@ -29,18 +29,20 @@ from polymagic.errors import (
 from polymagic.kube.api import REAL_CLOCK, Clock, Cluster, JsonDict
 from polymagic.kube.client import WatchExpired
 from polymagic.kube.log_reader import follow_log
-from polymagic.kube.pod_state import (
-    PodStateMachine,
+from polymagic.kube.submit import HTTP_REGISTRY, Registry, Start, Submission, submit_build
+from polymagic.outcome.events import EventKind, ProgressEvent
+from polymagic.outcome.kaniko_log import KanikoLogParser
+from polymagic.outcome.pod_reading import (
     build_status,
     is_running,
     is_terminated,
     manifests_of,
     resource_version,
 )
-from polymagic.kube.submit import HTTP_REGISTRY, Registry, Start, Submission, submit_build
+from polymagic.outcome.pod_state import PodStateMachine
+from polymagic.outcome.result import BuildResult, BuildStatus
 from polymagic.render.build_objects import LABEL_BUILD, LABEL_MANAGED_BY, BuildManifests
-from polymagic.render.kaniko_log import EventKind, KanikoLogParser, ProgressEvent
-from polymagic.render.options import BuildOptions, BuildResult, BuildStatus
+from polymagic.render.options import BuildOptions
 
 if TYPE_CHECKING:
     from polymagic.render.compiler import CompiledBuild

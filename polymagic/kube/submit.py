@@ -20,16 +20,18 @@ from typing import TYPE_CHECKING, Protocol
 
 from polymagic.errors import ApiError, ClusterError, PreflightError
 from polymagic.kube.api import REAL_CLOCK, Clock, Cluster, JsonDict
-from polymagic.kube.pod_state import resource_version
+from polymagic.outcome.pod_reading import resource_version
+from polymagic.outcome.result import BuildResult
 from polymagic.render.build_objects import BuildManifests, KanikoOptions, SecretShape
 from polymagic.render.connection_checks import check_destination_connections_known
-from polymagic.render.options import BuildOptions, BuildResult
+from polymagic.render.options import BuildOptions
 from polymagic.render.permissions import permission_checks, pod_security_refusal
+from polymagic.render.pod_fields import check_pod_fields
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from polymagic.kube.registry import ManifestAnswer, RegistryAnswer
+    from polymagic.registry import ManifestAnswer, RegistryAnswer
     from polymagic.render.compiler import CompiledBuild
 
 __all__ = [
@@ -294,7 +296,7 @@ def _reuse(
 ) -> Submission | str | None:
     """A REUSED submission when the registry holds this spec's image and every requested tag
     now points at it; else why it was not reused (None: nothing to say)."""
-    from polymagic.kube.registry import Presence
+    from polymagic.registry import Presence
 
     options, manifests = submission.options, submission.manifests
     if options.force or not options.kaniko.hash_tag:
@@ -362,13 +364,16 @@ def submit_build(
     clock: Clock = REAL_CLOCK,
 ) -> Submission:
     """Check, ask the registry, create: the ``Submission`` to follow (REUSED: nothing created)."""
-    from polymagic.kube.registry import Presence
     from polymagic.kube.reuse import destination_secret
+    from polymagic.registry import Presence
 
     started = clock.now()
     options = replace(options, namespace=options.namespace or cluster.namespace)
     namespace = str(options.namespace)
     manifests = _checked_manifests(cluster, build, options, namespace)
+    check_pod_fields(
+        manifests.pod, options.allowed_pod_fields, service_account=options.kaniko.service_account
+    )
     submission = Submission(
         manifests,
         options,

@@ -2,7 +2,7 @@
 
 This package is the only place that imports IPython and ipywidgets. Everything it shows is made
 by the pure core (``polymagic.render.compiler``, ``polymagic.render.manifests``, ``polymagic.render.lint``,
-``polymagic.render.kaniko_log``); nothing here renders, compiles or talks to a cluster itself.
+``polymagic.outcome.kaniko_log``); nothing here renders, compiles or talks to a cluster itself.
 """
 
 __all__: list[str] = []

@@ -9,25 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from polymagic.errors import SpecError
+from polymagic.app.settings import wanted_views
+from polymagic.setting_schema import VIEWS
 
 if TYPE_CHECKING:
     from polymagic.render.compiler import CompiledBuild
     from polymagic.render.options import BuildOptions
 
 __all__ = ["VIEWS", "build_views", "wanted_views"]
-
-VIEWS = ("dockerfile", "component", "manifests")
-"""The views a build can show, in the order they are shown."""
-
-
-def wanted_views(show: str) -> list[str]:
-    """The views named in ``show`` (comma-separated; ``none`` for none), checked."""
-    names = [v.strip() for v in show.split(",") if v.strip() and v.strip() != "none"]
-    unknown = [v for v in names if v not in VIEWS]
-    if unknown:
-        raise SpecError(f"unknown view `{unknown[0]}` (choose from {', '.join(VIEWS)} or none)")
-    return names
 
 
 def build_views(build: CompiledBuild, show: str, options: BuildOptions) -> list[Any]:
@@ -39,7 +28,7 @@ def build_views(build: CompiledBuild, show: str, options: BuildOptions) -> list[
     if "dockerfile" in wanted:
         views += _dockerfile_views(build, options)
     if "component" in wanted:
-        views.append(_component_view(build))
+        views.append(_component_view(build, options))
     if "manifests" in wanted:
         views.append(_manifests_view(build, options))
     return views
@@ -56,18 +45,38 @@ def _dockerfile_views(build: CompiledBuild, options: BuildOptions) -> list[Any]:
     ]
 
 
-def _component_view(build: CompiledBuild) -> Any:
+def _component_view(build: CompiledBuild, options: BuildOptions) -> Any:
     from polymagic.notebook.views import ComponentView
     from polymagic.render.compiler import compiled_component
 
-    return ComponentView(compiled_component(build), build.source_component.to_polyaxon())
+    return ComponentView(
+        compiled_component(build),
+        build.source_component.to_polyaxon(),
+        executor_image=_executor_image(build, options),
+    )
+
+
+def _executor_image(build: CompiledBuild, options: BuildOptions) -> str | None:
+    """The executor image the build pod runs, as ``build_manifests`` chooses it (None: the run
+    has no container to run)."""
+    from polymagic.errors import SpecError
+    from polymagic.render.manifests import executor_image_for
+
+    try:
+        return executor_image_for(build, options.executor_image)
+    except SpecError:
+        return None
 
 
 def _manifests_view(build: CompiledBuild, options: BuildOptions) -> Any:
     from polymagic.app.preview import manifests_for
     from polymagic.notebook.views import ManifestsView
     from polymagic.render.context import pack_build_context
+    from polymagic.render.pod_fields import pod_field_lines
 
     packed = pack_build_context(build, options.context_dir) if options.context_dir else None
     manifests = manifests_for(build, options, packed)
-    return ManifestsView(manifests.objects(), context=packed)
+    fields = pod_field_lines(
+        manifests.pod, options.allowed_pod_fields, service_account=options.kaniko.service_account
+    )
+    return ManifestsView(manifests.objects(), context=packed, pod_fields=fields)

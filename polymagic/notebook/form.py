@@ -33,8 +33,9 @@ from polymagic.notebook.form_check import (
 )
 from polymagic.notebook.form_document import SKELETON, merge_form_values, read_form_values
 from polymagic.notebook.form_fields import FIELDS, SECTIONS, Field
+from polymagic.printable import visible
+from polymagic.spec.connections import ConnectionCatalog
 from polymagic.spec.examples import QUICK_START
-from polymagic.spec.models import ConnectionCatalog
 from polymagic.spec.yamltext import dump_yaml
 
 __all__ = [
@@ -70,16 +71,17 @@ def _message_html(level: str, text: str | None) -> str:
     if not text:
         return ""
     colour = _COLOURS[level]
-    return f'<div style="color:{colour};white-space:pre-wrap">{html.escape(text)}</div>'
+    return f'<div style="color:{colour};white-space:pre-wrap">{html.escape(visible(text))}</div>'
 
 
 def _preview_html(text: str | None) -> str:
     if text is None:
         return _message_html("info", "No Dockerfile yet: fix the problems in the form.")
     # The newline after <pre> is dropped by HTML, so the Dockerfile's own leading one shows.
+    # Every character as the executor reads it: controls and invisible ones as escapes.
     return (
         '<pre style="font-family:monospace;margin:0;padding:4px;background:#f7f7f7">\n'
-        f"{html.escape(text)}</pre>"
+        f"{html.escape(visible(text))}</pre>"
     )
 
 

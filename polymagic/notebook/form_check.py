@@ -26,8 +26,10 @@ from polymagic.notebook.form_fields import FIELDS
 from polymagic.render.compiler import compile_operation
 from polymagic.render.dockerfile import render_dockerfile
 from polymagic.render.manifests import build_manifests
-from polymagic.spec.loader import load_dockerfile_init, load_operation, parse_yaml
-from polymagic.spec.models import ConnectionCatalog, DockerfileInit
+from polymagic.spec.connections import ConnectionCatalog
+from polymagic.spec.loader import load_dockerfile_init, load_operation
+from polymagic.spec.models import DockerfileInit
+from polymagic.spec.yaml_reader import parse_yaml
 
 __all__ = [
     "GENERAL",

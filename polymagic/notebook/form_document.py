@@ -23,8 +23,9 @@ from pydantic import BaseModel, ValidationError
 
 from polymagic.notebook.form_fields import FIELDS, UNSET, Field, InputError
 from polymagic.render.build_objects import OPTION_PARAMS
+from polymagic.spec.documents import Operation, Param
 from polymagic.spec.hub import hub_component
-from polymagic.spec.models import Container, DockerfileInit, JobRun, Operation, Param
+from polymagic.spec.models import Container, DockerfileInit, JobRun
 from polymagic.spec.yamltext import dump_yaml
 
 __all__ = [

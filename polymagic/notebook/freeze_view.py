@@ -1,5 +1,5 @@
-"""The notebook's view of a freeze: the summary, where the requirements went, and what needs the
-user's attention. A value object with a ``text/plain`` and an escaped ``text/html`` form."""
+"""The notebook's view of a freeze: the summary, where the requirements went, the local code
+copied into the image, and what needs the user's attention. A value object with a ``text/plain`` and an escaped ``text/html`` form."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ class FreezeView:
             f"requirements: {self.requirements_path}",
             f"base image: {self.result.base}",
         ]
+        if self.result.copied:
+            lines.append(f"local code copied into the image: {', '.join(self.result.copied)}")
         if self.result.attention:
             lines.append("needing attention:")
             lines.extend(f"  - {item.line()}" for item in self.result.attention)
@@ -40,6 +42,9 @@ class FreezeView:
             f"requirements: <code>{html.escape(self.requirements_path)}</code>, base image"
             f" <code>{html.escape(self.result.base)}</code>"
         )
+        if self.result.copied:
+            copied = ", ".join(f"<code>{html.escape(path)}</code>" for path in self.result.copied)
+            body += f"<br>local code copied into the image: {copied}"
         if attention:
             body += f'<div style="color:#8a6d3b"><b>needing attention</b><ul>{attention}</ul></div>'
         body += "<div>The operation is in a new <code>%%polybuild</code> cell below.</div>"

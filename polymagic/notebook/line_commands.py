@@ -38,7 +38,7 @@ def run_cluster_command(
             from polymagic.kube.session import find_builds
             from polymagic.notebook.status_views import BuildList
 
-            return BuildList(find_builds(cluster, cluster.namespace))
+            return BuildList(find_builds(cluster, cluster.namespace), cluster.namespace)
         if not rest:
             raise UsageError(f"usage: %polybuild {command} NAME")
         if command == "status":
@@ -57,13 +57,13 @@ def _status(cluster: Cluster, name: str) -> Any:
     found = find_builds(cluster, cluster.namespace, name)
     if not found:
         raise NotFoundError(name, cluster.namespace)
-    return BuildList(found)
+    return BuildList(found, cluster.namespace)
 
 
 def _logs(cluster: Cluster, name: str) -> Any:
     from polymagic.notebook.status_views import LogView
+    from polymagic.outcome.kaniko_log import strip_ansi
     from polymagic.render.build_objects import CONTAINER_NAME
-    from polymagic.render.kaniko_log import strip_ansi
 
     lines = cluster.pod_log(cluster.namespace, name, CONTAINER_NAME, follow=False)
     return LogView(name, [strip_ansi(line) for line in lines])

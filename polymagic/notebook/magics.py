@@ -2,11 +2,12 @@
 ``%polybuild status|logs|cancel|list|form|freeze``.
 
 Glue only: parse arguments (the options shared with the command line are declared in
-``polymagic.app.arguments``), compile, show the views, then build through the same code the CLI
-uses. Settings are traitlets (``%config PolyBuildMagics.namespace = "ml"``) whose defaults come
-from ``[tool.polymagic]`` in pyproject.toml and ``POLYMAGIC_*`` variables; an option left out
-on the line takes the setting. Heavy modules (the compiler, the Kubernetes client) are imported
-when a magic runs, not when it is loaded.
+``polymagic.app.arguments``), plan the build with the workflow the command line runs
+(``polymagic.app.workflow``), show the plan's views, then submit from it. Settings are traitlets
+(``%config PolyBuildMagics.namespace = "ml"``) made from ``polymagic.setting_schema``, with the
+values ``polymagic.app.settings`` reads (project file, user file, ``POLYMAGIC_*``); an option left
+out on the line takes the setting. Heavy modules (the compiler, the Kubernetes client) are
+imported when a magic runs, not when it is loaded.
 """
 
 from __future__ import annotations
@@ -17,65 +18,57 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
-from traitlets import Bool, Float, TraitError, Unicode, validate
+from traitlets import Bool, Float, TraitError, TraitType, Unicode, observe, validate
 
-from polymagic.app.arguments import (
-    BUILD_OPTIONS,
-    CONTEXT,
-    EXECUTOR_OPTIONS,
-    OptionDefaults,
-    build_options,
-)
+from polymagic.app.arguments import BUILD_OPTIONS, CONTEXT, EXECUTOR_OPTIONS
+from polymagic.app.pod_fields import ALLOW_POD_FIELD
+from polymagic.app.settings import Settings, Source, convert, read_settings
 from polymagic.errors import SpecError, UsageError
-from polymagic.notebook.build_views import wanted_views
 from polymagic.notebook.magic_options import shared_options
-from polymagic.notebook.settings import find_defaults
+from polymagic.setting_schema import SETTINGS, Kind, Setting
 
 if TYPE_CHECKING:
+    from polymagic.app.workflow import BuildPlan
     from polymagic.notebook.runner import NotebookBuild
-    from polymagic.render.compiler import CompiledBuild
-    from polymagic.render.options import BuildOptions
 
 __all__ = ["PolyBuildMagics"]
 
-_SUBCOMMANDS = ("status", "logs", "cancel", "list", "form", "freeze")
+_SUBCOMMANDS = ("build", "status", "logs", "cancel", "list", "form", "freeze")
+
+
+def _trait(item: Setting) -> TraitType[Any, Any]:
+    """The traitlet of a setting, so ``%config PolyBuildMagics.<name>`` sets it."""
+    settings: dict[str, Any] = {
+        "default_value": item.default,
+        "allow_none": item.default is None,
+        "help": item.help[0].upper() + item.help[1:] + ".",
+    }
+    kind = {Kind.FLAG: Bool, Kind.SECONDS: Float}.get(item.kind, Unicode)
+    trait: TraitType[Any, Any] = kind(**settings)
+    return trait.tag(config=True)
+
+
+if TYPE_CHECKING:
+
+    class _SettingTraits(Magics):
+        def __getattr__(self, name: str) -> Any: ...  # the settings' traitlets
+
+else:
+    # One traitlet per setting of the schema: declared there, never here.
+    _SettingTraits = type("_SettingTraits", (Magics,), {s.name: _trait(s) for s in SETTINGS})
 
 
 @magics_class
-class PolyBuildMagics(Magics):
+class PolyBuildMagics(_SettingTraits):
     """``%%polybuild`` and ``%polybuild``; settings are changeable with ``%config``."""
 
-    namespace = Unicode(
-        None, allow_none=True, help="Namespace of builds (default: the kubeconfig's)."
-    ).tag(config=True)
-    executor_image = Unicode(
-        None, allow_none=True, help="Kaniko executor image to run instead of the component's."
-    ).tag(config=True)
-    connections_file = Unicode(
-        None, allow_none=True, help="Connections catalog file (YAML list)."
-    ).tag(config=True)
-    timeout = Float(3600.0, help="Overall build deadline, seconds.").tag(config=True)
-    start_timeout = Float(600.0, help="Deadline for the build pod to start, seconds.").tag(
-        config=True
-    )
-    stuck_grace = Float(
-        30.0,
-        help="Fail a pod stuck in ImagePullBackOff/FailedMount/Unschedulable after this, seconds.",
-    ).tag(config=True)
-    log_idle_timeout = Float(
-        None, allow_none=True, help="Fail when the executor prints nothing for this long, seconds."
-    ).tag(config=True)
-    show = Unicode(
-        "dockerfile,component,manifests",
-        help="Views shown before a build: dockerfile, component, manifests.",
-    ).tag(config=True)
-    keep = Bool(False, help="Leave the build's pod and ConfigMap on the cluster afterwards.").tag(
-        config=True
-    )
-
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
-        defaults = find_defaults()
-        super().__init__(shell=shell, **{**defaults, **kwargs})
+        settings = read_settings()
+        found = {name: value.value for name, value in settings.non_default()}
+        self._ready = False
+        super().__init__(shell=shell, **{**found, **kwargs})
+        self._settings: Settings = settings
+        self._ready = True
         self.builds: dict[str, NotebookBuild] = {}
 
     @property
@@ -84,21 +77,30 @@ class PolyBuildMagics(Magics):
             raise SpecError("polymagic's magics need an IPython shell: use %load_ext polymagic")
         return self.shell
 
-    @validate("timeout", "start_timeout", "stuck_grace", "log_idle_timeout")
-    def _positive(self, proposal: dict[str, Any]) -> Any:
+    @validate(*(s.name for s in SETTINGS))
+    def _checked(self, proposal: dict[str, Any]) -> Any:
+        name = proposal["trait"].name
         value = proposal["value"]
-        if value is not None and value <= 0:
-            raise TraitError(
-                f"PolyBuildMagics.{proposal['trait'].name} must be a positive number of seconds, not {value}"
-            )
-        return value
-
-    @validate("show")
-    def _known_views(self, proposal: dict[str, Any]) -> str:
+        if value is None:
+            return None
+        item = next(s for s in SETTINGS if s.name == name)
         try:
-            return ",".join(wanted_views(str(proposal["value"]))) or "none"
+            return convert(item, value, f"PolyBuildMagics.{name}")
         except SpecError as exc:
-            raise TraitError(f"PolyBuildMagics.show: {exc}") from None
+            raise TraitError(str(exc)) from None
+
+    @observe(*(s.name for s in SETTINGS))
+    def _configured(self, change: dict[str, Any]) -> None:
+        """A setting changed after loading (``%config``): it wins over the files and the
+        environment, and its origin says so."""
+        if getattr(self, "_ready", False):
+            name = change["name"]
+            origin = f"%config PolyBuildMagics.{name}"
+            self._settings = self._settings.given(name, change["new"], Source.FRONT_END, origin)
+
+    def settings(self) -> Settings:
+        """The settings as this kernel has them now, each with its origin."""
+        return self._settings
 
     # -- %%polybuild ------------------------------------------------------------------------------
 
@@ -130,15 +132,17 @@ class PolyBuildMagics(Magics):
         action="store_true",
         help="with `form`: start from this kernel's packages (see `%%polybuild freeze`)",
     )
-    @shared_options(EXECUTOR_OPTIONS)
+    @shared_options(EXECUTOR_OPTIONS, ALLOW_POD_FIELD)
     @argument(
-        "subcommand", nargs="*", help="status|logs|cancel|list|form|freeze [NAME] (line magic)"
+        "subcommand",
+        nargs="*",
+        help="build FILE | status|logs|cancel NAME | list | form | freeze (line magic)",
     )
     @line_cell_magic
     def polybuild(self, line: str, cell: str | None = None) -> Any:
-        """Build the operation in the cell; or, as a line magic: status, logs, cancel, list,
-        form, freeze. An option left out takes the setting of the same name
-        (``%config PolyBuildMagics``)."""
+        """Build the operation in the cell; or, as a line magic: build FILE (the operation in a
+        file, as ``polymagic build FILE``), status, logs, cancel, list, form, freeze. An option
+        left out takes the setting of the same name (``%config PolyBuildMagics``)."""
         if cell is None and line.split()[:1] == ["freeze"]:
             from polymagic.notebook.freeze_magic import run_freeze
 
@@ -155,52 +159,53 @@ class PolyBuildMagics(Magics):
             )
         return self._cell(args, cell)
 
-    def _options(self, args: Any) -> BuildOptions:
-        """The build's options: the line's, then the settings, then the built-in defaults."""
-        defaults = OptionDefaults(
-            namespace=self.namespace,
-            executor_image=self.executor_image,
-            keep=self.keep,
-            timeout=self.timeout,
-            start_timeout=self.start_timeout,
-            stuck_grace=self.stuck_grace,
-            log_idle_timeout=self.log_idle_timeout,
+    def _plan(
+        self,
+        args: Any,
+        source: str | Path,
+        params: list[str],
+        show: str | None,
+        context_dir: Path | None = None,
+    ) -> BuildPlan:
+        from polymagic.app.workflow import plan_build
+
+        return plan_build(
+            source,
+            args,
+            self._settings,
+            context_dir=context_dir or Path.cwd(),
+            params=params,
+            show=show,
         )
-        return build_options(args, context_dir=Path.cwd(), defaults=defaults)
 
-    def _compile(
-        self, text: str, params: list[str], connections: str | None, namespace: str | None
-    ) -> CompiledBuild:
-        from polymagic.config import compile_with_connections, find_connections
-
-        source = find_connections(connections or self.connections_file)
-        return compile_with_connections(text, source, params=params, namespace=namespace)
-
-    def _cell(self, args: Any, cell: str) -> Any:
+    def _cell(self, args: Any, cell: str | Path) -> Any:
+        """Plan, show and (unless a dry run) build the operation in ``cell`` (its text, or the
+        file that holds it; COPY sources then come from that file's folder, as on the
+        command line)."""
         from polymagic.notebook.build_views import build_views
+        from polymagic.notebook.plan_view import PlanView
 
-        options = self._options(args)
-        build = self._compile(cell, args.params, args.connections, options.namespace)
-        for view in build_views(build, args.show if args.show is not None else self.show, options):
+        folder = cell.resolve().parent if isinstance(cell, Path) else None
+        plan = self._plan(args, cell, args.params, args.show, folder)
+        display(PlanView(plan.settings_lines(), self._settings.warnings))
+        for view in build_views(plan.build, ",".join(plan.views) or "none", plan.options):
             display(view)
         if args.eject:
             from polymagic.app.preview import ejected_file
 
-            filename, text = ejected_file(build, args.eject)
+            filename, text = ejected_file(plan.build, args.eject)
             self._ip.set_next_input(f"%%writefile {filename}\n{text}", replace=False)
         if args.dry_run:
             if args.out:
-                self._ip.user_ns[args.out] = build
+                self._ip.user_ns[args.out] = plan.build
             return None
-        return self._run(build, options, background=args.background, out=args.out)
+        return self._run(plan, background=args.background, out=args.out)
 
-    def _run(
-        self, build: CompiledBuild, options: BuildOptions, *, background: bool, out: str | None
-    ) -> None:
-        from polymagic.kube.client import connect
+    def _run(self, plan: BuildPlan, *, background: bool, out: str | None) -> None:
+        from polymagic.app.workflow import connect_for
         from polymagic.notebook.runner import run_notebook_build
 
-        cluster = connect(namespace=options.namespace)
+        cluster = connect_for(plan)
 
         def done(finished: NotebookBuild) -> None:
             cluster.close()
@@ -210,9 +215,20 @@ class PolyBuildMagics(Magics):
         def started(running: NotebookBuild) -> None:
             self.builds[running.session.name] = running
 
-        run_notebook_build(
-            cluster, build, options, background=background, on_start=started, on_done=done
-        )
+        try:
+            run_notebook_build(
+                cluster,
+                plan.build,
+                plan.options,
+                background=background,
+                on_start=started,
+                on_done=done,
+            )
+        except BaseException:
+            # Submission failed before the follower took the connection over.
+            if not any(b.session.cluster is cluster for b in self.builds.values()):
+                cluster.close()
+            raise
 
     # -- %polybuild <subcommand> ------------------------------------------------------------------
 
@@ -226,8 +242,14 @@ class PolyBuildMagics(Magics):
             )
         if words[0] == "form":
             return self._form(args)
+        if words[0] == "build":
+            if len(words) != 2:
+                raise UsageError(
+                    "usage: %polybuild build FILE [options] (the operation's YAML file)"
+                )
+            return self._cell(args, Path(words[1]))
         shown = run_cluster_command(
-            words[0], words[1:], args.namespace or self.namespace, self.builds
+            words[0], words[1:], args.namespace or self._settings["namespace"], self.builds
         )
         if isinstance(shown, str):
             print(shown)  # what `cancel` did: a sentence, not a value for Out[]
@@ -238,7 +260,8 @@ class PolyBuildMagics(Magics):
         from polymagic.config import find_connections
         from polymagic.notebook.form import BuildForm
 
-        catalog = find_connections(args.connections or self.connections_file).catalog
+        connections_file = args.connections or self._settings["connections_file"]
+        catalog = find_connections(connections_file).catalog
         if args.freeze:
             from polymagic.app.freeze_command import freeze_for_form
 
@@ -248,13 +271,12 @@ class PolyBuildMagics(Magics):
             form = BuildForm(connections=catalog)
 
         def build_from_form(text: str, namespace: str | None) -> None:
-            options = self._options(args)
-            if namespace:
-                from dataclasses import replace
+            from argparse import Namespace
 
-                options = replace(options, namespace=namespace)
-            build = self._compile(text, [], args.connections, options.namespace)
-            self._run(build, options, background=True, out=args.out)
+            line = Namespace(**vars(args))
+            if namespace:
+                line.namespace = namespace
+            self._run(self._plan(line, text, [], "none"), background=True, out=args.out)
 
         form.on_build(build_from_form)
         return form

@@ -14,15 +14,41 @@ import ipywidgets as widgets
 
 from polymagic.notebook.progress_state import Frame, Outcome
 
-__all__ = ["BOX", "PRE", "ProgressLayout", "log_html", "note_html"]
+__all__ = ["BOX", "LOG_CLASS", "PRE", "ProgressLayout", "log_html", "note_html"]
 
 BOX = "background:#f8f8f8;color:#222;font-family:monospace;font-size:85%;"
 """The style of the boxes that hold log lines and events."""
 PRE = "margin:0;padding:4px 6px;white-space:pre-wrap;"
 _LOG_BOX = (
-    # column-reverse keeps the scroll position at the bottom as lines arrive, without JavaScript
+    # column-reverse puts the scroll origin at the bottom: the box opens on the last line,
+    # without JavaScript (so a static copy of it does too, in nbconvert HTML or on GitHub)
     "max-height:18em;overflow:auto;display:flex;flex-direction:column-reverse;" + BOX
 )
+_UNSHRUNK = "flex:none;overflow:visible;"
+"""The lines inside a log box keep their height: JupyterLab styles ``pre`` with ``overflow:auto``,
+which would let the flex box shrink it into a scroller of its own, stuck on its first line."""
+LOG_CLASS = "polymagic-log"
+"""The CSS class of the live log box (the scrolling container around the log pane)."""
+
+
+def _log_box(pane: widgets.HTML) -> widgets.Box:
+    """The scrolling box around the live log pane: a widget of its own, so that it stays the
+    same element in the page while the pane's HTML is replaced at each update. Its scroll
+    origin is at the bottom (column-reverse): at the bottom it follows the newest line, and
+    once the user scrolls up it keeps its distance from the bottom (it stops following) until
+    they scroll back down."""
+    box = widgets.Box(
+        [pane],
+        layout=widgets.Layout(
+            max_height="18em",
+            overflow="auto",
+            display="flex",
+            flex_flow="column-reverse",
+            align_items="stretch",
+        ),
+    )
+    box.add_class(LOG_CLASS)
+    return box
 
 
 class ProgressLayout:
@@ -44,9 +70,11 @@ class ProgressLayout:
         """The log tail, the note under it, the final state and the pushed image."""
         title = widgets.HTML(f"<strong>polymagic build</strong> <code>{html.escape(name)}</code>")
         status, steps = widgets.HBox(self.status), widgets.HBox(self.steps)
-        self.children = [title, status, steps, *self.panes]
+        self.log_box = _log_box(self.panes[0])
+        """The scrolling box the log pane is in."""
+        self.children = [title, status, steps, self.log_box, *self.panes[1:]]
         """The rows of the view, top to bottom."""
-        self.parts = (*self.children, *self.status, *self.steps)
+        self.parts = (*self.children, *self.status, *self.steps, self.panes[0])
         """Every widget made here, to be closed with the view."""
 
     def show(self, frame: Frame, log_path: str, final_html: str) -> None:
@@ -67,7 +95,7 @@ class ProgressLayout:
         stop.disabled = not (running and state.can_stop) or state.stopping
         stop.description = "stopping…" if state.stopping else "Stop"
         stop.layout.display = "" if running else "none"
-        log.value = log_html(frame.tail)
+        log.value = live_log_html(frame.tail)
         note.value = note_html(state.warnings, len(frame.tail), state.lines, log_path)
         final.value = final_html
         if state.outcome is Outcome.SUCCEEDED:
@@ -75,10 +103,16 @@ class ProgressLayout:
             image.layout.display = ""
 
 
-def log_html(tail: Sequence[str]) -> str:
-    """The log pane: the last lines, scrolled to the bottom."""
+def live_log_html(tail: Sequence[str]) -> str:
+    """The live log pane's content: the last lines (the box around it scrolls)."""
     text = html.escape("\n".join(tail)) if tail else "(no log yet)"
-    return f'<div style="{_LOG_BOX}"><pre style="{PRE}">{text}</pre></div>'
+    return f'<pre style="{PRE}{BOX}">{text}</pre>'
+
+
+def log_html(tail: Sequence[str]) -> str:
+    """A static log box: the last lines, opening scrolled to the last one."""
+    text = html.escape("\n".join(tail)) if tail else "(no log)"
+    return f'<div style="{_LOG_BOX}"><pre style="{PRE}{_UNSHRUNK}">{text}</pre></div>'
 
 
 def note_html(warnings: Sequence[str], shown: int, lines: int, log_path: str) -> str:

@@ -11,8 +11,8 @@ import collections
 import enum
 from dataclasses import dataclass, field
 
-from polymagic.printable import printable
-from polymagic.render.kaniko_log import EventKind, ProgressEvent
+from polymagic.outcome.events import EventKind, ProgressEvent
+from polymagic.printable import printable, visible
 
 __all__ = ["Frame", "Outcome", "State", "take_event"]
 
@@ -46,6 +46,13 @@ class State:
     events: tuple[str, ...] = ()
     final_tail: tuple[str, ...] = ()
     ended: float | None = None
+    took: float | None = None
+    """How long the build took by its result (from submission, as its record says); until
+    then the widget's own clock."""
+    reused: bool = False
+    """The registry held the image already: nothing was built (no pod, no duration)."""
+    built_at: str = ""
+    """When a reused image was built, where that is known."""
     version: int = 0
 
 
@@ -64,7 +71,7 @@ def take_event(state: State, event: ProgressEvent) -> None:
         state.phase = "building"
         state.step = event.step or state.step
         state.total = event.total or state.total
-        state.instruction = printable(event.instruction or "")
+        state.instruction = visible(event.instruction or "")  # as the executor reads it
     elif event.kind is EventKind.WARNING:
         state.warnings.append(printable(event.message))
     elif event.kind is not EventKind.LOG:

@@ -17,7 +17,6 @@ answers) is passed through :func:`polymagic.printable.printable` before it is ke
 from __future__ import annotations
 
 import collections
-import html
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,29 +25,24 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from polymagic.notebook.progress_layout import BOX, PRE, ProgressLayout, log_html
+from polymagic.notebook.progress_final import FinalView, ending_line, final_html, final_view
+from polymagic.notebook.progress_layout import ProgressLayout
 from polymagic.notebook.progress_log import LogFile
 from polymagic.notebook.progress_state import Frame as _Frame
 from polymagic.notebook.progress_state import Outcome, take_event
 from polymagic.notebook.progress_state import State as _State
 from polymagic.notebook.progress_updates import UpdateSchedule
+from polymagic.outcome.events import EventKind, ProgressEvent
+from polymagic.outcome.status_text import duration_text, reused_text
+from polymagic.outcome.text import failure_view
 from polymagic.printable import printable
-from polymagic.render.kaniko_log import EventKind, ProgressEvent
-from polymagic.render.outcome_text import failure_view
 
 if TYPE_CHECKING:
-    from polymagic.render.options import BuildResult
+    from polymagic.outcome.result import BuildResult
 
 __all__ = ["BuildProgress", "Outcome"]
 
 _TICK = 1.0  # seconds between elapsed-time updates while running
-_BOX, _PRE = BOX, PRE  # the final state's boxes look like the log's
-_RED = "#b00020"
-
-
-def _mmss(seconds: float) -> str:
-    whole = max(0, int(seconds))
-    return f"{whole // 60:02d}:{whole % 60:02d}"
 
 
 class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no type hints
@@ -124,10 +118,15 @@ class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
             self._state.version += 1
         self._push()
 
-    def finish_success(self, result: BuildResult) -> None:
+    def finish_success(self, result: BuildResult, built_at: str = "") -> None:
         """Show the pushed image, the steps with their durations and cached marks, and the
-        image's size."""
+        image's size; a reused image says so instead of a duration (``built_at``: when it was
+        built, where known)."""
         summary = tuple(printable(line) for line in result.summary())
+        with self._lock:
+            if self._state.outcome is Outcome.RUNNING:  # the header, the final line and the
+                self._state.took = result.duration  # record say the same time
+                self._state.reused, self._state.built_at = result.reused, printable(built_at)
         self._finish(Outcome.SUCCEEDED, image=result.image, reason="pushed", summary=summary)
 
     def finish_failure(self, error: BaseException, log_tail: Sequence[str] = ()) -> None:
@@ -143,6 +142,12 @@ class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
     def text(self) -> str:
         """The current state as plain text (for nbconvert, terminals and logs)."""
         return self._text(self._frame())
+
+    def final_view(self) -> FinalView:
+        """The view as static HTML and text, to stand in the cell's output for the widget once
+        the build has ended (a saved notebook has no live widget)."""
+        frame = self._frame()
+        return final_view(self.name, frame, self._log_path, self._text(frame))
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         bundle: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
@@ -169,7 +174,12 @@ class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
             self._log.flush()
             end = state.ended if state.ended is not None else self._clock()
             copy = replace(state, warnings=collections.deque(state.warnings))
-            return _Frame(copy, tuple(self._tail), _mmss(end - self._started))
+            if state.reused:
+                elapsed = reused_text(state.built_at)
+            else:
+                took = state.took if state.took is not None else end - self._started
+                elapsed = duration_text(took)
+            return _Frame(copy, tuple(self._tail), elapsed)
 
     # -- threads -------------------------------------------------------------------------------
 
@@ -239,35 +249,13 @@ class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
             self._pushed_version = frame.state.version
 
     def _apply(self, frame: _Frame) -> None:
-        self._view.show(frame, self._log_path, self._final_html(frame.state, frame.elapsed))
+        self._view.show(frame, self._log_path, final_html(frame.state, frame.elapsed))
 
     def _keep_image(self, change: dict[str, Any]) -> None:
         with self._push_lock, self._lock:
             image = self._state.image
         if change["new"] != image:
             self.image_text.value = image
-
-    _log_html = staticmethod(log_html)
-
-    @staticmethod
-    def _final_html(state: _State, elapsed: str) -> str:
-        if state.outcome is Outcome.RUNNING:
-            return ""
-        if state.outcome is Outcome.SUCCEEDED:
-            head = f'<div style="color:#1a7f37"><strong>succeeded</strong> in {elapsed}</div>'
-            if not state.summary:
-                return head
-            text = html.escape("\n".join(state.summary))
-            return f'{head}<pre style="{_PRE}{_BOX}">{text}</pre>'
-        ending = f"<strong>{state.outcome.value}</strong> after {elapsed}"
-        head = f'<div style="color:{_RED}">{ending}</div>'
-        body = f'<pre style="{_PRE}{_BOX}">{html.escape(state.reason)}</pre>'
-        if state.events:
-            items = "".join(f"<li>{html.escape(e)}</li>" for e in state.events)
-            body += f"<div>Events:</div><ul style='{_BOX}margin:0'>{items}</ul>"
-        if state.final_tail:
-            body += f"<div>last log lines:</div>{BuildProgress._log_html(state.final_tail)}"
-        return head + body
 
     def _text(self, frame: _Frame) -> str:
         state = frame.state
@@ -279,7 +267,7 @@ class BuildProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
             lines += [f"warning: {w}" for w in state.warnings]
             lines.append(f"{state.lines} log lines; full log: {self._log_path}")
             return "\n".join(lines)
-        lines = [f"polymagic build `{self.name}`: {state.outcome.value} [{frame.elapsed}]"]
+        lines = [f"polymagic build `{self.name}`: {ending_line(state, frame.elapsed)}"]
         if state.outcome is Outcome.SUCCEEDED:
             lines.append(state.image)
             lines += state.summary

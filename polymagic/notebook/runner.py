@@ -2,7 +2,10 @@
 the progress widget, in the foreground or in a background thread.
 
 Shared by ``%%polybuild`` and the build form. Widgets are updated through the progress widget's
-thread-safe ``on_event``; nothing here prints.
+thread-safe ``on_event``; nothing here prints. When the build ends, the widget's place in the
+cell's output is given its static copy (``BuildProgress.final_view``), so a saved notebook shows
+the outcome without widget state, and the record's place the build record (or why there is
+none).
 """
 
 from __future__ import annotations
@@ -47,9 +50,13 @@ class NotebookBuild:
                 self.progress.on_event(event)
             self.result = self.session.result
             if self.result is not None:
-                self.progress.finish_success(self.result)
+                built_at = _BUILT.when(self.result.digest) if self.result.reused else ""
+                record = BuildRecord.from_result(self.result, built_at=built_at)
+                if not self.result.reused:
+                    _BUILT.remember(record.digest, record.finished_at)
+                self.progress.finish_success(self.result, built_at=built_at)
                 if self.record is not None:
-                    self.record.update(BuildRecord.from_result(self.result))
+                    self.record.update(record)
         except KeyboardInterrupt:
             self.session.cancel()
             self.error = BuildCancelled(name=self.session.name)
@@ -62,10 +69,37 @@ class NotebookBuild:
             self.progress.finish_failure(exc, log_tail=tuple(self.session.parser.tail))
         finally:
             if self.widget_handle is not None:
-                self.widget_handle.update(self.progress)
+                self.widget_handle.update(self.progress.final_view())
+            if self.record is not None and self.result is None:
+                self.record.update(_Ended(self.session.name, self.progress.outcome.value))
             self.done.set()
             if on_done is not None:
                 on_done(self)
+
+
+class _BuiltImages:
+    """When this kernel built each image (by digest), so a later reuse of it can say when it
+    was built; bounded, thread-safe."""
+
+    _LIMIT = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._when: dict[str, str] = {}
+
+    def remember(self, digest: str, finished_at: str) -> None:
+        with self._lock:
+            self._when.pop(digest, None)
+            self._when[digest] = finished_at
+            while len(self._when) > self._LIMIT:
+                del self._when[next(iter(self._when))]
+
+    def when(self, digest: str) -> str:
+        with self._lock:
+            return self._when.get(digest, "")
+
+
+_BUILT = _BuiltImages()
 
 
 def _remove(path: str) -> None:

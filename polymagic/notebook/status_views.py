@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from polymagic.outcome.result import BuildStatus
+from polymagic.outcome.status_text import no_builds_text
 from polymagic.printable import printable
-from polymagic.render.options import BuildStatus
 
 __all__ = ["BuildList", "LogView", "WarningsView", "warnings_view"]
 
@@ -40,13 +41,15 @@ def warnings_view(warnings: Sequence[str]) -> WarningsView:
 
 @dataclass(frozen=True)
 class BuildList:
-    """Builds found on the cluster (``%polybuild list`` / ``status``)."""
+    """Builds found on the cluster (``%polybuild list`` / ``status``) in ``namespace`` (None:
+    every namespace)."""
 
     builds: Sequence[BuildStatus]
+    namespace: str | None = None
 
     def __repr__(self) -> str:
         if not self.builds:
-            return "no polymagic builds"
+            return no_builds_text(self.namespace)
         rows = [
             f"{b.namespace:<20} {b.name:<32} {printable(b.phase):<10} {printable(b.detail):<22}"
             f" {printable(', '.join(b.destinations))}"
@@ -62,6 +65,8 @@ class BuildList:
         )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        if not self.builds:
+            return {"text/plain": repr(self), "text/html": f"<div>{html.escape(repr(self))}</div>"}
         head = "".join(
             f"<th>{h}</th>"
             for h in ("namespace", "name", "phase", "detail", "destination", "digest")

@@ -5,8 +5,11 @@ record of a finished build.
 Each view has ``__repr__`` (its text form, for terminals) and ``_repr_mimebundle_`` returning
 ``text/plain`` and ``text/html``. The HTML uses inline styles only and no JavaScript, so it
 survives nbconvert, static HTML and untrusted notebooks; everything user-controlled is escaped
-(Pygments escapes the code it highlights, ``html.escape`` the rest). Views hold data and format
-it; they compute nothing about the build themselves.
+(Pygments escapes the code it highlights, ``html.escape`` the rest). What they show is what
+runs: control, format and invisible characters (an ESC, a ``\\r``, U+202E, a zero-width space)
+are shown as escapes (:func:`polymagic.printable.visible`), never passed to the frontend, while
+``DockerfileView.text`` keeps the exact bytes. Views hold data and format it; they compute
+nothing about the build themselves.
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ from pygments.styles.default import DefaultStyle
 
 from polymagic._version import __version__
 from polymagic.errors import one_line
+from polymagic.outcome.status_text import duration_text, reused_text
+from polymagic.printable import visible
 from polymagic.render.lint import Finding, Severity
 from polymagic.spec.yamltext import dump_yaml, dump_yaml_all
 
 if TYPE_CHECKING:
+    from polymagic.outcome.result import BuildResult
     from polymagic.render.context import PackedContext
-    from polymagic.render.options import BuildResult
 
 __all__ = ["BUILD_MIMETYPE", "BuildRecord", "ComponentView", "DockerfileView", "ManifestsView"]
 
@@ -68,7 +73,7 @@ def _highlighted(text: str, lexer: Lexer, marked: Sequence[int] = ()) -> str:
 
 
 def _title(text: str) -> str:
-    return f"<div><strong>{html.escape(text)}</strong></div>"
+    return f"<div><strong>{html.escape(visible(text))}</strong></div>"
 
 
 def _yaml_lexer() -> Lexer:
@@ -112,8 +117,9 @@ class DockerfileView(_View):
         self.title = title or filename
 
     def plain(self) -> str:
-        # The Dockerfile is kept byte for byte (Polyaxon's leading empty line included).
-        text = f"# {self.title}\n{self.text}"
+        # Every line as the executor reads it (Polyaxon's leading empty line included), with
+        # what would hide text shown as escapes: a "\r" could otherwise overwrite a line.
+        text = f"# {visible(self.title)}\n{visible(self.text)}"
         if not self.findings:
             return text
         lines = [f"lint findings ({len(self.findings)}):", *(str(f) for f in self.findings)]
@@ -123,7 +129,8 @@ class DockerfileView(_View):
         # stripnl=False: Polyaxon's Dockerfile starts with an empty line, and line numbers
         # must match the findings'.
         marked = sorted({f.line for f in self.findings if f.line})
-        code = _highlighted(self.text, DockerLexer(stripnl=False), marked)
+        # Escaped before highlighting: Pygments would also read a "\r" as a line end.
+        code = _highlighted(visible(self.text), DockerLexer(stripnl=False), marked)
         return _title(self.title) + code + self._findings_html()
 
     def _findings_html(self) -> str:
@@ -136,24 +143,35 @@ class DockerfileView(_View):
             items.append(
                 f'<li><span style="color:{colour};font-weight:bold">'
                 f"{html.escape(finding.severity.value)}</span> {where}: "
-                f"<code>{html.escape(finding.code)}</code> {html.escape(finding.message)}</li>"
+                f"<code>{html.escape(finding.code)}</code> {html.escape(visible(finding.message))}</li>"
             )
         return f'<ul style="margin:4px 0">{"".join(items)}</ul>'
 
 
 class ComponentView(_View):
-    """The compiled component as YAML, and a diff showing what ``runPatch`` changed."""
+    """The compiled component as YAML, and a diff showing what ``runPatch`` changed.
+
+    ``executor_image`` is the image the build pod will run. When it is not the component's
+    ``run.container.image`` (the hub's ``gcr.io/kaniko-project/executor:latest``, which polymagic
+    replaces by its executor setting), the shown YAML says so on that line and a note under it
+    does too; ``.yaml`` stays the component exactly as compiled (what ``--eject component`` and
+    ``-o`` write)."""
 
     def __init__(
         self,
         compiled: Mapping[str, Any],
         source: Mapping[str, Any],
         title: str = "compiled component",
+        executor_image: str | None = None,
     ) -> None:
         self.compiled = dict(compiled)
         self.source = dict(source)
         self.title = title
         self.yaml = dump_yaml(self.compiled)
+        """The compiled component as YAML, exactly."""
+        self.executor_image = executor_image
+        self._image_line, self.shown_yaml = _annotated(self.yaml, executor_image)
+        """The YAML as shown: the container's ``image:`` line notes the executor that runs."""
         self.diff = list(
             difflib.unified_diff(
                 dump_yaml(self.source).splitlines(),
@@ -164,17 +182,38 @@ class ComponentView(_View):
             )
         )
 
+    @property
+    def executor_note(self) -> str:
+        """The sentence under the YAML when the pod runs another executor than ``image:``
+        says (empty otherwise)."""
+        if not self._image_line:
+            return ""
+        return (
+            f"the build pod runs {self.executor_image} (polymagic's executor setting);"
+            " run.container.image is the hub component's default, kept as Polyaxon compiles it"
+            " (--eject component and -o write it unchanged)"
+        )
+
     def plain(self) -> str:
         changes = "\n".join(self.diff) if self.diff else "(runPatch changed nothing)"
-        return f"# {self.title}\n{self.yaml.rstrip()}\n\n# what changed\n{changes}"
+        note = f"\n# {self.executor_note}" if self.executor_note else ""
+        return f"# {self.title}\n{self.shown_yaml.rstrip()}{note}\n\n# what changed\n{changes}"
 
     def html(self) -> str:
+        marked = [self._image_line] if self._image_line else []
+        note = (
+            f'<div style="color:{_SEVERITY_COLOURS[Severity.INFO]}">'
+            f"{html.escape(self.executor_note)}</div>"
+            if self.executor_note
+            else ""
+        )
         return (
             _title(self.title)
             + f"<details open><summary>what changed ({self._counts()})</summary>"
             + self._diff_html()
             + "</details><details open><summary>YAML</summary>"
-            + _highlighted(self.yaml, _yaml_lexer())
+            + _highlighted(self.shown_yaml, _yaml_lexer(), marked)
+            + note
             + "</details>"
         )
 
@@ -199,50 +238,88 @@ class ComponentView(_View):
         return f'<div style="{_BOX}">{"".join(rows)}</div>'
 
 
+def _annotated(text: str, executor_image: str | None) -> tuple[int, str]:
+    """``text`` (a compiled component's YAML) with ``  # runs <executor_image>`` after the
+    container's ``image:`` line when that image is another one, and that line's number (1-based;
+    0 when nothing was annotated)."""
+    if not executor_image:
+        return 0, text
+    lines = text.split("\n")
+    in_container = False
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped == "container:":
+            in_container = True
+        elif in_container and stripped.startswith("image:"):
+            image = stripped[len("image:") :].strip().strip("'\"")
+            if image == executor_image:
+                return 0, text
+            lines[index] = f"{line}  # runs {executor_image} (polymagic's executor setting)"
+            return index + 1, "\n".join(lines)
+    return 0, text
+
+
 class ManifestsView(_View):
     """The Kubernetes objects polymagic creates, one collapsible YAML section each, and the
     top-level entries of the local files they carry (names and sizes, never contents)."""
 
     def __init__(
-        self, objects: Sequence[Mapping[str, Any]], context: PackedContext | None = None
+        self,
+        objects: Sequence[Mapping[str, Any]],
+        context: PackedContext | None = None,
+        pod_fields: Sequence[str] = (),
     ) -> None:
         self.objects = [dict(obj) for obj in objects]
         self.context = context
+        self.pod_fields = tuple(pod_fields)
+        """The pod's fields that widen what the build can reach, each with its verdict
+        (:func:`polymagic.render.pod_fields.pod_field_lines`): always listed."""
 
     def plain(self) -> str:
-        return self._context_plain() + dump_yaml_all(self.objects).rstrip("\n")
+        fields = "".join(f"# pod field {visible(one_line(line))}\n" for line in self.pod_fields)
+        return self._context_plain() + fields + dump_yaml_all(self.objects).rstrip("\n")
 
     def html(self) -> str:
-        sections = [self._context_html()]
+        sections = [self._context_html(), self._pod_fields_html()]
         for obj in self.objects:
             meta = obj.get("metadata") or {}
             label = f"{obj.get('kind', 'object')} {meta.get('name', '')}".strip()
             sections.append(
-                f"<details><summary>{html.escape(label)}</summary>"
+                f"<details><summary>{html.escape(visible(label))}</summary>"
                 f"{_highlighted(dump_yaml(obj), _yaml_lexer())}</details>"
             )
         return "".join(sections) or "<div>no objects</div>"
+
+    def _pod_fields_html(self) -> str:
+        if not self.pod_fields:
+            return ""
+        colour = _SEVERITY_COLOURS[Severity.WARNING]
+        items = "".join(f"<li>{html.escape(visible(line))}</li>" for line in self.pod_fields)
+        return (
+            f'<div style="color:{colour}"><strong>pod fields that widen what the build can'
+            f' reach</strong><ul style="margin:4px 0">{items}</ul></div>'
+        )
 
     def _context_plain(self) -> str:
         if self.context is None:
             return ""
         lines = [f"# {_context_title(self.context)}"]
-        lines += [f"#   {one_line(line)}" for line in self.context.listing()]
-        lines += [f"# warning: {one_line(warning)}" for warning in self.context.warnings]
+        lines += [f"#   {visible(one_line(line))}" for line in self.context.listing()]
+        lines += [f"# warning: {visible(one_line(warning))}" for warning in self.context.warnings]
         return "\n".join(lines) + "\n"
 
     def _context_html(self) -> str:
         if self.context is None:
             return ""
         rows = "".join(
-            f'<tr><td style="text-align:left;padding-right:1em"><code>{html.escape(e.name)}'
+            f'<tr><td style="text-align:left;padding-right:1em"><code>{html.escape(visible(e.name))}'
             f"{'/' if e.kind == 'folder' else ''}</code></td>"
             f'<td style="text-align:left">{html.escape(e.summary())}</td></tr>'
             for e in self.context.top_level
         )
         warnings = "".join(
             f'<div style="color:{_SEVERITY_COLOURS[Severity.WARNING]}">warning: '
-            f"{html.escape(warning)}</div>"
+            f"{html.escape(visible(warning))}</div>"
             for warning in self.context.warnings
         )
         return (
@@ -273,10 +350,15 @@ class BuildRecord:
     destinations: tuple[str, ...] = ()
     polymagic_version: str = __version__
     finished_at: str = field(default_factory=_now)
+    reused: bool = False
+    """The registry held this image already: nothing was built, ``duration`` is the check's."""
+    built_at: str = ""
+    """When a reused image was built, where known."""
 
     @classmethod
-    def from_result(cls, result: BuildResult) -> BuildRecord:
-        """The record of a successful build, finished now."""
+    def from_result(cls, result: BuildResult, built_at: str = "") -> BuildRecord:
+        """The record of a successful build, finished now (``built_at``: when a reused image
+        was built, where known)."""
         return cls(
             name=result.name,
             namespace=result.namespace,
@@ -286,6 +368,8 @@ class BuildRecord:
             executor_image=result.executor_image,
             duration=round(result.duration, 3),
             destinations=tuple(result.tags),
+            reused=result.reused,
+            built_at=built_at if result.reused else "",
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -301,10 +385,16 @@ class BuildRecord:
         values["destinations"] = tuple(values.get("destinations") or ())
         return cls(**values)
 
+    @property
+    def took(self) -> str:
+        """How long the build took, or that it was reused (no build, no duration)."""
+        return reused_text(self.built_at) if self.reused else duration_text(self.duration)
+
     def __repr__(self) -> str:
-        return (
-            f"built {self.image} (spec {self.spec_hash[:12]}, executor {self.executor_image},"
-            f" {self.duration:.0f} s)"
+        what = "image" if self.reused else "built"
+        return visible(
+            f"{what} {self.image} (spec {self.spec_hash[:12]}, executor {self.executor_image},"
+            f" {self.took})"
         )
 
     def _repr_mimebundle_(
@@ -320,13 +410,13 @@ class BuildRecord:
             ("build", f"{self.namespace}/{self.name}"),
             ("spec hash", self.spec_hash),
             ("executor", self.executor_image),
-            ("duration", f"{self.duration:.1f} s"),
+            ("duration", self.took),
             ("finished", self.finished_at),
             ("polymagic", self.polymagic_version),
         ]
         body = "".join(
             f'<tr><th style="text-align:left;padding-right:1em">{key}</th>'
-            f'<td style="text-align:left"><code>{html.escape(value)}</code></td></tr>'
+            f'<td style="text-align:left"><code>{html.escape(visible(value))}</code></td></tr>'
             for key, value in rows
         )
         return f"<table>{body}</table>"

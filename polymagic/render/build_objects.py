@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from polymagic.errors import SpecError
 from polymagic.render.quantities import check_resources
+from polymagic.setting_schema import default_seconds
 
 if TYPE_CHECKING:
     from polymagic.render.context import PackedContext
@@ -48,7 +49,7 @@ LABEL_BUILD = "polymagic/build"
 LABEL_SPEC_HASH = "polymagic/spec-hash"
 ANNOTATION_PREFIX = "polymagic/"
 DIGEST_FILE = "/dev/termination-log"
-DEFAULT_TIMEOUT = 3600.0
+DEFAULT_TIMEOUT = default_seconds("timeout")
 """The overall deadline of a build in seconds, and so of its pod (``activeDeadlineSeconds``)."""
 EPHEMERAL_STORAGE_REQUEST = "1Gi"
 """Scratch space asked for the executor: Kaniko unpacks the base image into the container's own
@@ -93,9 +94,47 @@ class KanikoOptions:
     node_selector: dict[str, str] | None = None
     tolerations: tuple[dict[str, Any], ...] = ()
     service_account: str | None = None
+    # The executor's own options (render/executor_flags.py says which flag each becomes).
+    no_push_cache: bool = False
+    compressed_caching: bool | None = None
+    single_snapshot: bool = False
+    use_new_run: bool = False
+    cache_run_layers: bool | None = None
+    cache_copy_layers: bool = False
+    registry_mirrors: tuple[str, ...] = ()
+    skip_default_registry_fallback: bool = False
+    push_retry: int | None = None
+    image_download_retry: int | None = None
+    compression: str | None = None
+    compression_level: int | None = None
+    image_format: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    push_ignore_immutable_tag_errors: bool = False
+    executor_args: tuple[str, ...] = ()
+    """More executor arguments, as given (``--flag`` or ``--flag=value``), for what has no
+    option here."""
 
     def __post_init__(self) -> None:
+        from polymagic.render.executor_flags import EXECUTOR_FLAGS, check_executor_args
+
         check_resources(self.resources)
+        check_executor_args(self.executor_args)
+        for item in EXECUTOR_FLAGS:
+            value = getattr(self, item.field)
+            if item.choices and value is not None and value not in item.choices:
+                raise SpecError(f"{item.flag} `{value}`: choose {' or '.join(item.choices)}")
+            if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= 1000:
+                raise SpecError(f"{item.flag} {value}: give a whole number from 0 to 1000")
+            texts = (
+                [v for pair in value for v in pair]
+                if item.field in ("labels", "annotations")
+                else (list(value) if isinstance(value, tuple) else [])
+            )
+            if any(not t or not t.isprintable() or len(t) > 1024 for t in texts):
+                raise SpecError(
+                    f"{item.flag}: each value printable, on one line, at most 1024 characters"
+                )
         if self.snapshot_mode not in (None, "full", "redo", "time"):
             raise SpecError(f"snapshot mode `{self.snapshot_mode}`: choose full, redo or time")
         for key, _ in self.build_args:

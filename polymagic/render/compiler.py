@@ -20,28 +20,16 @@ from pydantic import ValidationError
 
 from polymagic.errors import SpecError
 from polymagic.render.dockerfile import RenderedDockerfile, render_dockerfile
+from polymagic.spec.connections import ConnectionCatalog
+from polymagic.spec.documents import Component, Operation, PatchStrategy, Termination
 from polymagic.spec.hub import hub_component
-from polymagic.spec.loader import (
-    LineMap,
-    Loaded,
-    load_component,
-    load_operation,
-    problem_path,
-    validate_model,
-)
-from polymagic.spec.models import (
-    Component,
-    ConnectionCatalog,
-    DockerfileInit,
-    FileInit,
-    JobRun,
-    Operation,
-    PatchStrategy,
-    Termination,
-)
+from polymagic.spec.loader import Loaded, load_component, load_operation
+from polymagic.spec.models import DockerfileInit, FileInit, JobRun
 from polymagic.spec.params import ResolvedParam, merge_overrides, parse_overrides, resolve_params
 from polymagic.spec.patch import patch_run
 from polymagic.spec.templating import render_value, resolve_run, template_budget
+from polymagic.spec.validation import problem_path, validate_model
+from polymagic.spec.yaml_reader import LineMap
 
 __all__ = [
     "ARTIFACTS_PATH",

@@ -18,7 +18,7 @@ from polymagic.errors import ConnectionsError
 
 if TYPE_CHECKING:
     from polymagic.render.compiler import CompiledBuild
-    from polymagic.spec.models import ConnectionCatalog
+    from polymagic.spec.connections import ConnectionCatalog
 
 __all__ = ["check_catalog_has_connections", "check_destination_connections_known"]
 

@@ -7,7 +7,8 @@ and polymagic must get the same bytes. Pure: no files, no network.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -92,23 +93,87 @@ def render_dockerfile(spec: DockerfileInit) -> str:
 
 
 def dockerfile_instructions(text: str) -> list[str]:
-    """The instruction lines of a Dockerfile (no comments, blanks or continuation joins needed
-    for what polymagic renders, but backslash continuations are joined anyway)."""
+    """The instructions of a Dockerfile as the executor's parser (BuildKit's, which Kaniko
+    uses) reads them, each with runs of spaces and tabs shown as one space.
+
+    Lines end at ``\\n`` only: a ``\\r``, ``\\x85`` or U+2028 inside a line stays in it (Python's
+    ``str.splitlines`` would split there), and ``\\r`` before a line's end is dropped. A line
+    whose last character but spaces and tabs is the escape character (``\\``, or the one a
+    ``# escape=`` directive names), not itself escaped, continues on the next line, joined
+    without a separator; comment lines and empty lines inside a continuation are skipped, and
+    comment lines and blank lines between instructions too. The lines of a heredoc
+    (``RUN <<EOF`` ... ``EOF``) belong to its instruction."""
+    all_lines = text.split("\n")
+    all_lines[0] = all_lines[0].removeprefix("\ufeff")
+    escape = "\\"
+    for raw in all_lines:  # parser directives: only at the top, before anything else
+        found = _DIRECTIVE.match(raw.rstrip("\r\n").lstrip(_GO_SPACES))
+        if found is None:
+            break
+        if found.group(1).lower() == "escape" and found.group(2) in "\\`":
+            escape = found.group(2)
+    ends = (escape, " ", "\t")  # a line ending otherwise is no continuation (a quick test)
+    lines = iter(all_lines)
     steps: list[str] = []
-    pending = ""
-    for raw in _lines(text):
-        line = raw.strip()
-        if not pending and (not line or line.startswith("#")):
+    for raw in lines:
+        # The hot loop (a Dockerfile may have a million lines): cheap tests first.
+        line = raw.rstrip("\r\n").lstrip(_GO_SPACES)
+        if not line or line[0] == "#":
             continue
-        if line.endswith("\\"):
-            pending += line[:-1].rstrip() + " "
-            continue
-        steps.append((pending + line).strip())
-        pending = ""
-    if pending.strip():
-        steps.append(pending.strip())
+        body = _continued(line, escape) if line.endswith(ends) else None
+        step = line.strip(_GO_SPACES) if body is None else _joined(body, lines, escape)
+        if "  " in step or "\t" in step:
+            step = _SPACES.sub(" ", step)
+        steps.append(step)
+        if "<<" in step:
+            _skip_heredocs(step, lines)
     return steps
 
 
-def _lines(text: str) -> Iterable[str]:
-    return text.splitlines()
+def _joined(body: str, lines: Iterator[str], escape: str) -> str:
+    """A continued instruction: ``body`` and the lines after it, up to one that does not end
+    with the escape character (comment and empty lines inside are skipped)."""
+    parts = [body]
+    for following in lines:
+        line = following.rstrip("\r\n")
+        stripped = line.lstrip(_GO_SPACES)
+        if not stripped or stripped[0] == "#":
+            continue
+        more = _continued(line, escape)
+        if more is None:
+            parts.append(line)
+            break
+        parts.append(more)
+    return "".join(parts).strip(_GO_SPACES)
+
+
+# What Go's unicode.IsSpace calls a space (the parser trims lines with it).
+_GO_SPACES = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_SPACES = re.compile("[ \t]+")
+_DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
+_HEREDOC = re.compile(r"^\d*<<(-?)([^<]+)$")
+
+
+def _continued(line: str, escape: str) -> str | None:
+    """``line`` without its continuation mark when it has one (the escape character, then only
+    spaces and tabs, and not preceded by another escape character); else None."""
+    body = line.rstrip(" \t")
+    if not body.endswith(escape) or body.endswith(escape * 2):
+        return None
+    return body[:-1]
+
+
+def _skip_heredocs(step: str, lines: Iterator[str]) -> None:
+    """Consume the lines of the heredocs ``step`` opens (``RUN``, ``COPY``, ``ADD`` only)."""
+    command, _, rest = step.partition(" ")
+    if command.lower() not in ("run", "copy", "add") or "<<" not in rest or rest.startswith("["):
+        return
+    for word in rest.split():
+        found = _HEREDOC.match(word)
+        if not found:
+            continue
+        chomp, name = found.group(1) == "-", found.group(2).replace("'", "").replace('"', "")
+        for line in lines:
+            end = line.rstrip("\r\n")
+            if (end.lstrip("\t") if chomp else end) == name:
+                break

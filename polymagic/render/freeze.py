@@ -4,16 +4,21 @@ installs them (``%polybuild freeze`` / ``polymagic freeze``).
 Pure: it works on an ``Environment`` snapshot (made by ``polymagic.app.interpreter`` from the running
 interpreter, or by a test by hand) and returns text. What it decides:
 
-- which distributions to pin: all of them, or with ``imported_only`` those whose modules the
-  session imported, plus everything they require (``Requires-Dist``, environment markers evaluated
-  for the target Python on Linux);
+- which distributions to keep: all of them, or with ``imported_only`` those the user's code imports
+  (``Environment.used``: read from the cells and local modules), those its values come from
+  (``referenced``) and any loaded module's distribution that the tooling does not need; then
+  everything they require (``Requires-Dist``, markers evaluated for the base image's Python on
+  Linux), tooling included: whatever is kept is pinned;
 - what to leave out: the notebook tooling (IPython, ipykernel, ``jupyter*``, ipywidgets,
-  polymagic, and pip/setuptools/wheel, which the base image brings) and whatever only the tooling
-  requires, unless ``include_tooling``; plus ``exclude`` names and what only they require;
-- what cannot be reinstalled from an index, never dropped silently: a VCS install becomes
-  ``name @ git+URL@COMMIT`` (PEP 610's ``direct_url.json``); an editable or local install, or a
-  distribution without usable metadata, becomes a commented line saying what to do, and an
-  ``Attention`` item the caller shows as a warning.
+  polymagic, pip/setuptools/wheel) and whatever only the tooling requires, unless the user's code
+  imports it (pip/setuptools/wheel only when the base image's Python is 3.12 or later, which
+  brings no setuptools); copies vendored inside another distribution are never pinned;
+- local code (modules no distribution installed): copied into the image when inside the build
+  context, otherwise named as needing attention;
+- what cannot be reinstalled from an index, never dropped silently: a remote VCS install stays
+  ``name @ git+https://…@COMMIT``; a local install of any kind, a URL holding credentials, or a
+  name or version the packaging grammars refuse becomes a comment line (escaped by
+  ``polymagic.render.freeze_lines``) and an ``Attention`` item the caller shows as a warning.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvir
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from polymagic.spec.yamltext import dump_yaml
+from polymagic.render.freeze_lines import comment, pinned_line, safe_text, vcs_line
+from polymagic.render.freeze_operation import operation_text
 
 __all__ = [
     "Attention",
@@ -36,6 +42,8 @@ __all__ = [
     "Environment",
     "FreezeOptions",
     "FreezeResult",
+    "LocalModule",
+    "base_python",
     "freeze",
     "is_tooling",
 ]
@@ -49,16 +57,14 @@ TOOLING = frozenset(
         "notebook",
         "nbclassic",
         "polymagic",
-        # Packaging tools: the base image brings its own, and pinning them only adds noise.
-        "pip",
-        "setuptools",
-        "wheel",
+        *("pip", "setuptools", "wheel"),
     }
 )
+PACKAGING_TOOLS = frozenset({"pip", "setuptools", "wheel"})
+"""Kept only when the user's code imports them and the base image's Python brings none (3.12+)."""
 TOOLING_PREFIXES = ("jupyter-", "jupyterlab")
-DEFAULT_LANG = "C.UTF-8"
-"""The locale the generated Dockerfile sets: the one Debian's slim Python images have built in."""
 DEFAULT_CONNECTION = "docker-connection"
+_PYTHON_IMAGE = re.compile(r"^(?:[^/\s]+/)*python:(\d+)\.(\d+)(?:\.(\d+))?(?:[-@][^\s]*)?$")
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,6 @@ class Distribution:
     version: str
     requires: tuple[str, ...] = ()
     """``Requires-Dist`` lines, markers included."""
-    top_level: tuple[str, ...] = ()
-    """Top-level module names it provides."""
     direct_url: Mapping[str, Any] | None = None
     """PEP 610 ``direct_url.json``: how it was installed when not from an index."""
     requested: bool = False
@@ -78,10 +82,25 @@ class Distribution:
     location: str | None = None
     problem: str | None = None
     """Why its metadata cannot be used (no name, no version, unreadable), if so."""
+    vendored_by: str | None = None
+    """The distribution whose own files hold this one (``setuptools/_vendor``): never pinned."""
 
     @property
     def key(self) -> str:
         return canonicalize_name(self.name) if self.name else f"?{self.location}"
+
+
+@dataclass(frozen=True)
+class LocalModule:
+    """Code that no distribution installed: a helper module or package the user's code loads."""
+
+    name: str
+    path: str
+    """The top-level file or folder to copy (absolute)."""
+    in_context: str | None = None
+    """Its path inside the build context (forward slashes), or None when it cannot be copied."""
+    problem: str | None = None
+    """Why it cannot be copied though inside the context; None: it lies outside."""
 
 
 @dataclass(frozen=True)
@@ -91,9 +110,12 @@ class Environment:
     python: tuple[int, int, int]
     distributions: tuple[Distribution, ...]
     imported: frozenset[str] = frozenset()
-    """Top-level names of every module the session has imported."""
+    """Keys of the distributions that installed any loaded module."""
     used: frozenset[str] = frozenset()
-    """Top-level names of the modules the user's own namespace refers to."""
+    """Keys of the distributions the user's code imports (cells, local modules, names bound)."""
+    referenced: frozenset[str] = frozenset()
+    """Keys of the distributions the values in the user's namespace were defined in."""
+    local: tuple[LocalModule, ...] = ()
     machine: str = "x86_64"
 
 
@@ -114,7 +136,8 @@ class FreezeOptions:
 
 @dataclass(frozen=True)
 class Attention:
-    """A distribution that cannot simply be reinstalled from a package index."""
+    """Something the image will not have unless the user acts: a distribution that cannot be
+    reinstalled from a package index, or local code outside the build context."""
 
     name: str
     version: str
@@ -123,7 +146,7 @@ class Attention:
 
     def line(self) -> str:
         label = f"{self.name}=={self.version}" if self.version else self.name
-        return f"{label}: {self.why}; {self.todo}"
+        return safe_text(f"{label}: {self.why}; {self.todo}", limit=2000)
 
 
 @dataclass(frozen=True)
@@ -138,16 +161,20 @@ class FreezeResult:
     """Names left out as notebook tooling (or by ``exclude``)."""
     attention: tuple[Attention, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    copied: tuple[str, ...] = ()
+    """Local code copied into the image (paths inside the build context)."""
 
     def summary(self) -> str:
-        """``N packages pinned, M left out as tooling, K needing attention``."""
-        return _summary(len(self.pinned), len(self.left_out), len(self.attention))
+        """``N packages pinned, [L local modules copied, ]M left out as tooling, K needing
+        attention``."""
+        return _summary(len(self.pinned), len(self.copied), len(self.left_out), len(self.attention))
 
 
-def _summary(pinned: int, left_out: int, attention: int) -> str:
+def _summary(pinned: int, copied: int, left_out: int, attention: int) -> str:
+    local = f"{copied} local module{'' if copied == 1 else 's'} copied, " if copied else ""
     return (
-        f"{pinned} package{'' if pinned == 1 else 's'} pinned, {left_out} left out as tooling,"
-        f" {attention} needing attention"
+        f"{pinned} package{'' if pinned == 1 else 's'} pinned, {local}{left_out} left out as"
+        f" tooling, {attention} needing attention"
     )
 
 
@@ -157,14 +184,41 @@ def is_tooling(name: str) -> bool:
     return key in TOOLING or key.startswith(TOOLING_PREFIXES) or key == "jupyter"
 
 
-def _marker_environment(env: Environment, extra: str) -> dict[str, str]:
-    """Markers as the target sees them: the same Python, on Linux (a ``python:*-slim`` image)."""
-    major, minor, micro = env.python
+def base_python(env: Environment, base: str | None) -> tuple[tuple[int, int, int], str | None]:
+    """The base image's Python (for markers and the packaging-tools rule) and a warning when it
+    is not the kernel's or cannot be told from the image's name."""
+    if base is None:
+        return env.python, None
+    match = _PYTHON_IMAGE.match(base)
+    kernel = ".".join(map(str, env.python[:2]))
+    if match is None:
+        return env.python, (
+            f"--base {safe_text(base, 200)}: cannot tell its Python from the name; markers are"
+            f" evaluated for the kernel's Python {kernel}, so make sure the image has it"
+        )
+    major, minor = int(match.group(1)), int(match.group(2))
+    micro = (
+        int(match.group(3))
+        if match.group(3)
+        else (env.python[2] if (major, minor) == env.python[:2] else 0)
+    )
+    if (major, minor) == env.python[:2]:
+        return (major, minor, micro), None
+    return (major, minor, micro), (
+        f"--base {safe_text(base, 200)} has Python {major}.{minor}, the kernel {kernel}: markers"
+        f" are evaluated for {major}.{minor}, but the versions pinned are the ones installed for"
+        f" {kernel} and may not exist for {major}.{minor}; prefer a base with Python {kernel}"
+    )
+
+
+def _marker_environment(python: tuple[int, int, int], machine: str, extra: str) -> dict[str, str]:
+    """Markers as the target sees them: the base's Python, on Linux (a ``python:*-slim`` image)."""
+    major, minor, micro = python
     return {
         "implementation_name": "cpython",
         "implementation_version": f"{major}.{minor}.{micro}",
         "os_name": "posix",
-        "platform_machine": env.machine,
+        "platform_machine": machine,
         "platform_python_implementation": "CPython",
         "platform_release": "",
         "platform_system": "Linux",
@@ -179,11 +233,13 @@ def _marker_environment(env: Environment, extra: str) -> dict[str, str]:
 class _Graph:
     """Who requires whom among the installed distributions, for one target."""
 
-    def __init__(self, env: Environment) -> None:
+    def __init__(self, env: Environment, python: tuple[int, int, int]) -> None:
         self.env = env
+        self.python = python
         self.by_key: dict[str, Distribution] = {}
         for dist in env.distributions:
-            self.by_key.setdefault(dist.key, dist)  # the first on the path is what imports
+            if dist.vendored_by is None:
+                self.by_key.setdefault(dist.key, dist)  # the first on the path is what imports
 
     def requirements(self, dist: Distribution, extras: frozenset[str]) -> Iterable[Requirement]:
         for text in dist.requires:
@@ -197,20 +253,21 @@ class _Graph:
                 continue
             for extra in ("", *sorted(extras)):
                 try:
-                    if marker.evaluate(_marker_environment(self.env, extra)):
+                    if marker.evaluate(_marker_environment(self.python, self.env.machine, extra)):
                         yield requirement
                         break
                 except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
                     break
 
-    def closure(self, roots: Iterable[str]) -> set[str]:
-        """``roots`` and every installed distribution they require, transitively."""
+    def closure(self, roots: Iterable[str], skip: frozenset[str] = frozenset()) -> set[str]:
+        """``roots`` and every installed distribution they require, transitively, never
+        entering ``skip``."""
         seen: dict[str, set[str]] = {}
         stack: list[tuple[str, frozenset[str]]] = [(root, frozenset()) for root in roots]
         while stack:
             key, extras = stack.pop()
             dist = self.by_key.get(key)
-            if dist is None:
+            if dist is None or key in skip:
                 continue
             known = seen.get(key)
             if known is not None and extras <= known:
@@ -220,83 +277,73 @@ class _Graph:
                 stack.append((canonicalize_name(requirement.name), frozenset(requirement.extras)))
         return set(seen)
 
-    def providers(self, modules: Iterable[str]) -> set[str]:
-        wanted = set(modules)
-        return {
-            key for key, dist in self.by_key.items() if any(top in wanted for top in dist.top_level)
-        }
-
 
 def _chosen(env: Environment, graph: _Graph, options: FreezeOptions) -> tuple[set[str], set[str]]:
     """The keys to write, and the keys left out as tooling (or excluded) and what only they need."""
     every = set(graph.by_key)
-    left_roots: set[str] = {canonicalize_name(n) for n in options.exclude}
+    excluded = frozenset(canonicalize_name(n) for n in options.exclude)
+    tooling: set[str] = set()
     if not options.include_tooling:
-        left_roots |= {key for key in every if is_tooling(graph.by_key[key].name)}
-    needed_by_left_out = graph.closure(left_roots)
+        tooling = {key for key in every if is_tooling(graph.by_key[key].name)}
+    tooling_closure = graph.closure(tooling)
+    # The user's code importing a distribution is the strongest evidence: kept, tooling or not,
+    # except the packaging tools where the base image brings its own (Python before 3.12).
+    user: set[str] = set(env.used & every)
+    if graph.python[:2] < (3, 12):
+        user -= PACKAGING_TOOLS
+    referenced: set[str] = set(env.referenced & every) - tooling_closure
+    excluded_closure = graph.closure(excluded)
     if options.imported_only:
-        # Imported by the user's own code: what their namespace refers to, and modules that no
-        # tooling would have imported.
-        roots = graph.providers(env.used) | (graph.providers(env.imported) - needed_by_left_out)
+        roots = user | referenced | ((env.imported & every) - tooling_closure)
     else:
-        requested = {key for key, dist in graph.by_key.items() if dist.requested}
-        roots = (every - needed_by_left_out) | requested
-    kept = graph.closure(roots - left_roots) - left_roots
-    return kept, needed_by_left_out - kept
-
-
-_USERINFO = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
-
-
-def _without_userinfo(url: str) -> tuple[str, bool]:
-    cleaned = _USERINFO.sub(lambda m: m.group("scheme") + "***@", url, count=1)
-    return cleaned, cleaned != url
+        requested = {key for key in every if graph.by_key[key].requested}
+        unneeded = every - tooling_closure - excluded_closure
+        roots = (unneeded | requested) - tooling | user | referenced
+    kept = graph.closure(roots - excluded, skip=excluded)
+    left_out = (tooling_closure | excluded_closure) - kept
+    return kept, left_out
 
 
 def _local_path(url: str) -> str:
     return urllib.parse.unquote(urllib.parse.urlsplit(url).path)
 
 
+_PUBLISH = "publish it to a package index and pin it by hand (or install it in the Dockerfile)"
+
+
 def _direct_line(dist: Distribution) -> tuple[str | None, Attention | None]:
     """The requirement line for a distribution installed from a URL (PEP 610), or why not."""
     info = dist.direct_url or {}
     url = str(info.get("url") or "")
-    shown, had_secret = _without_userinfo(url)
-    if had_secret:
-        return None, Attention(
-            dist.name,
-            dist.version,
-            f"installed from {shown}, whose URL holds credentials",
-            "make the source reachable without them (or publish the package) and pin it by hand;"
-            " credentials never belong in a requirements file or an image",
-        )
-    subdirectory = info.get("subdirectory")
-    fragment = f"#subdirectory={subdirectory}" if subdirectory else ""
-    vcs = info.get("vcs_info")
-    if isinstance(vcs, Mapping):
-        commit = vcs.get("commit_id") or vcs.get("requested_revision")
-        kind = vcs.get("vcs") or "git"
-        pin = f"@{commit}" if commit else ""
-        return f"{dist.name} @ {kind}+{url}{pin}{fragment}", None
     directory = info.get("dir_info")
     if isinstance(directory, Mapping):
         how = "an editable install" if directory.get("editable") else "installed from a folder"
         return None, Attention(
             dist.name,
             dist.version,
-            f"{how} ({_local_path(url)})",
+            f"{how} ({_local_path(url)}), which the build cannot reach",
             "publish it to a package index, or copy it into the build context and install it"
             " from there",
         )
-    if url.startswith("file:"):
+    if url.startswith("file:") or "://" not in url:
+        what = "a local repository" if isinstance(info.get("vcs_info"), Mapping) else "a local file"
         return None, Attention(
             dist.name,
             dist.version,
-            f"installed from a local file ({_local_path(url)})",
-            "publish it to a package index, or copy the file into the build context and install"
-            " it from there",
+            f"installed from {what} ({_local_path(url)}), which the build cannot reach",
+            f"push it to a remote repository and pin `name @ git+https://...@commit`, or {_PUBLISH}",
         )
-    return f"{dist.name} @ {url}{fragment}", None
+    line, why = vcs_line(dist.name, info)
+    if line is not None:
+        return line, None
+    shown = re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1***@", url, count=1, flags=re.I)
+    return None, Attention(
+        dist.name,
+        dist.version,
+        f"installed from {shown}: {why}",
+        "make the source reachable by https without credentials and pin it by hand, or"
+        f" {_PUBLISH}; credentials never belong in a requirements file or an image",
+    )
 
 
 def _line(dist: Distribution) -> tuple[str | None, Attention | None]:
@@ -309,64 +356,56 @@ def _line(dist: Distribution) -> tuple[str | None, Attention | None]:
         )
     if dist.direct_url is not None:
         return _direct_line(dist)
-    return f"{dist.name}=={dist.version}", None
+    line, why = pinned_line(dist.name, dist.version)
+    if line is None:
+        return None, Attention(dist.name, dist.version, str(why), "pin it by hand")
+    return line, None
+
+
+def _local_code(env: Environment) -> tuple[list[str], list[Attention]]:
+    copied: list[str] = []
+    attention: list[Attention] = []
+    for module in env.local:
+        if module.in_context is not None:
+            if module.in_context not in copied:
+                copied.append(module.in_context)
+            continue
+        where = (
+            f"local code at {module.path}: {module.problem}"
+            if module.problem
+            else f"local code at {module.path}, outside the build context"
+        )
+        attention.append(
+            Attention(
+                module.name,
+                "",
+                f"{where}, so the image will not have it",
+                "rename or move it into the notebook's folder (or install it as a package), then"
+                " freeze again",
+            )
+        )
+    return copied, attention
 
 
 def _requirements_text(
-    env: Environment, lines: Sequence[str], attention: Sequence[Attention], summary: str
+    python: tuple[int, int, int], lines: Sequence[str], attention: Sequence[Attention], summary: str
 ) -> str:
-    major, minor, micro = env.python
+    major, minor, micro = python
     out = [
-        f"# Written by polymagic freeze for Python {major}.{minor}.{micro}: {summary}.",
+        comment(f"Written by polymagic freeze for Python {major}.{minor}.{micro}: {summary}."),
         *lines,
     ]
     if attention:
-        out.append("# Needing attention (not installable from a package index as they are):")
-        out.extend(f"# {item.line()}" for item in attention)
+        out.append(comment("Needing attention (the image will not have these as they are):"))
+        out.extend(comment(item.line()) for item in attention)
     return "\n".join(out) + "\n"
-
-
-def _operation_text(base: str, options: FreezeOptions, summary: str) -> str:
-    filename = options.requirements.rsplit("/", 1)[-1]
-    document = {
-        "version": 1.1,
-        "kind": "operation",
-        "name": options.name,
-        # Without --destination the value stays unset: the cell and the form then say that
-        # `destination` has no value, until the user gives the image to push.
-        "params": {
-            "destination": {
-                "connection": options.connection or DEFAULT_CONNECTION,
-                **({"value": options.destination} if options.destination else {}),
-            }
-        },
-        "runPatch": {
-            "init": [
-                {
-                    "dockerfile": {
-                        "image": base,
-                        "copy": [options.requirements],
-                        "run": [f"pip install --no-cache-dir -r {filename}"],
-                        "langEnv": DEFAULT_LANG,
-                    }
-                }
-            ]
-        },
-        "hubRef": "kaniko",
-    }
-    header = f"# From polymagic freeze: {summary}.\n"
-    if not options.destination:
-        header += (
-            "# Give params.destination a value: the image to push (or run it with"
-            " -P destination=registry.example.com/org/app).\n"
-        )
-    return header + dump_yaml(document)
 
 
 def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResult:
     """Pinned requirements and a build operation for ``env``."""
     options = options or FreezeOptions()
-    graph = _Graph(env)
+    python, base_warning = base_python(env, options.base)
+    graph = _Graph(env, python)
     kept, left_out = _chosen(env, graph, options)
     lines: list[str] = []
     pinned: list[str] = []
@@ -386,21 +425,37 @@ def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResu
         for _, problem in [_line(dist)]
         if problem is not None and dist.key not in kept
     )
+    copied, outside = _local_code(env)
+    attention += outside
     major, minor, _ = env.python
     base = options.base or f"python:{major}.{minor}-slim"
     left_names = tuple(sorted(graph.by_key[key].name for key in left_out))
-    summary = _summary(len(pinned), len(left_names), len(attention))
+    summary = _summary(len(pinned), len(copied), len(left_names), len(attention))
     unknown = sorted(
         name for name in options.exclude if canonicalize_name(name) not in graph.by_key
     )
     warnings = [item.line() for item in attention]
-    warnings += [f"--exclude {name}: no distribution of that name is installed" for name in unknown]
+    warnings += [
+        f"--exclude {safe_text(name, 100)}: no distribution of that name is installed"
+        for name in unknown
+    ]
+    if base_warning:
+        warnings.append(base_warning)
     return FreezeResult(
-        requirements=_requirements_text(env, lines, attention, summary),
-        operation=_operation_text(base, options, summary),
+        requirements=_requirements_text(python, lines, attention, summary),
+        operation=operation_text(
+            base=base,
+            name=options.name,
+            destination=options.destination,
+            connection=options.connection or DEFAULT_CONNECTION,
+            requirements=options.requirements,
+            summary=summary,
+            copied=copied,
+        ),
         base=base,
         pinned=tuple(pinned),
         left_out=left_names,
         attention=tuple(attention),
         warnings=tuple(warnings),
+        copied=tuple(copied),
     )

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from polymagic.errors import SpecError
 from polymagic.render.compiler import CompiledBuild
-from polymagic.spec.models import Connection, GitInit, check_git_url
+from polymagic.spec.connections import Connection
+from polymagic.spec.models import GitInit, check_git_url
 
 __all__ = ["GitContext", "git_context"]
 

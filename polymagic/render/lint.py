@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from polymagic.printable import has_hidden, hidden_characters, visible
 from polymagic.spec.models import DockerfileInit
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "Severity",
     "copy_source_findings",
     "hadolint_findings",
+    "hidden_character_findings",
+    "line_break_findings",
     "lint_dockerfile",
     "polyaxon_findings",
 ]
@@ -49,12 +52,15 @@ class Finding:
     line: int | None = None
 
     def __str__(self) -> str:
+        # One line, every character visible: a message may quote a value as it was given.
         where = f"line {self.line}: " if self.line else ""
-        return f"{where}{self.code} {self.message}"
+        message = visible(self.message).replace("\n", "\\n")
+        return f"{where}{self.code} {message}"
 
 
 def _line_of(text: str, prefix: str) -> int | None:
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines as the executor numbers them: split at "\n" only (not at "\r", "\x85", U+2028).
+    for number, line in enumerate(text.split("\n"), start=1):
         if line.startswith(prefix):
             return number
     return None
@@ -69,9 +75,133 @@ def _env_pairs(spec: DockerfileInit) -> list[tuple[str, str]]:
     return []
 
 
-def polyaxon_findings(spec: DockerfileInit, text: str) -> list[Finding]:
-    """Quirks of Polyaxon's Dockerfile template that build fine but surprise people."""
-    return [*_env_findings(spec, text), *_user_findings(spec, text), *_shell_findings(spec, text)]
+def polyaxon_findings(
+    spec: DockerfileInit, text: str, params: Mapping[str, object] | None = None
+) -> list[Finding]:
+    """Quirks of Polyaxon's Dockerfile template that build fine but surprise people, and what
+    a review could miss: hidden characters (PM007), values that add lines (PM008; ``params``,
+    the build's param values, say which one a value came from)."""
+    return [
+        *_env_findings(spec, text),
+        *_user_findings(spec, text),
+        *_shell_findings(spec, text),
+        *hidden_character_findings(text),
+        *line_break_findings(spec, text, params or {}),
+    ]
+
+
+_MAX_HIDDEN_LINES = 10
+"""Lines (PM007) and values (PM008) named one by one; the rest are counted in one finding."""
+
+
+def hidden_character_findings(text: str) -> list[Finding]:
+    """PM007: lines holding characters a terminal or browser does not show as they are (control,
+    format, invisible and bidirectional characters; see :mod:`polymagic.printable`)."""
+    findings: list[Finding] = []
+    if not has_hidden(text):
+        return findings
+    lines = [n for n, line in enumerate(text.split("\n"), start=1) if has_hidden(line)]
+    for number in lines[:_MAX_HIDDEN_LINES]:
+        shown = ", ".join(visible(c) for c in hidden_characters(text.split("\n")[number - 1]))
+        findings.append(
+            Finding(
+                "PM007",
+                f"holds characters that a terminal or browser would not show as they are ({shown}):"
+                " polymagic's views show them escaped, the executor reads them as they are;"
+                " remove them unless you put them there on purpose",
+                line=number,
+            )
+        )
+    if len(lines) > _MAX_HIDDEN_LINES:
+        findings.append(
+            Finding(
+                "PM007",
+                f"and {len(lines) - _MAX_HIDDEN_LINES} more lines hold such characters",
+                line=lines[_MAX_HIDDEN_LINES],
+            )
+        )
+    return findings
+
+
+def line_break_findings(
+    spec: DockerfileInit, text: str, params: Mapping[str, object]
+) -> list[Finding]:
+    """PM008: a value holding a line break that is not a continuation (``\\`` at the line's
+    end) starts a Dockerfile line of its own (an instruction, or a comment), as in Polyaxon."""
+    findings: list[Finding] = []
+    more = 0
+    for path, value in _rendered_values(spec):
+        if "\n" not in value or not _adds_lines(value, is_run=path.startswith("dockerfile.run[")):
+            continue
+        if len(findings) == _MAX_HIDDEN_LINES:
+            more += 1  # counted, not located: each costs a search of the whole text
+            continue
+        added = value.split("\n", 1)[1].lstrip("\n").split("\n", 1)[0]
+        at = text.find(value)
+        line = text.count("\n", 0, at + value.index("\n")) + 2 if at >= 0 else None
+        sources = [
+            name
+            for name, given in params.items()
+            if isinstance(given, str) and "\n" in given and given in value
+        ]
+        origin = f" (from param `{sources[0]}`)" if sources else ""
+        findings.append(
+            Finding(
+                "PM008",
+                f"`{path}`{origin} holds a line break: what follows it is a Dockerfile line of its"
+                f" own (`{visible(added.strip()[:200])[:80]}`), not part of the value; Polyaxon renders it"
+                " the same way. End the line with ` \\` to continue it, or remove the line break",
+                line=line,
+            )
+        )
+    if more:
+        findings.append(Finding("PM008", f"and {more} more values hold line breaks"))
+    return findings
+
+
+def _adds_lines(value: str, *, is_run: bool) -> bool:
+    if is_run and "<<" in value.split("\n", 1)[0]:
+        return False  # a heredoc: its lines belong to the RUN
+    for segment in value.split("\n")[:-1]:
+        body = segment.rstrip("\r").rstrip(" \t")
+        if not body.endswith("\\") or body.endswith("\\\\"):
+            return True
+    return False
+
+
+def _rendered_values(spec: DockerfileInit) -> list[tuple[str, str]]:
+    """(field path, text as the template prints it) of every value of ``spec``: an ``env``
+    value that is not a string is printed with ``str()`` (a dict's line breaks are then
+    escaped, so they add no line)."""
+    data = spec.to_polyaxon()
+    env = data.pop("env", None)
+    found: list[tuple[str, str]] = []
+    if isinstance(env, Mapping):
+        for key, value in env.items():
+            if "\n" in str(key):
+                found.append((f"dockerfile.env key `{visible(str(key))[:40]}`", str(key)))
+            found.append((f"dockerfile.env.{visible(str(key))}", str(value)))
+    elif isinstance(env, list):
+        for index, pair in enumerate(env):
+            for place, value in enumerate(pair if isinstance(pair, list) else [pair]):
+                found.append((f"dockerfile.env[{index}][{place}]", str(value)))
+    return found + _strings(data, "dockerfile")
+
+
+def _strings(data: object, path: str) -> list[tuple[str, str]]:
+    """(dotted path, text) of every string in ``data``, keys included."""
+    found: list[tuple[str, str]] = []
+    if isinstance(data, str):
+        found.append((path, data))
+    elif isinstance(data, Mapping):
+        for key, value in data.items():
+            if isinstance(key, str) and "\n" in key:
+                found.append((f"{path} key", key))
+            found += _strings(value, f"{path}.{key}")
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found += _strings(value, f"{path}[{index}]")
+    return found
 
 
 def _env_findings(spec: DockerfileInit, text: str) -> list[Finding]:
@@ -92,7 +222,7 @@ def _env_findings(spec: DockerfileInit, text: str) -> list[Finding]:
             findings.append(
                 Finding(
                     "PM002",
-                    f"ENV {key} value `{value}` contains whitespace: the unquoted legacy form sets"
+                    f"ENV {key} value `{visible(value)}` contains whitespace: the unquoted legacy form sets"
                     f" {key} to the first word only (or fails); avoid spaces or set it in a RUN step",
                     line=line,
                 )
@@ -120,7 +250,7 @@ def _user_findings(spec: DockerfileInit, text: str) -> list[Finding]:
                 " set (and not 0), so no user is created",
             )
         )
-    if not any(line.startswith("USER ") for line in text.splitlines()):
+    if not any(line.startswith("USER ") for line in text.split("\n")):
         created = bool(spec.uid and spec.gid)
         findings.append(
             Finding(
@@ -227,10 +357,15 @@ def hadolint_findings(text: str, ignore: Iterable[str] = ()) -> list[Finding]:
 
 
 def lint_dockerfile(
-    spec: DockerfileInit, text: str, *, context_dir: Path | None = None, use_hadolint: bool = True
+    spec: DockerfileInit,
+    text: str,
+    *,
+    context_dir: Path | None = None,
+    use_hadolint: bool = True,
+    params: Mapping[str, object] | None = None,
 ) -> list[Finding]:
     """All findings for one rendered ``dockerfile`` init, ordered by line."""
-    findings = polyaxon_findings(spec, text)
+    findings = polyaxon_findings(spec, text, params)
     if context_dir is not None:
         findings += copy_source_findings(spec, text, context_dir)
     if use_hadolint:

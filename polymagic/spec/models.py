@@ -1,5 +1,6 @@
-"""Pydantic models of the Polyaxon documents polymagic reads: operations, components,
-init entries, params and the connections catalog.
+"""Pydantic models of the parts of Polyaxon documents: containers, init entries, the job run,
+and the shared base and field types every model uses (operations and components are
+``spec.documents``', the connections catalog ``spec.connections``').
 
 Field names and types mirror Polyaxon 2.18's schema (camelCase aliases, unknown keys rejected)
 so that a document Polyaxon accepts is accepted here and one it rejects is rejected here.
@@ -12,7 +13,6 @@ evaluate some 200 strings again), every model is defined after the models it hol
 needs a rebuild), and the shared base of operations and components builds no validator.
 """
 
-import enum
 import re
 from typing import Annotated, Any, Literal
 
@@ -24,40 +24,41 @@ from pydantic import (
     Discriminator,
     Field,
     StrictBool,
-    StrictInt,
     StrictStr,
     Tag,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 __all__ = [
-    "RUN_SHORTCUT_FIELDS",
-    "Component",
-    "Connection",
-    "ConnectionCatalog",
+    "MAP_TAG",
+    "NAME_PATTERN",
+    "PICK",
+    "PICK_INT",
+    "REF_TAG",
+    "VALUE_TAG",
     "Container",
     "DockerfileInit",
     "Environment",
     "FileInit",
     "GitInit",
-    "IOSpec",
     "Init",
     "JobRun",
-    "Operation",
-    "Param",
-    "PatchStrategy",
-    "Termination",
+    "JobRunPatch",
+    "PolyModel",
+    "RefStr",
     "check_git_url",
+    "check_name",
+    "check_registry_url",
     "git_url_credentials",
     "is_ref",
+    "str_list",
     "validate_image",
 ]
 
 # Polyaxon treats any string holding ``{{ ... }}`` as a reference to be resolved later.
 _REF_PATTERN = re.compile(r"{{\s*(.+)\s*}}")
-_NAME_PATTERN = re.compile(r"^[-a-zA-Z0-9_]+\Z")
+NAME_PATTERN = re.compile(r"^[-a-zA-Z0-9_]+\Z")
 
 
 def is_ref(value: object) -> bool:
@@ -95,11 +96,11 @@ def _shape(value: Any) -> str:
     return "<map>" if isinstance(value, dict) else "<value>"
 
 
-_PICK = Discriminator(_value_or_ref)
-_PICK_INT = Discriminator(_value_or_template)
-_MAP = Tag("<map>")
-_REF = Tag("<ref>")
-_VAL = Tag("<value>")
+PICK = Discriminator(_value_or_ref)
+PICK_INT = Discriminator(_value_or_template)
+MAP_TAG = Tag("<map>")
+REF_TAG = Tag("<ref>")
+VALUE_TAG = Tag("<value>")
 
 
 def _generic_str(value: Any) -> str:
@@ -116,7 +117,7 @@ GenericStr = Annotated[Any, BeforeValidator(_generic_str)]
 """A string, or a number/list/mapping that Polyaxon turns into its JSON text."""
 
 
-def _str_list(value: Any) -> Any:
+def str_list(value: Any) -> Any:
     # Polyaxon reads a comma-separated string where it expects a list of strings (e.g. tags).
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -201,7 +202,7 @@ def _str_or_list(value: Any) -> str:
 
 
 CopyEntry = Annotated[
-    Annotated[StrictStr, Tag("<str>")] | Annotated[list[StrictStr], _VAL],
+    Annotated[StrictStr, Tag("<str>")] | Annotated[list[StrictStr], VALUE_TAG],
     Discriminator(_str_or_list),
 ]
 
@@ -212,24 +213,28 @@ class DockerfileInit(PolyModel):
     image: StrictStr
     env: (
         Annotated[
-            Annotated[dict[str, Any], _MAP]
-            | Annotated[list[list[str]], _VAL]
-            | Annotated[RefStr, _REF],
+            Annotated[dict[str, Any], MAP_TAG]
+            | Annotated[list[list[str]], VALUE_TAG]
+            | Annotated[RefStr, REF_TAG],
             Discriminator(_shape),
         ]
         | None
     ) = None  # fmt: skip
-    path: Annotated[Annotated[list[StrictStr], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
-    copy_: Annotated[Annotated[list[CopyEntry], _VAL] | Annotated[RefStr, _REF], _PICK] | None = (
-        Field(default=None, alias="copy")
-    )
+    path: (
+        Annotated[Annotated[list[StrictStr], VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None
+    ) = None
+    copy_: (
+        Annotated[Annotated[list[CopyEntry], VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None
+    ) = Field(default=None, alias="copy")
     post_run_copy: (
-        Annotated[Annotated[list[CopyEntry], _VAL] | Annotated[RefStr, _REF], _PICK] | None
+        Annotated[Annotated[list[CopyEntry], VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None
     ) = Field(default=None, alias="postRunCopy")
-    run: Annotated[Annotated[list[StrictStr], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
+    run: (
+        Annotated[Annotated[list[StrictStr], VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None
+    ) = None
     lang_env: StrictStr | None = Field(default=None, alias="langEnv")
-    uid: Annotated[Annotated[int, _VAL] | Annotated[RefStr, _REF], _PICK_INT] | None = None
-    gid: Annotated[Annotated[int, _VAL] | Annotated[RefStr, _REF], _PICK_INT] | None = None
+    uid: Annotated[Annotated[int, VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK_INT] | None = None
+    gid: Annotated[Annotated[int, VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK_INT] | None = None
     username: StrictStr | None = None
     filename: StrictStr | None = "Dockerfile"
     workdir: StrictStr | None = "/code"
@@ -294,7 +299,7 @@ def check_git_url(url: str, what: str = "") -> str:
     )
 
 
-def _check_registry_url(url: str) -> str:
+def check_registry_url(url: str) -> str:
     """A registry connection's ``url``, unless it carries credentials (then a ValueError)."""
     return _refuse_credentials(
         url,
@@ -310,32 +315,36 @@ class GitInit(PolyModel):
 
     url: Annotated[StrictStr, AfterValidator(check_git_url)] | None = None
     revision: StrictStr | None = None
-    flags: Annotated[Annotated[list[StrictStr], _VAL] | Annotated[RefStr, _REF], _PICK] | None = (
-        None
-    )
+    flags: (
+        Annotated[Annotated[list[StrictStr], VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None
+    ) = None
 
 
 class Init(PolyModel):
     """One entry of ``run.init``; exactly one kind of initializer should be set."""
 
     dockerfile: (
-        Annotated[Annotated[DockerfileInit, _VAL] | Annotated[RefStr, _REF], _PICK] | None
+        Annotated[Annotated[DockerfileInit, VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None
     ) = None
-    file: Annotated[Annotated[FileInit, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
-    git: Annotated[Annotated[GitInit, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
+    file: Annotated[Annotated[FileInit, VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None = None
+    git: Annotated[Annotated[GitInit, VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None = None
     artifacts: (
-        Annotated[Annotated[dict[str, Any], _VAL] | Annotated[RefStr, _REF], _PICK] | None
+        Annotated[Annotated[dict[str, Any], VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None
     ) = None
-    paths: Annotated[Annotated[list[Any], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
+    paths: Annotated[Annotated[list[Any], VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None = (
+        None
+    )
     tensorboard: (
-        Annotated[Annotated[dict[str, Any], _VAL] | Annotated[RefStr, _REF], _PICK] | None
+        Annotated[Annotated[dict[str, Any], VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None
     ) = None
     lineage_ref: StrictStr | None = Field(default=None, alias="lineageRef")
     model_ref: StrictStr | None = Field(default=None, alias="modelRef")
     artifact_ref: StrictStr | None = Field(default=None, alias="artifactRef")
     connection: StrictStr | None = None
     path: StrictStr | None = None
-    container: Annotated[Annotated[Container, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
+    container: (
+        Annotated[Annotated[Container, VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None
+    ) = None
 
     @model_validator(mode="after")
     def _one_initializer(self) -> "Init":
@@ -405,18 +414,24 @@ class JobRun(PolyModel):
     """A ``run`` section of kind ``job`` — the only run kind a build uses."""
 
     kind: Literal["job"] = "job"
-    environment: Annotated[Annotated[Environment, _VAL] | Annotated[RefStr, _REF], _PICK] | None = (
+    environment: (
+        Annotated[Annotated[Environment, VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None
+    ) = None
+    connections: (
+        Annotated[Annotated[list[StrictStr], VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None
+    ) = None
+    volumes: (
+        Annotated[Annotated[list[Volume], VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None
+    ) = None
+    init: Annotated[Annotated[list[Init], VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None = (
         None
     )
-    connections: (
-        Annotated[Annotated[list[StrictStr], _VAL] | Annotated[RefStr, _REF], _PICK] | None
-    ) = None
-    volumes: Annotated[Annotated[list[Volume], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
-    init: Annotated[Annotated[list[Init], _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
     sidecars: (
-        Annotated[Annotated[list[Container], _VAL] | Annotated[RefStr, _REF], _PICK] | None
+        Annotated[Annotated[list[Container], VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None
     ) = None
-    container: Annotated[Annotated[Container, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
+    container: (
+        Annotated[Annotated[Container, VALUE_TAG] | Annotated[RefStr, REF_TAG], PICK] | None
+    ) = None
 
     def to_polyaxon(self) -> dict[str, Any]:
         """As Polyaxon writes a job run: an empty ``init`` list is left out."""
@@ -432,306 +447,8 @@ class JobRunPatch(JobRun):
     kind: Literal["job"] | None = None  # type: ignore[assignment]
 
 
-# -- inputs, outputs and params ----------------------------------------------------------------
-
-
-class IOSpec(PolyModel):
-    """One entry of a component's ``inputs`` or ``outputs``."""
-
-    name: StrictStr
-    description: StrictStr | None = None
-    type: StrictStr | None = None
-    is_optional: bool | None = Field(default=None, alias="isOptional")
-    is_list: bool | None = Field(default=None, alias="isList")
-    is_flag: bool | None = Field(default=None, alias="isFlag")
-    arg_format: StrictStr | None = Field(default=None, alias="argFormat")
-    connection: StrictStr | None = None
-    to_init: bool | None = Field(default=None, alias="toInit")
-    to_env: StrictStr | None = Field(default=None, alias="toEnv")
-    value: Any = None
-    validation: dict[str, Any] | None = None
-    delay_validation: bool | None = Field(default=None, alias="delayValidation")
-    options: Any = None
-
-
-_PARAM_KEYS = frozenset(
-    {
-        "value",
-        "ref",
-        "toInit",
-        "to_init",
-        "toEnv",
-        "to_env",
-        "contextOnly",
-        "context_only",
-        "connection",
-    }
-)
-
-
-class Param(PolyModel):
-    """A param of an operation; the short form ``name: value`` is normalised into this."""
-
-    value: Any = None
-    ref: StrictStr | None = None
-    context_only: bool | None = Field(default=None, alias="contextOnly")
-    connection: StrictStr | None = None
-    to_init: bool | None = Field(default=None, alias="toInit")
-    to_env: StrictStr | None = Field(default=None, alias="toEnv")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _short_form(cls, data: Any) -> Any:
-        # Polyaxon >= 2.13: anything but a non-empty mapping that names a param key is a bare value.
-        if isinstance(data, Param):
-            return data
-        if not isinstance(data, dict) or (data and not (_PARAM_KEYS & set(data))):
-            return {"value": data}
-        return data
-
-    @model_validator(mode="after")
-    def _ref_needs_str(self) -> "Param":
-        if self.ref and not isinstance(self.value, str):
-            raise ValueError(
-                f"Value must be of type string when a ref is provided, received `{self.value}` instead."
-            )
-        return self
-
-
-class Termination(PolyModel):
-    """``termination``: retries, time-to-live and the deadline of the run."""
-
-    max_retries: Annotated[Annotated[StrictInt, _VAL] | Annotated[RefStr, _REF], _PICK] | None = (
-        Field(default=None, alias="maxRetries")
-    )
-    ttl: Annotated[Annotated[StrictInt, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
-    timeout: Annotated[Annotated[StrictInt, _VAL] | Annotated[RefStr, _REF], _PICK] | None = None
-    culling: dict[str, Any] | None = None
-    probe: dict[str, Any] | None = None
-    pod_failure_policy: (
-        Annotated[Annotated[dict[str, Any], _VAL] | Annotated[RefStr, _REF], _PICK] | None
-    ) = Field(default=None, alias="podFailurePolicy")
-
-
-class PatchStrategy(str, enum.Enum):
-    """How ``runPatch`` is merged into the component's ``run``."""
-
-    POST_MERGE = "post_merge"
-    PRE_MERGE = "pre_merge"
-    REPLACE = "replace"
-    ISNULL = "isnull"
-
-
-# Fields a Polyaxon server acts on that a client-side build cannot honour. They are accepted so
-# a document moves unchanged between Polyaxon and polymagic, and each is named in a warning.
-SERVER_SIDE_FIELDS: tuple[str, ...] = (
-    "presets",
-    "strictParams",
-    "queue",
-    "cache",
-    "plugins",
-    "build",
-    "hooks",
-    "isApproved",
-    "cost",
-    "mount",
-    "schedule",
-    "events",
-    "matrix",
-    "joins",
-    "dependencies",
-    "trigger",
-    "conditions",
-    "skipOnUpstreamSkip",
-    "template",
-    "isPreset",
-)
-
-# Polyaxonfile shortcuts that generate a ``run``; for an operation polymagic asks for runPatch.
-RUN_SHORTCUT_FIELDS: tuple[str, ...] = (
-    "container",
-    "cmd",
-    "env",
-    "resources",
-    "environment",
-    "init",
-    "connections",
-    "sidecars",
-    "volumes",
-    "ports",
-)
-
-
-class _Document(PolyModel):
-    """The fields operations and components share. Never validated itself: its validator is
-    not built (each subclass builds its own)."""
-
-    model_config = ConfigDict(defer_build=True)
-
-    version: float | None = None
-    name: Annotated[StrictStr, AfterValidator(lambda v: _check_name(v))] | None = None
-    description: StrictStr | None = None
-    tags: Annotated[list[StrictStr], BeforeValidator(_str_list)] | None = None
-    namespace: StrictStr | None = None
-    termination: Annotated[Annotated[Termination, _VAL] | Annotated[RefStr, _REF], _PICK] | None = (
-        None
-    )
-    # Server-side fields: typed loosely, reported by ``server_side_fields``.
-    presets: Any = None
-    strict_params: Any = Field(default=None, alias="strictParams")
-    queue: Any = None
-    cache: Any = None
-    plugins: Any = None
-    build: Any = None
-    hooks: Any = None
-    is_approved: Any = Field(default=None, alias="isApproved")
-    cost: Any = None
-    mount: Any = None
-    schedule: Any = None
-    events: Any = None
-    matrix: Any = None
-    joins: Any = None
-    dependencies: Any = None
-    trigger: Any = None
-    conditions: Any = None
-    skip_on_upstream_skip: Any = Field(default=None, alias="skipOnUpstreamSkip")
-    template: Any = None
-    is_preset: Any = Field(default=None, alias="isPreset")
-
-    def server_side_fields(self) -> list[str]:
-        """The server-side fields this document sets (which polymagic ignores)."""
-        data = self.model_dump(by_alias=True, exclude_none=True)
-        return [name for name in SERVER_SIDE_FIELDS if name in data]
-
-
-def _check_name(value: str) -> str:
-    if is_ref(value) or _NAME_PATTERN.match(value):
+def check_name(value: str) -> str:
+    """A document's or connection's ``name``: a template, or letters, digits, ``-`` and ``_``."""
+    if is_ref(value) or NAME_PATTERN.match(value):
         return value
     raise ValueError(f"`{value}` is not a valid name: use letters, digits, `-` and `_` only")
-
-
-class Component(_Document):
-    """A Polyaxon component (``kind: component``) with a job run."""
-
-    model_config = ConfigDict(defer_build=False)
-    kind: Literal["component"] = "component"
-    inputs: list[IOSpec] | None = None
-    outputs: list[IOSpec] | None = None
-    run: JobRun
-
-    @field_validator("run", mode="before")
-    @classmethod
-    def _job_only(cls, value: Any) -> Any:
-        if isinstance(value, dict) and value.get("kind", "job") != "job":
-            raise ValueError(
-                f"run kind `{value.get('kind')}` is not supported: polymagic builds with a `job` run"
-            )
-        return value
-
-    def io(self) -> list[IOSpec]:
-        """Inputs then outputs: every name a param can set."""
-        return [*(self.inputs or []), *(self.outputs or [])]
-
-
-class Operation(_Document):
-    """A Polyaxon operation (``kind: operation``) that runs a component."""
-
-    model_config = ConfigDict(defer_build=False)
-    kind: Literal["operation"]
-    params: dict[StrictStr, Param] | None = None
-    hub_ref: StrictStr | None = Field(default=None, alias="hubRef")
-    dag_ref: StrictStr | None = Field(default=None, alias="dagRef")
-    url_ref: StrictStr | None = Field(default=None, alias="urlRef")
-    path_ref: StrictStr | None = Field(default=None, alias="pathRef")
-    component: Component | None = None
-    run_patch: JobRunPatch | None = Field(default=None, alias="runPatch")
-    patch_strategy: PatchStrategy | None = Field(default=None, alias="patchStrategy")
-
-    @model_validator(mode="after")
-    def _one_reference(self) -> "Operation":
-        refs = [self.hub_ref, self.dag_ref, self.url_ref, self.path_ref, self.component]
-        if sum(ref is not None for ref in refs) != 1:
-            raise ValueError(
-                "One and only one reference must be specified: hubRef, dagRef, urlRef, pathRef, component"
-            )
-        return self
-
-
-# -- connections ----------------------------------------------------------------------------
-
-
-class ResourceRef(PolyModel):
-    """A secret or config map a connection refers to (optionally mounted)."""
-
-    name: StrictStr
-    mount_path: StrictStr | None = Field(default=None, alias="mountPath")
-    items: list[StrictStr] | None = None
-    default_mode: int | None = Field(default=None, alias="defaultMode")
-
-
-ConnectionKind = Literal[
-    "registry",
-    "git",
-    "s3",
-    "gcs",
-    "wasb",
-    "volume_claim",
-    "host_path",
-    "bucket",
-    "mlflow",
-    "wandb",
-    "slack",
-    "discord",
-    "mattermost",
-    "pagerduty",
-    "webhook",
-    "custom",
-]
-
-
-class Connection(PolyModel):
-    """One connection of the catalog, in Polyaxon's agent form."""
-
-    name: Annotated[StrictStr, AfterValidator(lambda v: _check_name(v))]
-    kind: ConnectionKind
-    description: StrictStr | None = None
-    tags: list[StrictStr] | None = None
-    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
-    secret: ResourceRef | None = None
-    config_map: ResourceRef | None = Field(default=None, alias="configMap")
-    env: list[dict[str, Any]] | None = None
-    annotations: dict[str, StrictStr] | None = None
-
-    @field_validator("schema_")
-    @classmethod
-    def _url(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
-        url = value.get("url") if value else None
-        if isinstance(url, str) and info.data.get("kind") == "git":
-            check_git_url(url, "`url` ")
-        elif isinstance(url, str) and info.data.get("kind") == "registry":
-            _check_registry_url(url)
-        return value
-
-
-class ConnectionCatalog(PolyModel):
-    """The list of connections known to a build, looked up by name."""
-
-    connections: list[Connection] = []
-
-    @field_validator("connections")
-    @classmethod
-    def _unique(cls, value: list[Connection]) -> list[Connection]:
-        seen: set[str] = set()
-        for connection in value:
-            if connection.name in seen:
-                raise ValueError(f"connection `{connection.name}` is defined twice")
-            seen.add(connection.name)
-        return value
-
-    def get(self, name: str) -> Connection | None:
-        """The connection called ``name``, or None."""
-        return next((c for c in self.connections if c.name == name), None)
-
-    def names(self) -> list[str]:
-        """Every connection name, in catalog order."""
-        return [c.name for c in self.connections]

@@ -20,7 +20,8 @@ from typing import Any
 from pydantic import StrictStr, TypeAdapter, ValidationError
 
 from polymagic.errors import ParamError, SpecError
-from polymagic.spec.models import Component, IOSpec, Param, is_ref, validate_image
+from polymagic.spec.documents import Component, IOSpec, Param
+from polymagic.spec.models import is_ref, validate_image
 from polymagic.spec.values import to_text
 
 __all__ = ["ResolvedParam", "merge_overrides", "parse_overrides", "parse_pairs", "resolve_params"]

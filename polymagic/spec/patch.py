@@ -11,7 +11,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from polymagic.spec.models import PatchStrategy
+from polymagic.spec.documents import PatchStrategy
 
 __all__ = ["patch_run"]
 

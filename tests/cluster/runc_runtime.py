@@ -11,7 +11,7 @@ containerd's CRI defaults) wires it, and everything that must be cleaned up afte
   by the container's ``env`` (``value``, ``valueFrom`` secretKeyRef / configMapKeyRef /
   fieldRef) and ``envFrom``;
 - volumes: ConfigMap (``data``, ``binaryData``, ``items``, modes) and Secret volumes written
-  in the kubelet's atomic-writer layout (``..data`` symlinks), and emptyDirs, as host
+  in the kubelet's atomic-writer layout (``..data`` symlinks), hostPath folders, and emptyDirs, as host
   directories bind-mounted at their ``mountPath`` (``ro`` when ``readOnly``, and always for
   ConfigMaps and Secrets, as the kubelet mounts them; ``subPath``);
   the kubelet's ``/etc/hosts``, ``/etc/hostname`` and ``/etc/resolv.conf``;
@@ -990,9 +990,18 @@ class ContainerRun:
         if "emptyDir" in volume:
             directory.chmod(0o777)
             return directory
+        if "hostPath" in volume:
+            # The node's own folder, bind-mounted as it is (what a cache volume keeps between
+            # builds); created only when the volume asks for DirectoryOrCreate, as a kubelet does.
+            host = Path(volume["hostPath"].get("path") or "")
+            if volume["hostPath"].get("type") == "DirectoryOrCreate":
+                host.mkdir(parents=True, exist_ok=True)
+            if not host.is_absolute() or not host.is_dir():
+                raise ContainerConfigError(f"hostPath {host} is not a directory on the node")
+            return host
         raise ContainerConfigError(
             f"volume {volume['name']}: this test node only mounts "
-            "configMap, secret and emptyDir volumes"
+            "configMap, secret, emptyDir and hostPath volumes"
         )
 
     def _oci_config(

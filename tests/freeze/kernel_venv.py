@@ -5,7 +5,14 @@
 - ``localpkg``: an editable install of a local folder (requires ``six``);
 - ``gitpkg``: installed from a local git repository by commit (requires ``attrs`` always and
   ``six`` only on Python < 3.0, so that marker must be evaluated to leave six out);
-- ``ipykernel`` and polymagic (editable, from this checkout): the notebook tooling.
+- ``hatchpkg``: an editable install made by hatchling (a ``.pth`` file, no ``top_level.txt``);
+- ``protobuf`` and ``googleapis-common-protos``: two distributions sharing the ``google``
+  namespace package;
+- ``nbclient``: a package of the user's that requires ``jupyter-client`` and ``jupyter-core``;
+- ``setuptools`` upgraded to a release that vendors its dependencies with their ``.dist-info``;
+- ``ipykernel`` and polymagic (editable, from this checkout): the notebook tooling, which needs
+  ``requests`` and ``typing-extensions`` too; ``pip install requests`` afterwards writes no
+  ``REQUESTED`` (it was already installed).
 
 Built once and cached under ``${POLYMAGIC_CACHE:-~/.cache/polymagic}/freeze-kernel/<key>``, where
 the key covers this recipe, the checkout's path and ``pyproject.toml`` and the Python version; a
@@ -26,8 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-RECIPE = "freeze-kernel-v1"
-INDEX_PACKAGES = ("attrs==23.2.0", "cattrs==23.2.3", "six==1.16.0")
+RECIPE = "freeze-kernel-v2"
+INDEX_PACKAGES = (
+    "attrs==23.2.0",
+    "cattrs==23.2.3",
+    "six==1.16.0",
+    "protobuf==6.33.6",
+    "googleapis-common-protos==1.75.5",
+    "setuptools==80.9.0",
+    "nbclient==0.11.0",
+)
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "polymagic tests",
     "GIT_AUTHOR_EMAIL": "tests@polymagic.invalid",
@@ -45,6 +60,7 @@ class FreezeKernel:
     root: Path
     python: Path
     local_package: Path
+    hatch_package: Path
     git_repository: Path
     git_commit: str
 
@@ -74,6 +90,19 @@ def _run(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = 
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return done.stdout
+
+
+def _write_hatch_package(folder: Path, name: str) -> None:
+    (folder / name).mkdir(parents=True, exist_ok=True)
+    (folder / name / "__init__.py").write_text(f'"""{name}, a test package."""\nVALUE = 2\n')
+    (folder / "pyproject.toml").write_text(
+        "[build-system]\n"
+        'requires = ["hatchling"]\n'
+        'build-backend = "hatchling.build"\n\n'
+        "[project]\n"
+        f'name = "{name}"\n'
+        'version = "0.2.0"\n'
+    )
 
 
 def _write_package(folder: Path, name: str, requires: list[str]) -> None:
@@ -108,13 +137,12 @@ def ensure_freeze_kernel() -> FreezeKernel:
         done = root / "ready.json"
         if done.is_file():
             info = json.loads(done.read_text())
-            return FreezeKernel(
-                root, root / "venv/bin/python", root / "localpkg", root / "gitrepo", info["commit"]
-            )
+            return _kernel(root, info["commit"])
         if root.exists():
             _run(["rm", "-rf", str(root)])
         root.mkdir(parents=True)
         _write_package(root / "localpkg", "localpkg", ["six"])
+        _write_hatch_package(root / "hatchpkg", "hatchpkg")
         repository = root / "gitrepo"
         _write_package(repository, "gitpkg", ["attrs", 'six; python_version < "3.0"'])
         _run(["git", "init", "-q", "-b", "main"], cwd=repository)
@@ -126,6 +154,19 @@ def ensure_freeze_kernel() -> FreezeKernel:
         _run([*pip, "--upgrade", "pip"])
         _run([*pip, "ipykernel", "-e", str(REPO), *INDEX_PACKAGES])
         _run([*pip, "-e", str(root / "localpkg")])
+        _run([*pip, "-e", str(root / "hatchpkg")])
+        _run([*pip, "requests"])  # already there (polymagic needs it): no REQUESTED is written
         _run([*pip, f"git+file://{repository}@{commit}"])
         done.write_text(json.dumps({"commit": commit}))
-        return FreezeKernel(root, root / "venv/bin/python", root / "localpkg", repository, commit)
+        return _kernel(root, commit)
+
+
+def _kernel(root: Path, commit: str) -> FreezeKernel:
+    return FreezeKernel(
+        root=root,
+        python=root / "venv/bin/python",
+        local_package=root / "localpkg",
+        hatch_package=root / "hatchpkg",
+        git_repository=root / "gitrepo",
+        git_commit=commit,
+    )

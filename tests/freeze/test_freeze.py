@@ -13,6 +13,7 @@ from polymagic.render.freeze import (
     Distribution,
     Environment,
     FreezeOptions,
+    LocalModule,
     freeze,
     is_tooling,
 )
@@ -21,7 +22,6 @@ PY = (3, 11, 7)
 
 
 def dist(name: str, version: str = "1.0", *requires: str, **extra: Any) -> Distribution:
-    extra.setdefault("top_level", (name.lower(),))
     return Distribution(name, version, tuple(requires), **extra)
 
 
@@ -35,14 +35,14 @@ TOOLING = [
     dist("tornado", "6.4"),
     dist("jedi", "0.19"),
     dist("pygments", "2.17"),
-    dist("pyyaml", "6.0.1", top_level=("yaml",)),
+    dist("pyyaml", "6.0.1"),
 ]
 USER = [
     dist(
         "pandas", "2.2.0", "numpy>=1.23", "python-dateutil>=2.8", "tzdata; python_version < '3.0'"
     ),
     dist("numpy", "1.26.4"),
-    dist("python-dateutil", "2.9.0", "six>=1.5", top_level=("dateutil",)),
+    dist("python-dateutil", "2.9.0", "six>=1.5"),
     dist("six", "1.16.0"),
     dist("tzdata", "2024.1"),
     dist("packaging", "24.0"),
@@ -50,13 +50,17 @@ USER = [
 
 
 def env(
-    *extra: Distribution, used: set[str] | None = None, imported: set[str] | None = None
+    *extra: Distribution,
+    used: set[str] | None = None,
+    imported: set[str] | None = None,
+    referenced: set[str] | None = None,
 ) -> Environment:
     return Environment(
         PY,
         (*TOOLING, *USER, *extra),
         imported=frozenset(imported or ()),
         used=frozenset(used or ()),
+        referenced=frozenset(referenced or ()),
     )
 
 
@@ -88,7 +92,7 @@ def test_a_dependency_shared_with_the_tooling_is_kept() -> None:
 
 
 def test_what_the_user_asked_for_by_name_is_kept_even_if_tooling_needs_it() -> None:
-    requested = Distribution("pyyaml", "6.0.1", top_level=("yaml",), requested=True)
+    requested = Distribution("pyyaml", "6.0.1", requested=True)
     tooling = [d for d in TOOLING if d.name != "pyyaml"]
     result = freeze(Environment(PY, (*tooling, *USER, requested)))
     assert "pyyaml==6.0.1" in lines(result.requirements)
@@ -112,7 +116,7 @@ def test_exclude_leaves_out_a_package_and_what_only_it_needs() -> None:
 
 
 def test_imported_only_follows_requirements_and_evaluates_markers() -> None:
-    environment = env(used={"pandas"}, imported={"pandas", "tornado", "yaml"})
+    environment = env(used={"pandas"}, imported={"pandas", "tornado", "pyyaml"})
     result = freeze(environment, FreezeOptions(imported_only=True))
     # tzdata is required only for Python < 3.0: left out; tornado/yaml were the tooling's imports.
     assert lines(result.requirements) == [
@@ -126,9 +130,9 @@ def test_imported_only_follows_requirements_and_evaluates_markers() -> None:
 def test_a_module_imported_by_the_user_counts_even_when_the_tooling_needs_it() -> None:
     """``import yaml`` in the notebook keeps PyYAML, though polymagic needs it too; a module that
     only the tooling imported does not."""
-    used = freeze(env(used={"yaml"}, imported={"yaml"}), FreezeOptions(imported_only=True))
+    used = freeze(env(used={"pyyaml"}, imported={"pyyaml"}), FreezeOptions(imported_only=True))
     assert lines(used.requirements) == ["pyyaml==6.0.1"]
-    imported = freeze(env(imported={"yaml"}), FreezeOptions(imported_only=True))
+    imported = freeze(env(imported={"pyyaml"}), FreezeOptions(imported_only=True))
     assert lines(imported.requirements) == []
 
 
@@ -167,7 +171,7 @@ def test_url_installs_become_direct_references(direct_url: dict[str, Any], line:
         ({"url": "file:///home/me/tool", "dir_info": {}}, "installed from a folder (/home/me/tool)"),
         ({"url": "file:///tmp/tool-1.0.whl", "archive_info": {}}, "installed from a local file (/tmp/tool-1.0.whl)"),
         ({"url": "https://bob:s3cret@example.com/org/tool.git", "vcs_info": {"vcs": "git", "commit_id": "b" * 40}},
-         "installed from https://***@example.com/org/tool.git, whose URL holds credentials"),
+         "installed from https://***@example.com/org/tool.git: its URL holds credentials"),
     ],
     ids=["editable", "local-folder", "local-file", "credentials"],
 )  # fmt: skip
@@ -240,3 +244,102 @@ def test_without_a_destination_the_cell_says_what_to_give() -> None:
 )  # fmt: skip
 def test_tooling_names(name: str, expected: bool) -> None:
     assert is_tooling(name) is expected
+
+
+def test_vendored_copies_are_never_pinned() -> None:
+    vendored = dist("more-itertools", "10.3.0", vendored_by="setuptools")
+    result = freeze(env(vendored, imported={"more-itertools"}), FreezeOptions(imported_only=True))
+    assert lines(result.requirements) == []
+    assert "more-itertools==10.3.0" not in lines(freeze(env(vendored)).requirements)
+
+
+@pytest.mark.parametrize(
+    ("base", "pinned"),
+    [(None, False), ("python:3.11-slim", False), ("python:3.12-slim", True),
+     ("docker.io/library/python:3.13.1-bookworm", True)],
+    ids=["kernel-3.11", "3.11", "3.12", "3.13-full-name"],
+)  # fmt: skip
+def test_setuptools_is_kept_when_imported_and_the_base_brings_none(
+    base: str | None, pinned: bool
+) -> None:
+    result = freeze(
+        env(used={"setuptools"}, imported={"setuptools"}),
+        FreezeOptions(imported_only=True, base=base),
+    )
+    assert ("setuptools==69.0" in lines(result.requirements)) is pinned
+
+
+def test_a_base_with_another_python_warns_and_its_markers_count() -> None:
+    app = dist("app", "1.0", "tomli; python_version < '3.11'")
+    environment = Environment(PY, (app, dist("tomli", "2.0.1")), used=frozenset({"app"}))
+    same = freeze(environment, FreezeOptions(imported_only=True))
+    assert lines(same.requirements) == ["app==1.0"]
+    assert same.warnings == ()
+    older = freeze(environment, FreezeOptions(imported_only=True, base="python:3.10-slim"))
+    assert lines(older.requirements) == ["app==1.0", "tomli==2.0.1"]
+    assert any("has Python 3.10, the kernel 3.11" in warning for warning in older.warnings)
+    unknown = freeze(environment, FreezeOptions(imported_only=True, base="ubuntu:24.04"))
+    assert any("cannot tell its Python" in warning for warning in unknown.warnings)
+
+
+def test_the_default_pins_the_tooling_a_kept_distribution_requires() -> None:
+    nbclient = dist("nbclient", "0.11.0", "jupyter-client>=6", "traitlets")
+    extra = (nbclient, dist("traitlets", "5.14"))
+    result = freeze(env(*extra))
+    assert {"jupyter_client==8.6.0", "nbclient==0.11.0", "tornado==6.4"} <= set(
+        lines(result.requirements)
+    )
+    assert "ipykernel==6.29.0" not in lines(result.requirements)
+
+
+def test_the_users_imports_keep_tooling_that_values_alone_do_not() -> None:
+    """``from IPython.display import display`` needs IPython in the image; a value defined in
+    polymagic (a form object) is not a reason to pin the tooling."""
+    imported = freeze(env(used={"ipython"}), FreezeOptions(imported_only=True))
+    assert "ipython==8.20.0" in lines(imported.requirements)
+    referenced = freeze(env(referenced={"polymagic"}), FreezeOptions(imported_only=True))
+    assert lines(referenced.requirements) == []
+
+
+def test_local_code_is_copied_or_named() -> None:
+    local = (
+        LocalModule("helper", "/nb/helper.py", "helper.py"),
+        LocalModule("tools", "/nb/tools", "tools"),
+        LocalModule("deep", "/nb/src/deep.py", "src/deep.py"),
+        LocalModule("faraway", "/shared/faraway.py", None),
+    )
+    result = freeze(Environment(PY, tuple(USER), local=local))
+    body = yaml.safe_load(result.operation)["runPatch"]["init"][0]["dockerfile"]
+    assert body["copy"] == [
+        "requirements.txt",
+        "helper.py",
+        ["tools", "/code/tools"],
+        ["src/deep.py", "/code/src/deep.py"],
+    ]
+    assert result.summary() == (
+        "6 packages pinned, 3 local modules copied, 0 left out as tooling, 1 needing attention"
+    )
+    assert any("faraway: local code at /shared/faraway.py, outside the build context" in w
+               for w in result.warnings)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "why"),
+    [
+        ({"url": "file:///srv/repo", "vcs_info": {"vcs": "git", "commit_id": "c" * 40}},
+         "installed from a local repository (/srv/repo)"),
+        ({"url": "ssh://git@example.com/org/tool.git", "vcs_info": {"vcs": "git", "commit_id": "c" * 40}},
+         "its URL holds credentials"),
+        ({"url": "https://example.com/org/tool.git", "vcs_info": {"vcs": "git", "requested_revision": "main"}},
+         "its commit is missing or not a commit id"),
+        ({"url": "https://example.com/org/tool.git", "vcs_info": {"vcs": "git", "commit_id": "c" * 40},
+          "subdirectory": "../up"}, "its subdirectory"),
+    ],
+    ids=["git-file", "git-ssh", "no-commit", "subdirectory-up"],
+)  # fmt: skip
+def test_vcs_installs_the_build_cannot_clone_are_comments(
+    direct_url: dict[str, Any], why: str
+) -> None:
+    result = freeze(env(dist("tool", "1.0", direct_url=direct_url)))
+    assert not any(line.startswith("tool") for line in lines(result.requirements))
+    assert why in result.attention[0].why

@@ -7,118 +7,21 @@ the notebook tooling. The command line is checked against the same interpreter.
 
 from __future__ import annotations
 
-import json
 import os
-import queue
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.freeze.kernel_venv import FreezeKernel, ensure_freeze_kernel
+from tests.freeze.kernel_client import Kernel
+from tests.freeze.kernel_venv import FreezeKernel
 
 pytestmark = pytest.mark.slow
 
 GOLDEN = Path(__file__).parent / "golden"
 DESTINATION = "registry.example.com/org/frozen"
-
-
-@dataclass
-class Executed:
-    """What one cell did: its outputs by mimetype, stdout, payloads and error."""
-
-    texts: list[str] = field(default_factory=list)
-    htmls: list[str] = field(default_factory=list)
-    stdout: str = ""
-    next_input: str | None = None
-    error: str | None = None
-
-
-class Kernel:
-    """A kernel of the freeze venv, started in ``workdir``."""
-
-    def __init__(self, kernel: FreezeKernel, workdir: Path, home: Path) -> None:
-        from jupyter_client.kernelspec import KernelSpecManager
-        from jupyter_client.manager import KernelManager
-
-        specs = home / "kernels"
-        (specs / "freeze-venv").mkdir(parents=True, exist_ok=True)
-        (specs / "freeze-venv" / "kernel.json").write_text(
-            json.dumps(
-                {
-                    "argv": [
-                        str(kernel.python),
-                        "-m",
-                        "ipykernel_launcher",
-                        "-f",
-                        "{connection_file}",
-                    ],
-                    "display_name": "freeze venv",
-                    "language": "python",
-                }
-            )
-        )
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("POLYMAGIC_", "KUBE"))}
-        env.update({"HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"), "PYTHONPATH": ""})
-        self.manager = KernelManager(
-            kernel_name="freeze-venv",
-            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(specs)]),
-        )
-        self.manager.start_kernel(cwd=str(workdir), env=env)
-        self.client = self.manager.client()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=120)
-
-    def run(self, code: str, timeout: float = 120) -> Executed:
-        msg_id = self.client.execute(code)
-        done = Executed()
-        while True:
-            try:
-                message = self.client.get_iopub_msg(timeout=timeout)
-            except queue.Empty:
-                raise AssertionError(f"no reply to {code!r} within {timeout}s") from None
-            if message["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = message["msg_type"], message["content"]
-            if kind in ("display_data", "execute_result"):
-                done.texts.append(content["data"].get("text/plain", ""))
-                done.htmls.append(content["data"].get("text/html", ""))
-            elif kind == "stream":
-                done.stdout += content["text"]
-            elif kind == "error":
-                done.error = f"{content['ename']}: {content['evalue']}"
-            elif kind == "status" and content["execution_state"] == "idle":
-                break
-        reply = self.client.get_shell_msg(timeout=timeout)
-        for payload in reply["content"].get("payload", []):
-            if payload.get("source") == "set_next_input":
-                done.next_input = payload["text"]
-        return done
-
-    def close(self) -> None:
-        self.client.stop_channels()
-        self.manager.shutdown_kernel(now=True)
-
-
-@pytest.fixture(scope="module")
-def venv() -> FreezeKernel:
-    return ensure_freeze_kernel()
-
-
-@pytest.fixture
-def kernel(venv: FreezeKernel, tmp_path: Path) -> Iterator[Kernel]:
-    (tmp_path / "work").mkdir()
-    started = Kernel(venv, tmp_path / "work", tmp_path / "home")
-    try:
-        loaded = started.run("%load_ext polymagic")
-        assert loaded.error is None, loaded.error
-        yield started
-    finally:
-        started.close()
 
 
 def _requirements(text: str) -> list[str]:
@@ -140,18 +43,20 @@ def test_default_freeze_pins_the_packages_and_leaves_out_the_tooling(
     pinned = _requirements(written)
     for package in ("attrs==23.2.0", "cattrs==23.2.3", "six==1.16.0"):
         assert package in pinned
-    assert f"gitpkg @ git+file://{venv.git_repository}@{venv.git_commit}" in pinned
     names = {line.split("==")[0].split(" @ ")[0].lower() for line in pinned}
-    tooling = {"ipykernel", "ipython", "polymagic", "pip", "setuptools", "jupyter_client",
-               "jupyter-client", "tornado", "pyzmq", "traitlets", "kubernetes", "pydantic"}  # fmt: skip
+    tooling = {"ipykernel", "ipython", "polymagic", "pip", "setuptools", "kubernetes", "pydantic",
+               "debugpy", "comm", "jedi"}  # fmt: skip
     assert not names & tooling, names & tooling
+    # A local git repository is not where the image can clone from: flagged, never active.
+    assert "gitpkg" not in names
+    assert f"# gitpkg==0.1.0: installed from a local repository ({venv.git_repository})" in written
     # The editable package is flagged, listed, and never pinned as if it came from an index.
     assert "localpkg" not in names
     assert f"# localpkg==0.1.0: an editable install ({venv.local_package})" in written
     assert any("localpkg==0.1.0: an editable install" in text for text in done.texts)
     summary = next(text for text in done.texts if text.startswith("polymagic freeze:"))
     assert summary.startswith("polymagic freeze: ")
-    assert "1 needing attention" in summary
+    assert "3 needing attention" in summary  # localpkg, hatchpkg, gitpkg
 
 
 def test_imported_gives_exactly_the_imported_package_and_its_closure(
@@ -168,12 +73,14 @@ def test_imported_gives_exactly_the_imported_package_and_its_closure(
 
 
 def test_markers_are_evaluated_for_the_target_python(kernel: Kernel, tmp_path: Path) -> None:
-    """gitpkg requires six only on Python < 3.0: importing gitpkg must not bring six."""
+    """gitpkg requires six only on Python < 3.0: importing gitpkg must not bring six (gitpkg
+    itself, from a local repository, is a comment and a warning; what it requires is pinned)."""
     assert kernel.run("import gitpkg").error is None
     done = kernel.run(f"%polybuild freeze --imported --destination {DESTINATION}")
     assert done.error is None, done.error
-    requirements = _requirements((tmp_path / "work" / "requirements.txt").read_text())
-    assert [line.split(" @ ")[0] for line in requirements] == ["attrs==23.2.0", "gitpkg"]
+    written = (tmp_path / "work" / "requirements.txt").read_text()
+    assert _requirements(written) == ["attrs==23.2.0"]
+    assert "# gitpkg==0.1.0: installed from a local repository" in written
 
 
 def test_the_generated_cell_renders_the_golden_dockerfile(kernel: Kernel) -> None:
@@ -218,6 +125,7 @@ def test_the_command_line_gives_the_same_operation_for_the_same_interpreter(
         tmp_path / "work" / "requirements.txt"
     ).read_text()
     assert "localpkg==0.1.0: an editable install" in command.stderr
+    assert "gitpkg==0.1.0: installed from a local repository" in command.stderr
     document = yaml.safe_load(command.stdout)
     assert document["params"]["destination"] == {"connection": "reg", "value": DESTINATION}
 

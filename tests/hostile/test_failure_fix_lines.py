@@ -8,7 +8,7 @@ import pytest
 from tests.hostile.bounded import run_bounded
 
 SETUP = """
-from polymagic.kube.pod_state import executor_fix
+from polymagic.outcome.pod_state import executor_fix
 from polymagic.render.compiler import compile_operation
 from polymagic.spec.loader import load_connections
 from polymagic.render.manifests import build_manifests

@@ -18,13 +18,14 @@ from tests.hostile.bounded import run_bounded
 
 MAX_LINE = (
     16 * 1024
-)  # polymagic.render.kaniko_log.MAX_LINE, written out so this file runs on any version
+)  # polymagic.outcome.log_lines.MAX_LINE, written out so this file runs on any version
 
 # A pod log whose body the child streams as the API server would; ``chunks()`` is set per case.
 PRELUDE = """
 import json, resource, sys, time
 from polymagic.kube.client import Cluster
-from polymagic.render.kaniko_log import EventKind, KanikoLogParser
+from polymagic.outcome.events import EventKind
+from polymagic.outcome.kaniko_log import KanikoLogParser
 
 class Response:
     def __init__(self, chunks):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from polymagic.cli.common import flat_message
 from polymagic.errors import BuildFailed
 from polymagic.notebook.status_views import BuildList
-from polymagic.render.options import BuildStatus
+from polymagic.outcome.result import BuildStatus
 
 HOSTILE = "exit 3\x1b[2J\x1bc\x1b]0;pwned\x07 \x9b31m\x07done"
 

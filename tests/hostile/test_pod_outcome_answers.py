@@ -10,7 +10,8 @@ from tests.hostile.bounded import run_bounded
 # A terminated pod as the API server would show it, with the hostile part put in by the test.
 POD = """
 import json
-from polymagic.kube.pod_state import build_status, PodStateMachine
+from polymagic.outcome.pod_reading import build_status
+from polymagic.outcome.pod_state import PodStateMachine
 from polymagic.render.compiler import compile_operation
 from polymagic.render.manifests import build_manifests
 from polymagic.render.options import BuildOptions

@@ -35,7 +35,7 @@ from tests.registry.server import (
 CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 CHECK = """
 import json, time
-from polymagic.kube.registry import RegistryAuth, check_image
+from polymagic.registry import RegistryAuth, check_image
 started = time.monotonic()
 answer = check_image({image!r}, auth={auth}, timeout={timeout}, **{options!r})
 print(json.dumps({{"presence": answer.presence.value, "reason": answer.reason,

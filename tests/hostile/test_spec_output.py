@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from polymagic.render.compiler import compile_operation, compiled_component
 from polymagic.render.manifests import build_manifests
-from polymagic.spec.models import ConnectionCatalog
+from polymagic.spec.connections import ConnectionCatalog
 from polymagic.spec.yamltext import dump_yaml, dump_yaml_all
 from tests.data import REGISTRY, SEED
 from tests.hostile.bounded import run_cli_bounded

@@ -78,7 +78,7 @@ def test_billion_laughs_through_the_python_api_is_refused() -> None:
     code = (
         "import sys\n"
         "from polymagic.errors import SpecError\n"
-        "from polymagic.spec.loader import parse_yaml\n"
+        "from polymagic.spec.yaml_reader import parse_yaml\n"
         f"text = open({str(CORPUS / 'billion-laughs.yaml')!r}).read()\n"
         "try:\n"
         "    parse_yaml(text)\n"

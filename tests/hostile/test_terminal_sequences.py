@@ -48,6 +48,25 @@ CASES = [
         "\\u2066a\\u2069\\u200e\\u200f\\u061c",
     ),
     ("bidi-in-kaniko-line", "\x1b[36mINFO\x1b[0m[0001] RUN x\u202e", "INFO[0001] RUN x\\u202e"),
+    # Invisible and format characters (issue 21.6): a line could hide text or read as another.
+    ("zero-width-space-joiners", "r\u200bm\u200c-\u200drf", "r\\u200bm\\u200c-\\u200drf"),
+    ("word-joiner-and-bom", "\ufeffpip\u2060 install", "\\ufeffpip\\u2060 install"),
+    ("line-paragraph-separators", "a\u2028b\u2029c", "a\\u2028b\\u2029c"),
+    ("interlinear-annotation", "\ufff9safe\ufffahidden\ufffb", "\\ufff9safe\\ufffahidden\\ufffb"),
+    (
+        "tag-characters",
+        "ok\U000e0001\U000e0072\U000e006d\U000e007f",
+        "ok\\U000e0001\\U000e0072\\U000e006d\\U000e007f",
+    ),
+    ("soft-hyphen", "cu\u00adrl", "cu\\xadrl"),
+    ("hangul-filler", "x\u3164y\uffa0z", "x\\u3164y\\uffa0z"),
+    ("nel-esc-cr-bel-del", "a\u0085b\x1b\rd\x07e\x7f", "a\\x85b\\x1b\\x0dd\\x07e\\x7f"),
+    ("emoji-with-variation-selector-stays", "\u2714\ufe0f done", "\u2714\ufe0f done"),
+    (
+        "accents-cjk-devanagari-stay",
+        "caf\u00e9 \u65e5\u672c \u0928\u092e\u0938\u094d\u0924\u0947",
+        "caf\u00e9 \u65e5\u672c \u0928\u092e\u0938\u094d\u0924\u0947",
+    ),
     (
         "letters-of-rtl-scripts-stay",
         "\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627",
@@ -60,7 +79,7 @@ CASES = [
 def test_the_terminal_display_shows_text_not_control(line: str, shown: str) -> None:
     code = f"""
 import io, json
-from polymagic.render.kaniko_log import KanikoLogParser
+from polymagic.outcome.kaniko_log import KanikoLogParser
 from polymagic.cli.terminal import TerminalProgress
 
 stream = io.StringIO()
@@ -79,7 +98,8 @@ def test_the_status_line_on_a_tty_has_only_its_own_control() -> None:
     lines = [c[1] for c in CASES]
     code = f"""
 import io, json
-from polymagic.render.kaniko_log import EventKind, KanikoLogParser, ProgressEvent
+from polymagic.outcome.events import EventKind, ProgressEvent
+from polymagic.outcome.kaniko_log import KanikoLogParser
 from polymagic.cli.terminal import TerminalProgress
 
 stream = io.StringIO()
@@ -114,6 +134,8 @@ BIG = 8 << 20
         f"'\\x1b[' + '1;' * {BIG // 2}",
         f"'\\x00\\x07\\x85' * {BIG // 3}",
         f"'\\ud800' * {BIG}",
+        f"'\\u200b\\ufeff' * {BIG // 2}",
+        f"'a\\U000e0041' * {BIG // 2}",
     ],
     ids=[
         "csi-openers",
@@ -125,6 +147,8 @@ BIG = 8 << 20
         "csi-endless-parameters",
         "controls",
         "surrogates",
+        "zero-width-and-boms",
+        "tag-characters",
     ],
 )
 def test_megabytes_of_malformed_sequences_are_cleaned_in_linear_time(text: str) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tests.notebook.kernel_env import KERNEL_DISPLAY_NAME, LabServer
 
@@ -155,3 +155,44 @@ def _failure_screenshot(page: Page, target: Path) -> str:
     except Exception as exc:  # the page may be gone; the message matters more
         return f"(no failure screenshot: {exc})\n"
     return f"failure screenshot: {target}\n"
+
+
+# Where a scrolling box stands: how far (px) its content's end is below the box's bottom edge,
+# and the log line drawn at the bottom edge (read from the text under that point, so a line
+# wrapped over two rows counts as one).
+_WHERE_JS = r"""(box) => {
+    // Read in one go: the widget replaces the lines' element at each update.
+    box.scrollIntoView({block: "nearest"});  // its ancestors scroll; the box itself does not
+    const content = box.querySelector("pre");
+    const b = box.getBoundingClientRect(), c = content.getBoundingClientRect();
+    const lines = content.innerText.split("\n").filter((l) => l);
+    let bottomLine = "";
+    const at = document.caretRangeFromPoint(c.left + 8, Math.min(b.bottom, c.bottom) - 6);
+    if (at && content.contains(at.startContainer)) {
+        const text = at.startContainer.textContent, offset = at.startOffset;
+        const end = text.indexOf("\n", offset);
+        bottomLine = text.slice(text.lastIndexOf("\n", offset - 1) + 1, end < 0 ? undefined : end);
+    }
+    return {
+        below: Math.round(c.bottom - b.bottom),
+        overflow: box.scrollHeight - box.clientHeight,
+        lines: lines.length,
+        bottomLine: bottomLine.trim(),
+        lastLine: (lines[lines.length - 1] || "").trim(),
+    };
+}"""
+AT_BOTTOM = 8
+"""Pixels a log box's content may end below its bottom edge and still be at its bottom (the
+margin and padding of its lines)."""
+
+
+def log_box_position(box: Locator) -> Callable[[], dict[str, Any]]:
+    """A reading of a log box's scroll position, taken at each call (see ``_WHERE_JS``):
+    ``below`` (px of content under the bottom edge), ``overflow``, ``lines``, ``bottomLine``
+    (the line at the bottom edge) and ``lastLine``."""
+
+    def read() -> dict[str, Any]:
+        found: dict[str, Any] = box.evaluate(_WHERE_JS)
+        return found
+
+    return read

@@ -472,7 +472,10 @@ class Expect:
     - ``record_image_in``: cells whose text output shows the image of the notebook's build record
       (``result.image`` prints what was pushed);
     - ``absent``: substrings that must not be in the cell's outputs (e.g. views ``--show none``
-      hides).
+      hides);
+    - ``ended``: build cells whose progress widget was replaced by the build's final state as
+      static output (``text/html`` and ``text/plain``, no widget view left in the cell), whose
+      HTML holds these substrings.
     """
 
     text: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -481,6 +484,17 @@ class Expect:
     patterns: Mapping[str, str] = field(default_factory=dict)
     record_image_in: tuple[str, ...] = ()
     absent: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    ended: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+FINAL_MARK = 'class="polymagic-final"'
+"""What starts the static final state of a build in its ``text/html``."""
+
+
+def final_states(cell: Any) -> list[str]:
+    """The ``text/html`` of each static final state of a build in ``cell``'s outputs."""
+    pages = [output_text(o, "text/html") for o in cell.get("outputs", [])]
+    return [page for page in pages if FINAL_MARK in page]
 
 
 def cell_texts(cell: Any) -> str:
@@ -517,6 +531,18 @@ def check_notebook(nb: Any, expect: Expect) -> list[str]:
         index, cell = find_cell(nb, prefix)
         if not any(WIDGET_MIME in o.get("data", {}) for o in cell.get("outputs", [])):
             problems.append(f"cell {index} ({prefix!r}) has no widget output ({WIDGET_MIME})")
+    for prefix, needles in expect.ended.items():
+        index, cell = find_cell(nb, prefix)
+        pages = final_states(cell)
+        if len(pages) != 1:
+            problems.append(f"cell {index} ({prefix!r}) has {len(pages)} static final states")
+        problems += [
+            f"cell {index} ({prefix!r}): the final state does not show {n!r}"
+            for n in needles
+            if not any(n in page for page in pages)
+        ]
+        if any(WIDGET_MIME in o.get("data", {}) for o in cell.get("outputs", [])):
+            problems.append(f"cell {index} ({prefix!r}) still has a widget view where it ended")
     images = []
     for prefix, start in expect.build_records.items():
         index, cell = find_cell(nb, prefix)

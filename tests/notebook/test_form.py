@@ -14,8 +14,9 @@ import ipywidgets as widgets
 import pytest
 import yaml
 
-from polymagic.errors import SpecError, fix_out_of_memory
+from polymagic.errors import SpecError
 from polymagic.notebook.form import GENERAL, YAML, BuildForm, field_for_path
+from polymagic.outcome.fixes import fix_out_of_memory
 from polymagic.render.build_objects import KanikoOptions
 from polymagic.render.compiler import compile_operation
 from polymagic.render.dockerfile import render_dockerfile

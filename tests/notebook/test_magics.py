@@ -172,6 +172,33 @@ def test_eject_puts_text_into_a_new_cell(shell: InteractiveShell, what: str, sta
 
 
 @pytest.mark.parametrize(
+    ("line", "runs"),
+    [
+        ("", "ghcr.io/osscontainertools/kaniko:v1.28.3"),
+        (" --executor-image ghcr.io/x/kaniko:1", "ghcr.io/x/kaniko:1"),
+    ],
+    ids=["default", "executor-image"],
+)
+def test_the_component_view_names_the_executor_the_pod_runs(
+    shell: InteractiveShell, line: str, runs: str
+) -> None:
+    """The view says which executor runs beside the hub's default; the ejected component and
+    the Pod say what they said before (Polyaxon's component, the pod's image)."""
+    _, captured = run(shell, f"%%polybuild --dry-run --show component,manifests{line}\n" + SEED)
+    view = next(o for o in mimetypes(captured) if "# compiled component" in o["text/plain"])
+    annotated = f"image: gcr.io/kaniko-project/executor:latest  # runs {runs} (polymagic's"
+    assert annotated in view["text/plain"]
+    assert f"# the build pod runs {runs} (polymagic's executor setting)" in view["text/plain"]
+    assert f"runs {runs} (polymagic&#x27;s executor setting)" in view["text/html"]
+    assert _pod(captured)["spec"]["containers"][0]["image"] == runs
+    run(shell, f"%%polybuild --dry-run --show none --eject component{line}\n" + SEED)
+    ejected = shell.rl_next_input
+    assert "    image: gcr.io/kaniko-project/executor:latest\n" in ejected
+    assert "# runs" not in ejected
+    assert runs not in ejected
+
+
+@pytest.mark.parametrize(
     ("setting", "message"),
     [
         ("timeout = -1", "positive number of seconds"),
@@ -188,31 +215,6 @@ def test_bad_settings_are_clear_errors(
     assert (magics.timeout, magics.show) == (3600.0, "dockerfile,component,manifests")
 
 
-def test_settings_from_pyproject_then_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from polymagic.notebook.settings import find_defaults
-
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.polymagic]\nnamespace = "ml"\ntimeout = 120\nexecutor-image = "ghcr.io/x/kaniko:1"\n'
-    )
-    (tmp_path / "sub").mkdir()
-    found = find_defaults(tmp_path / "sub", environ={"POLYMAGIC_NAMESPACE": "override"})
-    assert found == {
-        "namespace": "override",
-        "timeout": 120.0,
-        "executor_image": "ghcr.io/x/kaniko:1",
-    }
-    (tmp_path / "pyproject.toml").write_text("[tool.polymagic]\ntimout = 1\n")
-    with pytest.raises(SpecError, match="no setting `timout`"):
-        find_defaults(tmp_path, environ={})
-    (tmp_path / "pyproject.toml").write_text("[tool.polymagic]\n")
-    with pytest.raises(
-        SpecError, match=r"\$POLYMAGIC_TIMEOUT is `soon`: expected a positive number"
-    ):
-        find_defaults(tmp_path, environ={"POLYMAGIC_TIMEOUT": "soon"})
-
-
 def test_config_changes_the_magics_settings(shell: InteractiveShell) -> None:
     run(shell, "%config PolyBuildMagics.namespace = 'team-a'")
     magics = the_magics(shell)
@@ -222,7 +224,7 @@ def test_config_changes_the_magics_settings(shell: InteractiveShell) -> None:
 def test_line_magic_usage_error(shell: InteractiveShell) -> None:
     result, captured = run(shell, "%polybuild frobnicate")
     assert not result.success
-    assert "usage: %polybuild status|logs|cancel|list|form" in captured.stdout
+    assert "usage: %polybuild build|status|logs|cancel|list|form" in captured.stdout
     assert isinstance(result.error_in_exec, UsageError)
     assert not isinstance(result.error_in_exec, SpecError)
 
@@ -350,3 +352,34 @@ def test_every_shared_option_is_on_both_parsers() -> None:
     )
     for parser in (build, PolyBuildMagics.polybuild.parser):
         assert shared <= set(parser._option_string_actions)
+
+
+def test_build_file_shows_what_the_cell_with_its_text_shows(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    (tmp_path / "ops").mkdir()
+    (tmp_path / "ops" / "build.yaml").write_text(SEED)
+    _, from_cell = run(shell, "%%polybuild --dry-run -P destination=team/app:2\n" + SEED)
+    result, from_file = run(
+        shell, "%polybuild build ops/build.yaml --dry-run -P destination=team/app:2"
+    )
+    assert result.success, result.error_in_exec
+    assert mimetypes(from_file) == mimetypes(from_cell)
+    assert any("team/app:2" in o["text/plain"] for o in mimetypes(from_file))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("%polybuild build", r"usage: %polybuild build FILE"),
+        ("%polybuild build missing.yaml --dry-run", r"missing\.yaml"),
+    ],
+    ids=["no-file", "missing-file"],
+)
+def test_build_file_errors_are_one_line(shell: InteractiveShell, line: str, message: str) -> None:
+    import re
+
+    result, captured = run(shell, line)
+    assert not result.success
+    assert re.search(message, str(result.error_in_exec))
+    assert "Traceback" not in captured.stdout

@@ -88,6 +88,14 @@ def test_build_shows_the_widget_and_binds_the_result(
     assert progress.outcome is Outcome.SUCCEEDED
     assert progress.image_text.value == built.image
     assert progress.step_bar.value == progress.step_bar.max == 6
+    # The widget's place ends with the static final state (what a saved notebook keeps).
+    ended = [o for o in outputs if 'class="polymagic-final"' in o.get("text/html", "")]
+    assert len(ended) == 1
+    assert set(ended[0]) == {"text/html", "text/plain"}
+    assert "<strong>succeeded</strong> in " in ended[0]["text/html"]
+    assert f"image <code>{built.image}</code>" in ended[0]["text/html"]
+    assert ended[0]["text/plain"] == progress.text()
+    assert ended[0]["text/plain"].splitlines()[1] == built.image
     _clean(admin_kubeconfig, namespace)
 
 
@@ -103,6 +111,17 @@ def test_failure_shows_reason_in_the_widget_and_one_message(
     progress = next(iter(_magics(shell).builds.values())).progress
     assert progress.outcome is Outcome.FAILED
     assert "error building image" in progress.outcome_pane.value
+    pages = [
+        o.data for o in captured.outputs if 'class="polymagic-final"' in o.data.get("text/html", "")
+    ]
+    assert len(pages) == 1
+    assert "<strong>failed</strong> after " in pages[0]["text/html"]
+    assert "error building image" in pages[0]["text/html"]
+    assert "last log lines:" in pages[0]["text/plain"]
+    # the record's place says there is no image (not "no image yet")
+    assert any(
+        o.data.get("text/plain", "").endswith(": no image (failed)") for o in captured.outputs
+    )
     _clean(admin_kubeconfig, namespace)
 
 
@@ -147,6 +166,11 @@ def test_line_magics_find_status_logs_and_cancel(
     assert f"cancelled build `{name}`" in captured.stdout
     assert running.done.wait(30)
     _clean(admin_kubeconfig, namespace)
+    empty = shell.run_line_magic("polybuild", "list")
+    assert repr(empty) == (
+        f"no polymagic builds in namespace `{namespace}`: finished builds are deleted with"
+        " their pods unless built with --keep"
+    )
 
 
 def test_form_build_button_runs_the_same_build(

@@ -8,6 +8,7 @@ registry secret; the simulated node plays the Kaniko pods (see ``conftest.py``).
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
@@ -38,21 +39,34 @@ from tests.notebook.kernel_env import (
 NOTEBOOK_FILES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 
 QUICK_START_IMAGE = "registry.example.com/org/polyaxon/polyaxon-quick-start@sha256:"
+SUCCEEDED = "<strong>succeeded</strong>"
+"""In the static final state of a build that succeeded (``in 0.3 s``, or ``: reused — ...``)."""
 
 # What each notebook must show once executed (cells named by how their source starts). Every
 # notebook is also checked for error outputs. A notebook without an entry here fails
 # `test_every_notebook_has_expectations`: add what a reader should see.
 EXPECTATIONS: dict[str, Expect] = {
     "quick-start.ipynb": Expect(
-        text={"%%polybuild": ("FROM tensorflow/tensorflow:2.0.1-py3",)},
-        widgets=("%%polybuild",),
+        text={
+            "%%polybuild": ("FROM tensorflow/tensorflow:2.0.1-py3",),
+            "%polybuild cancel": (
+                "cancelled build `build-",
+                "no polymagic builds in namespace `",
+                "unless built with --keep",
+            ),
+        },
+        ended={"%%polybuild": (SUCCEEDED, f"image <code>{QUICK_START_IMAGE}")},
         build_records={"%%polybuild": QUICK_START_IMAGE},
-        patterns={"result.image": re.escape(QUICK_START_IMAGE) + "[0-9a-f]{64}"},
+        patterns={
+            "result.image": re.escape(QUICK_START_IMAGE) + "[0-9a-f]{64}",
+            # the kept build, listed
+            "%polybuild list": r"(?m)^\S+ +build-\S+ +Succeeded ",
+        },
         record_image_in=("result.image",),
     ),
     "advanced.ipynb": Expect(
         text={
-            "%%polybuild --dry-run --show component --out compiled": (
+            "%polybuild build quick-start.yaml --dry-run --show component --out compiled": (
                 "# compiled component",
                 "value: polyaxon/polyaxon-quick-start:v2",
             ),
@@ -66,17 +80,21 @@ EXPECTATIONS: dict[str, Expect] = {
                 "tags: ('registry.example.com/org/polyaxon/polyaxon-quick-start:v2'",
             ),
         },
-        widgets=("%%polybuild --out result",),
+        ended={"%polybuild build quick-start.yaml --out result": (SUCCEEDED,)},
         build_records={
-            "%%polybuild --out result": "registry.example.com/org/polyaxon/polyaxon-quick-start:v2@sha256:"
+            "%polybuild build quick-start.yaml --out result": "registry.example.com/org/polyaxon/polyaxon-quick-start:v2@sha256:"
         },
         absent={
-            "%%polybuild --out result": ("FROM tensorflow/", "# compiled component", "kind: Pod")
+            "%polybuild build quick-start.yaml --out result": (
+                "FROM tensorflow/",
+                "# compiled component",
+                "kind: Pod",
+            )
         },
         record_image_in=("print(result.image)",),
     ),
     "freeze.ipynb": Expect(
-        widgets=('get_ipython().run_cell_magic("polybuild"',),
+        ended={'get_ipython().run_cell_magic("polybuild"': (SUCCEEDED,)},
         build_records={
             'get_ipython().run_cell_magic("polybuild"': "registry.example.com/org/frozen/app@sha256:"
         },
@@ -91,6 +109,21 @@ EXPECTATIONS: dict[str, Expect] = {
             'print(open("requirements.txt").read())': ("Jinja2==", "PyYAML==", "MarkupSafe=="),
         },
         absent={'print(open("requirements.txt").read())': ("ipykernel", "polymagic==", "pytest==")},
+    ),
+    "sklearn-image.ipynb": Expect(
+        text={
+            "%%polybuild --out trainer": (
+                "FROM python:3.12-slim",
+                "COPY train.py /code",
+                "RUN pip install --no-cache-dir pandas==2.2.3 scikit-learn==1.6.1",
+            ),
+        },
+        ended={"%%polybuild --out trainer": (SUCCEEDED,)},
+        build_records={
+            "%%polybuild --out trainer": "registry.example.com/org/team/sklearn-trainer:1@sha256:"
+        },
+        absent={"%%polybuild --out trainer": ("# compiled component", "kind: Pod")},
+        record_image_in=("trainer.image",),
     ),
     "build-form.ipynb": Expect(
         text={
@@ -109,15 +142,16 @@ EXPECTATIONS: dict[str, Expect] = {
             ),
             "form.set_yaml(": ("'team/sklearn:2'",),
             "print(form.cell_text())": ("%%polybuild\nversion: 1",),
-            'get_ipython().run_cell_magic("polybuild"': ("FROM python:3.11-slim",),
+            'with open("sklearn.yaml", "w")': ("FROM python:3.11-slim",),
         },
-        widgets=("form = %polybuild form", 'get_ipython().run_cell_magic("polybuild"'),
+        widgets=("form = %polybuild form",),
+        ended={'with open("sklearn.yaml", "w")': (SUCCEEDED,)},
         build_records={
-            'get_ipython().run_cell_magic("polybuild"': "registry.example.com/org/team/sklearn:2@sha256:"
+            'with open("sklearn.yaml", "w")': "registry.example.com/org/team/sklearn:2@sha256:"
         },
         # form.errors is empty once the fields are valid
         patterns={"print(form.dockerfile_text)": r"(?m)^\{\}$"},
-        absent={'get_ipython().run_cell_magic("polybuild"': ("# compiled component", "kind: Pod")},
+        absent={'with open("sklearn.yaml", "w")': ("# compiled component", "kind: Pod")},
         record_image_in=("result.image",),
     ),
 }
@@ -187,12 +221,36 @@ def test_notebook_executes_and_shows_its_outputs(
             problems.append(
                 f"no widget's saved state shows `succeeded` and the pushed image {image}"
             )
+    problems += _shared_html_problems(nb, records, tmp_path / f"executed-{name}.html")
     assert not problems, (
         f"{name} executed in {seconds:.1f}s but:\n- "
         + "\n- ".join(problems)
         + f"\n\n--- outputs ({executed}) ---\n{summarize(nb)}"
         + f"\n\n--- kernel log ({kernel_log}) ---\n{tail(kernel_log)}"
     )
+
+
+def _shared_html_problems(nb: Any, records: list[Any], target: Path) -> list[str]:
+    """What nbconvert's HTML of the executed notebook (what a colleague is sent, with no
+    kernel) fails to show of each build's ending: the static final state with its image."""
+    from nbconvert import HTMLExporter
+
+    page, _ = HTMLExporter().from_notebook_node(nb)
+    target.write_text(page, encoding="utf-8")
+    text = html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"(?s)<(script|style).*?</\1>", "", page)))
+    text = re.sub(r"\s+", " ", text)
+    problems = []
+    for record in records:
+        image = record["image"] if isinstance(record, dict) else json.loads(record)["image"]
+        if f"image <code>{image}</code>" not in page:
+            problems.append(f"the nbconvert HTML ({target}) has no final state showing {image}")
+    if records and not re.search(
+        r"polymagic build [\w.-]+ .*succeeded( in [\d.:]+( s)?|: reused)", text
+    ):
+        problems.append(
+            f"the nbconvert HTML ({target}) does not read `polymagic build ... succeeded`"
+        )
+    return problems
 
 
 # -- the committed notebooks ----------------------------------------------------------------------

@@ -17,8 +17,10 @@ import pytest
 from polymagic.errors import ApiError, BuildFailed, PodEvent
 from polymagic.kube.session import BuildResult
 from polymagic.notebook import progress_widget
+from polymagic.notebook.progress_layout import LOG_CLASS, live_log_html
 from polymagic.notebook.progress_widget import BuildProgress, Outcome
-from polymagic.render.kaniko_log import BuildStep, EventKind, KanikoLogParser, ProgressEvent
+from polymagic.outcome.events import BuildStep, EventKind, ProgressEvent
+from polymagic.outcome.kaniko_log import KanikoLogParser
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 IMAGE = f"registry.example.com/org/app@{DIGEST}"
@@ -125,7 +127,7 @@ def test_success_shows_the_pushed_image(make: Callable[..., BuildProgress]) -> N
     assert "succeeded" in progress.outcome_pane.value
     progress.image_text.value = "edited by the user"
     assert progress.image_text.value == IMAGE  # read-only in effect, still selectable
-    assert progress.text().splitlines()[:2] == ["polymagic build `app`: succeeded [00:00]", IMAGE]
+    assert progress.text().splitlines()[:2] == ["polymagic build `app`: succeeded in 6.0 s", IMAGE]
     assert progress_threads() == []
 
 
@@ -335,7 +337,7 @@ def test_events_from_many_threads_end_consistently(make: Callable[..., BuildProg
         assert [line for line in written if line.startswith(f"w{n} ")] == [
             f"w{n} {i}" for i in range(500)
         ]
-    assert progress.log_pane.value == BuildProgress._log_html(written[-50:])
+    assert progress.log_pane.value == live_log_html(written[-50:])
     assert "showing the last 50 of 4000 log lines" in progress.log_note.value
     assert progress.image_text.value == IMAGE
     assert progress_threads() == []
@@ -347,7 +349,7 @@ def test_elapsed_time_ticks_while_running_and_stops_after(
     monkeypatch.setattr(progress_widget, "_TICK", 0.01)
     clock = FakeClock()
     progress = make("app", 1, clock=clock)
-    assert progress.elapsed_label.value == "00:00"
+    assert progress.elapsed_label.value == "0.0 s"
     progress.on_event(ProgressEvent(EventKind.SCHEDULED, "on node-1"))
     assert [t.name for t in progress_threads()] == ["polymagic-progress-ticker"]
 
@@ -358,7 +360,7 @@ def test_elapsed_time_ticks_while_running_and_stops_after(
     assert progress_threads() == []
     assert progress.elapsed_label.value == "01:10"
     clock.now = 200.0
-    assert "[01:10]" in progress.text()  # frozen at the end
+    assert "cancelled after 01:10" in progress.text()  # frozen at the end
 
 
 def test_mimebundle_has_the_widget_and_a_text_summary(make: Callable[..., BuildProgress]) -> None:
@@ -371,7 +373,7 @@ def test_mimebundle_has_the_widget_and_a_text_summary(make: Callable[..., BuildP
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == progress.model_id
     assert bundle["text/plain"] == progress.text()
     assert bundle["text/plain"].splitlines()[:2] == [
-        "polymagic build `app`: building [00:00]",
+        "polymagic build `app`: building [0.0 s]",
         "step 1/2: RUN pip install x",
     ]
     assert repr(progress) == progress.text()
@@ -434,6 +436,103 @@ def test_text_from_outside_reaches_the_widget_without_control_characters(
     assert "<li>Warning Failed: gone</li>" in progress.outcome_pane.value
 
 
+def test_a_fast_build_reads_a_tenth_of_a_second_and_a_slow_one_minutes(
+    make: Callable[..., BuildProgress],
+) -> None:
+    clock = FakeClock()
+    fast = make("app", 2, min_interval=0, clock=clock)
+    slow = make("slow", 2, min_interval=0, clock=clock)
+    clock.now = 0.5  # the widget came up after the submission: the result's time wins
+    fast.finish_success(replace(result(), duration=0.34))
+    assert (fast.phase_label.value, fast.elapsed_label.value) == ("succeeded", "0.3 s")
+    assert "<strong>succeeded</strong> in 0.3 s" in fast.outcome_pane.value
+    assert fast.text().splitlines()[0] == "polymagic build `app`: succeeded in 0.3 s"
+    assert "00:00" not in fast.text() + fast.outcome_pane.value
+    clock.now = 65.0
+    slow.finish_failure(BuildFailed(name="slow", reason="Error", exit_code=1, detail="boom"))
+    assert slow.elapsed_label.value == "01:05"
+    assert "<strong>failed</strong> after 01:05" in slow.outcome_pane.value
+
+
+def test_a_reused_build_says_so_instead_of_a_duration(make: Callable[..., BuildProgress]) -> None:
+    clock = FakeClock()
+    progress = make("app", 2, min_interval=0, clock=clock)
+    clock.now = 0.04
+    progress.finish_success(replace(result(), reused=True, duration=0.04))
+    assert progress.elapsed_label.value == "reused — built earlier (no pod)"
+    assert "<strong>succeeded</strong>: reused — built earlier (no pod)" in (
+        progress.outcome_pane.value
+    )
+    shown = progress.text() + progress.outcome_pane.value + progress.final_view().html
+    assert "0.0 s" not in shown
+    assert "duration" not in shown
+    later = make("again", 2, min_interval=0)
+    later.finish_success(replace(result(), reused=True), built_at="2026-12-07T12:00:00+00:00")
+    assert later.elapsed_label.value == "reused — built 2026-12-07T12:00:00+00:00 (no pod)"
+
+
+def test_the_log_box_is_one_scrolling_element_whose_origin_is_the_bottom(
+    make: Callable[..., BuildProgress],
+) -> None:
+    """The pane's HTML is replaced at each update; the box around it is a widget of its own,
+    so the page keeps one scrolling element (and the user's scroll position in it)."""
+    progress = make("app", 0, min_interval=0)
+    box = next(child for child in progress.children if LOG_CLASS in child._dom_classes)
+    assert box.children == (progress.log_pane,)
+    assert (box.layout.overflow, box.layout.flex_flow) == ("auto", "column-reverse")
+    assert box.layout.max_height == "18em"
+    progress.on_event(ProgressEvent(EventKind.LOG, "first"))
+    before = progress.log_pane.value
+    progress.on_event(ProgressEvent(EventKind.LOG, "second"))
+    assert progress.log_pane.value != before
+    assert next(c for c in progress.children if LOG_CLASS in c._dom_classes) is box
+    assert "column-reverse" not in progress.log_pane.value  # the box scrolls, not the pane
+
+
+def test_the_ended_build_as_static_html_and_text(make: Callable[..., BuildProgress]) -> None:
+    progress = make("app", 2, min_interval=0)
+    for event in events(KANIKO_LOG):
+        progress.on_event(event)
+    steps = (BuildStep(number=1, total=2, name="RUN pip install <x>", duration=1.5, cached=False),)
+    progress.finish_success(replace(result(), steps=steps, size=2048))
+
+    bundle = progress.final_view()._repr_mimebundle_()
+    assert sorted(bundle) == ["text/html", "text/plain"]  # no widget state needed
+    page = bundle["text/html"]
+    assert "polymagic build</strong> <code>app</code>" in page
+    assert "<strong>succeeded</strong> in 6.0 s" in page
+    assert "[1/2] RUN pip install &lt;x&gt;" in page
+    assert "image size: 2.0 KiB" in page
+    assert f"image <code>{IMAGE}</code>" in page
+    assert "RUN echo &lt;done&gt;" in page  # the log's last lines
+    assert "flex-direction:column-reverse" in page  # opens on the last line, without script
+    assert "<script" not in page
+    assert bundle["text/plain"] == progress.text()
+    assert bundle["text/plain"].splitlines()[:2] == [
+        "polymagic build `app`: succeeded in 6.0 s",
+        IMAGE,
+    ]
+
+
+def test_a_failure_as_static_html_and_text(make: Callable[..., BuildProgress]) -> None:
+    progress = make("app", 2, min_interval=0)
+    progress.finish_failure(
+        BuildFailed(
+            name="app",
+            reason="FailedMount",
+            started=False,
+            fix="create the secret <regcred>",
+            events=[PodEvent("Warning", "FailedMount", "not found")],
+        )
+    )
+    view = progress.final_view()
+    assert "<strong>failed</strong> after 0.0 s" in view.html
+    assert "fix: create the secret &lt;regcred&gt;" in view.html
+    assert "<li>Warning FailedMount: not found</li>" in view.html
+    assert "fix: create the secret <regcred>" in view.text
+    assert repr(view) == progress.text()
+
+
 def test_the_state_the_schedule_and_the_log_file_need_no_widgets() -> None:
     """What an event changes, when the widgets are written and where the full log goes are
     plain modules: they run (and can be tested) without ipywidgets."""
@@ -442,7 +541,7 @@ def test_the_state_the_schedule_and_the_log_file_need_no_widgets() -> None:
         "from polymagic.notebook.progress_log import LogFile\n"
         "from polymagic.notebook.progress_state import State, take_event\n"
         "from polymagic.notebook.progress_updates import UpdateSchedule\n"
-        "from polymagic.render.kaniko_log import KanikoLogParser\n"
+        "from polymagic.outcome.kaniko_log import KanikoLogParser\n"
         f"parser = KanikoLogParser({INSTRUCTIONS!r})\n"
         "state = State(total=3)\n"
         f"for line in {KANIKO_LOG[:4]!r}:\n"

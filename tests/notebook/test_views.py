@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,30 @@ def test_component_view_of_a_real_build() -> None:
     assert "+  init:" in added  # the runPatch's dockerfile init
 
 
+def test_component_view_marks_the_executor_image_and_keeps_the_yaml_exact() -> None:
+    build = compile_operation(
+        yaml.safe_load(SEED), params=["cache=false"], connections=load_connections(REGISTRY)
+    )
+    compiled = build.component.to_polyaxon()
+    runs = "ghcr.io/osscontainertools/kaniko:v1.28.3"
+    view = ComponentView(compiled, build.source_component.to_polyaxon(), executor_image=runs)
+    plain_view = ComponentView(compiled, build.source_component.to_polyaxon())
+    assert view.yaml == plain_view.yaml  # what --eject and -o write: Polyaxon's, unchanged
+    assert "# runs" not in view.yaml
+    line = next(line for line in repr(view).splitlines() if "# runs" in line)
+    assert line == (
+        f"    image: gcr.io/kaniko-project/executor:latest  # runs {runs} (polymagic's executor"
+        " setting)"
+    )
+    assert "the hub component's default" in view.executor_note
+    page = bundle(view)["text/html"]
+    assert "hub component&#x27;s default" in page
+    assert "# runs" not in repr(plain_view)
+    same = ComponentView(compiled, compiled, executor_image="gcr.io/kaniko-project/executor:latest")
+    assert "# runs" not in repr(same)
+    assert same.executor_note == ""
+
+
 def test_component_view_when_nothing_changed() -> None:
     view = ComponentView({"a": 1}, {"a": 1}, title="same")
     assert "(runPatch changed nothing)" in repr(view)
@@ -192,7 +217,7 @@ def test_build_record_mimetypes() -> None:
 
     assert data["text/plain"] == (
         f"built registry.example.com/org/app@{DIGEST} (spec 671caf7f38ce,"
-        " executor gcr.io/kaniko-project/executor:latest, 92 s)"
+        " executor gcr.io/kaniko-project/executor:latest, 01:31)"
     )
     payload = json.loads(json.dumps(data[BUILD_MIMETYPE]))
     assert BuildRecord.from_json(payload) == record
@@ -203,9 +228,41 @@ def test_build_record_mimetypes() -> None:
     assert DIGEST in data["text/html"]
 
 
+def test_a_reused_build_record_says_reused_not_a_duration() -> None:
+    reused = replace(make_result(), reused=True, duration=0.04)
+    record = BuildRecord.from_result(reused)
+    data = bundle(record)
+    assert data["text/plain"] == (
+        f"image registry.example.com/org/app@{DIGEST} (spec 671caf7f38ce,"
+        " executor gcr.io/kaniko-project/executor:latest, reused — built earlier (no pod))"
+    )
+    assert "<code>reused — built earlier (no pod)</code>" in data["text/html"]
+    assert "0.0 s" not in data["text/plain"] + data["text/html"]
+    assert data[BUILD_MIMETYPE]["reused"] is True
+    known = BuildRecord.from_result(reused, built_at="2026-12-07T12:00:00+00:00")
+    assert "reused — built 2026-12-07T12:00:00+00:00 (no pod)" in repr(known)
+    fast = BuildRecord.from_result(replace(make_result(), duration=0.34))
+    assert repr(fast).endswith(", 0.3 s)")
+    assert "<code>0.3 s</code>" in bundle(fast)["text/html"]
+    old = {k: v for k, v in record.to_json().items() if k not in ("reused", "built_at")}
+    assert BuildRecord.from_json(old).reused is False  # records saved before still read
+
+
 @pytest.mark.parametrize("field", ["image", "executor_image", "name"], ids=str)
 def test_build_record_html_escapes(field: str) -> None:
     values = BuildRecord.from_result(make_result()).to_json()
     values[field] = "<script>x</script>"
     page = bundle(BuildRecord.from_json(values))["text/html"]
     assert "<script>" not in page
+
+
+def test_an_empty_build_list_says_so_in_one_line() -> None:
+    from polymagic.notebook.status_views import BuildList
+
+    empty = bundle(BuildList([], "ml"))
+    sentence = (
+        "no polymagic builds in namespace `ml`: finished builds are deleted with their pods"
+        " unless built with --keep"
+    )
+    assert empty["text/plain"] == sentence
+    assert empty["text/html"] == f"<div>{sentence}</div>"  # no table of headers without rows

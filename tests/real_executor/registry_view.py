@@ -1,6 +1,6 @@
 """Reading what the real executor pushed, straight from a test registry's HTTP API.
 
-Independent of :mod:`polymagic.kube.registry` on purpose: the tests compare polymagic's answer
+Independent of :mod:`polymagic.registry` on purpose: the tests compare polymagic's answer
 (the digest it reports) with the registry's own (``Docker-Content-Digest``).
 """
 

@@ -74,12 +74,16 @@ def test_same_spec_is_reused_without_a_pod_and_force_rebuilds(
     inputs = write_inputs(tmp_path, op, catalog(plain_registry))
     first = polymagic_build(admin_kubeconfig, inputs, real_namespace)
     assert first.returncode == 0, first
+    assert re.search(r"^polymagic: built in (\d+\.\d s|\d\d+:\d\d) \(spec ", first.stderr, re.M), (
+        first.stderr
+    )
     assert [cached for _, cached in summary_steps(first.stderr)] == [False] * 6
     again = polymagic_build(admin_kubeconfig, inputs, real_namespace)
     assert again.returncode == 0, again
     assert again.last_line == first.last_line
     assert "not building it again" in again.stderr
-    assert "polymagic: reused in" in again.stderr
+    assert "polymagic: reused — built earlier (no pod) (spec " in again.stderr
+    assert "built in" not in again.stderr
     assert _pods(sim_node, real_namespace) == 1
     forced = polymagic_build(admin_kubeconfig, inputs, real_namespace, "--force")
     assert forced.returncode == 0, forced

@@ -1,1 +1,1 @@
-"""Tests of polymagic.kube.registry against Debian's real docker-registry."""
+"""Tests of polymagic.registry against Debian's real docker-registry."""

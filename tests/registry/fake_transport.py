@@ -1,8 +1,8 @@
 """A registry's answers from a table, for fast tests of the check's logic through the
-:class:`polymagic.kube.registry.Transport` seam (no server, no socket).
+:class:`polymagic.registry.Transport` seam (no server, no socket).
 
 Each route is ``(method, url)`` (the URL without its query) and answers with a
-:class:`~polymagic.kube.registry.Response`, an exception to raise, or a function of the request.
+:class:`~polymagic.registry.Response`, an exception to raise, or a function of the request.
 Every request sent is kept in ``sent``; a request without a route fails the test.
 """
 
@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from polymagic.kube.registry import Request, Response
+from polymagic.registry import Request, Response
 
 Answer = Response | BaseException | Callable[[Request], Response]
 

@@ -5,7 +5,7 @@ material (a throwaway CA and a server certificate), an ``htpasswd`` file made wi
 ``htpasswd -Bbn``, and, for the Bearer mode, a small token server that issues JWTs the registry
 verifies against the CA (the registry's own ``auth.token`` support; only the token issuer is ours).
 It also pushes tiny images through the HTTP API (:func:`push_test_image`) with its own small
-client, independent of :mod:`polymagic.kube.registry`, so the tests check one against the other.
+client, independent of :mod:`polymagic.registry`, so the tests check one against the other.
 
 Modes: ``HTTP`` (plain), ``TLS`` (untrusted certificate), ``TLS_BASIC`` (TLS + htpasswd) and
 ``TLS_TOKEN`` (TLS + Bearer tokens; ``realm`` makes it announce another token realm, even a

@@ -1,5 +1,5 @@
 """The registry check's logic (auth dance, reading answers, tagging) through a fake
-:class:`~polymagic.kube.registry.Transport`: milliseconds each, no server. The real
+:class:`~polymagic.registry.Transport`: milliseconds each, no server. The real
 ``docker-registry`` tests (``test_registry.py``, ``test_manifests.py``) stay the real thing."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from polymagic.kube.registry import (
+from polymagic.registry import (
     Presence,
     RegistryAuth,
     Request,

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from polymagic.kube.registry import Presence, RegistryAuth, check_image
+from polymagic.registry import Presence, RegistryAuth, check_image
 from tests.registry.server import RegistryServer, StubAnswer, StubServer, push_test_image
 
 _HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "date", "server"}

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from polymagic.errors import SpecError
-from polymagic.kube.registry import RegistryAuth, check_image, read_manifest, tag_manifest
+from polymagic.registry import RegistryAuth, check_image, read_manifest, tag_manifest
 from tests.registry.server import ManifestKind, RegistryServer, push_test_image
 from tests.registry.test_registry import _access, _token_for
 

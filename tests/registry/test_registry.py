@@ -1,4 +1,4 @@
-"""Tests of polymagic.kube.registry: reading references and docker configs, and the three answers
+"""Tests of polymagic.registry: reading references and docker configs, and the three answers
 (EXISTS / MISSING / UNKNOWN) from Debian's real docker-registry in every mode (see conftest)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from polymagic.errors import ConnectionsError, SpecError
-from polymagic.kube.registry import (
+from polymagic.registry import (
     ImageReference,
     Presence,
     RegistryAnswer,

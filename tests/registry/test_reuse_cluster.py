@@ -18,11 +18,11 @@ import pytest
 import yaml
 
 from polymagic.kube.client import Cluster, connect
-from polymagic.kube.registry import check_image
 from polymagic.kube.session import BuildOptions, build_image, start_build
+from polymagic.outcome.events import EventKind, ProgressEvent
+from polymagic.registry import check_image
 from polymagic.render.build_objects import KanikoOptions
 from polymagic.render.compiler import compile_operation
-from polymagic.render.kaniko_log import EventKind, ProgressEvent
 from polymagic.render.manifests import build_manifests
 from polymagic.spec.loader import load_connections
 from tests.cluster import admin

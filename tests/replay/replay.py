@@ -22,9 +22,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
 from polymagic.kube.api import JsonDict
-from polymagic.kube.pod_state import manifests_of, resource_version
-from polymagic.kube.registry import ImageReference, ManifestAnswer, Presence, RegistryAnswer
 from polymagic.kube.submit import Submission
+from polymagic.outcome.pod_reading import manifests_of, resource_version
+from polymagic.registry import ImageReference, ManifestAnswer, Presence, RegistryAnswer
 from polymagic.render.build_objects import BuildManifests, KanikoOptions
 from polymagic.render.compiler import CompiledBuild
 from polymagic.render.options import BuildOptions

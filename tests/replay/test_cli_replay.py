@@ -26,7 +26,12 @@ def _polymagic_build(
     tape = Tape.load(scenario)
     clock = VirtualClock()
     replay = ReplayCluster(tape, clock)
-    monkeypatch.setattr(cli_cluster, "connect", lambda namespace=None: replay)
+    # A kubeconfig as a user has one; logging in with it gives the replayed cluster.
+    (tmp_path / "kubeconfig").write_text(
+        "current-context: c\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+    monkeypatch.setattr(cli_cluster, "connect_for", lambda plan: replay)
     replayed = functools.partial(build_image, registry=NoRegistry(), clock=clock)
     monkeypatch.setattr(cli_cluster, "build_image", replayed)
     (tmp_path / "op.yaml").write_text(operation)

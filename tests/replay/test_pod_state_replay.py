@@ -14,15 +14,9 @@ from typing import Any
 import pytest
 
 from polymagic.errors import BuildError, BuildFailed, BuildTimeout
-from polymagic.kube.pod_state import (
-    PodStateMachine,
-    Pushed,
-    build_status,
-    is_running,
-    is_terminated,
-    stuck_problem,
-)
-from polymagic.render.kaniko_log import EventKind, ProgressEvent
+from polymagic.outcome.events import EventKind, ProgressEvent
+from polymagic.outcome.pod_reading import build_status, is_running, is_terminated, stuck_problem
+from polymagic.outcome.pod_state import PodStateMachine, Pushed
 from tests.replay.replay import _Timeline, submission_of
 from tests.replay.tape import Tape
 

@@ -18,8 +18,8 @@ import yaml
 from polymagic.errors import BuildCancelled, BuildFailed, BuildTimeout, PreflightError
 from polymagic.kube.api import Cluster
 from polymagic.kube.session import BuildSession, start_build
+from polymagic.outcome.events import EventKind, ProgressEvent
 from polymagic.render.compiler import CompiledBuild, compile_operation
-from polymagic.render.kaniko_log import EventKind, ProgressEvent
 from polymagic.spec.loader import load_connections
 from tests.data import SEED
 from tests.replay.replay import (

@@ -10,8 +10,8 @@ import functools
 from importlib import resources
 
 from polymagic.errors import SpecError
+from polymagic.spec.documents import Component
 from polymagic.spec.loader import Loaded, load_component
-from polymagic.spec.models import Component
 
 __all__ = ["hub_component", "hub_versions"]
 

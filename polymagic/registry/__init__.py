@@ -23,17 +23,17 @@ printable reason, free of credentials, within the one deadline.
 
 from __future__ import annotations
 
-from polymagic.kube.registry.answer import (
+from polymagic.registry.answer import (
     ImageManifest,
     ManifestAnswer,
     Presence,
     RegistryAnswer,
 )
-from polymagic.kube.registry.check import check_image
-from polymagic.kube.registry.credentials import RegistryAuth
-from polymagic.kube.registry.reference import ImageReference
-from polymagic.kube.registry.tagging import read_manifest, tag_manifest
-from polymagic.kube.registry.transport import (
+from polymagic.registry.check import check_image
+from polymagic.registry.credentials import RegistryAuth
+from polymagic.registry.reference import ImageReference
+from polymagic.registry.tagging import read_manifest, tag_manifest
+from polymagic.registry.transport import (
     HttpTransport,
     Request,
     Response,

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from polymagic.kube.registry.reference import ImageReference, short_reference
-from polymagic.kube.registry.transport import Response, shown
+from polymagic.registry.reference import ImageReference, short_reference
+from polymagic.registry.transport import Response, shown
 
 __all__ = [
     "MANIFEST_ACCEPT",

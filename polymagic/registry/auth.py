@@ -5,7 +5,7 @@ Anonymous first; on 401 with a ``Basic`` challenge the user and password are sen
 ``Bearer`` challenge a token is fetched from the realm (with the credentials, if any: a
 user and password as Basic, an identity token as Docker's OAuth2 refresh-token form) and the
 request retried. Credentials go over plain HTTP only to a registry marked insecure. I/O only
-through the :class:`~polymagic.kube.registry.transport.Transport` given.
+through the :class:`~polymagic.registry.transport.Transport` given.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import json
 import re
 from dataclasses import replace
 
-from polymagic.kube.registry.answer import Outcome, Presence
-from polymagic.kube.registry.credentials import RegistryAuth, basic_value
-from polymagic.kube.registry.reference import ImageReference
-from polymagic.kube.registry.transport import (
+from polymagic.registry.answer import Outcome, Presence
+from polymagic.registry.credentials import RegistryAuth, basic_value
+from polymagic.registry.reference import ImageReference
+from polymagic.registry.transport import (
     USER_AGENT,
     Request,
     Response,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from polymagic.errors import ConnectionsError
-from polymagic.kube.registry.reference import DOCKER_HUB_NAMES
+from polymagic.registry.reference import DOCKER_HUB_NAMES
 
 __all__ = ["RegistryAuth", "basic_value", "redact", "secret_strings"]
 

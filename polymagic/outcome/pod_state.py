@@ -17,237 +17,43 @@ so recorded API traffic replays through it exactly (``tests/replay/``). The rule
   anything else a ``BuildFailed`` carrying exit code, reason, Kaniko's error line, the failed
   step, the log tail and a fix.
 
-Reading a build back from its pod (``build_status``, ``manifests_of``) is here too.
+What a pod says (is it running, why is it stuck, what is the fix) is read by
+``outcome.pod_reading``.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from polymagic.errors import (
-    BuildCancelled,
-    BuildError,
-    BuildFailed,
-    BuildTimeout,
-    FailedStep,
-    PodEvent,
-    fix_container_config,
-    fix_container_error,
-    fix_evicted,
-    fix_executor_image,
-    fix_manifest_unknown,
-    fix_missing_secret,
-    fix_out_of_memory,
-    fix_registry_refused,
-    fix_registry_wants_credentials,
-    fix_see_events,
-    fix_unmountable_volume,
-    fix_unschedulable,
+from polymagic.errors import BuildCancelled, BuildError, BuildFailed, BuildTimeout, FailedStep
+from polymagic.outcome.events import EventKind, ProgressEvent
+from polymagic.outcome.fixes import fix_evicted, fix_out_of_memory
+from polymagic.outcome.kaniko_log import KanikoLogParser
+from polymagic.outcome.log_lines import MAX_LINE
+from polymagic.outcome.pod_reading import (
+    DIGEST,
+    JsonDict,
+    container_state,
+    container_status,
+    eviction_of,
+    executor_fix,
+    is_running,
+    last_error_line,
+    memory_limit,
+    more_memory,
+    pod_condition,
+    pod_events,
+    pod_fix,
+    stuck_problem,
 )
+from polymagic.outcome.result import BuildResult
 from polymagic.printable import printable
-from polymagic.render.build_objects import CONTAINER_NAME, EPHEMERAL_STORAGE_REQUEST, BuildManifests
-from polymagic.render.dockerfile import dockerfile_instructions
-from polymagic.render.kaniko_log import (
-    MAX_LINE,
-    EventKind,
-    KanikoLogParser,
-    ProgressEvent,
-    startup_error,
-)
-from polymagic.render.options import BuildOptions, BuildResult, BuildStatus
-from polymagic.render.quantities import quantity_value
+from polymagic.render.build_objects import EPHEMERAL_STORAGE_REQUEST, BuildManifests
+from polymagic.render.options import BuildOptions
 
-__all__ = [
-    "PodStateMachine",
-    "Pushed",
-    "build_status",
-    "container_status",
-    "executor_fix",
-    "is_running",
-    "is_terminated",
-    "manifests_of",
-    "more_memory",
-    "pod_fix",
-    "resource_version",
-    "stuck_problem",
-]
-
-JsonDict = dict[str, Any]
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_IMAGE_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
-# Waiting reasons that will not fix themselves; the build fails after the grace period.
-_STUCK_REASONS = {*_IMAGE_REASONS, "CreateContainerConfigError", "CreateContainerError"}
-_STUCK_EVENTS = {"FailedMount", "FailedAttachVolume", "FailedScheduling", "FailedCreatePodSandBox"}
-_EVENTS_SHOWN = 8
-_REGISTRY_URL = re.compile(r"https?://(?P<host>[^/\s]+)/v2/")
-# Anchored, applied to one token: a RUN step can print a line that looks like Kaniko's error.
-_MANIFEST_URL = re.compile(r"https?://(?P<host>[^/]+)/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)")
-_ERROR_LINE_MAX = 8192
-"""Kaniko's own error lines are far shorter; a forged one is only read this far."""
-
-
-# -- reading a pod ----------------------------------------------------------------------------
-
-
-def container_status(pod: JsonDict) -> JsonDict:
-    """The executor container's status (empty while there is none)."""
-    for status in pod.get("status", {}).get("containerStatuses") or []:
-        if status.get("name") == CONTAINER_NAME:
-            return dict(status)
-    return {}
-
-
-def _condition(pod: JsonDict, kind: str) -> JsonDict:
-    for condition in pod.get("status", {}).get("conditions") or []:
-        if condition.get("type") == kind:
-            return dict(condition)
-    return {}
-
-
-def _state(pod: JsonDict, which: str) -> JsonDict:
-    return dict(container_status(pod).get("state", {}).get(which) or {})
-
-
-def is_running(pod: JsonDict) -> bool:
-    return bool(_state(pod, "running"))
-
-
-def is_terminated(pod: JsonDict) -> bool:
-    if _state(pod, "terminated"):
-        return True
-    return pod.get("status", {}).get("phase") in ("Succeeded", "Failed") and bool(
-        container_status(pod)
-    )
-
-
-def resource_version(pod: JsonDict) -> str | None:
-    version = pod.get("metadata", {}).get("resourceVersion")
-    return str(version) if version else None
-
-
-def stuck_problem(pod: JsonDict, events: Sequence[JsonDict]) -> tuple[str, str] | None:
-    """``(reason, message)`` when the pending pod waits for something that will not fix
-    itself (its container's waiting reason, unschedulable, or its latest warning event)."""
-    waiting = _state(pod, "waiting")
-    scheduled = _condition(pod, "PodScheduled")
-    if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
-        return "Unschedulable", str(scheduled.get("message") or "")
-    reason = str(waiting.get("reason") or "")
-    if reason in _STUCK_REASONS:
-        return reason, str(waiting.get("message") or "")
-    for event in reversed(events):
-        if event.get("reason") in _STUCK_EVENTS and event.get("type") == "Warning":
-            return str(event.get("reason")), str(event.get("message") or "")
-    return None
-
-
-def _pod_events(events: Sequence[JsonDict]) -> tuple[PodEvent, ...]:
-    return tuple(
-        PodEvent(str(e.get("type")), str(e.get("reason")), str(e.get("message")))
-        for e in events[-_EVENTS_SHOWN:]
-    )
-
-
-# -- fixes ------------------------------------------------------------------------------------
-
-
-def pod_fix(reason: str, message: str, manifests: BuildManifests) -> str:
-    """What to do about a pod stuck for ``reason`` (the wording is in ``polymagic.errors``)."""
-    if reason in _IMAGE_REASONS:
-        return fix_executor_image(manifests.pod["spec"]["containers"][0]["image"])
-    if reason in ("FailedMount", "FailedAttachVolume"):
-        missing = re.search(r'secret "([^"]+)" not found', message)
-        if missing:
-            return fix_missing_secret(manifests.namespace, missing.group(1))
-        return fix_unmountable_volume()
-    if reason in ("FailedScheduling", "Unschedulable"):
-        return fix_unschedulable()
-    if reason == "CreateContainerConfigError":
-        return fix_container_config(message)
-    if reason == "CreateContainerError":
-        return fix_container_error(message)
-    return fix_see_events()
-
-
-def executor_fix(error_line: str, manifests: BuildManifests) -> str:
-    """What to do about an executor error that is a registry's answer ("" for other errors)."""
-    error_line = error_line[:_ERROR_LINE_MAX]
-    if "UNAUTHORIZED" in error_line or "DENIED" in error_line:
-        url = _REGISTRY_URL.search(error_line)
-        host = url.group("host") if url else None
-        if not manifests.secrets:
-            return fix_registry_wants_credentials(host)
-        return fix_registry_refused(host, manifests.secrets[0], manifests.namespace)
-    before, found, _ = error_line.partition(": MANIFEST_UNKNOWN")
-    # `GET https://host/v2/<repo>/manifests/<tag or digest>: MANIFEST_UNKNOWN: ...`
-    missing = _MANIFEST_URL.fullmatch(before.rsplit(maxsplit=1)[-1]) if found and before else None
-    if missing:
-        ref = missing.group("ref")
-        image = f"{missing.group('host')}/{missing.group('repo')}" + (
-            f"@{ref}" if ref.startswith("sha256:") else f":{ref}"
-        )
-        return fix_manifest_unknown(image)
-    return ""
-
-
-# `The node was low on resource: ephemeral-storage. Threshold quantity: ...` (the kubelet's).
-_LOW_ON = re.compile(r"low on resource: (?P<resource>[\w/-]{1,64}(?:\.[\w/-]{1,64}){0,3})")
-_EVICTION_MESSAGE_MAX = 400
-_MI, _GI = 1 << 20, 1 << 30
-
-
-def _eviction(pod: JsonDict) -> tuple[str, str | None] | None:
-    """``(the node's message, the resource it was low on)`` when the pod was evicted; the
-    message on one line, printable, at most ``_EVICTION_MESSAGE_MAX`` characters."""
-    status = pod.get("status", {})
-    if status.get("reason") != BuildFailed.EVICTED:
-        return None
-    message = str(status.get("message") or "")[: _EVICTION_MESSAGE_MAX * 4]
-    said = printable(" ".join(message.split()))
-    if len(said) > _EVICTION_MESSAGE_MAX:
-        said = said[: _EVICTION_MESSAGE_MAX - 1] + "…"
-    low_on = _LOW_ON.search(said)
-    return said, low_on.group("resource") if low_on else None
-
-
-def _memory_limit(pod: JsonDict) -> str | None:
-    """The executor's memory limit as the live pod states it (a LimitRange may have set it)."""
-    for container in pod.get("spec", {}).get("containers") or []:
-        if isinstance(container, dict) and container.get("name") == CONTAINER_NAME:
-            limits = (container.get("resources") or {}).get("limits") or {}
-            limit = limits.get("memory") if isinstance(limits, dict) else None
-            return printable(str(limit)[:64])[:64] if limit is not None else None
-    return None
-
-
-def more_memory(limit: str) -> str | None:
-    """Twice ``limit`` (a Kubernetes quantity such as ``192Mi``, ``2G`` or ``1e9``), in ``Mi``
-    or ``Gi``; None when it is not a quantity of at least a byte."""
-    value = quantity_value(limit.strip())
-    if value is None or value < 1:
-        return None
-    twice = int(value * 2)
-    if twice % _GI == 0:
-        return f"{twice // _GI}Gi"
-    return f"{-(-twice // _MI)}Mi"
-
-
-def _last_error_line(message: str) -> str | None:
-    lines = [line.strip() for line in message.splitlines()]
-    # The executor's own startup error comes before its usage text, whose flag lines
-    # (`-v, --verbosity string  Log level (..., error, ...)`) must not pass for it.
-    for clean in reversed(lines):
-        started = startup_error(clean)
-        if started is not None:
-            return started
-    for clean in reversed(lines):
-        if "error" in clean.lower() and not clean.startswith("-"):
-            return clean
-    return None
+__all__ = ["PodStateMachine", "Pushed"]
 
 
 # -- the machine ------------------------------------------------------------------------------
@@ -296,11 +102,11 @@ class PodStateMachine:
         events: list[ProgressEvent] = []
         if not pod:
             return events
-        if self._first("scheduled", _condition(pod, "PodScheduled").get("status") == "True"):
+        if self._first("scheduled", pod_condition(pod, "PodScheduled").get("status") == "True"):
             node = pod.get("spec", {}).get("nodeName") or "a node"
             events.append(ProgressEvent(EventKind.SCHEDULED, f"on {node}"))
         status = container_status(pod)
-        waiting = _state(pod, "waiting")
+        waiting = container_state(pod, "waiting")
         reason = waiting.get("reason")
         if reason and self._first(f"waiting:{reason}", True):
             kind = (
@@ -342,7 +148,7 @@ class PodStateMachine:
             reason=reason,
             detail=message.strip(),
             started=False,
-            events=_pod_events(events),
+            events=pod_events(events),
             fix=pod_fix(reason, message, self.manifests),
         )
 
@@ -407,11 +213,11 @@ class PodStateMachine:
 
     def outcome(self, pod: JsonDict) -> Pushed | BuildFailed:
         """What the terminated pod says: the pushed image, or why there is none."""
-        terminated = _state(pod, "terminated")
+        terminated = container_state(pod, "terminated")
         code = terminated.get("exitCode")
         message = str(terminated.get("message") or "")
         if code == 0:
-            found = _DIGEST.search(message)
+            found = DIGEST.search(message)
             if not found:
                 return BuildFailed(
                     name=self.name, reason=BuildFailed.NO_DIGEST, exit_code=0, log_tail=self.tail
@@ -419,13 +225,13 @@ class PodStateMachine:
             destinations = self.manifests.destinations
             destination = destinations[0] if destinations else self.name
             return Pushed(f"{destination}@{found.group(0)}", found.group(0))
-        eviction = _eviction(pod)
+        eviction = eviction_of(pod)
         if eviction is not None:
             return self._evicted(*eviction, code)
         if terminated.get("reason") == BuildFailed.OUT_OF_MEMORY:
             return self._out_of_memory(pod, message, code)
         reason = pod.get("status", {}).get("reason") or terminated.get("reason") or "Error"
-        error_line = self.parser.error_line or _last_error_line(message) or ""
+        error_line = self.parser.error_line or last_error_line(message) or ""
         return BuildFailed(
             name=self.name,
             reason=str(reason),
@@ -440,15 +246,19 @@ class PodStateMachine:
         # The kubelet says OOMKilled whenever the kernel killed a process of the container at
         # its memory limit: Kaniko itself (exit 137), or a RUN step's command (Kaniko then
         # fails the step and exits 1): either way the step that was running is the one.
-        limit = _memory_limit(pod)
+        limit = memory_limit(pod)
         return BuildFailed(
             name=self.name,
             reason=BuildFailed.OUT_OF_MEMORY,
-            detail=self.parser.error_line or _last_error_line(message) or "",
+            detail=self.parser.error_line or last_error_line(message) or "",
             exit_code=code if isinstance(code, int) else None,
             failed_step=self._running_step(),
             log_tail=self.tail,
-            fix=fix_out_of_memory(limit, more_memory(limit) if limit else None),
+            fix=fix_out_of_memory(
+                limit,
+                more_memory(limit) if limit else None,
+                sum(1 for step in self.manifests.steps if step.upper().startswith("RUN")),
+            ),
         )
 
     def _evicted(self, said: str, low_on: str | None, code: Any) -> BuildFailed:
@@ -500,61 +310,3 @@ class PodStateMachine:
             size=size,
             notes=(size_note,) if size_note else (),
         )
-
-
-# -- reading a build back from its objects ----------------------------------------------------
-
-
-def build_status(pod: JsonDict) -> BuildStatus:
-    """What a build's pod says about it, for ``status`` and ``list``."""
-    meta = pod.get("metadata", {})
-    detail = ""
-    digest = None
-    if waiting := _state(pod, "waiting"):
-        detail = str(waiting.get("reason") or "")
-    elif is_running(pod):
-        detail = "building"
-    elif terminated := _state(pod, "terminated"):
-        found = _DIGEST.search(str(terminated.get("message") or ""))
-        digest = found.group(0) if found and terminated.get("exitCode") == 0 else None
-        detail = f"exit code {terminated.get('exitCode')}"
-        if terminated.get("reason") == BuildFailed.OUT_OF_MEMORY:
-            detail = f"out of memory (OOMKilled), {detail}"
-    if (eviction := _eviction(pod)) is not None:
-        low_on = eviction[1]
-        detail = f"evicted: its node was low on {low_on}" if low_on else "evicted"
-    annotations = meta.get("annotations") or {}
-    try:
-        destinations = tuple(json.loads(annotations.get("polymagic/destinations", "[]")))
-    except ValueError:
-        destinations = ()
-    return BuildStatus(
-        name=str(meta.get("name")),
-        namespace=str(meta.get("namespace")),
-        phase=str(pod.get("status", {}).get("phase") or "Unknown"),
-        detail=detail,
-        created=str(meta.get("creationTimestamp") or ""),
-        destinations=destinations,
-        digest=digest,
-    )
-
-
-def manifests_of(pod: JsonDict, config_map_data: dict[str, str]) -> BuildManifests:
-    """The manifests of a build started elsewhere, read back from its pod and ConfigMap data
-    (enough to follow it: name, steps, destinations, spec hash)."""
-    meta = pod.get("metadata", {})
-    args = pod["spec"]["containers"][0].get("args") or []
-    dockerfile_name = next(
-        (a.split("=", 1)[1] for a in args if a.startswith("--dockerfile=")), "Dockerfile"
-    )
-    annotations = meta.get("annotations") or {}
-    return BuildManifests(
-        name=str(meta.get("name")),
-        namespace=str(meta.get("namespace")),
-        spec_hash=str(annotations.get("polymagic/spec-hash", "")),
-        config_map={},
-        pod=pod,
-        secrets=(),
-        steps=tuple(dockerfile_instructions(str(config_map_data.get(dockerfile_name, "")))),
-        destinations=build_status(pod).destinations,
-    )

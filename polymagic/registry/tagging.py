@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from polymagic.errors import SpecError
-from polymagic.kube.registry.answer import (
+from polymagic.printable import printable
+from polymagic.registry.answer import (
     MANIFEST_ACCEPT,
     MAX_MANIFEST,
     ImageManifest,
@@ -18,10 +19,10 @@ from polymagic.kube.registry.answer import (
     error_code,
     served_manifest,
 )
-from polymagic.kube.registry.auth import AuthSession
-from polymagic.kube.registry.credentials import RegistryAuth, redact
-from polymagic.kube.registry.reference import ImageReference
-from polymagic.kube.registry.transport import (
+from polymagic.registry.auth import AuthSession
+from polymagic.registry.credentials import RegistryAuth, redact
+from polymagic.registry.reference import ImageReference
+from polymagic.registry.transport import (
     HttpTransport,
     Request,
     Response,
@@ -30,7 +31,6 @@ from polymagic.kube.registry.transport import (
     Unreachable,
     manifest_url,
 )
-from polymagic.printable import printable
 
 __all__ = ["read_manifest", "tag_manifest"]
 
@@ -48,7 +48,7 @@ def read_manifest(
     """The manifest of ``reference`` (``host/repository@sha256:...``); never raises for I/O.
 
     The body must hash to the digest asked for. Credentials, TLS, the one deadline and
-    ``transport`` work as in :func:`~polymagic.kube.registry.check.check_image`."""
+    ``transport`` work as in :func:`~polymagic.registry.check.check_image`."""
     return tag_manifest(
         reference,
         (),

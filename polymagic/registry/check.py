@@ -11,7 +11,8 @@ every reason is printable with the credentials taken out.
 
 from __future__ import annotations
 
-from polymagic.kube.registry.answer import (
+from polymagic.printable import printable
+from polymagic.registry.answer import (
     MANIFEST_ACCEPT,
     MAX_MANIFEST,
     Outcome,
@@ -20,10 +21,10 @@ from polymagic.kube.registry.answer import (
     head_outcome,
     manifest_outcome,
 )
-from polymagic.kube.registry.auth import AuthSession
-from polymagic.kube.registry.credentials import RegistryAuth, redact
-from polymagic.kube.registry.reference import ImageReference
-from polymagic.kube.registry.transport import (
+from polymagic.registry.auth import AuthSession
+from polymagic.registry.credentials import RegistryAuth, redact
+from polymagic.registry.reference import ImageReference
+from polymagic.registry.transport import (
     HttpTransport,
     Request,
     Transport,
@@ -31,7 +32,6 @@ from polymagic.kube.registry.transport import (
     Unreachable,
     manifest_url,
 )
-from polymagic.printable import printable
 
 __all__ = ["check_image"]
 

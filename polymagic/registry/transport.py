@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
 
-from polymagic.kube.registry.reference import ImageReference
 from polymagic.printable import printable
+from polymagic.registry.reference import ImageReference
 
 __all__ = [
     "USER_AGENT",
