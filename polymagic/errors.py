@@ -187,7 +187,8 @@ class PreflightError(ClusterError):
     registry's answer to the credentials); nothing was created.
 
     ``reason`` names the check (``NamespaceNotFound``, ``SecretNotFound``, ``Forbidden``,
-    ``CredentialsRefused``, ``NameTaken``, ``NotABuild``); ``fix`` says what to do.
+    ``CredentialsRefused``, ``PodSecurity``, ``NameTaken``, ``NotABuild``); ``fix`` says what
+    to do.
     """
 
     def __init__(self, summary: str, *, reason: str = "", fix: str = "") -> None:
@@ -237,6 +238,24 @@ class PreflightError(ClusterError):
             f" `kubectl -n {namespace} delete secret {secret}` and `kubectl -n {namespace}"
             f" create secret docker-registry {secret} --docker-server={host}"
             " --docker-username=... --docker-password=...`",
+        )
+
+    @classmethod
+    def pod_security(cls, namespace: str, level: str, violations: str) -> PreflightError:
+        shown = violations if len(violations) <= 400 else f"{violations[:400]}…"
+        why = (
+            "Kaniko's executor runs as root, which `restricted` refuses"
+            if level == "restricted"
+            else "the executor needs what Pod Security's `baseline` level allows"
+        )
+        return cls(
+            f"namespace `{namespace}` refused the executor pod under Pod Security admission"
+            f" (level `{level}`): {shown or 'no detail given'}; nothing was left behind. {why}",
+            reason="PodSecurity",
+            fix="build in a dedicated namespace holding only the registry Secret, labelled"
+            f" `pod-security.kubernetes.io/enforce=baseline` (`kubectl label namespace"
+            f" {namespace} pod-security.kubernetes.io/enforce=baseline --overwrite`, if this"
+            " namespace is that one)",
         )
 
     @classmethod

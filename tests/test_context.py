@@ -397,6 +397,48 @@ def test_files_that_may_hold_secrets_are_left_out_and_named(tmp_path: Path) -> N
     )
 
 
+# Each name a credential is known to live under, and what is left out for it (a folder stands for
+# what is below it).
+MORE_SECRETS = [
+    ("keys/id_ecdsa", "keys/id_ecdsa"),
+    ("id_ecdsa.pub", "id_ecdsa.pub"),
+    ("keys/id_dsa", "keys/id_dsa"),
+    (".git-credentials", ".git-credentials"),
+    ("home/.vault-token", "home/.vault-token"),
+    ("credentials.json", "credentials.json"),
+    ("deploy/service-account.json", "deploy/service-account.json"),
+    ("infra/terraform.tfstate", "infra/terraform.tfstate"),
+    ("infra/terraform.tfstate.backup", "infra/terraform.tfstate.backup"),
+    (".bash_history", ".bash_history"),
+    ("home/.python_history", "home/.python_history"),
+    ("certs/client.p12", "certs/client.p12"),
+    ("certs/client.pfx", "certs/client.pfx"),
+    (".config/gcloud/credentials.db", ".config/gcloud"),
+    ("gcloud/credentials.db", "gcloud/credentials.db"),
+]
+
+
+@pytest.mark.parametrize(("path", "left_out"), MORE_SECRETS, ids=[c[0] for c in MORE_SECRETS])
+def test_every_known_credential_file_is_left_out(tmp_path: Path, path: str, left_out: str) -> None:
+    write_tree(tmp_path, {path: "SECRET", "app.py": "print('hi')"})
+
+    packed = pack_context(tmp_path, ["."], {"Dockerfile": DOCKERFILE})
+
+    assert b"SECRET" not in gzip.decompress(packed.data)
+    assert packed.left_out == (left_out,)
+    assert f"`{left_out}`" in packed.warnings[0]
+
+
+@pytest.mark.parametrize("path", ["credentials.py", "history.txt", "id_dsl.txt", "state.tf"])
+def test_names_close_to_a_credential_file_are_still_packed(tmp_path: Path, path: str) -> None:
+    write_tree(tmp_path, {path: "kept"})
+
+    packed = pack_context(tmp_path, ["."], {})
+
+    assert packed.files == (path,)
+    assert packed.left_out == ()
+
+
 def test_an_exception_in_dockerignore_brings_one_back_without_a_warning(tmp_path: Path) -> None:
     write_tree(tmp_path, {".env": "WANTED", ".git/HEAD": "x", ".dockerignore": "!.env\n"})
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from polymagic.errors import SpecError
-from polymagic.render import dockerignore
+from polymagic.render import ignore_automaton
 from polymagic.render.dockerignore import (
     MAX_BYTES,
     MAX_PATTERN_LENGTH,
@@ -177,7 +177,7 @@ def test_dockerfile_specific_ignore_file_wins(tmp_path: Path) -> None:
 def test_a_huge_dockerignore_is_refused_unread(tmp_path: Path) -> None:
     (tmp_path / ".dockerignore").write_text("x\n" * (MAX_BYTES // 2 + 1))
 
-    with pytest.raises(SpecError, match=r"larger than 256 KiB"):
+    with pytest.raises(SpecError, match=rf"larger than {MAX_BYTES // 1024} KiB"):
         load_dockerignore(tmp_path)
 
 
@@ -191,7 +191,7 @@ def test_too_many_patterns_and_too_long_a_pattern_are_refused() -> None:
 def test_the_step_budget_ends_a_costly_match_with_one_message(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(dockerignore, "MAX_STEPS", 2_000)
+    monkeypatch.setattr(ignore_automaton, "MAX_STEPS", 2_000)
     # Each name leads to new automaton states: a budget, not the cache, has to stop it.
     ignore = parse_dockerignore("\n".join(f"*{c}*{c}*{c}*{c}*{c}*x" for c in "abcdefgh"))
 
@@ -205,7 +205,7 @@ def test_the_step_budget_ends_a_costly_match_with_one_message(
 def test_the_cache_is_dropped_when_full_and_answers_stay_right(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(dockerignore, "_CACHE_LIMIT", 10)
+    monkeypatch.setattr(ignore_automaton, "_CACHE_LIMIT", 10)
     ignore = parse_dockerignore("*a*b*c\n!x*")
 
     expected = {"abc": True, "zaybxc": True, "xabc": False, "ab": False, "d/abc": False}

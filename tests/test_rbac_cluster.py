@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import time
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,10 @@ import pytest
 import yaml
 
 from polymagic.cli.main import main
-from polymagic.errors import PreflightError
+from polymagic.errors import PreflightError, SpecError
 from polymagic.kube.client import Cluster, connect
 from polymagic.kube.session import build_image, start_build
-from polymagic.render.permissions import PERMISSIONS, Permission
+from polymagic.render.permissions import PERMISSIONS, Permission, rbac_objects
 from tests.cluster.admin import wait_for_authorizer, wait_until_builds_allowed
 from tests.cluster.control_plane import ControlPlane, TokenUser, write_kubeconfig
 from tests.cluster.fixtures import _AdminApi
@@ -119,3 +120,33 @@ def test_the_printed_role_is_enough_and_every_verb_in_it_is_needed(
 def _wait_until_refused(builder: Cluster, verb: str, permission: Permission) -> None:
     check = (verb, permission.resource, permission.subresource)
     wait_for_authorizer(builder, [check], allowed=False, timeout=10)
+
+
+OBJECT_NAME_CASES = ["regcred", "a.b-1", "", "*", "x y", "Regcred", "-a", "a-", "a/b", "a" * 253]
+OBJECT_NAME_CASES += ["a" * 254, "a..b", "ü"]
+
+
+@pytest.mark.parametrize("name", OBJECT_NAME_CASES, ids=[repr(n)[:20] for n in OBJECT_NAME_CASES])
+def test_rbac_refuses_exactly_the_names_the_api_server_refuses(
+    api: _AdminApi, namespace: str, name: str
+) -> None:
+    def taken(kind: str, body: dict[str, Any]) -> bool:
+        try:
+            api.call("POST", f"/api/v1/namespaces/{namespace}/{kind}?dryRun=All", body)
+        except urllib.error.HTTPError as error:
+            if error.code not in (400, 422):  # an empty name in the body is a 400
+                raise
+            return False
+        return True
+
+    body = {"metadata": {"name": name}}
+    secret_taken = taken("secrets", {**body, "type": "Opaque"})
+    account_taken = taken("serviceaccounts", body)
+    assert secret_taken == account_taken
+    try:
+        rbac_objects(namespace, name, [name])
+    except SpecError:
+        ours = False
+    else:
+        ours = True
+    assert ours == secret_taken

@@ -40,6 +40,7 @@ from polymagic.config import (
 )
 from polymagic.errors import PolymagicError, UsageError
 from polymagic.printable import printable
+from polymagic.render.permissions import PODS_CREATE_IMPLIES
 
 __all__ = ["main"]
 
@@ -173,14 +174,29 @@ def _add_freeze(commands: _Commands) -> None:
     )
 
 
+class _WholeWordsFormatter(argparse.HelpFormatter):
+    """Help text wrapped between words only: a label such as `pod-security.kubernetes.io/enforce`
+    must stay whole to be copied."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        text = self._whitespace_matcher.sub(" ", text).strip()
+        return textwrap.fill(
+            text, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+        )
+
+
 def _add_rbac(commands: _Commands) -> None:
     rbac = commands.add_parser(
         "rbac",
+        formatter_class=_WholeWordsFormatter,
         help="print the least-privilege Role and RoleBinding that polymagic needs",
         description=(
             "Print a Role with exactly the permissions polymagic uses in a namespace (what its"
             " preflight checks) and a RoleBinding to a service account, for `kubectl apply -f -`."
             " The registry secrets of the connections catalog (or --secret) get `get` by name."
+            f" Note: {PODS_CREATE_IMPLIES}."
         ),
     )
     add_options(
@@ -256,7 +272,7 @@ def _freeze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _rbac(args: argparse.Namespace, out: TextIO) -> int:
-    from polymagic.render.kube_names import check_namespace
+    from polymagic.render.kube_names import check_namespace, check_object_name
     from polymagic.render.permissions import rbac_objects
     from polymagic.spec.yamltext import dump_yaml_all
 
@@ -274,7 +290,12 @@ def _rbac(args: argparse.Namespace, out: TextIO) -> int:
             cluster.close()
     check_namespace(namespace)
     catalog = find_connections(args.connections).catalog
-    secrets = [c.secret.name for c in catalog.connections if c.secret is not None]
+    secrets = []
+    for connection in catalog.connections:
+        if connection.secret is not None:
+            where = f"connection `{connection.name}`: secret.name"
+            check_object_name(connection.secret.name, "secret", where)
+            secrets.append(connection.secret.name)
     objects = rbac_objects(namespace, args.service_account, [*secrets, *args.secret])
     out.write(dump_yaml_all(objects))
     return 0

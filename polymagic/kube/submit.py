@@ -25,7 +25,7 @@ from polymagic.outcome.result import BuildResult
 from polymagic.render.build_objects import BuildManifests, KanikoOptions, SecretShape
 from polymagic.render.connection_checks import check_destination_connections_known
 from polymagic.render.options import BuildOptions
-from polymagic.render.permissions import permission_checks
+from polymagic.render.permissions import permission_checks, pod_security_refusal
 from polymagic.render.pod_fields import check_pod_fields
 
 if TYPE_CHECKING:
@@ -250,6 +250,19 @@ def _create_config_map(cluster: Cluster, manifests: BuildManifests) -> None:
     )
 
 
+def _create_pod(cluster: Cluster, manifests: BuildManifests) -> JsonDict:
+    """Create the Pod; a Pod Security refusal becomes the error that says which label to set."""
+    try:
+        return cluster.create_pod(manifests.namespace, manifests.pod)
+    except ApiError as exc:
+        refusal = pod_security_refusal(str(exc)) if exc.status == 403 else None
+        if refusal is None:
+            raise
+        raise PreflightError.pod_security(
+            manifests.namespace, refusal.level, refusal.violations
+        ) from exc
+
+
 def _create_objects(cluster: Cluster, manifests: BuildManifests) -> str | None:
     """Create the ConfigMap, then the Pod, then make the Pod own the ConfigMap; returns the
     pod's resource version. Identical builds have the same name: when one is already running,
@@ -257,7 +270,7 @@ def _create_objects(cluster: Cluster, manifests: BuildManifests) -> str | None:
     namespace, name = manifests.namespace, manifests.name
     _create_config_map(cluster, manifests)
     try:
-        pod = cluster.create_pod(namespace, manifests.pod)
+        pod = _create_pod(cluster, manifests)
         owner = {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": pod["metadata"]["uid"]}
         cluster.patch_config_map(namespace, name, {"metadata": {"ownerReferences": [owner]}})
     except BaseException:

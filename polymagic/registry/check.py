@@ -3,7 +3,9 @@ digest)? Answered ``EXISTS`` / ``MISSING`` / ``UNKNOWN``, never by raising for I
 
 The flow: a ``HEAD`` of the manifest (authenticated as the registry's challenge asks); a ``GET``
 when the registry has no ``HEAD`` (405) or its error needs a body (400); a ``GET`` and a hash of
-the bytes when the answer names no digest. Anything that breaks inside ends as ``UNKNOWN``, and
+the bytes when the answer names no digest. Every ``GET`` authenticates as the ``HEAD`` does: a
+front that refuses ``HEAD`` before asking for credentials must not turn an image into "can't
+tell". Anything that breaks inside ends as ``UNKNOWN``, and
 every reason is printable with the credentials taken out.
 """
 
@@ -104,9 +106,13 @@ def _check(session: AuthSession, url: str) -> Outcome:
     get = Request("GET", url, headers, MAX_MANIFEST)
     if response.status in (400, 405):
         # No HEAD on manifests (405), or an error a HEAD answer has no body to explain (400).
-        response = session.send(get)
+        # A 405 can come before any challenge (a proxy refusing HEAD): the GET answers its own.
+        response = session.call(get)
+        if isinstance(response, Outcome):
+            return response
     outcome = head_outcome(response, session.ref)
     if outcome is None:
         # The digest header is missing (an old or unusual registry): hash the manifest's bytes.
-        outcome = manifest_outcome(session.send(get), session.ref)
+        again = session.call(get)
+        outcome = again if isinstance(again, Outcome) else manifest_outcome(again, session.ref)
     return outcome

@@ -15,7 +15,8 @@ parsed (the part of RE2's syntax a translation can produce) into a Thompson auto
 the patterns run together as one DFA built lazily from the automaton's state sets, as RE2 does:
 a path costs one dictionary step per character once its states are cached, and building a state
 costs time linear in the size of the patterns. ``PathMatcher.step`` lets a directory walk carry
-the state of a folder to its children, so each name is read once.
+the state of a folder to its children, so each name is read once. The expressions and their
+parser live in ``ignore_syntax``, the automaton in ``ignore_automaton``.
 
 Bounds: a ``.dockerignore`` holds at most ``MAX_BYTES`` and ``MAX_PATTERNS`` patterns of at
 most ``MAX_PATTERN_LENGTH`` characters; a matcher does at most ``MAX_STEPS`` automaton steps
@@ -29,15 +30,29 @@ Pure, except ``load_dockerignore``, which reads one file.
 
 from __future__ import annotations
 
-import bisect
 import enum
 import posixpath
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeAlias
 
 from polymagic.errors import SpecError
+from polymagic.render.ignore_automaton import MAX_STEPS, MatcherState, PathMatcher
+from polymagic.render.ignore_syntax import (
+    ANYTHING,
+    NOT_SLASH,
+    Alt,
+    Assert,
+    Cat,
+    CharSet,
+    Lit,
+    Node,
+    Op,
+    PatternError,
+    RegexParser,
+    Repeat,
+    Rule,
+    literal_nodes,
+)
 
 __all__ = [
     "DOCKERIGNORE",
@@ -57,155 +72,19 @@ __all__ = [
 
 DOCKERIGNORE = ".dockerignore"
 
-MAX_BYTES = 256 * 1024
-"""The largest ``.dockerignore`` read (real ones are a few KB)."""
+MAX_BYTES = 64 * 1024
+"""The largest ``.dockerignore`` read (real ones are a few KB; reading and compiling this much
+takes about 0.2 s)."""
 MAX_PATTERNS = 10_000
 """The most patterns a ``.dockerignore`` may hold."""
 MAX_PATTERN_LENGTH = 4096
 """The longest pattern (a path on Linux is at most 4096 bytes)."""
-MAX_STEPS = 20_000_000
-"""Set operations a matcher may spend building DFA states: one to two seconds of work."""
-_CACHE_LIMIT = 500_000
-"""Automaton states held by cached DFA states before the cache is dropped (as RE2 does)."""
 
 
 def go_clean(path: str) -> str:
     """Go's ``filepath.Clean`` on a slash path (``posixpath.normpath`` keeps a leading ``//``)."""
     cleaned = posixpath.normpath(path)
     return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
-
-
-class _PatternError(ValueError):
-    """A pattern Docker rejects (or that polymagic does not support)."""
-
-
-# -- character sets ------------------------------------------------------------------------
-
-_MAX_RUNE = 0x10FFFF
-
-
-class _CharSet:
-    """A set of characters as sorted, disjoint code point ranges."""
-
-    __slots__ = ("_his", "_los")
-
-    def __init__(self, ranges: Iterable[tuple[int, int]], *, negated: bool = False) -> None:
-        merged: list[list[int]] = []
-        for lo, hi in sorted(r for r in ranges if r[0] <= r[1]):
-            if merged and lo <= merged[-1][1] + 1:
-                merged[-1][1] = max(merged[-1][1], hi)
-            else:
-                merged.append([lo, hi])
-        if negated:
-            inverted, start = [], 0
-            for lo, hi in merged:
-                if lo > start:
-                    inverted.append([start, lo - 1])
-                start = hi + 1
-            if start <= _MAX_RUNE:
-                inverted.append([start, _MAX_RUNE])
-            merged = inverted
-        self._los = [lo for lo, _ in merged]
-        self._his = [hi for _, hi in merged]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _CharSet) and self._los == other._los and self._his == other._his
-
-    def __hash__(self) -> int:
-        return hash((tuple(self._los), tuple(self._his)))
-
-    def __contains__(self, char: object) -> bool:
-        if not isinstance(char, str):
-            return False
-        code = ord(char)
-        index = bisect.bisect_right(self._los, code) - 1
-        return index >= 0 and code <= self._his[index]
-
-
-def _ranges(text: str) -> list[tuple[int, int]]:
-    """``"09AZ"`` → ``[(48, 57), (65, 90)]``: pairs of characters as inclusive ranges."""
-    return [(ord(text[i]), ord(text[i + 1])) for i in range(0, len(text), 2)]
-
-
-_NOT_SLASH = _CharSet([(ord("/"), ord("/"))], negated=True)
-_NOT_NEWLINE = _CharSet([(10, 10)], negated=True)  # RE2's ``.``
-_ANYTHING = _CharSet([(0, _MAX_RUNE)])
-# RE2's ASCII classes (Go's regexp/syntax perl_groups.go).
-_PERL = {"d": _ranges("09"), "s": _ranges("\t\n\f\r  "), "w": _ranges("09AZ__az")}
-_POSIX = {
-    "alnum": _ranges("09AZaz"),
-    "alpha": _ranges("AZaz"),
-    "ascii": _ranges("\x00\x7f"),
-    "blank": _ranges("\t\t  "),
-    "cntrl": _ranges("\x00\x1f\x7f\x7f"),
-    "digit": _ranges("09"),
-    "graph": _ranges("!~"),
-    "lower": _ranges("az"),
-    "print": _ranges(" ~"),
-    "punct": _ranges("!/:@[`{~"),
-    "space": _ranges("\t\r  "),
-    "upper": _ranges("AZ"),
-    "word": _ranges("09AZ__az"),
-    "xdigit": _ranges("09AFaf"),
-}
-
-
-def _complement(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out, start = [], 0
-    for lo, hi in sorted(ranges):
-        if lo > start:
-            out.append((start, lo - 1))
-        start = max(start, hi + 1)
-    if start <= _MAX_RUNE:
-        out.append((start, _MAX_RUNE))
-    return out
-
-
-# -- a small regular-expression syntax tree -------------------------------------------------
-
-Predicate: TypeAlias = "str | _CharSet"
-"""What one character step accepts: that character, or a set."""
-
-
-class _Op(enum.IntEnum):
-    CHAR = 0
-    SPLIT = 1
-    BEGIN = 2
-    END = 3
-    MATCH = 4
-
-
-@dataclass(frozen=True)
-class _Lit:
-    pred: Predicate
-
-
-@dataclass(frozen=True)
-class _Assert:
-    op: _Op  # BEGIN or END
-
-
-@dataclass(frozen=True)
-class _Cat:
-    items: tuple[_Node, ...]
-
-
-@dataclass(frozen=True)
-class _Alt:
-    items: tuple[_Node, ...]
-
-
-@dataclass(frozen=True)
-class _Repeat:
-    item: _Node
-    kind: str  # "*", "+" or "?"
-
-
-_Node: TypeAlias = "_Lit | _Assert | _Cat | _Alt | _Repeat"
-
-
-def _literal(text: str) -> list[_Node]:
-    return [_Lit(char) for char in text]
 
 
 # -- Go's filepath.Match syntax check (what moby runs on every pattern) ----------------------
@@ -331,469 +210,32 @@ def _translate(text: str) -> tuple[_Kind, str]:
     return kind, regex + "$"
 
 
-_HEX = frozenset("0123456789abcdefABCDEF")
-
-
-class _RegexParser:
-    """Go's ``regexp/syntax`` parser (Perl flags) for the expressions moby's translation makes.
-
-    Escapes, classes (ranges, ``^``, POSIX ``[:name:]`` and Perl ``\\d\\s\\w`` classes),
-    ``.``, ``^``, ``$``, groups, ``*``, ``+``, ``?`` and ``|`` are read as RE2 reads them.
-    """
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-
-    def parse(self) -> _Node:
-        node = self._alternation()
-        if self.pos < len(self.text):
-            raise _PatternError("unexpected `)`")
-        return node
-
-    def _peek(self) -> str:
-        return self.text[self.pos : self.pos + 1]
-
-    def _alternation(self) -> _Node:
-        branches = [self._concatenation()]
-        while self._peek() == "|":
-            self.pos += 1
-            branches.append(self._concatenation())
-        return branches[0] if len(branches) == 1 else _Alt(tuple(branches))
-
-    def _concatenation(self) -> _Node:
-        items: list[_Node] = []
-        repeated = False
-        while self.pos < len(self.text) and self.text[self.pos] not in "|)":
-            char = self.text[self.pos]
-            if char in "*+?":
-                self.pos += 1
-                if repeated and char == "?":
-                    continue  # a lazy repetition matches the same strings
-                if repeated:
-                    raise _PatternError("invalid nested repetition operator")
-                if not items:
-                    raise _PatternError("missing argument to repetition operator")
-                items[-1] = _Repeat(items[-1], char)
-                repeated = True
-                continue
-            repeated = False
-            items += self._atom()
-        return items[0] if len(items) == 1 else _Cat(tuple(items))
-
-    def _atom(self) -> list[_Node]:
-        char = self.text[self.pos]
-        self.pos += 1
-        if char == "(":
-            if self._peek() == "?":
-                raise _PatternError("unsupported group syntax `(?`")
-            inner = self._alternation()
-            if self._peek() != ")":
-                raise _PatternError("missing closing `)`")
-            self.pos += 1
-            return [inner]
-        if char == "[":
-            return [_Lit(self._class())]
-        if char == ".":
-            return [_Lit(_NOT_NEWLINE)]
-        if char == "^":
-            return [_Assert(_Op.BEGIN)]
-        if char == "$":
-            return [_Assert(_Op.END)]
-        if char == "\\":
-            return self._escape_atom()
-        return [_Lit(char)]
-
-    def _escape_atom(self) -> list[_Node]:
-        letter = self._peek()
-        if letter == "A":
-            self.pos += 1
-            return [_Assert(_Op.BEGIN)]
-        if letter == "z":
-            self.pos += 1
-            return [_Assert(_Op.END)]
-        if letter in ("b", "B", "Q", "p", "P"):
-            raise _PatternError(
-                f"`\\{letter}` is a regular-expression escape to Docker, which polymagic does not"
-                " support; escape only punctuation"
-            )
-        if letter == "C":
-            raise _PatternError("invalid escape sequence `\\C`")
-        perl = self._perl_class()
-        if perl is not None:
-            return [_Lit(_CharSet(perl))]
-        return [_Lit(chr(self._escaped_char()))]
-
-    def _perl_class(self) -> list[tuple[int, int]] | None:
-        """``\\d``, ``\\D``, ``\\s``... after the backslash, or None."""
-        letter = self._peek()
-        if letter.lower() not in _PERL:
-            return None
-        self.pos += 1
-        ranges = _PERL[letter.lower()]
-        return _complement(ranges) if letter.isupper() else list(ranges)
-
-    def _escaped_char(self) -> int:
-        """Go's ``parseEscape`` after the backslash: the character an escape stands for."""
-        if self.pos >= len(self.text):
-            raise _PatternError("trailing backslash at end of expression")
-        char = self.text[self.pos]
-        self.pos += 1
-        if ord(char) < 0x80 and not char.isalnum():
-            return ord(char)
-        if char in "01234567":
-            nxt = self._peek()
-            if char != "0" and not (nxt and nxt in "01234567"):
-                raise _PatternError(f"invalid escape sequence `\\{char}` (a back-reference)")
-            value = int(char)
-            for _ in range(2):
-                nxt = self._peek()
-                if not (nxt and nxt in "01234567"):
-                    break
-                value = value * 8 + int(nxt)
-                self.pos += 1
-            return value
-        if char == "x":
-            return self._hex_escape()
-        controls = {"a": 7, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
-        if char in controls:
-            return controls[char]
-        raise _PatternError(f"invalid escape sequence `\\{char}`")
-
-    def _hex_escape(self) -> int:
-        if self._peek() == "{":
-            end = self.text.find("}", self.pos)
-            digits = self.text[self.pos + 1 : end] if end > 0 else ""
-            if not digits or not set(digits) <= _HEX or int(digits, 16) > _MAX_RUNE:
-                raise _PatternError("invalid escape sequence `\\x{...}`")
-            self.pos = end + 1
-            return int(digits, 16)
-        digits = self.text[self.pos : self.pos + 2]
-        if len(digits) < 2 or not set(digits) <= _HEX:
-            raise _PatternError("invalid escape sequence `\\x`")
-        self.pos += 2
-        return int(digits, 16)
-
-    def _class(self) -> _CharSet:
-        """Go's ``parseClass``, after the ``[``."""
-        negated = self._peek() == "^"
-        if negated:
-            self.pos += 1
-        ranges: list[tuple[int, int]] = []
-        first = True
-        while first or self._peek() != "]":
-            if self.pos >= len(self.text):
-                raise _PatternError("missing closing `]`")
-            first = False
-            rest = self.text[self.pos :]
-            if len(rest) > 2 and rest.startswith("[:"):
-                end = rest.find(":]", 2)
-                if end >= 0:
-                    name = rest[2:end]
-                    group = _POSIX.get(name.removeprefix("^"))
-                    if group is None:
-                        raise _PatternError(f"invalid character class range `[:{name}:]`")
-                    ranges += _complement(group) if name.startswith("^") else group
-                    self.pos += end + 2
-                    continue
-            if rest.startswith(("\\p", "\\P")):
-                raise _PatternError(
-                    "`\\p` is a regular-expression escape to Docker, which polymagic does not"
-                    " support; escape only punctuation"
-                )
-            if rest.startswith("\\"):
-                self.pos += 1
-                perl = self._perl_class()
-                if perl is not None:
-                    ranges += perl
-                    continue
-                low = self._escaped_char()
-            else:
-                low = ord(rest[0])
-                self.pos += 1
-            high = low
-            after = self.text[self.pos : self.pos + 2]
-            if len(after) == 2 and after[0] == "-" and after[1] != "]":
-                self.pos += 1
-                if self.text[self.pos] == "\\":
-                    self.pos += 1
-                    high = self._escaped_char()
-                else:
-                    high = ord(self.text[self.pos])
-                    self.pos += 1
-                if high < low:
-                    raise _PatternError("invalid character class range")
-            ranges.append((low, high))
-        self.pos += 1  # the ``]``
-        return _CharSet(ranges, negated=negated)
-
-
 # -- rules ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One compiled pattern: its text (without ``!``), whether it is an exception, where it came
-    from (for messages) and its syntax tree."""
-
-    text: str
-    exclusion: bool
-    source: str
-    node: _Node
 
 
 def compile_rule(text: str, *, exclusion: bool = False, source: str = DOCKERIGNORE) -> Rule:
     """A pattern as moby compiles it; raises ValueError when Docker would reject it."""
     if len(text) > MAX_PATTERN_LENGTH:
-        raise _PatternError(f"longer than {MAX_PATTERN_LENGTH} characters")
+        raise PatternError(f"longer than {MAX_PATTERN_LENGTH} characters")
     problem = _glob_problem(text)
     if problem:
-        raise _PatternError(problem)
+        raise PatternError(problem)
     kind, regex = _translate(text)
-    end = _Assert(_Op.END)
-    node: _Node
+    end = Assert(Op.END)
+    node: Node
     if kind is _Kind.EXACT:
-        node = _Cat((*_literal(text), end))
+        node = Cat((*literal_nodes(text), end))
     elif kind is _Kind.PREFIX:  # strings.HasPrefix(path, text[:-2])
-        node = _Cat((*_literal(text[:-2]), _Repeat(_Lit(_ANYTHING), "*"), end))
+        node = Cat((*literal_nodes(text[:-2]), Repeat(Lit(ANYTHING), "*"), end))
     elif kind is _Kind.SUFFIX:  # strings.HasSuffix(path, text[2:]), or ``**/foo`` is ``foo``
         suffix = text[2:]
-        ends_with = _Cat((_Repeat(_Lit(_ANYTHING), "*"), *_literal(suffix), end))
+        ends_with = Cat((Repeat(Lit(ANYTHING), "*"), *literal_nodes(suffix), end))
         node = ends_with
         if suffix.startswith("/"):
-            node = _Alt((ends_with, _Cat((*_literal(suffix[1:]), end))))
+            node = Alt((ends_with, Cat((*literal_nodes(suffix[1:]), end))))
     else:
-        node = _RegexParser(regex).parse()
+        node = RegexParser(regex).parse()
     return Rule(text, exclusion, source, node)
-
-
-# -- the automaton --------------------------------------------------------------------------
-
-
-class MatcherState:
-    """A DFA state: the set of automaton states a path prefix leads to, and its cached moves."""
-
-    __slots__ = ("_exceptions", "accepts", "chars", "kernel", "moves")
-
-    def __init__(self, kernel: frozenset[int], chars: frozenset[int], accepts: int) -> None:
-        self.kernel = kernel
-        self.chars = chars
-        """The automaton states in ``kernel`` that read a character."""
-        self.accepts = accepts
-        """Bit i is set when rule i matches the text read so far, as a whole."""
-        self.moves: dict[str, MatcherState] = {}
-        self._exceptions: bool | None = None
-
-
-class PathMatcher:
-    """Decides paths against ``rules`` (in order) in one pass over each path.
-
-    ``step(state, text)`` reads ``text`` from ``state``; ``state.accepts`` tells which rules
-    match what was read; ``excluded(mask)`` applies "the last match wins" to the rules that
-    matched a path or one of its parents.
-    """
-
-    def __init__(self, rules: Sequence[Rule], *, source: str = DOCKERIGNORE) -> None:
-        self.rules = tuple(rules)
-        self.source = source
-        self._exclusion = [rule.exclusion for rule in self.rules]
-        self._op: list[_Op] = []
-        self._pred: list[Predicate] = []
-        self._out: list[int] = []
-        self._out2: list[int] = []
-        self._owner: list[int] = []
-        starts = [self._compile_rule(index, rule) for index, rule in enumerate(self.rules)]
-        ops = self._op
-        self._reading = frozenset(i for i, op in enumerate(ops) if op is _Op.CHAR)
-        self._final = frozenset(i for i, op in enumerate(ops) if op in (_Op.END, _Op.MATCH))
-        self._exception_states = frozenset(
-            i for i, owner in enumerate(self._owner) if self._exclusion[owner]
-        )
-        # The reading states grouped by what they accept: one group per literal character,
-        # one per character set (most are shared: "any but /", "any but a line break").
-        literal: dict[str, set[int]] = {}
-        sets: dict[_CharSet, set[int]] = {}
-        for i in self._reading:
-            pred = self._pred[i]
-            if isinstance(pred, str):
-                literal.setdefault(pred, set()).add(i)
-            else:
-                sets.setdefault(pred, set()).add(i)
-        self._literal = {char: frozenset(ids) for char, ids in literal.items()}
-        self._sets = [(pred, frozenset(ids)) for pred, ids in sets.items()]
-        self._groups: dict[str, list[frozenset[int]]] = {}
-        self._successors: dict[int, frozenset[int]] = {}
-        self._end_accepts: dict[int, int] = {}
-        self._table: dict[frozenset[int], MatcherState] = {}
-        self._cached = 0
-        self.steps = 0
-        self.start = self._state(self._closure(starts, at_start=True))
-
-    # -- building the automaton
-
-    def _add(self, op: _Op, pred: Predicate, out: int, owner: int) -> int:
-        self._op.append(op)
-        self._pred.append(pred)
-        self._out.append(out)
-        self._out2.append(-1)
-        self._owner.append(owner)
-        return len(self._op) - 1
-
-    def _compile_rule(self, index: int, rule: Rule) -> int:
-        match = self._add(_Op.MATCH, "", -1, index)
-        return self._compile(rule.node, match, index)
-
-    def _compile(self, node: _Node, nxt: int, owner: int) -> int:
-        """The start of ``node``'s instructions, which continue at ``nxt`` (built backwards)."""
-        if isinstance(node, _Lit):
-            return self._add(_Op.CHAR, node.pred, nxt, owner)
-        if isinstance(node, _Assert):
-            return self._add(node.op, "", nxt, owner)
-        if isinstance(node, _Cat):
-            for item in reversed(node.items):
-                nxt = self._compile(item, nxt, owner)
-            return nxt
-        if isinstance(node, _Alt):
-            starts = [self._compile(item, nxt, owner) for item in node.items]
-            start = starts[-1]
-            for other in reversed(starts[:-1]):
-                split = self._add(_Op.SPLIT, "", other, owner)
-                self._out2[split] = start
-                start = split
-            return start
-        if node.kind == "?":
-            split = self._add(_Op.SPLIT, "", self._compile(node.item, nxt, owner), owner)
-            self._out2[split] = nxt
-            return split
-        split = self._add(_Op.SPLIT, "", -1, owner)  # "*" and "+": the loop back
-        self._out2[split] = nxt
-        body = self._compile(node.item, split, owner)
-        self._out[split] = body
-        return split if node.kind == "*" else body
-
-    def _closure(self, starts: Iterable[int], *, at_start: bool) -> frozenset[int]:
-        """The states reachable without reading: characters to read, ``$`` checks and matches."""
-        kernel: set[int] = set()
-        seen: set[int] = set()
-        pending = list(starts)
-        ops, out, out2 = self._op, self._out, self._out2
-        while pending:
-            i = pending.pop()
-            if i in seen:
-                continue
-            seen.add(i)
-            op = ops[i]
-            if op is _Op.SPLIT:
-                pending += (out[i], out2[i])
-            elif op is _Op.BEGIN:
-                if at_start:
-                    pending.append(out[i])
-            else:
-                kernel.add(i)
-        self.steps += len(seen)
-        return frozenset(kernel)
-
-    def _accepts_after_end(self, end: int) -> int:
-        """The rules that match when the text ends at an ``$`` state."""
-        cached = self._end_accepts.get(end)
-        if cached is None:
-            cached, seen, pending = 0, set(), [self._out[end]]
-            while pending:
-                i = pending.pop()
-                if i in seen:
-                    continue
-                seen.add(i)
-                op = self._op[i]
-                if op is _Op.SPLIT:
-                    pending += (self._out[i], self._out2[i])
-                elif op is _Op.END:
-                    pending.append(self._out[i])
-                elif op is _Op.MATCH:
-                    cached |= 1 << self._owner[i]
-            self._end_accepts[end] = cached
-        return cached
-
-    def _state(self, kernel: frozenset[int]) -> MatcherState:
-        found = self._table.get(kernel)
-        if found is not None:
-            return found
-        if self.steps > MAX_STEPS:
-            raise SpecError(
-                f"{self.source}: matching its patterns against the folder's paths takes more"
-                f" than {MAX_STEPS:,} steps, so polymagic stops: use fewer or simpler patterns"
-                " (long runs of `*` and `**`), or leave large folders out near the top"
-            )
-        if self._cached > _CACHE_LIMIT:
-            for state in self._table.values():
-                state.moves.clear()
-            self._table.clear()
-            self._cached = 0
-        accepts = 0
-        for i in kernel & self._final:
-            if self._op[i] is _Op.END:
-                accepts |= self._accepts_after_end(i)
-            else:
-                accepts |= 1 << self._owner[i]
-        state = MatcherState(kernel, kernel & self._reading, accepts)
-        self._table[kernel] = state
-        self._cached += len(kernel) + 1
-        return state
-
-    def _groups_for(self, char: str) -> list[frozenset[int]]:
-        """The groups of reading states that accept ``char``."""
-        groups = [ids for pred, ids in self._sets if char in pred]
-        if char in self._literal:
-            groups.append(self._literal[char])
-        self.steps += len(self._sets)
-        self._groups[char] = groups
-        return groups
-
-    def _move(self, state: MatcherState, char: str) -> MatcherState:
-        groups = self._groups.get(char)
-        if groups is None:
-            groups = self._groups_for(char)
-        chars = state.chars
-        survivors = frozenset().union(*[chars & ids for ids in groups])
-        successors = self._successors
-        for i in survivors - successors.keys():
-            successors[i] = self._closure([self._out[i]], at_start=False)
-        # Set operations in C: this runs once per new (state, character) pair.
-        kernel = frozenset().union(*map(successors.__getitem__, survivors))
-        self.steps += len(chars) + len(survivors) + 3 * len(kernel)  # about the set work
-        nxt = self._state(kernel)
-        state.moves[char] = nxt
-        return nxt
-
-    # -- reading paths
-
-    def step(self, state: MatcherState, text: str) -> MatcherState:
-        """The state after reading ``text`` from ``state``."""
-        for char in text:
-            nxt = state.moves.get(char)
-            state = nxt if nxt is not None else self._move(state, char)
-        return state
-
-    def exceptions_possible(self, state: MatcherState) -> bool:
-        """Whether some ``!`` rule may still match a path that continues from ``state``."""
-        if state._exceptions is None:
-            state._exceptions = not state.kernel.isdisjoint(self._exception_states)
-        return state._exceptions
-
-    def excluded(self, mask: int) -> bool:
-        """Docker's verdict for a path the rules in ``mask`` match (it or a parent): the last
-        matching rule wins, and a path no rule matches is kept."""
-        return mask != 0 and not self._exclusion[mask.bit_length() - 1]
-
-    def mask(self, path: str) -> int:
-        """The rules that match the clean relative ``path`` or one of its parent folders."""
-        state, mask = self.start, 0
-        parts = path.split("/")
-        for index, part in enumerate(parts):
-            state = self.step(state, part)
-            if index < len(parts) - 1:
-                mask |= state.accepts
-                state = self.step(state, "/")
-        return mask | state.accepts
 
 
 # -- .dockerignore --------------------------------------------------------------------------
@@ -915,19 +357,19 @@ def load_dockerignore(base: Path, dockerfile: str = "Dockerfile") -> DockerIgnor
 # -- COPY wildcards -------------------------------------------------------------------------
 
 
-def _glob_node(segment: str) -> _Node:
+def _glob_node(segment: str) -> Node:
     """Go's ``filepath.Match`` pattern for one path segment, as a syntax tree."""
-    items: list[_Node] = []
+    items: list[Node] = []
     pos = 0
     while pos < len(segment):
         char = segment[pos]
         pos += 1
         if char == "*":
-            items.append(_Repeat(_Lit(_NOT_SLASH), "*"))
+            items.append(Repeat(Lit(NOT_SLASH), "*"))
         elif char == "?":
-            items.append(_Lit(_NOT_SLASH))
+            items.append(Lit(NOT_SLASH))
         elif char == "\\":
-            items.append(_Lit(segment[pos]))
+            items.append(Lit(segment[pos]))
             pos += 1
         elif char == "[":
             negated = segment[pos] == "^"
@@ -946,10 +388,10 @@ def _glob_node(segment: str) -> _Node:
                     pos += 1
                 ranges.append((low, high))
             pos += 1
-            items.append(_Lit(_CharSet(ranges, negated=negated)))
+            items.append(Lit(CharSet(ranges, negated=negated)))
         else:
-            items.append(_Lit(char))
-    return _Cat((*items, _Assert(_Op.END)))
+            items.append(Lit(char))
+    return Cat((*items, Assert(Op.END)))
 
 
 def glob_segment(segment: str) -> PathMatcher:
@@ -958,5 +400,5 @@ def glob_segment(segment: str) -> PathMatcher:
     Raises ValueError for a malformed wildcard."""
     problem = _glob_problem(segment)
     if problem:
-        raise _PatternError(problem)
+        raise PatternError(problem)
     return PathMatcher([Rule(segment, False, "COPY", _glob_node(segment))], source="COPY")

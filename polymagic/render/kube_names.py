@@ -19,6 +19,7 @@ __all__ = [
     "check_config_map_key",
     "check_labels",
     "check_namespace",
+    "check_object_name",
     "is_config_map_key",
 ]
 
@@ -104,6 +105,17 @@ def check_namespace(namespace: str) -> None:
             f"namespace `{_shown(namespace)}` is not a valid name: use at most {NAME_PART_LIMIT}"
             " lower-case letters, digits and `-`, starting and ending with a letter or digit",
             path="namespace",
+        )
+
+
+def check_object_name(name: str, what: str, where: str) -> None:
+    """Raise a SpecError naming ``where`` when ``name`` cannot name a Secret, a ServiceAccount
+    or another object whose names are DNS subdomains (``*`` and the empty name included)."""
+    if len(name) > PREFIX_LIMIT or not _DNS_SUBDOMAIN.fullmatch(name):
+        raise SpecError(
+            f"{what} `{_shown(name)}` is not a valid name: use at most {PREFIX_LIMIT} lower-case"
+            " letters, digits, `-` and `.`, starting and ending with a letter or digit",
+            path=where,
         )
 
 

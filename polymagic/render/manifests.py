@@ -46,6 +46,7 @@ from polymagic.render.executor_flags import EXECUTOR_FLAGS, check_executor_versi
 from polymagic.render.kube_names import (
     CONFIGMAP_LIMIT,
     check_annotations,
+    check_config_map_key,
     check_labels,
     check_namespace,
     is_config_map_key,
@@ -197,6 +198,11 @@ def _context_volumes(
     build: CompiledBuild, name: str
 ) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
     """ConfigMap data, pod volumes and mounts that put every rendered file at its context path."""
+    for dockerfile in build.dockerfiles:
+        # Kaniko's --dockerfile and the mounted file's name: a ConfigMap key's rules keep both
+        # within what the API server and the node's file system take.
+        where = f"run.init[{dockerfile.init_index}].dockerfile.filename"
+        check_config_map_key(dockerfile.filename, where)
     files: list[tuple[str, str, str]] = [
         (d.context_path, d.filename, d.text) for d in build.dockerfiles
     ]

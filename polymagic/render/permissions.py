@@ -2,18 +2,43 @@
 
 The preflight checks exactly these before it creates anything, and ``polymagic rbac`` prints them
 as a Role and RoleBinding, so an administrator can grant a notebook's service account what a build
-needs and nothing more. Pure: plain dicts, no client.
+needs and nothing more. What ``pods: create`` implies (any Secret of the namespace can be
+mounted), and reading the API server's Pod Security refusal, live here too. Pure: plain dicts,
+no client.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PERMISSIONS", "Permission", "permission_checks", "rbac_objects"]
+from polymagic.render.kube_names import check_namespace, check_object_name
+
+__all__ = [
+    "PERMISSIONS",
+    "PODS_CREATE_IMPLIES",
+    "POD_SECURITY_LABEL",
+    "Permission",
+    "PodSecurityRefusal",
+    "permission_checks",
+    "pod_security_refusal",
+    "rbac_objects",
+]
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
+POD_SECURITY_LABEL = "pod-security.kubernetes.io/enforce"
+"""The namespace label Pod Security admission enforces; the executor needs ``baseline``."""
+
+PODS_CREATE_IMPLIES = (
+    "`pods: create` lets the account start a pod that mounts any Secret in the namespace, so"
+    " `secrets: get` by name limits what it reads through the API, not what it can reach: run"
+    " builds in a dedicated namespace that holds only the registry Secret, labelled"
+    f" `{POD_SECURITY_LABEL}=baseline` (Kaniko's executor runs as root, which `restricted`"
+    " refuses)"
+)
+"""The one paragraph ``polymagic rbac --help`` and the README give about ``pods: create``."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +106,15 @@ def _role_rules(secrets: Sequence[str]) -> list[dict[str, Any]]:
 def rbac_objects(
     namespace: str, service_account: str, secrets: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
-    """The Role with exactly polymagic's permissions, and its binding to ``service_account``."""
+    """The Role with exactly polymagic's permissions, and its binding to ``service_account``.
+
+    Every name is checked as the API server checks the object it names (``*`` and the empty
+    name are not names: a Role's ``resourceNames`` would take them and grant nothing useful).
+    """
+    check_namespace(namespace)
+    check_object_name(service_account, "service account", "--service-account")
+    for secret in secrets:
+        check_object_name(secret, "secret", "--secret")
     name = "polymagic-builder"
     role = {
         "apiVersion": RBAC_API,
@@ -97,3 +130,28 @@ def rbac_objects(
         "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
     }
     return [role, binding]
+
+
+# -- Pod Security admission ----------------------------------------------------------------------
+
+# The API server's words (k8s.io/pod-security-admission): `pods "x" is forbidden: violates
+# PodSecurity "restricted:latest": allowPrivilegeEscalation != false (...), ...`.
+_VIOLATES = re.compile(
+    r'violates PodSecurity "(?P<level>[a-z]+)(?::[^"]*)?"(?::\s*(?P<what>.*))?', re.S
+)
+
+
+@dataclass(frozen=True)
+class PodSecurityRefusal:
+    """A pod refused by Pod Security admission: the namespace's level and what it named."""
+
+    level: str
+    violations: str
+
+
+def pod_security_refusal(message: str) -> PodSecurityRefusal | None:
+    """What a 403's message says when Pod Security admission refused a pod, else None."""
+    found = _VIOLATES.search(message)
+    if found is None:
+        return None
+    return PodSecurityRefusal(found.group("level"), (found.group("what") or "").strip())

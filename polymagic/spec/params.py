@@ -2,7 +2,9 @@
 against the component's declared inputs and outputs.
 
 Values are converted the way Polyaxon converts them (``"false"`` for a bool, a JSON number
-for an int, ``image`` references validated) so templates see the same values. Pure.
+for an int, ``image`` references validated) so templates see the same values. Text that reaches
+object names and executor arguments is checked here too, before anything is rendered: no
+control characters in any value, and no line breaks in a value that is not free text. Pure.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -179,17 +182,60 @@ def _describe(io: IOSpec) -> str:
     )
 
 
+# Free text: a `str` (or untyped) value may span lines, as a script passed as an argument does.
+# Every other kind (an image, a path, a URI, a number...) is one line, as names and flags are.
+_MULTILINE_KINDS = {"str", "any", "Any", None}
+_LINE_BREAKS = {"\n", "\r", "\v", "\f", "\x85", "\u2028", "\u2029"}
+
+
+def _bad_character(text: str, multiline: bool) -> tuple[int, str] | None:
+    """The position and character of the first one ``text`` must not hold, or None."""
+    for position, char in enumerate(text):
+        if multiline and char in "\t\n":
+            continue
+        if char in _LINE_BREAKS or unicodedata.category(char) == "Cc":
+            return position, char
+    return None
+
+
+def _check_characters(io: IOSpec, value: Any) -> None:
+    """Refuse control characters (and, outside free text, line breaks) in a param's text."""
+    texts = value if isinstance(value, list) else [value]
+    multiline = io.type in _MULTILINE_KINDS
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            continue
+        found = _bad_character(text, multiline)
+        if found is None:
+            continue
+        position, char = found
+        what = "a line break" if char in _LINE_BREAKS else "a control character"
+        where = f" (item {index})" if isinstance(value, list) else ""
+        rule = (
+            "text values may hold tabs and newlines but no other control characters"
+            if multiline
+            else f"a value of type `{io.type}` is one line of printable text"
+        )
+        raise ParamError(
+            f"param `{io.name}`{where} holds {what} (U+{ord(char):04X}) at character"
+            f" {position + 1}: {rule}; remove it",
+            path=f"params.{io.name}",
+        )
+
+
 def _validated(io: IOSpec, param: Param) -> Any:
     if param.value is None or is_ref(param.value) or param.ref:
         return param.value
     try:
-        return _convert(io, param.value)
+        value = _convert(io, param.value)
     except (ValueError, ValidationError, TypeError) as exc:
         reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         raise ParamError(
             f"param `{io.name}` got `{param.value}`: expected {_describe(io)} ({reason})",
             path=f"params.{io.name}",
         ) from exc
+    _check_characters(io, value)
+    return value
 
 
 def resolve_params(component: Component, params: Mapping[str, Param]) -> dict[str, ResolvedParam]:

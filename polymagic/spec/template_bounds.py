@@ -27,7 +27,6 @@ __all__ = [
     "Budget",
     "Exceeded",
     "budget_open",
-    "call_estimate",
     "check_binop",
     "check_result",
     "current_budget",
@@ -64,6 +63,16 @@ class Budget:
             raise Exceeded(
                 f"uses more than {TEMPLATE_MAX_STEPS:,} loop iterations, calls and operations"
                 f" ({limit_text('TEMPLATE_MAX_STEPS')})"
+            )
+
+    def spend(self, steps: int, what: str) -> None:
+        """Charge ``steps`` for ``what`` before it runs; past the bound it does not run."""
+        self.steps += steps
+        if self.steps > TEMPLATE_MAX_STEPS:
+            raise Exceeded(
+                f"{what} would bring the steps past {TEMPLATE_MAX_STEPS:,} (loop iterations,"
+                f" calls, operations and the items they go through;"
+                f" {limit_text('TEMPLATE_MAX_STEPS')})"
             )
 
     def check(self, size: int, what: str) -> None:
@@ -134,13 +143,22 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+_ITEMS_PER_STEP = 16
+"""Items ``text_size`` looks at for one step of the budget."""
+
+
 def text_size(value: Any, limit: int = TEMPLATE_MAX_VALUE) -> int:
     """About how long ``value`` is as text (Jinja's ``str()``), counted only up to just past
-    ``limit``: a list of a million references to one long text is long as text."""
+    ``limit``: a list of a million references to one long text is long as text. Each container
+    is charged to the budget (a step per ``_ITEMS_PER_STEP`` items) before it is looked into,
+    so walking the same large value again and again runs out of steps, not of time."""
     total = 0
     pending = [value]
+    budget = current_budget()
     while pending and total <= limit:
         item = pending.pop()
+        if isinstance(item, (list, tuple, set, frozenset, dict)):
+            budget.spend(len(item) // _ITEMS_PER_STEP + 1, f"looking through {short(item)}")
         if isinstance(item, str):
             total += len(item)
         elif isinstance(item, bytes):
@@ -204,8 +222,6 @@ def check_binop(operator: str, left: Any, right: Any, shown: str) -> None:
         current_budget().check(_percent_estimate(left, right), shown)
 
 
-# The width in a str.format field, e.g. 12 in "{:>12}" or "{0:012.3f}".
-_FORMAT_WIDTH = re.compile(r"\{[^{}:]*:[^{}0-9]*0?(\d+)")
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
 
 
@@ -223,43 +239,6 @@ def _percent_estimate(text: str, args: Any) -> int:
             elif number:
                 widths.append(int(number))
     return len(text) + text.count("%") * (longest + max(widths))
-
-
-def call_estimate(name: str, owner: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
-    """An upper bound of the result of the text functions that can multiply their input (0 for
-    the others). ``owner`` is the text a method belongs to, or the value a filter is given."""
-    params = [*args, *kwargs.values()]
-    counts = [n for n in map(_count, params) if n is not None]
-    longest = max((text_size(p) for p in params), default=0)
-    base = text_size(owner)
-    if name in ("center", "ljust", "rjust", "zfill", "truncate", "wordwrap", "indent"):
-        # a width, and text inserted once per line (indent, wordwrap)
-        lines = owner.count("\n") + 1 if isinstance(owner, str) else base
-        return base + max(counts, default=0) + lines * longest
-    if name == "join":
-        if isinstance(owner, str):  # str.join(items): the owner is the separator
-            items: Any = args[0] if args else ()
-            separator = base
-        else:  # items|join(separator)
-            items, separator = owner, longest
-        if not isinstance(items, _SIZED):
-            return 0  # a generator: its items are checked as they are made
-        return text_size(items) + len(items) * separator
-    if name == "replace" and isinstance(owner, str) and args:
-        old = args[0] if isinstance(args[0], str) else ""
-        new = args[1] if len(args) > 1 else ""
-        hits = owner.count(old) if old else len(owner) + 1
-        return base + hits * text_size(new)
-    if name in ("format", "format_map") and isinstance(owner, str):
-        values = [*args, *(a for p in args if isinstance(p, Mapping) for a in p.values())]
-        widths = [int(w) for w in _FORMAT_WIDTH.findall(owner)] or [0]
-        fields = owner.count("{")
-        return _percent_estimate(owner, tuple(values)) + fields * (longest + max(widths))
-    if name == "expandtabs":
-        return base * max(counts or [8])
-    if name in ("generate_lorem_ipsum", "slice", "batch"):  # lipsum(n, ...) / |slice(n)
-        return max(counts, default=0) * (1000 if name == "generate_lorem_ipsum" else 1)
-    return 0
 
 
 def check_result(value: Any, what: str) -> Any:

@@ -5,9 +5,10 @@ Python literal when it can (``"1"`` becomes ``1``); container ``command``/``args
 text, and one that renders ``None`` from a template is dropped. Pure.
 
 Templates come from files people share, so rendering is sandboxed (no Python internals) and
-bounded (no runaway time or memory): the operators that grow values (``*``, ``**``, ``+``,
-``%``, ``~``) and the string functions that multiply text check the size of their result before
-computing it; loops, calls and operators draw on one budget of steps; every value, rendering and
+bounded by construction (no runaway time or memory): only the filters, tests, methods and
+functions of ``template_allowed`` run, each charged its steps and checked for the size of its
+result before it runs, from the sizes of its inputs; the operators that grow values (``*``,
+``**``, ``+``, ``%``, ``~``) check the size of their result before computing it; loops, calls and operators draw on one budget of steps; every value, rendering and
 the total produced have a size cap; output that renders to a longer text containing its own
 template is not rendered again. The bounds live in ``polymagic.limits`` and are counted over
 one ``template_budget()`` (one compile); a normal template never comes near them. The checks
@@ -102,6 +103,7 @@ def _render(text: str, context: Mapping[str, Any], where: str) -> str:
         AttributeError,
         LookupError,
         RecursionError,
+        AssertionError,  # Jinja's own argument checks (`|truncate(0)`)
     ) as exc:
         reason = str(exc) or ("it ran out of memory" if isinstance(exc, MemoryError) else repr(exc))
         raise SpecError(

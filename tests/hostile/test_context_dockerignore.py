@@ -93,9 +93,9 @@ def test_a_cloned_folder_with_a_backtracking_dockerignore_renders(
     assert "kind: ConfigMap" in result.stdout
 
 
-def test_a_dockerignore_with_ten_thousand_patterns_ends_in_time(tmp_path: Path) -> None:
+def test_a_dockerignore_with_six_thousand_patterns_ends_in_time(tmp_path: Path) -> None:
     rng = random.Random(8)
-    words = ["".join(rng.choice("abcdefgh") for _ in range(3)) for _ in range(10_000)]
+    words = ["".join(rng.choice("abcdefgh") for _ in range(3)) for _ in range(6_000)]
     lines = [f"*{w[0]}*{w[1]}*{w[2]}*" if i % 2 else f"**/{w}*.py" for i, w in enumerate(words)]
     (tmp_path / ".dockerignore").write_text("\n".join(lines))
     for n in range(2_000):
@@ -110,15 +110,15 @@ def test_a_dockerignore_with_ten_thousand_patterns_ends_in_time(tmp_path: Path) 
     if result.returncode == 0:
         assert "kind: ConfigMap" in result.stdout
     else:
-        assert "takes more than 20,000,000 steps" in one_error_line(result)
+        assert "takes more than 10,000,000 steps" in one_error_line(result)
     assert result.cpu_seconds < 8, result.explain()
 
 
 def test_an_oversized_dockerignore_is_refused_unread(tmp_path: Path) -> None:
-    (tmp_path / ".dockerignore").write_text("*a*a*a*a*a*a*a*a*a*b\n" * 16_000)  # 336 KB
+    (tmp_path / ".dockerignore").write_text("*a*a*a*a*a*a*a*a*a*b\n" * 4_000)  # 84 KB
     (tmp_path / "app.py").write_text("")
     argv = write_operation(tmp_path, ["app.py"])
 
     line = one_error_line(run_cli_bounded(argv))
 
-    assert "is larger than 256 KiB, more than polymagic reads" in line
+    assert "is larger than 64 KiB, more than polymagic reads" in line
