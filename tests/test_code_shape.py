@@ -21,10 +21,9 @@ MAX_FUNCTION = 60
 MAX_CLASS = 250
 MAX_MODULE = 500
 """Lines in one module: past it, a module holds more than one thing a newcomer looks for."""
-OVER_BUDGET = {
+OVER_BUDGET: dict[str, int] = {
     # Modules still to split, each at most the size it had when the budget came in: the list
     # may only shrink (issue 17). A module that drops under the budget must leave it.
-    "polymagic/render/context.py": 930,
 }
 
 

@@ -21,7 +21,7 @@ import yaml
 
 from polymagic.cli.main import main
 from polymagic.errors import SpecError
-from polymagic.render import context
+from polymagic.render import context, context_walk
 from polymagic.render.context import (
     ArchiveEntry,
     PackedContext,
@@ -512,7 +512,7 @@ def test_what_the_users_dockerignore_leaves_out_is_not_warned_about(tmp_path: Pa
 def test_a_left_out_folder_is_not_walked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_tree(tmp_path, {f".git/objects/{n:02d}": "x" for n in range(50)})
     write_tree(tmp_path, {"app.py": "", ".dockerignore": "!app.py\n"})
-    monkeypatch.setattr(context, "MAX_ENTRIES", 10)
+    monkeypatch.setattr(context_walk, "MAX_ENTRIES", 10)
 
     assert pack_context(tmp_path, ["."], {}).files == (".dockerignore", "app.py")
 
@@ -551,7 +551,7 @@ def test_a_walk_over_too_many_entries_stops_with_one_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_tree(tmp_path, {f"data/{n:03d}.csv": "" for n in range(40)})
-    monkeypatch.setattr(context, "MAX_ENTRIES", 30)
+    monkeypatch.setattr(context_walk, "MAX_ENTRIES", 30)
 
     with pytest.raises(SpecError, match=r"has more than 30 files and folders under the COPY") as e:
         pack_context(tmp_path, ["."], {})
@@ -579,14 +579,14 @@ def test_files_that_cannot_fit_are_refused_before_being_read(tmp_path: Path) -> 
 
 def swap_after_the_walk(monkeypatch: pytest.MonkeyPatch, swap: Callable[[], None]) -> None:
     """Change the folder between the walk and the reading of the files."""
-    walked = context._Packer.with_parents
+    walked = context_walk.Packer.with_parents
 
     def then_swap(packer: Any) -> Any:
         entries = walked(packer)
         swap()
         return entries
 
-    monkeypatch.setattr(context._Packer, "with_parents", then_swap)
+    monkeypatch.setattr(context_walk.Packer, "with_parents", then_swap)
 
 
 def test_a_file_swapped_for_a_link_is_not_followed_out_of_the_context(

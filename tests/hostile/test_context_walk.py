@@ -71,11 +71,11 @@ def test_a_sparse_file_of_many_gigabytes_is_refused_unread(tmp_path: Path) -> No
 SWAP_FOR_A_FIFO = """
 import os, sys
 from pathlib import Path
-from polymagic.render import context
+from polymagic.render import context, context_walk
 from polymagic.errors import SpecError
 
 base = Path(sys.argv[1])
-walked = context._Packer.with_parents
+walked = context_walk.Packer.with_parents
 
 def then_swap(packer):
     entries = walked(packer)
@@ -83,7 +83,7 @@ def then_swap(packer):
     os.mkfifo(base / "data.txt")  # opening it to read would wait for a writer forever
     return entries
 
-context._Packer.with_parents = then_swap
+context_walk.Packer.with_parents = then_swap
 try:
     context.pack_context(base, ["."], {})
 except SpecError as error:
