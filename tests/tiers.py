@@ -88,6 +88,7 @@ TIER_FILES: dict[str, tuple[str, ...]] = {
     # Kernels started by the tests' own helpers (the freeze kernel, nbclient, JupyterLab).
     "kernel": (
         "freeze/test_freeze_kernel.py",
+        "freeze/test_freeze_kernel_classes.py",
         "real_executor/test_notebooks_real.py",
         "real_executor/test_quickstart_local.py",
     ),
