@@ -21,7 +21,7 @@ from polymagic.render.permissions import (
     rbac_objects,
 )
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+USER_GUIDE = Path(__file__).resolve().parents[1] / "docs" / "user-guide.md"
 
 
 def _rbac(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *argv: str) -> tuple[int, str, str]:
@@ -86,15 +86,15 @@ def test_rbac_objects_check_their_names_for_every_caller() -> None:
         rbac_objects("ML", "builder")
 
 
-def test_help_and_readme_say_what_pods_create_implies(capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_and_user_guide_say_what_pods_create_implies(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit, match="0"):
         main(["rbac", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
     assert " ".join(PODS_CREATE_IMPLIES.split()) in shown
     assert f"`{POD_SECURITY_LABEL}=baseline`" in shown  # whole, copyable
-    readme = " ".join(README.read_text().split())
+    guide = " ".join(USER_GUIDE.read_text().split())
     for words in ("mounts any Secret in the namespace", f"{POD_SECURITY_LABEL}=baseline", "root"):
-        assert words in readme
+        assert words in guide
 
 
 # The API server's answer to a pod that Pod Security admission refuses (Kubernetes 1.25+,
