@@ -17,6 +17,7 @@ from typing import Any
 
 from polymagic._version import __version__
 from polymagic.errors import SpecError, UnsupportedError
+from polymagic.render.annotations import with_provenance
 from polymagic.render.build_objects import (
     ANNOTATION_PREFIX,
     CONTEXT_ARCHIVE,
@@ -370,6 +371,8 @@ def build_manifests(
     image = _executor_image(container, executor_image)
     spec_hash = spec_hash_of(build, image, kaniko, context.sha256 if context is not None else None)
     args, warnings = _executor_args(build, container, kaniko, spec_hash, context)
+    if kaniko.provenance is not None:
+        args, warnings = with_provenance(build, image, kaniko, spec_hash, args, warnings)
     check_executor_version(image, args)
     name = name or build_name(build, pod_name_hash_of(build, image, args))
 
