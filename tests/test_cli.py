@@ -267,7 +267,8 @@ def test_a_deadline_must_be_a_positive_number_of_seconds(
             " --cache-run-layers --cache-copy-layers --registry-mirror"
             " --skip-default-registry-fallback --push-retry --image-download-retry --compression"
             " --compression-level --image-format --label --annotation"
-            " --push-ignore-immutable-tag-errors --executor-arg --no-annotations --allow-pod-field",
+            " --push-ignore-immutable-tag-errors --executor-arg --no-annotations --pin-base"
+            " --allow-pod-field",
         ),
         (
             "build",
@@ -280,7 +281,8 @@ def test_a_deadline_must_be_a_positive_number_of_seconds(
             " --cache-run-layers --cache-copy-layers --registry-mirror"
             " --skip-default-registry-fallback --push-retry --image-download-retry --compression"
             " --compression-level --image-format --label --annotation"
-            " --push-ignore-immutable-tag-errors --executor-arg --no-annotations --allow-pod-field",
+            " --push-ignore-immutable-tag-errors --executor-arg --no-annotations --pin-base"
+            " --allow-pod-field",
         ),
         ("status", "--namespace"),
         ("list", "--namespace -A --all-namespaces"),

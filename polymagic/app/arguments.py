@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from polymagic.app.provenance_options import NO_ANNOTATIONS, asked_provenance
+from polymagic.app.provenance_options import NO_ANNOTATIONS, PIN_BASE, asked_provenance
 from polymagic.render.executor_flags import EXECUTOR_FLAGS, ExecutorFlag, FlagKind
 from polymagic.setting_schema import setting
 
@@ -234,6 +234,7 @@ EXECUTOR_OPTIONS = OptionGroup(
             help="any other executor flag, passed as given (repeatable)",
         ),
         option(*NO_ANNOTATIONS[0], **NO_ANNOTATIONS[1]),
+        option(*PIN_BASE[0], **PIN_BASE[1]),
     ),
 )
 """How the executor runs: everything ``KanikoOptions`` holds."""

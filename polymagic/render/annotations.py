@@ -53,7 +53,9 @@ __all__ = [
     "base_image_of",
     "clean_remote",
     "image_annotations",
+    "pin_base",
     "provenance_arguments",
+    "record_annotations",
     "with_provenance",
 ]
 
@@ -94,6 +96,9 @@ class ImageProvenance:
     source: SourceInfo | None = None
     base_digest: str | None = None
     """The base image's digest (``sha256:...``), when it was resolved before the build."""
+    annotate: bool = True
+    """Put the annotations and labels on the image (False: ``--no-annotations``; the build's
+    own record still keeps the base digest)."""
 
 
 _SCHEME_USER = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
@@ -253,7 +258,7 @@ def with_provenance(
     warnings: list[str],
 ) -> tuple[list[str], list[str]]:
     """``args`` and ``warnings`` with polymagic's annotations (``options.provenance``) added."""
-    if options.provenance is None:
+    if options.provenance is None or not options.provenance.annotate:
         return args, warnings
     more, notes = provenance_arguments(
         title=build.name,
@@ -266,3 +271,21 @@ def with_provenance(
         user_annotations=options.annotations,
     )
     return [*args, *(a for a in more if a not in args)], [*warnings, *notes]
+
+
+def record_annotations(provenance: ImageProvenance | None, prefix: str) -> dict[str, str]:
+    """What the build's own objects (the pod and ConfigMap) keep of the base: its digest."""
+    if provenance is None or provenance.base_digest is None:
+        return {}
+    return {f"{prefix}base-digest": provenance.base_digest}
+
+
+def pin_base(dockerfile: str, image: str, digest: str) -> str:
+    """``dockerfile`` with every ``FROM image`` (the tag kept) naming ``image@digest``; the rest
+    of the text byte for byte as it was."""
+    pinned = f"{image.split('@', 1)[0]}@{digest}"
+    pattern = re.compile(
+        rf"^([ \t]*FROM[ \t]+(?:--\S+[ \t]+)*){re.escape(image)}(?=[ \t\r]|$)",
+        re.IGNORECASE | re.MULTILINE,
+    )
+    return pattern.sub(lambda found: found.group(1) + pinned, dockerfile)

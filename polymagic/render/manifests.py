@@ -17,7 +17,7 @@ from typing import Any
 
 from polymagic._version import __version__
 from polymagic.errors import SpecError, UnsupportedError
-from polymagic.render.annotations import with_provenance
+from polymagic.render.annotations import record_annotations, with_provenance
 from polymagic.render.build_objects import (
     ANNOTATION_PREFIX,
     CONTEXT_ARCHIVE,
@@ -381,6 +381,7 @@ def build_manifests(
     connections = connection_wiring(build, secret_shapes or {})
     destinations = destinations_of(args)
     labels, annotations = _build_metadata(build, name, image, spec_hash, destinations, extra_labels)
+    annotations.update(record_annotations(kaniko.provenance, ANNOTATION_PREFIX))
     environment = pod_environment(
         build.run.environment if isinstance(build.run.environment, Environment) else None
     )

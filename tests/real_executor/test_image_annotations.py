@@ -71,6 +71,7 @@ def test_the_pushed_image_carries_its_annotations_and_labels(
         "org.opencontainers.image.revision": commit,
         "org.opencontainers.image.title": "annotated-app",
         "org.opencontainers.image.base.name": plain_registry.image("base/busybox", "1"),
+        "org.opencontainers.image.base.digest": view.digest("base/busybox", "1"),
         "io.polymagic.spec-hash": spec_hash,
     }
     assert len(spec_hash) == 64
@@ -79,6 +80,8 @@ def test_the_pushed_image_carries_its_annotations_and_labels(
     assert labels["org.opencontainers.image.revision"] == commit
     assert labels["org.opencontainers.image.source"] == "https://git.example.com/team/app.git"
     assert "t0ken" not in done.stdout + done.stderr
+    base_line = f"base image: FROM {plain_registry.image('base/busybox', '1')}  → "
+    assert f"{base_line}{view.digest('base/busybox', '1')}" in done.stderr
     assert leftovers(admin_kubeconfig, real_namespace) == []
 
 
@@ -97,3 +100,24 @@ def test_no_annotations_leaves_the_image_without_them(
     assert image.manifest.get("annotations", {}) == {}
     labels = image.config["config"].get("Labels") or {}
     assert not [key for key in labels if key.startswith("org.opencontainers.image.")]
+
+
+def test_pin_base_builds_from_the_digest_the_plan_showed(
+    tmp_path: Path, admin_kubeconfig: Path, real_namespace: str, plain_registry: RegistryServer
+) -> None:
+    op = op_running(plain_registry, "pinned/app", ["echo pinned"])
+    inputs = write_inputs(tmp_path, op, catalog(plain_registry))
+    done = polymagic_build(admin_kubeconfig, inputs, real_namespace, "--pin-base", "--dry-run")
+    assert done.returncode == 0, done
+    view = RegistryView(plain_registry)
+    base_digest = view.digest("base/busybox", "1")
+    assert f"FROM {plain_registry.image('base/busybox', '1')}@{base_digest}\n" in done.stdout
+    built = polymagic_build(admin_kubeconfig, inputs, real_namespace, "--pin-base")
+    assert built.returncode == 0, built
+    digest = view.digest("pinned/app", "latest")
+    assert digest is not None
+    image = view.image("pinned/app", digest)
+    assert image.manifest["annotations"]["org.opencontainers.image.base.digest"] == base_digest
+    # The executor pulled the base by digest: the image's first layer is the base's.
+    base = view.image("base/busybox", base_digest or "")
+    assert image.manifest["layers"][0]["digest"] == base.manifest["layers"][0]["digest"]
