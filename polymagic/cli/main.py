@@ -67,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_freeze(commands)
     _add_rbac(commands)
     _add_trust(commands)
+    _add_inspect(commands)
     return parser
 
 
@@ -224,6 +225,16 @@ def _add_trust(commands: _Commands) -> None:
     )
 
 
+def _add_inspect(commands: _Commands) -> None:
+    from polymagic.app.inspect_image import INSPECT_OPTIONS
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="show what an image in a registry says about itself (manifest, config, annotations)",
+    )
+    add_options(inspect, *INSPECT_OPTIONS)
+
+
 def _trust(args: argparse.Namespace, out: TextIO) -> int:
     from polymagic.app.settings import trust_project_file, trusted_files_path
 
@@ -299,6 +310,10 @@ def main(
             return _trust(args, out)
         if args.command == "freeze":
             return _freeze(args, out, err)
+        if args.command == "inspect":
+            from polymagic.cli.inspect import inspect
+
+            return inspect(args, out, err)
         from polymagic.cli import cluster as cli_cluster
 
         return cli_cluster.run(args, out, err)

@@ -5,8 +5,11 @@ credentials; ``--no-annotations`` leaves them off."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,11 @@ from tests.registry.server import RegistryServer
 pytestmark = [pytest.mark.cluster, pytest.mark.real_executor]
 
 REMOTE = "https://builder:t0ken-in-url@git.example.com/team/app.git"
+
+
+def _inspect(image: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "polymagic", "inspect", image, "--insecure", *extra]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
 
 
 def _commit(folder: Path) -> str:
@@ -80,6 +88,17 @@ def test_the_pushed_image_carries_its_annotations_and_labels(
     assert labels["org.opencontainers.image.revision"] == commit
     assert labels["org.opencontainers.image.source"] == "https://git.example.com/team/app.git"
     assert "t0ken" not in done.stdout + done.stderr
+    # `polymagic inspect` reads the same back from the registry.
+    shown = _inspect(f"{plain_registry.host}/annotated/app:latest", "-o", "json")
+    assert shown.returncode == 0, shown
+    details = json.loads(shown.stdout)
+    assert details["digest"] == digest
+    assert details["annotations"] == annotations
+    assert details["labels"]["org.opencontainers.image.revision"] == commit
+    text = _inspect(f"{plain_registry.host}/annotated/app@{digest}")
+    assert re.search(
+        rf"^annotation org\.opencontainers\.image\.revision +{commit}$", text.stdout, re.M
+    )
     base_line = f"base image: FROM {plain_registry.image('base/busybox', '1')}  → "
     assert f"{base_line}{view.digest('base/busybox', '1')}" in done.stderr
     assert leftovers(admin_kubeconfig, real_namespace) == []
