@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_rbac(commands)
     _add_trust(commands)
     _add_inspect(commands)
+    _add_sbom(commands)
     return parser
 
 
@@ -235,6 +236,15 @@ def _add_inspect(commands: _Commands) -> None:
     add_options(inspect, *INSPECT_OPTIONS)
 
 
+def _add_sbom(commands: _Commands) -> None:
+    from polymagic.app.sbom_command import SBOM_OPTIONS
+
+    sbom = commands.add_parser(
+        "sbom", help="the exact SBOM (CycloneDX 1.6) of an image in a registry, from its layers"
+    )
+    add_options(sbom, *SBOM_OPTIONS)
+
+
 def _trust(args: argparse.Namespace, out: TextIO) -> int:
     from polymagic.app.settings import trust_project_file, trusted_files_path
 
@@ -310,6 +320,10 @@ def main(
             return _trust(args, out)
         if args.command == "freeze":
             return _freeze(args, out, err)
+        if args.command == "sbom":
+            from polymagic.cli.sbom import sbom
+
+            return sbom(args, out, err)
         if args.command == "inspect":
             from polymagic.cli.inspect import inspect
 

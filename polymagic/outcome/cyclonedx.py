@@ -69,23 +69,7 @@ def sbom_document(
                 {"alg": "SHA-256", "content": base_digest.removeprefix("sha256:")}
             ]
         components.append(base_component)
-    for package in packages:
-        component: dict[str, Any] = {
-            "type": "library",
-            "bom-ref": package.purl,
-            "name": package.name,
-            "version": package.version,
-            "purl": package.purl,
-        }
-        if package.licence:
-            component["licenses"] = (
-                [{"expression": package.licence}]
-                if _is_expression(package.licence)
-                else [{"license": {"name": package.licence}}]
-            )
-        if package.path:
-            component["properties"] = [{"name": "polymagic:path", "value": package.path}]
-        components.append(component)
+    components += [_component(package) for package in packages]
     return {
         "bomFormat": "CycloneDX",
         "specVersion": SPEC_VERSION,
@@ -94,6 +78,25 @@ def sbom_document(
         "metadata": metadata,
         "components": components,
     }
+
+
+def _component(package: Package) -> dict[str, Any]:
+    component: dict[str, Any] = {
+        "type": "library",
+        "bom-ref": package.purl,
+        "name": package.name,
+        "version": package.version,
+        "purl": package.purl,
+    }
+    if package.licence:
+        component["licenses"] = (
+            [{"expression": package.licence}]
+            if _is_expression(package.licence)
+            else [{"license": {"name": package.licence}}]
+        )
+    if package.path:
+        component["properties"] = [{"name": "polymagic:path", "value": package.path}]
+    return component
 
 
 def _is_expression(text: str) -> bool:

@@ -54,6 +54,8 @@ class ImageDetails:
     digest: str | None = None
     """The digest the reference resolves to (the index's, for a multi-platform image)."""
     media_type: str = ""
+    size: int | None = None
+    """Bytes of the manifest (or index) the reference resolves to."""
     manifest_digest: str | None = None
     """The digest of the image manifest read (a platform's, under an index)."""
     platform: str = ""
@@ -226,7 +228,8 @@ def _read(session: AuthSession, platform: str, found: dict[str, Any]) -> ImageDe
         )
     document = _document(body, "the manifest")
     media_type = media_type or str(document.get("mediaType") or "")
-    found.update(digest=digest, media_type=shown(media_type))
+    found.update(digest=digest, media_type=shown(media_type), size=len(body))
+    top_size = len(body)
     index_annotations: dict[str, str] = {}
     chosen = ""
     platforms: tuple[str, ...] = ()
@@ -261,6 +264,7 @@ def _read(session: AuthSession, platform: str, found: dict[str, Any]) -> ImageDe
         ref,
         digest=digest,
         media_type=shown(media_type),
+        size=top_size,
         manifest_digest=manifest_digest,
         platform=chosen,
         platforms=platforms,
