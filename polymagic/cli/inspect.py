@@ -9,7 +9,7 @@ import argparse
 import json
 from typing import TextIO
 
-from polymagic.app.inspect_image import details_lines, inspect_image
+from polymagic.app.inspect_image import attached_sbom, details_lines, inspect_image
 from polymagic.printable import printable, visible
 
 __all__ = ["inspect"]
@@ -17,14 +17,29 @@ __all__ = ["inspect"]
 
 def inspect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     details = inspect_image(args)
+    sbom = attached_sbom(details, args) if not details.reason else None
     if args.output == "json":
-        out.write(json.dumps(details.as_json(), indent=2, sort_keys=True) + "\n")
+        shown = details.as_json()
+        if sbom is not None:
+            shown["sbom"] = {
+                "reference": sbom.reference,
+                "attached": sbom.found,
+                "components": sbom.components,
+                "subjectIsThisImage": sbom.verified,
+                "note": sbom.note or None,
+            }
+        out.write(json.dumps(shown, indent=2, sort_keys=True) + "\n")
     else:
-        for line in details_lines(details):
+        for line in details_lines(details, sbom):
             out.write(visible(line) + "\n")
     if details.reason:
         err.write(
             f"polymagic: could not read all of {details.reference}: {printable(details.reason)}\n"
+        )
+        return 1
+    if sbom is not None and sbom.found and not sbom.verified:
+        err.write(
+            f"polymagic: the SBOM attached to {details.reference} is not about it: {printable(sbom.note)}\n"
         )
         return 1
     return 0

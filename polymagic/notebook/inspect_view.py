@@ -11,7 +11,13 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from polymagic.app.inspect_image import details_lines, details_rows, inspect_image
+from polymagic.app.inspect_image import (
+    AttachedSbom,
+    attached_sbom,
+    details_lines,
+    details_rows,
+    inspect_image,
+)
 from polymagic.errors import UsageError
 from polymagic.printable import visible
 from polymagic.registry.image_reading import ImageDetails
@@ -22,11 +28,12 @@ __all__ = ["InspectView", "inspect_line"]
 class InspectView:
     """An image's details, shown as a table."""
 
-    def __init__(self, details: ImageDetails) -> None:
+    def __init__(self, details: ImageDetails, sbom: AttachedSbom | None = None) -> None:
         self.details = details
+        self.sbom = sbom
 
     def __repr__(self) -> str:
-        return "\n".join(visible(line) for line in details_lines(self.details))
+        return "\n".join(visible(line) for line in details_lines(self.details, self.sbom))
 
     def _repr_mimebundle_(
         self, include: Sequence[str] | None = None, exclude: Sequence[str] | None = None
@@ -38,7 +45,7 @@ class InspectView:
         body = "".join(
             f'<tr><th style="text-align:left;padding-right:1em">{html.escape(visible(what))}</th>'
             f'<td style="text-align:left"><code>{html.escape(visible(value))}</code></td></tr>'
-            for what, value in details_rows(self.details)
+            for what, value in details_rows(self.details, self.sbom)
         )
         return f"<table>{body}</table>"
 
@@ -58,4 +65,5 @@ def inspect_line(words: list[str], args: Any) -> InspectView:
         platform="linux/amd64",
         registry_timeout=20.0,
     )
-    return InspectView(inspect_image(asked))
+    details = inspect_image(asked)
+    return InspectView(details, attached_sbom(details, asked) if not details.reason else None)

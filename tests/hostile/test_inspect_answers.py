@@ -178,3 +178,45 @@ def test_a_trickling_registry_is_cut_off_at_the_deadline() -> None:
     answer = _answer(result)
     assert result.returncode == 1, result.explain()
     assert "within 4s" in answer["reason"], answer
+
+
+# -- the SBOM's layer reads ---------------------------------------------------------------------
+
+
+def _image_with_layer(served: bytes, named: bytes) -> Routes:
+    """An image whose one layer is ``named`` in the manifest but ``served`` by the blob URL."""
+    config = CONFIG.encode()
+    layer = {
+        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+        "digest": _digest(named),
+        "size": len(named),
+    }
+    routes = _routes(_manifest(config, layers=[layer]), config)
+    routes[f"/v2/org/app/blobs/{_digest(named)}"] = StubAnswer(200, {}, served)
+    return routes
+
+
+def _sbom(host: str) -> Bounded:
+    return run_cli_bounded(
+        ["sbom", f"{host}/org/app:v1", "--insecure", "--registry-timeout", "4"], seconds=10
+    )
+
+
+@pytest.mark.parametrize(
+    ("served", "named", "words"),
+    [
+        (b"\x1f\x8b" + b"x" * 100, b"\x1f\x8b" + b"y" * 100, "holds bytes of digest"),
+        (b"z" * (9 << 20), b"z" * (9 << 20) + b"!", "did not serve the byte range"),
+    ],
+    ids=["layer-not-its-digest", "no-ranges-for-a-big-layer"],
+)
+def test_a_layer_the_registry_lies_about_is_a_warning_in_the_sbom(
+    serve: Callable[[Routes], StubServer], served: bytes, named: bytes, words: str
+) -> None:
+    result = _sbom(serve(_image_with_layer(served, named)).host)
+    assert not result.timed_out, result.explain()
+    assert result.returncode == 0, result.explain()
+    document = json.loads(result.stdout)
+    warnings = [p["value"] for p in document["metadata"].get("properties", [])]
+    assert any(words in warning for warning in warnings), warnings
+    assert words in result.stderr

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from polymagic.registry import ImageReference
+from polymagic.registry.repository_access import RepositoryAccess
 from tests.real_executor.helpers import catalog, op_running, polymagic_build, write_inputs
 from tests.real_executor.registry_view import MANIFEST_TYPES, RegistryView
 from tests.registry.server import RegistryServer
@@ -60,3 +62,23 @@ def test_the_sbom_of_a_real_image_lists_what_the_build_installed(
     assert artifact["artifactType"] == "application/vnd.cyclonedx+json"
     attached = json.loads(view.blob("sbom/app", artifact["layers"][0]["digest"]))
     assert attached == document
+    # `polymagic inspect` finds it and checks that it is about this image ...
+    inspected = _inspect(image)
+    assert inspected.returncode == 0, inspected.stderr
+    shown = json.loads(inspected.stdout)["sbom"]
+    assert shown["subjectIsThisImage"] is True
+    assert shown["components"] == len(document["components"])
+    # ... and says so when a tampered one (its subject changed) is put in its place.
+    artifact["subject"]["digest"] = "sha256:" + "0" * 64
+    reference = ImageReference.parse(f"{plain_registry.host}/sbom/app:{tag}")
+    with RepositoryAccess(reference, auth=None, insecure=True, timeout=30) as access:
+        access.put_manifest(tag, artifact["mediaType"], json.dumps(artifact).encode())
+    tampered = _inspect(image)
+    assert tampered.returncode == 1
+    assert json.loads(tampered.stdout)["sbom"]["subjectIsThisImage"] is False
+    assert "is not about it" in tampered.stderr
+
+
+def _inspect(image: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "polymagic", "inspect", image, "--insecure", "-o", "json"]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
