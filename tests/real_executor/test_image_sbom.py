@@ -82,3 +82,38 @@ def test_the_sbom_of_a_real_image_lists_what_the_build_installed(
 def _inspect(image: str) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "polymagic", "inspect", image, "--insecure", "-o", "json"]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_attest_attaches_the_sbom_and_a_provenance_statement_about_the_pushed_image(
+    tmp_path: Path, admin_kubeconfig: Path, real_namespace: str, plain_registry: RegistryServer
+) -> None:
+    op = op_running(plain_registry, "attested/app", RUN)
+    inputs = write_inputs(tmp_path, op, catalog(plain_registry))
+    built = polymagic_build(admin_kubeconfig, inputs, real_namespace, "--attest")
+    assert built.returncode == 0, built
+    view = RegistryView(plain_registry)
+    digest = view.digest("attested/app", "latest")
+    assert digest is not None
+    prefix = digest.replace(":", "-")
+    assert f"attached the SBOM as {plain_registry.host}/attested/app:{prefix}.sbom" in built.stderr
+    assert f"attached the provenance as {plain_registry.host}/attested/app:{prefix}.att" in (
+        built.stderr
+    )
+    body, _ = view._get(f"/v2/attested/app/manifests/{prefix}.att", MANIFEST_TYPES)
+    artifact = json.loads(body)
+    assert artifact["subject"]["digest"] == digest
+    statement = json.loads(view.blob("attested/app", artifact["layers"][0]["digest"]))
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
+    assert statement["subject"] == [
+        {"name": f"{plain_registry.host}/attested/app", "digest": {"sha256": digest[7:]}}
+    ]
+    definition = statement["predicate"]["buildDefinition"]
+    base_digest = view.digest("base/busybox", "1") or ""
+    assert {"uri": f"docker://{plain_registry.image('base/busybox', '1')}",
+            "digest": {"sha256": base_digest[7:]}} in definition["resolvedDependencies"]  # fmt: skip
+    assert definition["externalParameters"]["operation"]["kind"] == "operation"
+    run = statement["predicate"]["runDetails"]
+    assert run["metadata"]["startedOn"] <= run["metadata"]["finishedOn"]
+    sbom_body, _ = view._get(f"/v2/attested/app/manifests/{prefix}.sbom", MANIFEST_TYPES)
+    assert json.loads(sbom_body)["subject"]["digest"] == digest
