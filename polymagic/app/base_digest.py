@@ -49,10 +49,13 @@ class BaseDigest:
 
 
 def base_line(base: BaseDigest) -> str:
-    """The plan view's line: ``base image: FROM python:3.11-slim  → sha256:…`` (or why not)."""
+    """The plan view's line: ``base image: python:3.11-slim  → sha256:…`` (or why not).
+
+    Not written ``FROM …``: the plan is shown with ``show = "none"`` too, where no line of the
+    Dockerfile may appear."""
     if base.digest is not None:
-        return f"base image: FROM {base.image}  → {base.digest}"
-    return f"base image: FROM {base.image}  → digest unknown: {base.reason}"
+        return f"base image: {base.image}  → {base.digest}"
+    return f"base image: {base.image}  → digest unknown: {base.reason}"
 
 
 def local_auth(host: str) -> RegistryAuth | None:

@@ -99,7 +99,7 @@ def test_the_pushed_image_carries_its_annotations_and_labels(
     assert re.search(
         rf"^annotation org\.opencontainers\.image\.revision +{commit}$", text.stdout, re.M
     )
-    base_line = f"base image: FROM {plain_registry.image('base/busybox', '1')}  → "
+    base_line = f"base image: {plain_registry.image('base/busybox', '1')}  → "
     assert f"{base_line}{view.digest('base/busybox', '1')}" in done.stderr
     assert leftovers(admin_kubeconfig, real_namespace) == []
 

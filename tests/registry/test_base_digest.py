@@ -56,7 +56,7 @@ def test_the_plan_shows_the_digest_and_the_image_and_record_keep_it(
     plan = _plan(tmp_path, base, http_registry.host)
     assert plan.base is not None
     assert plan.base.digest == digest
-    assert f"base image: FROM {base}  → {digest}" in plan.settings_lines()
+    assert f"base image: {base}  → {digest}" in plan.settings_lines()
     # Without --pin-base the Dockerfile is byte for byte what Polyaxon renders.
     assert plan.build.dockerfiles[0].text == _unpinned(plan, tmp_path)
     manifests = build_manifests(plan.build, kaniko=plan.options.kaniko)
@@ -92,7 +92,7 @@ def test_a_registry_that_cannot_tell_is_a_warning_not_a_failure(
     assert plan.base is not None
     assert plan.base.digest is None
     line = next(line for line in plan.settings_lines() if line.startswith("base image:"))
-    assert line.startswith(f"base image: FROM {base}  → digest unknown: can't tell (")
+    assert line.startswith(f"base image: {base}  → digest unknown: can't tell (")
     assert "connection refused" in line
     assert plan.build.dockerfiles[0].text == _unpinned(plan, tmp_path)  # nothing pinned
 
