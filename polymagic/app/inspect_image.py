@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING, Any
 from polymagic.app.arguments import option
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from polymagic.registry.image_reading import ImageDetails
 
 __all__ = [
     "INSPECT_OPTIONS",
     "AttachedSbom",
     "attached_sbom",
+    "attachments",
     "details_lines",
     "details_rows",
     "inspect_image",
@@ -51,23 +54,28 @@ class AttachedSbom:
     reference: str
     found: bool
     components: int = 0
+    kind: str = "sbom"
+    """``sbom`` or ``provenance``."""
     verified: bool = False
     """Its artifact's ``subject`` and its document's own component both name the image's digest."""
     note: str = ""
 
     def row(self) -> tuple[str, str]:
         if not self.found:
-            return ("sbom", f"none attached ({self.note})" if self.note else "none attached")
+            return (self.kind, f"none attached ({self.note})" if self.note else "none attached")
         if self.verified:
-            return (
-                "sbom",
-                f"{self.reference}: {self.components} components; its subject is this image",
-            )
-        return ("sbom", f"{self.reference}: NOT about this image: {self.note}")
+            count = f" {self.components} components;" if self.kind == "sbom" else ""
+            return (self.kind, f"{self.reference}:{count} its subject is this image")
+        return (self.kind, f"{self.reference}: NOT about this image: {self.note}")
 
 
-def attached_sbom(details: ImageDetails, args: argparse.Namespace) -> AttachedSbom | None:
-    """The SBOM attached under ``sha256-<hex>.sbom`` next to the image, read and checked."""
+def attached_sbom(
+    details: ImageDetails, args: argparse.Namespace, kind: str = "sbom"
+) -> AttachedSbom | None:
+    """The SBOM (``kind="sbom"``, tag ``sha256-<hex>.sbom``) or the provenance statement
+    (``kind="provenance"``, tag ``sha256-<hex>.att``) attached next to the image, read and
+    checked: its artifact's subject and what the document says it describes must both be
+    the image's digest."""
     from polymagic.app.base_digest import local_auth
     from polymagic.app.sbom_command import sbom_tag
     from polymagic.registry import ImageReference
@@ -77,7 +85,8 @@ def attached_sbom(details: ImageDetails, args: argparse.Namespace) -> AttachedSb
     if details.digest is None:
         return None
     ref = details.reference
-    where = ImageReference(ref.host, ref.repository, tag=sbom_tag(details.digest))
+    tag = sbom_tag(details.digest) if kind == "sbom" else sbom_tag(details.digest)[:-5] + ".att"
+    where = ImageReference(ref.host, ref.repository, tag=tag)
     access: dict[str, Any] = {
         "insecure": bool(args.insecure),
         "skip_tls_verify": bool(args.skip_tls_verify),
@@ -87,13 +96,12 @@ def attached_sbom(details: ImageDetails, args: argparse.Namespace) -> AttachedSb
     auth = local_auth(ref.host)
     artifact = read_image(where, auth=auth, **access)
     if artifact.reason:
-        return AttachedSbom(
-            str(where), False, note="" if "HTTP 404" in artifact.reason else artifact.reason
-        )
+        note = "" if "HTTP 404" in artifact.reason else artifact.reason
+        return AttachedSbom(str(where), False, kind=kind, note=note)
     subject = artifact.manifest.get("subject")
     subject_digest = subject.get("digest") if isinstance(subject, dict) else None
     if not artifact.layers or artifact.layers[0][1] is None or artifact.layers[0][1] > _MAX_SBOM:
-        return AttachedSbom(str(where), True, note="its artifact holds no readable SBOM")
+        return AttachedSbom(str(where), True, kind=kind, note="its artifact holds no document")
     digest, size = artifact.layers[0]
     try:
         with RepositoryAccess(where, auth=auth, **access) as registry:
@@ -101,16 +109,37 @@ def attached_sbom(details: ImageDetails, args: argparse.Namespace) -> AttachedSb
             body = b"".join(iter(lambda: stream.read(1 << 20), b""))
         document = json.loads(body)
     except (RegistryError, ValueError, RecursionError) as error:
-        return AttachedSbom(str(where), True, note=f"its SBOM cannot be read ({error})")
-    component = (
-        document.get("metadata", {}).get("component", {}) if isinstance(document, dict) else {}
-    )
-    described = component.get("version") if isinstance(component, dict) else None
+        return AttachedSbom(str(where), True, kind=kind, note=f"it cannot be read ({error})")
+    described = _described(document, kind)
     count = len(document.get("components") or []) if isinstance(document, dict) else 0
     if subject_digest != details.digest or described != details.digest:
         note = f"its subject is {subject_digest} and it describes {described}, not {details.digest}"
-        return AttachedSbom(str(where), True, count, False, note)
-    return AttachedSbom(str(where), True, count, True)
+        return AttachedSbom(str(where), True, count, kind, False, note)
+    return AttachedSbom(str(where), True, count, kind, True)
+
+
+def _described(document: Any, kind: str) -> str | None:
+    """The digest a CycloneDX document or an in-toto statement says it is about."""
+    if not isinstance(document, dict):
+        return None
+    if kind == "sbom":
+        metadata = document.get("metadata")
+        component = metadata.get("component") if isinstance(metadata, dict) else None
+        version = component.get("version") if isinstance(component, dict) else None
+        return version if isinstance(version, str) else None
+    subjects = document.get("subject")
+    first = subjects[0] if isinstance(subjects, list) and subjects else None
+    digests = first.get("digest") if isinstance(first, dict) else None
+    value = digests.get("sha256") if isinstance(digests, dict) else None
+    return f"sha256:{value}" if isinstance(value, str) else None
+
+
+def attachments(details: ImageDetails, args: argparse.Namespace) -> list[AttachedSbom]:
+    """The SBOM and the provenance attached next to the image, each read and checked."""
+    if details.reason:
+        return []
+    found = [attached_sbom(details, args, kind) for kind in ("sbom", "provenance")]
+    return [item for item in found if item is not None]
 
 
 def inspect_image(args: argparse.Namespace) -> ImageDetails:
@@ -132,7 +161,9 @@ def inspect_image(args: argparse.Namespace) -> ImageDetails:
     )
 
 
-def details_rows(details: ImageDetails, sbom: AttachedSbom | None = None) -> list[tuple[str, str]]:
+def details_rows(
+    details: ImageDetails, attached: Sequence[AttachedSbom] = ()
+) -> list[tuple[str, str]]:
     """What the image says, as (what, value) rows, in a fixed order."""
     rows = [("image", str(details.reference))]
     if details.digest:
@@ -154,15 +185,14 @@ def details_rows(details: ImageDetails, sbom: AttachedSbom | None = None) -> lis
         rows.append(("layers", f"{len(details.layers)}{total}"))
     rows += [(f"annotation {key}", value) for key, value in details.annotations.items()]
     rows += [(f"label {key}", value) for key, value in details.labels.items()]
-    if sbom is not None:
-        rows.append(sbom.row())
+    rows += [found.row() for found in attached]
     if details.reason:
         rows.append(("not read", details.reason))
     return rows
 
 
-def details_lines(details: ImageDetails, sbom: AttachedSbom | None = None) -> list[str]:
+def details_lines(details: ImageDetails, attached: Sequence[AttachedSbom] = ()) -> list[str]:
     """The rows as aligned text lines for a terminal."""
-    rows = details_rows(details, sbom)
+    rows = details_rows(details, attached)
     width = min(max(len(what) for what, _ in rows), 48)
     return [f"{what.ljust(width)}  {value}" for what, value in rows]

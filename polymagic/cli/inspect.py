@@ -9,7 +9,7 @@ import argparse
 import json
 from typing import TextIO
 
-from polymagic.app.inspect_image import attached_sbom, details_lines, inspect_image
+from polymagic.app.inspect_image import attachments, details_lines, inspect_image
 from polymagic.printable import printable, visible
 
 __all__ = ["inspect"]
@@ -17,29 +17,32 @@ __all__ = ["inspect"]
 
 def inspect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     details = inspect_image(args)
-    sbom = attached_sbom(details, args) if not details.reason else None
+    attached = attachments(details, args)
     if args.output == "json":
         shown = details.as_json()
-        if sbom is not None:
-            shown["sbom"] = {
-                "reference": sbom.reference,
-                "attached": sbom.found,
-                "components": sbom.components,
-                "subjectIsThisImage": sbom.verified,
-                "note": sbom.note or None,
+        for item in attached:
+            shown[item.kind] = {
+                "reference": item.reference,
+                "attached": item.found,
+                "components": item.components if item.kind == "sbom" else None,
+                "subjectIsThisImage": item.verified,
+                "note": item.note or None,
             }
         out.write(json.dumps(shown, indent=2, sort_keys=True) + "\n")
     else:
-        for line in details_lines(details, sbom):
+        for line in details_lines(details, attached):
             out.write(visible(line) + "\n")
     if details.reason:
         err.write(
             f"polymagic: could not read all of {details.reference}: {printable(details.reason)}\n"
         )
         return 1
-    if sbom is not None and sbom.found and not sbom.verified:
-        err.write(
-            f"polymagic: the SBOM attached to {details.reference} is not about it: {printable(sbom.note)}\n"
-        )
-        return 1
-    return 0
+    status = 0
+    for item in attached:
+        if item.found and not item.verified:
+            err.write(
+                f"polymagic: the {item.kind} attached to {details.reference} is not about it:"
+                f" {printable(item.note)}\n"
+            )
+            status = 1
+    return status

@@ -13,7 +13,7 @@ from typing import Any
 
 from polymagic.app.inspect_image import (
     AttachedSbom,
-    attached_sbom,
+    attachments,
     details_lines,
     details_rows,
     inspect_image,
@@ -28,12 +28,12 @@ __all__ = ["InspectView", "inspect_line"]
 class InspectView:
     """An image's details, shown as a table."""
 
-    def __init__(self, details: ImageDetails, sbom: AttachedSbom | None = None) -> None:
+    def __init__(self, details: ImageDetails, attached: Sequence[AttachedSbom] = ()) -> None:
         self.details = details
-        self.sbom = sbom
+        self.attached = tuple(attached)
 
     def __repr__(self) -> str:
-        return "\n".join(visible(line) for line in details_lines(self.details, self.sbom))
+        return "\n".join(visible(line) for line in details_lines(self.details, self.attached))
 
     def _repr_mimebundle_(
         self, include: Sequence[str] | None = None, exclude: Sequence[str] | None = None
@@ -45,7 +45,7 @@ class InspectView:
         body = "".join(
             f'<tr><th style="text-align:left;padding-right:1em">{html.escape(visible(what))}</th>'
             f'<td style="text-align:left"><code>{html.escape(visible(value))}</code></td></tr>'
-            for what, value in details_rows(self.details, self.sbom)
+            for what, value in details_rows(self.details, self.attached)
         )
         return f"<table>{body}</table>"
 
@@ -66,4 +66,4 @@ def inspect_line(words: list[str], args: Any) -> InspectView:
         registry_timeout=20.0,
     )
     details = inspect_image(asked)
-    return InspectView(details, attached_sbom(details, asked) if not details.reason else None)
+    return InspectView(details, attachments(details, asked))

@@ -117,3 +117,9 @@ def test_attest_attaches_the_sbom_and_a_provenance_statement_about_the_pushed_im
     assert run["metadata"]["startedOn"] <= run["metadata"]["finishedOn"]
     sbom_body, _ = view._get(f"/v2/attested/app/manifests/{prefix}.sbom", MANIFEST_TYPES)
     assert json.loads(sbom_body)["subject"]["digest"] == digest
+    # `polymagic inspect` finds both and checks that each is about this image.
+    inspected = _inspect(f"{plain_registry.host}/attested/app:latest")
+    assert inspected.returncode == 0, inspected.stderr
+    shown = json.loads(inspected.stdout)
+    assert shown["sbom"]["subjectIsThisImage"] is True
+    assert shown["provenance"]["subjectIsThisImage"] is True
