@@ -267,11 +267,13 @@ def test_a_deadline_must_be_a_positive_number_of_seconds(
             " --cache-run-layers --cache-copy-layers --registry-mirror"
             " --skip-default-registry-fallback --push-retry --image-download-retry --compression"
             " --compression-level --image-format --label --annotation"
-            " --push-ignore-immutable-tag-errors --executor-arg --allow-pod-field",
+            " --push-ignore-immutable-tag-errors --executor-arg --no-annotations --pin-base"
+            " --allow-pod-field",
         ),
         (
             "build",
-            "-P --connections --namespace --executor-image --dry-run --keep --quiet --timeout"
+            "-P --connections --namespace --executor-image --dry-run --keep --quiet --attest"
+            " --timeout"
             " --start-timeout --stuck-grace --log-idle-timeout --context --force --build-arg"
             " --target --tag --reproducible --snapshot-mode --insecure-registry"
             " --skip-tls-verify-registry --cache-repo --no-hash-tag --cpu --memory"
@@ -280,7 +282,8 @@ def test_a_deadline_must_be_a_positive_number_of_seconds(
             " --cache-run-layers --cache-copy-layers --registry-mirror"
             " --skip-default-registry-fallback --push-retry --image-download-retry --compression"
             " --compression-level --image-format --label --annotation"
-            " --push-ignore-immutable-tag-errors --executor-arg --allow-pod-field",
+            " --push-ignore-immutable-tag-errors --executor-arg --no-annotations --pin-base"
+            " --allow-pod-field",
         ),
         ("status", "--namespace"),
         ("list", "--namespace -A --all-namespaces"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from polymagic.app.provenance_options import NO_ANNOTATIONS, PIN_BASE, asked_provenance
 from polymagic.render.executor_flags import EXECUTOR_FLAGS, ExecutorFlag, FlagKind
 from polymagic.setting_schema import setting
 
@@ -232,6 +233,8 @@ EXECUTOR_OPTIONS = OptionGroup(
             metavar="--FLAG[=VALUE]",
             help="any other executor flag, passed as given (repeatable)",
         ),
+        option(*NO_ANNOTATIONS[0], **NO_ANNOTATIONS[1]),
+        option(*PIN_BASE[0], **PIN_BASE[1]),
     ),
 )
 """How the executor runs: everything ``KanikoOptions`` holds."""
@@ -353,6 +356,7 @@ def build_options(
     if resolved["registry_mirror"] and not kaniko.registry_mirrors:
         mirrors = tuple(m.strip() for m in str(resolved["registry_mirror"]).split(",") if m.strip())
         kaniko = replace(kaniko, registry_mirrors=mirrors)
+    kaniko = asked_provenance(kaniko, args, Path(context) if context else context_dir)
     return BuildOptions(
         namespace=resolved["namespace"],
         executor_image=resolved["executor_image"],

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from polymagic.app.arguments import build_options, with_options
+from polymagic.app.base_digest import BaseDigest, base_line
+from polymagic.app.provenance_options import with_base
 from polymagic.app.settings import Settings, Source, wanted_views
 from polymagic.errors import ClusterConfigError
 
@@ -52,6 +54,8 @@ class BuildPlan:
     them when the executor image or the catalog came from a project file."""
     executor_image: str
     """The executor image the pod runs."""
+    base: BaseDigest | None = None
+    """The base image and its digest, resolved before submitting (``app.base_digest``)."""
 
     @property
     def namespace(self) -> str:
@@ -71,6 +75,8 @@ class BuildPlan:
                 else ""
             ),
         ]
+        if self.base is not None:
+            lines.append(base_line(self.base))
         for name, found in self.settings.non_default():
             if name in ("namespace", "executor_image", "connections_file"):
                 continue
@@ -135,6 +141,8 @@ def plan_build(
     options = replace(options, namespace=namespace)
     connections = find_connections(settings["connections_file"])
     build = compile_with_connections(source, connections, params=params, namespace=namespace)
+    build, kaniko, base = with_base(build, options.kaniko, args)
+    options = replace(options, kaniko=kaniko)
     views = wanted_views(show if show is not None else str(settings["show"]))
     steered = [
         name
@@ -152,6 +160,7 @@ def plan_build(
         no_cluster=no_cluster,
         views=tuple(views),
         executor_image=executor_image_for(build, options.executor_image),
+        base=base,
     )
 
 

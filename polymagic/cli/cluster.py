@@ -114,6 +114,9 @@ def _submit_and_follow(
 ) -> int:
     progress = TerminalProgress(err, show_logs=not args.quiet)
     err.write(f"polymagic: building `{build.name}` in namespace `{namespace}` ({cluster.source})\n")
+    from polymagic.app.attest import now_text
+
+    started = now_text()
     try:
         with _sigterm_cancels():
             result = build_image(cluster, build, options, on_event=progress.on_event)
@@ -128,6 +131,11 @@ def _submit_and_follow(
     err.write(
         f"polymagic: {took} (spec {result.spec_hash[:12]}, executor {result.executor_image})\n"
     )
+    if getattr(args, "attest", False) and not result.reused:
+        from polymagic.app.attest import attest_build
+
+        for line in attest_build(result, build, options, started, now_text()):
+            err.write(f"polymagic: {printable(line)}\n")
     out.write(result.image + "\n")
     return 0
 

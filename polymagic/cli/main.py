@@ -26,6 +26,7 @@ from polymagic.app.arguments import (
     add_options,
     option,
 )
+from polymagic.app.attest import ATTEST
 from polymagic.app.freeze_command import (
     FREEZE_OPTIONS,
     freeze_interpreter,
@@ -68,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_freeze(commands)
     _add_rbac(commands)
     _add_trust(commands)
+    _add_inspect(commands)
+    _add_sbom(commands)
     return parser
 
 
@@ -119,6 +122,7 @@ def _add_build(commands: _Commands) -> None:
         _FILE,
         *BUILD_OPTIONS,
         option("--quiet", action="store_true", help="no executor log lines, progress only"),
+        option(*ATTEST[0], **ATTEST[1]),
         CONTEXT,
         EXECUTOR_OPTIONS,
         ALLOW_POD_FIELD,
@@ -240,6 +244,25 @@ def _add_trust(commands: _Commands) -> None:
     )
 
 
+def _add_inspect(commands: _Commands) -> None:
+    from polymagic.app.inspect_image import INSPECT_OPTIONS
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="show what an image in a registry says about itself (manifest, config, annotations)",
+    )
+    add_options(inspect, *INSPECT_OPTIONS)
+
+
+def _add_sbom(commands: _Commands) -> None:
+    from polymagic.app.sbom_command import SBOM_OPTIONS
+
+    sbom = commands.add_parser(
+        "sbom", help="the exact SBOM (CycloneDX 1.6) of an image in a registry, from its layers"
+    )
+    add_options(sbom, *SBOM_OPTIONS)
+
+
 def _trust(args: argparse.Namespace, out: TextIO) -> int:
     from polymagic.app.settings import trust_project_file, trusted_files_path
 
@@ -320,6 +343,14 @@ def main(
             return _trust(args, out)
         if args.command == "freeze":
             return _freeze(args, out, err)
+        if args.command == "sbom":
+            from polymagic.cli.sbom import sbom
+
+            return sbom(args, out, err)
+        if args.command == "inspect":
+            from polymagic.cli.inspect import inspect
+
+            return inspect(args, out, err)
         from polymagic.cli import cluster as cli_cluster
 
         return cli_cluster.run(args, out, err)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PolyBuildMagics"]
 
-_SUBCOMMANDS = ("build", "status", "logs", "cancel", "list", "form", "freeze")
+_SUBCOMMANDS = ("build", "status", "logs", "cancel", "list", "form", "freeze", "inspect")
 
 
 def _trait(item: Setting) -> TraitType[Any, Any]:
@@ -242,6 +242,10 @@ class PolyBuildMagics(_SettingTraits):
             )
         if words[0] == "form":
             return self._form(args)
+        if words[0] == "inspect":
+            from polymagic.notebook.inspect_view import inspect_line
+
+            return inspect_line(words[1:], args)
         if words[0] == "build":
             if len(words) != 2:
                 raise UsageError(

@@ -18,6 +18,7 @@ from polymagic.render.quantities import check_resources
 from polymagic.setting_schema import default_seconds
 
 if TYPE_CHECKING:
+    from polymagic.render.annotations import ImageProvenance
     from polymagic.render.context import PackedContext
 
 __all__ = [
@@ -114,6 +115,9 @@ class KanikoOptions:
     executor_args: tuple[str, ...] = ()
     """More executor arguments, as given (``--flag`` or ``--flag=value``), for what has no
     option here."""
+    provenance: ImageProvenance | None = None
+    """Put polymagic's annotations on the image (``render/annotations.py``; None: none, as
+    with ``--no-annotations``). Not part of the spec hash."""
 
     def __post_init__(self) -> None:
         from polymagic.render.executor_flags import EXECUTOR_FLAGS, check_executor_args

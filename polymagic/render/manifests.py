@@ -17,6 +17,7 @@ from typing import Any
 
 from polymagic._version import __version__
 from polymagic.errors import SpecError, UnsupportedError
+from polymagic.render.annotations import record_annotations, with_provenance
 from polymagic.render.build_objects import (
     ANNOTATION_PREFIX,
     CONTEXT_ARCHIVE,
@@ -376,6 +377,8 @@ def build_manifests(
     image = _executor_image(container, executor_image)
     spec_hash = spec_hash_of(build, image, kaniko, context.sha256 if context is not None else None)
     args, warnings = _executor_args(build, container, kaniko, spec_hash, context)
+    if kaniko.provenance is not None:
+        args, warnings = with_provenance(build, image, kaniko, spec_hash, args, warnings)
     check_executor_version(image, args)
     name = name or build_name(build, pod_name_hash_of(build, image, args))
 
@@ -384,6 +387,7 @@ def build_manifests(
     connections = connection_wiring(build, secret_shapes or {})
     destinations = destinations_of(args)
     labels, annotations = _build_metadata(build, name, image, spec_hash, destinations, extra_labels)
+    annotations.update(record_annotations(kaniko.provenance, ANNOTATION_PREFIX))
     environment = pod_environment(
         build.run.environment if isinstance(build.run.environment, Environment) else None
     )

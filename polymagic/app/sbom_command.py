@@ -1,0 +1,147 @@
+"""``sbom``: the exact SBOM of an image already in a registry, made from its own layers, as
+CycloneDX 1.6 JSON; optionally attached to the image under the tag scheme cosign uses
+(``<repository>:sha256-<hex>.sbom``, an OCI artifact whose ``subject`` is the image).
+
+The layers are read as streams in byte ranges through the registry client (each layer's digest
+checked when it has been read through), scanned with the bounds of
+:class:`polymagic.outcome.sbom_layers.LayerBounds`; a layer that cannot be read is a warning in
+the document, not a failure. The base image and its digest come from the image's own
+``base.name`` / ``base.digest`` annotations when polymagic built it."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from polymagic.app.arguments import option
+from polymagic.errors import UsageError
+
+__all__ = ["SBOM_OPTIONS", "ImageSbom", "attach_sbom", "image_sbom", "sbom_tag"]
+
+ARTIFACT_TYPE = "application/vnd.cyclonedx+json"
+_EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
+_MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+
+SBOM_OPTIONS = (
+    option("image", metavar="IMAGE", help="the image: registry/repository[:tag][@sha256:...]"),
+    option("-o", "--output", metavar="FILE", help="write the SBOM here (default: stdout)"),
+    option(
+        "--attach", action="store_true", help="push it next to the image (tag sha256-<hex>.sbom)"
+    ),
+    option("--insecure", action="store_true", help="talk plain HTTP to the registry"),
+    option(
+        "--skip-tls-verify", action="store_true", help="do not verify the registry's certificate"
+    ),
+    option("--ca-file", metavar="FILE", help="a CA to trust for the registry"),
+    option("--registry-timeout", type=float, default=300.0, metavar="SECONDS", help="deadline"),
+)
+
+
+@dataclass(frozen=True)
+class ImageSbom:
+    """An image's SBOM: the document, its bytes, and what the image is."""
+
+    image: str
+    """``host/repository@digest``."""
+    digest: str
+    manifest_media_type: str
+    manifest_size: int
+    document: dict[str, Any]
+    body: bytes
+    warnings: tuple[str, ...]
+
+
+def sbom_tag(digest: str) -> str:
+    """The tag an SBOM of ``digest`` is attached under (cosign's scheme)."""
+    return digest.replace(":", "-") + ".sbom"
+
+
+def _access_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "insecure": bool(args.insecure),
+        "skip_tls_verify": bool(args.skip_tls_verify),
+        "ca_file": args.ca_file,
+        "timeout": max(1.0, min(float(args.registry_timeout), 3600.0)),
+    }
+
+
+def image_sbom(args: argparse.Namespace) -> ImageSbom:
+    """Read ``args.image``'s layers from its registry and make its SBOM."""
+    from polymagic.app.base_digest import local_auth
+    from polymagic.outcome.cyclonedx import sbom_document, sbom_json
+    from polymagic.outcome.sbom_layers import Inventory, scan_layer
+    from polymagic.registry import ImageReference
+    from polymagic.registry.image_reading import read_image
+    from polymagic.registry.repository_access import CHUNK, RegistryError, RepositoryAccess
+
+    reference = ImageReference.parse(args.image)
+    auth = local_auth(reference.host)
+    options = _access_options(args)
+    details = read_image(reference, auth=auth, **options)
+    if details.reason or details.digest is None:
+        raise UsageError(f"cannot read {reference}: {details.reason}")
+    inventory = Inventory()
+    with RepositoryAccess(reference, auth=auth, **options) as access:
+        for digest, size in details.layers:
+            if size is None:
+                inventory.warnings.append(f"layer {digest[:19]}: the manifest gives no size")
+                continue
+            try:
+                stream = access.blob(digest, size)
+                scan_layer(io.BufferedReader(stream, CHUNK), inventory, name=digest[:19])
+                while stream.read(CHUNK):  # the rest, so that the digest is checked
+                    pass
+            except RegistryError as error:
+                inventory.warnings.append(f"layer {digest[:19]}: {error}")
+    annotations = details.annotations
+    document = sbom_document(
+        image=reference.name,
+        digest=details.digest,
+        packages=inventory.packages(),
+        base=annotations.get("org.opencontainers.image.base.name"),
+        base_digest=annotations.get("org.opencontainers.image.base.digest"),
+        timestamp=annotations.get("org.opencontainers.image.created"),
+        warnings=inventory.warnings,
+    )
+    return ImageSbom(
+        image=f"{reference.name}@{details.digest}",
+        digest=details.digest,
+        manifest_media_type=details.media_type,
+        manifest_size=details.size or 0,
+        document=document,
+        body=sbom_json(document),
+        warnings=tuple(inventory.warnings),
+    )
+
+
+def attach_sbom(sbom: ImageSbom, args: argparse.Namespace) -> str:
+    """Push ``sbom`` next to its image; the reference it is under."""
+    from polymagic.app.base_digest import local_auth
+    from polymagic.registry import ImageReference
+    from polymagic.registry.repository_access import RepositoryAccess
+
+    reference = ImageReference.parse(sbom.image)
+    with RepositoryAccess(
+        reference, auth=local_auth(reference.host), **_access_options(args)
+    ) as access:
+        empty = access.upload_blob(b"{}")
+        layer = access.upload_blob(sbom.body)
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": _MANIFEST_TYPE,
+            "artifactType": ARTIFACT_TYPE,
+            "config": {"mediaType": _EMPTY_TYPE, "digest": empty, "size": 2},
+            "layers": [{"mediaType": ARTIFACT_TYPE, "digest": layer, "size": len(sbom.body)}],
+            "subject": {
+                "mediaType": sbom.manifest_media_type,
+                "digest": sbom.digest,
+                "size": sbom.manifest_size,
+            },
+        }
+        body = json.dumps(manifest, sort_keys=True).encode()
+        tag = sbom_tag(sbom.digest)
+        access.put_manifest(tag, _MANIFEST_TYPE, body)
+    return f"{reference.name}:{tag}"
