@@ -86,7 +86,9 @@ def test_rbac_objects_check_their_names_for_every_caller() -> None:
         rbac_objects("ML", "builder")
 
 
-def test_help_and_user_guide_say_what_pods_create_implies(capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_and_user_guide_say_what_pods_create_implies(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with pytest.raises(SystemExit, match="0"):
         main(["rbac", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
