@@ -36,7 +36,7 @@ _ECHOED = re.compile(
     r"^(?:\x1b\[36m)?INFO(?:\x1b\[0m)?\[[^\]]*\] "
     r"(?:RUN|ENV|WORKDIR|COPY|ADD|USER|LABEL|ARG|EXPOSE|VOLUME|CMD|ENTRYPOINT|SHELL)[\t\v\f\r ]"
 )
-_PROGRESS = re.compile(r"^polymagic: \[\d\d:\d\d\] step (\d+)/(\d+): ", re.MULTILINE)
+_PROGRESS = re.compile(r"^polymagic: \[(?:\d+\.\d s|\d\d:\d\d)\] step (\d+)/(\d+): ", re.MULTILINE)
 _SUMMARY_TOTAL = re.compile(r"^polymagic: \[\d+/(\d+)\] ", re.MULTILINE)
 
 
