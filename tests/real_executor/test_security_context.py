@@ -131,7 +131,15 @@ def test_privileges_and_capabilities_reach_the_run_step(
             "capabilities": {"add": ["SYS_ADMIN"], "drop": ["NET_RAW"]},
         },
     )
-    result = _build(admin_kubeconfig, real_namespace, op, plain_registry)
+    # An added capability widens what the build can reach: polymagic refuses it unless allowed.
+    result = build_in(
+        admin_kubeconfig,
+        real_namespace,
+        op,
+        plain_registry,
+        stuck_grace=3,
+        allowed_pod_fields=("capabilities",),
+    )
     assert result.digest.startswith("sha256:")
     lines = finished_run(runc_engine, real_namespace).state.log.lines()
     assert "NoNewPrivs:\t1" in lines
