@@ -24,7 +24,14 @@ from dataclasses import dataclass
 
 from polymagic.app.freeze_owners import ModuleOrigin, module_origin
 
-__all__ = ["SOURCE_LIMIT", "UserCode", "imports_in_source", "resolve_module", "user_code"]
+__all__ = [
+    "SOURCE_LIMIT",
+    "UserCode",
+    "cells",
+    "imports_in_source",
+    "resolve_module",
+    "user_code",
+]
 
 SOURCE_LIMIT = 2 * 1024 * 1024
 """A cell or a local module's source larger than this is not read."""
@@ -136,7 +143,8 @@ class UserCode:
     """Modules the namespace's other values (functions, classes, objects) were defined in."""
 
 
-def _cells(namespace: Mapping[str, object]) -> list[str]:
+def cells(namespace: Mapping[str, object]) -> list[str]:
+    """The kernel's cell history (``_ih``, else ``In``): as IPython transformed each cell."""
     history = namespace.get("_ih")
     if not isinstance(history, list):
         history = namespace.get("In")
@@ -161,7 +169,7 @@ def user_code(namespace: Mapping[str, object], local_files: Iterable[str]) -> Us
     imports: set[str] = set()
     referenced: set[str] = set()
     budget = SOURCES_TOTAL
-    sources = _cells(namespace) + [text for text in map(_read_source, local_files) if text]
+    sources = cells(namespace) + [text for text in map(_read_source, local_files) if text]
     for text in sources:
         budget -= len(text)
         if budget < 0:

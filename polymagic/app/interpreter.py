@@ -28,6 +28,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from polymagic.app.freeze_asked import asked_for
 from polymagic.app.freeze_owners import (
     ModuleOrigin,
     Owners,
@@ -36,7 +37,7 @@ from polymagic.app.freeze_owners import (
     read_text_bounded,
     under,
 )
-from polymagic.app.freeze_user_code import resolve_module, user_code
+from polymagic.app.freeze_user_code import cells, resolve_module, user_code
 from polymagic.render.freeze import Distribution, Environment, LocalModule, is_tooling
 
 __all__ = ["read_environment"]
@@ -231,6 +232,7 @@ def read_environment(
     placer = _Placer(owners, context)
     imported = {key for origin in loaded_origins(loaded) if (key := placer.place(origin))}
     used, referenced = _user_distributions(placer, user_namespace, loaded)
+    asked = asked_for(cells(user_namespace), context)
     return Environment(
         python=(major, minor, micro),
         distributions=distributions,
@@ -239,4 +241,5 @@ def read_environment(
         referenced=frozenset(referenced),
         local=tuple(sorted(placer.local.values(), key=lambda module: module.path)),
         machine=machine,
+        asked=asked,
     )

@@ -1,5 +1,6 @@
 """The notebook's view of a freeze: the summary, where the requirements went, the local code
-copied into the image, and what needs the user's attention. A value object with a ``text/plain`` and an escaped ``text/html`` form."""
+copied into the image, what the user installed but ``--imported`` left out, and what needs the
+user's attention. A value object with a ``text/plain`` and an escaped ``text/html`` form."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ class FreezeView:
         ]
         if self.result.copied:
             lines.append(f"local code copied into the image: {', '.join(self.result.copied)}")
+        if self.result.not_imported:
+            lines.append(
+                "installed by you but not imported, left out (freeze without --imported keeps"
+                f" them): {', '.join(self.result.not_imported)}"
+            )
         if self.result.attention:
             lines.append("needing attention:")
             lines.extend(f"  - {item.line()}" for item in self.result.attention)
@@ -45,6 +51,14 @@ class FreezeView:
         if self.result.copied:
             copied = ", ".join(f"<code>{html.escape(path)}</code>" for path in self.result.copied)
             body += f"<br>local code copied into the image: {copied}"
+        if self.result.not_imported:
+            yours = ", ".join(
+                f"<code>{html.escape(name)}</code>" for name in self.result.not_imported
+            )
+            body += (
+                "<br>installed by you but not imported, left out (freeze without"
+                f" <code>--imported</code> keeps them): {yours}"
+            )
         if attention:
             body += f'<div style="color:#8a6d3b"><b>needing attention</b><ul>{attention}</ul></div>'
         body += "<div>The operation is in a new <code>%%polybuild</code> cell below.</div>"

@@ -4,11 +4,15 @@ installs them (``%polybuild freeze`` / ``polymagic freeze``).
 Pure: it works on an ``Environment`` snapshot (made by ``polymagic.app.interpreter`` from the running
 interpreter, or by a test by hand) and returns text. What it decides:
 
-- which distributions to keep: all of them, or with ``imported_only`` those the user's code imports
-  (``Environment.used``: read from the cells and local modules), those its values come from
-  (``referenced``) and any loaded module's distribution that the tooling does not need; then
+- which distributions to keep: all of them but the tooling's (below), and what the user asked for
+  by name even when the tooling needs it too (``REQUESTED``, or an install command in the
+  kernel's history: ``Environment.asked``); or, with ``imported_only``, those the user's code
+  imports (``Environment.used``: read from the cells and local modules), those its values come
+  from (``referenced``) and any loaded module's distribution that the tooling does not need; then
   everything they require (``Requires-Dist``, markers evaluated for the base image's Python on
   Linux), tooling included: whatever is kept is pinned;
+- what the user installed (asked for by name, or a distribution outside the tooling's closure
+  that nothing requires) and ``imported_only`` leaves out: named in the summary and the file;
 - what to leave out: the notebook tooling (IPython, ipykernel, ``jupyter*``, ipywidgets,
   polymagic, pip/setuptools/wheel) and whatever only the tooling requires, unless the user's code
   imports it (pip/setuptools/wheel only when the base image's Python is 3.12 or later, which
@@ -25,14 +29,14 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from polymagic.render.freeze_graph import RequirementGraph
 from polymagic.render.freeze_lines import comment, pinned_line, safe_text, vcs_line
 from polymagic.render.freeze_operation import operation_text
 
@@ -117,6 +121,9 @@ class Environment:
     """Keys of the distributions the values in the user's namespace were defined in."""
     local: tuple[LocalModule, ...] = ()
     machine: str = "x86_64"
+    asked: frozenset[str] = frozenset()
+    """Keys the user asked an installer for in the kernel (``%pip install X``), read from its
+    input history: the user's, even where pip wrote no ``REQUESTED``."""
 
 
 @dataclass(frozen=True)
@@ -163,18 +170,28 @@ class FreezeResult:
     warnings: tuple[str, ...] = field(default=())
     copied: tuple[str, ...] = ()
     """Local code copied into the image (paths inside the build context)."""
+    not_imported: tuple[str, ...] = ()
+    """With ``imported_only``: distributions the user installed (asked for by name) that their
+    code does not import, left out (``name==version``)."""
 
     def summary(self) -> str:
-        """``N packages pinned, [L local modules copied, ]M left out as tooling, K needing
-        attention``."""
-        return _summary(len(self.pinned), len(self.copied), len(self.left_out), len(self.attention))
+        """``N packages pinned, [L local modules copied, ]M left out as tooling, [J installed by
+        you but not imported (left out), ]K needing attention``."""
+        return _summary(
+            len(self.pinned),
+            len(self.copied),
+            len(self.left_out),
+            len(self.attention),
+            len(self.not_imported),
+        )
 
 
-def _summary(pinned: int, copied: int, left_out: int, attention: int) -> str:
+def _summary(pinned: int, copied: int, left_out: int, attention: int, not_imported: int) -> str:
     local = f"{copied} local module{'' if copied == 1 else 's'} copied, " if copied else ""
+    yours = f" {not_imported} installed by you but not imported (left out)," if not_imported else ""
     return (
         f"{pinned} package{'' if pinned == 1 else 's'} pinned, {local}{left_out} left out as"
-        f" tooling, {attention} needing attention"
+        f" tooling,{yours} {attention} needing attention"
     )
 
 
@@ -211,75 +228,32 @@ def base_python(env: Environment, base: str | None) -> tuple[tuple[int, int, int
     )
 
 
-def _marker_environment(python: tuple[int, int, int], machine: str, extra: str) -> dict[str, str]:
-    """Markers as the target sees them: the base's Python, on Linux (a ``python:*-slim`` image)."""
-    major, minor, micro = python
-    return {
-        "implementation_name": "cpython",
-        "implementation_version": f"{major}.{minor}.{micro}",
-        "os_name": "posix",
-        "platform_machine": machine,
-        "platform_python_implementation": "CPython",
-        "platform_release": "",
-        "platform_system": "Linux",
-        "platform_version": "",
-        "python_full_version": f"{major}.{minor}.{micro}",
-        "python_version": f"{major}.{minor}",
-        "sys_platform": "linux",
-        "extra": extra,
-    }
-
-
-class _Graph:
-    """Who requires whom among the installed distributions, for one target."""
-
-    def __init__(self, env: Environment, python: tuple[int, int, int]) -> None:
-        self.env = env
-        self.python = python
-        self.by_key: dict[str, Distribution] = {}
-        for dist in env.distributions:
-            if dist.vendored_by is None:
-                self.by_key.setdefault(dist.key, dist)  # the first on the path is what imports
-
-    def requirements(self, dist: Distribution, extras: frozenset[str]) -> Iterable[Requirement]:
+def _asked(
+    env: Environment, graph: RequirementGraph[Distribution], outside_tooling: set[str]
+) -> set[str]:
+    """What the user installed by name: ``REQUESTED``, the kernel's install commands, and any
+    distribution outside the tooling's closure that no other installed distribution requires
+    (pip writes no ``REQUESTED`` when the package was there already): nothing named it as a
+    dependency, so someone installed it by name."""
+    required: set[str] = set()  # named by any installed distribution, whatever its markers
+    for dist in graph.by_key.values():
         for text in dist.requires:
             try:
-                requirement = Requirement(text)
+                name = canonicalize_name(Requirement(text).name)
             except InvalidRequirement:
-                continue  # a broken Requires-Dist line names nothing we could follow
-            marker = requirement.marker
-            if marker is None:
-                yield requirement
                 continue
-            for extra in ("", *sorted(extras)):
-                try:
-                    if marker.evaluate(_marker_environment(self.python, self.env.machine, extra)):
-                        yield requirement
-                        break
-                except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
-                    break
-
-    def closure(self, roots: Iterable[str], skip: frozenset[str] = frozenset()) -> set[str]:
-        """``roots`` and every installed distribution they require, transitively, never
-        entering ``skip``."""
-        seen: dict[str, set[str]] = {}
-        stack: list[tuple[str, frozenset[str]]] = [(root, frozenset()) for root in roots]
-        while stack:
-            key, extras = stack.pop()
-            dist = self.by_key.get(key)
-            if dist is None or key in skip:
-                continue
-            known = seen.get(key)
-            if known is not None and extras <= known:
-                continue
-            seen.setdefault(key, set()).update(extras)
-            for requirement in self.requirements(dist, extras):
-                stack.append((canonicalize_name(requirement.name), frozenset(requirement.extras)))
-        return set(seen)
+            if name != dist.key:
+                required.add(name)
+    requested = {key for key, dist in graph.by_key.items() if dist.requested}
+    asked = requested | (env.asked & set(graph.by_key)) | (outside_tooling - required)
+    return {key for key in asked if graph.by_key[key].problem is None}
 
 
-def _chosen(env: Environment, graph: _Graph, options: FreezeOptions) -> tuple[set[str], set[str]]:
-    """The keys to write, and the keys left out as tooling (or excluded) and what only they need."""
+def _chosen(
+    env: Environment, graph: RequirementGraph[Distribution], options: FreezeOptions
+) -> tuple[set[str], set[str], set[str]]:
+    """The keys to write, the keys left out as tooling (or excluded) and what only they need,
+    and (``imported_only``) what the user installed by name and the code does not import."""
     every = set(graph.by_key)
     excluded = frozenset(canonicalize_name(n) for n in options.exclude)
     tooling: set[str] = set()
@@ -293,15 +267,16 @@ def _chosen(env: Environment, graph: _Graph, options: FreezeOptions) -> tuple[se
         user -= PACKAGING_TOOLS
     referenced: set[str] = set(env.referenced & every) - tooling_closure
     excluded_closure = graph.closure(excluded)
+    asked = _asked(env, graph, every - tooling_closure) - tooling - excluded_closure
     if options.imported_only:
         roots = user | referenced | ((env.imported & every) - tooling_closure)
     else:
-        requested = {key for key in every if graph.by_key[key].requested}
         unneeded = every - tooling_closure - excluded_closure
-        roots = (unneeded | requested) - tooling | user | referenced
+        roots = (unneeded | asked) - tooling | user | referenced
     kept = graph.closure(roots - excluded, skip=excluded)
-    left_out = (tooling_closure | excluded_closure) - kept
-    return kept, left_out
+    not_imported = asked - kept
+    left_out = (tooling_closure | excluded_closure) - kept - not_imported
+    return kept, left_out, not_imported
 
 
 def _local_path(url: str) -> str:
@@ -388,25 +363,35 @@ def _local_code(env: Environment) -> tuple[list[str], list[Attention]]:
 
 
 def _requirements_text(
-    python: tuple[int, int, int], lines: Sequence[str], attention: Sequence[Attention], summary: str
+    python: tuple[int, int, int],
+    lines: Sequence[str],
+    attention: Sequence[Attention],
+    summary: str,
+    not_imported: Sequence[str],
 ) -> str:
     major, minor, micro = python
     out = [
         comment(f"Written by polymagic freeze for Python {major}.{minor}.{micro}: {summary}."),
         *lines,
     ]
+    if not_imported:
+        out.append(
+            comment(
+                "Installed by you but not imported, left out by --imported (freeze without it"
+                " keeps them):"
+            )
+        )
+        out.extend(comment(label) for label in not_imported)
     if attention:
         out.append(comment("Needing attention (the image will not have these as they are):"))
         out.extend(comment(item.line()) for item in attention)
     return "\n".join(out) + "\n"
 
 
-def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResult:
-    """Pinned requirements and a build operation for ``env``."""
-    options = options or FreezeOptions()
-    python, base_warning = base_python(env, options.base)
-    graph = _Graph(env, python)
-    kept, left_out = _chosen(env, graph, options)
+def _pinned(
+    env: Environment, graph: RequirementGraph[Distribution], kept: set[str]
+) -> tuple[list[str], list[str], list[Attention]]:
+    """The requirement lines of the kept distributions, their names, and what cannot be pinned."""
     lines: list[str] = []
     pinned: list[str] = []
     attention: list[Attention] = []
@@ -425,12 +410,26 @@ def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResu
         for _, problem in [_line(dist)]
         if problem is not None and dist.key not in kept
     )
+    return lines, pinned, attention
+
+
+def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResult:
+    """Pinned requirements and a build operation for ``env``."""
+    options = options or FreezeOptions()
+    python, base_warning = base_python(env, options.base)
+    graph = RequirementGraph(env.distributions, python, env.machine)
+    kept, left_out, yours = _chosen(env, graph, options)
+    lines, pinned, attention = _pinned(env, graph, kept)
     copied, outside = _local_code(env)
     attention += outside
     major, minor, _ = env.python
     base = options.base or f"python:{major}.{minor}-slim"
     left_names = tuple(sorted(graph.by_key[key].name for key in left_out))
-    summary = _summary(len(pinned), len(copied), len(left_names), len(attention))
+    not_imported = tuple(
+        safe_text(f"{graph.by_key[key].name}=={graph.by_key[key].version}", 300)
+        for key in sorted(yours)
+    )
+    summary = _summary(len(pinned), len(copied), len(left_names), len(attention), len(not_imported))
     unknown = sorted(
         name for name in options.exclude if canonicalize_name(name) not in graph.by_key
     )
@@ -442,7 +441,7 @@ def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResu
     if base_warning:
         warnings.append(base_warning)
     return FreezeResult(
-        requirements=_requirements_text(python, lines, attention, summary),
+        requirements=_requirements_text(python, lines, attention, summary, not_imported),
         operation=operation_text(
             base=base,
             name=options.name,
@@ -458,4 +457,5 @@ def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResu
         attention=tuple(attention),
         warnings=tuple(warnings),
         copied=tuple(copied),
+        not_imported=not_imported,
     )

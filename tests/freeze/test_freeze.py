@@ -98,6 +98,35 @@ def test_what_the_user_asked_for_by_name_is_kept_even_if_tooling_needs_it() -> N
     assert "pyyaml==6.0.1" in lines(result.requirements)
 
 
+def test_what_the_kernel_history_installed_is_kept_without_requested() -> None:
+    """``%pip install pyyaml`` when polymagic had installed it already: no REQUESTED, but the
+    history names it."""
+    environment = Environment(PY, (*TOOLING, *USER), asked=frozenset({"pyyaml", "ipykernel"}))
+    result = freeze(environment)
+    assert "pyyaml==6.0.1" in lines(result.requirements)
+    assert "ipykernel" in result.left_out  # asking for the tooling itself still leaves it out
+    assert "installed by you" not in result.summary()
+
+
+def test_under_imported_what_you_installed_and_do_not_import_is_listed() -> None:
+    """Asked for in the history (pyyaml), by REQUESTED (extra) or a distribution outside the
+    tooling's closure that nothing requires (pandas): listed, in the summary and the file;
+    what any distribution requires (numpy, six; tzdata, if only for Python < 3.0) is not."""
+    extra = Distribution("extra", "3.0", requested=True)
+    environment = Environment(
+        PY, (*TOOLING, *USER, extra), asked=frozenset({"pyyaml"}), used=frozenset({"six"})
+    )
+    result = freeze(environment, FreezeOptions(imported_only=True))
+    assert lines(result.requirements) == ["six==1.16.0"]
+    assert result.not_imported == ("extra==3.0", "pandas==2.2.0", "pyyaml==6.0.1")
+    assert "3 installed by you but not imported (left out), 0 needing attention" in (
+        result.summary()
+    )
+    assert "pyyaml" not in result.left_out  # the user's, not the tooling's
+    assert "# pyyaml==6.0.1\n" in result.requirements
+    assert "3 installed by you but not imported" in result.operation
+
+
 def test_include_tooling_keeps_everything() -> None:
     result = freeze(env(), FreezeOptions(include_tooling=True))
     assert len(lines(result.requirements)) == len(TOOLING) + len(USER)

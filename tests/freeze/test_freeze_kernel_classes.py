@@ -183,3 +183,40 @@ def test_the_default_pins_every_distribution_it_keeps_jupyter_included(
         """
     )
     _round_trip(operation, tmp_path / "work", tmp_path / "image", code)
+
+
+def test_a_package_installed_in_the_notebook_is_kept_though_never_imported(
+    kernel: Kernel, venv: FreezeKernel, tmp_path: Path
+) -> None:
+    """requests and PyYAML are already installed (polymagic needs them), so pip writes no
+    REQUESTED for them; the kernel's own history says the user asked for them."""
+    info = venv.root / "venv" / "lib"
+    assert not list(info.glob("python3*/site-packages/requests-*.dist-info/REQUESTED"))
+    (tmp_path / "work" / "extra.txt").write_text("PyYAML  # for the configs\n")
+    installed = kernel.run("%pip install requests\n!{sys.executable} -m pip install -r extra.txt")
+    assert installed.error is None, installed.error
+    assert "already satisfied: requests" in installed.stdout, installed.stdout
+    operation, texts = _freeze(kernel, "")
+    names = _names(_active(tmp_path / "work" / "requirements.txt"))
+    assert {"requests", "pyyaml", "urllib3", "idna"} <= names, names
+    assert "installed by you" not in texts[0]  # the default keeps them: nothing to say
+    _round_trip(
+        operation, tmp_path / "work", tmp_path / "image", "import requests, yaml, cattrs, six"
+    )
+
+
+def test_under_imported_what_you_installed_and_did_not_import_is_listed_not_dropped(
+    kernel: Kernel, tmp_path: Path
+) -> None:
+    installed = kernel.run("%pip install requests\nimport six")
+    assert installed.error is None, installed.error
+    _, texts = _freeze(kernel)
+    written = (tmp_path / "work" / "requirements.txt").read_text()
+    assert _names(_active(tmp_path / "work" / "requirements.txt")) == {"six"}
+    assert "installed by you but not imported (left out)" in texts[0], texts[0]
+    [listed] = [line for line in texts[0].splitlines() if line.startswith("installed by you")]
+    assert "requests==" in listed, listed
+    assert "cattrs==23.2.3" in listed, listed
+    assert "\n# requests==" in written, written
+    # Not counted as tooling: it is the user's.
+    assert "left out as tooling" in texts[0]

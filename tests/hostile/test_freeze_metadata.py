@@ -244,3 +244,42 @@ def test_image_options_cannot_add_dockerfile_lines(option: str, value: str, tmp_
     assert option in result.stderr, result.explain()
     assert "RUN curl" not in result.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+HISTORY_IN_CHILD = """
+import json, os, sys
+from pathlib import Path
+from polymagic.app.freeze_asked import asked_for
+folder = Path(sys.argv[1] if len(sys.argv) > 1 else {folder!r})
+long_line = "!pip install " + "a " * 1_000_000
+cells = [
+    "%%capture\\n" * 200_000 + "%pip install deep",
+    "get_ipython().run_cell_magic('capture', '', " + repr("%%capture\\n" * 100_000) + ")",
+    "x = " + "(" * 100_000 + ")" * 100_000,
+    long_line,
+    "!pip install a\\n" * 100_000,
+    "%pip install -r big.txt -r loop.txt -r /dev/zero -r /dev/stdin -r fifo -r ok.txt",
+    "".join(f"!pip install many{{i}}\\n" for i in range(50_000)),
+    "!pip install '" + "x" * 60_000,
+] + ["%pip install -r ok.txt"] * 1000
+names = asked_for(cells, folder)
+print(json.dumps(sorted(name for name in names if not name.startswith("many"))))
+print(sum(name.startswith("many") for name in names))
+"""
+
+
+def test_a_hostile_history_is_read_within_the_bound(tmp_path: Path) -> None:
+    """Deeply nested cell magics and expressions, huge and many command lines, requirements
+    files that are huge, endless, looping or never written: bounded, and what can be read is."""
+    import os
+
+    (tmp_path / "big.txt").write_text("big\n" * 1_000_000)
+    (tmp_path / "loop.txt").write_text("-r loop.txt\nlooped\n")
+    (tmp_path / "ok.txt").write_text("fine\n")
+    os.mkfifo(tmp_path / "fifo")
+    result = run_bounded(HISTORY_IN_CHILD.format(folder=str(tmp_path)), cwd=tmp_path)
+    assert result.returncode == 0, result.explain()
+    assert not result.timed_out
+    names, many = result.stdout.splitlines()
+    assert json.loads(names) == ["a", "fine", "looped"]
+    assert 0 < int(many) < 50_000  # distinct command lines: read up to a bound
