@@ -89,6 +89,7 @@ TIER_FILES: dict[str, tuple[str, ...]] = {
     "kernel": (
         "freeze/test_freeze_kernel.py",
         "freeze/test_freeze_kernel_classes.py",
+        "freeze/test_freeze_kernel_audit.py",
         "real_executor/test_notebooks_real.py",
         "real_executor/test_quickstart_local.py",
     ),

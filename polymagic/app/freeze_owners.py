@@ -230,11 +230,25 @@ class Owners:
         return owners
 
     def note_vendored(self, metadata_folder: str, key: str) -> str | None:
-        """The key of the distribution that ships ``metadata_folder`` inside its own files."""
+        """The key of the distribution that ships ``metadata_folder`` inside its own files: its
+        ``RECORD`` lists them or, where no ``RECORD`` does (an installer that writes none, such
+        as a system package's ``.egg-info``), the folder lies inside a Python package (a folder
+        with ``__init__.py`` up to three levels above it; a site folder has none)."""
         for name in ("METADATA", "RECORD", "PKG-INFO"):
             owner = self.files.get(_norm(os.path.join(metadata_folder, name)))
             if owner is not None and owner != key:
                 return owner
+        folder = os.path.dirname(_norm(metadata_folder))
+        for _ in range(3):
+            init = os.path.join(folder, "__init__.py")
+            if os.path.isfile(init):
+                owner = self.owner_of_file(init)
+                if owner != key:
+                    return owner or os.path.basename(folder)
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
         return None
 
     def owner_of_file(self, path: str) -> str | None:

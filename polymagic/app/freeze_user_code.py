@@ -1,8 +1,8 @@
 """What the user's own code imports, for ``freeze --imported``: read from its source, so that a
 module the notebook tooling also loads still counts when the user's code asks for it.
 
-The user's code is the kernel's cell history (IPython's ``_ih``) and the local modules it loaded
-(a helper ``.py`` next to the notebook); both are parsed with ``ast`` (never run) and every
+The user's code is the kernel's cell history (IPython's ``_ih``), the local modules it loaded
+(a helper ``.py`` next to the notebook) and the files it ran with ``%run``; both are parsed with ``ast`` (never run) and every
 ``import``/``from … import`` found counts — at the top of a cell, inside a function that was never
 called, or in a helper — as do ``importlib.import_module("x")`` and ``__import__("x")`` with a
 literal name. The namespace adds the modules bound to names (``np`` for numpy) and, as weaker
@@ -30,6 +30,7 @@ __all__ = [
     "cells",
     "imports_in_source",
     "resolve_module",
+    "run_targets",
     "user_code",
 ]
 
@@ -151,6 +152,58 @@ def cells(namespace: Mapping[str, object]) -> list[str]:
     if not isinstance(history, list):
         return []
     return [cell for cell in history if isinstance(cell, str)]
+
+
+_RUN_VALUE_OPTIONS = frozenset({"-t", "-N", "-p", "-b", "-G", "-d", "-m"})
+"""``%run`` options that take a value (``-m`` takes the module to run)."""
+
+
+def _run_arguments(text: str) -> list[str]:
+    """The argument strings of the ``%run`` magics in one transformed cell."""
+    if len(text) > SOURCE_LIMIT or "run_line_magic" not in text:
+        return []
+    try:
+        nodes = list(ast.walk(ast.parse(text)))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    found = []
+    for node in nodes:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "run_line_magic"
+            and len(node.args) >= 2
+            and all(isinstance(arg, ast.Constant) for arg in node.args[:2])
+            and getattr(node.args[0], "value", None) == "run"
+            and isinstance(getattr(node.args[1], "value", None), str)
+        ):
+            found.append(str(getattr(node.args[1], "value", "")))
+    return found
+
+
+def run_targets(namespace: Mapping[str, object]) -> tuple[list[str], list[str]]:
+    """The files (as written) and the modules (``-m``) the cells ran with ``%run``: code the
+    user's notebook needs that is never imported."""
+    import shlex
+
+    files: list[str] = []
+    modules: list[str] = []
+    for cell in cells(namespace):
+        for arguments in _run_arguments(cell):
+            try:
+                words = shlex.split(arguments)
+            except ValueError:
+                continue
+            index = 0
+            while index < len(words) and words[index].startswith("-"):
+                if words[index] == "-m" and index + 1 < len(words):
+                    modules.append(words[index + 1])
+                    break
+                index += 2 if words[index] in _RUN_VALUE_OPTIONS else 1
+            else:
+                if index < len(words):
+                    files.append(words[index])
+    return files, modules
 
 
 def _read_source(path: str) -> str | None:

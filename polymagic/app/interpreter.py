@@ -37,7 +37,7 @@ from polymagic.app.freeze_owners import (
     read_text_bounded,
     under,
 )
-from polymagic.app.freeze_user_code import cells, resolve_module, user_code
+from polymagic.app.freeze_user_code import cells, resolve_module, run_targets, user_code
 from polymagic.render.freeze import Distribution, Environment, LocalModule, is_tooling
 
 __all__ = ["read_environment"]
@@ -182,10 +182,14 @@ class _Placer:
             return key
         if under(origin.file, self.folders):
             return None  # the standard library, or a stray file of the installation
+        self.note_local(origin)
+        return None
+
+    def note_local(self, origin: ModuleOrigin) -> None:
+        """Local code: copied into the image when inside the context, else named."""
         module = _local_module(origin, self.context)
         if not is_tooling(module.name):  # e.g. a polymagic checkout on PYTHONPATH
             self.local.setdefault(module.path, module)
-        return None
 
     def places(self, names: Iterable[str], loaded: Mapping[str, object]) -> set[str]:
         return {key for name in sorted(names) if (key := self.place(resolve_module(name, loaded)))}
@@ -197,7 +201,12 @@ def _user_distributions(
     """What the user's code imports (cells, then local modules, each read once) and what the
     namespace's values were defined in."""
     cells = code = user_code(namespace, [])
-    used: set[str] = set()
+    files, modules = run_targets(namespace)
+    for name in files:
+        path = Path(name) if os.path.isabs(name) else (placer.context or Path.cwd()) / name
+        if path.suffix == ".py" and path.is_file():
+            placer.note_local(ModuleOrigin(path.stem, str(path)))
+    used: set[str] = set(placer.places(modules, loaded))
     scanned: set[str] = set()
     for _ in range(8):  # helpers importing helpers
         used |= placer.places(code.imports, loaded)

@@ -5,9 +5,10 @@
 - ``localpkg``: an editable install of a local folder (requires ``six``);
 - ``gitpkg``: installed from a local git repository by commit (requires ``attrs`` always and
   ``six`` only on Python < 3.0, so that marker must be evaluated to leave six out);
-- ``hatchpkg``: an editable install made by hatchling (a ``.pth`` file, no ``top_level.txt``);
+- ``hatchpkg``, ``flitpkg``, ``pdmpkg``: editable installs made by hatchling, flit and
+  pdm-backend (``.pth`` files, no ``top_level.txt``; pdm's with a ``src`` layout);
 - ``protobuf`` and ``googleapis-common-protos``: two distributions sharing the ``google``
-  namespace package;
+  namespace package, and ``jaraco.functools``/``jaraco.classes`` sharing ``jaraco``;
 - ``nbclient``: a package of the user's that requires ``jupyter-client`` and ``jupyter-core``;
 - ``setuptools`` upgraded to a release that vendors its dependencies with their ``.dist-info``;
 - ``ipykernel`` and polymagic (editable, from this checkout): the notebook tooling, which needs
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-RECIPE = "freeze-kernel-v2"
+RECIPE = "freeze-kernel-v3"
 INDEX_PACKAGES = (
     "attrs==23.2.0",
     "cattrs==23.2.3",
@@ -42,6 +43,8 @@ INDEX_PACKAGES = (
     "googleapis-common-protos==1.75.5",
     "setuptools==80.9.0",
     "nbclient==0.11.0",
+    "jaraco.functools==4.6.0",
+    "jaraco.classes==3.4.0",
 )
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "polymagic tests",
@@ -61,6 +64,8 @@ class FreezeKernel:
     python: Path
     local_package: Path
     hatch_package: Path
+    flit_package: Path
+    pdm_package: Path
     git_repository: Path
     git_commit: str
 
@@ -92,16 +97,25 @@ def _run(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = 
     return done.stdout
 
 
-def _write_hatch_package(folder: Path, name: str) -> None:
-    (folder / name).mkdir(parents=True, exist_ok=True)
-    (folder / name / "__init__.py").write_text(f'"""{name}, a test package."""\nVALUE = 2\n')
+BACKENDS = {
+    "hatchling": ('requires = ["hatchling"]', 'build-backend = "hatchling.build"', ""),
+    "flit": ('requires = ["flit_core>=3.4"]', 'build-backend = "flit_core.buildapi"', ""),
+    "pdm": ('requires = ["pdm-backend"]', 'build-backend = "pdm.backend"', "src"),
+}
+
+
+def _write_backend_package(folder: Path, name: str, backend: str) -> None:
+    """A package built by ``backend`` (pdm's in a ``src`` layout), version 0.2.0."""
+    requires, build_backend, layout = BACKENDS[backend]
+    package = folder / layout / name
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text(f'"""{name}, a test package."""\nVALUE = 2\n')
     (folder / "pyproject.toml").write_text(
-        "[build-system]\n"
-        'requires = ["hatchling"]\n'
-        'build-backend = "hatchling.build"\n\n'
+        f"[build-system]\n{requires}\n{build_backend}\n\n"
         "[project]\n"
         f'name = "{name}"\n'
         'version = "0.2.0"\n'
+        f'description = "{name}, a test package"\n'
     )
 
 
@@ -142,7 +156,8 @@ def ensure_freeze_kernel() -> FreezeKernel:
             _run(["rm", "-rf", str(root)])
         root.mkdir(parents=True)
         _write_package(root / "localpkg", "localpkg", ["six"])
-        _write_hatch_package(root / "hatchpkg", "hatchpkg")
+        for name, backend in (("hatchpkg", "hatchling"), ("flitpkg", "flit"), ("pdmpkg", "pdm")):
+            _write_backend_package(root / name, name, backend)
         repository = root / "gitrepo"
         _write_package(repository, "gitpkg", ["attrs", 'six; python_version < "3.0"'])
         _run(["git", "init", "-q", "-b", "main"], cwd=repository)
@@ -154,7 +169,8 @@ def ensure_freeze_kernel() -> FreezeKernel:
         _run([*pip, "--upgrade", "pip"])
         _run([*pip, "ipykernel", "-e", str(REPO), *INDEX_PACKAGES])
         _run([*pip, "-e", str(root / "localpkg")])
-        _run([*pip, "-e", str(root / "hatchpkg")])
+        for name in ("hatchpkg", "flitpkg", "pdmpkg"):
+            _run([*pip, "-e", str(root / name)])
         _run([*pip, "requests"])  # already there (polymagic needs it): no REQUESTED is written
         _run([*pip, f"git+file://{repository}@{commit}"])
         done.write_text(json.dumps({"commit": commit}))
@@ -167,6 +183,8 @@ def _kernel(root: Path, commit: str) -> FreezeKernel:
         python=root / "venv/bin/python",
         local_package=root / "localpkg",
         hatch_package=root / "hatchpkg",
+        flit_package=root / "flitpkg",
+        pdm_package=root / "pdmpkg",
         git_repository=root / "gitrepo",
         git_commit=commit,
     )

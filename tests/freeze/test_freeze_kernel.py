@@ -56,7 +56,7 @@ def test_default_freeze_pins_the_packages_and_leaves_out_the_tooling(
     assert any("localpkg==0.1.0: an editable install" in text for text in done.texts)
     summary = next(text for text in done.texts if text.startswith("polymagic freeze:"))
     assert summary.startswith("polymagic freeze: ")
-    assert "3 needing attention" in summary  # localpkg, hatchpkg, gitpkg
+    assert "5 needing attention" in summary  # localpkg, hatchpkg, flitpkg, pdmpkg, gitpkg
 
 
 def test_imported_gives_exactly_the_imported_package_and_its_closure(

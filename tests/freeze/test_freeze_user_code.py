@@ -62,3 +62,33 @@ def test_a_dotted_name_is_resolved_by_its_files_without_importing_it() -> None:
     assert origin.file is not None
     assert origin.file.endswith("json/tool.py")
     assert "json.tool" not in sys.modules
+
+
+def test_a_distribution_vendored_inside_a_package_without_record_is_never_pinned(
+    tmp_path: Path,
+) -> None:
+    """A system package's ``.egg-info`` lists no files: the copies it vendors (with their own
+    ``.dist-info``, on the path once it is imported) are told by where they lie instead."""
+    from polymagic.app.interpreter import read_environment
+    from polymagic.render.freeze import freeze
+
+    site = tmp_path / "site-packages"
+    (site / "bundler-1.0.egg-info").mkdir(parents=True)
+    (site / "bundler-1.0.egg-info" / "PKG-INFO").write_text("Name: bundler\nVersion: 1.0\n")
+    (site / "bundler" / "_vendor" / "tomli").mkdir(parents=True)
+    (site / "bundler" / "__init__.py").write_text("")
+    vendored = site / "bundler" / "_vendor" / "tomli-2.0.1.dist-info"
+    vendored.mkdir()
+    (vendored / "METADATA").write_text("Name: tomli\nVersion: 2.0.1\n")
+    (site / "plain-3.0.dist-info").mkdir()
+    (site / "plain-3.0.dist-info" / "METADATA").write_text("Name: plain\nVersion: 3.0\n")
+    env = read_environment(path=[str(site), str(site / "bundler" / "_vendor")])
+    assert {dist.name: dist.vendored_by for dist in env.distributions} == {
+        "bundler": None,
+        "tomli": "bundler",
+        "plain": None,
+    }
+    assert [line for line in freeze(env).requirements.splitlines() if "==" in line[:40]] == [
+        "bundler==1.0",
+        "plain==3.0",
+    ]
