@@ -154,7 +154,7 @@ def cells(namespace: Mapping[str, object]) -> list[str]:
     return [cell for cell in history if isinstance(cell, str)]
 
 
-_RUN_VALUE_OPTIONS = frozenset({"-t", "-N", "-p", "-b", "-G", "-d", "-m"})
+_RUN_VALUE_OPTIONS = frozenset({"-N", "-b", "-m"})
 """``%run`` options that take a value (``-m`` takes the module to run)."""
 
 

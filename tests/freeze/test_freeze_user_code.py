@@ -92,3 +92,20 @@ def test_a_distribution_vendored_inside_a_package_without_record_is_never_pinned
         "bundler==1.0",
         "plain==3.0",
     ]
+
+
+def test_files_and_modules_run_with_percent_run_are_found() -> None:
+    from polymagic.app.freeze_user_code import run_targets
+
+    namespace = {
+        "_ih": [
+            "",
+            "get_ipython().run_line_magic('run', 'helper.py')",
+            "get_ipython().run_line_magic('run', '-i -t -N 3 \"my tools.py\" --flag value')",
+            "get_ipython().run_line_magic('run', '-m pkg.tool arg')",
+            "get_ipython().run_line_magic('time', 'x = 1')",
+            "get_ipython().run_line_magic('run', '-e')",
+            "get_ipython().run_line_magic('run', '\"unclosed')",
+        ]
+    }
+    assert run_targets(namespace) == (["helper.py", "my tools.py"], ["pkg.tool"])
