@@ -51,6 +51,7 @@ def attest_build(
     result: BuildResult, build: CompiledBuild, options: BuildOptions, started: str, finished: str
 ) -> list[str]:
     """Attach the SBOM and the provenance of ``result``'s image; what happened, one line each."""
+    from polymagic.app.freeze_command import kernel_imports
     from polymagic.app.sbom_command import attach_sbom, image_sbom
     from polymagic.errors import PolymagicError
     from polymagic.outcome.provenance import provenance_statement, statement_json
@@ -70,7 +71,8 @@ def attest_build(
     )
     lines: list[str] = []
     try:
-        sbom = image_sbom(args)
+        dockerfile = build.dockerfiles[0].text if build.dockerfiles else None
+        sbom = image_sbom(args, imported=kernel_imports(dockerfile, options.context_dir))
         lines.append(f"attached the SBOM as {attach_sbom(sbom, args)}")
         lines += [f"warning: SBOM: {warning}" for warning in sbom.warnings]
     except (PolymagicError, RegistryError) as error:

@@ -30,6 +30,7 @@ __all__ = [
     "freeze_for_form",
     "freeze_interpreter",
     "frozen_dockerfiles",
+    "kernel_imports",
     "write_requirements",
 ]
 
@@ -171,15 +172,46 @@ def freeze_for_form(context: Path, *, user_namespace: Mapping[str, Any] | None =
     when missing, and must not differ from what this interpreter holds when present."""
     frozen = freeze_interpreter(default_freeze_arguments(), context, user_namespace=user_namespace)
     path = frozen.requirements_path
+    from polymagic.render.freeze_header import without_imported_line
+
     current = path.read_text(encoding="utf-8") if path.is_file() else None
     if current is None:
         write_requirements(frozen, force=False)
-    elif current != frozen.result.requirements:
+    elif without_imported_line(current) != without_imported_line(frozen.result.requirements):
+        # What the code imports changes as cells run; the packages pinned must not.
         raise SpecError(
             f"{path} exists and differs from this kernel's packages: run `%polybuild freeze"
             " --force` to rewrite it (or remove it), then `%polybuild form --freeze` again"
         )
     return frozen.result.operation
+
+
+_REQUIREMENTS_LIMIT = 4 * 1024 * 1024
+_PIP_R = re.compile(r"\bpip3? install\b[^\n]*?\s-r\s+([A-Za-z0-9_][A-Za-z0-9._/-]{0,511})(?=\s|$)")
+
+
+def kernel_imports(dockerfile: str | None, context: Path | None) -> frozenset[str]:
+    """The distributions a frozen build's requirements file says the notebook's code imported
+    (canonical names): the file its Dockerfile's ``pip install -r FILE`` names, read from the
+    build context (inside it, a regular file, bounded); empty when there is none."""
+    from polymagic.render.freeze_header import read_imported
+
+    if not dockerfile or context is None:
+        return frozenset()
+    found: set[str] = set()
+    for match in _PIP_R.finditer(dockerfile[:_REQUIREMENTS_LIMIT]):
+        root = context.resolve()
+        target = (root / match.group(1)).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            continue
+        try:
+            with target.open("rb") as file:
+                data = file.read(_REQUIREMENTS_LIMIT + 1)
+        except OSError:
+            continue
+        if len(data) <= _REQUIREMENTS_LIMIT:
+            found |= read_imported(data.decode("utf-8", "replace"))
+    return frozenset(found)
 
 
 def frozen_dockerfiles(operation: str, context: Path) -> list[tuple[str, list[Finding]]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,8 +69,9 @@ def _access_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def image_sbom(args: argparse.Namespace) -> ImageSbom:
-    """Read ``args.image``'s layers from its registry and make its SBOM."""
+def image_sbom(args: argparse.Namespace, imported: Collection[str] = ()) -> ImageSbom:
+    """Read ``args.image``'s layers from its registry and make its SBOM; ``imported``: the
+    Python distributions the notebook's code imported (``freeze_command.kernel_imports``)."""
     from polymagic.app.base_digest import local_auth
     from polymagic.outcome.cyclonedx import sbom_document, sbom_json
     from polymagic.outcome.sbom_layers import Inventory, scan_layer
@@ -105,6 +107,7 @@ def image_sbom(args: argparse.Namespace) -> ImageSbom:
         base_digest=annotations.get("org.opencontainers.image.base.digest"),
         timestamp=annotations.get("org.opencontainers.image.created"),
         warnings=inventory.warnings,
+        imported=imported,
     )
     return ImageSbom(
         image=f"{reference.name}@{details.digest}",

@@ -1,21 +1,26 @@
 """An image's SBOM as a CycloneDX 1.6 JSON document: the image (by digest) as the described
 component, its base image, and every package the layers hold (``polymagic.outcome.sbom_layers``)
-with its ``purl``. Deterministic: the same image and packages give the same bytes (the serial
+with its ``purl``; a Python package the notebook's code imported (as ``freeze`` recorded it) has
+the property ``polymagic:imported-by-kernel``. Deterministic: the same image and packages give the same bytes (the serial
 number is derived from the digest; the timestamp is the one given). Pure."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
+
+from packaging.utils import canonicalize_name
 
 from polymagic._version import __version__
 from polymagic.outcome.sbom_layers import Package
 
-__all__ = ["SPEC_VERSION", "sbom_document", "sbom_json"]
+__all__ = ["IMPORTED_PROPERTY", "SPEC_VERSION", "sbom_document", "sbom_json"]
 
 SPEC_VERSION = "1.6"
+IMPORTED_PROPERTY = "polymagic:imported-by-kernel"
+"""On a ``pypi`` component the notebook's code imported (value ``true``)."""
 _NAMESPACE = uuid.UUID("7d8f4f2e-6a55-4d3c-9a61-0c1f3a3b9e41")
 
 
@@ -33,8 +38,10 @@ def sbom_document(
     base_digest: str | None = None,
     timestamp: str | None = None,
     warnings: Sequence[str] = (),
+    imported: Collection[str] = (),
 ) -> dict[str, Any]:
-    """The CycloneDX document of ``image`` (``host/repository``) at ``digest``."""
+    """The CycloneDX document of ``image`` (``host/repository``) at ``digest``; ``imported``:
+    canonical names of the Python distributions the notebook's code imported."""
     host_repository = image.split("@", 1)[0]
     described: dict[str, Any] = {
         "type": "container",
@@ -69,7 +76,7 @@ def sbom_document(
                 {"alg": "SHA-256", "content": base_digest.removeprefix("sha256:")}
             ]
         components.append(base_component)
-    components += [_component(package) for package in packages]
+    components += [_component(package, imported) for package in packages]
     return {
         "bomFormat": "CycloneDX",
         "specVersion": SPEC_VERSION,
@@ -80,7 +87,7 @@ def sbom_document(
     }
 
 
-def _component(package: Package) -> dict[str, Any]:
+def _component(package: Package, imported: Collection[str] = ()) -> dict[str, Any]:
     component: dict[str, Any] = {
         "type": "library",
         "bom-ref": package.purl,
@@ -94,8 +101,13 @@ def _component(package: Package) -> dict[str, Any]:
             if _is_expression(package.licence)
             else [{"license": {"name": package.licence}}]
         )
+    properties = []
     if package.path:
-        component["properties"] = [{"name": "polymagic:path", "value": package.path}]
+        properties.append({"name": "polymagic:path", "value": package.path})
+    if package.kind == "pypi" and canonicalize_name(package.name) in imported:
+        properties.append({"name": IMPORTED_PROPERTY, "value": "true"})
+    if properties:
+        component["properties"] = properties
     return component
 
 

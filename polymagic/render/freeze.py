@@ -19,6 +19,8 @@ interpreter, or by a test by hand) and returns text. What it decides:
   brings no setuptools); copies vendored inside another distribution are never pinned;
 - local code (modules no distribution installed): copied into the image when inside the build
   context, otherwise named as needing attention;
+- which of the pinned distributions the user's code imports: named on a comment line of the
+  file (``polymagic.render.freeze_header``), for the image's SBOM;
 - what cannot be reinstalled from an index, never dropped silently: a remote VCS install stays
   ``name @ git+https://…@COMMIT``; a local install of any kind, a URL holding credentials, or a
   name or version the packaging grammars refuse becomes a comment line (escaped by
@@ -37,6 +39,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from polymagic.render.freeze_graph import RequirementGraph
+from polymagic.render.freeze_header import imported_line
 from polymagic.render.freeze_lines import comment, pinned_line, safe_text, vcs_line
 from polymagic.render.freeze_operation import operation_text
 
@@ -368,12 +371,14 @@ def _requirements_text(
     attention: Sequence[Attention],
     summary: str,
     not_imported: Sequence[str],
+    imported: Sequence[str],
 ) -> str:
     major, minor, micro = python
-    out = [
-        comment(f"Written by polymagic freeze for Python {major}.{minor}.{micro}: {summary}."),
-        *lines,
-    ]
+    out = [comment(f"Written by polymagic freeze for Python {major}.{minor}.{micro}: {summary}.")]
+    header = imported_line(imported)
+    if header is not None:
+        out.append(header)
+    out += lines
     if not_imported:
         out.append(
             comment(
@@ -390,16 +395,17 @@ def _requirements_text(
 
 def _pinned(
     env: Environment, graph: RequirementGraph[Distribution], kept: set[str]
-) -> tuple[list[str], list[str], list[Attention]]:
-    """The requirement lines of the kept distributions, their names, and what cannot be pinned."""
+) -> tuple[list[str], dict[str, str], list[Attention]]:
+    """The requirement lines of the kept distributions, their names by key, and what cannot be
+    pinned."""
     lines: list[str] = []
-    pinned: list[str] = []
+    pinned: dict[str, str] = {}
     attention: list[Attention] = []
     for key in sorted(kept):
         line, problem = _line(graph.by_key[key])
         if line is not None:
             lines.append(line)
-            pinned.append(graph.by_key[key].name)
+            pinned[key] = graph.by_key[key].name
         if problem is not None:
             attention.append(problem)
     # Broken installs have no usable name to follow: they are always listed.
@@ -441,7 +447,9 @@ def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResu
     if base_warning:
         warnings.append(base_warning)
     return FreezeResult(
-        requirements=_requirements_text(python, lines, attention, summary, not_imported),
+        requirements=_requirements_text(
+            python, lines, attention, summary, not_imported, sorted(env.used & set(pinned))
+        ),
         operation=operation_text(
             base=base,
             name=options.name,
@@ -452,7 +460,7 @@ def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResu
             copied=copied,
         ),
         base=base,
-        pinned=tuple(pinned),
+        pinned=tuple(pinned.values()),
         left_out=left_names,
         attention=tuple(attention),
         warnings=tuple(warnings),

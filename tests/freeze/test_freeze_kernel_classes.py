@@ -237,3 +237,19 @@ def test_under_imported_what_you_installed_and_did_not_import_is_listed_not_drop
     assert "\n# requests==" in written, written
     # Not counted as tooling: it is the user's.
     assert "left out as tooling" in texts[0]
+
+
+def test_the_file_names_what_the_notebook_imported_for_the_builds_sbom(
+    kernel: Kernel, tmp_path: Path
+) -> None:
+    from polymagic.app.freeze_command import frozen_dockerfiles, kernel_imports
+
+    code = "import cattrs\nfrom six.moves.urllib.parse import urlparse\n"
+    assert kernel.run(code).error is None
+    operation, _ = _freeze(kernel, "")
+    work = tmp_path / "work"
+    head = (work / "requirements.txt").read_text().splitlines()[:3]
+    assert "# polymagic-imported-by-kernel: cattrs six" in head, head
+    [(dockerfile, _)] = frozen_dockerfiles(operation, work)
+    assert kernel_imports(dockerfile, work) == {"cattrs", "six"}
+    _round_trip(operation, work, tmp_path / "image", code)
