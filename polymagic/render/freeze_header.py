@@ -25,6 +25,7 @@ __all__ = ["IMPORTED_PREFIX", "imported_line", "read_imported", "without_importe
 
 IMPORTED_PREFIX = "# polymagic-imported-by-kernel: "
 _CANONICAL = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_LEADING_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _HEAD_LINES = 4
 """The line must be among the file's first lines."""
 _MAX_NAMES = 5000
@@ -39,16 +40,22 @@ def imported_line(keys: Iterable[str]) -> str | None:
     return IMPORTED_PREFIX + " ".join(names) if names else None
 
 
-def _pinned_names(text: str) -> set[str]:
+def _pinned_names(text: str, wanted: frozenset[str]) -> set[str]:
+    """Which of ``wanted`` the active lines pin (only lines starting with one are parsed)."""
     found: set[str] = set()
     for line in text.splitlines():
         line = line.strip()
-        if not line or line.startswith(("#", "-")) or len(line) > 4096:
+        start = _LEADING_NAME.match(line)
+        if start is None or len(line) > 4096:
+            continue
+        if canonicalize_name(start.group(0)) not in wanted:
             continue
         try:
             found.add(canonicalize_name(Requirement(line).name))
         except InvalidRequirement:
             continue
+        if found >= wanted:
+            break
     return found
 
 
@@ -64,7 +71,7 @@ def read_imported(text: str) -> frozenset[str]:
     if len(names) > _MAX_NAMES or not all(_CANONICAL.match(name) for name in names):
         return frozenset()
     named = frozenset(names)
-    return named if named <= _pinned_names(text) else frozenset()
+    return named if named <= _pinned_names(text, named) else frozenset()
 
 
 def without_imported_line(text: str) -> str:

@@ -283,3 +283,37 @@ def test_a_hostile_history_is_read_within_the_bound(tmp_path: Path) -> None:
     names, many = result.stdout.splitlines()
     assert json.loads(names) == ["a", "fine", "looped"]
     assert 0 < int(many) < 50_000  # distinct command lines: read up to a bound
+
+
+HEADER_IN_CHILD = """
+import os, sys
+from pathlib import Path
+from polymagic.app.freeze_command import kernel_imports
+context = Path({context!r})
+run = "RUN pip install --no-cache-dir -r {{}}\\n"
+for name in ("many.txt", "long.txt", "fifo.txt", "big.txt"):
+    print(name, sorted(kernel_imports(run.format(name), context)))
+"""
+
+
+def test_the_imported_line_is_read_within_the_bound(tmp_path: Path) -> None:
+    """A requirements file of a million lines all starting with a named distribution, a header
+    of 100 000 names, a FIFO, a file over the size bound: read bounded, and only the first
+    counts."""
+    import os
+
+    prefix = "# polymagic-imported-by-kernel: "
+    (tmp_path / "many.txt").write_text(
+        f"# x\n{prefix}numpy\n" + "numpy>=1 ; python_version > '3'\n" * 100_000
+    )
+    (tmp_path / "long.txt").write_text(
+        f"# x\n{prefix}" + " ".join(f"n{i}" for i in range(100_000)) + "\nn1==1\n"
+    )
+    os.mkfifo(tmp_path / "fifo.txt")
+    (tmp_path / "big.txt").write_text(f"# x\n{prefix}numpy\nnumpy==1\n" + "#" * (5 << 20))
+    result = run_bounded(HEADER_IN_CHILD.format(context=str(tmp_path)), cwd=tmp_path)
+    assert result.returncode == 0, result.explain()
+    assert not result.timed_out
+    assert result.stdout.splitlines() == [
+        "many.txt ['numpy']", "long.txt []", "fifo.txt []", "big.txt []",
+    ]  # fmt: skip
