@@ -373,3 +373,17 @@ def test_vcs_installs_the_build_cannot_clone_are_comments(
     result = freeze(env(dist("tool", "1.0", direct_url=direct_url)))
     assert not any(line.startswith("tool") for line in lines(result.requirements))
     assert why in result.attention[0].why
+
+
+def test_the_view_lists_what_you_installed_and_imported_only_left_out() -> None:
+    from polymagic.notebook.freeze_view import FreezeView
+
+    extra = Distribution("a<b>", "1.0", requested=True)  # a name only hostile metadata gives
+    result = freeze(Environment(PY, (*TOOLING, *USER, extra)), FreezeOptions(imported_only=True))
+    bundle = FreezeView(result, "requirements.txt")._repr_mimebundle_()
+    assert (
+        "installed by you but not imported, left out (freeze without --imported keeps them):"
+        in (bundle["text/plain"])
+    )
+    assert "a<b>==1.0, pandas==2.2.0" in bundle["text/plain"]
+    assert "<code>a&lt;b&gt;==1.0</code>, <code>pandas==2.2.0</code>" in bundle["text/html"]
