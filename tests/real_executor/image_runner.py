@@ -95,6 +95,10 @@ class UnpackedImage:
         """Run ``command`` (default: the image's entrypoint and cmd) in a fresh container."""
         return run_image(self, command, timeout=timeout)
 
+    def remove(self) -> None:
+        """Remove the unpacked root filesystem (hundreds of MB for a Python image)."""
+        shutil.rmtree(self.rootfs, ignore_errors=True)
+
 
 # -- unpacking
 

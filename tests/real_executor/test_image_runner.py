@@ -52,19 +52,22 @@ def test_the_python_base_runs_its_python_under_runc(
     assert digest is not None
     image = unpack_image(view, PYTHON_REPOSITORY, digest, tmp_path / "rootfs")
     assert image.config["Cmd"] == ["python3"]
-    ran = image.run(
-        ["python3", "-c", "import sys, os; print(1, sys.version_info[:2], os.getcwd())"]
-    )
-    assert (ran.returncode, ran.stderr) == (0, "")
-    assert ran.stdout == "1 (3, 11) /\n"
-    # A failing command's exit code and stderr come back; the network is the container's own.
-    failed = image.run(["python3", "-c", "import nosuchmodule"])
-    assert failed.returncode == 1
-    assert "ModuleNotFoundError: No module named 'nosuchmodule'" in failed.stderr
-    interfaces = image.run(["python3", "-c", "import socket; print(socket.if_nameindex())"])
-    assert interfaces.stdout.strip() == "[(1, 'lo')]", interfaces
-    with pytest.raises(ImageTimeout, match=r"ran past 2 s and was killed"):
-        image.run(["python3", "-c", "import time; time.sleep(60)"], timeout=2)
+    try:
+        ran = image.run(
+            ["python3", "-c", "import sys, os; print(1, sys.version_info[:2], os.getcwd())"]
+        )
+        assert (ran.returncode, ran.stderr) == (0, "")
+        assert ran.stdout == "1 (3, 11) /\n"
+        # A failing command's exit code and stderr come back; the network is the container's own.
+        failed = image.run(["python3", "-c", "import nosuchmodule"])
+        assert failed.returncode == 1
+        assert "ModuleNotFoundError: No module named 'nosuchmodule'" in failed.stderr
+        interfaces = image.run(["python3", "-c", "import socket; print(socket.if_nameindex())"])
+        assert interfaces.stdout.strip() == "[(1, 'lo')]", interfaces
+        with pytest.raises(ImageTimeout, match=r"ran past 2 s and was killed"):
+            image.run(["python3", "-c", "import time; time.sleep(60)"], timeout=2)
+    finally:
+        image.remove()
     assert runc_engine.leftovers() == []
 
 
