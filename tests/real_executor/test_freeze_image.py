@@ -15,6 +15,7 @@ code imported, from the image's own site-packages and ``/code``, and run the hel
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
 from collections.abc import Iterator
@@ -64,7 +65,7 @@ NOTEBOOK_CELLS = [
 ]
 IMPORTED = ["pyparsing", "six", "six.moves", "typing_extensions", "helper", "toolz", "yaml",
             "more_itertools"]  # fmt: skip
-"""Every module the notebook's code imports (the helper's included)."""
+"""Every module the notebook's code imports (the helper's included; six for six.moves)."""
 IN_THE_IMAGE = f"""\
 import importlib, json, sys
 {"".join(NOTEBOOK_CELLS)}
@@ -73,6 +74,18 @@ modules = {{name: importlib.import_module(name) for name in {IMPORTED!r}}}
 where = {{name: sys.modules[name.split(".")[0]].__file__ for name in modules}}
 print(json.dumps({{"later": later(), "shout": shout("image"), "where": where}}))
 """
+
+
+def _imports(source: str) -> set[str]:
+    """The modules ``import`` statements in ``source`` name (read here independently of
+    polymagic, to keep :data:`IMPORTED` honest when the cells change)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
 
 
 @pytest.fixture
@@ -148,6 +161,7 @@ def test_the_frozen_notebook_builds_into_an_image_that_imports_everything_it_use
     index: PackageIndex,
     tmp_path: Path,
 ) -> None:
+    assert _imports("".join(NOTEBOOK_CELLS) + HELPER) | {"six"} == set(IMPORTED)
     made = ensure_image_kernel(index)
     _serve_too(index, made)
     work = tmp_path / "work"
@@ -155,6 +169,7 @@ def test_the_frozen_notebook_builds_into_an_image_that_imports_everything_it_use
     (work / "helper.py").write_text(HELPER)
     venv_base = _venv_base(admin_kubeconfig, real_namespace, plain_registry, python_base)
 
+    # The freeze tests' kernel client needs only the venv's Python (no local or git packages here).
     as_freeze_kernel = FreezeKernel(made.root, made.python, made.root, made.root, made.root, "")
     kernel = Kernel(as_freeze_kernel, work, tmp_path / "home")
     try:
