@@ -597,11 +597,13 @@ class RuncEngine:
 
     @staticmethod
     def _remove_stale_sessions() -> None:
-        """Kill and remove containers a crashed test session left (its pid is gone)."""
+        """Kill and remove containers a crashed test session left (its pid is gone): the
+        node's (``<pid>``) and the image runner's (``images-<pid>``)."""
         if not STATE_PARENT.is_dir():
             return
         for root in STATE_PARENT.iterdir():
-            if not root.name.isdigit() or _pid_alive(int(root.name)):
+            pid = root.name.removeprefix("images-")
+            if not pid.isdigit() or _pid_alive(int(pid)):
                 continue
             _remove_containers(root, _runc_list(root))
             shutil.rmtree(root, ignore_errors=True)

@@ -44,6 +44,7 @@ from tests.cluster.runc_runtime import (
     READONLY_PATHS,
     RUNC,
     STATE_PARENT,
+    _cgroup_hierarchies,
     _remove_containers,
     _runc,
     _runc_list,
@@ -52,6 +53,7 @@ from tests.cluster.runc_runtime import (
 from tests.real_executor.registry_view import Image, RegistryView
 
 __all__ = [
+    "CGROUP_PARENT",
     "ImageTimeout",
     "Ran",
     "UnpackedImage",
@@ -59,10 +61,12 @@ __all__ = [
     "bundle_config",
     "run_image",
     "unpack_image",
+    "unpack_layers",
 ]
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
+CGROUP_PARENT = "polymagic-images"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -294,7 +298,7 @@ def run_image(
         image,
         _command(image, command),
         rootfs=str(image.rootfs),
-        cgroups_path=f"/polymagic-images/{container}",
+        cgroups_path=f"/{CGROUP_PARENT}/{container}",
     )
     (bundle / "config.json").write_text(json.dumps(config, indent=1))
     argv = _with_parent_death_signal(
@@ -328,3 +332,13 @@ def run_image(
         shutil.rmtree(bundle, ignore_errors=True)
         with contextlib.suppress(OSError):
             state_root.rmdir()
+        _remove_cgroup(container)
+
+
+def _remove_cgroup(container: str) -> None:
+    """The container's cgroup (runc removes it when the process ends; this is in case it did
+    not) and their parent when no other run still uses it."""
+    for hierarchy in _cgroup_hierarchies():
+        for path in (hierarchy / CGROUP_PARENT / container, hierarchy / CGROUP_PARENT):
+            with contextlib.suppress(OSError):
+                path.rmdir()

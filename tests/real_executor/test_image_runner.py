@@ -5,13 +5,15 @@ write outside the root filesystem refused."""
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from tests.cluster.runc_runtime import RuncEngine
+from tests.cluster.runc_runtime import STATE_PARENT, RuncEngine, _cgroup_hierarchies
 from tests.real_executor.image_runner import (
+    CGROUP_PARENT,
     ImageTimeout,
     UnpackedImage,
     UnsafeLayer,
@@ -69,6 +71,10 @@ def test_the_python_base_runs_its_python_under_runc(
     finally:
         image.remove()
     assert runc_engine.leftovers() == []
+    # Nothing of the runs is left: no runc state, bundle or cgroup.
+    assert not (STATE_PARENT / f"images-{os.getpid()}").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+    assert [h for h in _cgroup_hierarchies() if (h / CGROUP_PARENT).exists()] == []
 
 
 def test_whiteouts_remove_what_the_layers_below_hold(tmp_path: Path) -> None:
