@@ -289,7 +289,7 @@ def test_a_deadline_must_be_a_positive_number_of_seconds(
         ("list", "--namespace -A --all-namespaces"),
         (
             "freeze",
-            "--imported --base --destination --connection --exclude --include-tooling"
+            "--imported --base --destination --connection --pip-conf --exclude --include-tooling"
             " --requirements --force --context -o --output",
         ),
         ("rbac", "--namespace --service-account --connections --secret"),

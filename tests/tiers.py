@@ -91,6 +91,7 @@ TIER_FILES: dict[str, tuple[str, ...]] = {
         "freeze/test_freeze_kernel_classes.py",
         "freeze/test_freeze_kernel_audit.py",
         "real_executor/test_notebooks_real.py",
+        "real_executor/test_freeze_image.py",
         "real_executor/test_quickstart_local.py",
     ),
 }

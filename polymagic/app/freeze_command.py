@@ -47,6 +47,12 @@ FREEZE_OPTIONS = (
         "--connection", metavar="NAME", help="the registry connection (default: docker-connection)"
     ),
     option(
+        "--pip-conf",
+        metavar="NAME",
+        help="pip reads this connection's secret as /etc/pip.conf (a private index and its"
+        " token), as a build secret the image never holds",
+    ),
+    option(
         "--exclude",
         action="append",
         default=[],
@@ -104,10 +110,15 @@ _CONNECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 
 
 def _check_words(args: argparse.Namespace) -> None:
-    """``--base``, ``--destination`` and ``--connection`` are written into the operation (the
-    base into the Dockerfile's FROM line): one plain word each, so none can add a line."""
+    """``--base``, ``--destination``, ``--connection`` and ``--pip-conf`` are written into the
+    operation (the base into the Dockerfile's FROM line, the pip.conf connection into its RUN
+    line): one plain word each, so none can add a line or a mount option."""
     checks = (("--base", args.base, _IMAGE), ("--destination", args.destination, _IMAGE))
-    for flag, value, pattern in (*checks, ("--connection", args.connection, _CONNECTION)):
+    names = (
+        ("--connection", args.connection, _CONNECTION),
+        ("--pip-conf", args.pip_conf, _CONNECTION),
+    )
+    for flag, value, pattern in (*checks, *names):
         if value is not None and not pattern.match(value):
             raise SpecError(
                 f"{flag} {value!r}: give one image reference (letters, digits and . _ / : @ + -,"
@@ -143,6 +154,7 @@ def freeze_interpreter(
         destination=args.destination,
         connection=args.connection,
         requirements=relative,
+        pip_conf=args.pip_conf,
     )
     environment = read_environment(
         user_namespace=user_namespace, modules=modules, context=context.resolve()

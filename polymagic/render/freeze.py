@@ -142,6 +142,8 @@ class FreezeOptions:
     requirements: str = "requirements.txt"
     """The requirements file's path inside the build context (a relative, forward-slash path)."""
     name: str = "freeze"
+    pip_conf: str | None = None
+    """A connection whose secret pip reads as ``/etc/pip.conf`` (a private index)."""
 
 
 @dataclass(frozen=True)
@@ -458,6 +460,7 @@ def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResu
             requirements=options.requirements,
             summary=summary,
             copied=copied,
+            pip_conf=options.pip_conf,
         ),
         base=base,
         pinned=tuple(pinned.values()),

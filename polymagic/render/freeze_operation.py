@@ -41,9 +41,15 @@ def operation_text(
     requirements: str,
     summary: str,
     copied: Sequence[str],
+    pip_conf: str | None = None,
 ) -> str:
-    """The ``%%polybuild`` operation: ``base``, the requirements installed, local code copied."""
+    """The ``%%polybuild`` operation: ``base``, the requirements installed, local code copied.
+    With ``pip_conf`` (a connection name), pip reads that connection's secret as
+    ``/etc/pip.conf`` (a build secret: e.g. a private index with its token, never in the image)."""
     filename = requirements.rsplit("/", 1)[-1]
+    install = f"pip install --no-cache-dir -r {_shell_word(filename)}"
+    if pip_conf:
+        install = f"--mount=type=secret,id={pip_conf},target=/etc/pip.conf {install}"
     document = {
         "version": 1.1,
         "kind": "operation",
@@ -57,16 +63,17 @@ def operation_text(
             }
         },
         "runPatch": {
+            **({"connections": [pip_conf]} if pip_conf else {}),
             "init": [
                 {
                     "dockerfile": {
                         "image": base,
                         "copy": _copy_entries(requirements, copied),
-                        "run": [f"pip install --no-cache-dir -r {_shell_word(filename)}"],
+                        "run": [install],
                         "langEnv": DEFAULT_LANG,
                     }
                 }
-            ]
+            ],
         },
         "hubRef": "kaniko",
     }

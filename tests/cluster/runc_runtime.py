@@ -468,6 +468,49 @@ def _default_seccomp(capabilities: list[str]) -> JsonDict:
     )
 
 
+MASKED_PATHS = (
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+)
+READONLY_PATHS = (
+    "/proc/asound",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+)
+"""The paths containerd's CRI masks and makes read-only in every container (also for
+:mod:`tests.real_executor.image_runner`, which runs built images the same way)."""
+
+
+def standard_mounts() -> list[JsonDict]:
+    """The mounts every container gets: /proc, /dev (tmpfs, with pts, shm, mqueue), /sys and
+    its cgroups (read-only), as containerd's CRI mounts them."""
+    return [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+    ]  # fmt: skip
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -554,11 +597,13 @@ class RuncEngine:
 
     @staticmethod
     def _remove_stale_sessions() -> None:
-        """Kill and remove containers a crashed test session left (its pid is gone)."""
+        """Kill and remove containers a crashed test session left (its pid is gone): the
+        node's (``<pid>``) and the image runner's (``images-<pid>``)."""
         if not STATE_PARENT.is_dir():
             return
         for root in STATE_PARENT.iterdir():
-            if not root.name.isdigit() or _pid_alive(int(root.name)):
+            pid = root.name.removeprefix("images-")
+            if not pid.isdigit() or _pid_alive(int(pid)):
                 continue
             _remove_containers(root, _runc_list(root))
             shutil.rmtree(root, ignore_errors=True)
@@ -1019,21 +1064,6 @@ class ContainerRun:
         context = self._security_context()
         capabilities = container_capabilities(context)
         seccomp = effective_seccomp(self.pod.pod["spec"], self.container)
-        standard = [
-            {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-        ]  # fmt: skip
         return {
             "ociVersion": "1.0.2",
             "process": {
@@ -1052,7 +1082,7 @@ class ContainerRun:
             },
             "root": {"path": "rootfs", "readonly": bool(context.get("readOnlyRootFilesystem"))},
             "hostname": self.pod.name[:63],
-            "mounts": standard + [m.oci() for m in mounts],
+            "mounts": standard_mounts() + [m.oci() for m in mounts],
             "linux": {
                 "cgroupsPath": self._cgroups_path(),
                 **(
@@ -1067,25 +1097,8 @@ class ContainerRun:
                         self.container.get("resources") or {}, swap_controller=_swap_controller()
                     ),
                 },
-                "maskedPaths": [
-                    "/proc/acpi",
-                    "/proc/kcore",
-                    "/proc/keys",
-                    "/proc/latency_stats",
-                    "/proc/timer_list",
-                    "/proc/timer_stats",
-                    "/proc/sched_debug",
-                    "/proc/scsi",
-                    "/sys/firmware",
-                ],
-                "readonlyPaths": [
-                    "/proc/asound",
-                    "/proc/bus",
-                    "/proc/fs",
-                    "/proc/irq",
-                    "/proc/sys",
-                    "/proc/sysrq-trigger",
-                ],
+                "maskedPaths": list(MASKED_PATHS),
+                "readonlyPaths": list(READONLY_PATHS),
             },
         }
 

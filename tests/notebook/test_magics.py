@@ -7,47 +7,26 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.utils.capture import capture_output
 
 from polymagic.errors import SpecError, UsageError
 from polymagic.notebook.magics import PolyBuildMagics
 from polymagic.render.options import BuildOptions
 from tests.data import SEED
-from tests.notebook.shell import new_shell
+from tests.notebook.shell import loaded_shell, run
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    # No cluster, no user config: each test starts from nothing it did not set up itself.
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    for name in list(os.environ):
-        if name.startswith("POLYMAGIC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.chdir(tmp_path)
-    ip = new_shell()
-    ip.run_line_magic("load_ext", "polymagic")
-    yield ip
-    ip.run_line_magic("unload_ext", "polymagic")
-    InteractiveShell.clear_instance()
-
-
-def run(shell: InteractiveShell, code: str) -> tuple[Any, Any]:
-    run_cell: Callable[[str], Any] = shell.run_cell  # IPython leaves it unannotated
-    with capture_output() as captured:
-        result = run_cell(code)
-    return result, captured
+    yield from loaded_shell(tmp_path, monkeypatch)
 
 
 def the_magics(shell: InteractiveShell) -> PolyBuildMagics:
