@@ -64,10 +64,11 @@ class FreezeKernel:
     python: Path
     local_package: Path
     hatch_package: Path
-    flit_package: Path
-    pdm_package: Path
     git_repository: Path
     git_commit: str
+    flit_package: Path = Path("/nonexistent/flitpkg")
+    pdm_package: Path = Path("/nonexistent/pdmpkg")
+    """Last and defaulted: other tests make a ``FreezeKernel`` of their own venv positionally."""
 
 
 def _cache_root() -> Path:
