@@ -77,11 +77,25 @@ class BuildPlan:
         ]
         if self.base is not None:
             lines.append(base_line(self.base))
+        lines.append(self._attest_line())
         for name, found in self.settings.non_default():
-            if name in ("namespace", "executor_image", "connections_file"):
+            if name in ("namespace", "executor_image", "connections_file", "attest", "sign_key"):
                 continue
             lines.append(f"{name}: {_shown(found.value)} (from {found.origin})")
         return lines
+
+    def _attest_line(self) -> str:
+        """What is attached after the push, and the setting that says so."""
+        origin = self.settings.origin("attest")
+        if not self.options.attest:
+            return f"attest: no SBOM or provenance attached (from {origin})"
+        signed = ""
+        if self.options.sign_key:
+            signed = f", signed with cosign (key from {self.settings.origin('sign_key')})"
+        return (
+            "attest: after the push, the image's SBOM and provenance are attached to it"
+            f"{signed} (from {origin}; --no-attest to skip)"
+        )
 
     def _executor_origin(self) -> str:
         if self.settings["executor_image"]:
@@ -141,6 +155,10 @@ def plan_build(
     options = replace(options, namespace=namespace)
     connections = find_connections(settings["connections_file"])
     build = compile_with_connections(source, connections, params=params, namespace=namespace)
+    if options.sign_key:
+        from polymagic.app.signing import check_cosign
+
+        check_cosign()
     build, kaniko, base = with_base(build, options.kaniko, args)
     options = replace(options, kaniko=kaniko)
     views = wanted_views(show if show is not None else str(settings["show"]))

@@ -131,11 +131,10 @@ def _submit_and_follow(
     err.write(
         f"polymagic: {took} (spec {result.spec_hash[:12]}, executor {result.executor_image})\n"
     )
-    if getattr(args, "attest", False) and not result.reused:
-        from polymagic.app.attest import attest_build
+    from polymagic.app.attest import attest_result
 
-        for line in attest_build(result, build, options, started, now_text()):
-            err.write(f"polymagic: {printable(line)}\n")
+    for line in attest_result(result, build, options, started=started, finished=now_text()):
+        err.write(f"polymagic: {printable(line)}\n")
     out.write(result.image + "\n")
     return 0
 
