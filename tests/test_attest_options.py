@@ -94,3 +94,23 @@ def test_sign_digests_asks_cosign_for_each_digest_without_a_public_log(
     _stand_in(tmp_path / "bin", 1)
     [failed] = sign_digests("k.key", refs[:1], insecure=False)
     assert failed == f"warning: {refs[0]} not signed: cosign said: error: no such key"
+
+
+@pytest.mark.parametrize(
+    ("image_id", "digest"),
+    [
+        ("ghcr.io/o/kaniko@sha256:" + "a" * 64, "sha256:" + "a" * 64),
+        ("docker-pullable://ghcr.io/o/kaniko@sha256:" + "b" * 64, "sha256:" + "b" * 64),
+        ("sha256:" + "c" * 64, "sha256:" + "c" * 64),
+        ("", None),
+        ("ghcr.io/o/kaniko:v1", None),
+        ("sha256:short", None),
+    ],
+    ids=["repo-digest", "docker-pullable", "bare", "empty", "tag", "short"],
+)
+def test_the_executor_digest_is_read_from_the_containers_image_id(
+    image_id: str, digest: str | None
+) -> None:
+    from polymagic.outcome.pod_state import image_id_digest
+
+    assert image_id_digest(image_id) == digest

@@ -23,11 +23,12 @@ from polymagic.app.settings import Settings, Source, wanted_views
 from polymagic.errors import ClusterConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from polymagic.config import ConnectionsSource
     from polymagic.kube.client import Cluster
     from polymagic.kube.kubeconfig import ClusterTarget
+    from polymagic.registry import RegistryAuth
     from polymagic.render.compiler import CompiledBuild
     from polymagic.render.options import BuildOptions
 
@@ -159,7 +160,8 @@ def plan_build(
         from polymagic.app.signing import check_cosign
 
         check_cosign()
-    build, kaniko, base = with_base(build, options.kaniko, args)
+    reader = _secret_reader(target, namespace, build)
+    build, kaniko, base = with_base(build, options.kaniko, args, reader)
     options = replace(options, kaniko=kaniko)
     views = wanted_views(show if show is not None else str(settings["show"]))
     steered = [
@@ -180,6 +182,35 @@ def plan_build(
         executor_image=executor_image_for(build, options.executor_image),
         base=base,
     )
+
+
+def _secret_reader(
+    target: ClusterTarget | None, namespace: str, build: CompiledBuild
+) -> Callable[[str], RegistryAuth | None] | None:
+    """What reads the destination connection's Secret for a registry host (the base image's,
+    when it is the destination's registry: the build pulls it with these); None without a
+    cluster or a Secret. The cluster is logged in to only when asked."""
+    from polymagic.kube.reuse import destination_secret
+
+    secret = destination_secret(build)
+    if target is None or secret is None:
+        return None
+
+    def read(host: str) -> RegistryAuth | None:
+        from polymagic.errors import ClusterError
+        from polymagic.kube.client import connect
+        from polymagic.kube.reuse import secret_auth
+
+        try:
+            cluster = connect(namespace=namespace)
+        except (ClusterConfigError, ClusterError):
+            return None
+        try:
+            return secret_auth(cluster, namespace, secret, host)
+        finally:
+            cluster.close()
+
+    return read
 
 
 def connect_for(plan: BuildPlan) -> Cluster:

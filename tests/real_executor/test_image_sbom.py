@@ -121,6 +121,9 @@ def test_every_build_attaches_the_sbom_and_a_provenance_statement_about_the_push
     assert {"uri": f"docker://{plain_registry.image('base/busybox', '1')}",
             "digest": {"sha256": base_digest[7:]}} in definition["resolvedDependencies"]  # fmt: skip
     assert definition["externalParameters"]["operation"]["kind"] == "operation"
+    # The executor as the kubelet ran it: its digest from the pod's imageID.
+    [executor] = [d for d in definition["resolvedDependencies"] if "kaniko" in d["uri"]]
+    assert len(executor["digest"].get("sha256", "")) == 64, executor
     run = statement["predicate"]["runDetails"]
     assert run["metadata"]["startedOn"] <= run["metadata"]["finishedOn"]
     sbom_body, _ = view._get(f"/v2/attested/app/manifests/{prefix}.sbom", MANIFEST_TYPES)
