@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def attest_result(
     off; what happened, one line each (a line starting ``warning:`` when something could not
     be done). Never raises for what the registry answers."""
     from polymagic.app.base_digest import local_auth
+    from polymagic.app.sbom_command import access_options
     from polymagic.registry import ImageReference
     from polymagic.registry.repository_access import RegistryError, RepositoryAccess
 
@@ -81,39 +83,40 @@ def attest_result(
         return []
     reference = ImageReference.parse(result.image)
     args = registry_args(f"{reference.name}@{result.digest}", build, options)
-    access_options = {
-        "insecure": bool(args.insecure),
-        "skip_tls_verify": bool(args.skip_tls_verify),
-        "ca_file": args.ca_file,
-        "timeout": float(args.registry_timeout),
-    }
     image = ImageReference.parse(args.image)
     auth = local_auth(reference.host)
+    job = _Job(result, build, options, started, finished)
     try:
         # A short first question, so that a registry that cannot answer costs seconds.
         with RepositoryAccess(
-            image, auth=auth, **{**access_options, "timeout": PROBE_TIMEOUT}
+            image, auth=auth, **access_options(args, most=PROBE_TIMEOUT)
         ) as probe:
             subject = _subject(probe, result.digest)
-        with RepositoryAccess(image, auth=auth, **access_options) as access:
-            return _attest(access, args, subject, result, build, options, started, finished)
+        with RepositoryAccess(image, auth=auth, **access_options(args)) as access:
+            return _attest(access, args, subject, job)
     except RegistryError as error:
         return [f"warning: no SBOM or provenance attached: {error}"]
     except Exception as error:  # the image is pushed and fine: whatever broke here is a warning
         return [f"warning: no SBOM or provenance attached ({type(error).__name__}: {error})"]
 
 
+@dataclass(frozen=True)
+class _Job:
+    """The build whose image is attested, and when it ran."""
+
+    result: BuildResult
+    build: CompiledBuild
+    options: BuildOptions
+    started: str
+    finished: str
+
+
 def _attest(
-    access: RepositoryAccess,
-    args: argparse.Namespace,
-    subject: Subject,
-    result: BuildResult,
-    build: CompiledBuild,
-    options: BuildOptions,
-    started: str,
-    finished: str,
+    access: RepositoryAccess, args: argparse.Namespace, subject: Subject, job: _Job
 ) -> list[str]:
     from polymagic.registry.referrers import find_artifact, referrers_supported
+
+    result, options = job.result, job.options
 
     supported = referrers_supported(access, result.digest)
     lines: list[str] = []
@@ -128,7 +131,7 @@ def _attest(
     if "SBOM" in wanted:
         lines += _attach_sbom(access, args, subject, supported, made)
     if "provenance" in wanted:
-        statement = _statement(result, build, options, started, finished)
+        statement = _statement(job)
         lines += _attach(
             access, subject, (statement, IN_TOTO, ".att"), supported, "provenance", made
         )
@@ -199,17 +202,12 @@ def _attach_sbom(
     return lines + [f"warning: SBOM: {warning}" for warning in sbom.warnings]
 
 
-def _statement(
-    result: BuildResult,
-    build: CompiledBuild,
-    options: BuildOptions,
-    started: str,
-    finished: str,
-) -> bytes:
+def _statement(job: _Job) -> bytes:
     from polymagic.outcome.provenance import provenance_statement, statement_json
     from polymagic.registry import ImageReference
     from polymagic.render.annotations import base_image_of
 
+    result, build, options = job.result, job.build, job.options
     text = build.dockerfiles[0].text if build.dockerfiles else None
     provenance = options.kaniko.provenance
     statement = provenance_statement(
@@ -224,8 +222,8 @@ def _statement(
         context_sha256=result.context_sha256,
         namespace=result.namespace,
         pod=result.pod_name,
-        started=started,
-        finished=finished,
+        started=job.started,
+        finished=job.finished,
         executor_digest=result.executor_digest,
         built_from=dict(options.built_from),
     )

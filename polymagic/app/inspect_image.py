@@ -87,6 +87,7 @@ def attached_sbom(
     and checked: its artifact's subject and what the document says it describes must both be
     the image's digest."""
     from polymagic.app.base_digest import local_auth
+    from polymagic.app.sbom_command import access_options
     from polymagic.registry.image_reading import read_image
     from polymagic.registry.referrers import find_artifact, tag_for
     from polymagic.registry.repository_access import RegistryError, RepositoryAccess
@@ -95,12 +96,7 @@ def attached_sbom(
         return None
     artifact_type, suffix = _KINDS[kind]
     ref = details.reference
-    access: dict[str, Any] = {
-        "insecure": bool(args.insecure),
-        "skip_tls_verify": bool(args.skip_tls_verify),
-        "ca_file": args.ca_file,
-        "timeout": max(1.0, min(float(args.registry_timeout), 600.0)),
-    }
+    access = access_options(args, most=600.0)
     auth = local_auth(ref.host)
     try:
         with RepositoryAccess(ref, auth=auth, **access) as registry:
@@ -162,6 +158,7 @@ def inspect_image(args: argparse.Namespace) -> ImageDetails:
     """Read ``args.image`` from its registry; never raises for I/O (an invalid reference
     raises :class:`~polymagic.errors.SpecError`)."""
     from polymagic.app.base_digest import local_auth
+    from polymagic.app.sbom_command import access_options
     from polymagic.registry import ImageReference
     from polymagic.registry.image_reading import read_image
 
@@ -169,11 +166,8 @@ def inspect_image(args: argparse.Namespace) -> ImageDetails:
     return read_image(
         reference,
         auth=local_auth(reference.host),
-        insecure=bool(args.insecure),
-        skip_tls_verify=bool(args.skip_tls_verify),
-        ca_file=args.ca_file,
-        timeout=max(1.0, min(float(args.registry_timeout), 600.0)),
         platform=str(args.platform),
+        **access_options(args, most=600.0),
     )
 
 

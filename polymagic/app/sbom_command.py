@@ -19,7 +19,7 @@ from typing import Any
 from polymagic.app.arguments import option
 from polymagic.errors import UsageError
 
-__all__ = ["SBOM_OPTIONS", "ImageSbom", "attach_sbom", "image_sbom", "sbom_tag"]
+__all__ = ["SBOM_OPTIONS", "ImageSbom", "access_options", "attach_sbom", "image_sbom", "sbom_tag"]
 
 ARTIFACT_TYPE = "application/vnd.cyclonedx+json"
 
@@ -59,12 +59,16 @@ def sbom_tag(digest: str) -> str:
     return digest.replace(":", "-") + ".sbom"
 
 
-def _access_options(args: argparse.Namespace) -> dict[str, Any]:
+def access_options(args: argparse.Namespace, *, most: float = 3600.0) -> dict[str, Any]:
+    """How the registry is reached, from the registry options every command that reads an
+    image shares (``--insecure``, ``--skip-tls-verify``, ``--ca-file``, ``--registry-timeout``,
+    its deadline kept between 1 s and ``most``): keywords of ``RepositoryAccess`` and
+    ``read_image``."""
     return {
         "insecure": bool(args.insecure),
         "skip_tls_verify": bool(args.skip_tls_verify),
         "ca_file": args.ca_file,
-        "timeout": max(1.0, min(float(args.registry_timeout), 3600.0)),
+        "timeout": max(1.0, min(float(args.registry_timeout), most)),
     }
 
 
@@ -79,7 +83,7 @@ def image_sbom(args: argparse.Namespace) -> ImageSbom:
 
     reference = ImageReference.parse(args.image)
     auth = local_auth(reference.host)
-    options = _access_options(args)
+    options = access_options(args)
     details = read_image(reference, auth=auth, **options)
     if details.reason or details.digest is None:
         raise UsageError(f"cannot read {reference}: {details.reason}")
@@ -128,6 +132,6 @@ def attach_sbom(sbom: ImageSbom, args: argparse.Namespace) -> str:
     reference = ImageReference.parse(sbom.image)
     subject = Subject(sbom.digest, sbom.manifest_media_type, sbom.manifest_size)
     with RepositoryAccess(
-        reference, auth=local_auth(reference.host), **_access_options(args)
+        reference, auth=local_auth(reference.host), **access_options(args)
     ) as access:
         return str(attach_artifact(access, subject, sbom.body, ARTIFACT_TYPE, ".sbom"))
