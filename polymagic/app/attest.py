@@ -20,13 +20,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from polymagic.kube.api import Cluster
     from polymagic.outcome.result import BuildResult
+    from polymagic.registry import RegistryAuth
     from polymagic.registry.referrers import Attached, Subject
     from polymagic.registry.repository_access import RepositoryAccess
     from polymagic.render.compiler import CompiledBuild
     from polymagic.render.options import BuildOptions
 
-__all__ = ["IN_TOTO", "PROBE_TIMEOUT", "attest_result", "now_text", "registry_args"]
+__all__ = [
+    "IN_TOTO",
+    "PROBE_TIMEOUT",
+    "attest_result",
+    "destination_auth",
+    "now_text",
+    "registry_args",
+]
 
 IN_TOTO = "application/vnd.in-toto+json"
 _SBOM_TYPE = "application/vnd.cyclonedx+json"
@@ -44,6 +53,25 @@ def _operation(build: CompiledBuild) -> dict[str, Any]:
         return dict(build.operation.to_polyaxon())
     except Exception:  # a model that cannot be dumped: its name still says what was built
         return {"name": build.name}
+
+
+def destination_auth(
+    cluster: Cluster, build: CompiledBuild, result: BuildResult
+) -> RegistryAuth | None:
+    """The credentials the destination connection's Secret holds for the pushed image's
+    registry (what the build pushed with); None when there is no Secret or it cannot be read."""
+    from polymagic.errors import PolymagicError
+    from polymagic.kube.reuse import destination_secret, secret_auth
+    from polymagic.registry import ImageReference
+
+    secret = destination_secret(build)
+    if secret is None:
+        return None
+    try:
+        host = ImageReference.parse(result.image).host
+        return secret_auth(cluster, result.namespace, secret, host)
+    except PolymagicError:  # no credentials: the local ones are tried, and a refusal is a warning
+        return None
 
 
 def registry_args(image: str, build: CompiledBuild, options: BuildOptions) -> argparse.Namespace:
@@ -70,10 +98,15 @@ def attest_result(
     *,
     started: str,
     finished: str,
+    auth: RegistryAuth | None = None,
 ) -> list[str]:
     """Attach the SBOM and the provenance of ``result``'s image, unless ``options.attest`` is
     off; what happened, one line each (a line starting ``warning:`` when something could not
-    be done). Never raises for what the registry answers."""
+    be done). Never raises for what the registry answers.
+
+    ``auth`` is what the registry is written with (:func:`destination_auth`: the destination
+    connection's Secret, what the image was pushed with); without it, the local docker
+    config's credentials for that registry."""
     from polymagic.app.base_digest import local_auth
     from polymagic.app.sbom_command import access_options
     from polymagic.registry import ImageReference
@@ -84,7 +117,7 @@ def attest_result(
     reference = ImageReference.parse(result.image)
     args = registry_args(f"{reference.name}@{result.digest}", build, options)
     image = ImageReference.parse(args.image)
-    auth = local_auth(reference.host)
+    auth = auth or local_auth(reference.host)
     job = _Job(result, build, options, started, finished)
     try:
         # A short first question, so that a registry that cannot answer costs seconds.
@@ -93,7 +126,7 @@ def attest_result(
         ) as probe:
             subject = _subject(probe, result.digest)
         with RepositoryAccess(image, auth=auth, **access_options(args)) as access:
-            return _attest(access, args, subject, job)
+            return _attest(access, args, subject, job, auth)
     except RegistryError as error:
         return [f"warning: no SBOM or provenance attached: {error}"]
     except Exception as error:  # the image is pushed and fine: whatever broke here is a warning
@@ -112,7 +145,11 @@ class _Job:
 
 
 def _attest(
-    access: RepositoryAccess, args: argparse.Namespace, subject: Subject, job: _Job
+    access: RepositoryAccess,
+    args: argparse.Namespace,
+    subject: Subject,
+    job: _Job,
+    auth: RegistryAuth | None,
 ) -> list[str]:
     from polymagic.registry.referrers import find_artifact, referrers_supported
 
@@ -129,7 +166,7 @@ def _attest(
                 lines.append(f"the {what} is already attached as {there}")
                 del wanted[what]
     if "SBOM" in wanted:
-        lines += _attach_sbom(access, args, subject, supported, made)
+        lines += _attach_sbom(access, (args, auth), subject, supported, made)
     if "provenance" in wanted:
         statement = _statement(job)
         lines += _attach(
@@ -184,7 +221,7 @@ def _attach(
 
 def _attach_sbom(
     access: RepositoryAccess,
-    args: argparse.Namespace,
+    image: tuple[argparse.Namespace, RegistryAuth | None],
     subject: Subject,
     supported: bool,
     made: list[Attached],
@@ -194,7 +231,7 @@ def _attach_sbom(
     from polymagic.registry.repository_access import RegistryError
 
     try:
-        sbom = image_sbom(args)
+        sbom = image_sbom(*image)
     except (PolymagicError, RegistryError) as error:
         return [f"warning: no SBOM attached: {error}"]
     document = (sbom.body, _SBOM_TYPE, ".sbom")

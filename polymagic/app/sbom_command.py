@@ -14,10 +14,13 @@ from __future__ import annotations
 import argparse
 import io
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polymagic.app.arguments import option
 from polymagic.errors import UsageError
+
+if TYPE_CHECKING:
+    from polymagic.registry import RegistryAuth
 
 __all__ = ["SBOM_OPTIONS", "ImageSbom", "access_options", "attach_sbom", "image_sbom", "sbom_tag"]
 
@@ -72,8 +75,9 @@ def access_options(args: argparse.Namespace, *, most: float = 3600.0) -> dict[st
     }
 
 
-def image_sbom(args: argparse.Namespace) -> ImageSbom:
-    """Read ``args.image``'s layers from its registry and make its SBOM."""
+def image_sbom(args: argparse.Namespace, auth: RegistryAuth | None = None) -> ImageSbom:
+    """Read ``args.image``'s layers from its registry and make its SBOM, with ``auth`` (when
+    None, the local docker config's credentials for that registry)."""
     from polymagic.app.base_digest import local_auth
     from polymagic.outcome.cyclonedx import sbom_document, sbom_json
     from polymagic.outcome.sbom_layers import Inventory, scan_layer
@@ -82,7 +86,7 @@ def image_sbom(args: argparse.Namespace) -> ImageSbom:
     from polymagic.registry.repository_access import CHUNK, RegistryError, RepositoryAccess
 
     reference = ImageReference.parse(args.image)
-    auth = local_auth(reference.host)
+    auth = auth or local_auth(reference.host)
     options = access_options(args)
     details = read_image(reference, auth=auth, **options)
     if details.reason or details.digest is None:

@@ -131,9 +131,13 @@ def _submit_and_follow(
     err.write(
         f"polymagic: {took} (spec {result.spec_hash[:12]}, executor {result.executor_image})\n"
     )
-    from polymagic.app.attest import attest_result
+    from polymagic.app.attest import attest_result, destination_auth
 
-    for line in attest_result(result, build, options, started=started, finished=now_text()):
+    auth = destination_auth(cluster, build, result) if options.attest else None
+    finished = now_text()
+    for line in attest_result(
+        result, build, options, started=started, finished=finished, auth=auth
+    ):
         err.write(f"polymagic: {printable(line)}\n")
     out.write(result.image + "\n")
     return 0

@@ -87,12 +87,18 @@ class NotebookBuild:
     def _attest(self, result: BuildResult) -> None:
         """Attach the SBOM and the provenance (unless the ``attest`` setting is off) and show
         where they went."""
-        from polymagic.app.attest import attest_result, now_text
+        from polymagic.app.attest import attest_result, destination_auth, now_text
 
         if self.build is None or not self.session.options.attest:
             return
+        auth = destination_auth(self.session.cluster, self.build, result)
         lines = attest_result(
-            result, self.build, self.session.options, started=self.started, finished=now_text()
+            result,
+            self.build,
+            self.session.options,
+            started=self.started,
+            finished=now_text(),
+            auth=auth,
         )
         if self.attested is not None:
             self.attested.update(_Lines(lines))

@@ -28,6 +28,8 @@ from tests.registry.server import RegistryServer, push_test_image
 
 pytestmark = [pytest.mark.registry]
 
+STARTED, FINISHED = "2026-12-07T15:00:00Z", "2026-12-07T15:01:00Z"
+
 
 @pytest.fixture
 def proxy(http_registry: RegistryServer) -> Iterator[ReferrersProxy]:
@@ -109,8 +111,9 @@ def test_a_build_attaches_both_as_referrers_and_a_reuse_adds_only_what_is_missin
         kaniko=KanikoOptions(insecure_registries=(proxy.host, http_registry.host)),
         built_from=(("notebook", "work/demo.ipynb"), ("cellSha256", "ef" * 32)),
     )
-    times = {"started": "2026-12-07T15:00:00Z", "finished": "2026-12-07T15:01:00Z"}
-    lines = attest_result(_result(proxy.host, repository, digest), build, options, **times)
+    lines = attest_result(
+        _result(proxy.host, repository, digest), build, options, started=STARTED, finished=FINISHED
+    )
     assert [line.split(" as ")[0] for line in lines] == [
         "attached the SBOM",
         "attached the provenance",
@@ -143,7 +146,11 @@ def test_a_build_attaches_both_as_referrers_and_a_reuse_adds_only_what_is_missin
     # A reuse of the same image finds both and attaches nothing again.
     count = len(proxy.referrers[(repository, digest)])
     again = attest_result(
-        _result(proxy.host, repository, digest, reused=True), build, options, **times
+        _result(proxy.host, repository, digest, reused=True),
+        build,
+        options,
+        started=STARTED,
+        finished=FINISHED,
     )
     assert [line.split(" as ")[0] for line in again] == [
         "the SBOM is already attached",
@@ -152,12 +159,21 @@ def test_a_build_attaches_both_as_referrers_and_a_reuse_adds_only_what_is_missin
     assert len(proxy.referrers[(repository, digest)]) == count
     # Reused where only the tag scheme is, and nothing is attached yet: both are attached.
     direct = attest_result(
-        _result(http_registry.host, repository, digest, reused=True), build, options, **times
+        _result(http_registry.host, repository, digest, reused=True),
+        build,
+        options,
+        started=STARTED,
+        finished=FINISHED,
     )
     assert all(line.endswith("(the tag scheme)") for line in direct), direct
     # Turned off, nothing is asked of the registry at all.
     off = replace(options, attest=False)
-    assert attest_result(_result(proxy.host, repository, digest), build, off, **times) == []
+    assert (
+        attest_result(
+            _result(proxy.host, repository, digest), build, off, started=STARTED, finished=FINISHED
+        )
+        == []
+    )
 
 
 def test_a_registry_that_cannot_be_reached_is_a_warning_not_a_failure(closed_port: str) -> None:
