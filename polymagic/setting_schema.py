@@ -109,6 +109,19 @@ SETTINGS: tuple[Setting, ...] = (
         "views shown before a build: dockerfile, component, manifests (or none)",
     ),
     Setting("keep", Kind.FLAG, False, "leave the build's pod and ConfigMap on the cluster"),
+    Setting(
+        "attest",
+        Kind.FLAG,
+        True,
+        "after the push, attach the image's SBOM and the build's provenance to it in the registry",
+    ),
+    Setting(
+        "sign_key",
+        Kind.TEXT,
+        None,
+        "a cosign key: sign the image and its attestations with `cosign` (must be on PATH)",
+        steers_credentials=True,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

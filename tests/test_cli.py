@@ -273,7 +273,7 @@ def test_a_deadline_must_be_a_positive_number_of_seconds(
         (
             "build",
             "-P --connections --namespace --executor-image --dry-run --keep --quiet --attest"
-            " --timeout"
+            " --no-attest --sign --timeout"
             " --start-timeout --stuck-grace --log-idle-timeout --context --force --build-arg"
             " --target --tag --reproducible --snapshot-mode --insecure-registry"
             " --skip-tls-verify-registry --cache-repo --no-hash-tag --cpu --memory"

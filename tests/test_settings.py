@@ -160,9 +160,12 @@ def test_the_command_lines_options_name_their_settings() -> None:
     every = (*BUILD_OPTIONS, *EXECUTOR_OPTIONS.options)
     helps = {o.flags[0]: o.settings.get("help", "") for o in every}
     for item in SETTINGS:
-        flag = {"connections_file": "--connections", "registry_mirror": "--registry-mirror"}.get(
-            item.name, item.flag
-        )
+        flag = {
+            "connections_file": "--connections",
+            "registry_mirror": "--registry-mirror",
+            "attest": "--no-attest",
+            "sign_key": "--sign",
+        }.get(item.name, item.flag)
         if item.name == "show":
             continue  # the magic's own option; the command line shows every view
         text = helps.get(flag) or CONNECTIONS.settings["help"]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from polymagic.render.options import BuildOptions
 
 __all__ = [
+    "ATTEST",
     "BUILD_OPTIONS",
     "CONNECTIONS",
     "CONTEXT",
@@ -35,7 +36,9 @@ __all__ = [
     "FORCE",
     "KEEP",
     "NAMESPACE",
+    "NO_ATTEST",
     "PARAMS",
+    "SIGN",
     "Option",
     "OptionGroup",
     "add_options",
@@ -239,7 +242,36 @@ EXECUTOR_OPTIONS = OptionGroup(
 )
 """How the executor runs: everything ``KanikoOptions`` holds."""
 
-BUILD_OPTIONS = (PARAMS, CONNECTIONS, NAMESPACE, EXECUTOR_IMAGE, DRY_RUN, KEEP, FORCE, *DEADLINES)
+NO_ATTEST = option(
+    "--no-attest",
+    action="store_true",
+    help="attach no SBOM and no provenance after the push (setting `attest`, on by default)",
+)
+ATTEST = option(
+    "--attest",
+    action="store_true",
+    help="attach them even when the setting `attest` is off (the default is on)",
+)
+"""The spelling of the time when attaching was asked for: still taken, and still turns it on
+over a setting that turned it off."""
+SIGN = option(
+    "--sign",
+    metavar="KEY",
+    help="sign the image and its attestations with `cosign --key KEY` (setting `sign_key`)",
+)
+BUILD_OPTIONS = (
+    PARAMS,
+    CONNECTIONS,
+    NAMESPACE,
+    EXECUTOR_IMAGE,
+    DRY_RUN,
+    KEEP,
+    FORCE,
+    *DEADLINES,
+    NO_ATTEST,
+    ATTEST,
+    SIGN,
+)
 """What ``polymagic build`` and ``%%polybuild`` both take besides ``--context`` (whose default
 each says in its own words) and the executor options."""
 
@@ -254,9 +286,14 @@ _OPTION_SETTINGS = (
     "cache_repo",
     "registry_mirror",
     "keep",
+    "sign_key",
     *_DEADLINE_NAMES,
 )
-_ATTRIBUTE = {"connections_file": "connections", "registry_mirror": "registry_mirrors"}
+_ATTRIBUTE = {
+    "connections_file": "connections",
+    "registry_mirror": "registry_mirrors",
+    "sign_key": "sign",
+}
 """Settings whose option stores its value under another name."""
 """The settings an option of the same name (``--connections`` for ``connections_file``) can
 override on the line."""
@@ -280,8 +317,23 @@ def with_options(settings: Settings, args: argparse.Namespace, where: str = "opt
             flag = {
                 "connections_file": "--connections",
                 "registry_mirror": "--registry-mirror",
+                "sign_key": "--sign",
             }.get(name, setting(name).flag)
             settings = settings.given(name, value, Source.FRONT_END, f"{where} {flag}")
+    return _with_attest(settings, args, where)
+
+
+def _with_attest(settings: Settings, args: argparse.Namespace, where: str) -> Settings:
+    """``attest`` as ``--no-attest`` (or the old ``--attest``) says over the settings."""
+    from polymagic.app.settings import Source
+    from polymagic.errors import UsageError
+
+    off, on = bool(getattr(args, "no_attest", False)), bool(getattr(args, "attest", False))
+    if off and on:
+        raise UsageError("--attest and --no-attest: give one (attaching is on by default)")
+    if off or on:
+        flag = "--no-attest" if off else "--attest"
+        settings = settings.given("attest", on, Source.FRONT_END, f"{where} {flag}")
     return settings
 
 
@@ -361,6 +413,8 @@ def build_options(
         namespace=resolved["namespace"],
         executor_image=resolved["executor_image"],
         keep=bool(resolved["keep"]),
+        attest=bool(resolved["attest"]),
+        sign_key=resolved["sign_key"] or None,
         kaniko=kaniko,
         force=bool(getattr(args, "force", False)),
         context_dir=Path(context) if context else context_dir,

@@ -3,7 +3,9 @@
 
 The question goes to the base image's registry through :mod:`polymagic.registry` (the one HTTP
 client), within one short deadline: over plain HTTP when a connection or ``--insecure-registry``
-says that registry is insecure, with the credentials the local docker config holds for it
+says that registry is insecure; when the base is on the destination connection's registry, with
+the credentials of that connection's Secret (what the build pulls it with, read from the
+cluster by the caller), else with those the local docker config holds for it
 (``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json``, read bounded). An answer that is
 not a digest ("can't tell": no network, a refusal, a rate limit) is a warning, never a failure:
 the build goes on with the tag, as it always did.
@@ -18,11 +20,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from polymagic.registry import RegistryAuth, Transport
     from polymagic.render.build_objects import KanikoOptions
     from polymagic.render.compiler import CompiledBuild
 
-__all__ = ["BASE_TIMEOUT", "BaseDigest", "base_line", "local_auth", "resolve_base"]
+__all__ = [
+    "BASE_TIMEOUT",
+    "BaseDigest",
+    "base_line",
+    "destination_host",
+    "local_auth",
+    "resolve_base",
+]
 
 BASE_TIMEOUT = 5.0
 """Seconds the base image's registry has to answer."""
@@ -58,6 +69,16 @@ def base_line(base: BaseDigest) -> str:
     return f"base image: {base.image}  → digest unknown: {base.reason}"
 
 
+def destination_host(build: CompiledBuild) -> str | None:
+    """The registry host of the destination param's connection (its schema's ``url``)."""
+    param = build.params.get("destination")
+    connection = build.connections.get(param.connection) if param and param.connection else None
+    url = (connection.schema_ or {}).get("url") if connection is not None else None
+    if not isinstance(url, str) or not url:
+        return None
+    return url.split("://", 1)[-1].split("/", 1)[0]
+
+
 def local_auth(host: str) -> RegistryAuth | None:
     """The credentials the local docker config holds for ``host`` (at most 1 MiB read; a
     file that cannot be read or used is no credentials)."""
@@ -82,9 +103,14 @@ def resolve_base(
     *,
     timeout: float = BASE_TIMEOUT,
     transport: Transport | None = None,
+    destination_auth: Callable[[str], RegistryAuth | None] | None = None,
 ) -> BaseDigest | None:
     """The digest of ``build``'s base image (its first Dockerfile's last stage); None when
-    there is no base to resolve (no Dockerfile, ``scratch``, a ``FROM`` with a build arg)."""
+    there is no base to resolve (no Dockerfile, ``scratch``, a ``FROM`` with a build arg).
+
+    When the base is on the destination connection's registry, ``destination_auth(host)``
+    gives the credentials the build itself pulls it with (its Secret's); the local docker
+    config's are asked for when it gives none."""
     from polymagic.errors import SpecError
     from polymagic.registry import ImageReference, Presence, check_image
     from polymagic.render.annotations import base_image_of
@@ -102,9 +128,12 @@ def resolve_base(
     if reference.digest is not None:
         return BaseDigest(image, reference.digest)
     insecure = reference.host in {*kaniko.insecure_registries, *insecure_registries(build)}
+    auth = None
+    if destination_auth is not None and reference.host == destination_host(build):
+        auth = destination_auth(reference.host)
     answer = check_image(
         reference,
-        auth=local_auth(reference.host),
+        auth=auth or local_auth(reference.host),
         insecure=insecure,
         skip_tls_verify=reference.host in kaniko.skip_tls_verify_registries,
         timeout=timeout,

@@ -27,6 +27,11 @@ __all__ = [
 ]
 
 _MAX_SBOM = 64 * 1024 * 1024
+_KINDS = {
+    "sbom": ("application/vnd.cyclonedx+json", ".sbom"),
+    "provenance": ("application/vnd.in-toto+json", ".att"),
+}
+"""Each attachment's artifact type and the suffix of its tag under cosign's scheme."""
 
 INSPECT_OPTIONS = (
     option("image", metavar="IMAGE", help="the image: registry/repository[:tag][@sha256:...]"),
@@ -59,49 +64,56 @@ class AttachedSbom:
     verified: bool = False
     """Its artifact's ``subject`` and its document's own component both name the image's digest."""
     note: str = ""
+    way: str = ""
+    """How it is attached: as an OCI referrer or under the tag scheme ("" when not found)."""
 
     def row(self) -> tuple[str, str]:
         if not self.found:
             return (self.kind, f"none attached ({self.note})" if self.note else "none attached")
         if self.verified:
-            count = f" {self.components} components;" if self.kind == "sbom" else ""
-            return (self.kind, f"{self.reference}:{count} its subject is this image")
+            plural = "" if self.components == 1 else "s"
+            count = f" {self.components} component{plural};" if self.kind == "sbom" else ""
+            how = f" ({self.way})" if self.way else ""
+            return (self.kind, f"{self.reference}{how}:{count} its subject is this image")
         return (self.kind, f"{self.reference}: NOT about this image: {self.note}")
 
 
 def attached_sbom(
     details: ImageDetails, args: argparse.Namespace, kind: str = "sbom"
 ) -> AttachedSbom | None:
-    """The SBOM (``kind="sbom"``, tag ``sha256-<hex>.sbom``) or the provenance statement
-    (``kind="provenance"``, tag ``sha256-<hex>.att``) attached next to the image, read and
-    checked: its artifact's subject and what the document says it describes must both be
+    """The SBOM (``kind="sbom"``) or the provenance statement (``kind="provenance"``)
+    attached next to the image, found among its OCI referrers or under the tag scheme
+    (``sha256-<hex>.sbom``, ``.att``; :func:`polymagic.registry.referrers.find_artifact`), read
+    and checked: its artifact's subject and what the document says it describes must both be
     the image's digest."""
     from polymagic.app.base_digest import local_auth
-    from polymagic.app.sbom_command import sbom_tag
-    from polymagic.registry import ImageReference
+    from polymagic.app.sbom_command import access_options
     from polymagic.registry.image_reading import read_image
+    from polymagic.registry.referrers import find_artifact, tag_for
     from polymagic.registry.repository_access import RegistryError, RepositoryAccess
 
     if details.digest is None:
         return None
+    artifact_type, suffix = _KINDS[kind]
     ref = details.reference
-    tag = sbom_tag(details.digest) if kind == "sbom" else sbom_tag(details.digest)[:-5] + ".att"
-    where = ImageReference(ref.host, ref.repository, tag=tag)
-    access: dict[str, Any] = {
-        "insecure": bool(args.insecure),
-        "skip_tls_verify": bool(args.skip_tls_verify),
-        "ca_file": args.ca_file,
-        "timeout": max(1.0, min(float(args.registry_timeout), 600.0)),
-    }
+    access = access_options(args, most=600.0)
     auth = local_auth(ref.host)
+    try:
+        with RepositoryAccess(ref, auth=auth, **access) as registry:
+            found = find_artifact(registry, details.digest, artifact_type, suffix)
+    except RegistryError as error:
+        tagged = f"{ref.name}:{tag_for(details.digest, suffix)}"
+        return AttachedSbom(tagged, False, kind=kind, note=str(error))
+    if found is None:
+        return AttachedSbom(f"{ref.name}:{tag_for(details.digest, suffix)}", False, kind=kind)
+    where, shown = found.reference, str(found.reference)
     artifact = read_image(where, auth=auth, **access)
     if artifact.reason:
-        note = "" if "HTTP 404" in artifact.reason else artifact.reason
-        return AttachedSbom(str(where), False, kind=kind, note=note)
+        return AttachedSbom(shown, False, kind=kind, note=artifact.reason)
     subject = artifact.manifest.get("subject")
     subject_digest = subject.get("digest") if isinstance(subject, dict) else None
     if not artifact.layers or artifact.layers[0][1] is None or artifact.layers[0][1] > _MAX_SBOM:
-        return AttachedSbom(str(where), True, kind=kind, note="its artifact holds no document")
+        return AttachedSbom(shown, True, kind=kind, note="its artifact holds no document")
     digest, size = artifact.layers[0]
     try:
         with RepositoryAccess(where, auth=auth, **access) as registry:
@@ -109,13 +121,13 @@ def attached_sbom(
             body = b"".join(iter(lambda: stream.read(1 << 20), b""))
         document = json.loads(body)
     except (RegistryError, ValueError, RecursionError) as error:
-        return AttachedSbom(str(where), True, kind=kind, note=f"it cannot be read ({error})")
+        return AttachedSbom(shown, True, kind=kind, note=f"it cannot be read ({error})")
     described = _described(document, kind)
     count = len(document.get("components") or []) if isinstance(document, dict) else 0
     if subject_digest != details.digest or described != details.digest:
         note = f"its subject is {subject_digest} and it describes {described}, not {details.digest}"
-        return AttachedSbom(str(where), True, count, kind, False, note)
-    return AttachedSbom(str(where), True, count, kind, True)
+        return AttachedSbom(shown, True, count, kind, False, note, found.way.value)
+    return AttachedSbom(shown, True, count, kind, True, way=found.way.value)
 
 
 def _described(document: Any, kind: str) -> str | None:
@@ -146,6 +158,7 @@ def inspect_image(args: argparse.Namespace) -> ImageDetails:
     """Read ``args.image`` from its registry; never raises for I/O (an invalid reference
     raises :class:`~polymagic.errors.SpecError`)."""
     from polymagic.app.base_digest import local_auth
+    from polymagic.app.sbom_command import access_options
     from polymagic.registry import ImageReference
     from polymagic.registry.image_reading import read_image
 
@@ -153,11 +166,8 @@ def inspect_image(args: argparse.Namespace) -> ImageDetails:
     return read_image(
         reference,
         auth=local_auth(reference.host),
-        insecure=bool(args.insecure),
-        skip_tls_verify=bool(args.skip_tls_verify),
-        ca_file=args.ca_file,
-        timeout=max(1.0, min(float(args.registry_timeout), 600.0)),
         platform=str(args.platform),
+        **access_options(args, most=600.0),
     )
 
 

@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from polymagic.app.base_digest import BaseDigest
+    from polymagic.registry import RegistryAuth
     from polymagic.render.build_objects import KanikoOptions
     from polymagic.render.compiler import CompiledBuild
 
@@ -39,7 +42,10 @@ PIN_BASE: tuple[tuple[str, ...], dict[str, Any]] = (
 
 
 def with_base(
-    build: CompiledBuild, kaniko: KanikoOptions, args: argparse.Namespace
+    build: CompiledBuild,
+    kaniko: KanikoOptions,
+    args: argparse.Namespace,
+    destination_auth: Callable[[str], RegistryAuth | None] | None = None,
 ) -> tuple[CompiledBuild, KanikoOptions, BaseDigest | None]:
     """The base image's digest, resolved now (:func:`polymagic.app.base_digest.resolve_base`),
     kept in the executor options (the image's ``base.digest`` annotation, the build's record),
@@ -48,7 +54,7 @@ def with_base(
     from polymagic.app.base_digest import resolve_base
     from polymagic.render.annotations import ImageProvenance, pin_base
 
-    base = resolve_base(build, kaniko)
+    base = resolve_base(build, kaniko, destination_auth=destination_auth)
     if base is None or base.digest is None:
         return build, kaniko, base
     provenance = replace(kaniko.provenance or ImageProvenance(), base_digest=base.digest)

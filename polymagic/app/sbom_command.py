@@ -1,6 +1,7 @@
 """``sbom``: the exact SBOM of an image already in a registry, made from its own layers, as
-CycloneDX 1.6 JSON; optionally attached to the image under the tag scheme cosign uses
-(``<repository>:sha256-<hex>.sbom``, an OCI artifact whose ``subject`` is the image).
+CycloneDX 1.6 JSON; optionally attached to the image (an OCI artifact whose ``subject`` is the
+image: a referrer where the registry serves the referrers API, else under the tag scheme cosign
+uses, ``<repository>:sha256-<hex>.sbom``; ``polymagic.registry.referrers``).
 
 The layers are read as streams in byte ranges through the registry client (each layer's digest
 checked when it has been read through), scanned with the bounds of
@@ -12,25 +13,27 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polymagic.app.arguments import option
 from polymagic.errors import UsageError
 
-__all__ = ["SBOM_OPTIONS", "ImageSbom", "attach_sbom", "image_sbom", "sbom_tag"]
+if TYPE_CHECKING:
+    from polymagic.registry import RegistryAuth
+
+__all__ = ["SBOM_OPTIONS", "ImageSbom", "access_options", "attach_sbom", "image_sbom", "sbom_tag"]
 
 ARTIFACT_TYPE = "application/vnd.cyclonedx+json"
-_EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
-_MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 
 SBOM_OPTIONS = (
     option("image", metavar="IMAGE", help="the image: registry/repository[:tag][@sha256:...]"),
     option("-o", "--output", metavar="FILE", help="write the SBOM here (default: stdout)"),
     option(
-        "--attach", action="store_true", help="push it next to the image (tag sha256-<hex>.sbom)"
+        "--attach",
+        action="store_true",
+        help="push it next to the image (an OCI referrer, else tag sha256-<hex>.sbom)",
     ),
     option("--insecure", action="store_true", help="talk plain HTTP to the registry"),
     option(
@@ -60,18 +63,25 @@ def sbom_tag(digest: str) -> str:
     return digest.replace(":", "-") + ".sbom"
 
 
-def _access_options(args: argparse.Namespace) -> dict[str, Any]:
+def access_options(args: argparse.Namespace, *, most: float = 3600.0) -> dict[str, Any]:
+    """How the registry is reached, from the registry options every command that reads an
+    image shares (``--insecure``, ``--skip-tls-verify``, ``--ca-file``, ``--registry-timeout``,
+    its deadline kept between 1 s and ``most``): keywords of ``RepositoryAccess`` and
+    ``read_image``."""
     return {
         "insecure": bool(args.insecure),
         "skip_tls_verify": bool(args.skip_tls_verify),
         "ca_file": args.ca_file,
-        "timeout": max(1.0, min(float(args.registry_timeout), 3600.0)),
+        "timeout": max(1.0, min(float(args.registry_timeout), most)),
     }
 
 
-def image_sbom(args: argparse.Namespace, imported: Collection[str] = ()) -> ImageSbom:
-    """Read ``args.image``'s layers from its registry and make its SBOM; ``imported``: the
-    Python distributions the notebook's code imported (``freeze_command.kernel_imports``)."""
+def image_sbom(
+    args: argparse.Namespace, auth: RegistryAuth | None = None, imported: Collection[str] = ()
+) -> ImageSbom:
+    """Read ``args.image``'s layers from its registry and make its SBOM, with ``auth`` (when
+    None, the local docker config's credentials for that registry); ``imported``: the Python
+    distributions the notebook's code imported (``freeze_command.kernel_imports``)."""
     from polymagic.app.base_digest import local_auth
     from polymagic.outcome.cyclonedx import sbom_document, sbom_json
     from polymagic.outcome.sbom_layers import Inventory, scan_layer
@@ -80,8 +90,8 @@ def image_sbom(args: argparse.Namespace, imported: Collection[str] = ()) -> Imag
     from polymagic.registry.repository_access import CHUNK, RegistryError, RepositoryAccess
 
     reference = ImageReference.parse(args.image)
-    auth = local_auth(reference.host)
-    options = _access_options(args)
+    auth = auth or local_auth(reference.host)
+    options = access_options(args)
     details = read_image(reference, auth=auth, **options)
     if details.reason or details.digest is None:
         raise UsageError(f"cannot read {reference}: {details.reason}")
@@ -121,30 +131,16 @@ def image_sbom(args: argparse.Namespace, imported: Collection[str] = ()) -> Imag
 
 
 def attach_sbom(sbom: ImageSbom, args: argparse.Namespace) -> str:
-    """Push ``sbom`` next to its image; the reference it is under."""
+    """Push ``sbom`` next to its image (an OCI referrer where the registry serves the referrers
+    API, else the tag ``sha256-<hex>.sbom``); where it is and how it was attached."""
     from polymagic.app.base_digest import local_auth
     from polymagic.registry import ImageReference
+    from polymagic.registry.referrers import Subject, attach_artifact
     from polymagic.registry.repository_access import RepositoryAccess
 
     reference = ImageReference.parse(sbom.image)
+    subject = Subject(sbom.digest, sbom.manifest_media_type, sbom.manifest_size)
     with RepositoryAccess(
-        reference, auth=local_auth(reference.host), **_access_options(args)
+        reference, auth=local_auth(reference.host), **access_options(args)
     ) as access:
-        empty = access.upload_blob(b"{}")
-        layer = access.upload_blob(sbom.body)
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": _MANIFEST_TYPE,
-            "artifactType": ARTIFACT_TYPE,
-            "config": {"mediaType": _EMPTY_TYPE, "digest": empty, "size": 2},
-            "layers": [{"mediaType": ARTIFACT_TYPE, "digest": layer, "size": len(sbom.body)}],
-            "subject": {
-                "mediaType": sbom.manifest_media_type,
-                "digest": sbom.digest,
-                "size": sbom.manifest_size,
-            },
-        }
-        body = json.dumps(manifest, sort_keys=True).encode()
-        tag = sbom_tag(sbom.digest)
-        access.put_manifest(tag, _MANIFEST_TYPE, body)
-    return f"{reference.name}:{tag}"
+        return str(attach_artifact(access, subject, sbom.body, ARTIFACT_TYPE, ".sbom"))

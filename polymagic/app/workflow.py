@@ -23,11 +23,12 @@ from polymagic.app.settings import Settings, Source, wanted_views
 from polymagic.errors import ClusterConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from polymagic.config import ConnectionsSource
     from polymagic.kube.client import Cluster
     from polymagic.kube.kubeconfig import ClusterTarget
+    from polymagic.registry import RegistryAuth
     from polymagic.render.compiler import CompiledBuild
     from polymagic.render.options import BuildOptions
 
@@ -77,11 +78,25 @@ class BuildPlan:
         ]
         if self.base is not None:
             lines.append(base_line(self.base))
+        lines.append(self._attest_line())
         for name, found in self.settings.non_default():
-            if name in ("namespace", "executor_image", "connections_file"):
+            if name in ("namespace", "executor_image", "connections_file", "attest", "sign_key"):
                 continue
             lines.append(f"{name}: {_shown(found.value)} (from {found.origin})")
         return lines
+
+    def _attest_line(self) -> str:
+        """What is attached after the push, and the setting that says so."""
+        origin = self.settings.origin("attest")
+        if not self.options.attest:
+            return f"attest: no SBOM or provenance attached (from {origin})"
+        signed = ""
+        if self.options.sign_key:
+            signed = f", signed with cosign (key from {self.settings.origin('sign_key')})"
+        return (
+            "attest: after the push, the image's SBOM and provenance are attached to it"
+            f"{signed} (from {origin}; --no-attest to skip)"
+        )
 
     def _executor_origin(self) -> str:
         if self.settings["executor_image"]:
@@ -141,7 +156,12 @@ def plan_build(
     options = replace(options, namespace=namespace)
     connections = find_connections(settings["connections_file"])
     build = compile_with_connections(source, connections, params=params, namespace=namespace)
-    build, kaniko, base = with_base(build, options.kaniko, args)
+    if options.sign_key:
+        from polymagic.app.signing import check_cosign
+
+        check_cosign()
+    reader = _secret_reader(target, namespace, build)
+    build, kaniko, base = with_base(build, options.kaniko, args, reader)
     options = replace(options, kaniko=kaniko)
     views = wanted_views(show if show is not None else str(settings["show"]))
     steered = [
@@ -162,6 +182,35 @@ def plan_build(
         executor_image=executor_image_for(build, options.executor_image),
         base=base,
     )
+
+
+def _secret_reader(
+    target: ClusterTarget | None, namespace: str, build: CompiledBuild
+) -> Callable[[str], RegistryAuth | None] | None:
+    """What reads the destination connection's Secret for a registry host (the base image's,
+    when it is the destination's registry: the build pulls it with these); None without a
+    cluster or a Secret. The cluster is logged in to only when asked."""
+    from polymagic.kube.reuse import destination_secret
+
+    secret = destination_secret(build)
+    if target is None or secret is None:
+        return None
+
+    def read(host: str) -> RegistryAuth | None:
+        from polymagic.errors import ClusterError
+        from polymagic.kube.client import connect
+        from polymagic.kube.reuse import secret_auth
+
+        try:
+            cluster = connect(namespace=namespace)
+        except (ClusterConfigError, ClusterError):
+            return None
+        try:
+            return secret_auth(cluster, namespace, secret, host)
+        finally:
+            cluster.close()
+
+    return read
 
 
 def connect_for(plan: BuildPlan) -> Cluster:

@@ -131,11 +131,14 @@ def _submit_and_follow(
     err.write(
         f"polymagic: {took} (spec {result.spec_hash[:12]}, executor {result.executor_image})\n"
     )
-    if getattr(args, "attest", False) and not result.reused:
-        from polymagic.app.attest import attest_build
+    from polymagic.app.attest import attest_result, destination_auth
 
-        for line in attest_build(result, build, options, started, now_text()):
-            err.write(f"polymagic: {printable(line)}\n")
+    auth = destination_auth(cluster, build, result) if options.attest else None
+    finished = now_text()
+    for line in attest_result(
+        result, build, options, started=started, finished=finished, auth=auth
+    ):
+        err.write(f"polymagic: {printable(line)}\n")
     out.write(result.image + "\n")
     return 0
 

@@ -24,6 +24,7 @@ def inspect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             shown[item.kind] = {
                 "reference": item.reference,
                 "attached": item.found,
+                "way": item.way,
                 "components": item.components if item.kind == "sbom" else None,
                 "subjectIsThisImage": item.verified,
                 "note": item.note or None,

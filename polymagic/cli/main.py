@@ -26,7 +26,6 @@ from polymagic.app.arguments import (
     add_options,
     option,
 )
-from polymagic.app.attest import ATTEST
 from polymagic.app.freeze_command import (
     FREEZE_OPTIONS,
     freeze_interpreter,
@@ -122,7 +121,6 @@ def _add_build(commands: _Commands) -> None:
         _FILE,
         *BUILD_OPTIONS,
         option("--quiet", action="store_true", help="no executor log lines, progress only"),
-        option(*ATTEST[0], **ATTEST[1]),
         CONTEXT,
         EXECUTOR_OPTIONS,
         ALLOW_POD_FIELD,

@@ -44,6 +44,7 @@ __all__ = [
     "find_built_image",
     "pushed_image_size",
     "registry_access",
+    "secret_auth",
     "tag_destinations",
 ]
 
@@ -87,18 +88,22 @@ def destination_secret(build: CompiledBuild) -> str | None:
     return connection.secret.name if connection is not None and connection.secret else None
 
 
+def secret_auth(cluster: Cluster, namespace: str, secret: str, host: str) -> RegistryAuth | None:
+    """The credentials ``secret`` holds for ``host`` (None when it cannot be read or has none)."""
+    config = _docker_config(cluster, namespace, secret)
+    if config is None:
+        return None
+    try:
+        return RegistryAuth.from_docker_config(config, host)
+    except ConnectionsError:
+        return None
+
+
 def registry_access(
     cluster: Cluster, manifests: BuildManifests, secret: str | None, host: str
 ) -> RegistryAccess:
     """How to reach ``host`` for this build (reads ``secret`` now)."""
-    auth = None
-    if secret is not None:
-        config = _docker_config(cluster, manifests.namespace, secret)
-        if config is not None:
-            try:
-                auth = RegistryAuth.from_docker_config(config, host)
-            except ConnectionsError:
-                auth = None
+    auth = secret_auth(cluster, manifests.namespace, secret, host) if secret else None
     # The pod's args already name every registry to reach over plain HTTP or without TLS
     # verification (from the options and from the connections): ask the registry the same way.
     args = manifests.pod["spec"]["containers"][0].get("args", [])

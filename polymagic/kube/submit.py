@@ -326,6 +326,7 @@ def _reuse(
         size=tagged.manifest.image_size,
         notes=(size_note,) if size_note else (),
         reused=True,
+        context_sha256=manifests.context.sha256 if manifests.context else None,
     )
     return replace(
         submission,

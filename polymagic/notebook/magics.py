@@ -12,6 +12,7 @@ imported when a magic runs, not when it is loaded.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -187,6 +188,7 @@ class PolyBuildMagics(_SettingTraits):
 
         folder = cell.resolve().parent if isinstance(cell, Path) else None
         plan = self._plan(args, cell, args.params, args.show, folder)
+        plan = replace(plan, options=replace(plan.options, built_from=self._built_from(cell)))
         display(PlanView(plan.settings_lines(), self._settings.warnings))
         for view in build_views(plan.build, ",".join(plan.views) or "none", plan.options):
             display(view)
@@ -200,6 +202,22 @@ class PolyBuildMagics(_SettingTraits):
                 self._ip.user_ns[args.out] = plan.build
             return None
         return self._run(plan, background=args.background, out=args.out)
+
+    def _built_from(self, cell: str | Path) -> tuple[tuple[str, str], ...]:
+        """The notebook (when the kernel knows its path) and the cell's SHA-256 (or the
+        operation file), for the provenance."""
+        import hashlib
+        import os
+
+        notebook = self._ip.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME")
+        found: list[tuple[str, str]] = []
+        if isinstance(notebook, str) and notebook:
+            found.append(("notebook", notebook))
+        if isinstance(cell, Path):
+            found.append(("operationFile", str(cell)))
+        else:
+            found.append(("cellSha256", hashlib.sha256(cell.encode()).hexdigest()))
+        return tuple(found)
 
     def _run(self, plan: BuildPlan, *, background: bool, out: str | None) -> None:
         from polymagic.app.workflow import connect_for
@@ -280,7 +298,9 @@ class PolyBuildMagics(_SettingTraits):
             line = Namespace(**vars(args))
             if namespace:
                 line.namespace = namespace
-            self._run(self._plan(line, text, [], "none"), background=True, out=args.out)
+            plan = self._plan(line, text, [], "none")
+            plan = replace(plan, options=replace(plan.options, built_from=self._built_from(text)))
+            self._run(plan, background=True, out=args.out)
 
         form.on_build(build_from_form)
         return form

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import html
 import os
 import threading
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from polymagic.kube.client import Cluster
 from polymagic.kube.session import BuildOptions, BuildResult, BuildSession, start_build
 from polymagic.notebook.progress_widget import BuildProgress
 from polymagic.notebook.views import BuildRecord
+from polymagic.printable import printable
 from polymagic.render.compiler import CompiledBuild
 
 __all__ = ["NotebookBuild", "run_notebook_build"]
@@ -42,6 +44,11 @@ class NotebookBuild:
     result: BuildResult | None = None
     error: Exception | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    build: CompiledBuild | None = None
+    started: str = ""
+    """When it was asked for (RFC 3339), for the provenance."""
+    attested: DisplayHandle | None = None
+    """Where the lines saying where the SBOM and the provenance went are shown."""
 
     def follow(self, on_done: Callable[[NotebookBuild], None] | None = None) -> None:
         """Feed the session's events to the widget until the build ends."""
@@ -57,6 +64,7 @@ class NotebookBuild:
                 self.progress.finish_success(self.result, built_at=built_at)
                 if self.record is not None:
                     self.record.update(record)
+                self._attest(self.result)
         except KeyboardInterrupt:
             self.session.cancel()
             self.error = BuildCancelled(name=self.session.name)
@@ -75,6 +83,25 @@ class NotebookBuild:
             self.done.set()
             if on_done is not None:
                 on_done(self)
+
+    def _attest(self, result: BuildResult) -> None:
+        """Attach the SBOM and the provenance (unless the ``attest`` setting is off) and show
+        where they went."""
+        from polymagic.app.attest import attest_result, destination_auth, now_text
+
+        if self.build is None or not self.session.options.attest:
+            return
+        auth = destination_auth(self.session.cluster, self.build, result)
+        lines = attest_result(
+            result,
+            self.build,
+            self.session.options,
+            started=self.started,
+            finished=now_text(),
+            auth=auth,
+        )
+        if self.attested is not None:
+            self.attested.update(_Lines(lines))
 
 
 class _BuiltImages:
@@ -121,6 +148,9 @@ def run_notebook_build(
     In the foreground this returns when the build has ended (raising its error); with
     ``background`` it returns at once and a daemon thread keeps the widget up to date.
     """
+    from polymagic.app.attest import now_text
+
+    started = now_text()
     session = start_build(cluster, build, options)
     progress = BuildProgress(session.name, len(session.parser.steps))
     # The full log stays readable after the build; it is removed when the kernel exits.
@@ -131,11 +161,15 @@ def run_notebook_build(
     # A placeholder whose content is replaced by the build record when the build succeeds, so
     # a background build can still leave its record in the cell's output.
     record = display(_Pending(session.name), display_id=True)
+    attested = display(_Lines([_ATTESTING]), display_id=True) if session.options.attest else None
     running = NotebookBuild(
         session,
         progress,
         record if isinstance(record, DisplayHandle) else None,
         widget_handle=shown if isinstance(shown, DisplayHandle) else None,
+        build=build,
+        started=started,
+        attested=attested if isinstance(attested, DisplayHandle) else None,
     )
     if on_start is not None:
         on_start(running)
@@ -169,3 +203,20 @@ class _Pending:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return {"text/plain": f"build `{self.name}`: no image yet"}
+
+
+_ATTESTING = "SBOM and provenance: attached after the push (setting `attest`)"
+
+
+class _Lines:
+    """What attaching the SBOM and the provenance did, one line each."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = [printable(line) for line in lines] or ["nothing attached"]
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in self.lines)
+        return {
+            "text/plain": "\n".join(self.lines),
+            "text/html": f"<ul class='polymagic-attested'>{items}</ul>",
+        }

@@ -53,7 +53,7 @@ from polymagic.printable import printable
 from polymagic.render.build_objects import EPHEMERAL_STORAGE_REQUEST, BuildManifests
 from polymagic.render.options import BuildOptions
 
-__all__ = ["PodStateMachine", "Pushed"]
+__all__ = ["PodStateMachine", "Pushed", "image_id_digest"]
 
 
 # -- the machine ------------------------------------------------------------------------------
@@ -94,6 +94,8 @@ class PodStateMachine:
         self._announced: set[str] = set()
         self._stuck_since: float | None = None
         self._stuck_problem: str | None = None
+        self.executor_image_id = ""
+        """The executor container's ``imageID`` once the kubelet reports it."""
 
     # -- the pod ------------------------------------------------------------------------------
 
@@ -106,6 +108,8 @@ class PodStateMachine:
             node = pod.get("spec", {}).get("nodeName") or "a node"
             events.append(ProgressEvent(EventKind.SCHEDULED, f"on {node}"))
         status = container_status(pod)
+        if isinstance(status.get("imageID"), str) and status["imageID"]:
+            self.executor_image_id = str(status["imageID"])
         waiting = container_state(pod, "waiting")
         reason = waiting.get("reason")
         if reason and self._first(f"waiting:{reason}", True):
@@ -309,4 +313,15 @@ class PodStateMachine:
             steps=self.parser.summary(),
             size=size,
             notes=(size_note,) if size_note else (),
+            context_sha256=self.manifests.context.sha256 if self.manifests.context else None,
+            executor_digest=image_id_digest(self.executor_image_id),
         )
+
+
+def image_id_digest(image_id: str) -> str | None:
+    """The digest in a container's ``imageID`` (``repo@sha256:…``, ``docker-pullable://…``
+    or a bare ``sha256:…``); None when there is none."""
+    digest = image_id.rsplit("@", 1)[-1]
+    if digest.startswith("sha256:") and len(digest) == 71:
+        return digest
+    return None

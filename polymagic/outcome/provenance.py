@@ -53,12 +53,15 @@ def provenance_statement(
     pod: str,
     started: str,
     finished: str,
+    executor_digest: str | None = None,
+    built_from: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The statement about ``image`` (``host/repository``) at ``digest``."""
     dependencies: list[dict[str, Any]] = []
     if base:
         dependencies.append({"uri": f"docker://{base}", "digest": _digest_set(base_digest)})
-    executor_digest = executor_image.split("@", 1)[1] if "@" in executor_image else None
+    if executor_digest is None and "@" in executor_image:
+        executor_digest = executor_image.split("@", 1)[1]
     dependencies.append(
         {"uri": f"docker://{executor_image}", "digest": _digest_set(executor_digest)}
     )
@@ -69,6 +72,7 @@ def provenance_statement(
     external: dict[str, Any] = {"operation": dict(operation), "specHash": spec_hash}
     if dockerfile_sha256:
         external["dockerfileSha256"] = dockerfile_sha256
+    external.update(built_from or {})
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": image, "digest": _digest_set(digest)}],

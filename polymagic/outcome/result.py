@@ -37,6 +37,10 @@ class BuildResult:
     """What the user should know about this result (why the size is unknown, what was tagged)."""
     reused: bool = False
     """True when the registry already held an image built from this spec: nothing was built."""
+    context_sha256: str | None = None
+    """SHA-256 of the local build context's archive the build sent (None: it sent none)."""
+    executor_digest: str | None = None
+    """The digest of the executor image the pod ran, as the kubelet reported it (``imageID``)."""
 
     def __str__(self) -> str:
         return self.image

@@ -15,7 +15,10 @@ Modules, in the order they build on each other:
   with the TLS and redirect rules; :class:`Transport` is where a test plugs in a fake;
 - :mod:`.answer`: reading answers (presence, digests, manifests, sizes, error codes);
 - :mod:`.auth`: ``WWW-Authenticate`` challenges, HTTP Basic and Bearer tokens;
-- :mod:`.check` and :mod:`.tagging`: the questions polymagic asks.
+- :mod:`.opening`: one question's transport (a test's fake, or its own under one deadline);
+- :mod:`.check`, :mod:`.tagging` and :mod:`.image_reading`: the questions polymagic asks;
+- :mod:`.repository_access` and :mod:`.referrers`: reading layers, and attaching artifacts
+  (an SBOM, a provenance statement) next to an image: OCI referrers, else cosign's tags.
 
 A registry is input polymagic does not control: whatever it answers ends as an answer with a
 printable reason, free of credentials, within the one deadline.

@@ -23,12 +23,11 @@ from polymagic.registry.answer import (
 )
 from polymagic.registry.auth import AuthSession
 from polymagic.registry.credentials import RegistryAuth, redact
+from polymagic.registry.opening import over_transport
 from polymagic.registry.reference import ImageReference
 from polymagic.registry.transport import (
-    HttpTransport,
     Request,
     Transport,
-    TransportUnusable,
     Unreachable,
     manifest_url,
 )
@@ -57,21 +56,16 @@ def check_image(
     :class:`~polymagic.errors.SpecError`.
     """
     ref = reference if isinstance(reference, ImageReference) else ImageReference.parse(reference)
-    if transport is not None:
-        outcome = _guarded(ref, auth, insecure, transport)
-    else:
-        try:
-            own = HttpTransport(
-                ref.host,
-                timeout=timeout,
-                skip_tls_verify=skip_tls_verify,
-                ca_file=ca_file,
-                load_tls=not insecure,  # HTTPS: a CA file that cannot be used is the answer at once
-            )
-        except TransportUnusable as error:
-            return RegistryAnswer(Presence.UNKNOWN, ref, reason=str(error))
-        with own:
-            outcome = _guarded(ref, auth, insecure, own)
+    outcome = over_transport(
+        ref.host,
+        lambda sent: _guarded(ref, auth, insecure, sent),
+        lambda reason: Outcome(Presence.UNKNOWN, reason),
+        transport=transport,
+        insecure=insecure,
+        skip_tls_verify=skip_tls_verify,
+        ca_file=ca_file,
+        timeout=timeout,
+    )
     return RegistryAnswer(
         presence=outcome.presence,
         reference=ref,

@@ -21,12 +21,11 @@ from polymagic.printable import printable
 from polymagic.registry.answer import MANIFEST_ACCEPT, MAX_MANIFEST, Outcome, status_reason
 from polymagic.registry.auth import AuthSession
 from polymagic.registry.credentials import RegistryAuth, redact
+from polymagic.registry.opening import over_transport
 from polymagic.registry.reference import ImageReference
 from polymagic.registry.transport import (
-    HttpTransport,
     Request,
     Transport,
-    TransportUnusable,
     Unreachable,
     manifest_url,
     shown,
@@ -118,22 +117,16 @@ def read_image(
     (an invalid reference raises :class:`~polymagic.errors.SpecError`). Under an index, the
     manifest of ``platform`` (else the first) is read."""
     ref = reference if isinstance(reference, ImageReference) else ImageReference.parse(reference)
-    if transport is not None:
-        details = _guarded(AuthSession(ref, auth, insecure=insecure, transport=transport), platform)
-    else:
-        try:
-            own = HttpTransport(
-                ref.host,
-                timeout=timeout,
-                skip_tls_verify=skip_tls_verify,
-                ca_file=ca_file,
-                load_tls=not insecure,
-            )
-        except TransportUnusable as error:
-            return ImageDetails(ref, reason=str(error))
-        with own:
-            session = AuthSession(ref, auth, insecure=insecure, transport=own)
-            details = _guarded(session, platform)
+    details = over_transport(
+        ref.host,
+        lambda sent: _guarded(AuthSession(ref, auth, insecure=insecure, transport=sent), platform),
+        lambda reason: ImageDetails(ref, reason=reason),
+        transport=transport,
+        insecure=insecure,
+        skip_tls_verify=skip_tls_verify,
+        ca_file=ca_file,
+        timeout=timeout,
+    )
     if details.reason:
         details = _with_reason(details, printable(redact(details.reason, auth)))
     return details

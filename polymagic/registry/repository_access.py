@@ -15,7 +15,7 @@ import io
 from types import TracebackType
 
 from polymagic.printable import printable
-from polymagic.registry.answer import Outcome, error_code, status_reason
+from polymagic.registry.answer import MANIFEST_ACCEPT, Outcome, error_code, status_reason
 from polymagic.registry.auth import AuthSession
 from polymagic.registry.credentials import RegistryAuth, redact
 from polymagic.registry.reference import ImageReference
@@ -128,13 +128,28 @@ class RepositoryAccess:
     def put_manifest(self, tag: str, media_type: str, body: bytes) -> str:
         """Put ``body`` under ``tag``; its digest."""
         target = ImageReference(self.ref.host, self.ref.repository, tag=tag)
+        self.put_manifest_at(target, media_type, body)
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+    def put_manifest_at(self, target: ImageReference, media_type: str, body: bytes) -> Response:
+        """Put ``body`` at ``target`` (a tag or its own digest); the registry's answer."""
         url = manifest_url(target, insecure=self.session.insecure)
         done = self.call(Request("PUT", url, {"Content-Type": media_type}, 64 * 1024, body))
         if done.status not in (200, 201):
             raise self.fail(
                 f"putting {target} answered HTTP {done.status} ({error_code(done.body)})"
             )
-        return "sha256:" + hashlib.sha256(body).hexdigest()
+        return done
+
+    def head_manifest(self, target: ImageReference) -> bool:
+        """True when the registry holds a manifest at ``target``; False when it answers 404."""
+        url = manifest_url(target, insecure=self.session.insecure)
+        got = self.call(Request("HEAD", url, {"Accept": MANIFEST_ACCEPT}, 0))
+        if got.status == 200:
+            return True
+        if got.status == 404:
+            return False
+        raise self.fail(f"asking for {target}: {status_reason(got, self.ref)}")
 
 
 class BlobStream(io.RawIOBase):

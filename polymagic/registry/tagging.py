@@ -21,13 +21,12 @@ from polymagic.registry.answer import (
 )
 from polymagic.registry.auth import AuthSession
 from polymagic.registry.credentials import RegistryAuth, redact
+from polymagic.registry.opening import over_transport
 from polymagic.registry.reference import ImageReference
 from polymagic.registry.transport import (
-    HttpTransport,
     Request,
     Response,
     Transport,
-    TransportUnusable,
     Unreachable,
     manifest_url,
 )
@@ -87,21 +86,16 @@ def tag_manifest(
     for target in targets:
         if target.host != ref.host or target.tag is None or target.digest is not None:
             raise SpecError(f"`{target}`: a tag on {ref.host} (`{ref.host}/repository:tag`)")
-    if transport is not None:
-        answer = _guarded(AuthSession(ref, auth, insecure=insecure, transport=transport), targets)
-    else:
-        try:
-            own = HttpTransport(
-                ref.host,
-                timeout=timeout,
-                skip_tls_verify=skip_tls_verify,
-                ca_file=ca_file,
-                load_tls=not insecure,  # HTTPS: a CA file that cannot be used is the answer at once
-            )
-        except TransportUnusable as error:
-            return ManifestAnswer(None, str(error))
-        with own:
-            answer = _guarded(AuthSession(ref, auth, insecure=insecure, transport=own), targets)
+    answer = over_transport(
+        ref.host,
+        lambda sent: _guarded(AuthSession(ref, auth, insecure=insecure, transport=sent), targets),
+        lambda reason: ManifestAnswer(None, reason),
+        transport=transport,
+        insecure=insecure,
+        skip_tls_verify=skip_tls_verify,
+        ca_file=ca_file,
+        timeout=timeout,
+    )
     return replace(answer, reason=printable(redact(answer.reason, auth)))
 
 

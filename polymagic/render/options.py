@@ -44,6 +44,13 @@ class BuildOptions:
     """Build even when the registry already holds an image built from this spec."""
     context_dir: Path | None = None
     """The folder ``COPY`` sources are taken from (None: the build copies no local files)."""
+    attest: bool = True
+    """After the push, attach the image's SBOM and the build's provenance (setting ``attest``)."""
+    sign_key: str | None = None
+    """A cosign key to sign the image and its attestations with (setting ``sign_key``)."""
+    built_from: tuple[tuple[str, str], ...] = ()
+    """Where the operation came from, for the provenance's external parameters: the notebook
+    and the SHA-256 of the cell, when a notebook built it."""
     allowed_pod_fields: tuple[str, ...] = ()
     """Widening pod fields the operation may set (``--allow-pod-field``; see
     :mod:`polymagic.render.pod_fields`); any other is refused before submission."""

@@ -220,3 +220,55 @@ def test_a_layer_the_registry_lies_about_is_a_warning_in_the_sbom(
     warnings = [p["value"] for p in document["metadata"].get("properties", [])]
     assert any(words in warning for warning in warnings), warnings
     assert words in result.stderr
+
+
+# -- the referrers index ------------------------------------------------------------------------
+
+_INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+
+
+def _many_referrers() -> bytes:
+    """5,000 SBOM referrers in under 1 MiB, each with its own digest."""
+    entries = [
+        {
+            "mediaType": MANIFEST_TYPE,
+            "digest": f"sha256:{i:064x}",
+            "size": 1,
+            "artifactType": "application/vnd.cyclonedx+json",
+        }
+        for i in range(5000)
+    ]
+    return json.dumps({"manifests": entries}, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    ("index", "found"),
+    [
+        (b'{"manifests": [' * 50_000 + b"]}" * 50_000, None),
+        (b'{"manifests": [' + b'{"a": "' + b"x" * (16 << 20) + b'"}]}', None),
+        (_many_referrers(), f"sha256:{999:064x}"),
+    ],
+    ids=["deep", "16-MiB", "5000-entries"],
+)
+def test_a_hostile_referrers_index_ends_within_its_bounds(
+    serve: Callable[[Routes], StubServer], index: bytes, found: str | None
+) -> None:
+    """Read at most 1 MiB of it (a larger or deeper one is no index: the tag is asked next);
+    of a readable one, the first 1,000 entries (the last of them is the one read)."""
+    assert found is not None or len(index) > (1 << 20) or index.count(b"[") > 1000
+    config = CONFIG.encode()
+    manifest = _manifest(config)
+    routes = _routes(manifest, config)
+    routes[f"/v2/org/app/referrers/{_digest(manifest)}"] = StubAnswer(
+        200, {"Content-Type": _INDEX_TYPE}, index
+    )
+    result = _inspect(serve(routes).host, "-o", "json")
+    assert not result.timed_out, result.explain()
+    assert result.seconds < 8, result.explain()
+    sbom = json.loads(result.stdout)["sbom"]
+    assert sbom["attached"] is False, sbom
+    if found is None:  # no index: the tag scheme was asked, and the tag is not there
+        assert sbom["reference"].endswith(".sbom"), sbom
+        assert sbom["note"] is None, sbom
+    else:  # the referrer named was asked for, and the stub has no such manifest
+        assert sbom["reference"].endswith(f"/org/app@{found}"), sbom

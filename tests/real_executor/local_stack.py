@@ -173,6 +173,22 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _show_inspect(stack: LocalStack, image: str) -> None:
+    """``polymagic inspect IMAGE``'s lines: the annotations, the SBOM and the provenance."""
+    argv = stack.build_argv(Path("unused"), Path("unused"))
+    polymagic = argv[: argv.index("build")]
+    done = subprocess.run(
+        [*polymagic, "inspect", image, "--insecure"],
+        env=stack.build_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    for line in (done.stdout + done.stderr).splitlines():
+        _say("  " + line)
+
+
 def quickstart(workdir: Path) -> int:
     """Build the quick start on a local stack in ``workdir``; 0 when the registry confirms."""
     previous = signal.signal(signal.SIGTERM, _terminate)
@@ -202,7 +218,9 @@ def quickstart(workdir: Path) -> int:
             if held != digest:
                 _say(f"it does not match the digest polymagic reported ({digest})")
                 return 1
-            _say("it matches the digest polymagic reported; stopping everything")
+            _say("it matches the digest polymagic reported; what `polymagic inspect` reads back:")
+            _show_inspect(stack, f"{stack.registry.host}/{DESTINATION}:latest")
+            _say("stopping everything")
             print(image, flush=True)
             return 0
     except KeyboardInterrupt:

@@ -4,10 +4,13 @@ RUN output, as the real executor relays it)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from polymagic.render.compiler import compile_operation
+from polymagic.render.context import pack_build_context
 from tests.cluster.simulated_node import SimulatedNode
 from tests.fixtures.kaniko_logs import HOSTILE_RUN, MULTI_STAGE
 from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG
@@ -18,7 +21,7 @@ from tests.real_executor.helpers import (
     seed_with_base,
     write_inputs,
 )
-from tests.real_executor.registry_view import RegistryView
+from tests.real_executor.registry_view import MANIFEST_TYPES, RegistryView
 from tests.registry.server import RegistryServer
 
 pytestmark = [pytest.mark.cluster, pytest.mark.real_executor]
@@ -47,6 +50,18 @@ def test_copy_of_a_local_file_travels_in_the_tar_context(
     image = RegistryView(plain_registry).image("context/app", "latest")
     assert image.all_files()["code/app.py"] == content
     assert leftovers(admin_kubeconfig, real_namespace) == []
+    # The provenance names the archive the build sent, by its digest (packing is deterministic).
+    packed = pack_build_context(compile_operation(op), tmp_path)
+    assert packed is not None
+    view = RegistryView(plain_registry)
+    digest = view.digest("context/app", "latest") or ""
+    tag = digest.replace(":", "-") + ".att"
+    artifact = json.loads(view._get(f"/v2/context/app/manifests/{tag}", MANIFEST_TYPES)[0])
+    statement = json.loads(view.blob("context/app", artifact["layers"][0]["digest"]))
+    dependencies = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert {"uri": "polymagic:build-context.tar.gz", "digest": {"sha256": packed.sha256}} in (
+        dependencies
+    )
 
 
 def test_multi_stage_dockerfile_with_build_arg_and_target(

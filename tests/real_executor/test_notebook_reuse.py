@@ -4,6 +4,8 @@ the progress widget, its static final state and the build record, never a durati
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from tests.notebook.shell import new_shell
 from tests.notebook.test_magics_cluster import _magics
 from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG
 from tests.real_executor.helpers import catalog, seed_with_base
+from tests.real_executor.registry_view import MANIFEST_TYPES, RegistryView
 from tests.registry.server import RegistryServer
 
 pytestmark = [pytest.mark.cluster, pytest.mark.real_executor, pytest.mark.slow]
@@ -81,3 +84,21 @@ def test_a_build_reused_in_the_same_kernel_says_when_it_was_built(
     assert record["text/plain"].endswith(f", {reused})")
     shown = ended["text/plain"] + ended["text/html"] + record["text/plain"] + record["text/html"]
     assert "0.0 s" not in shown
+    # Where the SBOM and the provenance went: attached after the first build, found again after
+    # the reuse; the statement names the cell it was built from.
+    prefix = first.digest.replace(":", "-")
+    where = f"{plain_registry.host}/notebook-reuse/app:{prefix}"
+    attached = [o["text/plain"] for o in first_outputs if "attached the" in o.get("text/plain", "")]
+    assert attached[-1].splitlines() == [
+        f"attached the SBOM as {where}.sbom (the tag scheme)",
+        f"attached the provenance as {where}.att (the tag scheme)",
+    ]
+    again = [o["text/plain"] for o in outputs if "already attached" in o.get("text/plain", "")]
+    assert f"the SBOM is already attached as {where}.sbom (the tag scheme)" in again[-1]
+    view = RegistryView(plain_registry)
+    body, _ = view._get(f"/v2/notebook-reuse/app/manifests/{prefix}.att", MANIFEST_TYPES)
+    layer = json.loads(body)["layers"][0]["digest"]
+    statement = json.loads(view.blob("notebook-reuse/app", layer))
+    parameters = statement["predicate"]["buildDefinition"]["externalParameters"]
+    cell = yaml.safe_dump(op, sort_keys=False)
+    assert parameters["cellSha256"] == hashlib.sha256(cell.encode()).hexdigest()

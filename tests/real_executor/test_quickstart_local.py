@@ -4,10 +4,12 @@ also when interrupted with Ctrl-C."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -74,8 +76,21 @@ def test_quickstart_local_prints_a_digest_the_registry_confirms(
     registry = RegistryServer(workdir / "registry", RegistryMode.HTTP).start()
     try:
         assert RegistryView(registry).digest(DESTINATION, "latest") == found.group(1)
+        # The image carries where it came from, and `polymagic inspect` verifies it.
+        image = f"{registry.host}/{DESTINATION}:latest"
+        argv = [sys.executable, "-m", "polymagic", "inspect", image, "--insecure", "-o", "json"]
+        inspected = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     finally:
         registry.stop()
+    assert inspected.returncode == 0, inspected.stderr
+    shown = json.loads(inspected.stdout)
+    annotations = shown["annotations"]
+    assert annotations["org.opencontainers.image.base.digest"].startswith("sha256:")
+    assert "io.polymagic.spec-hash" in annotations
+    assert shown["sbom"]["subjectIsThisImage"] is True
+    assert shown["sbom"]["components"] >= 1  # the base image, at least
+    assert shown["provenance"]["subjectIsThisImage"] is True
+    assert "its subject is this image" in done.stderr
 
 
 def test_quickstart_local_stops_everything_on_ctrl_c(

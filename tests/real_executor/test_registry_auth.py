@@ -50,6 +50,17 @@ def test_both_secret_shapes_pull_and_push_with_credentials(
     assert done.returncode == 0, done
     digest = RegistryView(auth_registry).digest(repository, "latest")
     assert done.last_line == f"{auth_registry.host}/{repository}@{digest}"
+    # The base image is resolved with the Secret's credentials, as the build pulls it (before:
+    # with the local docker config's, which has none for this registry: "digest unknown").
+    base = RegistryView(auth_registry).digest(BASE_REPOSITORY, BASE_TAG)
+    assert f"base image: {auth_registry.image(BASE_REPOSITORY, BASE_TAG)}  → {base}" in done.stderr
+    # The SBOM and the provenance are written with the same Secret's credentials (the local
+    # docker config has none for this registry: before, "no SBOM or provenance attached").
+    prefix = (digest or "").replace(":", "-")
+    assert f"attached the SBOM as {auth_registry.host}/{repository}:{prefix}.sbom" in done.stderr
+    assert f"attached the provenance as {auth_registry.host}/{repository}:{prefix}.att" in (
+        done.stderr
+    )
     assert leftovers(admin_kubeconfig, real_namespace) == []
 
 
