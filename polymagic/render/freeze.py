@@ -84,6 +84,9 @@ class Distribution:
     """Why its metadata cannot be used (no name, no version, unreadable), if so."""
     vendored_by: str | None = None
     """The distribution whose own files hold this one (``setuptools/_vendor``): never pinned."""
+    compiled: bool = False
+    """Installed from a platform-specific wheel (its ``WHEEL`` says ``Root-Is-Purelib: false``):
+    compiled code, the large and seldom-changing part of most environments."""
 
     @property
     def key(self) -> str:
@@ -401,22 +404,33 @@ def _requirements_text(
     return "\n".join(out) + "\n"
 
 
+def _pins(graph: _Graph, kept: set[str]) -> tuple[list[str], list[str], list[str], list[Attention]]:
+    """The requirement lines of ``kept`` (sorted), their names, the lines of the compiled ones
+    installed from an index, and what needs attention."""
+    lines: list[str] = []
+    pinned: list[str] = []
+    compiled: list[str] = []
+    attention: list[Attention] = []
+    for key in sorted(kept):
+        dist = graph.by_key[key]
+        line, problem = _line(dist)
+        if line is not None:
+            lines.append(line)
+            pinned.append(dist.name)
+            if dist.compiled and dist.direct_url is None:
+                compiled.append(line)
+        if problem is not None:
+            attention.append(problem)
+    return lines, pinned, compiled, attention
+
+
 def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResult:
     """Pinned requirements and a build operation for ``env``."""
     options = options or FreezeOptions()
     python, base_warning = base_python(env, options.base)
     graph = _Graph(env, python)
     kept, left_out = _chosen(env, graph, options)
-    lines: list[str] = []
-    pinned: list[str] = []
-    attention: list[Attention] = []
-    for key in sorted(kept):
-        line, problem = _line(graph.by_key[key])
-        if line is not None:
-            lines.append(line)
-            pinned.append(graph.by_key[key].name)
-        if problem is not None:
-            attention.append(problem)
+    lines, pinned, compiled, attention = _pins(graph, kept)
     # Broken installs have no usable name to follow: they are always listed.
     attention.extend(
         problem
@@ -451,6 +465,7 @@ def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResu
             requirements=options.requirements,
             summary=summary,
             copied=copied,
+            compiled=compiled,
         ),
         base=base,
         pinned=tuple(pinned),
