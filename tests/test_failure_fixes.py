@@ -117,3 +117,22 @@ def test_the_ignored_immutable_tag_log_ends_without_an_error() -> None:
     ignored = [line for line in lines if "Immutable tag error ignored for" in line]
     assert len(ignored) == 2  # the destination's tag and polymagic's spec tag
     assert executor_fix(lines[-1], _manifests()) == ""
+
+
+def test_an_ignored_immutable_tag_is_noted_on_the_result() -> None:
+    """The executor ends with success; the result says the tags did not move (the digest it
+    reports was not stored under them: the registry kept the first image)."""
+    from polymagic.outcome.pod_state import PodStateMachine, Pushed
+    from polymagic.render.options import BuildOptions
+
+    manifests = _manifests()
+    machine = PodStateMachine(manifests, BuildOptions(), started=0.0)
+    lines = (LOGS / "immutable-tag-ignored.log").read_text().splitlines()
+    machine.log_lines(lines, [1.0] * len(lines))
+    pushed = Pushed(f"{manifests.destinations[0]}@sha256:{'1' * 64}", f"sha256:{'1' * 64}")
+    result = machine.result(pushed, 2.0, None, "")
+    assert any("the tags still name the image they named before" in n for n in result.notes)
+    clean = PodStateMachine(manifests, BuildOptions(), started=0.0)
+    plain = (LOGS / "success-with-cache.log").read_text().splitlines()
+    clean.log_lines(plain, [1.0] * len(plain))
+    assert clean.result(pushed, 2.0, None, "").notes == ()

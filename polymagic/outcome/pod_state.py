@@ -308,5 +308,19 @@ class PodStateMachine:
             log_tail=self.tail,
             steps=self.parser.summary(),
             size=size,
-            notes=(size_note,) if size_note else (),
+            notes=(*((size_note,) if size_note else ()), *self._immutable_tag_notes()),
+        )
+
+    def _immutable_tag_notes(self) -> tuple[str, ...]:
+        """With ``--push-ignore-immutable-tag-errors`` the executor ends a refused push with
+        success (``Immutable tag error ignored for <repo>@<digest>``): say that the tags did
+        not move, so the digest is not mistaken for what they name."""
+        ignored = [line for line in self.parser.tail if "Immutable tag error ignored for" in line]
+        if not ignored:
+            return ()
+        return (
+            "the registry refused to move an immutable tag and the executor ignored it"
+            " (--push-ignore-immutable-tag-errors): the tags still name the image they named"
+            " before; the digest above is this build's, which the registry did not store under"
+            " them",
         )
