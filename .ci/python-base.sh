@@ -3,12 +3,15 @@
 #   - a Python base image's root filesystem from Debian's own packages (bookworm: python3.11 with
 #     venv and ensurepip's pip wheel, ca-certificates), made by Debian's mmdebstrap;
 #   - a few small pure-Python wheels (py3-none-any), fetched with `pip download`, which
-#     tests/real_executor/package_index.py serves as a token-protected PEP 503 index.
+#     tests/real_executor/package_index.py serves as a token-protected PEP 503 index;
+#   - a frozen data-science environment's wheels for that Python (numpy, pandas, scipy and what
+#     pandas needs: 70 MB, CPython 3.11 manylinux), for benchmarks/bench_rebuild.py.
 #
 # Result, under ${POLYMAGIC_CACHE:-$HOME/.cache/polymagic}/python-base/:
 #   rootfs.tar     the root filesystem (uncompressed tar; tests/real_executor/python_base.py
 #                  adds it as one layer of an OCI image with umoci)
 #   wheels/        the wheels (WHEELS below)
+#   data-wheels/   the data-science wheels (DATA_WHEELS below)
 #   mmdebstrap.log what mmdebstrap said
 #   BUILD-INFO     the suite, the packages, the size, how long it took
 #   UNAVAILABLE    written instead when it cannot be made (no root, no network): the reason,
@@ -29,6 +32,9 @@ WHEELS=(
     toolz==0.12.1 typing-extensions==4.12.2 pyparsing==3.1.4 soupsieve==2.6
     more-itertools==10.5.0 zipp==3.20.2
 )
+DATA_WHEELS=(
+    numpy==1.26.4 pandas==2.2.3 scipy==1.13.1 python-dateutil==4.0.0 pytz==2026.6 tzdata==2026.6
+)
 CACHE_ROOT="${POLYMAGIC_CACHE:-${HOME:-/root}/.cache/polymagic}"
 OUT="$CACHE_ROOT/python-base"
 PYTHON="${PYTHON:-python3}"
@@ -36,7 +42,7 @@ PYTHON="${PYTHON:-python3}"
 log() { printf '[python-base] %s\n' "$*"; }
 
 have_all() {
-    [[ -f "$OUT/rootfs.tar" && -f "$OUT/wheels/COMPLETE" ]]
+    [[ -f "$OUT/rootfs.tar" && -f "$OUT/wheels/COMPLETE" && -f "$OUT/data-wheels/COMPLETE" ]]
 }
 
 report_and_exit() {
@@ -114,6 +120,18 @@ fetch_wheels() {
     printf '%s\n' "${WHEELS[@]}" >"$OUT/wheels/COMPLETE"
 }
 
+fetch_data_wheels() {
+    [[ -f "$OUT/data-wheels/COMPLETE" ]] && return
+    log "fetching ${#DATA_WHEELS[@]} data-science wheels (70 MB) with pip download"
+    mkdir -p "$OUT/data-wheels"
+    if ! "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: \
+        --implementation cp --python-version 3.11 --platform manylinux2014_x86_64 \
+        --platform manylinux_2_17_x86_64 -d "$OUT/data-wheels" "${DATA_WHEELS[@]}"; then
+        unavailable "pip download of the data-science wheels failed (network?)"
+    fi
+    printf '%s\n' "${DATA_WHEELS[@]}" >"$OUT/data-wheels/COMPLETE"
+}
+
 main() {
     if have_all; then
         report_and_exit
@@ -125,6 +143,7 @@ main() {
     rm -f "$OUT/UNAVAILABLE"
     make_rootfs
     fetch_wheels
+    fetch_data_wheels
     have_all || { log "nothing in $OUT after making it" >&2; exit 1; }
     report_and_exit
 }

@@ -199,31 +199,57 @@ def freeze_for_form(context: Path, *, user_namespace: Mapping[str, Any] | None =
 
 
 _REQUIREMENTS_LIMIT = 4 * 1024 * 1024
-_PIP_R = re.compile(r"\bpip3? install\b[^\n]*?\s-r\s+([A-Za-z0-9_][A-Za-z0-9._/-]{0,511})(?=\s|$)")
+_PIP_R = re.compile(
+    r"\bpip3? install\b[^\n]*?\s-r\s+(/?[A-Za-z0-9_][A-Za-z0-9._/-]{0,511})(?=\s|$)"
+)
+_MOUNT = re.compile(r"--mount=(\S{1,1024})")
+
+
+def _bind_sources(line: str) -> dict[str, str]:
+    """A RUN line's bind mounts from the build context: where each is mounted -> its source."""
+    sources: dict[str, str] = {}
+    for mount in _MOUNT.finditer(line):
+        fields = dict(part.partition("=")[::2] for part in mount.group(1).split(","))
+        if fields.get("type") == "bind" and "from" not in fields:
+            target = fields.get("target") or fields.get("dst") or fields.get("destination")
+            if target:
+                sources[target] = fields.get("source") or fields.get("src") or "."
+    return sources
 
 
 def kernel_imports(dockerfile: str | None, context: Path | None) -> frozenset[str]:
     """The distributions a frozen build's requirements file says the notebook's code imported
     (canonical names): the file its Dockerfile's ``pip install -r FILE`` names, read from the
-    build context (inside it, a regular file, bounded); empty when there is none."""
-    from polymagic.render.freeze_header import read_imported
-
+    build context (inside it, a regular file, bounded), or the context file a bind mount puts
+    where it reads; empty when there is none."""
     if not dockerfile or context is None:
         return frozenset()
     found: set[str] = set()
-    for match in _PIP_R.finditer(dockerfile[:_REQUIREMENTS_LIMIT]):
-        root = context.resolve()
-        target = (root / match.group(1)).resolve()
-        if not target.is_relative_to(root) or not target.is_file():
-            continue
-        try:
-            with target.open("rb") as file:
-                data = file.read(_REQUIREMENTS_LIMIT + 1)
-        except OSError:
-            continue
-        if len(data) <= _REQUIREMENTS_LIMIT:
-            found |= read_imported(data.decode("utf-8", "replace"))
+    root = context.resolve()
+    for line in dockerfile[:_REQUIREMENTS_LIMIT].splitlines():
+        for match in _PIP_R.finditer(line):
+            named = _bind_sources(line).get(match.group(1), match.group(1))
+            if named.startswith("/"):  # a file of the image, not of the context
+                continue
+            found |= _imported_in(root, root / named)
     return frozenset(found)
+
+
+def _imported_in(root: Path, path: Path) -> frozenset[str]:
+    """The imported line of the requirements file at ``path``, inside ``root`` (bounded)."""
+    from polymagic.render.freeze_header import read_imported
+
+    target = path.resolve()
+    if not target.is_relative_to(root) or not target.is_file():
+        return frozenset()
+    try:
+        with target.open("rb") as file:
+            data = file.read(_REQUIREMENTS_LIMIT + 1)
+    except OSError:
+        return frozenset()
+    if len(data) > _REQUIREMENTS_LIMIT:
+        return frozenset()
+    return read_imported(data.decode("utf-8", "replace"))
 
 
 def frozen_dockerfiles(operation: str, context: Path) -> list[tuple[str, list[Finding]]]:

@@ -95,7 +95,17 @@ def _distribution(
         location=location,
         problem=problem,
         vendored_by=vendored_by,
+        compiled=_compiled(read_text_bounded(dist, "WHEEL")),
     )
+
+
+def _compiled(wheel: str | None) -> bool:
+    """Whether a ``WHEEL`` file says the wheel was platform-specific (not purelib)."""
+    for line in (wheel or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "root-is-purelib":
+            return value.strip().lower() == "false"
+    return False
 
 
 def _local_module(origin: ModuleOrigin, context: Path | None) -> LocalModule:

@@ -169,13 +169,22 @@ def fix_rate_limited(host: str | None) -> str:
     )
 
 
-def fix_immutable_tag(destination: str | None) -> str:
-    """The registry keeps tags immutable and the destination's tag exists already."""
+def fix_immutable_tag(destination: str | None, option_helps: bool = True) -> str:
+    """The registry keeps tags immutable and the destination's tag exists already;
+    ``option_helps``: the executor knows the registry's words, so that
+    ``--push-ignore-immutable-tag-errors`` would end the push with success."""
     which = f"`{destination}`" if destination else "the destination's tag"
+    said = (
+        f"the registry does not let {which} be overwritten (immutable tags): push under a new tag"
+    )
+    if option_helps:
+        return (
+            f"{said}, or pass `--push-ignore-immutable-tag-errors` when an image already under"
+            " that tag is the one you want (the tag keeps naming that image)"
+        )
     return (
-        f"the registry does not let {which} be overwritten (immutable tags): push under a new"
-        " tag, or pass `--push-ignore-immutable-tag-errors` when an image already under that"
-        " tag is the one you want"
+        f"{said} (`--push-ignore-immutable-tag-errors` would not help: the executor does not"
+        " know this registry's wording)"
     )
 
 

@@ -157,16 +157,27 @@ def pod_fix(reason: str, message: str, manifests: BuildManifests) -> str:
 
 
 _IMMUTABLE_TAG = (
-    # What registries say when a tag may not be overwritten (the executor's own list, which
-    # --push-ignore-immutable-tag-errors acts on).
+    # What registries say when a tag may not be overwritten, in the executor's own list (which
+    # --push-ignore-immutable-tag-errors acts on): Artifact Registry's, ECR's.
     "The repository has enabled tag immutability",
     "cannot be overwritten because the tag is immutable",
+)
+_IMMUTABLE_TAG_UNKNOWN_TO_THE_EXECUTOR = (
+    # Harbor's (412 PRECONDITION; Harbor 1.10 said DENIED) and ECR's older wording: the
+    # executor v1.28.3 does not know them, so its option would not help.
+    "configured as immutable",
+    "cannot be overwritten because the repository is immutable",
 )
 
 
 def executor_fix(error_line: str, manifests: BuildManifests) -> str:
     """What to do about an executor error that is a registry's answer ("" for other errors)."""
     error_line = error_line[:_ERROR_LINE_MAX]
+    known = any(words in error_line for words in _IMMUTABLE_TAG)
+    if known or any(words in error_line for words in _IMMUTABLE_TAG_UNKNOWN_TO_THE_EXECUTOR):
+        # Before DENIED: Harbor refused immutable tags with that code.
+        destinations = manifests.destinations
+        return fix_immutable_tag(destinations[0] if destinations else None, option_helps=known)
     if "UNAUTHORIZED" in error_line or "DENIED" in error_line:
         url = _REGISTRY_URL.search(error_line)
         host = url.group("host") if url else None
@@ -176,9 +187,6 @@ def executor_fix(error_line: str, manifests: BuildManifests) -> str:
     if "TOOMANYREQUESTS" in error_line or "429 Too Many Requests" in error_line:
         url = _REGISTRY_URL.search(error_line)
         return fix_rate_limited(url.group("host") if url else None)
-    if any(words in error_line for words in _IMMUTABLE_TAG):
-        destinations = manifests.destinations
-        return fix_immutable_tag(destinations[0] if destinations else None)
     before, found, _ = error_line.partition(": MANIFEST_UNKNOWN")
     # `GET https://host/v2/<repo>/manifests/<tag or digest>: MANIFEST_UNKNOWN: ...`
     missing = _MANIFEST_URL.fullmatch(before.rsplit(maxsplit=1)[-1]) if found and before else None

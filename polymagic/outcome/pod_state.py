@@ -23,7 +23,7 @@ What a pod says (is it running, why is it stuck, what is the fix) is read by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -312,10 +312,24 @@ class PodStateMachine:
             log_tail=self.tail,
             steps=self.parser.summary(),
             size=size,
-            notes=(size_note,) if size_note else (),
+            notes=(*((size_note,) if size_note else ()), *immutable_tag_notes(self.parser.tail)),
             context_sha256=self.manifests.context.sha256 if self.manifests.context else None,
             executor_digest=image_id_digest(self.executor_image_id),
         )
+
+
+def immutable_tag_notes(tail: Iterable[str]) -> tuple[str, ...]:
+    """With ``--push-ignore-immutable-tag-errors`` the executor ends a refused push with
+    success (``Immutable tag error ignored for <repo>@<digest>``): say that the tags did not
+    move, so the digest is not mistaken for what they name."""
+    if not any("Immutable tag error ignored for" in line for line in tail):
+        return ()
+    return (
+        "the registry refused to move an immutable tag and the executor ignored it"
+        " (--push-ignore-immutable-tag-errors): the tags still name the image they named"
+        " before; the digest above is this build's, which the registry did not store under"
+        " them",
+    )
 
 
 def image_id_digest(image_id: str) -> str | None:

@@ -91,6 +91,9 @@ class Distribution:
     """Why its metadata cannot be used (no name, no version, unreadable), if so."""
     vendored_by: str | None = None
     """The distribution whose own files hold this one (``setuptools/_vendor``): never pinned."""
+    compiled: bool = False
+    """Installed from a platform-specific wheel (its ``WHEEL`` says ``Root-Is-Purelib: false``):
+    compiled code, the large and seldom-changing part of most environments."""
 
     @property
     def key(self) -> str:
@@ -397,17 +400,21 @@ def _requirements_text(
 
 def _pinned(
     env: Environment, graph: RequirementGraph[Distribution], kept: set[str]
-) -> tuple[list[str], dict[str, str], list[Attention]]:
-    """The requirement lines of the kept distributions, their names by key, and what cannot be
-    pinned."""
+) -> tuple[list[str], dict[str, str], list[str], list[Attention]]:
+    """The requirement lines of the kept distributions (sorted), their names by key, the lines
+    of the compiled ones installed from an index, and what cannot be pinned."""
     lines: list[str] = []
     pinned: dict[str, str] = {}
+    compiled: list[str] = []
     attention: list[Attention] = []
     for key in sorted(kept):
-        line, problem = _line(graph.by_key[key])
+        dist = graph.by_key[key]
+        line, problem = _line(dist)
         if line is not None:
             lines.append(line)
-            pinned[key] = graph.by_key[key].name
+            pinned[key] = dist.name
+            if dist.compiled and dist.direct_url is None:
+                compiled.append(line)
         if problem is not None:
             attention.append(problem)
     # Broken installs have no usable name to follow: they are always listed.
@@ -418,7 +425,7 @@ def _pinned(
         for _, problem in [_line(dist)]
         if problem is not None and dist.key not in kept
     )
-    return lines, pinned, attention
+    return lines, pinned, compiled, attention
 
 
 def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResult:
@@ -427,7 +434,7 @@ def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResu
     python, base_warning = base_python(env, options.base)
     graph = RequirementGraph(env.distributions, python, env.machine)
     kept, left_out, yours = _chosen(env, graph, options)
-    lines, pinned, attention = _pinned(env, graph, kept)
+    lines, pinned, compiled, attention = _pinned(env, graph, kept)
     copied, outside = _local_code(env)
     attention += outside
     major, minor, _ = env.python
@@ -461,6 +468,7 @@ def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResu
             summary=summary,
             copied=copied,
             pip_conf=options.pip_conf,
+            compiled=compiled,
         ),
         base=base,
         pinned=tuple(pinned.values()),

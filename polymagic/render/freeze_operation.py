@@ -1,8 +1,24 @@
-"""The operation ``freeze`` writes: a Dockerfile init on the base image that copies the
-requirements file (and any local code) into ``/code`` and installs it with pip.
+"""The operation ``freeze`` writes: a Dockerfile init on the base image that installs the
+requirements with pip and copies any local code and the requirements file into ``/code``.
+
+Laid out for fast rebuilds (Kaniko's layer cache keys each step on every step before it):
+
+1. ``RUN pip install`` of the compiled pins (platform-specific wheels: numpy, pandas, torch…),
+   named on the line itself, so that a change to the requirements file does not touch this
+   step: adding a pure-Python package keeps the large layer cached;
+2. ``RUN pip install -r`` of the whole requirements file, bind-mounted from the build context
+   (``--mount=type=bind``, whose contents the executor hashes into the step's cache key) rather
+   than copied before it;
+3. the requirements file and any local code copied into ``/code`` after the RUN steps
+   (``postRunCopy``): the image holds the same files as before, and editing a helper module
+   no longer reinstalls every package.
+
+Both installs mount pip's cache (``--mount=type=cache,target=/root/.cache/pip``): kept between
+builds when the operation names a cache volume, never in the image (so no ``--no-cache-dir``).
 
 Pure: values in, YAML text out. The requirements file's name was checked by
-``polymagic.render.freeze_lines.requirements_name_problem`` and is quoted for the shell anyway.
+``polymagic.render.freeze_lines.requirements_name_problem`` (letters, digits, ``._-/`` only, so
+it is safe in a mount option) and is quoted for the shell anyway.
 """
 
 from __future__ import annotations
@@ -13,12 +29,16 @@ from typing import Any
 
 from polymagic.spec.yamltext import dump_yaml
 
-__all__ = ["DEFAULT_LANG", "WORKDIR", "operation_text"]
+__all__ = ["DEFAULT_LANG", "PIP_CACHE_MOUNT", "WORKDIR", "operation_text"]
 
 DEFAULT_LANG = "C.UTF-8"
 """The locale the generated Dockerfile sets: the one Debian's slim Python images have built in."""
 WORKDIR = "/code"
 """Where the build's Dockerfile puts the context's files (Polyaxon's default ``workdir``)."""
+PIP_CACHE_MOUNT = "--mount=type=cache,target=/root/.cache/pip"
+"""pip's cache (root's: the base images run as root) as a cache mount of the install steps."""
+MOUNTED_REQUIREMENTS = "/tmp"
+"""Where the install step sees the bind-mounted requirements file (gone after the step)."""
 
 
 def _copy_entries(requirements: str, copied: Sequence[str]) -> list[Any]:
@@ -32,6 +52,22 @@ def _copy_entries(requirements: str, copied: Sequence[str]) -> list[Any]:
     return entries
 
 
+def _run_lines(requirements: str, pip_conf: str | None, compiled: Sequence[str]) -> list[str]:
+    """The pip steps: the compiled pins first (when any), then the bind-mounted file."""
+    filename = requirements.rsplit("/", 1)[-1]
+    mounted = f"{MOUNTED_REQUIREMENTS}/{filename}"
+    mounts = PIP_CACHE_MOUNT
+    if pip_conf:
+        mounts = f"--mount=type=secret,id={pip_conf},target=/etc/pip.conf {mounts}"
+    run = [f"{mounts} pip install {' '.join(_shell_word(line) for line in compiled)}"]
+    run = run if compiled else []
+    run.append(
+        f"{mounts} --mount=type=bind,source={requirements},target={mounted}"
+        f" pip install -r {_shell_word(mounted)}"
+    )
+    return run
+
+
 def operation_text(
     *,
     base: str,
@@ -42,14 +78,14 @@ def operation_text(
     summary: str,
     copied: Sequence[str],
     pip_conf: str | None = None,
+    compiled: Sequence[str] = (),
 ) -> str:
-    """The ``%%polybuild`` operation: ``base``, the requirements installed, local code copied.
-    With ``pip_conf`` (a connection name), pip reads that connection's secret as
-    ``/etc/pip.conf`` (a build secret: e.g. a private index with its token, never in the image)."""
-    filename = requirements.rsplit("/", 1)[-1]
-    install = f"pip install --no-cache-dir -r {_shell_word(filename)}"
-    if pip_conf:
-        install = f"--mount=type=secret,id={pip_conf},target=/etc/pip.conf {install}"
+    """The ``%%polybuild`` operation: ``base``, the requirements installed, local code copied;
+    ``compiled``: the requirement lines of compiled distributions, installed in a step of
+    their own first. With ``pip_conf`` (a connection name), both pip steps read that
+    connection's secret as ``/etc/pip.conf`` (a build secret: e.g. a private index with its
+    token, never in the image)."""
+    run = _run_lines(requirements, pip_conf, compiled)
     document = {
         "version": 1.1,
         "kind": "operation",
@@ -68,8 +104,8 @@ def operation_text(
                 {
                     "dockerfile": {
                         "image": base,
-                        "copy": _copy_entries(requirements, copied),
-                        "run": [install],
+                        "run": run,
+                        "postRunCopy": _copy_entries(requirements, copied),
                         "langEnv": DEFAULT_LANG,
                     }
                 }

@@ -9,6 +9,7 @@ there with that venv's Python. Whatever the freeze missed fails here as it would
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,15 +47,19 @@ def stand_in_image(operation: str, context: Path, image: Path) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(image)], check=True, timeout=300)
     code = image / "code"
     code.mkdir()
-    for entry in body["copy"]:
+    for entry in body["postRunCopy"]:
         source, target = (entry, WORKDIR) if isinstance(entry, str) else entry
         destination = code / Path(target).relative_to(WORKDIR)
         if isinstance(entry, str):
             destination = destination / Path(source).name
         _copy(context / source, destination)
-    [run] = body["run"]
-    assert run.startswith("pip install --no-cache-dir -r "), run
-    requirements = run.rsplit(" ", 1)[-1]
+    # The last RUN installs the bind-mounted requirements file (any before it, the compiled
+    # pins, which the file names too).
+    run = body["run"][-1]
+    mount = re.search(r"--mount=type=bind,source=(\S+?),target=(\S+) pip install -r (\S+)$", run)
+    assert mount is not None, run
+    assert mount[2] == mount[3], run
+    requirements = str(context / mount[1])
     installed = subprocess.run(
         [str(image / "bin/python"), "-m", "pip", "install", "--quiet", "-r", requirements],
         cwd=code,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -243,17 +244,45 @@ def test_the_operation_builds_from_the_requirements() -> None:
         "ENV SHELL /bin/bash",
         "WORKDIR /code",
         "",
+        "RUN --mount=type=cache,target=/root/.cache/pip --mount=type=bind,source=requirements.txt,"
+        "target=/tmp/requirements.txt pip install -r /tmp/requirements.txt",
         "COPY requirements.txt /code",
-        "RUN pip install --no-cache-dir -r requirements.txt",
     ]
+
+
+def test_compiled_pins_get_a_layer_of_their_own_that_a_pure_addition_keeps() -> None:
+    """numpy and pandas install from platform-specific wheels: they are named on a RUN line
+    before the one reading the requirements file, so adding a pure-Python package changes only
+    the file (and Kaniko's cache key of the second step)."""
+    compiled = {"numpy": "1.26.4", "pandas": "2.2.0"}
+    users = [dist(d.name, d.version, *d.requires, compiled=d.name in compiled) for d in USER]
+    before = freeze(Environment(PY, (*TOOLING, *users)))
+    after = freeze(Environment(PY, (*TOOLING, *users, dist("toolz", "0.12.1"))))
+    run = yaml.safe_load(before.operation)["runPatch"]["init"][0]["dockerfile"]["run"]
+    assert run[0] == (
+        "--mount=type=cache,target=/root/.cache/pip pip install numpy==1.26.4 pandas==2.2.0"
+    )
+    assert run[1].endswith("pip install -r /tmp/requirements.txt")
+    assert "toolz==0.12.1" in after.requirements
+    assert (
+        compile_operation(after.operation, params=["destination=r.example/a"]).dockerfiles[0].text
+        == compile_operation(before.operation, params=["destination=r.example/a"])
+        .dockerfiles[0]
+        .text
+    )
 
 
 def test_base_and_requirements_path_options() -> None:
     result = freeze(env(), FreezeOptions(base="python:3.12", requirements="deps/prod.txt"))
     body = yaml.safe_load(result.operation)["runPatch"]["init"][0]["dockerfile"]
     assert body["image"] == "python:3.12"
-    assert body["copy"] == ["deps/prod.txt"]
-    assert body["run"] == ["pip install --no-cache-dir -r prod.txt"]
+    assert "copy" not in body
+    assert body["postRunCopy"] == ["deps/prod.txt"]
+    assert body["run"] == [
+        "--mount=type=cache,target=/root/.cache/pip"
+        " --mount=type=bind,source=deps/prod.txt,target=/tmp/prod.txt"
+        " pip install -r /tmp/prod.txt"
+    ]
 
 
 def test_without_a_destination_the_cell_says_what_to_give() -> None:
@@ -340,7 +369,7 @@ def test_local_code_is_copied_or_named() -> None:
     )
     result = freeze(Environment(PY, tuple(USER), local=local))
     body = yaml.safe_load(result.operation)["runPatch"]["init"][0]["dockerfile"]
-    assert body["copy"] == [
+    assert body["postRunCopy"] == [
         "requirements.txt",
         "helper.py",
         ["tools", "/code/tools"],
@@ -387,3 +416,25 @@ def test_the_view_lists_what_you_installed_and_imported_only_left_out() -> None:
     )
     assert "a<b>==1.0, pandas==2.2.0" in bundle["text/plain"]
     assert "<code>a&lt;b&gt;==1.0</code>, <code>pandas==2.2.0</code>" in bundle["text/html"]
+
+
+def test_the_interpreter_reads_which_wheels_were_compiled(tmp_path: Path) -> None:
+    """``Root-Is-Purelib: false`` in ``WHEEL`` marks a compiled distribution; true, a missing
+    ``WHEEL`` (an sdist or egg install) or an unreadable value: not compiled."""
+    from polymagic.app.interpreter import read_environment
+
+    wheels = {
+        "fast": "Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: cp311-cp311-linux_x86_64\n",
+        "pure": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        "odd": "Wheel-Version: 1.0\nroot-is-purelib :  FALSE \n",
+        "plain": None,
+    }
+    for name, wheel in wheels.items():
+        info = tmp_path / f"{name}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        if wheel is not None:
+            (info / "WHEEL").write_text(wheel)
+    found = read_environment(path=[str(tmp_path)])
+    compiled = {d.name: d.compiled for d in found.distributions}
+    assert compiled == {"fast": True, "pure": False, "odd": True, "plain": False}

@@ -139,6 +139,6 @@ def test_the_form_starts_from_the_kernel(kernel: Kernel, tmp_path: Path) -> None
     )
     assert done.error is None, done.error
     assert done.stdout.startswith("python:")
-    assert "pip install --no-cache-dir -r requirements.txt" in done.stdout
+    assert "pip install -r /tmp/requirements.txt" in done.stdout
     assert "'destination'" in done.stdout  # no value yet: the form flags it
     assert (tmp_path / "work" / "requirements.txt").is_file()

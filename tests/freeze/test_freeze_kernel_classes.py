@@ -95,7 +95,7 @@ def test_a_helper_next_to_the_notebook_is_copied_and_what_it_imports_is_kept(
     assert "1 needing attention" in texts[0], texts[0]
     assert any(f"faraway: local code at {outside / 'faraway.py'}, outside the build context" in t
                for t in texts)  # fmt: skip
-    copy = yaml.safe_load(operation)["runPatch"]["init"][0]["dockerfile"]["copy"]
+    copy = yaml.safe_load(operation)["runPatch"]["init"][0]["dockerfile"]["postRunCopy"]
     assert copy == ["requirements.txt", "helper.py", ["tools", "/code/tools"]]
     _round_trip(operation, work, tmp_path / "image", code)
 

@@ -34,10 +34,13 @@ def test_the_install_reads_the_connections_secret_as_pip_conf() -> None:
     document = yaml.safe_load(result.operation)
     assert document["runPatch"]["connections"] == ["team-pip"]
     build = compile_operation(result.operation, connections=load_connections(CATALOG))
-    assert build.dockerfiles[0].text.splitlines()[-1] == (
+    runs = [line for line in build.dockerfiles[0].text.splitlines() if line.startswith("RUN ")]
+    assert runs == [
         "RUN --mount=type=secret,id=team-pip,target=/etc/pip.conf"
-        " pip install --no-cache-dir -r requirements.txt"
-    )
+        " --mount=type=cache,target=/root/.cache/pip"
+        " --mount=type=bind,source=requirements.txt,target=/tmp/requirements.txt"
+        " pip install -r /tmp/requirements.txt"
+    ]
     assert secret_arguments(build, run_mounts(build)) == [
         "--secret=id=team-pip,src=/secrets/pip/pip.conf"
     ]
@@ -48,7 +51,9 @@ def test_without_it_the_operation_names_no_connection() -> None:
     document = yaml.safe_load(result.operation)
     assert "connections" not in document["runPatch"]
     assert document["runPatch"]["init"][0]["dockerfile"]["run"] == [
-        "pip install --no-cache-dir -r requirements.txt"
+        "--mount=type=cache,target=/root/.cache/pip"
+        " --mount=type=bind,source=requirements.txt,target=/tmp/requirements.txt"
+        " pip install -r /tmp/requirements.txt"
     ]
 
 

@@ -103,8 +103,8 @@ EXPECTATIONS: dict[str, Expect] = {
             "%polybuild freeze --imported": (
                 "polymagic freeze: ",
                 "FROM python:",
+                "target=/tmp/requirements.txt pip install -r /tmp/requirements.txt",
                 "COPY requirements.txt /code",
-                "RUN pip install --no-cache-dir -r requirements.txt",
             ),
             'print(open("requirements.txt").read())': ("Jinja2==", "PyYAML==", "MarkupSafe=="),
         },

@@ -17,6 +17,7 @@ import http.server
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        rate = self.index.rate if self.path.startswith("/files/") else None
+        if rate is None:
+            self.wfile.write(body)
+            return
+        # A remote index's pace: each wheel arrives at ``rate`` bytes a second.
+        started, step = time.monotonic(), max(1, rate // 20)
+        for offset in range(0, len(body), step):
+            self.wfile.write(body[offset : offset + step])
+            ahead = started + (offset + step) / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
 
     def _answer(self, authorized: bool) -> tuple[int, bytes, dict[str, str]]:
         if not authorized:
@@ -110,9 +121,11 @@ def _sha256(path: Path) -> str:
 class PackageIndex:
     """The index over ``wheels`` on a free loopback port, wanting ``team:<token>``."""
 
-    def __init__(self, wheels: Path, token: str | None = None) -> None:
+    def __init__(self, wheels: Path, token: str | None = None, rate: int | None = None) -> None:
         self.wheels = wheels
         self.token = token or secrets.token_hex(24)
+        self.rate = rate
+        """Bytes a second each wheel is served at (None: as fast as loopback goes)."""
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._server: http.server.ThreadingHTTPServer | None = None
