@@ -37,7 +37,7 @@ from tests.real_executor.helpers import build_in, catalog, polymagic_build, writ
 from tests.real_executor.image_runner import unpack_image
 from tests.real_executor.package_index import PackageIndex
 from tests.real_executor.python_base import PythonBaseUnavailable, wheels_dir
-from tests.real_executor.registry_view import RegistryView
+from tests.real_executor.registry_view import MANIFEST_TYPES, RegistryView
 from tests.registry.server import RegistryServer
 from tests.tiers import unavailable
 
@@ -197,7 +197,9 @@ def test_the_frozen_notebook_builds_into_an_image_that_imports_everything_it_use
     )
     # Only the imported (and helper's) distributions, each pinned: those from the tests' index at
     # their versions, those the tooling brought at the kernel's.
-    assert {canonicalize_name(name): version for name, version in pinned.items()} == {
+    pinned_versions = {canonicalize_name(name): version for name, version in pinned.items()}
+    pinned_names = set(pinned_versions)
+    assert pinned_versions == {
         **{canonicalize_name(p.split("==")[0]): p.split("==")[1] for p in USER_PACKAGES},
         **{canonicalize_name(n): v for n, v in made.shared_versions().items()},
     }, requirements
@@ -233,3 +235,25 @@ def test_the_frozen_notebook_builds_into_an_image_that_imports_everything_it_use
         image.remove()
     # And the token never reached the image.
     assert index.token not in json.dumps(image.config)
+
+    # The SBOM attached after the push lists what the image holds, and marks as imported by the
+    # kernel exactly the distributions the notebook's code imported (freeze's record).
+    prefix = digest.replace(":", "-")
+    assert f"attached the SBOM as {plain_registry.host}/{DESTINATION}:{prefix}.sbom" in (
+        built.stderr
+    )
+    body, _ = view._get(f"/v2/{DESTINATION}/manifests/{prefix}.sbom", MANIFEST_TYPES)
+    sbom = json.loads(view.blob(DESTINATION, json.loads(body)["layers"][0]["digest"]))
+    python = {
+        canonicalize_name(c["name"]): c
+        for c in sbom["components"]
+        if c.get("purl", "").startswith("pkg:pypi/")
+    }
+    assert {name: python[name]["version"] for name in pinned_names} == pinned_versions
+    marked = {
+        name
+        for name, component in python.items()
+        if {"name": "polymagic:imported-by-kernel", "value": "true"}
+        in component.get("properties", [])
+    }
+    assert marked == pinned_names, marked
