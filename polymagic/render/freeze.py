@@ -219,7 +219,9 @@ def base_python(env: Environment, base: str | None) -> tuple[tuple[int, int, int
     if match is None:
         return env.python, (
             f"--base {safe_text(base, 200)}: cannot tell its Python from the name; markers are"
-            f" evaluated for the kernel's Python {kernel}, so make sure the image has it"
+            f" evaluated for the kernel's Python {kernel}, so make sure the image has it, with a"
+            " `pip` on its PATH that may install (Debian's and Ubuntu's own python3 have none and"
+            " refuse system-wide installs, PEP 668: use a base whose PATH starts with a venv)"
         )
     major, minor = int(match.group(1)), int(match.group(2))
     micro = (

@@ -339,6 +339,7 @@ def test_a_base_with_another_python_warns_and_its_markers_count() -> None:
     assert any("has Python 3.10, the kernel 3.11" in warning for warning in older.warnings)
     unknown = freeze(environment, FreezeOptions(imported_only=True, base="ubuntu:24.04"))
     assert any("cannot tell its Python" in warning for warning in unknown.warnings)
+    assert any("PEP 668" in warning for warning in unknown.warnings)
 
 
 def test_the_default_pins_the_tooling_a_kept_distribution_requires() -> None:
