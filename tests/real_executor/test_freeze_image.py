@@ -257,3 +257,6 @@ def test_the_frozen_notebook_builds_into_an_image_that_imports_everything_it_use
         in component.get("properties", [])
     }
     assert marked == pinned_names, marked
+    # The Debian-made base's own packages are there too, from its dpkg status.
+    debian = {c["name"] for c in sbom["components"] if c.get("purl", "").startswith("pkg:deb/")}
+    assert {"python3", "python3-minimal", "libc6"} <= debian, sorted(debian)[:20]
