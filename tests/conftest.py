@@ -45,6 +45,20 @@ HYPOTHESIS_PROFILE = "ci" if CI else "dev"
 settings.load_profile(HYPOTHESIS_PROFILE)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``XDG_DATA_HOME`` for the whole session (every ``polymagic`` child inherits it): the
+    SBOM and provenance copies every real build writes land there, not in the user's home."""
+    before = os.environ.get("XDG_DATA_HOME")
+    folder = tmp_path_factory.mktemp("data-home")
+    os.environ["XDG_DATA_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["XDG_DATA_HOME"]
+    else:
+        os.environ["XDG_DATA_HOME"] = before
+
+
 @pytest.fixture
 def seed() -> str:
     return SEED

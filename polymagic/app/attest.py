@@ -4,11 +4,13 @@ build's provenance (``polymagic.outcome.provenance``), each an OCI artifact whos
 is the image, attached as an OCI referrer where the registry serves the referrers API, else
 under the tag scheme cosign uses (``polymagic.registry.referrers``).
 
-Both front ends call :func:`attest_result` once the build has succeeded. The client writes with
-the local docker config's credentials, so it needs push access to the repository itself (the
-pod pushed with the connection's secret); anything that fails here is a warning after a
-successful build, never a failed build. A reused image (already in the registry) gets only
-what it does not already carry.
+Both front ends call :func:`attest_result` once the build has succeeded. The client writes
+with the destination connection's Secret (else the local docker config's credentials);
+anything that fails here is a warning after a successful build, never a failed build. A reused
+image (already in the registry) gets only what it does not already carry. Each document is also
+written to :func:`attestations_folder`, named by the image's digest
+(``sha256-<hex>.sbom.cdx.json``, ``sha256-<hex>.provenance.intoto.json``), so nothing is lost
+when the registry refuses it.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
+import os
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,7 +38,9 @@ __all__ = [
     "IN_TOTO",
     "PROBE_TIMEOUT",
     "attest_result",
+    "attestations_folder",
     "destination_auth",
+    "keep_copy",
     "now_text",
     "registry_args",
 ]
@@ -217,12 +224,44 @@ def _attach(
     from polymagic.registry.repository_access import RegistryError
 
     body, kind, suffix = document
+    kept, copy = keep_copy(subject.digest, suffix, body)
     try:
         where = attach_artifact(access, subject, body, kind, suffix, referrers=supported)
     except RegistryError as error:
-        return [f"warning: no {what} attached: {error}"]
+        return [f"warning: no {what} attached: {error}", kept]
     made.append(where)
-    return [f"attached the {what} as {where}"]
+    if copy:
+        return [f"attached the {what} as {where}; {kept}"]
+    return [f"attached the {what} as {where}", kept]
+
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_COPY_NAMES = {".sbom": "sbom.cdx.json", ".att": "provenance.intoto.json"}
+
+
+def attestations_folder() -> Path:
+    """Where every build's SBOM and provenance are also written:
+    ``$XDG_DATA_HOME/polymagic/attestations`` (default ``~/.local/share/polymagic/...``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "polymagic" / "attestations"
+
+
+def keep_copy(digest: str, suffix: str, body: bytes) -> tuple[str, bool]:
+    """Write ``body`` as ``<folder>/sha256-<hex>.<name>``; the line that says where (or a
+    warning line), and whether it was written."""
+    from polymagic.printable import printable
+
+    if _DIGEST.fullmatch(digest) is None:  # never a path from what a registry answered
+        return f"warning: no copy written: {printable(digest[:80])} is not a sha256 digest", False
+    path = attestations_folder() / f"{digest.replace(':', '-')}.{_COPY_NAMES[suffix]}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_bytes(body)
+        partial.replace(path)
+    except OSError as error:
+        return f"warning: no copy written to {printable(str(path))}: {error.strerror}", False
+    return f"a copy in {printable(str(path))}", True
 
 
 def _attach_sbom(

@@ -85,7 +85,11 @@ def _inspect(image: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_every_build_attaches_the_sbom_and_a_provenance_statement_about_the_pushed_image(
-    tmp_path: Path, admin_kubeconfig: Path, real_namespace: str, plain_registry: RegistryServer
+    tmp_path: Path,
+    admin_kubeconfig: Path,
+    real_namespace: str,
+    plain_registry: RegistryServer,
+    data_home: Path,
 ) -> None:
     """On by default (before: only with --attest); Debian's registry has no referrers API, so
     the tag scheme; a reused build finds both and attaches nothing again; --no-attest none."""
@@ -110,7 +114,8 @@ def test_every_build_attaches_the_sbom_and_a_provenance_statement_about_the_push
     body, _ = view._get(f"/v2/attested/app/manifests/{prefix}.att", MANIFEST_TYPES)
     artifact = json.loads(body)
     assert artifact["subject"]["digest"] == digest
-    statement = json.loads(view.blob("attested/app", artifact["layers"][0]["digest"]))
+    layer = artifact["layers"][0]["digest"]
+    statement = json.loads(view.blob("attested/app", layer))
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
     assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
     assert statement["subject"] == [
@@ -128,6 +133,16 @@ def test_every_build_attaches_the_sbom_and_a_provenance_statement_about_the_push
     assert run["metadata"]["startedOn"] <= run["metadata"]["finishedOn"]
     sbom_body, _ = view._get(f"/v2/attested/app/manifests/{prefix}.sbom", MANIFEST_TYPES)
     assert json.loads(sbom_body)["subject"]["digest"] == digest
+    # Each document is also written locally, named by the image's digest, byte for byte what
+    # was attached (the session's XDG_DATA_HOME stands in for the user's).
+    copies = data_home / "polymagic" / "attestations"
+    sbom_layer = json.loads(sbom_body)["layers"][0]["digest"]
+    for name, blob in (
+        (f"{prefix}.sbom.cdx.json", sbom_layer),
+        (f"{prefix}.provenance.intoto.json", layer),
+    ):
+        assert f"a copy in {copies / name}" in built.stderr
+        assert (copies / name).read_bytes() == view.blob("attested/app", blob), name
     # `polymagic inspect` finds both and checks that each is about this image.
     inspected = _inspect(f"{plain_registry.host}/attested/app:latest")
     assert inspected.returncode == 0, inspected.stderr

@@ -57,7 +57,7 @@ def _build(shell: InteractiveShell, out: str, op: dict[str, Any]) -> list[dict[s
 
 
 def test_a_build_reused_in_the_same_kernel_says_when_it_was_built(
-    shell: InteractiveShell, plain_registry: RegistryServer
+    shell: InteractiveShell, plain_registry: RegistryServer, data_home: Path
 ) -> None:
     op = seed_with_base(plain_registry.image(BASE_REPOSITORY, BASE_TAG))
     op["params"]["destination"]["value"] = "notebook-reuse/app"
@@ -89,9 +89,12 @@ def test_a_build_reused_in_the_same_kernel_says_when_it_was_built(
     prefix = first.digest.replace(":", "-")
     where = f"{plain_registry.host}/notebook-reuse/app:{prefix}"
     attached = [o["text/plain"] for o in first_outputs if "attached the" in o.get("text/plain", "")]
+    copies = data_home / "polymagic" / "attestations"
     assert attached[-1].splitlines() == [
-        f"attached the SBOM as {where}.sbom (the tag scheme)",
-        f"attached the provenance as {where}.att (the tag scheme)",
+        f"attached the SBOM as {where}.sbom (the tag scheme);"
+        f" a copy in {copies / prefix}.sbom.cdx.json",
+        f"attached the provenance as {where}.att (the tag scheme);"
+        f" a copy in {copies / prefix}.provenance.intoto.json",
     ]
     again = [o["text/plain"] for o in outputs if "already attached" in o.get("text/plain", "")]
     assert f"the SBOM is already attached as {where}.sbom (the tag scheme)" in again[-1]
