@@ -2,7 +2,7 @@
 document (``polymagic.outcome.cyclonedx``): Python distributions and Debian packages found with
 their versions, licences and purls, later layers and whiteouts applied; hostile layers (a
 decompression bomb, 100 000 entries, a huge METADATA, a path climbing out, a truncated or
-non-tar layer) end within their bounds with a warning, in bounded children."""
+non-tar layer, a 10 GB sparse file) end within their bounds with a warning, in bounded children."""
 
 from __future__ import annotations
 
@@ -164,6 +164,27 @@ info.size = 10 << 30  # says 10 GB, holds 1 KiB
 stream = io.BytesIO(gzip.compress(info.tobuf() + b"P" * 1024))
 """
 NOT_TAR = "stream = io.BytesIO(gzip.compress(b'this is not a tar ' * 1000))"
+SPARSE = """
+def sparse_member(name, real):
+    # A GNU sparse member: 512 bytes stored, at the end of a file that says it is `real` bytes.
+    data = b"Name: x\\nVersion: 1\\n\\n".ljust(512, b"\\0")
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.type = tarfile.GNUTYPE_SPARSE
+    header = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))[:512]
+    header[386:398] = tarfile.itn(real - 512, 12, tarfile.GNU_FORMAT)
+    header[398:410] = tarfile.itn(512, 12, tarfile.GNU_FORMAT)
+    header[482] = 0
+    header[483:495] = tarfile.itn(real, 12, tarfile.GNU_FORMAT)
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\\0 " % sum(header)
+    return bytes(header) + data
+raw = b"".join(
+    sparse_member(name, 10 << 30)
+    for name in ("usr/lib/python3/dist-packages/x-1.dist-info/METADATA", "var/lib/dpkg/status")
+)
+stream = io.BytesIO(gzip.compress(raw + b"\\0" * 1024))
+"""
 
 
 @pytest.mark.parametrize(
@@ -175,8 +196,17 @@ NOT_TAR = "stream = io.BytesIO(gzip.compress(b'this is not a tar ' * 1000))"
         (CLIMBING, "path climbs out"),
         (TRUNCATED, "skipped /var/lib/dpkg/status"),
         (NOT_TAR, "not a readable tar"),
+        (SPARSE, "skipped /usr/lib/python3/dist-packages/x-1.dist-info/METADATA"),
     ],
-    ids=["decompression-bomb", "100k-entries", "huge-metadata", "dot-dot", "truncated", "not-tar"],
+    ids=[
+        "decompression-bomb",
+        "100k-entries",
+        "huge-metadata",
+        "dot-dot",
+        "truncated",
+        "not-tar",
+        "10GB-sparse",
+    ],
 )
 def test_a_hostile_layer_ends_within_its_bounds_with_a_warning(make: str, words: str) -> None:
     result = run_bounded(HOSTILE.format(make=make), seconds=20, memory=1 << 30)
