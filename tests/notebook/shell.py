@@ -12,7 +12,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from traitlets.config import Config
 
-__all__ = ["loaded_shell", "new_shell", "run"]
+__all__ = ["cluster_shell", "loaded_shell", "new_shell", "run"]
 
 
 def new_shell() -> InteractiveShell:
@@ -35,6 +35,30 @@ def loaded_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[In
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+    ip = new_shell()
+    ip.run_line_magic("load_ext", "polymagic")
+    yield ip
+    ip.run_line_magic("unload_ext", "polymagic")
+    InteractiveShell.clear_instance()
+
+
+def cluster_shell(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kubeconfig: Path,
+    namespace: str,
+    catalog: list[dict[str, Any]],
+) -> Iterator[InteractiveShell]:
+    """A shell with polymagic loaded that builds on a test cluster: ``kubeconfig``, the
+    build ``namespace`` and a connections ``catalog`` written under ``tmp_path`` (the working
+    folder)."""
+    import yaml
+
+    (tmp_path / "connections.yaml").write_text(yaml.safe_dump(catalog))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setenv("POLYMAGIC_CONNECTIONS", str(tmp_path / "connections.yaml"))
+    monkeypatch.setenv("POLYMAGIC_NAMESPACE", namespace)
     monkeypatch.chdir(tmp_path)
     ip = new_shell()
     ip.run_line_magic("load_ext", "polymagic")

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
@@ -17,7 +16,7 @@ from polymagic.kube.client import connect
 from polymagic.notebook.progress_widget import Outcome
 from tests.cluster.simulated_node import Scenario, SimulatedNode
 from tests.data import SEED
-from tests.notebook.shell import new_shell
+from tests.notebook.shell import cluster_shell
 from tests.test_build_cluster import CATALOG, _leftovers, _secret
 
 pytestmark = pytest.mark.cluster
@@ -34,17 +33,8 @@ def shell(
     cluster = connect(admin_kubeconfig, namespace=namespace)
     _secret(cluster)
     cluster.close()
-    (tmp_path / "connections.yaml").write_text(yaml.safe_dump(CATALOG))
-    monkeypatch.setenv("KUBECONFIG", str(admin_kubeconfig))
-    monkeypatch.setenv("POLYMAGIC_CONNECTIONS", str(tmp_path / "connections.yaml"))
-    monkeypatch.setenv("POLYMAGIC_NAMESPACE", namespace)
     monkeypatch.setenv("POLYMAGIC_STUCK_GRACE", "3")
-    monkeypatch.chdir(tmp_path)
-    ip = new_shell()
-    ip.run_line_magic("load_ext", "polymagic")
-    yield ip
-    ip.run_line_magic("unload_ext", "polymagic")
-    InteractiveShell.clear_instance()
+    yield from cluster_shell(tmp_path, monkeypatch, admin_kubeconfig, namespace, CATALOG)
 
 
 def _magics(shell: InteractiveShell) -> Any:

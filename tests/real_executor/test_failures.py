@@ -23,7 +23,7 @@ from polymagic.render.compiler import compile_operation
 from polymagic.spec.loader import load_connections
 from tests.cluster.runc_runtime import RuncEngine
 from tests.cluster.simulated_node import SimulatedNode
-from tests.notebook.shell import new_shell
+from tests.notebook.shell import cluster_shell
 from tests.notebook.test_magics_cluster import _magics
 from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG
 from tests.real_executor.helpers import (
@@ -106,16 +106,9 @@ def shell(
     real_namespace: str,
     plain_registry: RegistryServer,
 ) -> Iterator[InteractiveShell]:
-    (tmp_path / "connections.yaml").write_text(yaml.safe_dump(catalog(plain_registry)))
-    monkeypatch.setenv("KUBECONFIG", str(admin_kubeconfig))
-    monkeypatch.setenv("POLYMAGIC_CONNECTIONS", str(tmp_path / "connections.yaml"))
-    monkeypatch.setenv("POLYMAGIC_NAMESPACE", real_namespace)
-    monkeypatch.chdir(tmp_path)
-    ip = new_shell()
-    ip.run_line_magic("load_ext", "polymagic")
-    yield ip
-    ip.run_line_magic("unload_ext", "polymagic")
-    InteractiveShell.clear_instance()
+    yield from cluster_shell(
+        tmp_path, monkeypatch, admin_kubeconfig, real_namespace, catalog(plain_registry)
+    )
 
 
 def test_failing_run_in_the_widget(

@@ -17,7 +17,7 @@ from IPython.utils.capture import capture_output
 
 from polymagic.notebook.progress_widget import Outcome
 from tests.notebook.kernel_env import BUILD_MIME, FINAL_MARK
-from tests.notebook.shell import new_shell
+from tests.notebook.shell import cluster_shell
 from tests.notebook.test_magics_cluster import _magics
 from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG
 from tests.real_executor.helpers import catalog, seed_with_base
@@ -35,16 +35,9 @@ def shell(
     real_namespace: str,
     plain_registry: RegistryServer,
 ) -> Iterator[InteractiveShell]:
-    (tmp_path / "connections.yaml").write_text(yaml.safe_dump(catalog(plain_registry)))
-    monkeypatch.setenv("KUBECONFIG", str(admin_kubeconfig))
-    monkeypatch.setenv("POLYMAGIC_CONNECTIONS", str(tmp_path / "connections.yaml"))
-    monkeypatch.setenv("POLYMAGIC_NAMESPACE", real_namespace)
-    monkeypatch.chdir(tmp_path)
-    ip = new_shell()
-    ip.run_line_magic("load_ext", "polymagic")
-    yield ip
-    ip.run_line_magic("unload_ext", "polymagic")
-    InteractiveShell.clear_instance()
+    yield from cluster_shell(
+        tmp_path, monkeypatch, admin_kubeconfig, real_namespace, catalog(plain_registry)
+    )
 
 
 def _build(shell: InteractiveShell, out: str, op: dict[str, Any]) -> list[dict[str, Any]]:
