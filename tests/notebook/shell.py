@@ -24,6 +24,15 @@ def new_shell() -> InteractiveShell:
     return InteractiveShell.instance(config=config)
 
 
+def _with_polymagic() -> Iterator[InteractiveShell]:
+    """A new shell with polymagic loaded, unloaded and cleared again afterwards."""
+    ip = new_shell()
+    ip.run_line_magic("load_ext", "polymagic")
+    yield ip
+    ip.run_line_magic("unload_ext", "polymagic")
+    InteractiveShell.clear_instance()
+
+
 def loaded_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
     """A shell with polymagic loaded and no cluster, no user config, no ``POLYMAGIC_*``: each
     test starts from nothing it did not set up itself (HOME and the working folder are
@@ -36,11 +45,7 @@ def loaded_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[In
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.chdir(tmp_path)
-    ip = new_shell()
-    ip.run_line_magic("load_ext", "polymagic")
-    yield ip
-    ip.run_line_magic("unload_ext", "polymagic")
-    InteractiveShell.clear_instance()
+    yield from _with_polymagic()
 
 
 def cluster_shell(
@@ -60,11 +65,7 @@ def cluster_shell(
     monkeypatch.setenv("POLYMAGIC_CONNECTIONS", str(tmp_path / "connections.yaml"))
     monkeypatch.setenv("POLYMAGIC_NAMESPACE", namespace)
     monkeypatch.chdir(tmp_path)
-    ip = new_shell()
-    ip.run_line_magic("load_ext", "polymagic")
-    yield ip
-    ip.run_line_magic("unload_ext", "polymagic")
-    InteractiveShell.clear_instance()
+    yield from _with_polymagic()
 
 
 def run(shell: InteractiveShell, code: str) -> tuple[Any, Any]:

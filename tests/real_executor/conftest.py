@@ -12,7 +12,9 @@
   reason when it is missing (failed instead under CI);
 - ``real_namespace`` (function): a fresh namespace whose pods the node runs with runc; at
   teardown every container of it has ended and been removed, and each pod's log (the bytes
-  the node's log endpoint served) is saved under ``test-output/kaniko-logs/``.
+  the node's log endpoint served) is saved under ``test-output/kaniko-logs/``;
+- ``shell`` (function): an IPython shell with polymagic loaded that builds in
+  ``real_namespace``, pushing to ``plain_registry``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -34,7 +37,7 @@ from tests.real_executor.base_image import (
     missing_tools,
     push_base,
 )
-from tests.real_executor.helpers import LOG_DIR
+from tests.real_executor.helpers import LOG_DIR, catalog
 from tests.real_executor.python_base import (
     PythonBaseUnavailable,
     make_python_layout,
@@ -43,6 +46,9 @@ from tests.real_executor.python_base import (
 from tests.registry.server import RegistryMode, RegistryServer
 from tests.registry.server import missing_tools as registry_missing_tools
 from tests.tiers import unavailable
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
 
 
 @pytest.fixture(scope="session")
@@ -135,6 +141,21 @@ def real_namespace(
         _save_logs(sim_node, namespace, request.node.name)
         still = [r.id[:12] for r in runs if r.id in runc_engine.active()]
         assert still == [], f"containers of {namespace} still running 15 s after the test: {still}"
+
+
+@pytest.fixture
+def shell(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    admin_kubeconfig: Path,
+    real_namespace: str,
+    plain_registry: RegistryServer,
+) -> Iterator[InteractiveShell]:
+    from tests.notebook.shell import cluster_shell  # IPython only for the tests that ask
+
+    yield from cluster_shell(
+        tmp_path, monkeypatch, admin_kubeconfig, real_namespace, catalog(plain_registry)
+    )
 
 
 def _save_logs(node: SimulatedNode, namespace: str, test_name: str) -> None:

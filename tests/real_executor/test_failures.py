@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ from polymagic.render.compiler import compile_operation
 from polymagic.spec.loader import load_connections
 from tests.cluster.runc_runtime import RuncEngine
 from tests.cluster.simulated_node import SimulatedNode
-from tests.notebook.shell import cluster_shell
 from tests.notebook.test_magics_cluster import _magics
 from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG
 from tests.real_executor.helpers import (
@@ -96,19 +94,6 @@ def test_failing_run_in_build_failed(
     assert EXIT_STATUS_3 in message
     assert "failed at step 7/7 (RUN exit 3)" in message
     assert leftovers(admin_kubeconfig, real_namespace) == []
-
-
-@pytest.fixture
-def shell(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    admin_kubeconfig: Path,
-    real_namespace: str,
-    plain_registry: RegistryServer,
-) -> Iterator[InteractiveShell]:
-    yield from cluster_shell(
-        tmp_path, monkeypatch, admin_kubeconfig, real_namespace, catalog(plain_registry)
-    )
 
 
 def test_failing_run_in_the_widget(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,27 +16,13 @@ from IPython.utils.capture import capture_output
 
 from polymagic.notebook.progress_widget import Outcome
 from tests.notebook.kernel_env import BUILD_MIME, FINAL_MARK
-from tests.notebook.shell import cluster_shell
 from tests.notebook.test_magics_cluster import _magics
 from tests.real_executor.base_image import BASE_REPOSITORY, BASE_TAG
-from tests.real_executor.helpers import catalog, seed_with_base
+from tests.real_executor.helpers import seed_with_base
 from tests.real_executor.registry_view import MANIFEST_TYPES, RegistryView
 from tests.registry.server import RegistryServer
 
 pytestmark = [pytest.mark.cluster, pytest.mark.real_executor, pytest.mark.slow]
-
-
-@pytest.fixture
-def shell(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    admin_kubeconfig: Path,
-    real_namespace: str,
-    plain_registry: RegistryServer,
-) -> Iterator[InteractiveShell]:
-    yield from cluster_shell(
-        tmp_path, monkeypatch, admin_kubeconfig, real_namespace, catalog(plain_registry)
-    )
 
 
 def _build(shell: InteractiveShell, out: str, op: dict[str, Any]) -> list[dict[str, Any]]:
