@@ -20,7 +20,6 @@ import ast
 import os
 import re
 import shlex
-import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -32,6 +31,8 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
+
+from polymagic.app.freeze_owners import read_regular_text
 
 __all__ = ["REQUIREMENTS_FILE_LIMIT", "asked_for", "install_commands", "requirement_names"]
 
@@ -242,23 +243,7 @@ class _Files:
         if self.read >= _FILES:
             return None
         self.read += 1
-        try:
-            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-        except OSError:
-            return None
-        try:
-            status = os.fstat(descriptor)
-            if not stat.S_ISREG(status.st_mode) or status.st_size > REQUIREMENTS_FILE_LIMIT:
-                return None
-            with os.fdopen(descriptor, "rb", closefd=False) as file:
-                data = file.read(REQUIREMENTS_FILE_LIMIT + 1)
-        except OSError:
-            return None
-        finally:
-            os.close(descriptor)
-        if len(data) > REQUIREMENTS_FILE_LIMIT:
-            return None
-        return data.decode("utf-8", "replace")
+        return read_regular_text(path, REQUIREMENTS_FILE_LIMIT)
 
 
 def _file_names(files: _Files, path: Path, depth: int) -> Iterator[str]:

@@ -237,19 +237,14 @@ def kernel_imports(dockerfile: str | None, context: Path | None) -> frozenset[st
 
 def _imported_in(root: Path, path: Path) -> frozenset[str]:
     """The imported line of the requirements file at ``path``, inside ``root`` (bounded)."""
+    from polymagic.app.freeze_owners import read_regular_text
     from polymagic.render.freeze_header import read_imported
 
     target = path.resolve()
-    if not target.is_relative_to(root) or not target.is_file():
+    if not target.is_relative_to(root):
         return frozenset()
-    try:
-        with target.open("rb") as file:
-            data = file.read(_REQUIREMENTS_LIMIT + 1)
-    except OSError:
-        return frozenset()
-    if len(data) > _REQUIREMENTS_LIMIT:
-        return frozenset()
-    return read_imported(data.decode("utf-8", "replace"))
+    text = read_regular_text(target, _REQUIREMENTS_LIMIT)
+    return frozenset() if text is None else read_imported(text)
 
 
 def frozen_dockerfiles(operation: str, context: Path) -> list[tuple[str, list[Finding]]]:

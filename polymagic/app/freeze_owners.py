@@ -22,6 +22,7 @@ import importlib.metadata
 import io
 import os
 import re
+import stat
 import sys
 import sysconfig
 import types
@@ -36,6 +37,7 @@ __all__ = [
     "environment_folders",
     "loaded_origins",
     "module_origin",
+    "read_regular_text",
     "read_text_bounded",
     "under",
 ]
@@ -62,6 +64,29 @@ def read_text_bounded(dist: importlib.metadata.Distribution, name: str) -> str |
     if text is not None and len(text) > METADATA_FILE_LIMIT:
         return None
     return text
+
+
+def read_regular_text(path: str | os.PathLike[str], limit: int) -> str | None:
+    """A regular file's text (UTF-8, undecodable bytes replaced), or None when it is not a
+    regular file, cannot be read or holds more than ``limit`` bytes. Opened without blocking,
+    so a FIFO or a device named there cannot hang the reader."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        return None
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode) or status.st_size > limit:
+            return None
+        with os.fdopen(descriptor, "rb", closefd=False) as file:
+            data = file.read(limit + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
+    if len(data) > limit:
+        return None
+    return data.decode("utf-8", "replace")
 
 
 def _read_file(path: str) -> str | None:
