@@ -227,8 +227,9 @@ def kernel_imports(dockerfile: str | None, context: Path | None) -> frozenset[st
     found: set[str] = set()
     root = context.resolve()
     for line in dockerfile[:_REQUIREMENTS_LIMIT].splitlines():
+        sources = _bind_sources(line)
         for match in _PIP_R.finditer(line):
-            named = _bind_sources(line).get(match.group(1), match.group(1))
+            named = sources.get(match.group(1), match.group(1))
             if named.startswith("/"):  # a file of the image, not of the context
                 continue
             found |= _imported_in(root, root / named)
