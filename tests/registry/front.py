@@ -6,7 +6,8 @@ HTTP 400 ``TAG_INVALID``; Harbor: HTTP 412 ``PRECONDITION``). :class:`RegistryFr
 HTTP proxy on 127.0.0.1 in front of a plain-HTTP :class:`~tests.registry.server.RegistryServer`:
 every request goes to the real registry unchanged (the ``Host`` header too, so the registry's
 upload ``Location`` URLs point back at the front), except the ones its ``refusals`` answer
-themselves. The answers' bodies are the registries' own error documents, worded as each
+themselves; its ``afterwards`` may add headers to a forwarded answer (what a registry with
+more features would add). The answers' bodies are the registries' own error documents, worded as each
 registry words them (Docker Hub's rate-limit message; ECR's and Harbor's immutable-tag
 messages), so a client's handling is tested against what it will meet.
 
@@ -31,6 +32,7 @@ from tests.registry.server import LOCALHOST, RegistryMode, RegistryServer
 
 __all__ = [
     "DOCKER_HUB_RATE_LIMIT",
+    "Afterward",
     "FrontAnswer",
     "FrontRequest",
     "ImmutableStyle",
@@ -76,6 +78,9 @@ class FrontAnswer:
 
 Refusal = Callable[[FrontRequest, "RegistryFront"], FrontAnswer | None]
 """Looks at a request and returns the front's own answer, or None to forward it."""
+
+Afterward = Callable[[FrontRequest, int, dict[str, str]], dict[str, str]]
+"""Looks at a forwarded request, the registry's status and headers; returns headers to add."""
 
 
 def rate_limited_pulls(repository: str) -> Refusal:
@@ -130,11 +135,12 @@ def immutable_tags(style: ImmutableStyle) -> Refusal:
 @dataclass
 class RegistryFront:
     """A proxy on 127.0.0.1 in front of the plain-HTTP ``upstream``; ``refusals`` are asked in
-    order before a request is forwarded. ``answered`` records (method, path, status) of every
+    order before a request is forwarded, ``afterwards`` after it was. ``answered`` records (method, path, status) of every
     request, the refused ones and the forwarded ones alike."""
 
     upstream: RegistryServer
     refusals: tuple[Refusal, ...] = ()
+    afterwards: tuple[Afterward, ...] = ()
     answered: list[tuple[str, str, int]] = field(default_factory=list)
     mode: RegistryMode = RegistryMode.HTTP
     _httpd: http.server.ThreadingHTTPServer | None = None
@@ -226,6 +232,8 @@ class RegistryFront:
                         request.method, request.path, request.headers, request.body
                     )
                     headers = {k: v for k, v in got.items() if k not in _HOP_BY_HOP}
+                    for afterward in front.afterwards:
+                        headers.update(afterward(request, status, headers))
                     # A HEAD answer's length is the length of what a GET would send.
                     length = got.get("content-length", "0") if self.command == "HEAD" else ""
                     length = length or str(len(body))

@@ -2,60 +2,78 @@
 
 Debian's ``docker-registry`` (Distribution 2.8) has no referrers API: it answers
 ``GET /v2/<name>/referrers/<digest>`` with 404 and ignores a manifest's ``subject``. This
-front passes every request through to it unchanged, and does what a referrers-capable registry
-adds: a manifest PUT whose body has a ``subject`` is remembered (its descriptor, with its
-``artifactType``) and answered with an ``OCI-Subject`` header; ``GET .../referrers/<digest>``
-answers an OCI index of what was remembered about that digest (filtered by ``artifactType``
-when asked, saying so in ``OCI-Filters-Applied``). Everything stored is stored by the real
-registry; only the referrers index is this front's.
+front (a :class:`~tests.registry.front.RegistryFront`: every other request passes through to
+the registry unchanged) does what a referrers-capable registry adds: a manifest PUT whose body
+has a ``subject`` is remembered (its descriptor, with its ``artifactType``) and answered with an
+``OCI-Subject`` header; ``GET .../referrers/<digest>`` answers an OCI index of what was
+remembered about that digest (filtered by ``artifactType`` when asked, saying so in
+``OCI-Filters-Applied``). Everything stored is stored by the real registry; only the referrers
+index is this front's.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
-import http.server
 import json
 import threading
 import urllib.parse
 from typing import Any
 
-from tests.cluster.control_plane import free_port
+from tests.registry.front import FrontAnswer, FrontRequest, RegistryFront
+from tests.registry.server import RegistryServer
 
 __all__ = ["ReferrersProxy"]
 
 _INDEX = "application/vnd.oci.image.index.v1+json"
-_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
 class ReferrersProxy:
     """``127.0.0.1:<port>`` passing through to ``upstream`` (plain HTTP) with referrers added."""
 
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
+    def __init__(self, upstream: RegistryServer) -> None:
         self.referrers: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self.asked: list[str] = []
-        """The paths of the referrers requests, in order."""
         self._lock = threading.Lock()
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._front = RegistryFront(
+            upstream, refusals=(self._referrers_answer,), afterwards=(self._subject_header,)
+        )
+
+    @property
+    def host(self) -> str:
+        return self._front.host
 
     def start(self) -> ReferrersProxy:
-        self._thread.start()
+        self._front.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        self._front.stop()
 
     def __enter__(self) -> ReferrersProxy:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _referrers_answer(self, request: FrontRequest, front: RegistryFront) -> FrontAnswer | None:
+        parsed = urllib.parse.urlsplit(request.path)
+        if request.method != "GET" or "/referrers/" not in parsed.path:
+            return None
+        name, _, digest = parsed.path[len("/v2/") :].partition("/referrers/")
+        wanted = urllib.parse.parse_qs(parsed.query).get("artifactType", [None])[0]
+        headers = {"Content-Type": _INDEX}
+        if wanted:
+            headers["OCI-Filters-Applied"] = "artifactType"
+        return FrontAnswer(200, self._index(name, digest, wanted), headers)
+
+    def _subject_header(
+        self, request: FrontRequest, status: int, _: dict[str, str]
+    ) -> dict[str, str]:
+        path = urllib.parse.urlsplit(request.path).path
+        if request.method != "PUT" or "/manifests/" not in path or status != 201:
+            return {}
+        repository = path[len("/v2/") :].partition("/manifests/")[0]
+        subject = self._remember(repository, request.body)
+        return {"OCI-Subject": subject} if subject else {}
 
     def _remember(self, repository: str, body: bytes) -> str | None:
         """Keep a manifest with a ``subject`` as a referrer; the subject's digest."""
@@ -84,62 +102,3 @@ class ReferrersProxy:
             found = [d for d in found if d["artifactType"] == artifact_type]
         index = {"schemaVersion": 2, "mediaType": _INDEX, "manifests": found}
         return json.dumps(index).encode()
-
-    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-                self.send_response(status)
-                for key, value in headers:
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            def _pass(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                parsed = urllib.parse.urlsplit(self.path)
-                path = parsed.path
-                if self.command == "GET" and "/referrers/" in path:
-                    name, _, digest = path[len("/v2/") :].partition("/referrers/")
-                    query = urllib.parse.parse_qs(parsed.query)
-                    wanted = query.get("artifactType", [None])[0]
-                    proxy.asked.append(path)
-                    headers = [("Content-Type", _INDEX)]
-                    if wanted:
-                        headers.append(("OCI-Filters-Applied", "artifactType"))
-                    self._answer(200, headers, proxy._index(name, digest, wanted))
-                    return
-                upstream = http.client.HTTPConnection(proxy.upstream, timeout=60)
-                try:
-                    sent = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
-                    upstream.request(self.command, self.path, body=body or None, headers=sent)
-                    got = upstream.getresponse()
-                    data = got.read()
-                    headers = []
-                    for key, value in got.getheaders():
-                        if key.lower() in _HOP:
-                            continue
-                        if key.lower() == "location":
-                            value = value.replace(f"//{proxy.upstream}/", f"//{proxy.host}/")
-                        headers.append((key, value))
-                finally:
-                    upstream.close()
-                if self.command == "PUT" and "/manifests/" in path and got.status == 201:
-                    repository = path[len("/v2/") :].partition("/manifests/")[0]
-                    subject = proxy._remember(repository, body)
-                    if subject:
-                        headers.append(("OCI-Subject", subject))
-                self._answer(got.status, headers, data)
-
-            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _pass
-
-        return Handler

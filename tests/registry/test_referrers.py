@@ -33,7 +33,7 @@ STARTED, FINISHED = "2026-12-07T15:00:00Z", "2026-12-07T15:01:00Z"
 
 @pytest.fixture
 def proxy(http_registry: RegistryServer) -> Iterator[ReferrersProxy]:
-    with ReferrersProxy(http_registry.host) as front:
+    with ReferrersProxy(http_registry) as front:
         yield front
 
 
