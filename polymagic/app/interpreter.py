@@ -22,6 +22,7 @@ import os
 import platform
 import re
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -38,10 +39,22 @@ from polymagic.app.freeze_owners import (
     under,
 )
 from polymagic.app.freeze_user_code import cells, resolve_module, run_targets, user_code
-from polymagic.render.freeze import Distribution, Environment, LocalModule, is_tooling
+from polymagic.app.source_info import GIT_TIMEOUT, read_checkout
+from polymagic.render.freeze import (
+    Distribution,
+    Environment,
+    LocalModule,
+    editable_folder,
+    is_tooling,
+)
+from polymagic.render.freeze_lines import Checkout
 
 __all__ = ["read_environment"]
 
+MAX_CHECKOUTS = 32
+"""Editable installs whose git checkout ``freeze`` reads, at most."""
+CHECKOUT_SECONDS = 10.0
+"""What reading all of them may take (a hung ``git``: a slow network filesystem, a FIFO)."""
 _IGNORED_MODULES = ("__editable__", "_distutils_hack", "__main__", "__mp_main__")
 _COPYABLE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$")
 
@@ -64,6 +77,7 @@ def _distribution(
     dist: importlib.metadata.Distribution,
     read: tuple[str, str, tuple[str, ...]] | str,
     owners: Owners,
+    checkouts: _Checkouts,
 ) -> Distribution:
     location = str(getattr(dist, "_path", "") or "") or None
     if isinstance(read, str):
@@ -87,6 +101,7 @@ def _distribution(
                 problem = "its direct_url.json is not an object"
     vendored_by = owners.note_vendored(location, canonicalize_name(name)) if location else None
     return Distribution(
+        checkout=checkouts.of(direct_url),
         name=name,
         version=version,
         requires=requires,
@@ -97,6 +112,26 @@ def _distribution(
         vendored_by=vendored_by,
         compiled=_compiled(read_text_bounded(dist, "WHEEL")),
     )
+
+
+class _Checkouts:
+    """The git state of editable installs' project folders: each folder read once, at most
+    ``MAX_CHECKOUTS`` of them, all within ``CHECKOUT_SECONDS`` (each ``git`` question gets a
+    share of what is left); beyond that, or for anything but a local editable install, none."""
+
+    def __init__(self) -> None:
+        self.read: dict[str, Checkout | None] = {}
+        self.deadline = time.monotonic() + CHECKOUT_SECONDS
+
+    def of(self, direct_url: Mapping[str, Any] | None) -> Checkout | None:
+        folder = editable_folder(direct_url)
+        if folder is None:
+            return None
+        if folder not in self.read and len(self.read) < MAX_CHECKOUTS:
+            # read_checkout asks git at most ten questions.
+            share = min(GIT_TIMEOUT, (self.deadline - time.monotonic()) / 10)
+            self.read[folder] = read_checkout(Path(folder), timeout=share) if share > 0 else None
+        return self.read.get(folder)
 
 
 def _compiled(wheel: str | None) -> bool:
@@ -168,8 +203,10 @@ def _installed(path: Sequence[str] | None) -> tuple[tuple[Distribution, ...], Ow
         if not isinstance(read, str) and read[0]
     ]
     owners = Owners.read(named)
+    checkouts = _Checkouts()
     distributions = tuple(
-        _distribution(dist, read, owners) for dist, read in zip(found, metadata, strict=True)
+        _distribution(dist, read, owners, checkouts)
+        for dist, read in zip(found, metadata, strict=True)
     )
     return distributions, owners
 

@@ -1,6 +1,7 @@
 """Reading the git state of the folder a build came from (a notebook's, an operation file's):
 its remote, its commit, whether the tree has changes, the commit's time. For the image's
-annotations (``polymagic.render.annotations``).
+annotations (``polymagic.render.annotations``), and for ``freeze``, the same of an editable
+install's project folder (``read_checkout``).
 
 ``git`` runs as a child process with a deadline and its output bounded; no git, no
 repository, a broken one, a hung ``git`` (a slow network filesystem, a hook) all end as "not
@@ -18,17 +19,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from polymagic.render.annotations import SourceInfo, clean_remote
+from polymagic.render.freeze_lines import Checkout
 
 if TYPE_CHECKING:
     import subprocess
 
-__all__ = ["GIT_TIMEOUT", "read_source_info"]
+__all__ = ["GIT_TIMEOUT", "read_checkout", "read_source_info"]
 
 GIT_TIMEOUT = 3.0
 """Seconds each ``git`` question may take."""
 
 _MAX_OUTPUT = 64 * 1024
 _HASH = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?", re.ASCII)
+_BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+"""A project folder's build definition: one of them tracked makes it a project in git."""
+_CREDENTIALS = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
 
 
 def _git(folder: Path, *args: str, timeout: float) -> str | None:
@@ -46,7 +51,8 @@ def _git(folder: Path, *args: str, timeout: float) -> str | None:
     }
     try:
         with subprocess.Popen(
-            [git, "-C", str(folder), *args],
+            # No fsmonitor: a repository's config must not make a read start its command.
+            [git, "-c", "core.fsmonitor=false", "-C", str(folder), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -133,8 +139,48 @@ def _in_work_tree(folder: Path) -> bool:
     return False
 
 
+def read_checkout(folder: Path, *, timeout: float = GIT_TIMEOUT) -> Checkout | None:
+    """The git state of an editable install's project ``folder`` (for ``freeze``): its commit,
+    its place in the repository, whether its files differ from the commit (untracked ones not
+    ignored included), whether a remote-tracking branch holds the commit; None when it is in no
+    work tree, its build definition is not tracked there (a folder git ignores, inside someone
+    else's repository), or git cannot say. Ten ``git`` questions at most, each within
+    ``timeout``."""
+    if not _in_work_tree(folder):
+        return None
+    head = _git(folder, "rev-parse", "HEAD", timeout=timeout)
+    if head is None or not _HASH.fullmatch(head.strip()):
+        return None
+    prefix = _git(folder, "rev-parse", "--show-prefix", timeout=timeout)
+    if prefix is None:
+        return None
+    tracked = _git(folder, "ls-files", "--", *_BUILD_FILES, timeout=timeout)
+    if not tracked or not tracked.strip():
+        return None
+    status = _git(
+        folder, "status", "--porcelain", "--untracked-files=normal", "--", ".", timeout=timeout
+    )
+    holders = _git(folder, "branch", "-r", "--contains", "HEAD", timeout=timeout)
+    raw = _remote_url(folder, timeout)
+    return Checkout(
+        remote=clean_remote(raw) if raw else None,
+        commit=head.strip(),
+        subdirectory=prefix.strip().strip("/"),
+        changed=status is None or bool(status.strip()),
+        pushed=bool(holders and holders.strip()),
+        credentials=bool(raw and _CREDENTIALS.match(raw)),
+    )
+
+
 def _remote(folder: Path, timeout: float) -> str | None:
-    """The URL of the remote the branch tracks, else ``origin``'s, else the only one."""
+    """The remote's URL (:func:`_remote_url`) without credentials."""
+    url = _remote_url(folder, timeout)
+    return clean_remote(url) if url else None
+
+
+def _remote_url(folder: Path, timeout: float) -> str | None:
+    """The URL of the remote the branch tracks, else ``origin``'s, else the only one, as git
+    has it (credentials too: never to be shown)."""
     upstream = _git(
         folder, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}", timeout=timeout
     )
@@ -146,6 +192,6 @@ def _remote(folder: Path, timeout: float) -> str | None:
     names += ["origin"] if "origin" in known else known[:1] if len(known) == 1 else []
     for name in dict.fromkeys(names):
         url = _git(folder, "remote", "get-url", "--", name, timeout=timeout)
-        if url:
-            return clean_remote(url.strip())
+        if url and url.strip():
+            return url.strip()
     return None

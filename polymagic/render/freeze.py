@@ -22,7 +22,8 @@ interpreter, or by a test by hand) and returns text. What it decides:
 - which of the pinned distributions the user's code imports: named on a comment line of the
   file (``polymagic.render.freeze_header``), for the image's SBOM;
 - what cannot be reinstalled from an index, never dropped silently: a remote VCS install stays
-  ``name @ git+https://…@COMMIT``; a local install of any kind, a URL holding credentials, or a
+  ``name @ git+https://…@COMMIT``, and so does an editable install from a git checkout with no
+  changes whose commit a remote branch holds (``Distribution.checkout``); a local install of any kind, a URL holding credentials, or a
   name or version the packaging grammars refuse becomes a comment line (escaped by
   ``polymagic.render.freeze_lines``) and an ``Attention`` item the caller shows as a warning.
 """
@@ -40,8 +41,15 @@ from packaging.utils import canonicalize_name
 
 from polymagic.render.freeze_graph import RequirementGraph
 from polymagic.render.freeze_header import imported_line
-from polymagic.render.freeze_lines import comment, pinned_line, safe_text, vcs_line
-from polymagic.render.freeze_operation import operation_text
+from polymagic.render.freeze_lines import (
+    Checkout,
+    checkout_line,
+    comment,
+    pinned_line,
+    safe_text,
+    vcs_line,
+)
+from polymagic.render.freeze_operation import base_python, operation_text
 
 __all__ = [
     "Attention",
@@ -50,7 +58,7 @@ __all__ = [
     "FreezeOptions",
     "FreezeResult",
     "LocalModule",
-    "base_python",
+    "editable_folder",
     "freeze",
     "is_tooling",
 ]
@@ -71,7 +79,6 @@ PACKAGING_TOOLS = frozenset({"pip", "setuptools", "wheel"})
 """Kept only when the user's code imports them and the base image's Python brings none (3.12+)."""
 TOOLING_PREFIXES = ("jupyter-", "jupyterlab")
 DEFAULT_CONNECTION = "docker-connection"
-_PYTHON_IMAGE = re.compile(r"^(?:[^/\s]+/)*python:(\d+)\.(\d+)(?:\.(\d+))?(?:[-@][^\s]*)?$")
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,8 @@ class Distribution:
     compiled: bool = False
     """Installed from a platform-specific wheel (its ``WHEEL`` says ``Root-Is-Purelib: false``):
     compiled code, the large and seldom-changing part of most environments."""
+    checkout: Checkout | None = None
+    """The git state of an editable install's folder, when it is a git work tree."""
 
     @property
     def key(self) -> str:
@@ -209,35 +218,6 @@ def is_tooling(name: str) -> bool:
     return key in TOOLING or key.startswith(TOOLING_PREFIXES) or key == "jupyter"
 
 
-def base_python(env: Environment, base: str | None) -> tuple[tuple[int, int, int], str | None]:
-    """The base image's Python (for markers and the packaging-tools rule) and a warning when it
-    is not the kernel's or cannot be told from the image's name."""
-    if base is None:
-        return env.python, None
-    match = _PYTHON_IMAGE.match(base)
-    kernel = ".".join(map(str, env.python[:2]))
-    if match is None:
-        return env.python, (
-            f"--base {safe_text(base, 200)}: cannot tell its Python from the name; markers are"
-            f" evaluated for the kernel's Python {kernel}, so make sure the image has it, with a"
-            " `pip` on its PATH that may install (Debian's and Ubuntu's own python3 have none and"
-            " refuse system-wide installs, PEP 668: use a base whose PATH starts with a venv)"
-        )
-    major, minor = int(match.group(1)), int(match.group(2))
-    micro = (
-        int(match.group(3))
-        if match.group(3)
-        else (env.python[2] if (major, minor) == env.python[:2] else 0)
-    )
-    if (major, minor) == env.python[:2]:
-        return (major, minor, micro), None
-    return (major, minor, micro), (
-        f"--base {safe_text(base, 200)} has Python {major}.{minor}, the kernel {kernel}: markers"
-        f" are evaluated for {major}.{minor}, but the versions pinned are the ones installed for"
-        f" {kernel} and may not exist for {major}.{minor}; prefer a base with Python {kernel}"
-    )
-
-
 def _asked(
     env: Environment, graph: RequirementGraph[Distribution], outside_tooling: set[str]
 ) -> set[str]:
@@ -293,6 +273,18 @@ def _local_path(url: str) -> str:
     return urllib.parse.unquote(urllib.parse.urlsplit(url).path)
 
 
+def editable_folder(direct_url: Mapping[str, Any] | None) -> str | None:
+    """The absolute project folder of a local editable install (PEP 610), else None."""
+    info = direct_url or {}
+    directory, url = info.get("dir_info"), info.get("url")
+    if not isinstance(directory, Mapping) or directory.get("editable") is not True:
+        return None
+    if not isinstance(url, str) or not url.startswith("file://"):
+        return None
+    folder = _local_path(url)
+    return folder if folder.startswith("/") else None
+
+
 _PUBLISH = "publish it to a package index and pin it by hand (or install it in the Dockerfile)"
 
 
@@ -303,6 +295,8 @@ def _direct_line(dist: Distribution) -> tuple[str | None, Attention | None]:
     directory = info.get("dir_info")
     if isinstance(directory, Mapping):
         how = "an editable install" if directory.get("editable") else "installed from a folder"
+        if dist.checkout is not None and directory.get("editable"):
+            return _checkout_line(dist, dist.checkout, f"{how} ({_local_path(url)})")
         return None, Attention(
             dist.name,
             dist.version,
@@ -328,6 +322,22 @@ def _direct_line(dist: Distribution) -> tuple[str | None, Attention | None]:
         f"installed from {shown}: {why}",
         "make the source reachable by https without credentials and pin it by hand, or"
         f" {_PUBLISH}; credentials never belong in a requirements file or an image",
+    )
+
+
+def _checkout_line(
+    dist: Distribution, checkout: Checkout, how: str
+) -> tuple[str | None, Attention | None]:
+    """An editable install from a git checkout: pinned at its pushed commit, or why not."""
+    line, why = checkout_line(dist.name, checkout)
+    if line is not None:
+        return line, None
+    return None, Attention(
+        dist.name,
+        dist.version,
+        f"{how} from a git checkout: {why}",
+        "commit and push it, then freeze again (it is then pinned as `name @ git+URL@commit`),"
+        " or publish it to a package index",
     )
 
 
@@ -433,7 +443,7 @@ def _pinned(
 def freeze(env: Environment, options: FreezeOptions | None = None) -> FreezeResult:
     """Pinned requirements and a build operation for ``env``."""
     options = options or FreezeOptions()
-    python, base_warning = base_python(env, options.base)
+    python, base_warning = base_python(env.python, options.base)
     graph = RequirementGraph(env.distributions, python, env.machine)
     kept, left_out, yours = _chosen(env, graph, options)
     lines, pinned, compiled, attention = _pinned(env, graph, kept)

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 __all__ = [
+    "Checkout",
+    "checkout_line",
     "comment",
     "pinned_line",
     "requirements_name_problem",
@@ -146,6 +149,44 @@ def vcs_line(name: str, info: Mapping[str, Any]) -> tuple[str | None, str | None
     if line is None:
         return None, "its URL does not make a valid requirement"
     return line, None
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """The git state of an editable install's project folder (read by
+    ``polymagic.app.source_info.read_checkout``)."""
+
+    remote: str | None
+    """The remote's URL without credentials (``polymagic.render.annotations.clean_remote``)."""
+    commit: str
+    subdirectory: str = ""
+    """The project folder inside the repository (``a/b``; empty at its top)."""
+    changed: bool = False
+    """Tracked files differ from the commit."""
+    pushed: bool = True
+    """A remote-tracking branch holds the commit (as far as the last fetch knows)."""
+    credentials: bool = False
+    """The remote's URL held a user or token (removed from ``remote``)."""
+
+
+def checkout_line(name: str, checkout: Checkout) -> tuple[str | None, str | None]:
+    """``name @ git+URL@COMMIT[#subdirectory=…]`` for an editable install from a clean git
+    checkout whose commit a remote has, or why not (what to do follows from it)."""
+    if checkout.remote is None:
+        return None, "the checkout has no remote"
+    if checkout.credentials:
+        return None, "its remote's URL holds credentials"
+    if checkout.changed:
+        return None, "its folder has changes not committed (or files not added)"
+    if not checkout.pushed:
+        return None, f"its commit {checkout.commit[:12]} is on no remote branch"
+    info: dict[str, Any] = {
+        "url": checkout.remote,
+        "vcs_info": {"vcs": "git", "commit_id": checkout.commit},
+    }
+    if checkout.subdirectory:
+        info["subdirectory"] = checkout.subdirectory
+    return vcs_line(name, info)
 
 
 def requirements_name_problem(path: str) -> str | None:

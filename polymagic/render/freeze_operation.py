@@ -16,6 +16,8 @@ Laid out for fast rebuilds (Kaniko's layer cache keys each step on every step be
 Both installs mount pip's cache (``--mount=type=cache,target=/root/.cache/pip``): kept between
 builds when the operation names a cache volume, never in the image (so no ``--no-cache-dir``).
 
+Also which Python the base image has, told from its name (``base_python``).
+
 Pure: values in, YAML text out. The requirements file's name was checked by
 ``polymagic.render.freeze_lines.requirements_name_problem`` (letters, digits, ``._-/`` only, so
 it is safe in a mount option) and is quoted for the shell anyway.
@@ -23,13 +25,15 @@ it is safe in a mount option) and is quoted for the shell anyway.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from polymagic.render.freeze_lines import safe_text
 from polymagic.spec.yamltext import dump_yaml
 
-__all__ = ["DEFAULT_LANG", "PIP_CACHE_MOUNT", "WORKDIR", "operation_text"]
+__all__ = ["DEFAULT_LANG", "PIP_CACHE_MOUNT", "WORKDIR", "base_python", "operation_text"]
 
 DEFAULT_LANG = "C.UTF-8"
 """The locale the generated Dockerfile sets: the one Debian's slim Python images have built in."""
@@ -37,6 +41,7 @@ WORKDIR = "/code"
 """Where the build's Dockerfile puts the context's files (Polyaxon's default ``workdir``)."""
 PIP_CACHE_MOUNT = "--mount=type=cache,target=/root/.cache/pip"
 """pip's cache (root's: the base images run as root) as a cache mount of the install steps."""
+_PYTHON_IMAGE = re.compile(r"^(?:[^/\s]+/)*python:(\d+)\.(\d+)(?:\.(\d+))?(?:[-@][^\s]*)?$")
 MOUNTED_REQUIREMENTS = "/tmp"
 """Where the install step sees the bind-mounted requirements file (gone after the step)."""
 
@@ -126,3 +131,34 @@ def _shell_word(word: str) -> str:
     """``word`` quoted for the RUN line's shell (names checked by ``requirements_name_problem``
     need no quotes and get none, so the usual Dockerfile reads as before)."""
     return shlex.quote(word)
+
+
+def base_python(
+    python: tuple[int, int, int], base: str | None
+) -> tuple[tuple[int, int, int], str | None]:
+    """The base image's Python (for markers and the packaging-tools rule) and a warning when it
+    is not the kernel's or cannot be told from the image's name."""
+    if base is None:
+        return python, None
+    match = _PYTHON_IMAGE.match(base)
+    kernel = ".".join(map(str, python[:2]))
+    if match is None:
+        return python, (
+            f"--base {safe_text(base, 200)}: cannot tell its Python from the name; markers are"
+            f" evaluated for the kernel's Python {kernel}, so make sure the image has it, with a"
+            " `pip` on its PATH that may install (Debian's and Ubuntu's own python3 have none and"
+            " refuse system-wide installs, PEP 668: use a base whose PATH starts with a venv)"
+        )
+    major, minor = int(match.group(1)), int(match.group(2))
+    micro = (
+        int(match.group(3))
+        if match.group(3)
+        else (python[2] if (major, minor) == python[:2] else 0)
+    )
+    if (major, minor) == python[:2]:
+        return (major, minor, micro), None
+    return (major, minor, micro), (
+        f"--base {safe_text(base, 200)} has Python {major}.{minor}, the kernel {kernel}: markers"
+        f" are evaluated for {major}.{minor}, but the versions pinned are the ones installed for"
+        f" {kernel} and may not exist for {major}.{minor}; prefer a base with Python {kernel}"
+    )
