@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from polymagic.render.annotations import SourceInfo, clean_remote
-from polymagic.render.freeze_lines import Checkout
 
 if TYPE_CHECKING:
     import subprocess
+
+    from polymagic.render.freeze_lines import Checkout
 
 __all__ = ["GIT_TIMEOUT", "read_checkout", "read_source_info"]
 
@@ -146,6 +147,9 @@ def read_checkout(folder: Path, *, timeout: float = GIT_TIMEOUT) -> Checkout | N
     work tree, its build definition is not tracked there (a folder git ignores, inside someone
     else's repository), or git cannot say. Ten ``git`` questions at most, each within
     ``timeout``."""
+    # Loaded here: the freeze's line rules bring packaging, which a build's annotations skip.
+    from polymagic.render.freeze_lines import Checkout
+
     if not _in_work_tree(folder):
         return None
     head = _git(folder, "rev-parse", "HEAD", timeout=timeout)
