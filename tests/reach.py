@@ -9,11 +9,14 @@ was reached by fewer examples than its floor. The counts appear in pytest's term
 
 Floors are fractions of the examples run, set well under what the strategies give (the
 derandomised CI profile and random runs both), so they catch a strategy that stopped reaching a
-stage, not noise.
+stage, not noise. A random run may stop early (hypothesis ends a search that finds few valid
+examples), and a small sample's share varies: a stage is short when fewer than the floor's
+count less two standard deviations reached it, and at least one example must reach it.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 
@@ -50,14 +53,23 @@ class Reach:
         return f"{self.name}: {self.examples} examples; {stages or 'no stage reached'}"
 
     def require(self, **floors: float) -> None:
-        """Each ``stage=fraction``: at least that share of the examples reached the stage."""
+        """Each ``stage=fraction``: the stage was reached by that share of the examples, less
+        two standard deviations of a random sample of this size, and by one at least."""
         assert self.examples > 0, f"{self.name}: no example ran"
         short = {
             stage: (self.counts[stage], floor)
             for stage, floor in floors.items()
-            if self.counts[stage] < floor * self.examples
+            if self.counts[stage] < _least(floor, self.examples)
         }
         assert not short, f"{self.summary()}: below the floor: " + "; ".join(
-            f"{stage} {count} < {floor:.0%} of {self.examples}"
+            f"{stage} {count} < {_least(floor, self.examples)} ({floor:.0%} of {self.examples},"
+            " less two standard deviations)"
             for stage, (count, floor) in short.items()
         )
+
+
+def _least(floor: float, examples: int) -> int:
+    """The fewest examples of ``examples`` that must reach a stage whose floor is ``floor``."""
+    expected = floor * examples
+    spread = 2 * math.sqrt(expected * (1 - floor)) if 0 < floor < 1 else 0.0
+    return max(1 if floor > 0 else 0, math.ceil(expected - spread))
