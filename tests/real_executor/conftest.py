@@ -38,10 +38,12 @@ from tests.real_executor.base_image import (
     push_base,
 )
 from tests.real_executor.helpers import LOG_DIR, catalog
+from tests.real_executor.package_index import PackageIndex
 from tests.real_executor.python_base import (
     PythonBaseUnavailable,
     make_python_layout,
     push_python_base,
+    wheels_dir,
 )
 from tests.registry.server import RegistryMode, RegistryServer
 from tests.registry.server import missing_tools as registry_missing_tools
@@ -120,6 +122,18 @@ def python_layout(executor_image: ExecutorImage, tmp_path_factory: pytest.TempPa
 def python_base(python_layout: Path, plain_registry: RegistryServer) -> str:
     """The Python base's reference in ``plain_registry``."""
     return push_python_base(python_layout, plain_registry)
+
+
+@pytest.fixture
+def index() -> Iterator[PackageIndex]:
+    """The tests' token-protected package index over the Python base's wheels (a test file may
+    define its own)."""
+    try:
+        wheels = wheels_dir()
+    except PythonBaseUnavailable as why:
+        unavailable(str(why))
+    with PackageIndex(wheels) as served:
+        yield served
 
 
 @pytest.fixture

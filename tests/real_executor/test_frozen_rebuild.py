@@ -13,7 +13,6 @@ with a data-science environment).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from polymagic.render.build_objects import KanikoOptions
 from polymagic.render.freeze import Distribution, Environment, FreezeOptions, freeze
 from tests.cluster.simulated_node import SimulatedNode
 from tests.real_executor.package_index import PackageIndex
-from tests.real_executor.python_base import PythonBaseUnavailable, wheels_dir
 from tests.real_executor.registry_view import RegistryView
 from tests.real_executor.test_private_index import (
     SECRET_MOUNT,
@@ -34,7 +32,6 @@ from tests.real_executor.test_private_index import (
     _pip_conf_secret,
 )
 from tests.registry.server import RegistryServer
-from tests.tiers import unavailable
 
 pytestmark = [pytest.mark.cluster, pytest.mark.real_executor]
 
@@ -42,16 +39,6 @@ DESTINATION = "frozen/app"
 COMPILED = Distribution("six", "1.16.0", compiled=True)
 PURE = Distribution("attrs", "24.2.0")
 ADDED = Distribution("toolz", "0.12.1")
-
-
-@pytest.fixture
-def index() -> Iterator[PackageIndex]:
-    try:
-        wheels = wheels_dir()
-    except PythonBaseUnavailable as why:
-        unavailable(str(why))
-    with PackageIndex(wheels) as served:
-        yield served
 
 
 def _frozen(base: str, context: Path, *dists: Distribution) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,26 +37,14 @@ from tests.real_executor.helpers import (
     write_inputs,
 )
 from tests.real_executor.package_index import PackageIndex
-from tests.real_executor.python_base import PythonBaseUnavailable, wheels_dir
 from tests.real_executor.registry_view import RegistryView
 from tests.registry.server import RegistryServer
-from tests.tiers import unavailable
 
 DESTINATION = "private/app"
 SECRET_MOUNT = "--mount=type=secret,id=pip-conf,target=/etc/pip.conf"
 CACHE_MOUNT = "--mount=type=cache,target=/root/.cache/pip"
 WHEEL = "six-1.16.0-py2.py3-none-any.whl"
 INSTALL = "python3 -m venv /venv && /venv/bin/pip install --no-input --progress-bar off six"
-
-
-@pytest.fixture
-def index() -> Iterator[PackageIndex]:
-    try:
-        wheels = wheels_dir()
-    except PythonBaseUnavailable as why:
-        unavailable(str(why))
-    with PackageIndex(wheels) as served:
-        yield served
 
 
 def _operation(
