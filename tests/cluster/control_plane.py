@@ -62,6 +62,7 @@ __all__ = [
     "default_kube_bin",
     "ensure_binaries",
     "free_port",
+    "start_child",
     "write_cert_kubeconfig",
     "write_client_cert",
     "write_self_signed_cert",
@@ -431,6 +432,21 @@ class _ProcessStarter:
                 future.set_exception(error)
 
 
+def start_child(argv: Sequence[str], *, stdout: Any, stderr: Any) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in a session of its own, without stdin, forked by the starter thread
+    with the parent-death signal: the one way the test harness starts a child it keeps."""
+    argv = _with_parent_death_signal(argv)
+    return _ProcessStarter.shared().call(
+        lambda: subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    )
+
+
 class ManagedProcess:
     """One long-running child process, logging to a file, stopped by its PID."""
 
@@ -452,16 +468,7 @@ class ManagedProcess:
                 f"\n==== {time.strftime('%H:%M:%S')} starting: {' '.join(self.argv)}\n".encode()
             )
             log.flush()
-            argv = _with_parent_death_signal(self.argv)
-            self._popen = _ProcessStarter.shared().call(
-                lambda: subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
+            self._popen = start_child(self.argv, stdout=log, stderr=subprocess.STDOUT)
 
     def alive(self) -> bool:
         return self._popen is not None and self._popen.poll() is None

@@ -94,7 +94,7 @@ from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from tests.cluster.control_plane import _ProcessStarter, _with_parent_death_signal
+from tests.cluster.control_plane import start_child
 
 if TYPE_CHECKING:
     from tests.cluster.simulated_node import ContainerRuntime, PodRuntime
@@ -1126,21 +1126,11 @@ class ContainerRun:
 
     def _run(self) -> None:
         pid_file = self.bundle / "pid"
-        argv = _with_parent_death_signal(
-            [RUNC, "--root", str(self.engine.state_root), "run", "--bundle", str(self.bundle),
-             "--pid-file", str(pid_file), self.id]
-        )  # fmt: skip
+        argv = [RUNC, "--root", str(self.engine.state_root), "run", "--bundle", str(self.bundle),
+                "--pid-file", str(pid_file), self.id]  # fmt: skip
         self.state.container_id = f"runc://{self.id}"
         watch = self._oom_watch = OomWatch.start(self._cgroups_path())
-        self._process = _ProcessStarter.shared().call(
-            lambda: subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
-        )
+        self._process = start_child(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.times["started"] = time.monotonic()
         self.state.started_at = _now()
         process = self._process

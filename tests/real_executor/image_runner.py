@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.cluster.control_plane import _ProcessStarter, _with_parent_death_signal
+from tests.cluster.control_plane import start_child
 from tests.cluster.runc_runtime import (
     DEFAULT_CAPABILITIES,
     MASKED_PATHS,
@@ -301,17 +301,10 @@ def run_image(
         cgroups_path=f"/{CGROUP_PARENT}/{container}",
     )
     (bundle / "config.json").write_text(json.dumps(config, indent=1))
-    argv = _with_parent_death_signal(
-        [RUNC, "--root", str(state_root), "run", "--bundle", str(bundle), container]
-    )
-    process = _ProcessStarter.shared().call(
-        lambda: subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+    process = start_child(
+        [RUNC, "--root", str(state_root), "run", "--bundle", str(bundle), container],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         try:
