@@ -101,7 +101,6 @@ def _distribution(
                 problem = "its direct_url.json is not an object"
     vendored_by = owners.note_vendored(location, canonicalize_name(name)) if location else None
     return Distribution(
-        checkout=checkouts.of(direct_url),
         name=name,
         version=version,
         requires=requires,
@@ -111,6 +110,7 @@ def _distribution(
         problem=problem,
         vendored_by=vendored_by,
         compiled=_compiled(read_text_bounded(dist, "WHEEL")),
+        checkout=checkouts.of(direct_url),
     )
 
 

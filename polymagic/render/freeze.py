@@ -23,9 +23,10 @@ interpreter, or by a test by hand) and returns text. What it decides:
   file (``polymagic.render.freeze_header``), for the image's SBOM;
 - what cannot be reinstalled from an index, never dropped silently: a remote VCS install stays
   ``name @ git+https://…@COMMIT``, and so does an editable install from a git checkout with no
-  changes whose commit a remote branch holds (``Distribution.checkout``); a local install of any kind, a URL holding credentials, or a
-  name or version the packaging grammars refuse becomes a comment line (escaped by
-  ``polymagic.render.freeze_lines``) and an ``Attention`` item the caller shows as a warning.
+  changes whose commit a remote branch holds (``Distribution.checkout``); any other local
+  install, a URL holding credentials, or a name or version the packaging grammars refuse
+  becomes a comment line (escaped by ``polymagic.render.freeze_lines``) and an ``Attention``
+  item the caller shows as a warning.
 """
 
 from __future__ import annotations
@@ -295,12 +296,13 @@ def _direct_line(dist: Distribution) -> tuple[str | None, Attention | None]:
     directory = info.get("dir_info")
     if isinstance(directory, Mapping):
         how = "an editable install" if directory.get("editable") else "installed from a folder"
+        where = f"{how} ({_local_path(url)})"
         if dist.checkout is not None and directory.get("editable"):
-            return _checkout_line(dist, dist.checkout, f"{how} ({_local_path(url)})")
+            return _checkout_line(dist, dist.checkout, where)
         return None, Attention(
             dist.name,
             dist.version,
-            f"{how} ({_local_path(url)}), which the build cannot reach",
+            f"{where}, which the build cannot reach",
             "publish it to a package index, or copy it into the build context and install it"
             " from there",
         )

@@ -162,7 +162,7 @@ class Checkout:
     subdirectory: str = ""
     """The project folder inside the repository (``a/b``; empty at its top)."""
     changed: bool = False
-    """Tracked files differ from the commit."""
+    """Files in the folder differ from the commit (untracked ones git does not ignore too)."""
     pushed: bool = True
     """A remote-tracking branch holds the commit (as far as the last fetch knows)."""
     credentials: bool = False
